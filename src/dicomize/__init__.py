@@ -1,0 +1,83 @@
+"""dicomize: ordinary pictures and numpy arrays to valid DICOM objects.
+
+>>> import numpy as np, dicomize
+>>> ds = dicomize.convert(np.zeros((2, 2), np.uint8), dicomize.Metadata(patient_id="12345"))
+>>> ds.SOPClassUID.name
+'Secondary Capture Image Storage'
+
+The public names are listed in ``__all__``; they load on first use so that
+the command line starts without importing pydicom, numpy or Pillow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from dicomize._version import __version__
+
+if TYPE_CHECKING:
+    from dicomize.convert import ConvertOptions, convert, convert_series
+    from dicomize.errors import (
+        CorruptImage,
+        DicomizeError,
+        ImageTooLarge,
+        InputError,
+        MetadataError,
+        OutputError,
+        OutputExists,
+        UnsupportedInput,
+    )
+    from dicomize.metadata import Metadata, resolve_metadata
+    from dicomize.picture import Picture
+    from dicomize.readers import read_picture
+    from dicomize.write import write
+
+__all__ = [
+    "ConvertOptions",
+    "CorruptImage",
+    "DicomizeError",
+    "ImageTooLarge",
+    "InputError",
+    "Metadata",
+    "MetadataError",
+    "OutputError",
+    "OutputExists",
+    "Picture",
+    "UnsupportedInput",
+    "__version__",
+    "convert",
+    "convert_series",
+    "read_picture",
+    "resolve_metadata",
+    "write",
+]
+
+_LOCATIONS = {
+    "ConvertOptions": "dicomize.convert",
+    "convert": "dicomize.convert",
+    "convert_series": "dicomize.convert",
+    "Metadata": "dicomize.metadata",
+    "resolve_metadata": "dicomize.metadata",
+    "Picture": "dicomize.picture",
+    "read_picture": "dicomize.readers",
+    "write": "dicomize.write",
+    **dict.fromkeys(
+        ("CorruptImage", "DicomizeError", "ImageTooLarge", "InputError", "MetadataError",
+         "OutputError", "OutputExists", "UnsupportedInput"),
+        "dicomize.errors",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LOCATIONS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dicomize' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

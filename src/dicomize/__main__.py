@@ -1,0 +1,7 @@
+"""``python -m dicomize``."""
+
+import sys
+
+from dicomize.cli import main
+
+sys.exit(main())

@@ -1,0 +1,145 @@
+"""The ``dicomize`` command line. It parses arguments and calls the library.
+
+Exit codes: 0 every input converted; 1 one or more inputs failed (each is
+reported on one line); 2 invalid command line or metadata (nothing written);
+3 an internal error (a bug: rerun with ``--debug`` and report it);
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from dicomize._version import __version__
+
+__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+#: Named flags: (flag, DICOM keyword, help). They win over --set and --metadata.
+METADATA_FLAGS: tuple[tuple[str, str, str], ...] = (
+    ("--patient-name", "PatientName", "Family^Given^Middle^Prefix^Suffix"),
+    ("--patient-id", "PatientID", "patient identifier"),
+    ("--issuer-of-patient-id", "IssuerOfPatientID", "who assigned the patient ID"),
+    ("--birth-date", "PatientBirthDate", "YYYYMMDD or YYYY-MM-DD"),
+    ("--sex", "PatientSex", "M, F or O (omit when unknown)"),
+    ("--age", "PatientAge", "nnnY, nnnM, nnnW or nnnD"),
+    ("--accession", "AccessionNumber", "accession number (at most 16 bytes)"),
+    ("--study-id", "StudyID", "study identifier (default 1)"),
+    ("--study-description", "StudyDescription", "study description"),
+    ("--study-date", "StudyDate", "default: now"),
+    ("--study-time", "StudyTime", "default: now"),
+    ("--study-uid", "StudyInstanceUID", "join this study (default: a new UID)"),
+    ("--referring-physician", "ReferringPhysicianName", "Family^Given"),
+    ("--series-description", "SeriesDescription", "series description"),
+    ("--series-number", "SeriesNumber", "default 1"),
+    ("--series-uid", "SeriesInstanceUID", "join this series (default: a new UID)"),
+    ("--instance-number", "InstanceNumber", "first instance number (default 1)"),
+    ("--modality", "Modality", "default OT; DOC for documents, XC for photos, ..."),
+    ("--body-part", "BodyPartExamined", "e.g. CHEST, HAND"),
+    ("--laterality", "ImageLaterality", "R, L, B (both) or U (unpaired, the default)"),
+    ("--conversion-type", "ConversionType",
+     "DI digital interface (default), WSD workstation, SD scanned document, SI scanned image, "
+     "DF digitized film, DV digitized video, DRW drawing, SYN synthetic"),
+    ("--burned-in-annotation", "BurnedInAnnotation",
+     "YES (default: the pixels may show names or dates) or NO"),
+    ("--recognizable-visual-features", "RecognizableVisualFeatures", "YES or NO"),
+    ("--image-comments", "ImageComments", "free text"),
+    ("--species", "PatientSpeciesDescription", "veterinary patient, e.g. 'Canis lupus familiaris'"),
+    ("--breed", "PatientBreedDescription", "veterinary breed"),
+    ("--responsible-person", "ResponsiblePerson", "owner of an animal, Family^Given"),
+    ("--responsible-person-role", "ResponsiblePersonRole", "OWNER, VETERINARIAN, ..."),
+    ("--responsible-organization", "ResponsibleOrganization", "organisation responsible"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``dicomize`` command."""
+    parser = argparse.ArgumentParser(
+        prog="dicomize",
+        description="Turn ordinary pictures into valid DICOM objects.",
+        epilog="Exit codes: 0 all converted, 1 some inputs failed, 2 invalid command line or "
+        "metadata, 3 internal error, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"dicomize {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    convert = commands.add_parser(
+        "convert",
+        help="convert pictures to DICOM Secondary Capture images",
+        description="Convert JPEG, PNG, BMP, GIF, TIFF, WebP and PNM pictures to DICOM "
+        "Secondary Capture images. Several inputs form one series of one study.",
+    )
+    convert.add_argument("inputs", nargs="+", metavar="INPUT", help="picture files")
+    convert.add_argument(
+        "-o", "--output", metavar="OUT",
+        help="output file, folder (several inputs, or a name ending in /), or - for stdout; "
+        "default: INPUT's name with .dcm beside it",
+    )
+    convert.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    meta = convert.add_argument_group("metadata (flags win over --set, which wins over --metadata)")
+    for flag, keyword, text in METADATA_FLAGS:
+        meta.add_argument(flag, dest=f"kw_{keyword}", metavar="VALUE", help=f"{keyword}: {text}")
+    meta.add_argument("--set", dest="set_values", action="append", default=[],
+                      metavar="KEYWORD=VALUE",
+                      help="any DICOM attribute by keyword; repeatable; backslash separates values")
+    meta.add_argument("--metadata", metavar="FILE.json",
+                      help='JSON object of DICOM keywords: {"PatientName": "Doe^Jane"}')
+    pixels = convert.add_argument_group("pixels and identifiers")
+    pixels.add_argument("--background", default="white", metavar="COLOUR",
+                        help="colour for transparent pixels: a name or #RRGGBB (default white)")
+    pixels.add_argument("--max-pixels", type=_positive_int, metavar="N",
+                        help="refuse larger pictures (default 150000000)")
+    pixels.add_argument("--uid-root", metavar="ROOT",
+                        help="your organisation's UID root (default: 2.25 UUID-derived UIDs)")
+    for sub in (convert,):
+        sub.add_argument("-v", "--verbose", action="count", default=0, help="more messages")
+        sub.add_argument("-q", "--quiet", action="store_true", help="errors only")
+        sub.add_argument("--debug", action="store_true",
+                         help="debug messages (may include patient data) and tracebacks")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    if args.debug:
+        level = logging.DEBUG
+    elif args.quiet:
+        level = logging.ERROR
+    else:
+        level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="dicomize: %(levelname)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args)
+    try:
+        from dicomize.cli._convert import run_convert  # noqa: PLC0415
+
+        return run_convert(args)
+    except KeyboardInterrupt:
+        print("dicomize: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"dicomize: internal error: {type(exc).__name__}: {exc} "
+              "(rerun with --debug for a traceback)", file=sys.stderr)
+        return EXIT_INTERNAL

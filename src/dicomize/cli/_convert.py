@@ -1,0 +1,142 @@
+"""``dicomize convert``: arguments to library calls, results to one line each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from dicomize.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, METADATA_FLAGS
+from dicomize.convert import ConvertOptions, convert_series
+from dicomize.errors import DicomizeError, InputError, MetadataError, OutputError
+from dicomize.write import write
+
+__all__ = ["run_convert"]
+
+
+def _fail(message: str) -> None:
+    print(f"dicomize: {message}", file=sys.stderr)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """Convert ``args.inputs``; report each failure on one line; return the exit code."""
+    try:
+        metadata = _metadata_layers(args)
+        options = _options(args)
+        destinations = _destinations(args.inputs, args.output)
+    except (MetadataError, UsageError) as exc:
+        _fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
+        return EXIT_USAGE
+
+    failed = 0
+    try:
+        results = convert_series(args.inputs, _merge(metadata), options=options)
+        for (source, result), destination in zip(results, destinations, strict=True):
+            if isinstance(result, InputError):
+                failed += 1
+                _fail(str(result))
+                continue
+            try:
+                if destination is None:
+                    write(result, sys.stdout.buffer)
+                    sys.stdout.buffer.flush()
+                else:
+                    write(result, destination, overwrite=args.overwrite)
+            except OutputError as exc:
+                failed += 1
+                _fail(f"{source}: {exc}")
+                continue
+            if not args.quiet and destination is not None:
+                print(f"{source} -> {destination}", file=sys.stderr)
+    except MetadataError as exc:
+        _fail(f"invalid metadata: {exc}")
+        return EXIT_USAGE
+    if len(args.inputs) > 1 and not args.quiet:
+        done = len(args.inputs) - failed
+        print(f"dicomize: converted {done} of {len(args.inputs)}"
+              + (f", {failed} failed" if failed else ""), file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+class UsageError(DicomizeError):
+    """The command line asks for something impossible."""
+
+
+def _metadata_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
+    layers: list[dict[str, Any]] = []
+    if args.metadata:
+        layers.append(_read_json(args.metadata))
+    pairs: dict[str, Any] = {}
+    for item in args.set_values:
+        keyword, sep, value = item.partition("=")
+        if not sep or not keyword.strip():
+            raise UsageError(f"--set takes KEYWORD=VALUE, got {item!r}")
+        pairs[keyword.strip()] = value
+    layers.append(pairs)
+    layers.append({keyword: getattr(args, f"kw_{keyword}") for _, keyword, _ in METADATA_FLAGS
+                   if getattr(args, f"kw_{keyword}") is not None})
+    return layers
+
+
+def _merge(layers: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update(layer)
+    return merged
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--metadata {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--metadata {path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"--metadata {path}: expected a JSON object of DICOM keywords")
+    return data
+
+
+def _options(args: argparse.Namespace) -> ConvertOptions:
+    from PIL import ImageColor  # noqa: PLC0415
+
+    try:
+        red, green, blue = ImageColor.getrgb(args.background)[:3]
+    except ValueError:
+        raise UsageError(f"--background {args.background!r} is not a colour name or #RRGGBB") from None
+    try:
+        kwargs: dict[str, Any] = {"background": (red, green, blue), "uid_root": args.uid_root}
+        if args.max_pixels is not None:
+            kwargs["max_pixels"] = args.max_pixels
+        return ConvertOptions(**kwargs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _destinations(inputs: list[str], output: str | None) -> list[Path | None]:
+    """Map inputs to output paths (None = stdout), refusing collisions up front."""
+    if output == "-":
+        if len(inputs) != 1:
+            raise UsageError("-o - (stdout) takes exactly one input")
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write binary DICOM to a terminal; redirect stdout")
+        return [None]
+    if output is None:
+        paths = [Path(name).with_suffix(".dcm") for name in inputs]
+    elif not (len(inputs) > 1 or output.endswith(("/", "\\")) or Path(output).is_dir()):
+        paths = [Path(output)]
+    else:
+        target = Path(output)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create output folder {target}: {exc.strerror or exc}") from None
+        paths = [target / (Path(name).stem + ".dcm") for name in inputs]
+    seen: dict[Path, str] = {}
+    for name, path in zip(inputs, paths, strict=True):
+        if path in seen:
+            raise UsageError(f"{name} and {seen[path]} would both be written to {path}")
+        seen[path] = name
+    return list(paths)

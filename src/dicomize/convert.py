@@ -1,0 +1,143 @@
+"""The conversion API: a picture or array (plus metadata) to a DICOM dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from dicomize.build import build_secondary_capture, series_attributes
+from dicomize.errors import InputError, MetadataError
+from dicomize.metadata import MetadataLike, resolve_metadata
+from dicomize.readers import DEFAULT_MAX_PIXELS, Source, read_picture
+from dicomize.uids import check_uid_root
+
+__all__ = ["ConvertOptions", "convert", "convert_series"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConvertOptions:
+    """How pixels are read and UIDs made; the same for every input of a call.
+
+    Parameters
+    ----------
+    background : tuple of int
+        8-bit RGB colour that transparent pixels are composited onto (white).
+    max_pixels : int
+        Refuse pictures with more pixels (decompression-bomb guard).
+    uid_root : str or None
+        Organisation UID root for new UIDs; None gives ``2.25.<uuid>`` UIDs.
+    """
+
+    background: tuple[int, int, int] = (255, 255, 255)
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    uid_root: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):  # noqa: PLR2004
+            raise ValueError(f"background must be three values 0-255, got {self.background!r}")
+        if self.max_pixels < 1:
+            raise ValueError("max_pixels must be positive")
+        if self.uid_root is not None:
+            object.__setattr__(self, "uid_root", check_uid_root(self.uid_root))
+
+
+def convert(
+    source: Source,
+    metadata: MetadataLike = None,
+    *,
+    options: ConvertOptions | None = None,
+) -> Dataset:
+    """Convert one picture file, its bytes, or a numpy array to a Secondary Capture dataset.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or numpy.ndarray
+        The picture; its format is detected from the content.
+    metadata : Metadata or Mapping[str, object] or None
+        Attribute values, as a :class:`~dicomize.Metadata` or ``{keyword: value}``.
+    options : ConvertOptions or None
+        Reading and UID options.
+
+    Returns
+    -------
+    pydicom.dataset.Dataset
+        A complete SC Image dataset with File Meta Information, ready for
+        :func:`dicomize.write`. For an array input, Pixel Data shares the
+        array's memory when its layout allows: do not modify the array until
+        the dataset is written.
+
+    Raises
+    ------
+    dicomize.errors.MetadataError
+        Before anything is decoded, when a metadata value is invalid.
+    dicomize.errors.InputError
+        When the picture cannot be converted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = convert(np.zeros((4, 6), np.uint8), {"PatientName": "Doe^Jane"})
+    >>> ds.Rows, ds.Columns, ds.PhotometricInterpretation, str(ds.PatientName)
+    (4, 6, 'MONOCHROME2', 'Doe^Jane')
+    """
+    for _, result in convert_series([source], metadata, options=options):
+        if isinstance(result, InputError):
+            raise result
+        return result
+    raise AssertionError("convert_series yields one result per source")  # pragma: no cover
+
+
+def convert_series(
+    sources: Iterable[Source],
+    metadata: MetadataLike = None,
+    *,
+    options: ConvertOptions | None = None,
+) -> Iterator[tuple[Source, Dataset | InputError]]:
+    """Convert several pictures into one series of one study.
+
+    All outputs share Study and Series Instance UIDs (given or generated once)
+    and are numbered in input order from the given Instance Number (default 1).
+    A bad input does not stop the others: its error is yielded in its place.
+
+    Parameters
+    ----------
+    sources : iterable
+        Paths, bytes or arrays.
+    metadata : Metadata or Mapping[str, object] or None
+        Attribute values shared by every output.
+    options : ConvertOptions or None
+        Reading and UID options.
+
+    Yields
+    ------
+    tuple
+        ``(source, dataset)`` or ``(source, error)`` for each source, in order.
+
+    Raises
+    ------
+    dicomize.errors.MetadataError
+        Before the first source is read, when the metadata is invalid.
+    """
+    options = options or ConvertOptions()
+    user = resolve_metadata(metadata)
+    attributes = series_attributes(user, now=dt.datetime.now().astimezone(), uid_root=options.uid_root)
+    first_number = int(str(attributes.pop("InstanceNumber", "1")) or 1)
+    given_sop_uid: Any = attributes.pop("SOPInstanceUID", None)
+    sources = list(sources)
+    if given_sop_uid and len(sources) > 1:
+        raise MetadataError("SOPInstanceUID", given_sop_uid, "cannot be shared by several outputs")
+    if given_sop_uid:
+        attributes["SOPInstanceUID"] = given_sop_uid
+    for offset, source in enumerate(sources):
+        try:
+            picture = read_picture(source, background=options.background, max_pixels=options.max_pixels)
+        except InputError as exc:
+            yield source, exc
+            continue
+        yield source, build_secondary_capture(
+            picture, attributes, instance_number=first_number + offset, uid_root=options.uid_root
+        )

@@ -1,0 +1,114 @@
+"""The exceptions dicomize raises, in one tree.
+
+Every error a user can cause derives from :class:`DicomizeError`, so callers
+can catch that single class. Each exception carries the context that makes
+its message useful (the input file, the attribute, the rule) as attributes,
+and ``str(exc)`` is a one-line message fit for a terminal.
+
+::
+
+    DicomizeError
+    ├── InputError              the picture or array cannot be used
+    │   ├── UnsupportedInput    not a format or pixel layout dicomize converts
+    │   ├── CorruptImage        truncated, damaged or undecodable data
+    │   └── ImageTooLarge       more pixels than the configured limit
+    ├── MetadataError           a metadata value breaks a DICOM rule
+    └── OutputError             the output cannot be written
+        └── OutputExists        the target exists and overwriting was not asked for
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "CorruptImage",
+    "DicomizeError",
+    "ImageTooLarge",
+    "InputError",
+    "MetadataError",
+    "OutputError",
+    "OutputExists",
+    "UnsupportedInput",
+]
+
+
+class DicomizeError(Exception):
+    """Base class of every error dicomize raises on purpose."""
+
+
+class InputError(DicomizeError):
+    """The input picture or array cannot be converted.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, without the file name.
+    source : str or pathlib.Path or None
+        The input file, or ``None`` for an in-memory array or buffer.
+    """
+
+    def __init__(self, message: str, source: str | Path | None = None) -> None:
+        self.message = message
+        self.source = None if source is None else str(source)
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message}" if self.source else self.message
+
+    def with_source(self, source: str | Path) -> InputError:
+        """Return a copy of this error that names `source` as the input."""
+        return type(self)(self.message, source)
+
+
+class UnsupportedInput(InputError):
+    """The data is not a format or pixel layout that dicomize converts."""
+
+
+class CorruptImage(InputError):
+    """The picture is truncated, damaged or cannot be decoded."""
+
+
+class ImageTooLarge(InputError):
+    """The picture has more pixels than the configured limit (a decompression-bomb guard)."""
+
+
+class MetadataError(DicomizeError):
+    """A metadata value breaks a DICOM rule.
+
+    Parameters
+    ----------
+    keyword : str
+        The DICOM keyword of the attribute (``"PatientName"``).
+    value : object
+        The offending value as the user gave it.
+    rule : str
+        The rule it breaks, phrased for a person.
+    """
+
+    def __init__(self, keyword: str, value: object, rule: str) -> None:
+        self.keyword = keyword
+        self.value = value
+        self.rule = rule
+        super().__init__(f"{keyword} = {value!r}: {rule}")
+
+
+class OutputError(DicomizeError):
+    """The output file cannot be written.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    path : str or pathlib.Path
+        The output path.
+    """
+
+    def __init__(self, message: str, path: str | Path) -> None:
+        self.path = str(path)
+        self.message = message
+        super().__init__(f"{self.path}: {message}")
+
+
+class OutputExists(OutputError):
+    """The output exists and overwriting was not requested."""

@@ -1,0 +1,317 @@
+"""JPEG, PNG, BMP, GIF, TIFF and WebP decoded with Pillow, and the pixel policies for them.
+
+Policies (documented in the README, each covered by a test):
+
+* EXIF / TIFF Orientation is applied to the pixels: SC and VL objects have no
+  attribute that could carry it (PS3.3 C.7.6.3.1.4 fixes the pixel order).
+* Palette → RGB; CMYK → RGB (through the embedded ICC profile when there is
+  one); 1-bit → 8-bit 0/255; alpha → composited onto the background colour.
+* 16-bit gray stays 16-bit; 16-bit colour (which Pillow would truncate to
+  8 bits) is decoded with imagecodecs (PNG) or tifffile (TIFF).
+* An embedded RGB ICC profile is kept as an Input-class profile; untagged
+  colour images are labelled sRGB, the convention of the web and of cameras.
+* A lossy source (JPEG, lossy WebP, JPEG-in-TIFF) is recorded as such.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import struct
+import threading
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from dicomize._icc import as_input_profile, srgb_profile
+from dicomize.errors import CorruptImage, ImageTooLarge, UnsupportedInput
+from dicomize.picture import Picture
+from dicomize.readers._array import MAX_DIMENSION, apply_orientation, picture_from_array
+
+__all__ = ["PILLOW_FORMATS", "read_with_pillow"]
+
+logger = logging.getLogger(__name__)
+
+#: Our format name → the Pillow plugins allowed to open it (detection is by content).
+PILLOW_FORMATS: dict[str, tuple[str, ...]] = {
+    "JPEG": ("JPEG", "MPO"),
+    "PNG": ("PNG",),
+    "BMP": ("BMP", "DIB"),
+    "GIF": ("GIF",),
+    "TIFF": ("TIFF",),
+    "WEBP": ("WEBP",),
+}
+_ORIENTATION_TAG = 0x0112
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError,
+                  KeyError, TypeError, ZeroDivisionError)
+# Pillow's own decompression-bomb limit is process-global; raising it for one
+# call must not race with another thread's call.
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def read_with_pillow(
+    data: bytes, fmt: str, *, background: tuple[int, int, int], max_pixels: int
+) -> Picture:
+    """Decode the first frame of `data` (a file of format `fmt`) into a :class:`Picture`."""
+    with _pillow_limit(max_pixels):
+        image = _open(data, fmt, max_pixels)
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            logger.info("%s input has %d frames; converting the first", fmt, frames)
+        if fmt == "PNG" and _png_is_deep_colour(data):
+            return _deep_png(data, image, background)
+        if fmt == "TIFF" and _tiff_is_deep_colour(image):
+            return _deep_tiff(data, image, background)
+        lossy = _lossy_history(fmt, image, data)
+        icc = image.info.get("icc_profile")
+        try:
+            orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
+            image.load()
+        except _DECODE_ERRORS as exc:
+            raise CorruptImage(f"cannot decode {fmt}: {exc}") from exc
+        derivation: list[str] = []
+        if orientation in range(2, 9):
+            image = ImageOps.exif_transpose(image)
+            derivation.append(f"EXIF Orientation {orientation} applied to the pixels")
+        bits_stored = _png_significant_bits(data) if fmt == "PNG" else None
+        return _to_picture(image, fmt, icc, derivation, lossy, background, bits_stored)
+
+
+@contextlib.contextmanager
+def _pillow_limit(max_pixels: int) -> Iterator[None]:
+    if max_pixels <= (Image.MAX_IMAGE_PIXELS or 0):
+        yield
+        return
+    with _PILLOW_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
+    with warnings.catch_warnings():
+        # dicomize applies its own limit below; Pillow's warning would only be noise.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=list(PILLOW_FORMATS[fmt]))
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLarge(f"more pixels than the limit of {max_pixels}") from exc
+        except UnidentifiedImageError as exc:
+            raise CorruptImage(f"{fmt} header is damaged or incomplete") from exc
+        except _DECODE_ERRORS as exc:
+            raise CorruptImage(f"cannot read {fmt} header: {exc}") from exc
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels} "
+            "(raise it with --max-pixels)"
+        )
+    if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
+        raise UnsupportedInput(
+            f"{width}x{height} pixels; DICOM rows and columns are 1 to {MAX_DIMENSION}"
+        )
+    return image
+
+
+def _to_picture(
+    image: Image.Image,
+    fmt: str,
+    icc: bytes | None,
+    derivation: list[str],
+    lossy: tuple[str | None, float | None] | None,
+    background: tuple[int, int, int],
+    bits_stored: int | None,
+) -> Picture:
+    mode = image.mode
+    if mode == "1":
+        image = image.convert("L")
+        derivation.append("1-bit pixels expanded to 8 bits (0 and 255)")
+    elif mode in {"P", "PA"}:
+        has_alpha = mode == "PA" or "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+        derivation.append("palette colours expanded to RGB")
+    elif mode in {"L", "RGB"} and "transparency" in image.info:
+        image = image.convert("LA" if mode == "L" else "RGBA")
+    elif mode == "CMYK":
+        image, icc, note = _cmyk_to_rgb(image, icc)
+        derivation.append(note)
+    elif mode in {"YCbCr", "HSV"}:
+        image = image.convert("RGB")
+    elif mode in {"La", "RGBa"}:  # premultiplied alpha
+        image = image.convert("LA" if mode == "La" else "RGBA")
+
+    mode = image.mode
+    if mode in {"L", "RGB"}:
+        # The common case: Pillow's raw bytes already are DICOM's native layout.
+        samples = 1 if mode == "L" else 3
+        return Picture(
+            pixels=image.tobytes(),
+            rows=image.height,
+            columns=image.width,
+            samples_per_pixel=samples,
+            photometric_interpretation="MONOCHROME2" if samples == 1 else "RGB",
+            bits_allocated=8,
+            bits_stored=8,
+            icc_profile=_colour_profile(icc) if samples == 3 else None,  # noqa: PLR2004
+            derivation=tuple(derivation),
+            lossy=lossy,
+            source_format=fmt,
+        )
+    array = _array_of(image)
+    if array.ndim == 3 and array.shape[2] == 3:  # noqa: PLR2004
+        icc = _colour_profile(icc)
+    if bits_stored is not None and int(array.max(initial=0)) >= 1 << bits_stored:
+        bits_stored = None  # the samples were scaled to the full depth; sBIT is history only
+    return picture_from_array(
+        array, background=background, bits_stored=bits_stored, icc_profile=icc,
+        derivation=tuple(derivation), lossy=lossy, source_format=fmt,
+    )
+
+
+def _array_of(image: Image.Image) -> npt.NDArray[Any]:
+    mode = image.mode
+    if mode in {"LA", "RGBA"} or mode.startswith("I;16"):
+        return np.asarray(image)
+    if mode == "I":
+        array = np.asarray(image)
+        low, high = int(array.min(initial=0)), int(array.max(initial=0))
+        if 0 <= low and high <= 0xFFFF:  # noqa: PLR2004
+            return array.astype(np.uint16)
+        if -(2**15) <= low and high < 2**15:
+            return array.astype(np.int16)
+        raise UnsupportedInput("32-bit integer pixels outside the 16-bit range are not supported")
+    if mode == "F":
+        raise UnsupportedInput("floating-point pixels are not supported by the Secondary Capture IOD")
+    raise UnsupportedInput(f"Pillow image mode {mode!r} is not supported")
+
+
+def _colour_profile(icc: bytes | None) -> bytes:
+    converted = as_input_profile(icc) if icc else None
+    return srgb_profile() if converted is None else converted
+
+
+def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None, str]:
+    if icc and icc[16:20] == b"CMYK":
+        from PIL import ImageCms  # noqa: PLC0415
+
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            target = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+            converted = ImageCms.profileToProfile(image, source, target, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            logger.debug("embedded CMYK profile unusable; converting without it")
+        else:
+            if converted is not None:
+                return converted, None, "CMYK converted to sRGB through the embedded ICC profile"
+    return image.convert("RGB"), None, "CMYK converted to RGB (no usable ICC profile)"
+
+
+def _lossy_history(fmt: str, image: Image.Image, data: bytes) -> tuple[str | None, float | None] | None:
+    method: str | None
+    if fmt == "JPEG":
+        method = "ISO_10918_1"
+    elif fmt == "WEBP" and _webp_is_lossy(data):
+        method = None  # PS3.3 C.7.6.1.1.5 has no defined term for WebP
+    elif fmt == "TIFF" and image.info.get("compression") in {"jpeg", "tiff_jpeg"}:
+        method = "ISO_10918_1"
+    else:
+        return None
+    decoded = image.width * image.height * len(image.getbands())
+    return method, round(decoded / max(len(data), 1), 2)
+
+
+def _webp_is_lossy(data: bytes) -> bool:
+    position = 12
+    while position + 8 <= len(data):
+        chunk, size = data[position:position + 4], int.from_bytes(data[position + 4:position + 8], "little")
+        if chunk == b"VP8 ":
+            return True
+        if chunk == b"VP8L":
+            return False
+        position += 8 + size + (size & 1)
+    return False
+
+
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    position = 8
+    while position + 8 <= len(data):
+        size = int.from_bytes(data[position:position + 4], "big")
+        kind = data[position + 4:position + 8]
+        yield kind, data[position + 8:position + 8 + size]
+        if kind == b"IDAT":
+            return
+        position += 12 + size
+
+
+def _png_is_deep_colour(data: bytes) -> bool:
+    # IHDR: width, height, bit depth, colour type. Colour types 2, 4, 6 at depth 16
+    # (RGB, gray+alpha, RGBA) are the ones Pillow reduces to 8 bits.
+    for kind, body in _png_chunks(data):
+        if kind == b"IHDR" and len(body) >= 10:  # noqa: PLR2004
+            return body[8] == 16 and body[9] in {2, 4, 6}  # noqa: PLR2004
+    return False
+
+
+def _png_significant_bits(data: bytes) -> int | None:
+    for kind, body in _png_chunks(data):
+        if kind == b"sBIT" and body:
+            return max(body[:3]) if len(body) >= 3 else body[0]  # noqa: PLR2004
+    return None
+
+
+def _tiff_is_deep_colour(image: Image.Image) -> bool:
+    bits = getattr(image, "tag_v2", {}).get(258)
+    return isinstance(bits, tuple) and len(bits) > 1 and max(bits) > 8  # noqa: PLR2004
+
+
+def _deep_png(data: bytes, image: Image.Image, background: tuple[int, int, int]) -> Picture:
+    import imagecodecs  # noqa: PLC0415  (only 16-bit colour PNGs need libpng)
+
+    try:
+        array = imagecodecs.png_decode(data)
+    except Exception as exc:  # imagecodecs raises its own PngError and others
+        raise CorruptImage(f"cannot decode 16-bit PNG: {exc}") from exc
+    return _deep_picture(np.asarray(array), image, "PNG", background)
+
+
+def _deep_tiff(data: bytes, image: Image.Image, background: tuple[int, int, int]) -> Picture:
+    import tifffile  # noqa: PLC0415
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages[0]
+            if page.photometric not in {tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.MINISBLACK}:
+                raise UnsupportedInput(f"16-bit TIFF photometric {page.photometric.name} is not supported")
+            array = page.asarray()
+            axes = page.axes
+    except UnsupportedInput:
+        raise
+    except Exception as exc:
+        raise CorruptImage(f"cannot decode 16-bit TIFF: {exc}") from exc
+    if axes.startswith("S"):
+        array = np.moveaxis(array, 0, -1)  # planar (RRR..GGG..BBB) to interleaved
+    return _deep_picture(array, image, "TIFF", background)
+
+
+def _deep_picture(
+    array: npt.NDArray[Any], image: Image.Image, fmt: str, background: tuple[int, int, int]
+) -> Picture:
+    derivation: tuple[str, ...] = ()
+    orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
+    if orientation in range(2, 9):
+        array = apply_orientation(array, orientation)
+        derivation = (f"EXIF Orientation {orientation} applied to the pixels",)
+    icc = image.info.get("icc_profile")
+    colour = array.ndim == 3 and array.shape[2] in {3, 4}  # noqa: PLR2004
+    return picture_from_array(
+        array, background=background, icc_profile=_colour_profile(icc) if colour else None,
+        derivation=derivation, source_format=fmt,
+    )

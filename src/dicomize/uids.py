@@ -1,0 +1,89 @@
+"""UID generation and syntax checks (PS3.5 section 9 and Annex B).
+
+>>> uid = new_uid()
+>>> uid.startswith("2.25.") and is_valid_uid(uid)
+True
+>>> is_valid_uid("1.2.03.4")   # leading zero in a component
+False
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+
+__all__ = [
+    "IMPLEMENTATION_CLASS_UID",
+    "IMPLEMENTATION_VERSION_NAME",
+    "check_uid_root",
+    "is_valid_uid",
+    "new_uid",
+]
+
+#: Fixed for the 0.x release line (PS3.7 D.3.3.2 asks for one value per implementation
+#: version, not per file). Derived once from uuid5(NAMESPACE_URL, "dicomize implementation 0.1").
+IMPLEMENTATION_CLASS_UID = "2.25.331851419021519983696777906371661452013"
+#: PS3.10 7.1: SH, at most 16 characters.
+IMPLEMENTATION_VERSION_NAME = "DICOMIZE_0_1"
+
+_MAX_UID_LENGTH = 64
+# A root must leave room for a suffix with enough entropy: 64 - 40 - 1 = 23 decimal
+# digits is about 76 random bits, far beyond any collision risk in one archive.
+_MAX_ROOT_LENGTH = 40
+_COMPONENT = r"(0|[1-9][0-9]*)"
+_UID_RE = re.compile(rf"^[012](\.{_COMPONENT})+$")
+
+
+def is_valid_uid(value: str) -> bool:
+    """Tell whether `value` is a syntactically valid DICOM UID.
+
+    Digits and dots only, no empty component, no leading zero in a component,
+    at most 64 characters, first arc 0, 1 or 2 (ISO/IEC 9834-1), and not under
+    the example arc ``2.999`` which validators reject as non-existent.
+    """
+    if not value or len(value) > _MAX_UID_LENGTH or not _UID_RE.match(value):
+        return False
+    return not (value == "2.999" or value.startswith("2.999."))
+
+
+def check_uid_root(root: str) -> str:
+    """Return `root` without a trailing dot, or raise ``ValueError`` if unusable.
+
+    A root is an organisation's registered UID prefix (for example
+    ``1.2.826.0.1.3680043.10.543``). It must itself be a valid UID and short
+    enough to leave at least 23 digits for the unique suffix.
+    """
+    root = root.rstrip(".")
+    if not is_valid_uid(root):
+        raise ValueError(f"UID root {root!r} is not a valid UID (digits and dots, no leading zeros)")
+    if len(root) > _MAX_ROOT_LENGTH:
+        raise ValueError(
+            f"UID root {root!r} is {len(root)} characters; at most {_MAX_ROOT_LENGTH} leave room "
+            "for a unique suffix"
+        )
+    return root
+
+
+def new_uid(root: str | None = None) -> str:
+    """Return a new, globally unique UID.
+
+    Parameters
+    ----------
+    root : str or None
+        An organisation root. ``None`` gives the ``2.25.<uuid>`` form of
+        PS3.5 B.2, which needs no registration.
+
+    Returns
+    -------
+    str
+        A UID of at most 64 characters.
+    """
+    if root is None:
+        return f"2.25.{uuid.uuid4().int}"
+    root = check_uid_root(root)
+    digits = _MAX_UID_LENGTH - len(root) - 1
+    # A leading zero is illegal, so draw from [10**(digits-1), 10**digits).
+    low = 10 ** (digits - 1)
+    suffix = low + secrets.randbelow(10**digits - low)
+    return f"{root}.{suffix}"

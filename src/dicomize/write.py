@@ -1,0 +1,78 @@
+"""Part 10 output that never leaves a partial or clobbered file behind.
+
+The dataset is written to a hidden temporary name in the target folder and
+then linked or renamed into place, so a reader sees either no file or the
+whole file, whatever happens to the process (the rename is atomic on POSIX
+file systems). Without ``overwrite`` an existing file is never replaced, even
+when it appears while we write: ``os.link`` refuses to replace a name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import BinaryIO
+
+from pydicom import dcmwrite
+from pydicom.dataset import Dataset
+
+from dicomize.errors import OutputError, OutputExists
+
+__all__ = ["write"]
+
+
+def write(dataset: Dataset, destination: str | os.PathLike[str] | BinaryIO, *,
+          overwrite: bool = False) -> None:
+    """Write `dataset` as a DICOM Part 10 file.
+
+    Parameters
+    ----------
+    dataset : pydicom.dataset.Dataset
+        A dataset with File Meta Information, as :func:`dicomize.convert` returns.
+    destination : str, os.PathLike or binary file object
+        A path, written atomically, or an open binary stream (``sys.stdout.buffer``).
+    overwrite : bool
+        Replace an existing file at `destination`.
+
+    Raises
+    ------
+    OutputExists
+        When `destination` exists and `overwrite` is false.
+    OutputError
+        When the file cannot be written; no partial file remains.
+    """
+    if not isinstance(destination, str | os.PathLike):
+        dcmwrite(destination, dataset, enforce_file_format=True)
+        return
+    path = Path(destination)
+    if not overwrite and path.exists():
+        raise OutputExists("exists (use --overwrite to replace it)", path)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
+    try:
+        # O_EXCL: never write through a name someone else created; 0o666 lets the umask decide.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(descriptor, "wb") as stream:
+            dcmwrite(stream, dataset, enforce_file_format=True)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            _link_without_replacing(temporary, path)
+    except OSError as exc:
+        raise OutputError(exc.strerror or str(exc), path) from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+
+
+def _link_without_replacing(temporary: Path, path: Path) -> None:
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise OutputExists("exists (use --overwrite to replace it)", path) from None
+    except OSError:
+        # File systems without hard links: a check-then-rename is the best available.
+        if path.exists():
+            raise OutputExists("exists (use --overwrite to replace it)", path) from None
+        os.replace(temporary, path)
