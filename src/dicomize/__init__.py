@@ -63,14 +63,22 @@ _LOCATIONS = {
     "read_picture": "dicomize.readers",
     "write": "dicomize.write",
     **dict.fromkeys(
-        ("CorruptImage", "DicomizeError", "ImageTooLarge", "InputError", "MetadataError",
-         "OutputError", "OutputExists", "UnsupportedInput"),
+        (
+            "CorruptImage",
+            "DicomizeError",
+            "ImageTooLarge",
+            "InputError",
+            "MetadataError",
+            "OutputError",
+            "OutputExists",
+            "UnsupportedInput",
+        ),
         "dicomize.errors",
     ),
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> Any:  # noqa: ANN401  (PEP 562 lazy exports)
     module = _LOCATIONS.get(name)
     if module is None:
         raise AttributeError(f"module 'dicomize' has no attribute {name!r}")

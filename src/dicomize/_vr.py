@@ -55,20 +55,105 @@ ENUMERATED: Final[dict[str, frozenset[str]]] = {
     "PatientSexNeutered": frozenset({"ALTERED", "UNALTERED"}),
     "AnatomicalOrientationType": frozenset({"BIPED", "QUADRUPED"}),
     "ResponsiblePersonRole": frozenset(
-        {"OWNER", "PARENT", "CHILD", "SPOUSE", "SIBLING", "RELATIVE", "GUARDIAN",
-         "CUSTODIAN", "AGENT", "INVESTIGATOR", "VETERINARIAN"}
+        {
+            "OWNER",
+            "PARENT",
+            "CHILD",
+            "SPOUSE",
+            "SIBLING",
+            "RELATIVE",
+            "GUARDIAN",
+            "CUSTODIAN",
+            "AGENT",
+            "INVESTIGATOR",
+            "VETERINARIAN",
+        }
     ),
     # C.8.6.1 defined terms; anything else makes dciodvfy warn.
     "ConversionType": frozenset({"DV", "DI", "DF", "WSD", "SD", "SI", "DRW", "SYN"}),
     # C.7.3.1.1.1 defined terms (2024c). "SC" is deliberately absent: it is not a modality.
     "Modality": frozenset(
-        {"ANN", "AR", "ASMT", "AU", "BDUS", "BI", "BMD", "CFM", "CR", "CT", "CTPROTOCOL",
-         "DMS", "DG", "DOC", "DX", "ECG", "EEG", "EMG", "EOG", "EPS", "ES", "FID", "GM", "HC",
-         "HD", "IO", "IOL", "IVOCT", "IVUS", "KER", "KO", "LEN", "LS", "MG", "MR", "M3D", "NM",
-         "OAM", "OCT", "OP", "OPM", "OPT", "OPTBSV", "OPTENF", "OPV", "OSS", "OT", "PA", "PLAN",
-         "POS", "PR", "PT", "PX", "REG", "RESP", "RF", "RG", "RTDOSE", "RTIMAGE", "RTINTENT",
-         "RTPLAN", "RTRAD", "RTRECORD", "RTSEGANN", "RTSTRUCT", "RWV", "SEG", "SM", "SMR", "SR",
-         "SRF", "STAIN", "TEXTUREMAP", "TG", "US", "VA", "XA", "XAPROTOCOL", "XC"}
+        {
+            "ANN",
+            "AR",
+            "ASMT",
+            "AU",
+            "BDUS",
+            "BI",
+            "BMD",
+            "CFM",
+            "CR",
+            "CT",
+            "CTPROTOCOL",
+            "DMS",
+            "DG",
+            "DOC",
+            "DX",
+            "ECG",
+            "EEG",
+            "EMG",
+            "EOG",
+            "EPS",
+            "ES",
+            "FID",
+            "GM",
+            "HC",
+            "HD",
+            "IO",
+            "IOL",
+            "IVOCT",
+            "IVUS",
+            "KER",
+            "KO",
+            "LEN",
+            "LS",
+            "MG",
+            "MR",
+            "M3D",
+            "NM",
+            "OAM",
+            "OCT",
+            "OP",
+            "OPM",
+            "OPT",
+            "OPTBSV",
+            "OPTENF",
+            "OPV",
+            "OSS",
+            "OT",
+            "PA",
+            "PLAN",
+            "POS",
+            "PR",
+            "PT",
+            "PX",
+            "REG",
+            "RESP",
+            "RF",
+            "RG",
+            "RTDOSE",
+            "RTIMAGE",
+            "RTINTENT",
+            "RTPLAN",
+            "RTRAD",
+            "RTRECORD",
+            "RTSEGANN",
+            "RTSTRUCT",
+            "RWV",
+            "SEG",
+            "SM",
+            "SMR",
+            "SR",
+            "SRF",
+            "STAIN",
+            "TEXTUREMAP",
+            "TG",
+            "US",
+            "VA",
+            "XA",
+            "XAPROTOCOL",
+            "XC",
+        }
     ),
 }
 
@@ -83,13 +168,14 @@ _IS = re.compile(r"^[+-]?\d+$")
 _DS = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _DA = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
 _TM = re.compile(r"^(\d{2})(?::?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?)?$")
-_DT = re.compile(
-    r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?$"
-)
+_DT = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?$")
 _ORIENTATION_LETTERS = frozenset("APRLHF")
 _INT_RANGES: Final = {
-    "US": (0, 2**16 - 1), "SS": (-(2**15), 2**15 - 1),
-    "UL": (0, 2**32 - 1), "SL": (-(2**31), 2**31 - 1), "IS": (-(2**31 - 1), 2**31 - 1),
+    "US": (0, 2**16 - 1),
+    "SS": (-(2**15), 2**15 - 1),
+    "UL": (0, 2**32 - 1),
+    "SL": (-(2**31), 2**31 - 1),
+    "IS": (-(2**31 - 1), 2**31 - 1),
 }
 
 
@@ -150,8 +236,10 @@ def validate_attribute(keyword: str, value: object) -> Value:
         for item in normalised:
             if item != "" and item not in allowed:
                 raise MetadataError(
-                    keyword, value, f"must be one of {', '.join(sorted(allowed))}"
-                    + (" (leave empty when unknown)" if keyword == "PatientSex" else "")
+                    keyword,
+                    value,
+                    f"must be one of {', '.join(sorted(allowed))}"
+                    + (" (leave empty when unknown)" if keyword == "PatientSex" else ""),
                 )
     if keyword in _NOT_EMPTY and all(item in ("", None) for item in normalised):
         raise MetadataError(keyword, value, "must not be empty")
@@ -161,7 +249,7 @@ def validate_attribute(keyword: str, value: object) -> Value:
         _check_patient_orientation(value, normalised)
 
     if len(normalised) == 1:
-        return normalised[0]
+        return normalised[0]  # type: ignore[return-value]  # each check returns a Value item
     return normalised  # type: ignore[return-value]
 
 
@@ -209,9 +297,13 @@ def _check_text(keyword: str, vr: str, item: object) -> str:
     else:
         text = text.strip(" ")
         if _CONTROL.search(text):
-            raise MetadataError(keyword, item, "control characters (such as newlines) are not allowed")
+            raise MetadataError(
+                keyword, item, "control characters (such as newlines) are not allowed"
+            )
         if "\\" in text:
-            raise MetadataError(keyword, item, "a backslash separates values and cannot be used in one")
+            raise MetadataError(
+                keyword, item, "a backslash separates values and cannot be used in one"
+            )
     _check_length(keyword, vr, text, item)
     return text
 
@@ -230,12 +322,14 @@ def _check_pn(keyword: str, vr: str, item: object) -> str:
         raise MetadataError(keyword, item, "a person name has at most 3 component groups ('=')")
     if any(group.count("^") > 4 for group in groups):  # noqa: PLR2004
         raise MetadataError(
-            keyword, item, "a person name has at most 5 components: Family^Given^Middle^Prefix^Suffix"
+            keyword,
+            item,
+            "a person name has at most 5 components: Family^Given^Middle^Prefix^Suffix",
         )
     # A name without '^' is the retired ACR-NEMA form; a trailing '^' keeps the same
     # meaning (PS3.5 6.2: trailing empty components may be omitted) in the current form.
     if groups[0] and "^" not in groups[0]:
-        text = groups[0] + "^" + text[len(groups[0]):]
+        text = groups[0] + "^" + text[len(groups[0]) :]
         _check_length(keyword, vr, text, item)
     return text
 
@@ -243,9 +337,7 @@ def _check_pn(keyword: str, vr: str, item: object) -> str:
 def _check_cs(keyword: str, vr: str, item: object) -> str:
     text = _as_text(keyword, vr, item).strip(" ").upper()
     if not _CS.match(text):
-        raise MetadataError(
-            keyword, item, "VR CS allows only A-Z, 0-9, space and underscore"
-        )
+        raise MetadataError(keyword, item, "VR CS allows only A-Z, 0-9, space and underscore")
     _check_length(keyword, vr, text, item)
     return text
 
@@ -297,10 +389,12 @@ def _check_tm(keyword: str, vr: str, item: object) -> str:
 
 def _check_dt(keyword: str, vr: str, item: object) -> str:
     if isinstance(item, dt.datetime):
-        text = item.strftime("%Y%m%d%H%M%S") + (f".{item.microsecond:06d}" if item.microsecond else "")
-        offset = item.utcoffset()
-        if offset is not None:
-            minutes = int(offset.total_seconds()) // 60
+        text = item.strftime("%Y%m%d%H%M%S") + (
+            f".{item.microsecond:06d}" if item.microsecond else ""
+        )
+        utc_offset = item.utcoffset()
+        if utc_offset is not None:
+            minutes = int(utc_offset.total_seconds()) // 60
             text += f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
         return text
     text = _as_text(keyword, vr, item).strip(" ")
@@ -311,8 +405,14 @@ def _check_dt(keyword: str, vr: str, item: object) -> str:
         raise MetadataError(keyword, item, "a date-time is YYYYMMDDHHMMSS.FFFFFF&ZZXX")
     year, month, day, hour, minute, second, _, offset = match.groups()
     try:
-        dt.datetime(int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
-                    min(int(second or 0), 59))
+        dt.datetime(
+            int(year),
+            int(month or 1),
+            int(day or 1),
+            int(hour or 0),
+            int(minute or 0),
+            min(int(second or 0), 59),
+        )
     except ValueError:
         raise MetadataError(keyword, item, "not a valid date and time") from None
     if not 1000 <= int(year) <= 2999:  # noqa: PLR2004
@@ -377,7 +477,8 @@ def _check_ui(keyword: str, vr: str, item: object) -> str:
     text = _as_text(keyword, vr, item).strip(" ")
     if not is_valid_uid(text):
         raise MetadataError(
-            keyword, item,
+            keyword,
+            item,
             "not a valid UID (digits and dots, no leading zeros, at most 64 characters, "
             "root 0, 1 or 2 and not the example root 2.999)",
         )
@@ -386,7 +487,9 @@ def _check_ui(keyword: str, vr: str, item: object) -> str:
 
 def _check_image_type(original: object, values: Sequence[object]) -> None:
     if len(values) < 2:  # noqa: PLR2004  (dciodvfy: VM 2-n)
-        raise MetadataError("ImageType", original, "needs at least 2 values, e.g. DERIVED\\SECONDARY")
+        raise MetadataError(
+            "ImageType", original, "needs at least 2 values, e.g. DERIVED\\SECONDARY"
+        )
     if values[0] not in {"ORIGINAL", "DERIVED"} or values[1] not in {"PRIMARY", "SECONDARY"}:
         raise MetadataError(
             "ImageType", original, "value 1 is ORIGINAL or DERIVED, value 2 PRIMARY or SECONDARY"
@@ -400,15 +503,30 @@ def _check_patient_orientation(original: object, values: Sequence[object]) -> No
     if len(values) != 2 or values[0] == values[1]:  # noqa: PLR2004
         raise MetadataError("PatientOrientation", original, rule)
     for direction in values:
-        if not (isinstance(direction, str) and 1 <= len(direction) <= 3  # noqa: PLR2004
-                and set(direction) <= _ORIENTATION_LETTERS):
+        if not (
+            isinstance(direction, str)
+            and 1 <= len(direction) <= 3  # noqa: PLR2004
+            and set(direction) <= _ORIENTATION_LETTERS
+        ):
             raise MetadataError("PatientOrientation", original, rule)
 
 
 _Check = Callable[[str, str, object], object]
 _CHECKS: Final[dict[str, _Check]] = {
-    "AE": _check_ae, "AS": _check_as, "CS": _check_cs, "DA": _check_da, "DS": _check_ds,
-    "DT": _check_dt, "IS": _check_int, "PN": _check_pn, "TM": _check_tm, "UI": _check_ui,
-    "US": _check_int, "SS": _check_int, "UL": _check_int, "SL": _check_int,
-    "FL": _check_float, "FD": _check_float,
+    "AE": _check_ae,
+    "AS": _check_as,
+    "CS": _check_cs,
+    "DA": _check_da,
+    "DS": _check_ds,
+    "DT": _check_dt,
+    "IS": _check_int,
+    "PN": _check_pn,
+    "TM": _check_tm,
+    "UI": _check_ui,
+    "US": _check_int,
+    "SS": _check_int,
+    "UL": _check_int,
+    "SL": _check_int,
+    "FL": _check_float,
+    "FD": _check_float,
 }

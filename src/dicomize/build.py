@@ -15,7 +15,7 @@ from typing import Any
 from pydicom import config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from dicomize._icc import srgb_profile
 from dicomize._version import __version__
@@ -37,12 +37,23 @@ DEFAULT_CONVERSION_TYPE = "DI"
 
 # Any of these makes the General Equipment module present, and then its
 # Manufacturer (Type 2) must be too (C.7.5.1).
-_GENERAL_EQUIPMENT = frozenset({
-    "Manufacturer", "InstitutionName", "InstitutionAddress", "StationName",
-    "InstitutionalDepartmentName", "ManufacturerModelName", "DeviceSerialNumber",
-    "SoftwareVersions", "SpatialResolution", "DateOfLastCalibration", "TimeOfLastCalibration",
-    "PixelPaddingValue", "DeviceUID",
-})
+_GENERAL_EQUIPMENT = frozenset(
+    {
+        "Manufacturer",
+        "InstitutionName",
+        "InstitutionAddress",
+        "StationName",
+        "InstitutionalDepartmentName",
+        "ManufacturerModelName",
+        "DeviceSerialNumber",
+        "SoftwareVersions",
+        "SpatialResolution",
+        "DateOfLastCalibration",
+        "TimeOfLastCalibration",
+        "PixelPaddingValue",
+        "DeviceUID",
+    }
+)
 _SHARED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID")
 
 
@@ -77,12 +88,21 @@ def series_attributes(
     date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
     values: dict[str, Any] = {
         # Patient (C.7.1.1): Type 2, empty when unknown
-        "PatientName": "", "PatientID": "", "PatientBirthDate": "", "PatientSex": "",
+        "PatientName": "",
+        "PatientID": "",
+        "PatientBirthDate": "",
+        "PatientSex": "",
         # General Study (C.7.2.1)
-        "StudyDate": date, "StudyTime": time, "ReferringPhysicianName": "",
-        "StudyID": "1", "AccessionNumber": "",
+        "StudyDate": date,
+        "StudyTime": time,
+        "ReferringPhysicianName": "",
+        "StudyID": "1",
+        "AccessionNumber": "",
         # General Series (C.7.3.1); SC Equipment re-declares Modality (C.8.6.1)
-        "Modality": "OT", "SeriesNumber": "1", "SeriesDate": date, "SeriesTime": time,
+        "Modality": "OT",
+        "SeriesNumber": "1",
+        "SeriesDate": date,
+        "SeriesTime": time,
         # SC Equipment (C.8.6.1): dicomize is the converting device
         "ConversionType": DEFAULT_CONVERSION_TYPE,
         "SecondaryCaptureDeviceManufacturer": "dicomize",
@@ -91,8 +111,10 @@ def series_attributes(
         # General Image (C.7.6.1), SC Image (C.8.6.2)
         "ImageType": ["DERIVED", "SECONDARY"],
         "PatientOrientation": "",
-        "ContentDate": date, "ContentTime": time,
-        "DateOfSecondaryCapture": date, "TimeOfSecondaryCapture": time,
+        "ContentDate": date,
+        "ContentTime": time,
+        "DateOfSecondaryCapture": date,
+        "TimeOfSecondaryCapture": time,
         # Screenshots and scans usually show names and dates; "YES" is the safe
         # statement for de-identification until the user says otherwise (9.2).
         "BurnedInAnnotation": "YES",
@@ -100,7 +122,8 @@ def series_attributes(
         # "U" (unpaired) is the honest value when nothing is known.
         "ImageLaterality": "U",
         # SOP Common (C.12.1)
-        "InstanceCreationDate": date, "InstanceCreationTime": time,
+        "InstanceCreationDate": date,
+        "InstanceCreationTime": time,
         "TimezoneOffsetFromUTC": _utc_offset(now),
     }
     values.update(user)
@@ -125,14 +148,19 @@ def series_attributes(
 def _add_veterinary(values: dict[str, Any]) -> None:
     # C.7.1.1 conditions for a non-human patient, and Patient's Sex Neutered (C.7.2.2),
     # which dciodvfy always evaluates (conformance notes 2.3, 10.4).
-    for keyword in ("PatientBreedDescription", "ResponsiblePerson", "ResponsibleOrganization",
-                    "PatientSexNeutered"):
+    for keyword in (
+        "PatientBreedDescription",
+        "ResponsiblePerson",
+        "ResponsibleOrganization",
+        "PatientSexNeutered",
+    ):
         values.setdefault(keyword, "")
     values.setdefault("PatientBreedCodeSequence", [])
     values.setdefault("BreedRegistrationSequence", [])
     if values["ResponsiblePerson"] and "ResponsiblePersonRole" not in values:
         raise MetadataError(
-            "ResponsiblePersonRole", None,
+            "ResponsiblePersonRole",
+            None,
             "required when ResponsiblePerson has a value (OWNER, PARENT, VETERINARIAN, ...)",
         )
 
@@ -185,10 +213,10 @@ def build_secondary_capture(
     _add_image_pixel(ds, picture)
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPClassUID = UID(SECONDARY_CAPTURE_IMAGE_STORAGE)
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     ds.file_meta = meta
     return ds
@@ -208,8 +236,10 @@ def _lossy_attributes(picture: Picture, values: Mapping[str, Any]) -> dict[str, 
 
 
 def _derivation(picture: Picture, values: Mapping[str, Any]) -> str:
-    notes = [f"converted from {picture.source_format} by dicomize {__version__}",
-             *picture.derivation]
+    notes = [
+        f"converted from {picture.source_format} by dicomize {__version__}",
+        *picture.derivation,
+    ]
     if "DerivationDescription" in values:
         notes.insert(0, str(values["DerivationDescription"]))
     return "; ".join(notes)[:1024]  # ST holds 1024 characters

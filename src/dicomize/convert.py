@@ -124,7 +124,9 @@ def convert_series(
     """
     options = options or ConvertOptions()
     user = resolve_metadata(metadata)
-    attributes = series_attributes(user, now=dt.datetime.now().astimezone(), uid_root=options.uid_root)
+    attributes = series_attributes(
+        user, now=dt.datetime.now().astimezone(), uid_root=options.uid_root
+    )
     first_number = int(str(attributes.pop("InstanceNumber", "1")) or 1)
     given_sop_uid: Any = attributes.pop("SOPInstanceUID", None)
     sources = list(sources)
@@ -134,10 +136,18 @@ def convert_series(
         attributes["SOPInstanceUID"] = given_sop_uid
     for offset, source in enumerate(sources):
         try:
-            picture = read_picture(source, background=options.background, max_pixels=options.max_pixels)
+            picture = read_picture(
+                source, background=options.background, max_pixels=options.max_pixels
+            )
         except InputError as exc:
             yield source, exc
             continue
-        yield source, build_secondary_capture(
-            picture, attributes, instance_number=first_number + offset, uid_root=options.uid_root
+        yield (
+            source,
+            build_secondary_capture(
+                picture,
+                attributes,
+                instance_number=first_number + offset,
+                uid_root=options.uid_root,
+            ),
         )

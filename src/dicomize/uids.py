@@ -56,7 +56,9 @@ def check_uid_root(root: str) -> str:
     """
     root = root.rstrip(".")
     if not is_valid_uid(root):
-        raise ValueError(f"UID root {root!r} is not a valid UID (digits and dots, no leading zeros)")
+        raise ValueError(
+            f"UID root {root!r} is not a valid UID (digits and dots, no leading zeros)"
+        )
     if len(root) > _MAX_ROOT_LENGTH:
         raise ValueError(
             f"UID root {root!r} is {len(root)} characters; at most {_MAX_ROOT_LENGTH} leave room "

@@ -23,8 +23,9 @@ from dicomize.errors import OutputError, OutputExists
 __all__ = ["write"]
 
 
-def write(dataset: Dataset, destination: str | os.PathLike[str] | BinaryIO, *,
-          overwrite: bool = False) -> None:
+def write(
+    dataset: Dataset, destination: str | os.PathLike[str] | BinaryIO, *, overwrite: bool = False
+) -> None:
     """Write `dataset` as a DICOM Part 10 file.
 
     Parameters
@@ -56,7 +57,7 @@ def write(dataset: Dataset, destination: str | os.PathLike[str] | BinaryIO, *,
         with os.fdopen(descriptor, "wb") as stream:
             dcmwrite(stream, dataset, enforce_file_format=True)
         if overwrite:
-            os.replace(temporary, path)
+            temporary.replace(path)
         else:
             _link_without_replacing(temporary, path)
     except OSError as exc:
@@ -75,4 +76,4 @@ def _link_without_replacing(temporary: Path, path: Path) -> None:
         # File systems without hard links: a check-then-rename is the best available.
         if path.exists():
             raise OutputExists("exists (use --overwrite to replace it)", path) from None
-        os.replace(temporary, path)
+        temporary.replace(path)

@@ -45,11 +45,17 @@ METADATA_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--modality", "Modality", "default OT; DOC for documents, XC for photos, ..."),
     ("--body-part", "BodyPartExamined", "e.g. CHEST, HAND"),
     ("--laterality", "ImageLaterality", "R, L, B (both) or U (unpaired, the default)"),
-    ("--conversion-type", "ConversionType",
-     "DI digital interface (default), WSD workstation, SD scanned document, SI scanned image, "
-     "DF digitized film, DV digitized video, DRW drawing, SYN synthetic"),
-    ("--burned-in-annotation", "BurnedInAnnotation",
-     "YES (default: the pixels may show names or dates) or NO"),
+    (
+        "--conversion-type",
+        "ConversionType",
+        "DI digital interface (default), WSD workstation, SD scanned document, SI scanned image, "
+        "DF digitized film, DV digitized video, DRW drawing, SYN synthetic",
+    ),
+    (
+        "--burned-in-annotation",
+        "BurnedInAnnotation",
+        "YES (default: the pixels may show names or dates) or NO",
+    ),
     ("--recognizable-visual-features", "RecognizableVisualFeatures", "YES or NO"),
     ("--image-comments", "ImageComments", "free text"),
     ("--species", "PatientSpeciesDescription", "veterinary patient, e.g. 'Canis lupus familiaris'"),
@@ -78,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("inputs", nargs="+", metavar="INPUT", help="picture files")
     convert.add_argument(
-        "-o", "--output", metavar="OUT",
+        "-o",
+        "--output",
+        metavar="OUT",
         help="output file, folder (several inputs, or a name ending in /), or - for stdout; "
         "default: INPUT's name with .dcm beside it",
     )
@@ -86,23 +94,45 @@ def build_parser() -> argparse.ArgumentParser:
     meta = convert.add_argument_group("metadata (flags win over --set, which wins over --metadata)")
     for flag, keyword, text in METADATA_FLAGS:
         meta.add_argument(flag, dest=f"kw_{keyword}", metavar="VALUE", help=f"{keyword}: {text}")
-    meta.add_argument("--set", dest="set_values", action="append", default=[],
-                      metavar="KEYWORD=VALUE",
-                      help="any DICOM attribute by keyword; repeatable; backslash separates values")
-    meta.add_argument("--metadata", metavar="FILE.json",
-                      help='JSON object of DICOM keywords: {"PatientName": "Doe^Jane"}')
+    meta.add_argument(
+        "--set",
+        dest="set_values",
+        action="append",
+        default=[],
+        metavar="KEYWORD=VALUE",
+        help="any DICOM attribute by keyword; repeatable; backslash separates values",
+    )
+    meta.add_argument(
+        "--metadata",
+        metavar="FILE.json",
+        help='JSON object of DICOM keywords: {"PatientName": "Doe^Jane"}',
+    )
     pixels = convert.add_argument_group("pixels and identifiers")
-    pixels.add_argument("--background", default="white", metavar="COLOUR",
-                        help="colour for transparent pixels: a name or #RRGGBB (default white)")
-    pixels.add_argument("--max-pixels", type=_positive_int, metavar="N",
-                        help="refuse larger pictures (default 150000000)")
-    pixels.add_argument("--uid-root", metavar="ROOT",
-                        help="your organisation's UID root (default: 2.25 UUID-derived UIDs)")
+    pixels.add_argument(
+        "--background",
+        default="white",
+        metavar="COLOUR",
+        help="colour for transparent pixels: a name or #RRGGBB (default white)",
+    )
+    pixels.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        metavar="N",
+        help="refuse larger pictures (default 150000000)",
+    )
+    pixels.add_argument(
+        "--uid-root",
+        metavar="ROOT",
+        help="your organisation's UID root (default: 2.25 UUID-derived UIDs)",
+    )
     for sub in (convert,):
         sub.add_argument("-v", "--verbose", action="count", default=0, help="more messages")
         sub.add_argument("-q", "--quiet", action="store_true", help="errors only")
-        sub.add_argument("--debug", action="store_true",
-                         help="debug messages (may include patient data) and tracebacks")
+        sub.add_argument(
+            "--debug",
+            action="store_true",
+            help="debug messages (may include patient data) and tracebacks",
+        )
     return parser
 
 
@@ -123,7 +153,9 @@ def _configure_logging(args: argparse.Namespace) -> None:
         level = logging.ERROR
     else:
         level = logging.INFO if args.verbose else logging.WARNING
-    logging.basicConfig(level=level, format="dicomize: %(levelname)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="dicomize: %(levelname)s: %(message)s", stream=sys.stderr
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,6 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"dicomize: internal error: {type(exc).__name__}: {exc} "
-              "(rerun with --debug for a traceback)", file=sys.stderr)
+        print(
+            f"dicomize: internal error: {type(exc).__name__}: {exc} "
+            "(rerun with --debug for a traceback)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL

@@ -46,17 +46,20 @@ def run_convert(args: argparse.Namespace) -> int:
                     write(result, destination, overwrite=args.overwrite)
             except OutputError as exc:
                 failed += 1
-                _fail(f"{source}: {exc}")
+                _fail(f"{source!s}: {exc}")
                 continue
             if not args.quiet and destination is not None:
-                print(f"{source} -> {destination}", file=sys.stderr)
+                print(f"{source!s} -> {destination}", file=sys.stderr)
     except MetadataError as exc:
         _fail(f"invalid metadata: {exc}")
         return EXIT_USAGE
     if len(args.inputs) > 1 and not args.quiet:
         done = len(args.inputs) - failed
-        print(f"dicomize: converted {done} of {len(args.inputs)}"
-              + (f", {failed} failed" if failed else ""), file=sys.stderr)
+        print(
+            f"dicomize: converted {done} of {len(args.inputs)}"
+            + (f", {failed} failed" if failed else ""),
+            file=sys.stderr,
+        )
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -75,8 +78,13 @@ def _metadata_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
             raise UsageError(f"--set takes KEYWORD=VALUE, got {item!r}")
         pairs[keyword.strip()] = value
     layers.append(pairs)
-    layers.append({keyword: getattr(args, f"kw_{keyword}") for _, keyword, _ in METADATA_FLAGS
-                   if getattr(args, f"kw_{keyword}") is not None})
+    layers.append(
+        {
+            keyword: getattr(args, f"kw_{keyword}")
+            for _, keyword, _ in METADATA_FLAGS
+            if getattr(args, f"kw_{keyword}") is not None
+        }
+    )
     return layers
 
 
@@ -105,7 +113,9 @@ def _options(args: argparse.Namespace) -> ConvertOptions:
     try:
         red, green, blue = ImageColor.getrgb(args.background)[:3]
     except ValueError:
-        raise UsageError(f"--background {args.background!r} is not a colour name or #RRGGBB") from None
+        raise UsageError(
+            f"--background {args.background!r} is not a colour name or #RRGGBB"
+        ) from None
     try:
         kwargs: dict[str, Any] = {"background": (red, green, blue), "uid_root": args.uid_root}
         if args.max_pixels is not None:
@@ -132,7 +142,9 @@ def _destinations(inputs: list[str], output: str | None) -> list[Path | None]:
         try:
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UsageError(f"cannot create output folder {target}: {exc.strerror or exc}") from None
+            raise UsageError(
+                f"cannot create output folder {target}: {exc.strerror or exc}"
+            ) from None
         paths = [target / (Path(name).stem + ".dcm") for name in inputs]
     seen: dict[Path, str] = {}
     for name, path in zip(inputs, paths, strict=True):

@@ -26,10 +26,19 @@ Source: TypeAlias = "str | os.PathLike[str] | bytes | Any"
 _PNM_MAGICS = (b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"P7")
 
 
-def detect_format(data: bytes) -> str:
-    """Name the picture format of `data` from its first bytes.
+_MAGICS: tuple[tuple[int, tuple[bytes, ...], str], ...] = (
+    (0, (b"\x89PNG\r\n\x1a\n",), "PNG"),
+    (0, (b"\xff\xd8\xff",), "JPEG"),
+    (0, (b"GIF87a", b"GIF89a"), "GIF"),
+    (0, (b"BM",), "BMP"),
+    (0, (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"), "TIFF"),
+)
 
-    >>> detect_format(b"\\x89PNG\\r\\n\\x1a\\n....")
+
+def detect_format(data: bytes) -> str:
+    r"""Name the picture format of `data` from its first bytes.
+
+    >>> detect_format(b"\x89PNG\r\n\x1a\n....")
     'PNG'
 
     Raises
@@ -41,27 +50,18 @@ def detect_format(data: bytes) -> str:
     """
     if not data:
         raise CorruptImage("file is empty")
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if data[:6] in {b"GIF87a", b"GIF89a"}:
-        return "GIF"
-    if data.startswith(b"BM"):
-        return "BMP"
-    if data[:4] in {b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"}:
-        return "TIFF"
+    for offset, magics, name in _MAGICS:
+        if data.startswith(magics, offset):
+            return name
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
-    if data[:2] in _PNM_MAGICS and len(data) > 2 and data[2:3].isspace():  # noqa: PLR2004
+    if data[:2] in _PNM_MAGICS and data[2:3].isspace():
         return "PNM"
     if data[128:132] == b"DICM":
         raise UnsupportedInput("already a DICOM file")
     if data[:2] in {b"Pf", b"PF"}:
         raise UnsupportedInput("floating-point PFM pictures are not supported")
-    raise UnsupportedInput(
-        "not a recognised picture format (" + ", ".join(SUPPORTED_FORMATS) + ")"
-    )
+    raise UnsupportedInput("not a recognised picture format (" + ", ".join(SUPPORTED_FORMATS) + ")")
 
 
 def read_picture(

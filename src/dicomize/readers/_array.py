@@ -97,7 +97,7 @@ def picture_from_array(
     # only when the caller's array is not already laid out that way.
     array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
     return Picture(
-        pixels=memoryview(array).cast("B"),
+        pixels=memoryview(array.data).cast("B"),
         rows=rows,
         columns=columns,
         samples_per_pixel=samples,
@@ -129,8 +129,12 @@ def composite(
     colour = array[..., :-1].astype(np.uint32)
     alpha = array[..., -1:].astype(np.uint32)
     neutral = background[0] == background[1] == background[2]
-    bg = np.array(background[:1] if colour.shape[-1] == 1 and neutral else background,
-                  dtype=np.uint32) * scale
+    bg = (
+        np.array(
+            background[:1] if colour.shape[-1] == 1 and neutral else background, dtype=np.uint32
+        )
+        * scale
+    )
     mixed = (colour * alpha + bg * (maximum - alpha) + maximum // 2) // maximum
     if mixed.shape[-1] == 1:
         mixed = mixed[..., 0]
@@ -143,16 +147,10 @@ def apply_orientation(array: npt.NDArray[Any], orientation: int) -> npt.NDArray[
 
     The result is a view; :func:`picture_from_array` makes it contiguous.
     """
-    transforms = {
-        1: lambda a: a,
-        2: lambda a: a[:, ::-1],
-        3: lambda a: a[::-1, ::-1],
-        4: lambda a: a[::-1],
-        5: lambda a: a.swapaxes(0, 1),
-        6: lambda a: a.swapaxes(0, 1)[:, ::-1],
-        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
-        8: lambda a: a.swapaxes(0, 1)[::-1],
-    }
-    transform = transforms.get(orientation, transforms[1])
-    result: npt.NDArray[Any] = transform(array)
-    return result
+    if orientation in {5, 6, 7, 8}:  # these swap rows and columns
+        array = array.swapaxes(0, 1)
+    if orientation in {2, 3, 6, 7}:  # mirrored left-right after any transpose
+        array = array[:, ::-1]
+    if orientation in {3, 4, 7, 8}:  # mirrored top-bottom after any transpose
+        array = array[::-1]
+    return array

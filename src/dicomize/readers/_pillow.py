@@ -47,8 +47,17 @@ PILLOW_FORMATS: dict[str, tuple[str, ...]] = {
     "WEBP": ("WEBP",),
 }
 _ORIENTATION_TAG = 0x0112
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError,
-                  KeyError, TypeError, ZeroDivisionError)
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+)
 # Pillow's own decompression-bomb limit is process-global; raising it for one
 # call must not race with another thread's call.
 _PILLOW_LIMIT_LOCK = threading.Lock()
@@ -79,7 +88,15 @@ def read_with_pillow(
             image = ImageOps.exif_transpose(image)
             derivation.append(f"EXIF Orientation {orientation} applied to the pixels")
         bits_stored = _png_significant_bits(data) if fmt == "PNG" else None
-        return _to_picture(image, fmt, icc, derivation, lossy, background, bits_stored)
+        return _to_picture(
+            image,
+            fmt=fmt,
+            icc=icc,
+            derivation=derivation,
+            lossy=lossy,
+            background=background,
+            bits_stored=bits_stored,
+        )
 
 
 @contextlib.contextmanager
@@ -123,6 +140,7 @@ def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
 
 def _to_picture(
     image: Image.Image,
+    *,
     fmt: str,
     icc: bytes | None,
     derivation: list[str],
@@ -171,8 +189,13 @@ def _to_picture(
     if bits_stored is not None and int(array.max(initial=0)) >= 1 << bits_stored:
         bits_stored = None  # the samples were scaled to the full depth; sBIT is history only
     return picture_from_array(
-        array, background=background, bits_stored=bits_stored, icc_profile=icc,
-        derivation=tuple(derivation), lossy=lossy, source_format=fmt,
+        array,
+        background=background,
+        bits_stored=bits_stored,
+        icc_profile=icc,
+        derivation=tuple(derivation),
+        lossy=lossy,
+        source_format=fmt,
     )
 
 
@@ -183,13 +206,15 @@ def _array_of(image: Image.Image) -> npt.NDArray[Any]:
     if mode == "I":
         array = np.asarray(image)
         low, high = int(array.min(initial=0)), int(array.max(initial=0))
-        if 0 <= low and high <= 0xFFFF:  # noqa: PLR2004
+        if low >= 0 and high <= 0xFFFF:  # noqa: PLR2004
             return array.astype(np.uint16)
-        if -(2**15) <= low and high < 2**15:
+        if low >= -(2**15) and high < 2**15:
             return array.astype(np.int16)
         raise UnsupportedInput("32-bit integer pixels outside the 16-bit range are not supported")
     if mode == "F":
-        raise UnsupportedInput("floating-point pixels are not supported by the Secondary Capture IOD")
+        raise UnsupportedInput(
+            "floating-point pixels are not supported by the Secondary Capture IOD"
+        )
     raise UnsupportedInput(f"Pillow image mode {mode!r} is not supported")
 
 
@@ -214,7 +239,9 @@ def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, by
     return image.convert("RGB"), None, "CMYK converted to RGB (no usable ICC profile)"
 
 
-def _lossy_history(fmt: str, image: Image.Image, data: bytes) -> tuple[str | None, float | None] | None:
+def _lossy_history(
+    fmt: str, image: Image.Image, data: bytes
+) -> tuple[str | None, float | None] | None:
     method: str | None
     if fmt == "JPEG":
         method = "ISO_10918_1"
@@ -231,7 +258,10 @@ def _lossy_history(fmt: str, image: Image.Image, data: bytes) -> tuple[str | Non
 def _webp_is_lossy(data: bytes) -> bool:
     position = 12
     while position + 8 <= len(data):
-        chunk, size = data[position:position + 4], int.from_bytes(data[position + 4:position + 8], "little")
+        chunk, size = (
+            data[position : position + 4],
+            int.from_bytes(data[position + 4 : position + 8], "little"),
+        )
         if chunk == b"VP8 ":
             return True
         if chunk == b"VP8L":
@@ -243,9 +273,9 @@ def _webp_is_lossy(data: bytes) -> bool:
 def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
     position = 8
     while position + 8 <= len(data):
-        size = int.from_bytes(data[position:position + 4], "big")
-        kind = data[position + 4:position + 8]
-        yield kind, data[position + 8:position + 8 + size]
+        size = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        yield kind, data[position + 8 : position + 8 + size]
         if kind == b"IDAT":
             return
         position += 12 + size
@@ -285,17 +315,17 @@ def _deep_png(data: bytes, image: Image.Image, background: tuple[int, int, int])
 def _deep_tiff(data: bytes, image: Image.Image, background: tuple[int, int, int]) -> Picture:
     import tifffile  # noqa: PLC0415
 
+    supported = {tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.MINISBLACK}
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            page = tif.pages[0]
-            if page.photometric not in {tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.MINISBLACK}:
-                raise UnsupportedInput(f"16-bit TIFF photometric {page.photometric.name} is not supported")
-            array = page.asarray()
-            axes = page.axes
-    except UnsupportedInput:
-        raise
-    except Exception as exc:
+            page: Any = tif.pages.first
+            photometric = tifffile.PHOTOMETRIC(page.photometric)
+            array = page.asarray() if photometric in supported else None
+            axes = str(page.axes)
+    except Exception as exc:  # tifffile raises many kinds on damaged files
         raise CorruptImage(f"cannot decode 16-bit TIFF: {exc}") from exc
+    if array is None:
+        raise UnsupportedInput(f"16-bit TIFF photometric {photometric.name} is not supported")
     if axes.startswith("S"):
         array = np.moveaxis(array, 0, -1)  # planar (RRR..GGG..BBB) to interleaved
     return _deep_picture(array, image, "TIFF", background)
@@ -312,6 +342,9 @@ def _deep_picture(
     icc = image.info.get("icc_profile")
     colour = array.ndim == 3 and array.shape[2] in {3, 4}  # noqa: PLR2004
     return picture_from_array(
-        array, background=background, icc_profile=_colour_profile(icc) if colour else None,
-        derivation=derivation, source_format=fmt,
+        array,
+        background=background,
+        icc_profile=_colour_profile(icc) if colour else None,
+        derivation=derivation,
+        source_format=fmt,
     )

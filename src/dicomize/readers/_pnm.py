@@ -35,13 +35,16 @@ def read_pnm(data: bytes, *, background: tuple[int, int, int], max_pixels: int) 
         array, maxval = _read_graymap(data, max_pixels)
     derivation: tuple[str, ...] = ()
     if maxval == 1:  # a bitmap, or a PGM/PAM with two levels
-        array = (array.astype(np.uint8) * np.uint8(255))
+        array = array.astype(np.uint8) * np.uint8(255)
         derivation = ("1-bit pixels expanded to 8 bits (0 and 255)",)
         maxval = 255
     bits = maxval.bit_length()
     return picture_from_array(
-        array, background=background, bits_stored=bits if bits > 8 else None,  # noqa: PLR2004
-        derivation=derivation, source_format="PNM",
+        array,
+        background=background,
+        bits_stored=bits if bits > 8 else None,  # noqa: PLR2004
+        derivation=derivation,
+        source_format="PNM",
     )
 
 
@@ -76,7 +79,7 @@ def _read_bitmap(data: bytes, max_pixels: int) -> tuple[npt.NDArray[Any], int]:
         raw = np.frombuffer(data, np.uint8, row_bytes * height, offset)
         bits = np.unpackbits(raw.reshape(height, row_bytes), axis=1)[:, :width]
     else:
-        digits = np.frombuffer(re.sub(rb"#[^\n\r]*|\s", b"", data[offset - 1:]), np.uint8)
+        digits = np.frombuffer(re.sub(rb"#[^\n\r]*|\s", b"", data[offset - 1 :]), np.uint8)
         if digits.size < width * height:
             raise CorruptImage("Netpbm pixel data is truncated")
         bits = (digits[: width * height] - ord("0")).reshape(height, width)
@@ -99,7 +102,7 @@ def _read_graymap(data: bytes, max_pixels: int) -> tuple[npt.NDArray[Any], int]:
             raise CorruptImage("Netpbm pixel data is truncated")
         array = np.frombuffer(data, dtype, count, offset).reshape(shape)
     else:
-        tokens = data[offset - 1:].split()
+        tokens = data[offset - 1 :].split()
         if len(tokens) < count:
             raise CorruptImage("Netpbm pixel data is truncated")
         try:
