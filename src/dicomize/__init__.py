@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from dicomize._version import __version__
 
 if TYPE_CHECKING:
-    from dicomize.convert import ConvertOptions, convert, convert_series
+    from dicomize._convert import ConvertOptions, convert, convert_series
     from dicomize.errors import (
         CorruptImage,
         DicomizeError,
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from dicomize.metadata import Metadata, resolve_metadata
     from dicomize.picture import Picture
     from dicomize.readers import read_picture
-    from dicomize.write import write
+    from dicomize._write import write
 
 __all__ = [
     "ConvertOptions",
@@ -54,14 +54,14 @@ __all__ = [
 ]
 
 _LOCATIONS = {
-    "ConvertOptions": "dicomize.convert",
-    "convert": "dicomize.convert",
-    "convert_series": "dicomize.convert",
+    "ConvertOptions": "dicomize._convert",
+    "convert": "dicomize._convert",
+    "convert_series": "dicomize._convert",
     "Metadata": "dicomize.metadata",
     "resolve_metadata": "dicomize.metadata",
     "Picture": "dicomize.picture",
     "read_picture": "dicomize.readers",
-    "write": "dicomize.write",
+    "write": "dicomize._write",
     **dict.fromkeys(
         (
             "CorruptImage",

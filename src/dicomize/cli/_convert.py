@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from dicomize.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, METADATA_FLAGS
-from dicomize.convert import ConvertOptions, convert_series
+from dicomize._convert import ConvertOptions, convert_series
 from dicomize.errors import DicomizeError, InputError, MetadataError, OutputError
-from dicomize.write import write
+from dicomize._write import write
 
 __all__ = ["run_convert"]
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from dicomize._icc import srgb_profile
 from dicomize.errors import UnsupportedInput
 from dicomize.picture import Picture
 
@@ -105,7 +106,8 @@ def picture_from_array(
         bits_allocated=bits,
         bits_stored=stored,
         pixel_representation=1 if kind == "i2" else 0,
-        icc_profile=icc_profile if samples == _RGB else None,
+        # Untagged colour is sRGB by convention (the web's, and cameras' default).
+        icc_profile=(icc_profile or srgb_profile()) if samples == _RGB else None,
         derivation=derivation,
         lossy=lossy,
         source_format=source_format,
