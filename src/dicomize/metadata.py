@@ -108,7 +108,7 @@ def keyword_for_field(name: str) -> str:
     >>> keyword_for_field("study_instance_uid")
     'StudyInstanceUID'
     """
-    special = {"id": "ID", "uid": "UID"}
+    special = {"id": "ID", "uid": "UID", "sop": "SOP"}
     return "".join(special.get(part, part.capitalize()) for part in name.split("_"))
 
 
