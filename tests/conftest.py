@@ -63,7 +63,9 @@ def run_dciodvfy(path: Path) -> Verdict:
     errors = [line for line in output.splitlines() if line.startswith("Error")]
     warnings = [line for line in output.splitlines() if line.startswith("Warning")]
     others = [line for line in output.splitlines() if line and line not in errors + warnings]
-    return Verdict(iod=others[-1] if others else "", errors=errors, warnings=warnings, output=output)
+    return Verdict(
+        iod=others[-1] if others else "", errors=errors, warnings=warnings, output=output
+    )
 
 
 def assert_conforms(path: Path, *, allowed_warnings: tuple[str, ...] = ()) -> Verdict:

@@ -70,20 +70,31 @@ def _png_with_sbit(pixels: npt.NDArray[np.uint16], bits: int) -> bytes:
     height, width = pixels.shape
     raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)
     header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"sBIT", bytes([bits]))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"sBIT", bytes([bits]))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def jpeg_colour() -> tuple[bytes, npt.NDArray[Any], dict[str, Any]]:
     data = encode(Image.fromarray(gradient()), "JPEG", quality=92)
-    return data, _pillow_decoded(data, "RGB"), {
-        "LossyImageCompression": "01", "LossyImageCompressionMethod": "ISO_10918_1"}
+    return (
+        data,
+        _pillow_decoded(data, "RGB"),
+        {"LossyImageCompression": "01", "LossyImageCompressionMethod": "ISO_10918_1"},
+    )
 
 
 def jpeg_gray() -> tuple[bytes, npt.NDArray[Any], dict[str, Any]]:
     data = encode(Image.fromarray(gradient(channels=1)), "JPEG", quality=92)
-    return data, _pillow_decoded(data), {"PhotometricInterpretation": "MONOCHROME2",
-                                         "LossyImageCompression": "01"}
+    return (
+        data,
+        _pillow_decoded(data),
+        {"PhotometricInterpretation": "MONOCHROME2", "LossyImageCompression": "01"},
+    )
 
 
 def bmp_rgb() -> tuple[bytes, npt.NDArray[Any], dict[str, Any]]:
@@ -180,11 +191,31 @@ def pbm_bitmap() -> tuple[bytes, npt.NDArray[Any], dict[str, Any]]:
     return data, np.where(ink, 0, 255).astype(np.uint8), {"BitsStored": 8}
 
 
-CASES: dict[str, Case] = {case.__name__: case for case in (
-    png_rgb8, png_gray8, png_gray16, png_rgb16, png_gray12_sbit, jpeg_colour, jpeg_gray,
-    bmp_rgb, bmp_rle8, gif_palette, tiff_rgb8_lzw, tiff_gray16, tiff_rgb16, tiff_int16,
-    webp_lossless, webp_lossy, pgm_12bit, pgm_plain, ppm_16bit, pbm_bitmap,
-)}
+CASES: dict[str, Case] = {
+    case.__name__: case
+    for case in (
+        png_rgb8,
+        png_gray8,
+        png_gray16,
+        png_rgb16,
+        png_gray12_sbit,
+        jpeg_colour,
+        jpeg_gray,
+        bmp_rgb,
+        bmp_rle8,
+        gif_palette,
+        tiff_rgb8_lzw,
+        tiff_gray16,
+        tiff_rgb16,
+        tiff_int16,
+        webp_lossless,
+        webp_lossy,
+        pgm_12bit,
+        pgm_plain,
+        ppm_16bit,
+        pbm_bitmap,
+    )
+}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

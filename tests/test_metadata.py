@@ -92,10 +92,16 @@ def test_invalid_metadata_stops_before_the_picture_is_read(tmp_path: Path) -> No
         ("PatientName", "  Doe^Jane  ", "Doe^Jane"),
         ("SeriesNumber", 7, "7"),
         ("PatientWeight", 70.5, "70.5"),
-        ("AcquisitionDateTime", dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC), "20240501120000+0000"),
+        (
+            "AcquisitionDateTime",
+            dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC),
+            "20240501120000+0000",
+        ),
     ],
 )
-def test_values_are_normalised_to_their_dicom_form(keyword: str, given: object, written: str) -> None:
+def test_values_are_normalised_to_their_dicom_form(
+    keyword: str, given: object, written: str
+) -> None:
     assert resolve_metadata({keyword: given})[keyword] == written
 
 
@@ -122,8 +128,14 @@ def test_defaults_fill_every_attribute_a_pacs_needs(tmp_path: Path) -> None:
     assert ds.ImageLaterality == "U"
     assert ds.PatientOrientation == ""
     assert (ds.StudyID, ds.SeriesNumber, ds.InstanceNumber) == ("1", 1, 1)
-    for keyword in ("StudyDate", "StudyTime", "ContentDate", "ContentTime",
-                    "DateOfSecondaryCapture", "TimeOfSecondaryCapture"):
+    for keyword in (
+        "StudyDate",
+        "StudyTime",
+        "ContentDate",
+        "ContentTime",
+        "DateOfSecondaryCapture",
+        "TimeOfSecondaryCapture",
+    ):
         assert ds[keyword].value, keyword
     assert ds.SecondaryCaptureDeviceManufacturer == "dicomize"
     assert ds.SecondaryCaptureDeviceSoftwareVersions == dicomize.__version__
@@ -161,9 +173,13 @@ def test_ascii_text_writes_no_specific_character_set(tmp_path: Path) -> None:
 
 
 def test_veterinary_patient_gets_the_conditional_attributes(tmp_path: Path) -> None:
-    metadata = {**FULL_METADATA, "PatientName": "Smith^Rex",
-                "PatientSpeciesDescription": "Canis lupus familiaris",
-                "ResponsiblePerson": "Smith^John", "ResponsiblePersonRole": "OWNER"}
+    metadata = {
+        **FULL_METADATA,
+        "PatientName": "Smith^Rex",
+        "PatientSpeciesDescription": "Canis lupus familiaris",
+        "ResponsiblePerson": "Smith^John",
+        "ResponsiblePersonRole": "OWNER",
+    }
     output = _write(tmp_path, metadata)
     verdict = assert_conforms(output)
     assert verdict.warnings == []
@@ -175,8 +191,10 @@ def test_veterinary_patient_gets_the_conditional_attributes(tmp_path: Path) -> N
 
 def test_responsible_person_without_role_is_refused() -> None:
     with pytest.raises(dicomize.MetadataError, match="ResponsiblePersonRole"):
-        dicomize.convert(np.zeros((2, 2), np.uint8),
-                         {"PatientSpeciesDescription": "Felis catus", "ResponsiblePerson": "A^B"})
+        dicomize.convert(
+            np.zeros((2, 2), np.uint8),
+            {"PatientSpeciesDescription": "Felis catus", "ResponsiblePerson": "A^B"},
+        )
 
 
 @pytest.mark.parametrize("laterality", ["R", "L", "B", "U"])
@@ -200,11 +218,19 @@ def test_general_equipment_attribute_brings_its_manufacturer(tmp_path: Path) -> 
 
 
 def test_typed_and_mapping_metadata_are_equivalent() -> None:
-    typed = Metadata(patient_name="Doe^Jane", patient_id="1", study_instance_uid="1.2.3",
-                     extra={"PatientWeight": "70"})
+    typed = Metadata(
+        patient_name="Doe^Jane",
+        patient_id="1",
+        study_instance_uid="1.2.3",
+        extra={"PatientWeight": "70"},
+    )
     assert resolve_metadata(typed) == resolve_metadata(
-        {"PatientName": "Doe^Jane", "PatientID": "1", "StudyInstanceUID": "1.2.3",
-         "PatientWeight": "70"}
+        {
+            "PatientName": "Doe^Jane",
+            "PatientID": "1",
+            "StudyInstanceUID": "1.2.3",
+            "PatientWeight": "70",
+        }
     )
 
 

@@ -18,7 +18,9 @@ from dicomize.readers._array import apply_orientation
 ORIENTATION = 0x0112
 
 
-def _roundtrip(source: Path | bytes | np.ndarray, tmp_path: Path, **options: object) -> pydicom.Dataset:
+def _roundtrip(
+    source: Path | bytes | np.ndarray, tmp_path: Path, **options: object
+) -> pydicom.Dataset:
     output = tmp_path / "out.dcm"
     opts = dicomize.ConvertOptions(**options)  # type: ignore[arg-type]
     dicomize.write(dicomize.convert(source, FULL_METADATA, options=opts), output, overwrite=True)
@@ -50,10 +52,15 @@ def test_exif_orientation_is_applied_to_the_pixels_like_pillow_does(
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_numpy_orientation_matches_pillow_for_the_16_bit_path(orientation: int) -> None:
     pixels = gradient(5, 7)
-    method = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-              6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-              8: Image.Transpose.ROTATE_90}.get(orientation)
+    method = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation)
     image = Image.fromarray(pixels)
     expected = np.asarray(image.transpose(method) if method is not None else image)
     np.testing.assert_array_equal(apply_orientation(pixels, orientation), expected)

@@ -67,36 +67,47 @@ def read_with_pillow(
     data: bytes, fmt: str, *, background: tuple[int, int, int], max_pixels: int
 ) -> Picture:
     """Decode the first frame of `data` (a file of format `fmt`) into a :class:`Picture`."""
-    with _pillow_limit(max_pixels):
-        image = _open(data, fmt, max_pixels)
-        frames = getattr(image, "n_frames", 1)
-        if frames > 1:
-            logger.info("%s input has %d frames; converting the first", fmt, frames)
-        if fmt == "PNG" and _png_is_deep_colour(data):
-            return _deep_png(data, image, background)
-        if fmt == "TIFF" and _tiff_is_deep_colour(image):
-            return _deep_tiff(data, image, background)
-        lossy = _lossy_history(fmt, image, data)
-        icc = image.info.get("icc_profile")
+    # Pillow warns about damaged metadata (corrupt EXIF, odd chunks) it then ignores;
+    # they are not the user's problem unless decoding fails, so they go to the debug log.
+    with _pillow_limit(max_pixels), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
-            orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
-            image.load()
-        except _DECODE_ERRORS as exc:
-            raise CorruptImage(f"cannot decode {fmt}: {exc}") from exc
-        derivation: list[str] = []
-        if orientation in range(2, 9):
-            image = ImageOps.exif_transpose(image)
-            derivation.append(f"EXIF Orientation {orientation} applied to the pixels")
-        bits_stored = _png_significant_bits(data) if fmt == "PNG" else None
-        return _to_picture(
-            image,
-            fmt=fmt,
-            icc=icc,
-            derivation=derivation,
-            lossy=lossy,
-            background=background,
-            bits_stored=bits_stored,
-        )
+            return _read(data, fmt, background=background, max_pixels=max_pixels)
+        finally:
+            for warning in caught:
+                logger.debug("Pillow: %s", warning.message)
+
+
+def _read(data: bytes, fmt: str, *, background: tuple[int, int, int], max_pixels: int) -> Picture:
+    image = _open(data, fmt, max_pixels)
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        logger.info("%s input has %d frames; converting the first", fmt, frames)
+    if fmt == "PNG" and _png_is_deep_colour(data):
+        return _deep_png(data, image, background)
+    if fmt == "TIFF" and _tiff_is_deep_colour(image):
+        return _deep_tiff(data, image, background)
+    lossy = _lossy_history(fmt, image, data)
+    icc = image.info.get("icc_profile")
+    try:
+        orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
+        image.load()
+    except _DECODE_ERRORS as exc:
+        raise CorruptImage(f"cannot decode {fmt}: {exc}") from exc
+    derivation: list[str] = []
+    if orientation in range(2, 9):
+        image = ImageOps.exif_transpose(image)
+        derivation.append(f"EXIF Orientation {orientation} applied to the pixels")
+    bits_stored = _png_significant_bits(data) if fmt == "PNG" else None
+    return _to_picture(
+        image,
+        fmt=fmt,
+        icc=icc,
+        derivation=derivation,
+        lossy=lossy,
+        background=background,
+        bits_stored=bits_stored,
+    )
 
 
 @contextlib.contextmanager
@@ -114,22 +125,18 @@ def _pillow_limit(max_pixels: int) -> Iterator[None]:
 
 
 def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
-    with warnings.catch_warnings():
-        # dicomize applies its own limit below; Pillow's warning would only be noise.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data), formats=list(PILLOW_FORMATS[fmt]))
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLarge(f"more pixels than the limit of {max_pixels}") from exc
-        except UnidentifiedImageError as exc:
-            raise CorruptImage(f"{fmt} header is damaged or incomplete") from exc
-        except _DECODE_ERRORS as exc:
-            raise CorruptImage(f"cannot read {fmt} header: {exc}") from exc
+    try:
+        image = Image.open(io.BytesIO(data), formats=list(PILLOW_FORMATS[fmt]))
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"picture size exceeds the limit of {max_pixels} pixels") from exc
+    except UnidentifiedImageError as exc:
+        raise CorruptImage(f"{fmt} header is damaged or incomplete") from exc
+    except _DECODE_ERRORS as exc:
+        raise CorruptImage(f"cannot read {fmt} header: {exc}") from exc
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLarge(
-            f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels} "
-            "(raise it with --max-pixels)"
+            f"{width}x{height} picture size exceeds the limit of {max_pixels} pixels"
         )
     if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
         raise UnsupportedInput(
