@@ -10,6 +10,7 @@ when it appears while we write: ``os.link`` refuses to replace a name.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import secrets
 from pathlib import Path
@@ -45,7 +46,13 @@ def write(
         When the file cannot be written; no partial file remains.
     """
     if not isinstance(destination, str | os.PathLike):
-        dcmwrite(destination, dataset, enforce_file_format=True)
+        if _seekable(destination):
+            dcmwrite(destination, dataset, enforce_file_format=True)
+        else:
+            # pydicom seeks back to fill in lengths, which a pipe cannot do.
+            buffer = io.BytesIO()
+            dcmwrite(buffer, dataset, enforce_file_format=True)
+            destination.write(buffer.getbuffer())
         return
     path = Path(destination)
     if not overwrite and path.exists():
@@ -65,6 +72,13 @@ def write(
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+
+
+def _seekable(stream: BinaryIO) -> bool:
+    try:
+        return stream.seekable()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _link_without_replacing(temporary: Path, path: Path) -> None:
