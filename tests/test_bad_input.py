@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import encode, gradient
 from PIL import Image, PngImagePlugin
 
 import dicomize
+from conftest import encode, gradient
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -134,7 +134,8 @@ def test_cli_reports_bad_file_on_one_line_exits_1_and_writes_nothing(
 
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert lines == [lines[0]] and str(source) in lines[0], result.stderr
+    assert len(lines) == 1, result.stderr
+    assert str(source) in lines[0]
     assert "Traceback" not in result.stderr
     assert list(out.iterdir()) == []  # no output, no temporary file
 

@@ -11,15 +11,16 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from conftest import assert_conforms, encode, gradient
 from PIL import Image
 
+from conftest import assert_conforms, encode, gradient
 from dicomize.cli import main
 
 
 def _run(cli: list[str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*cli, *args], capture_output=True, text=True, timeout=120,
-                          check=False, cwd=cwd)
+    return subprocess.run(
+        [*cli, *args], capture_output=True, text=True, timeout=120, check=False, cwd=cwd
+    )
 
 
 @pytest.fixture
@@ -33,14 +34,34 @@ def test_issue_example_with_patient_flags_writes_a_clean_file(
     photo: Path, tmp_path: Path, dicomize_cli: list[str]
 ) -> None:
     output = tmp_path / "photo.dcm"
-    result = _run(dicomize_cli, "convert", str(photo), "-o", str(output),
-                  "--patient-name", "Doe^Jane", "--patient-id", "12345", "--birth-date", "19800101",
-                  "--sex", "F", "--accession", "A778", "--study-description", "Wound photos")
+    result = _run(
+        dicomize_cli,
+        "convert",
+        str(photo),
+        "-o",
+        str(output),
+        "--patient-name",
+        "Doe^Jane",
+        "--patient-id",
+        "12345",
+        "--birth-date",
+        "19800101",
+        "--sex",
+        "F",
+        "--accession",
+        "A778",
+        "--study-description",
+        "Wound photos",
+    )
     assert result.returncode == 0, result.stderr
     assert assert_conforms(output).warnings == []
     ds = pydicom.dcmread(output)
     assert (str(ds.PatientName), ds.PatientID, ds.PatientBirthDate, ds.PatientSex) == (
-        "Doe^Jane", "12345", "19800101", "F")
+        "Doe^Jane",
+        "12345",
+        "19800101",
+        "F",
+    )
     assert (ds.AccessionNumber, ds.StudyDescription) == ("A778", "Wound photos")
     np.testing.assert_array_equal(ds.pixel_array, gradient())
 
@@ -55,8 +76,17 @@ def test_several_inputs_into_a_folder_form_one_series_in_input_order(
         encode_to = scans / name
         encode_to.write_bytes(encode(Image.fromarray(gradient() // (index + 1)), "TIFF"))
 
-    result = _run(dicomize_cli, "convert", *(str(scans / n) for n in names), "-o", str(tmp_path / "out"),
-                  "--patient-id", "7", "--instance-number", "10")
+    result = _run(
+        dicomize_cli,
+        "convert",
+        *(str(scans / n) for n in names),
+        "-o",
+        str(tmp_path / "out"),
+        "--patient-id",
+        "7",
+        "--instance-number",
+        "10",
+    )
 
     assert result.returncode == 0, result.stderr
     datasets = [pydicom.dcmread(tmp_path / "out" / n.replace(".tif", ".dcm")) for n in names]
@@ -72,8 +102,12 @@ def test_several_inputs_into_a_folder_form_one_series_in_input_order(
 def test_stdout_output_is_a_complete_part10_file(
     photo: Path, tmp_path: Path, dicomize_cli: list[str]
 ) -> None:
-    result = subprocess.run([*dicomize_cli, "convert", str(photo), "-o", "-", "--patient-id", "1"],
-                            capture_output=True, timeout=120, check=False)
+    result = subprocess.run(
+        [*dicomize_cli, "convert", str(photo), "-o", "-", "--patient-id", "1"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout[128:132] == b"DICM"
     piped = tmp_path / "piped.dcm"
@@ -91,8 +125,14 @@ def test_stdout_is_refused_for_several_inputs(photo: Path, dicomize_cli: list[st
 def test_stdout_to_a_terminal_is_refused(photo: Path, dicomize_cli: list[str]) -> None:
     primary, secondary = os.openpty()
     try:
-        result = subprocess.run([*dicomize_cli, "convert", str(photo), "-o", "-"], stdout=secondary,
-                                stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+        result = subprocess.run(
+            [*dicomize_cli, "convert", str(photo), "-o", "-"],
+            stdout=secondary,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     finally:
         os.close(primary)
         os.close(secondary)
@@ -110,12 +150,34 @@ def test_metadata_precedence_is_flags_then_set_then_json(
     photo: Path, tmp_path: Path, dicomize_cli: list[str]
 ) -> None:
     meta = tmp_path / "meta.json"
-    meta.write_text(json.dumps({"PatientName": "Json^Name", "PatientID": "json-id",
-                                "StudyDescription": "from json", "PatientWeight": 70.5}))
+    meta.write_text(
+        json.dumps(
+            {
+                "PatientName": "Json^Name",
+                "PatientID": "json-id",
+                "StudyDescription": "from json",
+                "PatientWeight": 70.5,
+            }
+        )
+    )
     output = tmp_path / "out.dcm"
-    result = _run(dicomize_cli, "convert", str(photo), "-o", str(output), "--metadata", str(meta),
-                  "--set", "PatientID=set-id", "--set", "PatientName=Set^Name",
-                  "--patient-name", "Flag^Name", "--set", r"ImageType=DERIVED\SECONDARY\SCREENSHOT")
+    result = _run(
+        dicomize_cli,
+        "convert",
+        str(photo),
+        "-o",
+        str(output),
+        "--metadata",
+        str(meta),
+        "--set",
+        "PatientID=set-id",
+        "--set",
+        "PatientName=Set^Name",
+        "--patient-name",
+        "Flag^Name",
+        "--set",
+        r"ImageType=DERIVED\SECONDARY\SCREENSHOT",
+    )
     assert result.returncode == 0, result.stderr
     ds = pydicom.dcmread(output)
     assert str(ds.PatientName) == "Flag^Name"
@@ -148,7 +210,9 @@ def test_invalid_metadata_or_option_exits_2_on_one_line_and_writes_nothing(
     assert not output.exists()
 
 
-def test_invalid_json_metadata_file_exits_2(photo: Path, tmp_path: Path, dicomize_cli: list[str]) -> None:
+def test_invalid_json_metadata_file_exits_2(
+    photo: Path, tmp_path: Path, dicomize_cli: list[str]
+) -> None:
     meta = tmp_path / "meta.json"
     meta.write_text("{not json")
     result = _run(dicomize_cli, "convert", str(photo), "--metadata", str(meta))
@@ -163,7 +227,8 @@ def test_existing_output_is_kept_unless_overwrite_is_given(
     output.write_bytes(b"precious")
     result = _run(dicomize_cli, "convert", str(photo), "-o", str(output))
     assert result.returncode == 1
-    assert "exists" in result.stderr and "--overwrite" in result.stderr
+    assert "exists" in result.stderr
+    assert "--overwrite" in result.stderr
     assert output.read_bytes() == b"precious"
 
     result = _run(dicomize_cli, "convert", str(photo), "-o", str(output), "--overwrite")
@@ -176,10 +241,18 @@ def test_two_inputs_with_one_output_name_are_refused_before_writing(
     tmp_path: Path, dicomize_cli: list[str]
 ) -> None:
     for name in ("scan.png", "scan.bmp"):
-        (tmp_path / name).write_bytes(encode(Image.fromarray(gradient()), name.split(".")[1].upper()))
+        (tmp_path / name).write_bytes(
+            encode(Image.fromarray(gradient()), name.split(".")[1].upper())
+        )
     out = tmp_path / "out"
-    result = _run(dicomize_cli, "convert", str(tmp_path / "scan.png"), str(tmp_path / "scan.bmp"),
-                  "-o", str(out))
+    result = _run(
+        dicomize_cli,
+        "convert",
+        str(tmp_path / "scan.png"),
+        str(tmp_path / "scan.bmp"),
+        "-o",
+        str(out),
+    )
     assert result.returncode == 2
     assert "would both be written" in result.stderr
     assert list(out.iterdir()) == []
@@ -189,7 +262,9 @@ def test_background_flag_reaches_the_pixels(tmp_path: Path, dicomize_cli: list[s
     source = tmp_path / "clear.png"
     source.write_bytes(encode(Image.new("RGBA", (4, 4), (0, 0, 0, 0)), "PNG"))
     output = tmp_path / "clear.dcm"
-    result = _run(dicomize_cli, "convert", str(source), "-o", str(output), "--background", "#102030")
+    result = _run(
+        dicomize_cli, "convert", str(source), "-o", str(output), "--background", "#102030"
+    )
     assert result.returncode == 0, result.stderr
     assert tuple(pydicom.dcmread(output).pixel_array[0, 0]) == (0x10, 0x20, 0x30)
 
@@ -200,14 +275,29 @@ def test_max_pixels_flag_refuses_a_larger_picture(photo: Path, dicomize_cli: lis
     assert "exceeds the limit of 1000 pixels" in result.stderr
 
 
-def test_patient_data_stays_out_of_verbose_logs(photo: Path, tmp_path: Path, dicomize_cli: list[str]) -> None:
-    result = _run(dicomize_cli, "convert", str(photo), "-o", str(tmp_path / "v.dcm"), "-v",
-                  "--patient-name", "Secret^Person", "--patient-id", "ID-4711")
+def test_patient_data_stays_out_of_verbose_logs(
+    photo: Path, tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    result = _run(
+        dicomize_cli,
+        "convert",
+        str(photo),
+        "-o",
+        str(tmp_path / "v.dcm"),
+        "-v",
+        "--patient-name",
+        "Secret^Person",
+        "--patient-id",
+        "ID-4711",
+    )
     assert result.returncode == 0, result.stderr
-    assert "Secret" not in result.stderr and "ID-4711" not in result.stderr
+    assert "Secret" not in result.stderr
+    assert "ID-4711" not in result.stderr
 
 
-def test_quiet_prints_nothing_on_success(photo: Path, tmp_path: Path, dicomize_cli: list[str]) -> None:
+def test_quiet_prints_nothing_on_success(
+    photo: Path, tmp_path: Path, dicomize_cli: list[str]
+) -> None:
     result = _run(dicomize_cli, "convert", str(photo), "-o", str(tmp_path / "q.dcm"), "-q")
     assert (result.returncode, result.stderr) == (0, "")
 
@@ -217,8 +307,18 @@ def test_version_and_help(dicomize_cli: list[str]) -> None:
 
     assert _run(dicomize_cli, "--version").stdout.strip() == f"dicomize {dicomize.__version__}"
     help_text = _run(dicomize_cli, "convert", "--help").stdout
-    for flag in ("--patient-name", "--set", "--metadata", "--overwrite", "--background",
-                 "--max-pixels", "--uid-root", "--conversion-type", "--species", "--debug"):
+    for flag in (
+        "--patient-name",
+        "--set",
+        "--metadata",
+        "--overwrite",
+        "--background",
+        "--max-pixels",
+        "--uid-root",
+        "--conversion-type",
+        "--species",
+        "--debug",
+    ):
         assert flag in help_text
 
 
@@ -241,8 +341,11 @@ def test_internal_error_has_no_traceback_without_debug(
 
 
 def test_cli_start_up_does_not_import_the_heavy_libraries() -> None:
-    code = ("import sys, dicomize.cli; dicomize.cli.build_parser(); "
-            "print(sorted(m for m in ('pydicom', 'numpy', 'PIL') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, check=True)
+    code = (
+        "import sys, dicomize.cli; dicomize.cli.build_parser(); "
+        "print(sorted(m for m in ('pydicom', 'numpy', 'PIL') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     assert result.stdout.strip() == "[]"

@@ -20,10 +20,10 @@ import numpy.typing as npt
 import pydicom
 import pytest
 import tifffile
-from conftest import FULL_METADATA, assert_conforms, dcmdump, encode, gradient
 from PIL import Image
 
 import dicomize
+from conftest import FULL_METADATA, assert_conforms, dcmdump, encode, gradient
 
 Case = Callable[[], tuple[bytes, npt.NDArray[Any], dict[str, Any]]]
 
@@ -45,13 +45,13 @@ def png_gray8() -> tuple[bytes, npt.NDArray[Any], dict[str, Any]]:
 
 def png_gray16() -> tuple[bytes, npt.NDArray[Any], dict[str, Any]]:
     pixels = (gradient(channels=1).astype(np.uint16) * 257) ^ 0x0F0F
-    data = imagecodecs.png_encode(pixels)
+    data = bytes(imagecodecs.png_encode(pixels))
     return data, pixels, {"BitsAllocated": 16, "BitsStored": 16, "HighBit": 15}
 
 
 def png_rgb16() -> tuple[bytes, npt.NDArray[Any], dict[str, Any]]:
     pixels = gradient().astype(np.uint16) * 251 + 3
-    data = imagecodecs.png_encode(pixels)
+    data = bytes(imagecodecs.png_encode(pixels))
     return data, pixels, {"BitsAllocated": 16, "BitsStored": 16, "SamplesPerPixel": 3}
 
 

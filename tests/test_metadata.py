@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
-from conftest import FULL_METADATA, assert_conforms, run_dciodvfy
 
 import dicomize
+from conftest import FULL_METADATA, assert_conforms, run_dciodvfy
 from dicomize._vr import ENUMERATED
 from dicomize.metadata import Metadata, keyword_for_field, resolve_metadata
 
@@ -146,7 +146,7 @@ def test_defaults_fill_every_attribute_a_pacs_needs(tmp_path: Path) -> None:
     assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
 
 
-def test_uid_root_is_used_for_every_generated_uid(tmp_path: Path) -> None:
+def test_uid_root_is_used_for_every_generated_uid() -> None:
     options = dicomize.ConvertOptions(uid_root="1.2.826.0.1.3680043.10.543")
     ds = dicomize.convert(np.zeros((2, 2), np.uint8), options=options)
     for uid in (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID):

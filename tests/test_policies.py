@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from conftest import FULL_METADATA, assert_conforms, encode, gradient
 from PIL import Image, ImageCms, ImageOps
 
 import dicomize
+from conftest import FULL_METADATA, assert_conforms, encode, gradient
 from dicomize._icc import srgb_profile
 from dicomize.readers._array import apply_orientation
 

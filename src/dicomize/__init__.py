@@ -18,6 +18,7 @@ from dicomize._version import __version__
 
 if TYPE_CHECKING:
     from dicomize._convert import ConvertOptions, convert, convert_series
+    from dicomize._write import write
     from dicomize.errors import (
         CorruptImage,
         DicomizeError,
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from dicomize.metadata import Metadata, resolve_metadata
     from dicomize.picture import Picture
     from dicomize.readers import read_picture
-    from dicomize._write import write
 
 __all__ = [
     "ConvertOptions",
