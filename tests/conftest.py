@@ -12,6 +12,7 @@ import io
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,26 @@ def dcmdump(path: Path) -> str:
     assert result.returncode == 0, text
     assert "E: " not in text, text
     return text
+
+
+@pytest.fixture(autouse=True)
+def every_dicom_output_conforms(tmp_path: Path) -> Iterator[None]:
+    """After each test, judge every Part 10 output (``*.dcm``) it left in its folder.
+
+    Whatever else a test asserts, no DICOM file written anywhere in the suite
+    may have a dciodvfy error or fail to parse with dcmtk.
+    """
+    yield
+    for path in sorted(tmp_path.rglob("*.dcm")):
+        if path.is_file() and _is_part10(path):
+            verdict = run_dciodvfy(path)
+            assert verdict.errors == [], f"{path}:\n{verdict.output}"
+            dcmdump(path)
+
+
+def _is_part10(path: Path) -> bool:
+    with path.open("rb") as stream:
+        return stream.read(132)[128:] == b"DICM"
 
 
 @pytest.fixture

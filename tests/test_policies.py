@@ -185,3 +185,34 @@ def test_large_array_pixels_are_not_copied_before_writing() -> None:
     pixel_data = ds["PixelData"].value
     assert isinstance(pixel_data, memoryview)
     assert np.shares_memory(np.frombuffer(pixel_data, np.uint16), array)
+
+
+def test_jpeg_compressed_tiff_is_recorded_as_lossy(tmp_path: Path) -> None:
+    data = encode(Image.fromarray(gradient(96, 128)), "TIFF", compression="jpeg")
+    ds = _roundtrip(data, tmp_path)
+    assert ds.LossyImageCompression == "01"
+    assert ds.LossyImageCompressionMethod == "ISO_10918_1"
+
+
+def test_declared_lossy_history_is_kept_and_extended(tmp_path: Path) -> None:
+    history = {
+        "LossyImageCompression": "01",
+        "LossyImageCompressionMethod": "ISO_10918_1",
+        "LossyImageCompressionRatio": "8",
+    }
+    output = tmp_path / "history.dcm"
+    jpeg = encode(Image.fromarray(gradient(96, 128)), "JPEG", quality=75)
+    dicomize.write(dicomize.convert(jpeg, {**FULL_METADATA, **history}), output)
+    ds = pydicom.dcmread(output)
+    assert ds.LossyImageCompression == "01"
+    assert list(ds.LossyImageCompressionMethod) == ["ISO_10918_1", "ISO_10918_1"]
+    assert float(ds.LossyImageCompressionRatio[0]) == 8
+    # A lossless source cannot reset a declared lossy history (C.7.6.1.1.5).
+    png = encode(Image.fromarray(gradient()), "PNG")
+    converted = dicomize.convert(png, {**FULL_METADATA, **history})
+    assert converted.LossyImageCompression == "01"
+
+
+def test_derivation_description_always_names_the_source_and_converter(tmp_path: Path) -> None:
+    ds = _roundtrip(encode(Image.fromarray(gradient()), "BMP"), tmp_path)
+    assert ds.DerivationDescription == f"converted from BMP by dicomize {dicomize.__version__}"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import io
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import dicomize
+from conftest import run_dciodvfy
 
 _DTYPES = st.sampled_from([np.bool_, np.uint8, np.uint16, np.int16])
 
@@ -34,10 +36,13 @@ def supported_arrays(draw: st.DrawFn) -> npt.NDArray[Any]:
 @settings(max_examples=150, deadline=None)
 @given(supported_arrays())
 def test_array_roundtrips_bit_exact(array: npt.NDArray[Any]) -> None:
-    buffer = io.BytesIO()
-    dicomize.write(dicomize.convert(array), buffer)
-    buffer.seek(0)
-    ds = pydicom.dcmread(buffer)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "example.dcm"
+        dicomize.write(dicomize.convert(array, {"PatientID": "1"}), path)
+        verdict = run_dciodvfy(path)
+        ds = pydicom.dcmread(path)
+    assert verdict.errors == [], verdict.output
+    assert verdict.warnings == [], verdict.output
 
     expected = array.astype(np.uint8) * 255 if array.dtype == np.bool_ else array
     stored = ds.pixel_array

@@ -36,9 +36,17 @@ _MAX_BYTES: Final = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64, "ST": 102
 # text (Specific Character Set) or the file format (group 0002).
 _DERIVED_GROUPS: Final = frozenset({0x0002, 0x0028, 0x7FE0})
 _DERIVED: Final = frozenset({"SOPClassUID", "SpecificCharacterSet", "NumberOfFrames"})
-# Group 0028 attributes that state facts about content, not about the pixel encoding.
+# Group 0028 attributes that state facts about content or its history, not about the
+# pixel encoding: a user may know that a PNG was once a JPEG (C.7.6.1.1.5).
 _USER_0028: Final = frozenset(
-    {"BurnedInAnnotation", "RecognizableVisualFeatures", "QualityControlImage"}
+    {
+        "BurnedInAnnotation",
+        "RecognizableVisualFeatures",
+        "QualityControlImage",
+        "LossyImageCompression",
+        "LossyImageCompressionMethod",
+        "LossyImageCompressionRatio",
+    }
 )
 
 #: Enumerated values (E) and the defined terms dicomize accepts (D), by keyword.
@@ -50,6 +58,7 @@ ENUMERATED: Final[dict[str, frozenset[str]]] = {
     "QualityControlSubject": frozenset({"YES", "NO"}),
     "PatientIdentityRemoved": frozenset({"YES", "NO"}),
     "SyntheticData": frozenset({"YES", "NO"}),
+    "LossyImageCompression": frozenset({"00", "01"}),
     "ImageLaterality": frozenset({"R", "L", "U", "B"}),
     "Laterality": frozenset({"R", "L"}),
     "PatientSexNeutered": frozenset({"ALTERED", "UNALTERED"}),

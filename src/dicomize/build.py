@@ -203,8 +203,7 @@ def build_secondary_capture(
         values["SOPInstanceUID"] = new_uid(uid_root)
     values["SOPClassUID"] = SECONDARY_CAPTURE_IMAGE_STORAGE
     values.update(_lossy_attributes(picture, values))
-    if picture.derivation:
-        values["DerivationDescription"] = _derivation(picture, values)
+    values["DerivationDescription"] = _derivation(picture, values)
     if _any_non_ascii(values):
         # C.12.1.1.2: one value, no code extensions; all text is then UTF-8.
         values["SpecificCharacterSet"] = "ISO_IR 192"
@@ -223,16 +222,32 @@ def build_secondary_capture(
 
 
 def _lossy_attributes(picture: Picture, values: Mapping[str, Any]) -> dict[str, Any]:
-    # C.7.6.1.1.5: once lossy, always lossy; method and ratio record the history.
+    # C.7.6.1.1.5: once lossy, always lossy; Method and Ratio list the history in
+    # order, the user's (earlier steps) first, then the source's compression.
+    declared = values.get("LossyImageCompression") == "01"
     if picture.lossy is None:
-        return {} if "LossyImageCompression" in values else {"LossyImageCompression": "00"}
+        return {} if declared else {"LossyImageCompression": "00"}
+    methods, ratios = (
+        _as_list(values.get("LossyImageCompressionMethod")),
+        _as_list(values.get("LossyImageCompressionRatio")),
+    )
     method, ratio = picture.lossy
-    out: dict[str, Any] = {"LossyImageCompression": "01"}
     if method is not None:
-        out["LossyImageCompressionMethod"] = method
+        methods.append(method)
     if ratio is not None:
-        out["LossyImageCompressionRatio"] = f"{ratio:.10g}"[:16]
+        ratios.append(f"{ratio:.10g}"[:16])
+    out: dict[str, Any] = {"LossyImageCompression": "01"}
+    if methods:
+        out["LossyImageCompressionMethod"] = methods
+    if ratios:
+        out["LossyImageCompressionRatio"] = ratios
     return out
+
+
+def _as_list(value: object) -> list[str]:
+    if value in (None, ""):
+        return []
+    return [str(item) for item in value] if isinstance(value, list) else [str(value)]
 
 
 def _derivation(picture: Picture, values: Mapping[str, Any]) -> str:
