@@ -16,19 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 from dicomize._version import __version__
 
+# The exception tree is tiny and dependency-free, so it loads eagerly.
+from dicomize.errors import (
+    CorruptImage,
+    DicomizeError,
+    ImageTooLarge,
+    InputError,
+    MetadataError,
+    OutputError,
+    OutputExists,
+    UnsupportedInput,
+)
+
 if TYPE_CHECKING:
     from dicomize._convert import ConvertOptions, convert, convert_series
     from dicomize._write import write
-    from dicomize.errors import (
-        CorruptImage,
-        DicomizeError,
-        ImageTooLarge,
-        InputError,
-        MetadataError,
-        OutputError,
-        OutputExists,
-        UnsupportedInput,
-    )
     from dicomize.metadata import Metadata, resolve_metadata
     from dicomize.picture import Picture
     from dicomize.readers import read_picture
@@ -62,19 +64,6 @@ _LOCATIONS = {
     "Picture": "dicomize.picture",
     "read_picture": "dicomize.readers",
     "write": "dicomize._write",
-    **dict.fromkeys(
-        (
-            "CorruptImage",
-            "DicomizeError",
-            "ImageTooLarge",
-            "InputError",
-            "MetadataError",
-            "OutputError",
-            "OutputExists",
-            "UnsupportedInput",
-        ),
-        "dicomize.errors",
-    ),
 }
 
 
