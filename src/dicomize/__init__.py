@@ -29,9 +29,10 @@ from dicomize.errors import (
 )
 
 if TYPE_CHECKING:
-    from dicomize._convert import ConvertOptions, convert, convert_series
+    from dicomize._convert import convert, convert_series
     from dicomize._write import write
     from dicomize.metadata import Metadata, resolve_metadata
+    from dicomize.options import ConvertOptions
     from dicomize.picture import Picture
     from dicomize.readers import read_picture
 
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 _LOCATIONS = {
-    "ConvertOptions": "dicomize._convert",
+    "ConvertOptions": "dicomize.options",
     "convert": "dicomize._convert",
     "convert_series": "dicomize._convert",
     "Metadata": "dicomize.metadata",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -12,37 +11,10 @@ from pydicom.dataset import Dataset
 from dicomize.build import build_secondary_capture, series_attributes
 from dicomize.errors import InputError, MetadataError
 from dicomize.metadata import MetadataLike, resolve_metadata
-from dicomize.readers import DEFAULT_MAX_PIXELS, Source, read_picture
-from dicomize.uids import check_uid_root
+from dicomize.options import ConvertOptions
+from dicomize.readers import Source, read_picture
 
 __all__ = ["ConvertOptions", "convert", "convert_series"]
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class ConvertOptions:
-    """How pixels are read and UIDs made; the same for every input of a call.
-
-    Parameters
-    ----------
-    background : tuple of int
-        8-bit RGB colour that transparent pixels are composited onto (white).
-    max_pixels : int
-        Refuse pictures with more pixels (decompression-bomb guard).
-    uid_root : str or None
-        Organisation UID root for new UIDs; None gives ``2.25.<uuid>`` UIDs.
-    """
-
-    background: tuple[int, int, int] = (255, 255, 255)
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    uid_root: str | None = None
-
-    def __post_init__(self) -> None:
-        if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):  # noqa: PLR2004
-            raise ValueError(f"background must be three values 0-255, got {self.background!r}")
-        if self.max_pixels < 1:
-            raise ValueError("max_pixels must be positive")
-        if self.uid_root is not None:
-            object.__setattr__(self, "uid_root", check_uid_root(self.uid_root))
 
 
 def convert(
@@ -136,9 +108,7 @@ def convert_series(
         attributes["SOPInstanceUID"] = given_sop_uid
     for offset, source in enumerate(sources):
         try:
-            picture = read_picture(
-                source, background=options.background, max_pixels=options.max_pixels
-            )
+            picture = read_picture(source, options)
         except InputError as exc:
             yield source, exc
             continue

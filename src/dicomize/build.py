@@ -15,7 +15,8 @@ from typing import Any
 from pydicom import config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from pydicom.encaps import encapsulate
+from pydicom.uid import UID
 
 from dicomize._icc import srgb_profile
 from dicomize._version import __version__
@@ -214,7 +215,7 @@ def build_secondary_capture(
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UID(SECONDARY_CAPTURE_IMAGE_STORAGE)
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.TransferSyntaxUID = UID(picture.transfer_syntax)
     meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     ds.file_meta = meta
@@ -284,6 +285,12 @@ def _add_image_pixel(ds: Dataset, picture: Picture) -> None:
         ds.ICCProfile = picture.icc_profile
         if picture.icc_profile == srgb_profile():
             ds.ColorSpace = "SRGB"  # C.11.15.1.2: agrees with the profile
+    if UID(picture.transfer_syntax).is_encapsulated:
+        # PS3.5 A.4: an empty Basic Offset Table, then one fragment for the one frame.
+        element = DataElement(0x7FE00010, "OB", encapsulate([bytes(picture.pixels)], has_bot=False))
+        element.is_undefined_length = True
+        ds[0x7FE00010] = element
+        return
     # Explicit VR: OB for 8-bit samples, OW for 16-bit (PS3.5 8.1.2). Built without
     # pydicom's value check so a memoryview onto the caller's array is not copied.
     vr = "OB" if picture.bits_allocated <= 8 else "OW"  # noqa: PLR2004

@@ -11,10 +11,11 @@ __all__ = ["Picture"]
 class Picture:
     """Decoded pixels and the facts about them that the Image Pixel module records.
 
-    `pixels` is already in DICOM native layout (PS3.5 8.1.1): rows top to
-    bottom, samples interleaved (Planar Configuration 0), little-endian
-    16-bit words. It may be a ``memoryview`` onto a caller's array, so a
-    conversion of a large array does not copy it.
+    For native transfer syntaxes `pixels` is in DICOM native layout (PS3.5
+    8.1.1): rows top to bottom, samples interleaved (Planar Configuration 0),
+    little-endian 16-bit words. It may be a ``memoryview`` onto a caller's
+    array, so a conversion of a large array does not copy it. For encapsulated
+    transfer syntaxes it is the frame's codestream.
     """
 
     pixels: bytes | memoryview
@@ -33,3 +34,6 @@ class Picture:
     lossy: tuple[str | None, float | None] | None = None
     #: Short name of the source format ("PNG", "JPEG", "array", ...).
     source_format: str = ""
+    #: Explicit VR Little Endian for native pixels; for an encapsulated transfer
+    #: syntax, `pixels` is the one frame's codestream.
+    transfer_syntax: str = "1.2.840.10008.1.2.1"

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dicomize._convert import ConvertOptions, convert_series
+from dicomize._convert import convert_series
 from dicomize._write import write
 from dicomize.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, METADATA_FLAGS
 from dicomize.errors import DicomizeError, InputError, MetadataError, OutputError
+from dicomize.options import ConvertOptions
 
 __all__ = ["run_convert"]
 

@@ -6,17 +6,16 @@ name: a PNG saved as ``photo.jpg`` is read as a PNG.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from dicomize.errors import CorruptImage, InputError, UnsupportedInput
+from dicomize.options import ConvertOptions
 from dicomize.picture import Picture
 
-__all__ = ["DEFAULT_MAX_PIXELS", "SUPPORTED_FORMATS", "Source", "detect_format", "read_picture"]
-
-#: Default decompression-bomb guard: 150 megapixels (a 6000x4000 photo is 24).
-DEFAULT_MAX_PIXELS = 150_000_000
+__all__ = ["SUPPORTED_FORMATS", "Source", "detect_format", "read_picture"]
 #: Formats detected and decoded.
 SUPPORTED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "PNM")
 
@@ -64,35 +63,30 @@ def detect_format(data: bytes) -> str:
     raise UnsupportedInput("not a recognised picture format (" + ", ".join(SUPPORTED_FORMATS) + ")")
 
 
-def read_picture(
-    source: Source,
-    *,
-    background: tuple[int, int, int] = (255, 255, 255),
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> Picture:
-    """Decode a picture file, its bytes, or a numpy array.
+def read_picture(source: Source, options: ConvertOptions | None = None) -> Picture:
+    """Read a picture file, its bytes, or a numpy array.
 
     Parameters
     ----------
     source : str, os.PathLike, bytes or numpy.ndarray
         The picture. Paths are read once; the format comes from the content.
-    background : tuple of int
-        8-bit RGB colour that transparent pixels are composited onto.
-    max_pixels : int
-        Refuse pictures with more pixels than this, before decoding them.
+    options : ConvertOptions or None
+        Background colour, pixel limit, passthrough; defaults when None.
 
     Returns
     -------
     Picture
-        Pixels in DICOM native layout with their description.
+        Native pixels with their description, or a legal JPEG codestream
+        kept as it came (passthrough).
 
     Raises
     ------
     dicomize.errors.InputError
         With the file named, when the input cannot be converted.
     """
+    options = options or ConvertOptions()
     if isinstance(source, bytes | bytearray | memoryview):
-        return _decode(bytes(source), background, max_pixels)
+        return _decode(bytes(source), options)
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         try:
@@ -102,7 +96,7 @@ def read_picture(
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), path) from None
         try:
-            return _decode(data, background, max_pixels)
+            return _decode(data, options)
         except InputError as exc:
             raise exc.with_source(path) from exc
     from dicomize.readers._array import picture_from_array  # noqa: PLC0415
@@ -113,15 +107,38 @@ def read_picture(
         )
     import numpy as np  # noqa: PLC0415
 
-    return picture_from_array(np.asarray(source), background=background)
+    return picture_from_array(np.asarray(source), background=options.background)
 
 
-def _decode(data: bytes, background: tuple[int, int, int], max_pixels: int) -> Picture:
+def _decode(data: bytes, options: ConvertOptions) -> Picture:
     fmt = detect_format(data)
     if fmt == "PNM":
         from dicomize.readers._pnm import read_pnm  # noqa: PLC0415
 
-        return read_pnm(data, background=background, max_pixels=max_pixels)
+        return read_pnm(data, background=options.background, max_pixels=options.max_pixels)
     from dicomize.readers._pillow import read_with_pillow  # noqa: PLC0415
 
-    return read_with_pillow(data, fmt, background=background, max_pixels=max_pixels)
+    if fmt != "JPEG":
+        return read_with_pillow(
+            data, fmt, background=options.background, max_pixels=options.max_pixels
+        )
+    from dicomize.readers._jpeg import jpeg_passthrough, parse_jpeg, passthrough_picture  # noqa: PLC0415
+
+    # Walking the markers to EOI refuses a truncated JPEG on either path.
+    info = parse_jpeg(data)
+    reason = "passthrough is off"
+    if options.passthrough:
+        legal = jpeg_passthrough(info)
+        if not isinstance(legal, str):
+            return passthrough_picture(data, info, legal, options)
+        reason = legal
+    try:
+        picture = read_with_pillow(
+            data, fmt, background=options.background, max_pixels=options.max_pixels
+        )
+    except CorruptImage as exc:
+        if options.passthrough:
+            raise UnsupportedInput(f"{reason}, and it cannot be decoded here ({exc})") from exc
+        raise
+    note = f"JPEG decoded because {reason}"
+    return dataclasses.replace(picture, derivation=(note, *picture.derivation))
