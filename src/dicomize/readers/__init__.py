@@ -122,7 +122,12 @@ def _decode(data: bytes, options: ConvertOptions) -> Picture:
         return read_with_pillow(
             data, fmt, background=options.background, max_pixels=options.max_pixels
         )
-    from dicomize.readers._jpeg import jpeg_passthrough, parse_jpeg, passthrough_picture  # noqa: PLC0415
+    from dicomize.readers._jpeg import (  # noqa: PLC0415
+        decode_deep_jpeg,
+        jpeg_passthrough,
+        parse_jpeg,
+        passthrough_picture,
+    )
 
     # Walking the markers to EOI refuses a truncated JPEG on either path.
     info = parse_jpeg(data)
@@ -132,13 +137,12 @@ def _decode(data: bytes, options: ConvertOptions) -> Picture:
         if not isinstance(legal, str):
             return passthrough_picture(data, info, legal, options)
         reason = legal
-    try:
+    if info.precision > 8 or info.process == "lossless":  # noqa: PLR2004
+        # Pillow decodes only 8-bit lossy JPEG; libjpeg-turbo (imagecodecs) does the rest.
+        picture = decode_deep_jpeg(data, info, options)
+    else:
         picture = read_with_pillow(
             data, fmt, background=options.background, max_pixels=options.max_pixels
         )
-    except CorruptImage as exc:
-        if options.passthrough:
-            raise UnsupportedInput(f"{reason}, and it cannot be decoded here ({exc})") from exc
-        raise
     note = f"JPEG decoded because {reason}"
     return dataclasses.replace(picture, derivation=(note, *picture.derivation))

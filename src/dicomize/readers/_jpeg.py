@@ -320,3 +320,34 @@ def passthrough_picture(
         source_format="JPEG",
         transfer_syntax=legal.transfer_syntax,
     )
+
+
+def decode_deep_jpeg(data: bytes, info: JpegInfo, options: ConvertOptions) -> Picture:
+    """Decode a 12/16-bit or lossless JPEG exactly (Pillow handles only 8-bit lossy)."""
+    import imagecodecs  # noqa: PLC0415
+
+    from dicomize.readers._array import apply_orientation, picture_from_array  # noqa: PLC0415
+
+    if info.rows * info.columns > options.max_pixels:
+        raise ImageTooLarge(
+            f"{info.columns}x{info.rows} picture size exceeds the limit of "
+            f"{options.max_pixels} pixels"
+        )
+    try:
+        array = imagecodecs.jpeg8_decode(data[: info.end])
+    except Exception as exc:  # imagecodecs raises its own JpegError and others
+        raise CorruptImage(f"cannot decode JPEG: {exc}") from exc
+    derivation: tuple[str, ...] = ()
+    if info.orientation != 1:
+        array = apply_orientation(array, info.orientation)
+        derivation = (f"EXIF Orientation {info.orientation} applied to the pixels",)
+    lossy = None if info.process == "lossless" else ("ISO_10918_1", None)
+    return picture_from_array(
+        array,
+        background=options.background,
+        bits_stored=info.precision if info.precision > 8 else None,  # noqa: PLR2004
+        icc_profile=info.icc_profile,
+        derivation=derivation,
+        lossy=lossy,
+        source_format="JPEG",
+    )
