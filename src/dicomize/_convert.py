@@ -9,6 +9,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from dicomize.build import build_secondary_capture, series_attributes
+from dicomize.encode import encode_picture
 from dicomize.errors import InputError, MetadataError
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
@@ -108,7 +109,13 @@ def convert_series(
         attributes["SOPInstanceUID"] = given_sop_uid
     for offset, source in enumerate(sources):
         try:
-            picture = read_picture(source, options)
+            picture = encode_picture(
+                read_picture(source, options),
+                options.transfer_syntax,
+                jpeg_quality=options.jpeg_quality,
+                jpegls_error=options.jpegls_error,
+                j2k_ratio=options.j2k_ratio,
+            )
         except InputError as exc:
             yield source, exc
             continue

@@ -226,17 +226,17 @@ def _lossy_attributes(picture: Picture, values: Mapping[str, Any]) -> dict[str, 
     # C.7.6.1.1.5: once lossy, always lossy; Method and Ratio list the history in
     # order, the user's (earlier steps) first, then the source's compression.
     declared = values.get("LossyImageCompression") == "01"
-    if picture.lossy is None:
+    if not picture.lossy:
         return {} if declared else {"LossyImageCompression": "00"}
     methods, ratios = (
         _as_list(values.get("LossyImageCompressionMethod")),
         _as_list(values.get("LossyImageCompressionRatio")),
     )
-    method, ratio = picture.lossy
-    if method is not None:
-        methods.append(method)
-    if ratio is not None:
-        ratios.append(f"{ratio:.10g}"[:16])
+    for method, ratio in picture.lossy:
+        if method is not None:
+            methods.append(method)
+        if ratio is not None:
+            ratios.append(f"{ratio:.10g}"[:16])
     out: dict[str, Any] = {"LossyImageCompression": "01"}
     if methods:
         out["LossyImageCompressionMethod"] = methods

@@ -30,6 +30,16 @@ class ConvertOptions:
     keep_jpeg_metadata : bool
         Keep EXIF, XMP, IPTC and comment segments in a passed-through JPEG.
         Off by default: they can hold GPS positions, serial numbers and names.
+    transfer_syntax : str
+        Transfer syntax for decoded pictures, by name (``"jpeg-ls-lossless"``,
+        see :data:`dicomize.encode.TRANSFER_SYNTAXES`) or UID. Passed-through
+        codestreams keep their own.
+    jpeg_quality : int
+        Quality 1-100 of baseline JPEG output.
+    jpegls_error : int
+        Largest error per sample (NEAR) of near-lossless JPEG-LS output.
+    j2k_ratio : float
+        Compression ratio of lossy JPEG 2000 output.
     """
 
     background: tuple[int, int, int] = (255, 255, 255)
@@ -37,6 +47,10 @@ class ConvertOptions:
     uid_root: str | None = None
     passthrough: bool = True
     keep_jpeg_metadata: bool = False
+    transfer_syntax: str = "1.2.840.10008.1.2.1"
+    jpeg_quality: int = 90
+    jpegls_error: int = 2
+    j2k_ratio: float = 10.0
 
     def __post_init__(self) -> None:
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):  # noqa: PLR2004
@@ -45,3 +59,12 @@ class ConvertOptions:
             raise ValueError("max_pixels must be positive")
         if self.uid_root is not None:
             object.__setattr__(self, "uid_root", check_uid_root(self.uid_root))
+        if not 1 <= self.jpeg_quality <= 100:  # noqa: PLR2004
+            raise ValueError("jpeg_quality must be 1 to 100")
+        if not 1 <= self.jpegls_error <= 255:  # noqa: PLR2004
+            raise ValueError("jpegls_error (NEAR) must be 1 to 255; 0 is lossless JPEG-LS")
+        if not self.j2k_ratio > 1:
+            raise ValueError("j2k_ratio must be greater than 1")
+        from dicomize.encode import resolve_transfer_syntax  # noqa: PLC0415
+
+        object.__setattr__(self, "transfer_syntax", resolve_transfer_syntax(self.transfer_syntax))

@@ -30,8 +30,8 @@ class Picture:
     icc_profile: bytes | None = None
     #: Human-readable notes on what was done to the source pixels (Derivation Description).
     derivation: tuple[str, ...] = ()
-    #: The source was lossy-compressed: (method defined term or None, compression ratio or None).
-    lossy: tuple[str | None, float | None] | None = None
+    #: Lossy compression steps so far, oldest first: (method defined term or None, ratio or None).
+    lossy: tuple[tuple[str | None, float | None], ...] = ()
     #: Short name of the source format ("PNG", "JPEG", "array", ...).
     source_format: str = ""
     #: Explicit VR Little Endian for native pixels; for an encapsulated transfer

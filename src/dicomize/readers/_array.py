@@ -34,7 +34,7 @@ def picture_from_array(
     bits_stored: int | None = None,
     icc_profile: bytes | None = None,
     derivation: tuple[str, ...] = (),
-    lossy: tuple[str | None, float | None] | None = None,
+    lossy: tuple[tuple[str | None, float | None], ...] = (),
     source_format: str = "array",
 ) -> Picture:
     """Describe `array` as DICOM pixels, sharing its memory where the layout allows.

@@ -94,6 +94,7 @@ class Passthrough:
     bits_allocated: int
     bits_stored: int
     lossy_method: str | None
+    pixel_representation: int = 0
 
 
 def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass over the markers)
@@ -302,10 +303,10 @@ def passthrough_picture(
     colour = legal.samples_per_pixel == 3  # noqa: PLR2004
     # PS3.5 8.2.1: ICC Profile must equal the APP2 profile bytes when both are present.
     icc = (info.icc_profile or srgb_profile()) if colour else None
-    lossy = None
+    lossy: tuple[tuple[str | None, float | None], ...] = ()
     if legal.lossy_method is not None:
         decoded = pixels * legal.samples_per_pixel * legal.bits_allocated // 8
-        lossy = (legal.lossy_method, round(decoded / len(stream), 2))
+        lossy = ((legal.lossy_method, round(decoded / len(stream), 2)),)
     return Picture(
         pixels=stream,
         rows=info.rows,
@@ -341,7 +342,9 @@ def decode_deep_jpeg(data: bytes, info: JpegInfo, options: ConvertOptions) -> Pi
     if info.orientation != 1:
         array = apply_orientation(array, info.orientation)
         derivation = (f"EXIF Orientation {info.orientation} applied to the pixels",)
-    lossy = None if info.process == "lossless" else ("ISO_10918_1", None)
+    lossy: tuple[tuple[str | None, float | None], ...] = (
+        () if info.process == "lossless" else (("ISO_10918_1", None),)
+    )
     return picture_from_array(
         array,
         background=options.background,

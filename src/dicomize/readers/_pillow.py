@@ -151,7 +151,7 @@ def _to_picture(
     fmt: str,
     icc: bytes | None,
     derivation: list[str],
-    lossy: tuple[str | None, float | None] | None,
+    lossy: tuple[tuple[str | None, float | None], ...],
     background: tuple[int, int, int],
     bits_stored: int | None,
 ) -> Picture:
@@ -248,7 +248,7 @@ def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, by
 
 def _lossy_history(
     fmt: str, image: Image.Image, data: bytes
-) -> tuple[str | None, float | None] | None:
+) -> tuple[tuple[str | None, float | None], ...]:
     method: str | None
     if fmt == "JPEG":
         method = "ISO_10918_1"
@@ -257,9 +257,9 @@ def _lossy_history(
     elif fmt == "TIFF" and image.info.get("compression") in {"jpeg", "tiff_jpeg"}:
         method = "ISO_10918_1"
     else:
-        return None
+        return ()
     decoded = image.width * image.height * len(image.getbands())
-    return method, round(decoded / max(len(data), 1), 2)
+    return ((method, round(decoded / max(len(data), 1), 2)),)
 
 
 def _webp_is_lossy(data: bytes) -> bool:
