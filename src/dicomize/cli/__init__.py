@@ -125,6 +125,49 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROOT",
         help="your organisation's UID root (default: 2.25 UUID-derived UIDs)",
     )
+    coding = convert.add_argument_group("transfer syntax")
+    coding.add_argument(
+        "-t",
+        "--transfer-syntax",
+        default="explicit",
+        metavar="NAME",
+        help="for decoded pictures: explicit (default), deflated, rle, jpeg-lossless, "
+        "jpeg-baseline, jpeg-ls-lossless, jpeg-ls-near-lossless, jpeg2000-lossless, jpeg2000, "
+        "htj2k-lossless, or a transfer syntax UID",
+    )
+    coding.add_argument(
+        "--no-passthrough",
+        dest="passthrough",
+        action="store_false",
+        help="decode JPEGs too instead of storing their codestream unchanged",
+    )
+    coding.add_argument(
+        "--keep-jpeg-metadata",
+        action="store_true",
+        help="keep EXIF/XMP/IPTC/comment segments of passed-through JPEGs "
+        "(they can hold GPS positions and names)",
+    )
+    coding.add_argument(
+        "--jpeg-quality",
+        type=int,
+        default=90,
+        metavar="Q",
+        help="quality 1-100 of jpeg-baseline output (default 90)",
+    )
+    coding.add_argument(
+        "--near-lossless-error",
+        type=int,
+        default=2,
+        metavar="N",
+        help="largest error per sample of jpeg-ls-near-lossless output (default 2)",
+    )
+    coding.add_argument(
+        "--j2k-ratio",
+        type=float,
+        default=10.0,
+        metavar="R",
+        help="compression ratio of lossy jpeg2000 output (default 10)",
+    )
     for sub in (convert,):
         sub.add_argument("-v", "--verbose", action="count", default=0, help="more messages")
         sub.add_argument("-q", "--quiet", action="store_true", help="errors only")

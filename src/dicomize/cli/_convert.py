@@ -118,7 +118,16 @@ def _options(args: argparse.Namespace) -> ConvertOptions:
             f"--background {args.background!r} is not a colour name or #RRGGBB"
         ) from None
     try:
-        kwargs: dict[str, Any] = {"background": (red, green, blue), "uid_root": args.uid_root}
+        kwargs: dict[str, Any] = {
+            "background": (red, green, blue),
+            "uid_root": args.uid_root,
+            "transfer_syntax": args.transfer_syntax,
+            "passthrough": args.passthrough,
+            "keep_jpeg_metadata": args.keep_jpeg_metadata,
+            "jpeg_quality": args.jpeg_quality,
+            "jpegls_error": args.near_lossless_error,
+            "j2k_ratio": args.j2k_ratio,
+        }
         if args.max_pixels is not None:
             kwargs["max_pixels"] = args.max_pixels
         return ConvertOptions(**kwargs)
