@@ -133,7 +133,7 @@ def test_recompressing_a_lossy_source_extends_the_lossy_history(tmp_path: Path) 
     assert len(ds.LossyImageCompressionRatio) == 2
 
 
-def test_passed_through_jpeg_keeps_its_own_transfer_syntax(tmp_path: Path) -> None:
+def test_passed_through_jpeg_keeps_its_own_transfer_syntax() -> None:
     baseline = encode(Image.fromarray(gradient()), "JPEG", quality=90)
     ds = dicomize.convert(baseline, options=dicomize.ConvertOptions(transfer_syntax="rle"))
     assert ds.file_meta.TransferSyntaxUID == uid.JPEGBaseline8Bit
