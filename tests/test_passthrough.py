@@ -249,7 +249,7 @@ def test_extended_12_bit_grayscale_passes_through_as_jpeg_extended(tmp_path: Pat
     assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit) == (16, 12, 11)
     assert _scan(_frame(output)) == _scan(data)
     # pydicom decodes .51 with pylibjpeg-libjpeg: compare with that library on the source.
-    from libjpeg import decode  # type: ignore[attr-defined]  # noqa: PLC0415
+    from libjpeg import decode  # noqa: PLC0415
 
     np.testing.assert_array_equal(ds.pixel_array, decode(data))
 

@@ -17,7 +17,7 @@ from dicomize.picture import Picture
 
 __all__ = ["SUPPORTED_FORMATS", "Source", "detect_format", "read_picture"]
 #: Formats detected and decoded.
-SUPPORTED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "PNM")
+SUPPORTED_FORMATS = ("JPEG", "JPEG-LS", "JPEG 2000", "PNG", "BMP", "GIF", "TIFF", "WEBP", "PNM")
 
 #: What :func:`read_picture` accepts: a path, the file's bytes, or a numpy array.
 Source: TypeAlias = "str | os.PathLike[str] | bytes | Any"
@@ -54,6 +54,8 @@ def detect_format(data: bytes) -> str:
             return name
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
+    if data.startswith((b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  \r\n\x87\n")):
+        return "J2K"
     if data[:2] in _PNM_MAGICS and data[2:3].isspace():
         return "PNM"
     if data[128:132] == b"DICM":
@@ -116,6 +118,10 @@ def _decode(data: bytes, options: ConvertOptions) -> Picture:
         from dicomize.readers._pnm import read_pnm  # noqa: PLC0415
 
         return read_pnm(data, background=options.background, max_pixels=options.max_pixels)
+    if fmt == "J2K":
+        from dicomize.readers._j2k import read_j2k  # noqa: PLC0415
+
+        return read_j2k(data, options)
     from dicomize.readers._pillow import read_with_pillow  # noqa: PLC0415
 
     if fmt != "JPEG":
@@ -137,7 +143,7 @@ def _decode(data: bytes, options: ConvertOptions) -> Picture:
         if not isinstance(legal, str):
             return passthrough_picture(data, info, legal, options)
         reason = legal
-    if info.precision > 8 or info.process == "lossless":  # noqa: PLR2004
+    if info.precision > 8 or info.process in {"lossless", "jpeg-ls"}:  # noqa: PLR2004
         # Pillow decodes only 8-bit lossy JPEG; libjpeg-turbo (imagecodecs) does the rest.
         picture = decode_deep_jpeg(data, info, options)
     else:

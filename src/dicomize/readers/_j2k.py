@@ -14,10 +14,14 @@ from __future__ import annotations
 import dataclasses
 import struct
 
-from dicomize.errors import CorruptImage
+from dicomize._icc import as_input_profile, srgb_profile
+from dicomize.errors import CorruptImage, ImageTooLarge
+from dicomize.options import ConvertOptions
+from dicomize.picture import Picture
+from dicomize.readers._array import picture_from_array
 from dicomize.readers._jpeg import Passthrough
 
-__all__ = ["J2kInfo", "codestream_of", "j2k_passthrough", "parse_j2k"]
+__all__ = ["J2kInfo", "codestream_of", "j2k_passthrough", "parse_j2k", "read_j2k"]
 
 _SOC, _SIZ, _CAP, _COD, _SOT, _EOC = 0x4F, 0x51, 0x50, 0x52, 0x90, 0xD9
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
@@ -165,3 +169,123 @@ def j2k_passthrough(info: J2kInfo) -> Passthrough | str:
         lossy_method=None if info.reversible else method,
         pixel_representation=1 if info.signed else 0,
     )
+
+
+def read_j2k(data: bytes, options: ConvertOptions) -> Picture:
+    """Store a JPEG 2000 / HTJ2K codestream (or JP2 file) unchanged, or decode it.
+
+    The codestream passes through when DICOM can describe it; a JP2 palette or
+    sYCC colour space, more than 3 components or more than 16 bits are decoded
+    instead (OpenJPEG or OpenJPH through imagecodecs) and stored losslessly.
+    """
+    jp2 = data.startswith(_JP2_SIGNATURE)
+    stream = codestream_of(data)
+    info = parse_j2k(stream)
+    if info.rows * info.columns > options.max_pixels:
+        raise ImageTooLarge(
+            f"{info.columns}x{info.rows} picture size exceeds the limit of "
+            f"{options.max_pixels} pixels"
+        )
+    obstacle, icc = _jp2_header(data) if jp2 else (None, None)
+    reason = "passthrough is off"
+    if options.passthrough:
+        legal = obstacle or j2k_passthrough(info)
+        if isinstance(legal, Passthrough):
+            return _passthrough_picture(stream[: info.end], info, legal, icc, jp2=jp2)
+        reason = legal
+    return _decoded_picture(data, stream, info=info, reason=reason, icc=icc, options=options)
+
+
+def _passthrough_picture(
+    stream: bytes, info: J2kInfo, legal: Passthrough, icc: bytes | None, *, jp2: bool
+) -> Picture:
+    colour = legal.samples_per_pixel == 3  # noqa: PLR2004
+    lossy: tuple[tuple[str | None, float | None], ...] = ()
+    if legal.lossy_method is not None:
+        decoded = info.rows * info.columns * legal.samples_per_pixel * legal.bits_allocated // 8
+        lossy = ((legal.lossy_method, round(decoded / len(stream), 2)),)
+    kind = "HTJ2K" if info.htj2k else "JPEG 2000"
+    note = f"{kind} codestream stored unchanged" + (" (JP2 boxes removed)" if jp2 else "")
+    return Picture(
+        pixels=stream,
+        rows=info.rows,
+        columns=info.columns,
+        samples_per_pixel=legal.samples_per_pixel,
+        photometric_interpretation=legal.photometric_interpretation,
+        bits_allocated=legal.bits_allocated,
+        bits_stored=legal.bits_stored,
+        pixel_representation=legal.pixel_representation,
+        icc_profile=(icc or srgb_profile()) if colour else None,
+        derivation=(note,),
+        lossy=lossy,
+        source_format=kind,
+        transfer_syntax=legal.transfer_syntax,
+    )
+
+
+def _decoded_picture(
+    data: bytes,
+    stream: bytes,
+    *,
+    info: J2kInfo,
+    reason: str,
+    icc: bytes | None,
+    options: ConvertOptions,
+) -> Picture:
+    import imagecodecs  # noqa: PLC0415
+
+    try:
+        array = imagecodecs.htj2k_decode(stream) if info.htj2k else imagecodecs.jpeg2k_decode(data)
+    except Exception as exc:  # imagecodecs raises its own Jpeg2kError and others
+        raise CorruptImage(f"cannot decode JPEG 2000: {exc}") from exc
+    method = "ISO_15444_15" if info.htj2k else "ISO_15444_1"
+    return picture_from_array(
+        array,
+        background=options.background,
+        bits_stored=info.precision if 8 < info.precision <= 16 else None,  # noqa: PLR2004
+        icc_profile=icc,
+        derivation=(f"JPEG 2000 decoded because {reason}",),
+        lossy=() if info.reversible else ((method, None),),
+        source_format="HTJ2K" if info.htj2k else "JPEG 2000",
+    )
+
+
+def _jp2_header(data: bytes) -> tuple[str | None, bytes | None]:
+    """Read the jp2h boxes: what prevents passthrough, and an embedded ICC profile."""
+    header = _box(data, 0, len(data), b"jp2h")
+    if header is None:
+        raise CorruptImage("JP2 file has no header (jp2h) box")
+    if _box(data, *header, b"pclr") is not None:
+        return "a JP2 palette (pclr) must be applied to the pixels", None
+    colour = _box(data, *header, b"colr")
+    if colour is None:
+        return None, None
+    start, end = colour
+    method = data[start]
+    if method == 1 and end - start >= 7:  # noqa: PLR2004  (enumerated colour space)
+        (space,) = struct.unpack_from(">I", data, start + 3)
+        if space == 18:  # noqa: PLR2004
+            return "sYCC JP2 colour has no DICOM photometric interpretation here", None
+        return None, None
+    if method in {2, 3}:  # restricted or any ICC profile
+        return None, as_input_profile(data[start + 3 : end])
+    return None, None
+
+
+def _box(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    """Find box `kind` among the boxes in data[start:end]; return its content's span."""
+    position = start
+    while position + 8 <= end:
+        length, found = struct.unpack_from(">I4s", data, position)
+        header = 8
+        if length == 1:
+            (length,) = struct.unpack_from(">Q", data, position + 8)
+            header = 16
+        elif length == 0:
+            length = end - position
+        if length < header:
+            return None
+        if found == kind:
+            return position + header, min(position + length, end)
+        position += length
+    return None

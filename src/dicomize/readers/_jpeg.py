@@ -31,8 +31,9 @@ __all__ = [
 
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 _APP0, _APP1, _APP2, _APP14, _COM = 0xE0, 0xE1, 0xE2, 0xEE, 0xFE
+_SOF55, _LSE = 0xF7, 0xF8  # JPEG-LS (ISO 14495-1) frame header and parameters
 _SOF_MARKERS = frozenset(
-    {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+    {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, _SOF55}
 )
 _PROCESS = {
     0xC0: "baseline",
@@ -42,10 +43,13 @@ _PROCESS = {
     0xC9: "arithmetic",
     0xCA: "arithmetic",
     0xCB: "arithmetic",
+    _SOF55: "jpeg-ls",
 }
 # Inside entropy-coded data 0xFF is followed by 0x00 (stuffing) or RST0-7; anything
 # else starts the next marker.
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+# JPEG-LS stuffs a 0 bit after 0xFF instead, so data bytes after 0xFF are below 0x80.
+_NEXT_MARKER_LS = re.compile(rb"\xff[\x80-\xcf\xd8-\xff]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +65,7 @@ class JpegInfo:
     jfif: bool
     icc_profile: bytes | None
     orientation: int
+    #: Per scan: the predictor (lossless JPEG) or NEAR (JPEG-LS) from the SOS header.
     predictors: tuple[int, ...]
     #: (marker, start, end) of every segment between SOI and the first SOS.
     segments: tuple[tuple[int, int, int], ...]
@@ -68,6 +73,8 @@ class JpegInfo:
     first_scan: int
     #: Offset just after EOI: anything later (an MPO's second picture, junk) is not ours.
     end: int
+    #: IDs of JPEG-LS parameter (LSE) segments.
+    lse_ids: tuple[int, ...] = ()
 
     @property
     def process(self) -> str:
@@ -117,6 +124,7 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
     predictors: list[int] = []
     segments: list[tuple[int, int, int]] = []
     first_scan = 0
+    lse_ids: list[int] = []
     while True:
         if position >= size:
             raise CorruptImage("JPEG ends before its EOI marker (truncated)")
@@ -154,6 +162,8 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
             orientation = _exif_orientation(body[6:])
         elif marker == _APP2 and body.startswith(b"ICC_PROFILE\x00") and len(body) > 14:  # noqa: PLR2004
             icc_chunks[body[12]] = body[14:]
+        elif marker == _LSE and body:
+            lse_ids.append(body[0])
         elif marker == _APP14 and body.startswith(b"Adobe") and len(body) >= 12:  # noqa: PLR2004
             adobe = body[11]
         elif marker == _SOS:
@@ -163,7 +173,8 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
             if len(body) < 4 + 2 * count or count == 0:
                 raise CorruptImage("JPEG scan header is damaged")
             predictors.append(body[1 + 2 * count])
-            found = _NEXT_MARKER.search(data, position)
+            pattern = _NEXT_MARKER_LS if sof_marker == _SOF55 else _NEXT_MARKER
+            found = pattern.search(data, position)
             if found is None:
                 raise CorruptImage("JPEG scan data runs to the end without EOI (truncated)")
             position = found.start()
@@ -190,6 +201,7 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
         segments=tuple(segments),
         first_scan=first_scan,
         end=position,
+        lse_ids=tuple(lse_ids),
     )
 
 
@@ -226,6 +238,8 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
     if info.orientation != 1:
         return f"EXIF Orientation {info.orientation} must be applied to the pixels"
     grey = components == 1
+    if info.process == "jpeg-ls":
+        return _jpeg_ls_passthrough(info)
     if info.process == "lossless":
         bits = 8 if info.precision <= 8 else 16  # noqa: PLR2004
         syntax = (
@@ -253,7 +267,7 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
 
 
 #: Segments kept when metadata is stripped: everything needed to decode correctly.
-_KEPT = frozenset({0xC4, 0xCC, 0xDB, 0xDD, _APP14}) | _SOF_MARKERS
+_KEPT = frozenset({0xC4, 0xCC, 0xDB, 0xDD, _APP14, _LSE}) | _SOF_MARKERS
 
 
 def strip_segments(data: bytes, info: JpegInfo) -> tuple[bytes, list[str]]:
@@ -324,7 +338,7 @@ def passthrough_picture(
 
 
 def decode_deep_jpeg(data: bytes, info: JpegInfo, options: ConvertOptions) -> Picture:
-    """Decode a 12/16-bit or lossless JPEG exactly (Pillow handles only 8-bit lossy)."""
+    """Decode a 12/16-bit, lossless or JPEG-LS stream exactly (Pillow handles only 8-bit lossy)."""
     import imagecodecs  # noqa: PLC0415
 
     from dicomize.readers._array import apply_orientation, picture_from_array  # noqa: PLC0415
@@ -334,17 +348,20 @@ def decode_deep_jpeg(data: bytes, info: JpegInfo, options: ConvertOptions) -> Pi
             f"{info.columns}x{info.rows} picture size exceeds the limit of "
             f"{options.max_pixels} pixels"
         )
+    decode = imagecodecs.jpegls_decode if info.process == "jpeg-ls" else imagecodecs.jpeg8_decode
     try:
-        array = imagecodecs.jpeg8_decode(data[: info.end])
+        array = decode(data[: info.end])
     except Exception as exc:  # imagecodecs raises its own JpegError and others
         raise CorruptImage(f"cannot decode JPEG: {exc}") from exc
     derivation: tuple[str, ...] = ()
     if info.orientation != 1:
         array = apply_orientation(array, info.orientation)
         derivation = (f"EXIF Orientation {info.orientation} applied to the pixels",)
-    lossy: tuple[tuple[str | None, float | None], ...] = (
-        () if info.process == "lossless" else (("ISO_10918_1", None),)
-    )
+    lossy: tuple[tuple[str | None, float | None], ...] = ()
+    if info.process == "jpeg-ls" and max(info.predictors) > 0:
+        lossy = (("ISO_14495_1", None),)
+    elif info.process not in {"lossless", "jpeg-ls"}:
+        lossy = (("ISO_10918_1", None),)
     return picture_from_array(
         array,
         background=options.background,
@@ -353,4 +370,23 @@ def decode_deep_jpeg(data: bytes, info: JpegInfo, options: ConvertOptions) -> Pi
         derivation=derivation,
         lossy=lossy,
         source_format="JPEG",
+    )
+
+
+def _jpeg_ls_passthrough(info: JpegInfo) -> Passthrough | str:
+    # PS3.5 8.2.3: .80 when every scan has NEAR 0, else .81. DICOM names no JPEG-LS
+    # colour transform, so colour is RGB.
+    grey = len(info.component_ids) == 1
+    if not grey and 13 in info.lse_ids:  # noqa: PLR2004  (ISO 14495-2 colour transform)
+        return "JPEG-LS with a colour transform has no DICOM photometric interpretation"
+    if info.precision < 2:  # noqa: PLR2004
+        return "JPEG-LS needs at least 2 bits per sample in DICOM"
+    near = max(info.predictors)
+    return Passthrough(
+        "1.2.840.10008.1.2.4.80" if near == 0 else "1.2.840.10008.1.2.4.81",
+        "MONOCHROME2" if grey else "RGB",
+        len(info.component_ids),
+        8 if info.precision <= 8 else 16,  # noqa: PLR2004
+        info.precision,
+        None if near == 0 else "ISO_14495_1",
     )
