@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import types
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pydicom
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageOps
 from pydicom.encaps import generate_frames
 
 import dicomize
@@ -258,11 +259,6 @@ def test_extended_12_bit_grayscale_passes_through_as_jpeg_extended(tmp_path: Pat
     ("name", "make", "reason"),
     [
         (
-            "progressive",
-            lambda: encode(Image.fromarray(gradient()), "JPEG", progressive=True),
-            "progressive JPEG has only a retired transfer syntax",
-        ),
-        (
             "cmyk",
             lambda: encode(Image.fromarray(gradient()).convert("CMYK"), "JPEG"),
             "CMYK/YCCK JPEG has only a retired photometric interpretation",
@@ -291,24 +287,79 @@ def test_jpeg_that_cannot_pass_through_is_decoded_and_stored_without_further_los
     if name == "extended_colour_12bit":
         assert (ds.BitsAllocated, ds.BitsStored) == (16, 12)
         np.testing.assert_array_equal(ds.pixel_array, imagecodecs.jpeg8_decode(data))
-    elif name == "progressive":
-        np.testing.assert_array_equal(
-            ds.pixel_array, np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-        )
 
 
-def test_jpeg_needing_exif_rotation_is_decoded_and_rotated(tmp_path: Path) -> None:
+def _exif_jpeg(orientation: int, height: int, width: int) -> bytes:
     exif = Image.Exif()
-    exif[ORIENTATION] = 6
-    data = encode(Image.fromarray(gradient(40, 56)), "JPEG", quality=95, exif=exif.tobytes())
+    exif[ORIENTATION] = orientation
+    exif[0x010F] = "PhoneMaker"
+    return encode(Image.fromarray(gradient(height, width)), "JPEG", quality=95, exif=exif.tobytes())
+
+
+def _upright(data: bytes) -> npt.NDArray[Any]:
+    return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+
+
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_phone_photo_is_rotated_without_decoding_when_the_rotation_is_perfect(
+    orientation: int, tmp_path: Path
+) -> None:
+    data = _exif_jpeg(orientation, 48, 64)  # both multiples of the 16x16 MCU
+    output = _convert(data, tmp_path, keep_jpeg_metadata=True)
+    ds = pydicom.dcmread(output)
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.JPEGBaseline8Bit
+    assert (ds.Rows, ds.Columns) == ((64, 48) if orientation >= 5 else (48, 64))
+    assert f"EXIF Orientation {orientation} applied without decoding" in ds.DerivationDescription
+    # The stream's own EXIF now says upright, so no viewer turns it twice.
+    from dicomize.readers._jpeg import parse_jpeg  # noqa: PLC0415
+
+    stream = _frame(output)
+    assert parse_jpeg(stream).orientation == 1
+    assert b"PhoneMaker" in stream
+    # Same DCT coefficients, moved: decoding differs from rotating the decoded source
+    # only by the decoder's rounding order.
+    ds.pixel_array_options(decoding_plugin="pillow")
+    difference = np.abs(ds.pixel_array.astype(int) - _upright(data).astype(int))
+    assert difference.max() <= 3
+    assert difference.mean() < 0.5
+
+
+def test_rotation_that_is_not_perfect_is_decoded_and_rotated(tmp_path: Path) -> None:
+    data = _exif_jpeg(6, 40, 56)  # 40 and 56 are not multiples of the 16x16 MCU
     ds = pydicom.dcmread(_convert(data, tmp_path))
     assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
     assert (ds.Rows, ds.Columns) == (56, 40)
     assert "EXIF Orientation 6 must be applied to the pixels" in ds.DerivationDescription
-    rotated = np.asarray(
-        Image.open(io.BytesIO(data)).convert("RGB").transpose(Image.Transpose.ROTATE_270)
+    np.testing.assert_array_equal(ds.pixel_array, _upright(data))
+
+
+def test_progressive_jpeg_is_rewritten_as_baseline_with_identical_pixels(tmp_path: Path) -> None:
+    data = encode(Image.fromarray(gradient()), "JPEG", quality=90, progressive=True)
+    output = _convert(data, tmp_path)
+    ds = pydicom.dcmread(output)
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.JPEGBaseline8Bit
+    assert "progressive JPEG rewritten as sequential Huffman JPEG" in ds.DerivationDescription
+    assert ds.LossyImageCompressionMethod == "ISO_10918_1"  # one lossy step, not two
+    ds.pixel_array_options(decoding_plugin="pillow", as_rgb=False)
+    source = Image.open(io.BytesIO(data))
+    source.draft("YCbCr", source.size)
+    np.testing.assert_array_equal(ds.pixel_array, np.asarray(source))
+
+
+def test_without_jpegtran_a_progressive_jpeg_is_decoded_losslessly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dicomize.readers._jpeg as jpeg  # noqa: PLC0415
+
+    # Only dicomize's lookup is blinded; the validators the test runs are still found.
+    monkeypatch.setattr(jpeg, "shutil", types.SimpleNamespace(which=lambda _: None))
+    data = encode(Image.fromarray(gradient()), "JPEG", progressive=True)
+    ds = pydicom.dcmread(_convert(data, tmp_path))
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert "progressive JPEG has only a retired transfer syntax" in ds.DerivationDescription
+    np.testing.assert_array_equal(
+        ds.pixel_array, np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
     )
-    np.testing.assert_array_equal(ds.pixel_array, rotated)
 
 
 def test_passthrough_off_decodes_every_jpeg(tmp_path: Path) -> None:

@@ -126,7 +126,7 @@ def test_near_lossless_error_bound_is_honoured(tmp_path: Path) -> None:
 def test_recompressing_a_lossy_source_extends_the_lossy_history(tmp_path: Path) -> None:
     progressive = encode(Image.fromarray(gradient(96, 128)), "JPEG", progressive=True)
     output = tmp_path / "history.dcm"
-    options = dicomize.ConvertOptions(transfer_syntax="jpeg2000")
+    options = dicomize.ConvertOptions(transfer_syntax="jpeg2000", passthrough=False)
     dicomize.write(dicomize.convert(progressive, FULL_METADATA, options=options), output)
     ds = pydicom.dcmread(output)
     assert list(ds.LossyImageCompressionMethod) == ["ISO_10918_1", "ISO_15444_1"]

@@ -131,6 +131,7 @@ def _decode(data: bytes, options: ConvertOptions) -> Picture:
     from dicomize.readers._jpeg import (  # noqa: PLC0415
         decode_deep_jpeg,
         jpeg_passthrough,
+        lossless_transcode,
         parse_jpeg,
         passthrough_picture,
     )
@@ -143,6 +144,12 @@ def _decode(data: bytes, options: ConvertOptions) -> Picture:
         if not isinstance(legal, str):
             return passthrough_picture(data, info, legal, options)
         reason = legal
+        transcoded = lossless_transcode(data, info)
+        if transcoded is not None:
+            stream, described, note = transcoded
+            legal = jpeg_passthrough(described)
+            if not isinstance(legal, str):
+                return passthrough_picture(stream, described, legal, options, note)
     if info.precision > 8 or info.process in {"lossless", "jpeg-ls"}:  # noqa: PLR2004
         # Pillow decodes only 8-bit lossy JPEG; libjpeg-turbo (imagecodecs) does the rest.
         picture = decode_deep_jpeg(data, info, options)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 import struct
+import subprocess
 
 from dicomize._icc import srgb_profile
 from dicomize.errors import CorruptImage, ImageTooLarge
@@ -75,6 +77,8 @@ class JpegInfo:
     end: int
     #: IDs of JPEG-LS parameter (LSE) segments.
     lse_ids: tuple[int, ...] = ()
+    #: Where the EXIF Orientation value is stored: (offset in the stream, "<" or ">").
+    orientation_at: tuple[int, str] | None = None
 
     @property
     def process(self) -> str:
@@ -125,6 +129,7 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
     segments: list[tuple[int, int, int]] = []
     first_scan = 0
     lse_ids: list[int] = []
+    orientation_at: tuple[int, str] | None = None
     while True:
         if position >= size:
             raise CorruptImage("JPEG ends before its EOI marker (truncated)")
@@ -159,7 +164,9 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
         elif marker == _APP0 and body.startswith(b"JFIF\x00"):
             jfif = True
         elif marker == _APP1 and body.startswith(b"Exif\x00\x00"):
-            orientation = _exif_orientation(body[6:])
+            orientation, found_at = _exif_orientation(body[6:])
+            if found_at is not None:
+                orientation_at = (start + 4 + 6 + found_at[0], found_at[1])
         elif marker == _APP2 and body.startswith(b"ICC_PROFILE\x00") and len(body) > 14:  # noqa: PLR2004
             icc_chunks[body[12]] = body[14:]
         elif marker == _LSE and body:
@@ -202,21 +209,24 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
         first_scan=first_scan,
         end=position,
         lse_ids=tuple(lse_ids),
+        orientation_at=orientation_at,
     )
 
 
-def _exif_orientation(tiff: bytes) -> int:
+def _exif_orientation(tiff: bytes) -> tuple[int, tuple[int, str] | None]:
+    """Return the Orientation value of IFD0 and where its value is (offset in `tiff`, order)."""
     try:
         order = {b"II": "<", b"MM": ">"}[tiff[:2]]
         (ifd,) = struct.unpack_from(order + "I", tiff, 4)
         (count,) = struct.unpack_from(order + "H", tiff, ifd)
         for index in range(count):
-            tag, kind, _, value = struct.unpack_from(order + "HHIH", tiff, ifd + 2 + 12 * index)
+            entry = ifd + 2 + 12 * index
+            tag, kind, _, value = struct.unpack_from(order + "HHIH", tiff, entry)
             if tag == 0x0112 and kind == 3:  # noqa: PLR2004  (Orientation, SHORT)
-                return value if 1 <= value <= 8 else 1  # noqa: PLR2004
+                return (value if 1 <= value <= 8 else 1), (entry + 8, order)  # noqa: PLR2004
     except (KeyError, struct.error):
         pass
-    return 1
+    return 1, None
 
 
 def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (one answer per table row)
@@ -298,7 +308,7 @@ def _segment_name(marker: int) -> str:
 
 
 def passthrough_picture(
-    data: bytes, info: JpegInfo, legal: Passthrough, options: ConvertOptions
+    data: bytes, info: JpegInfo, legal: Passthrough, options: ConvertOptions, note: str = ""
 ) -> Picture:
     """Wrap a legal codestream unchanged (metadata segments removed unless kept)."""
     pixels = info.rows * info.columns
@@ -307,6 +317,7 @@ def passthrough_picture(
             f"{info.columns}x{info.rows} picture size exceeds the limit of "
             f"{options.max_pixels} pixels"
         )
+    extra_note = note
     if options.keep_jpeg_metadata:
         stream, note = data[: info.end], "JPEG codestream stored unchanged"
     else:
@@ -330,7 +341,7 @@ def passthrough_picture(
         bits_allocated=legal.bits_allocated,
         bits_stored=legal.bits_stored,
         icc_profile=icc,
-        derivation=(note,),
+        derivation=(extra_note, note) if extra_note else (note,),
         lossy=lossy,
         source_format="JPEG",
         transfer_syntax=legal.transfer_syntax,
@@ -390,3 +401,66 @@ def _jpeg_ls_passthrough(info: JpegInfo) -> Passthrough | str:
         info.precision,
         None if near == 0 else "ISO_14495_1",
     )
+
+
+# EXIF Orientation → the jpegtran transform that makes the pixels upright.
+_JPEGTRAN_TRANSFORMS = {
+    2: ("-flip", "horizontal"),
+    3: ("-rotate", "180"),
+    4: ("-flip", "vertical"),
+    5: ("-transpose",),
+    6: ("-rotate", "90"),
+    7: ("-transverse",),
+    8: ("-rotate", "270"),
+}
+
+
+def lossless_transcode(data: bytes, info: JpegInfo) -> tuple[bytes, JpegInfo, str] | None:
+    """Rewrite a progressive, arithmetic or EXIF-oriented JPEG as a sequential one, losslessly.
+
+    jpegtran (libjpeg-turbo) works on the DCT coefficients: nothing is decoded
+    or quantised again. A rotation must be perfect (the size a multiple of the
+    MCU) or it is not done. Returns the new stream, its description and a note
+    for Derivation Description, or None when jpegtran is absent or cannot help,
+    so that the caller decodes instead.
+    """
+    transform = _JPEGTRAN_TRANSFORMS.get(info.orientation, ())
+    output = _jpegtran(data, info, transform)
+    if output is None:
+        return None
+    stream = bytearray(output)
+    try:
+        described = parse_jpeg(bytes(stream))
+    except CorruptImage:
+        return None
+    if described.orientation_at is not None and described.orientation != 1:
+        # The pixels are upright now; a viewer that honours EXIF must not turn them again.
+        offset, order = described.orientation_at
+        stream[offset : offset + 2] = struct.pack(order + "H", 1)
+        described = parse_jpeg(bytes(stream))
+    done = []
+    if info.process in {"progressive", "arithmetic"}:
+        done.append(f"{info.process} JPEG rewritten as sequential Huffman JPEG")
+    if transform:
+        done.append(f"EXIF Orientation {info.orientation} applied")
+    note = " and ".join(done) + " without decoding (jpegtran; DCT coefficients unchanged)"
+    return bytes(stream), described, note
+
+
+def _jpegtran(data: bytes, info: JpegInfo, transform: tuple[str, ...]) -> bytes | None:
+    transcodable = (
+        info.process in {"baseline", "extended", "progressive", "arithmetic"}
+        and info.precision == 8  # noqa: PLR2004
+        and len(info.component_ids) in {1, 3}
+    )
+    jpegtran = shutil.which("jpegtran") if transcodable else None
+    if jpegtran is None:
+        return None
+    command = [jpegtran, "-copy", "all", *(("-perfect", *transform) if transform else ())]
+    try:
+        result = subprocess.run(
+            command, input=data[: info.end], capture_output=True, timeout=120, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout if result.returncode == 0 and result.stdout else None
