@@ -349,3 +349,51 @@ def test_cli_start_up_does_not_import_the_heavy_libraries() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_cli_passthrough_flags(tmp_path: Path, dicomize_cli: list[str]) -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "SECRET-CAMERA"
+    source = tmp_path / "photo.jpg"
+    source.write_bytes(encode(Image.fromarray(gradient()), "JPEG", exif=exif.tobytes()))
+
+    kept = tmp_path / "kept.dcm"
+    result = _run(
+        dicomize_cli,
+        "convert",
+        str(source),
+        "-o",
+        str(kept),
+        "--keep-jpeg-metadata",
+        "--patient-id",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"SECRET-CAMERA" in kept.read_bytes()
+    assert pydicom.dcmread(kept).file_meta.TransferSyntaxUID == pydicom.uid.JPEGBaseline8Bit
+
+    decoded = tmp_path / "decoded.dcm"
+    result = _run(
+        dicomize_cli,
+        "convert",
+        str(source),
+        "-o",
+        str(decoded),
+        "--no-passthrough",
+        "-t",
+        "rle",
+        "--patient-id",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"SECRET-CAMERA" not in decoded.read_bytes()
+    assert pydicom.dcmread(decoded).file_meta.TransferSyntaxUID == pydicom.uid.RLELossless
+
+
+def test_cli_refuses_unknown_transfer_syntax_before_reading(
+    photo: Path, tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    result = _run(dicomize_cli, "convert", str(photo), "-o", str(tmp_path / "x.dcm"), "-t", "mpeg2")
+    assert result.returncode == 2
+    assert "unsupported output transfer syntax 'mpeg2'" in result.stderr
+    assert not (tmp_path / "x.dcm").exists()

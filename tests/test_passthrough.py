@@ -393,3 +393,14 @@ def test_mpo_second_picture_is_not_carried(tmp_path: Path) -> None:
     second = encode(Image.fromarray(gradient(8, 8)), "JPEG")
     output = _convert(first + second, tmp_path)
     assert _frame(output).rstrip(b"\x00").endswith(_scan(first))
+
+
+def test_iptc_app13_segment_is_removed(tmp_path: Path) -> None:
+    data, _ = BASELINE["ycbcr_420"]
+    body = b"Photoshop 3.0\x008BIM\x04\x04\x00\x00\x00\x00\x00\x10SECRET-IPTC-NAME"
+    app13 = b"\xff\xed" + (len(body) + 2).to_bytes(2, "big") + body
+    with_iptc = data[:2] + app13 + data[2:]
+    output = _convert(with_iptc, tmp_path)
+    assert b"SECRET-IPTC-NAME" not in output.read_bytes()
+    assert "APP13" in pydicom.dcmread(output).DerivationDescription
+    assert _scan(_frame(output)) == _scan(data)
