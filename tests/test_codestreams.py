@@ -184,6 +184,8 @@ def test_jp2_file_is_stored_as_its_bare_codestream(tmp_path: Path) -> None:
     assert jp2.startswith(b"\x00\x00\x00\x0cjP  ")
     _, ds, frame = _store(jp2, tmp_path)
     assert frame.startswith(b"\xff\x4f\xff\x51")  # no JP2 box in DICOM (PS3.5 A.4.4)
+    box = jp2.index(b"jp2c")
+    _same_codestream(frame, jp2[box + 4 :])  # the jp2c box's content, byte for byte
     assert b"jp2h" not in frame
     assert "JP2 boxes removed" in ds.DerivationDescription
     ds.pixel_array_options(as_rgb=True)

@@ -253,6 +253,8 @@ def test_extended_12_bit_grayscale_passes_through_as_jpeg_extended(tmp_path: Pat
     from libjpeg import decode  # noqa: PLC0415
 
     np.testing.assert_array_equal(ds.pixel_array, decode(data))
+    # dcmtk against dcmtk: img2dcm wraps the 12-bit source unchanged.
+    np.testing.assert_array_equal(_dcmtk_decoded(output), _dcmtk_decoded_source(data, tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -404,3 +406,23 @@ def test_iptc_app13_segment_is_removed(tmp_path: Path) -> None:
     assert b"SECRET-IPTC-NAME" not in output.read_bytes()
     assert "APP13" in pydicom.dcmread(output).DerivationDescription
     assert _scan(_frame(output)) == _scan(data)
+
+
+def test_arithmetic_coded_jpeg_is_rewritten_with_huffman_coding(tmp_path: Path) -> None:
+    baseline, _ = BASELINE["ycbcr_420"]
+    result = subprocess.run(
+        [_tool("jpegtran"), "-arithmetic"],
+        input=baseline,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    arithmetic = result.stdout
+    assert b"\xff\xc9" in arithmetic  # SOF9: arithmetic-coded sequential
+    ds = pydicom.dcmread(_convert(arithmetic, tmp_path))
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.JPEGBaseline8Bit
+    assert "arithmetic JPEG rewritten as sequential Huffman JPEG" in ds.DerivationDescription
+    ds.pixel_array_options(decoding_plugin="pillow", as_rgb=False)
+    source = Image.open(io.BytesIO(baseline))
+    source.draft("YCbCr", source.size)
+    np.testing.assert_array_equal(ds.pixel_array, np.asarray(source))
