@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 
-from dicomize._icc import as_input_profile, srgb_profile
+from dicomize._icc import as_input_profile
 from dicomize.errors import CorruptImage, ImageTooLarge
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture
@@ -191,36 +191,18 @@ def read_j2k(data: bytes, options: ConvertOptions) -> Picture:
     if options.passthrough:
         legal = obstacle or j2k_passthrough(info)
         if isinstance(legal, Passthrough):
-            return _passthrough_picture(stream[: info.end], info, legal, icc, jp2=jp2)
+            kind = "HTJ2K" if info.htj2k else "JPEG 2000"
+            note = f"{kind} codestream stored unchanged" + (" (JP2 boxes removed)" if jp2 else "")
+            return legal.picture(
+                stream[: info.end],
+                rows=info.rows,
+                columns=info.columns,
+                icc=icc,
+                notes=(note,),
+                source_format=kind,
+            )
         reason = legal
     return _decoded_picture(data, stream, info=info, reason=reason, icc=icc, options=options)
-
-
-def _passthrough_picture(
-    stream: bytes, info: J2kInfo, legal: Passthrough, icc: bytes | None, *, jp2: bool
-) -> Picture:
-    colour = legal.samples_per_pixel == 3  # noqa: PLR2004
-    lossy: tuple[tuple[str | None, float | None], ...] = ()
-    if legal.lossy_method is not None:
-        decoded = info.rows * info.columns * legal.samples_per_pixel * legal.bits_allocated // 8
-        lossy = ((legal.lossy_method, round(decoded / len(stream), 2)),)
-    kind = "HTJ2K" if info.htj2k else "JPEG 2000"
-    note = f"{kind} codestream stored unchanged" + (" (JP2 boxes removed)" if jp2 else "")
-    return Picture(
-        pixels=stream,
-        rows=info.rows,
-        columns=info.columns,
-        samples_per_pixel=legal.samples_per_pixel,
-        photometric_interpretation=legal.photometric_interpretation,
-        bits_allocated=legal.bits_allocated,
-        bits_stored=legal.bits_stored,
-        pixel_representation=legal.pixel_representation,
-        icc_profile=(icc or srgb_profile()) if colour else None,
-        derivation=(note,),
-        lossy=lossy,
-        source_format=kind,
-        transfer_syntax=legal.transfer_syntax,
-    )
 
 
 def _decoded_picture(

@@ -107,6 +107,38 @@ class Passthrough:
     lossy_method: str | None
     pixel_representation: int = 0
 
+    def picture(
+        self,
+        stream: bytes,
+        *,
+        rows: int,
+        columns: int,
+        icc: bytes | None,
+        notes: tuple[str, ...],
+        source_format: str,
+    ) -> Picture:
+        """Describe `stream`, a codestream this passthrough decision is about, stored unchanged."""
+        lossy: tuple[tuple[str | None, float | None], ...] = ()
+        if self.lossy_method is not None:
+            decoded = rows * columns * self.samples_per_pixel * self.bits_allocated // 8
+            lossy = ((self.lossy_method, round(decoded / len(stream), 2)),)
+        colour = self.samples_per_pixel == 3  # noqa: PLR2004
+        return Picture(
+            pixels=stream,
+            rows=rows,
+            columns=columns,
+            samples_per_pixel=self.samples_per_pixel,
+            photometric_interpretation=self.photometric_interpretation,
+            bits_allocated=self.bits_allocated,
+            bits_stored=self.bits_stored,
+            pixel_representation=self.pixel_representation,
+            icc_profile=(icc or srgb_profile()) if colour else None,
+            derivation=notes,
+            lossy=lossy,
+            source_format=source_format,
+            transfer_syntax=self.transfer_syntax,
+        )
+
 
 def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass over the markers)
     """Walk the markers of `data` to EOI.
@@ -325,26 +357,15 @@ def passthrough_picture(
         note = "JPEG codestream stored unchanged" + (
             f" but for its metadata segments ({', '.join(sorted(set(removed)))})" if removed else ""
         )
-    colour = legal.samples_per_pixel == 3  # noqa: PLR2004
     # PS3.5 8.2.1: ICC Profile must equal the APP2 profile bytes when both are present.
-    icc = (info.icc_profile or srgb_profile()) if colour else None
-    lossy: tuple[tuple[str | None, float | None], ...] = ()
-    if legal.lossy_method is not None:
-        decoded = pixels * legal.samples_per_pixel * legal.bits_allocated // 8
-        lossy = ((legal.lossy_method, round(decoded / len(stream), 2)),)
-    return Picture(
-        pixels=stream,
+    notes = (extra_note, note) if extra_note else (note,)
+    return legal.picture(
+        stream,
         rows=info.rows,
         columns=info.columns,
-        samples_per_pixel=legal.samples_per_pixel,
-        photometric_interpretation=legal.photometric_interpretation,
-        bits_allocated=legal.bits_allocated,
-        bits_stored=legal.bits_stored,
-        icc_profile=icc,
-        derivation=(extra_note, note) if extra_note else (note,),
-        lossy=lossy,
+        icc=info.icc_profile,
+        notes=notes,
         source_format="JPEG",
-        transfer_syntax=legal.transfer_syntax,
     )
 
 
