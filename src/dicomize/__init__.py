@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from dicomize.options import ConvertOptions
     from dicomize.picture import Picture
     from dicomize.readers import read_picture
+    from dicomize.reference import reference_metadata
 
 __all__ = [
     "ConvertOptions",
@@ -52,6 +53,7 @@ __all__ = [
     "convert",
     "convert_series",
     "read_picture",
+    "reference_metadata",
     "resolve_metadata",
     "write",
 ]
@@ -64,6 +66,7 @@ _LOCATIONS = {
     "resolve_metadata": "dicomize.metadata",
     "Picture": "dicomize.picture",
     "read_picture": "dicomize.readers",
+    "reference_metadata": "dicomize.reference",
     "write": "dicomize._write",
 }
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -14,6 +15,7 @@ from dicomize.errors import InputError, MetadataError
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.readers import Source, read_picture
+from dicomize.uids import derive_uid, new_uid
 
 __all__ = ["ConvertOptions", "convert", "convert_series"]
 
@@ -74,7 +76,9 @@ def convert_series(
 
     All outputs share Study and Series Instance UIDs (given or generated once)
     and are numbered in input order from the given Instance Number (default 1).
-    A bad input does not stop the others: its error is yielded in its place.
+    With ``options.series_per_input`` each input gets a series of its own,
+    numbered from the given Series Number. A bad input does not stop the
+    others: its error is yielded in its place.
 
     Parameters
     ----------
@@ -83,7 +87,7 @@ def convert_series(
     metadata : Metadata or Mapping[str, object] or None
         Attribute values shared by every output.
     options : ConvertOptions or None
-        Reading and UID options.
+        Reading, encoding and UID options.
 
     Yields
     ------
@@ -97,16 +101,21 @@ def convert_series(
     """
     options = options or ConvertOptions()
     user = resolve_metadata(metadata)
-    attributes = series_attributes(
-        user, now=dt.datetime.now().astimezone(), uid_root=options.uid_root
-    )
+    make_uid = _uid_factory(options)
+    attributes = series_attributes(user, now=dt.datetime.now().astimezone(), make_uid=make_uid)
     first_number = int(str(attributes.pop("InstanceNumber", "1")) or 1)
+    first_series = int(str(attributes.get("SeriesNumber", "1")) or 1)
     given_sop_uid: Any = attributes.pop("SOPInstanceUID", None)
     sources = list(sources)
     if given_sop_uid and len(sources) > 1:
         raise MetadataError("SOPInstanceUID", given_sop_uid, "cannot be shared by several outputs")
-    if given_sop_uid:
-        attributes["SOPInstanceUID"] = given_sop_uid
+    if options.series_per_input and "SeriesInstanceUID" in user and len(sources) > 1:
+        raise MetadataError(
+            "SeriesInstanceUID",
+            user["SeriesInstanceUID"],
+            "cannot be shared by one series per input",
+        )
+    seen: dict[str, int] = {}
     for offset, source in enumerate(sources):
         try:
             picture = encode_picture(
@@ -119,12 +128,32 @@ def convert_series(
         except InputError as exc:
             yield source, exc
             continue
+        instance_attributes = attributes
+        number = first_number + offset
+        if options.series_per_input:
+            instance_attributes = {
+                **attributes,
+                "SeriesInstanceUID": make_uid(f"SeriesInstanceUID-{offset}"),
+                "SeriesNumber": str(first_series + offset),
+            }
+            number = first_number
+        digest = hashlib.sha256(picture.pixels).hexdigest() if options.uid_seed else ""
+        seen[digest] = seen.get(digest, 0) + 1  # identical pictures still get distinct UIDs
         yield (
             source,
             build_secondary_capture(
                 picture,
-                attributes,
-                instance_number=first_number + offset,
-                uid_root=options.uid_root,
+                instance_attributes,
+                instance_number=number,
+                sop_instance_uid=given_sop_uid
+                or make_uid(f"SOPInstanceUID-{digest}-{seen[digest]}"),
             ),
         )
+
+
+def _uid_factory(options: ConvertOptions) -> Callable[[str], str]:
+    """UIDs new each time, or derived from the seed (and content) when one is given."""
+    seed = options.uid_seed
+    if seed is None:
+        return lambda _role: new_uid(options.uid_root)
+    return lambda role: derive_uid(seed, role, root=options.uid_root)

@@ -15,14 +15,17 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from pydicom.datadict import dictionary_VM, dictionary_VR, tag_for_keyword
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
 
 from dicomize.errors import MetadataError
 from dicomize.uids import is_valid_uid
 
 __all__ = ["TEXT_VRS", "Value", "validate_attribute"]
 
-#: A normalised value: one string or number, or a list of them for multi-valued attributes.
-Value = str | int | float | list[str] | list[int] | list[float]
+#: A normalised value: one string or number, a list of them for multi-valued attributes,
+#: or the items of a sequence (copied from a reference file).
+Value = str | int | float | list[str] | list[int] | list[float] | DicomSequence | list[Dataset]
 
 #: VRs whose values use the Specific Character Set (PS3.5 6.1.2.3).
 TEXT_VRS: Final = frozenset({"SH", "LO", "ST", "LT", "PN", "UC", "UT"})
@@ -221,6 +224,13 @@ def validate_attribute(keyword: str, value: object) -> Value:
     if group % 2:
         raise MetadataError(keyword, value, "private attributes cannot be set")
     vr = dictionary_VR(tag)
+    if (
+        vr == "SQ"
+        and isinstance(value, list | DicomSequence)
+        and all(isinstance(item, Dataset) for item in value)
+    ):
+        # Sequences arrive as datasets (copied from a reference file), never as text.
+        return value
     if vr in _BINARY_VRS or " or " in vr:
         raise MetadataError(keyword, value, f"VR {vr} values cannot be given as text")
 

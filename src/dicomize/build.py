@@ -9,13 +9,14 @@ Pixel, SC Image and SOP Common, with the conditions dciodvfy checks
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydicom import config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
+from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID
 
 from dicomize._icc import srgb_profile
@@ -59,7 +60,7 @@ _SHARED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID")
 
 
 def series_attributes(
-    user: Mapping[str, Value], *, now: dt.datetime, uid_root: str | None = None
+    user: Mapping[str, Value], *, now: dt.datetime, make_uid: Callable[[str], str] | None = None
 ) -> dict[str, Any]:
     """Complete the non-pixel attributes that every instance of one series shares.
 
@@ -73,8 +74,9 @@ def series_attributes(
         over every default.
     now : datetime.datetime
         The conversion time, timezone-aware; dates and times default to it.
-    uid_root : str or None
-        Organisation UID root for generated UIDs, else ``2.25`` UUID UIDs.
+    make_uid : callable or None
+        Makes the Study or Series Instance UID not given, from its keyword;
+        None makes new ``2.25`` UIDs.
 
     Returns
     -------
@@ -138,7 +140,7 @@ def series_attributes(
         values.setdefault("Manufacturer", "")
     for keyword in _SHARED_UIDS:
         if not values.get(keyword):
-            values[keyword] = new_uid(uid_root)
+            values[keyword] = make_uid(keyword) if make_uid else new_uid()
     if values["StudyInstanceUID"] == values["SeriesInstanceUID"]:
         raise MetadataError(
             "SeriesInstanceUID", values["SeriesInstanceUID"], "must differ from StudyInstanceUID"
@@ -177,7 +179,7 @@ def build_secondary_capture(
     attributes: Mapping[str, Any],
     *,
     instance_number: int = 1,
-    uid_root: str | None = None,
+    sop_instance_uid: str | None = None,
 ) -> Dataset:
     """Build a Secondary Capture Image dataset with its File Meta Information.
 
@@ -189,8 +191,8 @@ def build_secondary_capture(
         The output of :func:`series_attributes`.
     instance_number : int
         Instance Number, unless `attributes` has one.
-    uid_root : str or None
-        Root for the new SOP Instance UID.
+    sop_instance_uid : str or None
+        SOP Instance UID, unless `attributes` has one; None makes a new one.
 
     Returns
     -------
@@ -201,7 +203,7 @@ def build_secondary_capture(
     values = dict(attributes)
     values.setdefault("InstanceNumber", str(instance_number))
     if not values.get("SOPInstanceUID"):
-        values["SOPInstanceUID"] = new_uid(uid_root)
+        values["SOPInstanceUID"] = sop_instance_uid or new_uid()
     values["SOPClassUID"] = SECONDARY_CAPTURE_IMAGE_STORAGE
     values.update(_lossy_attributes(picture, values))
     values["DerivationDescription"] = _derivation(picture, values)
@@ -263,9 +265,12 @@ def _derivation(picture: Picture, values: Mapping[str, Any]) -> str:
 
 def _any_non_ascii(values: Mapping[str, Any]) -> bool:
     for value in values.values():
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(text, str) and not text.isascii() for text in texts):
-            return True
+        items = value if isinstance(value, list | DicomSequence) else [value]
+        for item in items:
+            if isinstance(item, str) and not item.isascii():
+                return True
+            if isinstance(item, Dataset) and _any_non_ascii({e.keyword: e.value for e in item}):
+                return True  # text inside a copied sequence item
     return False
 
 

@@ -40,6 +40,12 @@ class ConvertOptions:
         Largest error per sample (NEAR) of near-lossless JPEG-LS output.
     j2k_ratio : float
         Compression ratio of lossy JPEG 2000 output.
+    uid_seed : str or None
+        Derive every generated UID from this seed and the content, so the
+        same conversion run again gives the same UIDs (a PACS then sees the
+        same instances, not duplicates). None makes new UIDs each time.
+    series_per_input : bool
+        Give each input its own series instead of one series for all.
     """
 
     background: tuple[int, int, int] = (255, 255, 255)
@@ -51,6 +57,8 @@ class ConvertOptions:
     jpeg_quality: int = 90
     jpegls_error: int = 2
     j2k_ratio: float = 10.0
+    uid_seed: str | None = None
+    series_per_input: bool = False
 
     def __post_init__(self) -> None:
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):  # noqa: PLR2004
@@ -63,6 +71,8 @@ class ConvertOptions:
             raise ValueError("jpeg_quality must be 1 to 100")
         if not 1 <= self.jpegls_error <= 255:  # noqa: PLR2004
             raise ValueError("jpegls_error (NEAR) must be 1 to 255; 0 is lossless JPEG-LS")
+        if self.uid_seed is not None and not self.uid_seed:
+            raise ValueError("uid_seed must not be empty")
         if not self.j2k_ratio > 1:
             raise ValueError("j2k_ratio must be greater than 1")
         from dicomize.encode import resolve_transfer_syntax  # noqa: PLC0415

@@ -9,6 +9,7 @@ False
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import uuid
@@ -17,6 +18,7 @@ __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
     "check_uid_root",
+    "derive_uid",
     "is_valid_uid",
     "new_uid",
 ]
@@ -89,3 +91,29 @@ def new_uid(root: str | None = None) -> str:
     low = 10 ** (digits - 1)
     suffix = low + secrets.randbelow(10**digits - low)
     return f"{root}.{suffix}"
+
+
+# Namespace of dicomize's name-based UUIDs: uuid5(NAMESPACE_URL, "dicomize deterministic uids").
+_NAMESPACE = uuid.UUID("7b74140a-1307-5a29-859a-f3013becd59a")
+
+
+def derive_uid(seed: str, *parts: str, root: str | None = None) -> str:
+    """Return the UID that `seed` and `parts` always give.
+
+    Running the same conversion twice then yields the same UIDs, so a PACS
+    sees the same instances again instead of duplicates. Without a root the
+    result is ``2.25.`` + a name-based (version 5) UUID, as PS3.5 B.2 allows.
+
+    >>> derive_uid("clinic-42", "study") == derive_uid("clinic-42", "study")
+    True
+    >>> derive_uid("clinic-42", "study") != derive_uid("clinic-43", "study")
+    True
+    """
+    name = "\x1f".join((seed, *parts))
+    if root is None:
+        return f"2.25.{uuid.uuid5(_NAMESPACE, name).int}"
+    root = check_uid_root(root)
+    digits = _MAX_UID_LENGTH - len(root) - 1
+    value = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest(), "big")
+    low = 10 ** (digits - 1)
+    return f"{root}.{low + value % (10**digits - low)}"

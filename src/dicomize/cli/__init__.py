@@ -125,6 +125,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROOT",
         help="your organisation's UID root (default: 2.25 UUID-derived UIDs)",
     )
+    place = convert.add_argument_group("where the new objects go")
+    joined = place.add_mutually_exclusive_group()
+    joined.add_argument(
+        "--study-from",
+        metavar="REF.dcm",
+        help="join the patient and study of this DICOM file (its pixels are not read)",
+    )
+    joined.add_argument(
+        "--series-from",
+        metavar="REF.dcm",
+        help="join the series of this DICOM file, numbering after it",
+    )
+    place.add_argument(
+        "--source-image",
+        action="store_true",
+        help="reference the --study-from/--series-from file as the source image",
+    )
+    place.add_argument(
+        "--one-series-per-input",
+        dest="series_per_input",
+        action="store_true",
+        help="a series for each input instead of one series for all",
+    )
+    place.add_argument(
+        "--uid-seed",
+        metavar="TEXT",
+        help="derive UIDs from this text and the pixels, so a rerun gives the same "
+        "UIDs and a PACS de-duplicates instead of doubling",
+    )
     coding = convert.add_argument_group("transfer syntax")
     coding.add_argument(
         "-t",

@@ -13,6 +13,7 @@ from dicomize._write import write
 from dicomize.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, METADATA_FLAGS
 from dicomize.errors import DicomizeError, InputError, MetadataError, OutputError
 from dicomize.options import ConvertOptions
+from dicomize.reference import reference_metadata
 
 __all__ = ["run_convert"]
 
@@ -33,7 +34,10 @@ def run_convert(args: argparse.Namespace) -> int:
 
     failed = 0
     try:
-        results = convert_series(args.inputs, _merge(metadata), options=options)
+        merged = _merge(
+            metadata, has_reference=bool(args.study_from or args.series_from), quiet=args.quiet
+        )
+        results = convert_series(args.inputs, merged, options=options)
         for (source, result), destination in zip(results, destinations, strict=True):
             if isinstance(result, InputError):
                 failed += 1
@@ -70,6 +74,18 @@ class UsageError(DicomizeError):
 
 def _metadata_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
     layers: list[dict[str, Any]] = []
+    reference_path = args.study_from or args.series_from
+    if args.source_image and not reference_path:
+        raise UsageError("--source-image needs --study-from or --series-from")
+    if reference_path:
+        try:
+            layers.append(
+                reference_metadata(
+                    reference_path, series=bool(args.series_from), source_image=args.source_image
+                )
+            )
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
     if args.metadata:
         layers.append(_read_json(args.metadata))
     pairs: dict[str, Any] = {}
@@ -89,10 +105,25 @@ def _metadata_layers(args: argparse.Namespace) -> list[dict[str, Any]]:
     return layers
 
 
-def _merge(layers: list[dict[str, Any]]) -> dict[str, Any]:
+def _merge(layers: list[dict[str, Any]], *, has_reference: bool, quiet: bool) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for layer in layers:
         merged.update(layer)
+    if has_reference and not quiet:
+        # Explicit values win over the reference's; say which (never the values: patient data).
+        reference = layers[0]
+        replaced = sorted(
+            k
+            for layer in layers[1:]
+            for k in layer
+            if k in reference and str(layer[k]) != str(reference[k])
+        )
+        if replaced:
+            print(
+                "dicomize: note: given values replace the reference's "
+                + ", ".join(dict.fromkeys(replaced)),
+                file=sys.stderr,
+            )
     return merged
 
 
@@ -127,6 +158,8 @@ def _options(args: argparse.Namespace) -> ConvertOptions:
             "jpeg_quality": args.jpeg_quality,
             "jpegls_error": args.near_lossless_error,
             "j2k_ratio": args.j2k_ratio,
+            "uid_seed": args.uid_seed,
+            "series_per_input": args.series_per_input,
         }
         if args.max_pixels is not None:
             kwargs["max_pixels"] = args.max_pixels
