@@ -80,10 +80,12 @@ def run_dciodvfy(path: Path) -> Verdict:
     )
 
 
-def assert_conforms(path: Path, *, allowed_warnings: tuple[str, ...] = ()) -> Verdict:
-    """Assert dciodvfy recognises an SC image with no errors and only allowed warnings."""
+def assert_conforms(
+    path: Path, *, allowed_warnings: tuple[str, ...] = (), iod: str = "SCImage"
+) -> Verdict:
+    """Assert dciodvfy recognises the IOD, with no errors and only allowed warnings."""
     verdict = run_dciodvfy(path)
-    assert verdict.iod == "SCImage", verdict.output
+    assert verdict.iod == iod, verdict.output
     assert verdict.errors == [], verdict.output
     unexpected = [w for w in verdict.warnings if not any(a in w for a in allowed_warnings)]
     assert unexpected == [], verdict.output

@@ -180,10 +180,11 @@ def test_pixel_limit_can_be_lowered_and_raised(tmp_path: Path) -> None:
     [
         (np.zeros((4, 4), np.float32), "pixel type float32 is not supported"),
         (np.zeros((4, 4), np.int32), "pixel type int32 is not supported"),
-        (np.zeros((4, 4, 5), np.uint8), "array shape (4, 4, 5) is not supported"),
+        (np.zeros((2, 4, 4, 5), np.uint8), "array shape (4, 4, 5) is not supported"),
         (np.zeros((4, 4, 3), np.int16), "colour pixels must be unsigned"),
         (np.zeros((0, 4), np.uint8), "DICOM rows and columns are 1 to 65535"),
-        (np.zeros((2, 2, 2, 2), np.uint8), "array shape (2, 2, 2, 2) is not supported"),
+        (np.zeros((2, 2, 2, 2, 2), np.uint8), "array shape (2, 2, 2, 2, 2) is not supported"),
+        (np.zeros((0, 4, 4), np.int32), "pixel type int32 is not supported"),
     ],
 )
 def test_unsupported_array_is_refused_with_the_reason(array: np.ndarray, cause: str) -> None:

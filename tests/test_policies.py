@@ -129,15 +129,6 @@ def test_one_bit_picture_becomes_8_bit_black_and_white(tmp_path: Path) -> None:
     np.testing.assert_array_equal(ds.pixel_array, np.where(bits, 255, 0))
 
 
-def test_animated_gif_converts_its_first_frame(tmp_path: Path) -> None:
-    frames = [Image.fromarray(np.full((8, 8, 3), value, np.uint8)) for value in (10, 200)]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
-    ds = _roundtrip(buffer.getvalue(), tmp_path)
-    assert int(ds.pixel_array.mean()) == 10
-    assert "NumberOfFrames" not in ds
-
-
 def test_embedded_display_profile_is_kept_as_an_input_class_profile(tmp_path: Path) -> None:
     display = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     assert display[12:16] == b"mntr"

@@ -29,7 +29,7 @@ from dicomize.errors import (
 )
 
 if TYPE_CHECKING:
-    from dicomize._convert import convert, convert_series
+    from dicomize._convert import convert, convert_frames, convert_series
     from dicomize._write import write
     from dicomize.metadata import Metadata, resolve_metadata
     from dicomize.options import ConvertOptions
@@ -51,6 +51,7 @@ __all__ = [
     "UnsupportedInput",
     "__version__",
     "convert",
+    "convert_frames",
     "convert_series",
     "read_picture",
     "reference_metadata",
@@ -62,6 +63,7 @@ _LOCATIONS = {
     "ConvertOptions": "dicomize.options",
     "convert": "dicomize._convert",
     "convert_series": "dicomize._convert",
+    "convert_frames": "dicomize._convert",
     "Metadata": "dicomize.metadata",
     "resolve_metadata": "dicomize.metadata",
     "Picture": "dicomize.picture",

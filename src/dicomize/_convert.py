@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
 
-from dicomize.build import build_secondary_capture, series_attributes
+from dicomize.build import build_secondary_capture, for_multiframe, series_attributes
 from dicomize.encode import encode_picture
-from dicomize.errors import InputError, MetadataError
+from dicomize.errors import InputError, MetadataError, UnsupportedInput
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
+from dicomize.picture import Picture, stack_pictures
 from dicomize.readers import Source, read_picture
 from dicomize.uids import derive_uid, new_uid
 
-__all__ = ["ConvertOptions", "convert", "convert_series"]
+__all__ = ["convert", "convert_frames", "convert_series"]
 
 
 def convert(
@@ -100,54 +104,115 @@ def convert_series(
         Before the first source is read, when the metadata is invalid.
     """
     options = options or ConvertOptions()
-    user = resolve_metadata(metadata)
-    make_uid = _uid_factory(options)
-    attributes = series_attributes(user, now=dt.datetime.now().astimezone(), make_uid=make_uid)
-    first_number = int(str(attributes.pop("InstanceNumber", "1")) or 1)
-    first_series = int(str(attributes.get("SeriesNumber", "1")) or 1)
-    given_sop_uid: Any = attributes.pop("SOPInstanceUID", None)
+    plan = _Plan(metadata, options)
     sources = list(sources)
-    if given_sop_uid and len(sources) > 1:
-        raise MetadataError("SOPInstanceUID", given_sop_uid, "cannot be shared by several outputs")
-    if options.series_per_input and "SeriesInstanceUID" in user and len(sources) > 1:
+    if plan.given_sop_uid and len(sources) > 1:
+        raise MetadataError(
+            "SOPInstanceUID", plan.given_sop_uid, "cannot be shared by several outputs"
+        )
+    if options.series_per_input and "SeriesInstanceUID" in plan.user and len(sources) > 1:
         raise MetadataError(
             "SeriesInstanceUID",
-            user["SeriesInstanceUID"],
+            plan.user["SeriesInstanceUID"],
             "cannot be shared by one series per input",
         )
-    seen: dict[str, int] = {}
     for offset, source in enumerate(sources):
         try:
-            picture = encode_picture(
-                read_picture(source, options),
-                options.transfer_syntax,
-                jpeg_quality=options.jpeg_quality,
-                jpegls_error=options.jpegls_error,
-                j2k_ratio=options.j2k_ratio,
-            )
+            picture = _encoded(read_picture(source, options), options)
         except InputError as exc:
             yield source, exc
             continue
-        instance_attributes = attributes
-        number = first_number + offset
-        if options.series_per_input:
-            instance_attributes = {
+        yield source, plan.build(picture, offset)
+
+
+def convert_frames(
+    sources: Iterable[Source],
+    metadata: MetadataLike = None,
+    *,
+    options: ConvertOptions | None = None,
+) -> Dataset:
+    """Join several single-frame pictures as the pages of one multi-frame object.
+
+    The pictures must agree in size and colour. JPEGs that pass through stay
+    compressed, frame by frame, when they agree in encoding too (several JPEGs
+    of one size join without re-encoding); otherwise every picture is decoded.
+    Frames are numbered as pages (Page Number Vector).
+
+    Raises
+    ------
+    dicomize.errors.InputError
+        When a picture cannot be read or the frames do not agree.
+    """
+    options = options or ConvertOptions()
+    plan = _Plan(metadata, options)
+    sources = list(sources)
+    if not sources:
+        raise UnsupportedInput("no pictures to join")
+    pictures = [read_picture(source, options) for source in sources]
+    for source, picture in zip(sources, pictures, strict=True):
+        if picture.number_of_frames > 1:
+            raise UnsupportedInput(
+                f"has {picture.number_of_frames} frames; only single pictures can be joined",
+                str(source) if isinstance(source, str | os.PathLike) else None,
+            )
+    try:
+        joined = stack_pictures(pictures, None)
+    except UnsupportedInput:
+        if all(p.transfer_syntax == ExplicitVRLittleEndian for p in pictures):
+            raise
+        # Compressed frames that differ in encoding: decode them all, then join.
+        decoded = dataclasses.replace(options, passthrough=False)
+        joined = stack_pictures([read_picture(source, decoded) for source in sources], None)
+    return plan.build(_encoded(joined, options), 0)
+
+
+def _encoded(picture: Picture, options: ConvertOptions) -> Picture:
+    return encode_picture(
+        for_multiframe(picture),
+        options.transfer_syntax,
+        jpeg_quality=options.jpeg_quality,
+        jpegls_error=options.jpegls_error,
+        j2k_ratio=options.j2k_ratio,
+    )
+
+
+class _Plan:
+    """The attributes and UIDs shared by the outputs of one call."""
+
+    def __init__(self, metadata: MetadataLike, options: ConvertOptions) -> None:
+        self.options = options
+        self.user = resolve_metadata(metadata)
+        self.make_uid = _uid_factory(options)
+        self.attributes = series_attributes(
+            self.user, now=dt.datetime.now().astimezone(), make_uid=self.make_uid
+        )
+        self.first_number = int(str(self.attributes.pop("InstanceNumber", "1")) or 1)
+        self.first_series = int(str(self.attributes.get("SeriesNumber", "1")) or 1)
+        self.given_sop_uid: Any = self.attributes.pop("SOPInstanceUID", None)
+        self._seen: dict[str, int] = {}
+
+    def build(self, picture: Picture, offset: int) -> Dataset:
+        attributes = self.attributes
+        number = self.first_number + offset
+        if self.options.series_per_input:
+            attributes = {
                 **attributes,
-                "SeriesInstanceUID": make_uid(f"SeriesInstanceUID-{offset}"),
-                "SeriesNumber": str(first_series + offset),
+                "SeriesInstanceUID": self.make_uid(f"SeriesInstanceUID-{offset}"),
+                "SeriesNumber": str(self.first_series + offset),
             }
-            number = first_number
-        digest = hashlib.sha256(picture.pixels).hexdigest() if options.uid_seed else ""
-        seen[digest] = seen.get(digest, 0) + 1  # identical pictures still get distinct UIDs
-        yield (
-            source,
-            build_secondary_capture(
-                picture,
-                instance_attributes,
-                instance_number=number,
-                sop_instance_uid=given_sop_uid
-                or make_uid(f"SOPInstanceUID-{digest}-{seen[digest]}"),
-            ),
+            number = self.first_number
+        digest = ""
+        if self.options.uid_seed:
+            digest = hashlib.sha256(
+                b"".join(picture.codestreams) if picture.frames else picture.pixels
+            ).hexdigest()
+        self._seen[digest] = self._seen.get(digest, 0) + 1  # identical pictures, distinct UIDs
+        return build_secondary_capture(
+            picture,
+            attributes,
+            instance_number=number,
+            sop_instance_uid=self.given_sop_uid
+            or self.make_uid(f"SOPInstanceUID-{digest}-{self._seen[digest]}"),
         )
 
 

@@ -8,6 +8,7 @@ Pixel, SC Image and SOP Common, with the conditions dciodvfy checks
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -22,7 +23,7 @@ from pydicom.uid import UID
 from dicomize._icc import srgb_profile
 from dicomize._version import __version__
 from dicomize._vr import Value
-from dicomize.errors import MetadataError
+from dicomize.errors import MetadataError, UnsupportedInput
 from dicomize.picture import Picture
 from dicomize.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid
 
@@ -34,6 +35,12 @@ __all__ = [
 ]
 
 SECONDARY_CAPTURE_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.7"
+#: The multi-frame SC IODs (PS3.3 A.8.2-A.8.5), chosen from the pixels.
+MULTIFRAME_SINGLE_BIT = "1.2.840.10008.5.1.4.1.1.7.1"
+MULTIFRAME_GRAYSCALE_BYTE = "1.2.840.10008.5.1.4.1.1.7.2"
+MULTIFRAME_GRAYSCALE_WORD = "1.2.840.10008.5.1.4.1.1.7.3"
+MULTIFRAME_TRUE_COLOR = "1.2.840.10008.5.1.4.1.1.7.4"
+_NATIVE = frozenset({"1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99"})
 #: C.8.6.1 "DI" (Digital Interface): the picture arrived as a digital file.
 DEFAULT_CONVERSION_TYPE = "DI"
 
@@ -204,7 +211,12 @@ def build_secondary_capture(
     values.setdefault("InstanceNumber", str(instance_number))
     if not values.get("SOPInstanceUID"):
         values["SOPInstanceUID"] = sop_instance_uid or new_uid()
-    values["SOPClassUID"] = SECONDARY_CAPTURE_IMAGE_STORAGE
+    sop_class = sop_class_for(picture)
+    values["SOPClassUID"] = sop_class
+    if sop_class != SECONDARY_CAPTURE_IMAGE_STORAGE:
+        values.update(_multiframe_attributes(picture, sop_class))
+        if sop_class == MULTIFRAME_SINGLE_BIT:
+            picture = _pack_bits(picture)
     values.update(_lossy_attributes(picture, values))
     values["DerivationDescription"] = _derivation(picture, values)
     if _any_non_ascii(values):
@@ -215,13 +227,100 @@ def build_secondary_capture(
     _add_image_pixel(ds, picture)
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(SECONDARY_CAPTURE_IMAGE_STORAGE)
+    meta.MediaStorageSOPClassUID = UID(sop_class)
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     meta.TransferSyntaxUID = UID(picture.transfer_syntax)
     meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     ds.file_meta = meta
     return ds
+
+
+def sop_class_for(picture: Picture) -> str:
+    """Choose the SC IOD the pixels need (PS3.3 A.8.1-A.8.5).
+
+    One frame: Secondary Capture, the least constrained. Several frames: Single
+    Bit for bilevel pages stored natively, Grayscale Byte or Word by depth,
+    True Color for 8-bit colour.
+
+    Raises
+    ------
+    UnsupportedInput
+        For several frames of 16-bit colour (True Color is 8-bit only).
+    """
+    if picture.number_of_frames == 1:
+        return SECONDARY_CAPTURE_IMAGE_STORAGE
+    if picture.samples_per_pixel == 3:  # noqa: PLR2004
+        if picture.bits_allocated != 8:  # noqa: PLR2004
+            raise UnsupportedInput(
+                "several frames of 16-bit colour have no multi-frame SC IOD (True Color is "
+                "8-bit); convert the frames one by one"
+            )
+        return MULTIFRAME_TRUE_COLOR
+    if picture.bilevel and picture.transfer_syntax in _NATIVE:
+        return MULTIFRAME_SINGLE_BIT
+    return MULTIFRAME_GRAYSCALE_BYTE if picture.bits_allocated == 8 else MULTIFRAME_GRAYSCALE_WORD  # noqa: PLR2004
+
+
+def for_multiframe(picture: Picture) -> Picture:
+    """Store several frames of signed pixels unsigned, as MF Grayscale Word requires.
+
+    The values are offset by 32768 and Rescale Intercept -32768 gives them back
+    (PS3.3 A.8.4.4 allows any rescale), so nothing is lost.
+    """
+    if picture.number_of_frames == 1 or not picture.pixel_representation:
+        return picture
+    import numpy as np  # noqa: PLC0415
+
+    signed = np.frombuffer(picture.pixels, "<i2")
+    unsigned = (signed.astype(np.int32) + 32768).astype("<u2")
+    return dataclasses.replace(
+        picture,
+        pixels=unsigned.tobytes(),
+        pixel_representation=0,
+        rescale_intercept=-32768,
+        bits_stored=16,
+        derivation=(*picture.derivation, "signed pixels stored offset by 32768"),
+    )
+
+
+def _multiframe_attributes(picture: Picture, sop_class: str) -> dict[str, Any]:
+    # Multi-frame (C.7.6.6), Cine (C.7.6.5), SC Multi-frame Image (C.8.6.3) and
+    # SC Multi-frame Vector (C.8.6.4).
+    out: dict[str, Any] = {"NumberOfFrames": str(picture.number_of_frames)}
+    if picture.number_of_frames > 1:
+        times = picture.frame_times
+        if times and len(set(times)) == 1:
+            out["FrameTime"] = f"{times[0]:.10g}"
+            out["FrameIncrementPointer"] = 0x00181063
+        elif times:
+            # The first frame has no increment; then each frame follows the previous one's time.
+            out["FrameTimeVector"] = ["0", *(f"{t:.10g}" for t in times[:-1])]
+            out["FrameIncrementPointer"] = 0x00181065
+        else:
+            out["PageNumberVector"] = [str(page) for page in range(1, picture.number_of_frames + 1)]
+            out["FrameIncrementPointer"] = 0x00182001
+    if sop_class in {MULTIFRAME_GRAYSCALE_BYTE, MULTIFRAME_GRAYSCALE_WORD}:
+        # C.8.6.3: required for MONOCHROME2 with Bits Stored > 1; Byte needs 0 and 1.
+        out.update(
+            RescaleIntercept=str(picture.rescale_intercept),
+            RescaleSlope="1",
+            RescaleType="US",
+            PresentationLUTShape="IDENTITY",
+        )
+    return out
+
+
+def _pack_bits(picture: Picture) -> Picture:
+    import numpy as np  # noqa: PLC0415
+
+    # PS3.5 8.1.1 / D: 8 pixels per byte, the first in the least significant bit, frames
+    # concatenated without padding.
+    ink = np.frombuffer(picture.pixels, np.uint8) > 0
+    packed = np.packbits(ink, bitorder="little").tobytes()
+    return dataclasses.replace(
+        picture, pixels=packed, bits_allocated=1, bits_stored=1, icc_profile=None
+    )
 
 
 def _lossy_attributes(picture: Picture, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -286,13 +385,16 @@ def _add_image_pixel(ds: Dataset, picture: Picture) -> None:
     ds.BitsStored = picture.bits_stored
     ds.HighBit = picture.bits_stored - 1  # PS3.5 8.1.1: High Bit = Bits Stored - 1
     ds.PixelRepresentation = picture.pixel_representation
-    if picture.icc_profile is not None:
+    gray_frames = picture.number_of_frames > 1 and picture.samples_per_pixel == 1
+    if picture.icc_profile is not None and not gray_frames:
         ds.ICCProfile = picture.icc_profile
         if picture.icc_profile == srgb_profile():
             ds.ColorSpace = "SRGB"  # C.11.15.1.2: agrees with the profile
     if UID(picture.transfer_syntax).is_encapsulated:
-        # PS3.5 A.4: an empty Basic Offset Table, then one fragment for the one frame.
-        element = DataElement(0x7FE00010, "OB", encapsulate([bytes(picture.pixels)], has_bot=False))
+        # PS3.5 A.4: one fragment per frame; the Basic Offset Table is filled for several
+        # frames (dciodvfy checks its entries) and empty for one.
+        frames = list(picture.codestreams)
+        element = DataElement(0x7FE00010, "OB", encapsulate(frames, has_bot=len(frames) > 1))
         element.is_undefined_length = True
         ds[0x7FE00010] = element
         return

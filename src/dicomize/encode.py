@@ -111,31 +111,29 @@ def encode_picture(
         return picture
     if transfer_syntax == DeflatedExplicitVRLittleEndian:
         return dataclasses.replace(picture, transfer_syntax=transfer_syntax)
-    array = _pixels_of(picture)
+    streams: list[bytes] = []
     photometric = picture.photometric_interpretation
-    if transfer_syntax in {JPEGBaseline8Bit, JPEGLosslessSV1}:
-        stream = _libjpeg_turbo(picture, array, transfer_syntax, jpeg_quality)
-        photometric = _describe_jpeg(stream)
-    elif transfer_syntax == HTJ2KLossless:
-        import imagecodecs  # noqa: PLC0415
-
-        colour = picture.samples_per_pixel > 1
-        stream = bytes(imagecodecs.htj2k_encode(array, reversible=True, rgb=colour))
-        photometric = _describe_j2k(stream)
-    else:
-        stream = _pydicom_encode(picture, array, transfer_syntax, jpegls_error, j2k_ratio)
-        if transfer_syntax in {JPEG2000Lossless, JPEG2000}:
-            photometric = _describe_j2k(stream)
+    for array in _frames_of(picture):  # one codestream per frame (PS3.5 A.4)
+        stream, photometric = _encode_frame(
+            picture,
+            array,
+            transfer_syntax,
+            jpeg_quality=jpeg_quality,
+            jpegls_error=jpegls_error,
+            j2k_ratio=j2k_ratio,
+        )
+        streams.append(stream)
     lossy = picture.lossy
     note = f"stored as {UID(transfer_syntax).name}"
     method = _LOSSY.get(transfer_syntax)
     if method is not None:
-        ratio = round(len(picture.pixels) / len(stream), 2)
+        ratio = round(len(picture.pixels) / sum(len(stream) for stream in streams), 2)
         lossy = (*lossy, (method, ratio))
         note += f", lossy {ratio}:1"
     return dataclasses.replace(
         picture,
-        pixels=stream,
+        pixels=streams[0],
+        frames=tuple(streams) if len(streams) > 1 else (),
         transfer_syntax=transfer_syntax,
         photometric_interpretation=photometric,
         lossy=lossy,
@@ -143,11 +141,37 @@ def encode_picture(
     )
 
 
-def _pixels_of(picture: Picture) -> npt.NDArray[Any]:
+def _encode_frame(
+    picture: Picture,
+    array: npt.NDArray[Any],
+    transfer_syntax: str,
+    *,
+    jpeg_quality: int,
+    jpegls_error: int,
+    j2k_ratio: float,
+) -> tuple[bytes, str]:
+    """Encode one frame; return its codestream and the PI it describes."""
+    if transfer_syntax in {JPEGBaseline8Bit, JPEGLosslessSV1}:
+        stream = _libjpeg_turbo(picture, array, transfer_syntax, jpeg_quality)
+        return stream, _describe_jpeg(stream)
+    if transfer_syntax == HTJ2KLossless:
+        import imagecodecs  # noqa: PLC0415
+
+        colour = picture.samples_per_pixel > 1
+        stream = bytes(imagecodecs.htj2k_encode(array, reversible=True, rgb=colour))
+        return stream, _describe_j2k(stream)
+    stream = _pydicom_encode(picture, array, transfer_syntax, jpegls_error, j2k_ratio)
+    if transfer_syntax in {JPEG2000Lossless, JPEG2000}:
+        return stream, _describe_j2k(stream)
+    return stream, picture.photometric_interpretation
+
+
+def _frames_of(picture: Picture) -> npt.NDArray[Any]:
+    """Return the native pixels as an array of frames: (frames, rows, columns[, samples])."""
     dtype = np.dtype(
         f"<{'i' if picture.pixel_representation else 'u'}{picture.bits_allocated // 8}"
     )
-    shape: tuple[int, ...] = (picture.rows, picture.columns)
+    shape: tuple[int, ...] = (picture.number_of_frames, picture.rows, picture.columns)
     if picture.samples_per_pixel > 1:
         shape = (*shape, picture.samples_per_pixel)
     return np.frombuffer(picture.pixels, dtype).reshape(shape)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
-__all__ = ["Picture"]
+from dicomize.errors import UnsupportedInput
+
+__all__ = ["Picture", "stack_pictures"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -35,5 +38,64 @@ class Picture:
     #: Short name of the source format ("PNG", "JPEG", "array", ...).
     source_format: str = ""
     #: Explicit VR Little Endian for native pixels; for an encapsulated transfer
-    #: syntax, `pixels` is the one frame's codestream.
+    #: syntax, `pixels` is the first frame's codestream and `frames` holds every frame's.
     transfer_syntax: str = "1.2.840.10008.1.2.1"
+    #: Frames in the picture; native frames are concatenated in `pixels`.
+    number_of_frames: int = 1
+    #: Each frame's codestream, when encapsulated with more than one frame.
+    frames: tuple[bytes, ...] = ()
+    #: How long each frame is shown, in ms (animations); None for pages or slices.
+    frame_times: tuple[float, ...] | None = None
+    #: Every frame was bilevel (1 bit per pixel) in the source.
+    bilevel: bool = False
+    #: Added to stored values to get the source's values (signed pixels stored unsigned).
+    rescale_intercept: int = 0
+
+    @property
+    def codestreams(self) -> tuple[bytes, ...]:
+        """The codestream of every frame (encapsulated transfer syntaxes only)."""
+        return self.frames or (bytes(self.pixels),)
+
+
+def stack_pictures(pictures: Sequence[Picture], frame_times: tuple[float, ...] | None) -> Picture:
+    """Join single-frame pictures that agree in size and layout into one multi-frame picture.
+
+    Raises
+    ------
+    UnsupportedInput
+        When a frame differs from the first in size, samples, bits or encoding.
+    """
+    first = pictures[0]
+    for index, other in enumerate(pictures[1:], start=2):
+        if (other.rows, other.columns) != (first.rows, first.columns):
+            raise UnsupportedInput(
+                f"frame {index} is {other.columns}x{other.rows} but frame 1 is "
+                f"{first.columns}x{first.rows}; frames must agree in size"
+            )
+        if _layout(other) != _layout(first):
+            raise UnsupportedInput(
+                f"frame {index} differs from frame 1 in colour, bit depth or encoding"
+            )
+    encapsulated = first.transfer_syntax != "1.2.840.10008.1.2.1"
+    notes = tuple(dict.fromkeys(note for picture in pictures for note in picture.derivation))
+    return dataclasses.replace(
+        first,
+        pixels=b"" if encapsulated else b"".join(bytes(p.pixels) for p in pictures),
+        frames=tuple(bytes(p.pixels) for p in pictures) if encapsulated else (),
+        number_of_frames=len(pictures),
+        frame_times=frame_times,
+        bilevel=all(p.bilevel for p in pictures),
+        derivation=notes,
+        lossy=tuple(dict.fromkeys(step for p in pictures for step in p.lossy)),
+    )
+
+
+def _layout(picture: Picture) -> tuple[object, ...]:
+    return (
+        picture.samples_per_pixel,
+        picture.photometric_interpretation,
+        picture.bits_allocated,
+        picture.bits_stored,
+        picture.pixel_representation,
+        picture.transfer_syntax,
+    )

@@ -143,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="reference the --study-from/--series-from file as the source image",
     )
     place.add_argument(
+        "--multiframe",
+        action="store_true",
+        help="join the inputs as the pages of one multi-frame object (-o FILE)",
+    )
+    place.add_argument(
         "--one-series-per-input",
         dest="series_per_input",
         action="store_true",

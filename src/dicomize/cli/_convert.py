@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dicomize._convert import convert_series
+from dicomize._convert import convert_frames, convert_series
 from dicomize._write import write
 from dicomize.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, METADATA_FLAGS
 from dicomize.errors import DicomizeError, InputError, MetadataError, OutputError
@@ -27,11 +27,14 @@ def run_convert(args: argparse.Namespace) -> int:
     try:
         metadata = _metadata_layers(args)
         options = _options(args)
-        destinations = _destinations(args.inputs, args.output)
+        # One file for the joined frames, else one per input.
+        destinations = [] if args.multiframe else _destinations(args.inputs, args.output)
     except (MetadataError, UsageError) as exc:
         _fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
         return EXIT_USAGE
 
+    if args.multiframe:
+        return _run_multiframe(args, metadata, options)
     failed = 0
     try:
         merged = _merge(
@@ -66,6 +69,42 @@ def run_convert(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _run_multiframe(
+    args: argparse.Namespace, metadata: list[dict[str, Any]], options: ConvertOptions
+) -> int:
+    """Join every input into one multi-frame object written to one file."""
+    if args.output == "-":
+        destination: Path | None = None
+    elif args.output is None or args.output.endswith(("/", "\\")) or Path(args.output).is_dir():
+        folder = Path(args.output) if args.output else Path(args.inputs[0]).parent
+        destination = folder / (Path(args.inputs[0]).stem + ".dcm")
+    else:
+        destination = Path(args.output)
+    try:
+        merged = _merge(
+            metadata, has_reference=bool(args.study_from or args.series_from), quiet=args.quiet
+        )
+        dataset = convert_frames(args.inputs, merged, options=options)
+    except MetadataError as exc:
+        _fail(f"invalid metadata: {exc}")
+        return EXIT_USAGE
+    except InputError as exc:
+        _fail(str(exc))
+        return EXIT_FAILED
+    try:
+        if destination is None:
+            write(dataset, sys.stdout.buffer)
+        else:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            write(dataset, destination, overwrite=args.overwrite)
+    except OutputError as exc:
+        _fail(str(exc))
+        return EXIT_FAILED
+    if not args.quiet and destination is not None:
+        print(f"{len(args.inputs)} pictures -> {destination}", file=sys.stderr)
+    return EXIT_OK
 
 
 class UsageError(DicomizeError):

@@ -109,7 +109,17 @@ def read_picture(source: Source, options: ConvertOptions | None = None) -> Pictu
         )
     import numpy as np  # noqa: PLC0415
 
-    return picture_from_array(np.asarray(source), background=options.background)
+    from dicomize.picture import stack_pictures  # noqa: PLC0415
+
+    array = np.asarray(source)
+    # (frames, rows, columns) and (frames, rows, columns, samples) are stacks of frames;
+    # (rows, columns, 1-4) is one frame with samples.
+    if array.ndim == 4 or (array.ndim == 3 and array.shape[2] not in {1, 2, 3, 4}):  # noqa: PLR2004
+        if array.shape[0] == 0:
+            raise UnsupportedInput("the array has no frames")
+        frames = [picture_from_array(frame, background=options.background) for frame in array]
+        return frames[0] if len(frames) == 1 else stack_pictures(frames, None)
+    return picture_from_array(array, background=options.background)
 
 
 def _decode(data: bytes, options: ConvertOptions) -> Picture:

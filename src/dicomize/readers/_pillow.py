@@ -30,7 +30,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dicomize._icc import as_input_profile, srgb_profile
 from dicomize.errors import CorruptImage, ImageTooLarge, UnsupportedInput
-from dicomize.picture import Picture
+from dicomize.picture import Picture, stack_pictures
 from dicomize.readers._array import MAX_DIMENSION, apply_orientation, picture_from_array
 
 __all__ = ["PILLOW_FORMATS", "read_with_pillow"]
@@ -80,13 +80,12 @@ def read_with_pillow(
 
 def _read(data: bytes, fmt: str, *, background: tuple[int, int, int], max_pixels: int) -> Picture:
     image = _open(data, fmt, max_pixels)
-    frames = getattr(image, "n_frames", 1)
-    if frames > 1:
-        logger.info("%s input has %d frames; converting the first", fmt, frames)
+    if fmt == "TIFF" and _tiff_is_deep_colour(image):
+        return _deep_tiff(data, image, background, max_pixels)
+    if getattr(image, "n_frames", 1) > 1:
+        return _read_frames(image, data, fmt, background, max_pixels)
     if fmt == "PNG" and _png_is_deep_colour(data):
         return _deep_png(data, image, background)
-    if fmt == "TIFF" and _tiff_is_deep_colour(image):
-        return _deep_tiff(data, image, background)
     lossy = _lossy_history(fmt, image, data)
     icc = image.info.get("icc_profile")
     try:
@@ -156,7 +155,8 @@ def _to_picture(
     bits_stored: int | None,
 ) -> Picture:
     mode = image.mode
-    if mode == "1":
+    bilevel = mode == "1"
+    if bilevel:
         image = image.convert("L")
         derivation.append("1-bit pixels expanded to 8 bits (0 and 255)")
     elif mode in {"P", "PA"}:
@@ -189,6 +189,7 @@ def _to_picture(
             derivation=tuple(derivation),
             lossy=lossy,
             source_format=fmt,
+            bilevel=bilevel,
         )
     array = _array_of(image)
     if array.ndim == 3 and array.shape[2] == 3:  # noqa: PLR2004
@@ -309,6 +310,62 @@ def _tiff_is_deep_colour(image: Image.Image) -> bool:
     return isinstance(bits, tuple) and len(bits) > 1 and max(bits) > 8  # noqa: PLR2004
 
 
+def _read_frames(
+    image: Image.Image, data: bytes, fmt: str, background: tuple[int, int, int], max_pixels: int
+) -> Picture:
+    """Every frame of an animation (GIF, WebP, APNG) or page of a TIFF, as one picture."""
+    count = int(getattr(image, "n_frames", 1))
+    if image.width * image.height * count > max_pixels:
+        raise ImageTooLarge(
+            f"{count} frames of {image.width}x{image.height} exceed the limit of "
+            f"{max_pixels} pixels"
+        )
+    orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
+    icc = image.info.get("icc_profile")
+    lossy = _lossy_history(fmt, image, data)
+    pictures, durations = [], []
+    for index in range(count):
+        try:
+            image.seek(index)
+            image.load()
+        except _DECODE_ERRORS as exc:
+            raise CorruptImage(f"cannot decode {fmt} frame {index + 1}: {exc}") from exc
+        if fmt == "TIFF" and int(getattr(image, "tag_v2", {}).get(254, 0)) & 1:
+            continue  # a reduced-resolution page (thumbnail), not a page of the document
+        durations.append(image.info.get("duration"))
+        frame = image.copy()
+        derivation = []
+        if orientation in _TRANSPOSE:
+            frame = frame.transpose(_TRANSPOSE[orientation])
+            derivation.append(f"EXIF Orientation {orientation} applied to the pixels")
+        pictures.append(
+            _to_picture(
+                frame,
+                fmt=fmt,
+                icc=icc,
+                derivation=derivation,
+                lossy=lossy,
+                background=background,
+                bits_stored=None,
+            )
+        )
+    timed = fmt != "TIFF" and all(d is not None for d in durations)
+    times = tuple(float(d) for d in durations if d is not None) if timed else None
+    return pictures[0] if len(pictures) == 1 else stack_pictures(pictures, times)
+
+
+# EXIF Orientation → the Pillow transpose that makes the frame upright.
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
 def _deep_png(data: bytes, image: Image.Image, background: tuple[int, int, int]) -> Picture:
     import imagecodecs  # noqa: PLC0415  (only 16-bit colour PNGs need libpng)
 
@@ -319,23 +376,33 @@ def _deep_png(data: bytes, image: Image.Image, background: tuple[int, int, int])
     return _deep_picture(np.asarray(array), image, "PNG", background)
 
 
-def _deep_tiff(data: bytes, image: Image.Image, background: tuple[int, int, int]) -> Picture:
+def _deep_tiff(
+    data: bytes, image: Image.Image, background: tuple[int, int, int], max_pixels: int
+) -> Picture:
     import tifffile  # noqa: PLC0415
 
-    supported = {tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.MINISBLACK}
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            page: Any = tif.pages.first
-            photometric = tifffile.PHOTOMETRIC(page.photometric)
-            array = page.asarray() if photometric in supported else None
-            axes = str(page.axes)
+            # Reduced-resolution pages are thumbnails, not pages of the document.
+            pages: list[Any] = [p for p in tif.pages if not getattr(p, "is_reduced", False)]
+            pixels = sum(int(p.shape[0]) * int(p.shape[1]) for p in pages)
+            kinds = {tifffile.PHOTOMETRIC(p.photometric).name for p in pages}
+            readable = pixels <= max_pixels and kinds <= {"RGB", "MINISBLACK"}
+            arrays = [_interleaved(p.asarray(), str(p.axes)) for p in pages] if readable else []
     except Exception as exc:  # tifffile raises many kinds on damaged files
         raise CorruptImage(f"cannot decode 16-bit TIFF: {exc}") from exc
-    if array is None:
-        raise UnsupportedInput(f"16-bit TIFF photometric {photometric.name} is not supported")
-    if axes.startswith("S"):
-        array = np.moveaxis(array, 0, -1)  # planar (RRR..GGG..BBB) to interleaved
-    return _deep_picture(array, image, "TIFF", background)
+    if pixels > max_pixels:
+        raise ImageTooLarge(f"the pages exceed the limit of {max_pixels} pixels")
+    if not arrays:
+        names = ", ".join(sorted(kinds - {"RGB", "MINISBLACK"}))
+        raise UnsupportedInput(f"16-bit TIFF photometric {names} is not supported")
+    pictures = [_deep_picture(array, image, "TIFF", background) for array in arrays]
+    return pictures[0] if len(pictures) == 1 else stack_pictures(pictures, None)
+
+
+def _interleaved(array: npt.NDArray[Any], axes: str) -> npt.NDArray[Any]:
+    # Planar pages (RRR..GGG..BBB) become interleaved samples.
+    return np.moveaxis(array, 0, -1) if axes.startswith("S") else array
 
 
 def _deep_picture(

@@ -8,6 +8,7 @@ directly: the maxval gives Bits Stored.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -39,13 +40,14 @@ def read_pnm(data: bytes, *, background: tuple[int, int, int], max_pixels: int) 
         derivation = ("1-bit pixels expanded to 8 bits (0 and 255)",)
         maxval = 255
     bits = maxval.bit_length()
-    return picture_from_array(
+    picture = picture_from_array(
         array,
         background=background,
         bits_stored=bits if bits > 8 else None,  # noqa: PLR2004
         derivation=derivation,
         source_format="PNM",
     )
+    return dataclasses.replace(picture, bilevel=bool(derivation))
 
 
 def _header(data: bytes, count: int) -> tuple[list[int], int]:
