@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, JPEGExtended12Bit
 
 from dicomize.build import build_secondary_capture, for_multiframe, series_attributes
 from dicomize.encode import encode_picture
 from dicomize.errors import InputError, MetadataError, UnsupportedInput
+from dicomize.exif import exif_attributes
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, stack_pictures
@@ -118,7 +119,7 @@ def convert_series(
         )
     for offset, source in enumerate(sources):
         try:
-            picture = _encoded(read_picture(source, options), options)
+            picture = _encoded(_read_for(source, options), options)
         except InputError as exc:
             yield source, exc
             continue
@@ -166,6 +167,16 @@ def convert_frames(
     return plan.build(_encoded(joined, options), 0)
 
 
+def _read_for(source: Source, options: ConvertOptions) -> Picture:
+    picture = read_picture(source, options)
+    lossy_jpeg = picture.transfer_syntax in {JPEGBaseline8Bit, JPEGExtended12Bit}
+    if options.iod == "vl-photo" and lossy_jpeg and picture.photometric_interpretation == "RGB":
+        # VL Photographic allows only YBR_FULL_422 with lossy JPEG (C.8.12.1.1.1): an
+        # RGB-coded JPEG is decoded and stored losslessly instead.
+        return read_picture(source, dataclasses.replace(options, passthrough=False))
+    return picture
+
+
 def _encoded(picture: Picture, options: ConvertOptions) -> Picture:
     return encode_picture(
         for_multiframe(picture),
@@ -179,12 +190,27 @@ def _encoded(picture: Picture, options: ConvertOptions) -> Picture:
 class _Plan:
     """The attributes and UIDs shared by the outputs of one call."""
 
+    def _with_exif(self, picture: Picture, attributes: dict[str, Any]) -> dict[str, Any]:
+        # The camera's own record fills what the user did not say (C.8.12.10, C.8.12.11).
+        found = (
+            exif_attributes(picture.exif, keep_gps=self.options.keep_gps) if picture.exif else {}
+        )
+        merged = {**attributes, **{k: v for k, v in found.items() if k not in self.user}}
+        if "ImageType" not in self.user:
+            # VL Image (C.8.12.1.1.6): a camera's photograph is ORIGINAL; anything else DERIVED.
+            camera = "Manufacturer" in found or "AcquisitionDateTime" in found
+            merged["ImageType"] = ["ORIGINAL" if camera else "DERIVED", "PRIMARY"]
+        return merged
+
     def __init__(self, metadata: MetadataLike, options: ConvertOptions) -> None:
         self.options = options
         self.user = resolve_metadata(metadata)
         self.make_uid = _uid_factory(options)
         self.attributes = series_attributes(
-            self.user, now=dt.datetime.now().astimezone(), make_uid=self.make_uid
+            self.user,
+            now=dt.datetime.now().astimezone(),
+            make_uid=self.make_uid,
+            iod=options.iod,
         )
         self.first_number = int(str(self.attributes.pop("InstanceNumber", "1")) or 1)
         self.first_series = int(str(self.attributes.get("SeriesNumber", "1")) or 1)
@@ -207,9 +233,12 @@ class _Plan:
                 b"".join(picture.codestreams) if picture.frames else picture.pixels
             ).hexdigest()
         self._seen[digest] = self._seen.get(digest, 0) + 1  # identical pictures, distinct UIDs
+        if self.options.iod == "vl-photo":
+            attributes = self._with_exif(picture, attributes)
         return build_secondary_capture(
             picture,
             attributes,
+            iod=self.options.iod,
             instance_number=number,
             sop_instance_uid=self.given_sop_uid
             or self.make_uid(f"SOPInstanceUID-{digest}-{self._seen[digest]}"),

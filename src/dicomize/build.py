@@ -40,6 +40,18 @@ MULTIFRAME_SINGLE_BIT = "1.2.840.10008.5.1.4.1.1.7.1"
 MULTIFRAME_GRAYSCALE_BYTE = "1.2.840.10008.5.1.4.1.1.7.2"
 MULTIFRAME_GRAYSCALE_WORD = "1.2.840.10008.5.1.4.1.1.7.3"
 MULTIFRAME_TRUE_COLOR = "1.2.840.10008.5.1.4.1.1.7.4"
+VL_PHOTOGRAPHIC_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.77.1.4"
+# SC Equipment (C.8.6.1) and SC Image (C.8.6.2) attributes, absent from VL Photographic.
+_SC_ONLY = (
+    "ConversionType",
+    "SecondaryCaptureDeviceManufacturer",
+    "SecondaryCaptureDeviceManufacturerModelName",
+    "SecondaryCaptureDeviceSoftwareVersions",
+    "DateOfSecondaryCapture",
+    "TimeOfSecondaryCapture",
+)
+# A.32.4.4: VL Photographic pixels (C.8.12.1.1.1).
+_VL_PHOTOMETRIC = frozenset({"MONOCHROME2", "RGB", "YBR_FULL_422", "YBR_RCT", "YBR_ICT"})
 _NATIVE = frozenset({"1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99"})
 #: C.8.6.1 "DI" (Digital Interface): the picture arrived as a digital file.
 DEFAULT_CONVERSION_TYPE = "DI"
@@ -67,7 +79,11 @@ _SHARED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID")
 
 
 def series_attributes(
-    user: Mapping[str, Value], *, now: dt.datetime, make_uid: Callable[[str], str] | None = None
+    user: Mapping[str, Value],
+    *,
+    now: dt.datetime,
+    make_uid: Callable[[str], str] | None = None,
+    iod: str = "sc",
 ) -> dict[str, Any]:
     """Complete the non-pixel attributes that every instance of one series shares.
 
@@ -84,6 +100,10 @@ def series_attributes(
     make_uid : callable or None
         Makes the Study or Series Instance UID not given, from its keyword;
         None makes new ``2.25`` UIDs.
+    iod : str
+        ``"sc"`` or ``"vl-photo"``: the VL Photographic Image IOD has no SC
+        Equipment, needs General Equipment, Modality XC and an (empty)
+        Acquisition Context Sequence (PS3.3 A.32.4).
 
     Returns
     -------
@@ -136,6 +156,22 @@ def series_attributes(
         "InstanceCreationTime": time,
         "TimezoneOffsetFromUTC": _utc_offset(now),
     }
+    if iod == "vl-photo":
+        for keyword in _SC_ONLY:
+            del values[keyword]
+        values.update(
+            Modality="XC",
+            Manufacturer="",
+            AcquisitionContextSequence=[],
+            # Photographs rarely show text but often show people (9.2).
+            BurnedInAnnotation="NO",
+            RecognizableVisualFeatures="YES",
+        )
+        if "Modality" in user and user["Modality"] != "XC":
+            raise MetadataError("Modality", user["Modality"], "VL Photographic requires XC")
+        if any(keyword in user for keyword in _SC_ONLY):
+            found = next(keyword for keyword in _SC_ONLY if keyword in user)
+            raise MetadataError(found, user[found], "not part of the VL Photographic IOD")
     values.update(user)
     if "Laterality" in user and "ImageLaterality" not in user:
         # With Image Laterality present, Laterality would be "present when condition
@@ -187,6 +223,7 @@ def build_secondary_capture(
     *,
     instance_number: int = 1,
     sop_instance_uid: str | None = None,
+    iod: str = "sc",
 ) -> Dataset:
     """Build a Secondary Capture Image dataset with its File Meta Information.
 
@@ -200,6 +237,8 @@ def build_secondary_capture(
         Instance Number, unless `attributes` has one.
     sop_instance_uid : str or None
         SOP Instance UID, unless `attributes` has one; None makes a new one.
+    iod : str
+        ``"sc"`` (the SC IOD the pixels need) or ``"vl-photo"``.
 
     Returns
     -------
@@ -211,9 +250,9 @@ def build_secondary_capture(
     values.setdefault("InstanceNumber", str(instance_number))
     if not values.get("SOPInstanceUID"):
         values["SOPInstanceUID"] = sop_instance_uid or new_uid()
-    sop_class = sop_class_for(picture)
+    sop_class = sop_class_for(picture, iod)
     values["SOPClassUID"] = sop_class
-    if sop_class != SECONDARY_CAPTURE_IMAGE_STORAGE:
+    if sop_class not in {SECONDARY_CAPTURE_IMAGE_STORAGE, VL_PHOTOGRAPHIC_IMAGE_STORAGE}:
         values.update(_multiframe_attributes(picture, sop_class))
         if sop_class == MULTIFRAME_SINGLE_BIT:
             picture = _pack_bits(picture)
@@ -236,7 +275,7 @@ def build_secondary_capture(
     return ds
 
 
-def sop_class_for(picture: Picture) -> str:
+def sop_class_for(picture: Picture, iod: str = "sc") -> str:
     """Choose the SC IOD the pixels need (PS3.3 A.8.1-A.8.5).
 
     One frame: Secondary Capture, the least constrained. Several frames: Single
@@ -248,6 +287,9 @@ def sop_class_for(picture: Picture) -> str:
     UnsupportedInput
         For several frames of 16-bit colour (True Color is 8-bit only).
     """
+    if iod == "vl-photo":
+        _check_vl_pixels(picture)
+        return VL_PHOTOGRAPHIC_IMAGE_STORAGE
     if picture.number_of_frames == 1:
         return SECONDARY_CAPTURE_IMAGE_STORAGE
     if picture.samples_per_pixel == 3:  # noqa: PLR2004
@@ -260,6 +302,17 @@ def sop_class_for(picture: Picture) -> str:
     if picture.bilevel and picture.transfer_syntax in _NATIVE:
         return MULTIFRAME_SINGLE_BIT
     return MULTIFRAME_GRAYSCALE_BYTE if picture.bits_allocated == 8 else MULTIFRAME_GRAYSCALE_WORD  # noqa: PLR2004
+
+
+def _check_vl_pixels(picture: Picture) -> None:
+    if picture.number_of_frames != 1:
+        raise UnsupportedInput("VL Photographic Image is single-frame; use the SC IOD for frames")
+    if picture.bits_allocated != 8 or picture.pixel_representation:  # noqa: PLR2004
+        raise UnsupportedInput("VL Photographic Image holds unsigned 8-bit pixels only")
+    if picture.photometric_interpretation not in _VL_PHOTOMETRIC:
+        raise UnsupportedInput(
+            f"VL Photographic Image does not allow {picture.photometric_interpretation}"
+        )
 
 
 def for_multiframe(picture: Picture) -> Picture:

@@ -46,6 +46,12 @@ class ConvertOptions:
         same instances, not duplicates). None makes new UIDs each time.
     series_per_input : bool
         Give each input its own series instead of one series for all.
+    iod : str
+        ``"sc"`` (Secondary Capture, multi-frame SC chosen by the pixels) or
+        ``"vl-photo"`` (VL Photographic Image, for clinical photographs).
+    keep_gps : bool
+        With ``"vl-photo"``, copy the EXIF GPS position (VL Photographic
+        Geolocation). Off by default: a position can identify a patient's home.
     """
 
     background: tuple[int, int, int] = (255, 255, 255)
@@ -59,6 +65,8 @@ class ConvertOptions:
     j2k_ratio: float = 10.0
     uid_seed: str | None = None
     series_per_input: bool = False
+    iod: str = "sc"
+    keep_gps: bool = False
 
     def __post_init__(self) -> None:
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):  # noqa: PLR2004
@@ -71,6 +79,8 @@ class ConvertOptions:
             raise ValueError("jpeg_quality must be 1 to 100")
         if not 1 <= self.jpegls_error <= 255:  # noqa: PLR2004
             raise ValueError("jpegls_error (NEAR) must be 1 to 255; 0 is lossless JPEG-LS")
+        if self.iod not in {"sc", "vl-photo"}:
+            raise ValueError(f"iod must be 'sc' or 'vl-photo', got {self.iod!r}")
         if self.uid_seed is not None and not self.uid_seed:
             raise ValueError("uid_seed must not be empty")
         if not self.j2k_ratio > 1:

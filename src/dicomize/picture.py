@@ -50,6 +50,8 @@ class Picture:
     bilevel: bool = False
     #: Added to stored values to get the source's values (signed pixels stored unsigned).
     rescale_intercept: int = 0
+    #: The source's EXIF block, for the VL Photographic IOD (never written as it is).
+    exif: bytes | None = None
 
     @property
     def codestreams(self) -> tuple[bytes, ...]:

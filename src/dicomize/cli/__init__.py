@@ -143,6 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="reference the --study-from/--series-from file as the source image",
     )
     place.add_argument(
+        "--iod",
+        choices=("sc", "vl-photo"),
+        default="sc",
+        help="sc: Secondary Capture (default; multi-frame SC chosen by the pixels); "
+        "vl-photo: VL Photographic Image for clinical photographs, with EXIF mapped",
+    )
+    place.add_argument(
+        "--keep-gps",
+        action="store_true",
+        help="with --iod vl-photo, keep the photo's EXIF GPS position (off: it can locate a home)",
+    )
+    place.add_argument(
         "--multiframe",
         action="store_true",
         help="join the inputs as the pages of one multi-frame object (-o FILE)",

@@ -199,6 +199,8 @@ def _options(args: argparse.Namespace) -> ConvertOptions:
             "j2k_ratio": args.j2k_ratio,
             "uid_seed": args.uid_seed,
             "series_per_input": args.series_per_input,
+            "iod": args.iod,
+            "keep_gps": args.keep_gps,
         }
         if args.max_pixels is not None:
             kwargs["max_pixels"] = args.max_pixels

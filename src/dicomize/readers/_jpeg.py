@@ -79,6 +79,8 @@ class JpegInfo:
     lse_ids: tuple[int, ...] = ()
     #: Where the EXIF Orientation value is stored: (offset in the stream, "<" or ">").
     orientation_at: tuple[int, str] | None = None
+    #: The EXIF block (APP1 body), for the VL Photographic IOD; never stored as it is.
+    exif: bytes | None = None
 
     @property
     def process(self) -> str:
@@ -162,6 +164,7 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
     first_scan = 0
     lse_ids: list[int] = []
     orientation_at: tuple[int, str] | None = None
+    exif: bytes | None = None
     while True:
         if position >= size:
             raise CorruptImage("JPEG ends before its EOI marker (truncated)")
@@ -196,6 +199,7 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
         elif marker == _APP0 and body.startswith(b"JFIF\x00"):
             jfif = True
         elif marker == _APP1 and body.startswith(b"Exif\x00\x00"):
+            exif = body
             orientation, found_at = _exif_orientation(body[6:])
             if found_at is not None:
                 orientation_at = (start + 4 + 6 + found_at[0], found_at[1])
@@ -242,6 +246,7 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
         end=position,
         lse_ids=tuple(lse_ids),
         orientation_at=orientation_at,
+        exif=exif,
     )
 
 
@@ -359,7 +364,7 @@ def passthrough_picture(
         )
     # PS3.5 8.2.1: ICC Profile must equal the APP2 profile bytes when both are present.
     notes = (extra_note, note) if extra_note else (note,)
-    return legal.picture(
+    picture = legal.picture(
         stream,
         rows=info.rows,
         columns=info.columns,
@@ -367,6 +372,7 @@ def passthrough_picture(
         notes=notes,
         source_format="JPEG",
     )
+    return dataclasses.replace(picture, exif=info.exif) if info.exif else picture
 
 
 def decode_deep_jpeg(data: bytes, info: JpegInfo, options: ConvertOptions) -> Picture:

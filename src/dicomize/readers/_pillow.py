@@ -16,6 +16,7 @@ Policies (documented in the README, each covered by a test):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import struct
@@ -72,14 +73,26 @@ def read_with_pillow(
     with _pillow_limit(max_pixels), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            return _read(data, fmt, background=background, max_pixels=max_pixels)
+            picture, exif = _read(data, fmt, background=background, max_pixels=max_pixels)
+            return dataclasses.replace(picture, exif=exif) if exif else picture
         finally:
             for warning in caught:
                 logger.debug("Pillow: %s", warning.message)
 
 
-def _read(data: bytes, fmt: str, *, background: tuple[int, int, int], max_pixels: int) -> Picture:
+def _read(
+    data: bytes, fmt: str, *, background: tuple[int, int, int], max_pixels: int
+) -> tuple[Picture, bytes | None]:
     image = _open(data, fmt, max_pixels)
+    exif = image.info.get("exif")
+    return _picture(image, data, fmt, background, max_pixels), exif if isinstance(
+        exif, bytes
+    ) else None
+
+
+def _picture(
+    image: Image.Image, data: bytes, fmt: str, background: tuple[int, int, int], max_pixels: int
+) -> Picture:
     if fmt == "TIFF" and _tiff_is_deep_colour(image):
         return _deep_tiff(data, image, background, max_pixels)
     if getattr(image, "n_frames", 1) > 1:
