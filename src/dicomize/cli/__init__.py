@@ -91,7 +91,48 @@ def build_parser() -> argparse.ArgumentParser:
         "default: INPUT's name with .dcm beside it",
     )
     convert.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    meta = convert.add_argument_group("metadata (flags win over --set, which wins over --metadata)")
+    _add_shared(convert, single=True)
+    batch = commands.add_parser(
+        "batch",
+        help="convert a folder tree or a manifest in parallel, resumably",
+        description="Convert every picture under INPUT (or listed in --manifest) into OUT, "
+        "mirroring the folders, in parallel. Pictures in one folder form one series. A rerun "
+        "skips what is done; UIDs stay the same.",
+    )
+    batch.add_argument("input", nargs="?", metavar="INPUT", help="folder (or picture) to convert")
+    batch.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    batch.add_argument(
+        "--manifest",
+        metavar="FILE",
+        help="CSV or JSON Lines: a path column and DICOM keyword columns",
+    )
+    batch.add_argument(
+        "--workers", type=_positive_int, metavar="N", help="processes (default: all cores)"
+    )
+    batch.add_argument(
+        "--report",
+        metavar="FILE.jsonl",
+        help="write one JSON line per input: input, output, UID, status, error",
+    )
+    batch.add_argument(
+        "--group-by",
+        choices=("folder", "tree", "file"),
+        default="folder",
+        help="folder: a study and series per folder (default); tree: one study, "
+        "a series per folder; file: a study and series per picture",
+    )
+    batch.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on this Dask cluster (tcp://host:8786); needs dicomize[dask]",
+    )
+    _add_shared(batch, single=False)
+    return parser
+
+
+def _add_shared(sub: argparse.ArgumentParser, *, single: bool) -> None:
+    """Add the metadata, pixel, placement and transfer-syntax flags of convert and batch."""
+    meta = sub.add_argument_group("metadata (flags win over --set, which wins over --metadata)")
     for flag, keyword, text in METADATA_FLAGS:
         meta.add_argument(flag, dest=f"kw_{keyword}", metavar="VALUE", help=f"{keyword}: {text}")
     meta.add_argument(
@@ -107,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.json",
         help='JSON object of DICOM keywords: {"PatientName": "Doe^Jane"}',
     )
-    pixels = convert.add_argument_group("pixels and identifiers")
+    pixels = sub.add_argument_group("pixels and identifiers")
     pixels.add_argument(
         "--background",
         default="white",
@@ -125,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROOT",
         help="your organisation's UID root (default: 2.25 UUID-derived UIDs)",
     )
-    place = convert.add_argument_group("where the new objects go")
+    place = sub.add_argument_group("where the new objects go")
     joined = place.add_mutually_exclusive_group()
     joined.add_argument(
         "--study-from",
@@ -154,24 +195,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --iod vl-photo, keep the photo's EXIF GPS position (off: it can locate a home)",
     )
-    place.add_argument(
-        "--multiframe",
-        action="store_true",
-        help="join the inputs as the pages of one multi-frame object (-o FILE)",
-    )
-    place.add_argument(
-        "--one-series-per-input",
-        dest="series_per_input",
-        action="store_true",
-        help="a series for each input instead of one series for all",
-    )
+    if single:
+        place.add_argument(
+            "--multiframe",
+            action="store_true",
+            help="join the inputs as the pages of one multi-frame object (-o FILE)",
+        )
+        place.add_argument(
+            "--one-series-per-input",
+            dest="series_per_input",
+            action="store_true",
+            help="a series for each input instead of one series for all",
+        )
     place.add_argument(
         "--uid-seed",
         metavar="TEXT",
         help="derive UIDs from this text and the pixels, so a rerun gives the same "
         "UIDs and a PACS de-duplicates instead of doubling",
     )
-    coding = convert.add_argument_group("transfer syntax")
+    coding = sub.add_argument_group("transfer syntax")
     coding.add_argument(
         "-t",
         "--transfer-syntax",
@@ -214,15 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="R",
         help="compression ratio of lossy jpeg2000 output (default 10)",
     )
-    for sub in (convert,):
-        sub.add_argument("-v", "--verbose", action="count", default=0, help="more messages")
-        sub.add_argument("-q", "--quiet", action="store_true", help="errors only")
-        sub.add_argument(
-            "--debug",
-            action="store_true",
-            help="debug messages (may include patient data) and tracebacks",
-        )
-    return parser
+    sub.add_argument("-v", "--verbose", action="count", default=0, help="more messages")
+    sub.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    sub.add_argument(
+        "--debug",
+        action="store_true",
+        help="debug messages (may include patient data) and tracebacks",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -252,6 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args)
     try:
+        if args.command == "batch":
+            from dicomize.cli._batch import run_batch_command  # noqa: PLC0415
+
+            return run_batch_command(args)
         from dicomize.cli._convert import run_convert  # noqa: PLC0415
 
         return run_convert(args)

@@ -198,7 +198,7 @@ def _options(args: argparse.Namespace) -> ConvertOptions:
             "jpegls_error": args.near_lossless_error,
             "j2k_ratio": args.j2k_ratio,
             "uid_seed": args.uid_seed,
-            "series_per_input": args.series_per_input,
+            "series_per_input": getattr(args, "series_per_input", False),
             "iod": args.iod,
             "keep_gps": args.keep_gps,
         }
