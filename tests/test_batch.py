@@ -329,3 +329,39 @@ def test_batch_runs_on_a_dask_cluster(tmp_path: Path, dask_client: object) -> No
     assert (summary.converted, summary.failed) == (19, 1)
     assert len(results) == 20  # the report is gathered at the client
     assert len(list(out.rglob("*.dcm"))) == 19
+
+
+def test_progress_shows_on_a_terminal_and_stays_quiet_otherwise(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    photos = tmp_path / "photos"
+    _make_tree(photos, folders=1, per_folder=30, size=(200, 300))
+    primary, secondary = os.openpty()
+    try:
+        process = subprocess.run(
+            [*dicomize_cli, "batch", str(photos), "-o", str(tmp_path / "a"), "--workers", "1"],
+            stderr=secondary,
+            stdout=subprocess.DEVNULL,
+            timeout=300,
+            check=False,
+        )
+        os.close(secondary)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(primary)
+    assert process.returncode == 0
+    text = shown.decode()
+    assert "/30 (" in text
+    assert "ETA" in text
+    assert "files/s" in text
+    plain = _run(dicomize_cli, "batch", str(photos), "-o", str(tmp_path / "b"), "--workers", "1")
+    assert plain.stderr.strip().splitlines() == [plain.stderr.strip()]  # the summary line only
+    assert "ETA" not in plain.stderr

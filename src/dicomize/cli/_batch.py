@@ -41,7 +41,10 @@ def run_batch_command(args: argparse.Namespace) -> int:
     except (MetadataError, UsageError, ManifestError, InputError) as exc:
         _fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
         return EXIT_USAGE
-    progress = _Progress(sys.stderr.isatty() and not args.quiet)
+    show = sys.stderr.isatty() and not args.quiet
+    # On a terminal only: a cheap second walk gives the total for the ETA.
+    total = sum(1 for _ in _plan(args)) if show and not args.manifest else None
+    progress = _Progress(show, total)
     report: IO[str] | None = None
     try:
         if args.report:
@@ -107,8 +110,9 @@ def _client(address: str) -> Any:  # noqa: ANN401  (dask.distributed.Client, an 
 class _Progress:
     """A one-line progress display on a terminal; nothing otherwise."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, total: int | None) -> None:
         self.enabled = enabled
+        self.total = total
         self.started = time.monotonic()
         self.done = self.failed = 0
         self.shown = 0.0
@@ -119,7 +123,11 @@ class _Progress:
         now = time.monotonic()
         if self.enabled and now - self.shown > 0.2:  # noqa: PLR2004
             rate = self.done / max(now - self.started, 1e-9)
-            sys.stderr.write(f"\r{self.done} done, {self.failed} failed, {rate:.1f} files/s ")
+            line = f"\r{self.done}"
+            if self.total:
+                left = max(self.total - self.done, 0) / max(rate, 1e-9)
+                line += f"/{self.total} ({100 * self.done // self.total}%), ETA {left:.0f} s"
+            sys.stderr.write(f"{line}, {self.failed} failed, {rate:.1f} files/s ")
             sys.stderr.flush()
             self.shown = now
 
