@@ -387,7 +387,7 @@ def convert_item(item: BatchItem, job: _Job) -> BatchResult:
         write(dataset, output, overwrite=output.exists())
     except DicomizeError as exc:
         return BatchResult(item.source, None, None, "failed", str(exc))
-    except Exception as exc:
+    except Exception as exc:  # one bad file never stops a batch
         logger.debug("unexpected error converting %s", item.source, exc_info=True)
         return BatchResult(item.source, None, None, "failed", f"internal error: {exc!r}")
     return BatchResult(item.source, item.output, sop_uid, "converted")
@@ -401,7 +401,7 @@ def _complete(output: Path, sop_uid: str) -> bool:
 
     try:
         ds = dcmread(output, stop_before_pixels=True)
-    except Exception:
+    except Exception:  # anything unreadable is redone
         return False
     return str(ds.get("SOPInstanceUID", "")) == sop_uid
 

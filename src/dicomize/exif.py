@@ -50,7 +50,7 @@ def exif_attributes(raw: bytes, *, keep_gps: bool = False) -> dict[str, Any]:
         main = dict(exif)
         sub = dict(exif.get_ifd(_EXIF_IFD))
         gps = dict(exif.get_ifd(_GPS_IFD)) if keep_gps else {}
-    except Exception:
+    except Exception:  # damaged EXIF is ignored, never fatal
         logger.debug("EXIF block could not be parsed; ignoring it")
         return {}
     out: dict[str, Any] = {}

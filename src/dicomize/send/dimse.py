@@ -1,0 +1,199 @@
+"""DIMSE C-STORE with pynetdicom: one association for many files, every status checked.
+
+Presentation contexts are proposed from the files' SOP classes and transfer
+syntaxes as they are, each with an uncompressed fallback; when the peer
+accepts only uncompressed for a compressed file, that file is decompressed in
+memory for sending and the file on disk is left untouched. A lost or refused
+connection is retried with backoff, continuing with the files not yet stored;
+a rejected association is final.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dicomize.batch import BatchResult
+from dicomize.send import DimseDestination, SendOptions
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+    from pynetdicom import AE
+    from pynetdicom.association import Association
+
+__all__ = ["send_dimse"]
+
+logger = logging.getLogger(__name__)
+
+_UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
+_WARNINGS = frozenset({0x0001, 0xB000, 0xB006, 0xB007})
+_MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are odd numbers 1-255
+
+
+@dataclasses.dataclass(frozen=True)
+class _File:
+    path: Path
+    sop_class: str
+    sop_instance: str
+    transfer_syntax: str
+
+
+def send_dimse(
+    files: list[Path], target: DimseDestination, options: SendOptions
+) -> Iterator[BatchResult]:
+    """C-STORE every file to `target`; yield a result per file."""
+    destination = f"dicom://{target.called_aet}@{target.host}:{target.port}"
+    pending: list[_File] = []
+    for path in files:
+        described = _describe(path)
+        if isinstance(described, str):
+            yield BatchResult(str(path), destination, None, "failed", described)
+        else:
+            pending.append(described)
+    ae = _application_entity(pending, options)
+    failures = 0
+    while pending:
+        assoc, problem, final = _associate(ae, target, options)
+        if assoc is not None:
+            try:
+                while pending:
+                    result = _store(assoc, pending[0], destination)
+                    if result is None:
+                        problem = "the association was lost during the transfer"
+                        break
+                    pending.pop(0)
+                    failures = 0
+                    yield result
+            finally:
+                if assoc.is_established:
+                    assoc.release()
+            if not pending:
+                return
+        failures += 1
+        if final or failures > options.retries:
+            for item in pending:
+                yield BatchResult(str(item.path), destination, item.sop_instance, "failed", problem)
+            return
+        delay = options.backoff * 2 ** (failures - 1)
+        logger.info("%s; retrying in %.1f s", problem, delay)
+        time.sleep(delay)
+
+
+def _describe(path: Path) -> _File | str:
+    from pydicom import dcmread  # noqa: PLC0415
+
+    try:
+        ds = dcmread(path, stop_before_pixels=True)
+        return _File(
+            path, str(ds.SOPClassUID), str(ds.SOPInstanceUID), str(ds.file_meta.TransferSyntaxUID)
+        )
+    except Exception as exc:  # any unreadable file is reported, not fatal
+        return f"{path}: not a readable DICOM file ({type(exc).__name__})"
+
+
+def _application_entity(files: list[_File], options: SendOptions) -> AE:
+    from pynetdicom import AE  # noqa: PLC0415  (pynetdicom loads only when sending)
+
+    ae = AE(ae_title=options.calling_aet)
+    ae.connection_timeout = options.connect_timeout
+    ae.acse_timeout = options.acse_timeout
+    ae.dimse_timeout = options.dimse_timeout
+    ae.network_timeout = options.dimse_timeout
+    wanted: list[tuple[str, list[str]]] = []
+    for sop_class in sorted({f.sop_class for f in files}):
+        syntaxes = sorted(
+            {f.transfer_syntax for f in files if f.sop_class == sop_class} - set(_UNCOMPRESSED)
+        )
+        wanted.extend((sop_class, [syntax]) for syntax in syntaxes)
+        wanted.append((sop_class, list(_UNCOMPRESSED)))  # the fallback every peer accepts
+    for sop_class, syntaxes in wanted[:_MAX_CONTEXTS]:
+        ae.add_requested_context(sop_class, syntaxes)
+    return ae
+
+
+def _associate(
+    ae: AE,
+    target: DimseDestination,
+    options: SendOptions,
+) -> tuple[Association | None, str, bool]:
+    """Return (association or None, the problem, whether it is final)."""
+    tls = None
+    if options.tls:
+        context = ssl.create_default_context(cafile=options.ca_file)
+        if options.cert_file:
+            context.load_cert_chain(options.cert_file, options.key_file)
+        tls = (context, target.host)
+    try:
+        assoc = ae.associate(target.host, target.port, ae_title=target.called_aet, tls_args=tls)
+    except (OSError, ssl.SSLError) as exc:
+        return None, f"cannot connect to {target.host}:{target.port} ({exc})", False
+    if assoc.is_established:
+        return assoc, "", False
+    if assoc.is_rejected:
+        return (
+            None,
+            (
+                f"association rejected by {target.called_aet}@{target.host}:{target.port} "
+                "(check the called and calling AE titles)"
+            ),
+            True,
+        )
+    return (
+        None,
+        f"cannot connect to {target.host}:{target.port} (connection refused or timed out)",
+        False,
+    )
+
+
+def _store(assoc: Association, item: _File, destination: str) -> BatchResult | None:
+    """C-STORE one file; None when the association is gone (retry the file later)."""
+    from pydicom import dcmread  # noqa: PLC0415
+
+    accepted = {
+        (str(c.abstract_syntax), str(c.transfer_syntax[0])) for c in assoc.accepted_contexts
+    }
+    ds = dcmread(item.path)
+    if (item.sop_class, item.transfer_syntax) not in accepted:
+        problem = _decompressed_for_peer(ds, item, accepted)
+        if problem:
+            return BatchResult(str(item.path), destination, item.sop_instance, "failed", problem)
+    try:
+        status = assoc.send_c_store(ds)
+    except (RuntimeError, OSError):
+        return None
+    if not status or "Status" not in status:
+        return None  # timeout or abort: no status came back
+    return _outcome(
+        item, destination, int(status.Status), str(status.get("ErrorComment", "")).strip()
+    )
+
+
+def _outcome(item: _File, destination: str, code: int, comment: str) -> BatchResult:
+    # PS3.4 Annex B.2.3: 0000 success, B000/B006/B007 warnings (stored), anything else failure.
+    if code == 0x0000:
+        return BatchResult(str(item.path), destination, item.sop_instance, "stored")
+    if code in _WARNINGS:
+        warning = f"stored with warning status 0x{code:04X} {comment}".strip()
+        return BatchResult(str(item.path), destination, item.sop_instance, "stored", warning)
+    failure = f"C-STORE failed with status 0x{code:04X} {comment}".strip()
+    return BatchResult(str(item.path), destination, item.sop_instance, "failed", failure)
+
+
+def _decompressed_for_peer(ds: Dataset, item: _File, accepted: set[tuple[str, str]]) -> str:
+    """Decompress `ds` in memory for a peer that takes only uncompressed; return any problem."""
+    if not any((item.sop_class, syntax) in accepted for syntax in _UNCOMPRESSED):
+        return (
+            f"the peer accepts neither {item.transfer_syntax} nor uncompressed "
+            f"for SOP class {item.sop_class}"
+        )
+    try:
+        # For this transfer only: the file on disk is untouched.
+        ds.decompress(generate_instance_uid=False)
+    except Exception as exc:  # a missing decoder plugin or a damaged frame
+        return f"the peer accepts only uncompressed and decompressing failed: {exc}"
+    return ""

@@ -1,0 +1,160 @@
+"""DICOMweb STOW-RS (PS3.18 10.5) with httpx: multipart batches, per-instance results.
+
+The response's Referenced SOP Sequence (0008,1199) says what was stored and the
+Failed SOP Sequence (0008,1198) what was not, with a Failure Reason (0008,1197).
+Connection errors and 5xx answers are retried with backoff; other 4xx answers
+are final for that batch. TLS certificates are verified unless a CA file says
+whom to trust. Credentials go in headers only; they are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dicomize.batch import BatchResult
+from dicomize.send import SendOptions, StowDestination
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["send_stow"]
+
+logger = logging.getLogger(__name__)
+
+_REFERENCED, _FAILED = "00081199", "00081198"
+_SOP_INSTANCE, _REASON = "00081155", "00081197"
+
+
+def send_stow(
+    files: list[Path], target: StowDestination, options: SendOptions
+) -> Iterator[BatchResult]:
+    """POST the files to ``{root}/studies`` in batches; yield a result per file."""
+    import httpx  # noqa: PLC0415
+
+    headers = {"Accept": "application/dicom+json"}
+    auth = None
+    if options.token:
+        headers["Authorization"] = f"Bearer {options.token}"
+    elif options.basic:
+        auth = httpx.BasicAuth(*options.basic)
+    verify: Any = options.ca_file or True
+    timeout = httpx.Timeout(options.dimse_timeout, connect=options.connect_timeout)
+    with httpx.Client(headers=headers, auth=auth, verify=verify, timeout=timeout) as client:
+        for start in range(0, len(files), max(options.batch_size, 1)):
+            yield from _send_batch(
+                client, files[start : start + options.batch_size], target, options
+            )
+
+
+def _send_batch(
+    client: httpx.Client,
+    files: list[Path],
+    target: StowDestination,
+    options: SendOptions,
+) -> Iterator[BatchResult]:
+    import httpx  # noqa: PLC0415
+
+    uids: dict[Path, str | None] = {path: _sop_instance(path) for path in files}
+    boundary = f"dicomize-{secrets.token_hex(12)}"
+    body = _multipart(files, boundary)
+    content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
+    problem = ""
+    for attempt in range(options.retries + 1):
+        if attempt:
+            time.sleep(options.backoff * 2 ** (attempt - 1))
+        try:
+            response = client.post(
+                f"{target.url}/studies", content=body, headers={"Content-Type": content_type}
+            )
+        except httpx.HTTPError as exc:
+            problem = f"cannot reach {target.url} ({type(exc).__name__}: {exc})"
+            continue
+        if response.status_code >= 500:  # noqa: PLR2004
+            problem = f"HTTP {response.status_code} {response.reason_phrase} from {target.url}"
+            continue
+        yield from _results(response, files, uids, target.url)
+        return
+    for path in files:
+        yield BatchResult(str(path), target.url, uids[path], "failed", problem)
+
+
+def _results(
+    response: httpx.Response,
+    files: list[Path],
+    uids: dict[Path, str | None],
+    url: str,
+) -> Iterator[BatchResult]:
+    stored, failed = _parse(response)
+    for path in files:
+        uid = uids[path]
+        if uid is not None and uid in stored:
+            yield BatchResult(str(path), url, uid, "stored")
+        elif uid is not None and uid in failed:
+            yield BatchResult(
+                str(path),
+                url,
+                uid,
+                "failed",
+                f"refused by the server, failure reason {failed[uid]}",
+            )
+        elif 200 <= response.status_code < 300 and not stored and not failed:  # noqa: PLR2004
+            # A 2xx with no body listing is success for every part (PS3.18 10.5.3).
+            yield BatchResult(str(path), url, uid, "stored")
+        else:
+            reason = f"HTTP {response.status_code} {response.reason_phrase}"
+            if response.status_code < 300:  # noqa: PLR2004
+                reason += ", and the response does not list this instance"
+            yield BatchResult(str(path), url, uid, "failed", reason)
+
+
+def _parse(response: httpx.Response) -> tuple[set[str], dict[str, str]]:
+    try:
+        document = response.json()
+    except ValueError:
+        return set(), {}
+    if isinstance(document, list):  # some servers wrap the dataset in a list
+        document = document[0] if document else {}
+    if not isinstance(document, dict):
+        return set(), {}
+    stored = {_value(item, _SOP_INSTANCE) for item in _items(document, _REFERENCED)}
+    failed = {
+        _value(item, _SOP_INSTANCE): _value(item, _REASON) for item in _items(document, _FAILED)
+    }
+    return {uid for uid in stored if uid}, {uid: reason for uid, reason in failed.items() if uid}
+
+
+def _items(document: dict[str, Any], tag: str) -> list[dict[str, Any]]:
+    value = document.get(tag, {}).get("Value", [])
+    return [item for item in value if isinstance(item, dict)]
+
+
+def _value(item: dict[str, Any], tag: str) -> str:
+    values = item.get(tag, {}).get("Value", [])
+    if not values:
+        return ""
+    value = values[0]
+    return f"0x{value:04X}" if isinstance(value, int) and tag == _REASON else str(value)
+
+
+def _sop_instance(path: Path) -> str | None:
+    from pydicom import dcmread  # noqa: PLC0415
+
+    try:
+        return str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+    except Exception:  # the server refuses such a part; the result says so
+        return None
+
+
+def _multipart(files: list[Path], boundary: str) -> bytes:
+    parts = []
+    for path in files:
+        parts.append(f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode())
+        parts.append(path.read_bytes())
+        parts.append(b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts)
