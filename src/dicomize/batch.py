@@ -35,6 +35,7 @@ from typing import Any
 from dicomize._vr import validate_attribute
 from dicomize.errors import DicomizeError, MetadataError
 from dicomize.options import ConvertOptions
+from dicomize.report import BatchResult
 
 __all__ = ["BatchItem", "BatchResult", "BatchSummary", "plan_manifest", "plan_tree", "run_batch"]
 
@@ -66,21 +67,6 @@ class BatchItem:
     #: Identifies the input however the root was spelled (relative path, manifest path).
     key: str = ""
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
-class BatchResult:
-    """What happened to one input (one line of the JSON Lines report)."""
-
-    input: str
-    output: str | None
-    sop_instance_uid: str | None
-    status: str  # "converted", "skipped" or "failed"
-    error: str | None = None
-
-    def to_json(self) -> str:
-        """Return the result as one JSON line."""
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
 
 
 @dataclasses.dataclass

@@ -127,6 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="run on this Dask cluster (tcp://host:8786); needs dicomize[dask]",
     )
     _add_shared(batch, single=False)
+    send = commands.add_parser(
+        "send",
+        help="send DICOM files to a PACS (C-STORE or STOW-RS)",
+        description="Send DICOM files (or every file under folders) to a DICOM peer over one "
+        "association, or to a DICOMweb server with STOW-RS. Each file is reported as stored "
+        "or not stored.",
+    )
+    send.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM files or folders")
+    _add_verbosity(send)
+    from dicomize.cli._send_args import add_send_arguments  # noqa: PLC0415  (argparse only)
+
+    add_send_arguments(send, command=True)
+    add_send_arguments(convert, command=False)
+    add_send_arguments(batch, command=False)
     return parser
 
 
@@ -256,6 +270,10 @@ def _add_shared(sub: argparse.ArgumentParser, *, single: bool) -> None:
         metavar="R",
         help="compression ratio of lossy jpeg2000 output (default 10)",
     )
+    _add_verbosity(sub)
+
+
+def _add_verbosity(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("-v", "--verbose", action="count", default=0, help="more messages")
     sub.add_argument("-q", "--quiet", action="store_true", help="errors only")
     sub.add_argument(
@@ -285,6 +303,8 @@ def _configure_logging(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=level, format="dicomize: %(levelname)s: %(message)s", stream=sys.stderr
     )
+    # pynetdicom reports every refused connection itself; dicomize reports it once, per file.
+    logging.getLogger("pynetdicom").setLevel(logging.DEBUG if args.debug else logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -292,6 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args)
     try:
+        if args.command == "send":
+            from dicomize.cli._send import run_send_command  # noqa: PLC0415
+
+            return run_send_command(args)
         if args.command == "batch":
             from dicomize.cli._batch import run_batch_command  # noqa: PLC0415
 

@@ -45,6 +45,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     # On a terminal only: a cheap second walk gives the total for the ETA.
     total = sum(1 for _ in _plan(args)) if show and not args.manifest else None
     progress = _Progress(show, total)
+    delivered: list[str] = []  # output paths only, for --send
     report: IO[str] | None = None
     try:
         if args.report:
@@ -58,6 +59,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 progress.clear()
                 _fail(result.error or f"{result.input}: failed")
             progress.update(result)
+            if args.send and result.output and result.status in {"converted", "skipped"}:
+                delivered.append(result.output)
 
         summary = run_batch(
             items,
@@ -76,7 +79,12 @@ def run_batch_command(args: argparse.Namespace) -> int:
             client.close()
     if not args.quiet:
         print(f"dicomize: batch: {summary.line()}", file=sys.stderr)
-    return EXIT_OK if summary.ok else EXIT_FAILED
+    code = EXIT_OK if summary.ok else EXIT_FAILED
+    if args.send and delivered:
+        from dicomize.cli._send import send_after  # noqa: PLC0415
+
+        code = max(code, send_after(args, delivered, args.send))
+    return code
 
 
 def _plan(args: argparse.Namespace) -> Iterable[BatchItem]:

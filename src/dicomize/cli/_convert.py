@@ -36,6 +36,7 @@ def run_convert(args: argparse.Namespace) -> int:
     if args.multiframe:
         return _run_multiframe(args, metadata, options)
     failed = 0
+    written: list[str] = []
     try:
         merged = _merge(
             metadata, has_reference=bool(args.study_from or args.series_from), quiet=args.quiet
@@ -56,8 +57,10 @@ def run_convert(args: argparse.Namespace) -> int:
                 failed += 1
                 _fail(f"{source!s}: {exc}")
                 continue
-            if not args.quiet and destination is not None:
-                print(f"{source!s} -> {destination}", file=sys.stderr)
+            if destination is not None:
+                written.append(str(destination))
+                if not args.quiet:
+                    print(f"{source!s} -> {destination}", file=sys.stderr)
     except MetadataError as exc:
         _fail(f"invalid metadata: {exc}")
         return EXIT_USAGE
@@ -68,7 +71,17 @@ def run_convert(args: argparse.Namespace) -> int:
             + (f", {failed} failed" if failed else ""),
             file=sys.stderr,
         )
-    return EXIT_FAILED if failed else EXIT_OK
+    code = EXIT_FAILED if failed else EXIT_OK
+    return max(code, _send_outputs(args, written))
+
+
+def _send_outputs(args: argparse.Namespace, written: list[str]) -> int:
+    """With --send, deliver what was written; the worse exit code wins."""
+    if not getattr(args, "send", None) or not written:
+        return EXIT_OK
+    from dicomize.cli._send import send_after  # noqa: PLC0415
+
+    return send_after(args, written, args.send)
 
 
 def _run_multiframe(
@@ -104,7 +117,7 @@ def _run_multiframe(
         return EXIT_FAILED
     if not args.quiet and destination is not None:
         print(f"{len(args.inputs)} pictures -> {destination}", file=sys.stderr)
-    return EXIT_OK
+    return _send_outputs(args, [str(destination)] if destination is not None else [])
 
 
 class UsageError(DicomizeError):

@@ -16,7 +16,7 @@ import urllib.parse
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from dicomize.batch import BatchResult
+from dicomize.report import BatchResult
 
 __all__ = [
     "DimseDestination",

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dicomize.batch import BatchResult
+from dicomize.report import BatchResult
 from dicomize.send import DimseDestination, SendOptions
 
 if TYPE_CHECKING:

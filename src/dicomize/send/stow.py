@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomize.batch import BatchResult
+from dicomize.report import BatchResult
 from dicomize.send import SendOptions, StowDestination
 
 if TYPE_CHECKING:
