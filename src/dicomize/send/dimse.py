@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -72,6 +73,7 @@ def send_dimse(
             finally:
                 if assoc.is_established:
                     assoc.release()
+                _close_transport(assoc)
             if not pending:
                 return
         failures += 1
@@ -122,6 +124,14 @@ def _associate(
     options: SendOptions,
 ) -> tuple[Association | None, str, bool]:
     """Return (association or None, the problem, whether it is final)."""
+    # Checked first with a plain socket: pynetdicom 3.0.4 leaves the socket of a refused
+    # connection open (its _shutdown_socket skips close() when shutdown() fails).
+    try:
+        socket.create_connection(
+            (target.host, target.port), timeout=options.connect_timeout
+        ).close()
+    except OSError as exc:
+        return None, f"cannot connect to {target.host}:{target.port} ({exc.strerror or exc})", False
     tls = None
     if options.tls:
         context = ssl.create_default_context(cafile=options.ca_file)
@@ -134,6 +144,7 @@ def _associate(
         return None, f"cannot connect to {target.host}:{target.port} ({exc})", False
     if assoc.is_established:
         return assoc, "", False
+    _close_transport(assoc)
     if assoc.is_rejected:
         return (
             None,
@@ -197,3 +208,11 @@ def _decompressed_for_peer(ds: Dataset, item: _File, accepted: set[tuple[str, st
     except Exception as exc:  # a missing decoder plugin or a damaged frame
         return f"the peer accepts only uncompressed and decompressing failed: {exc}"
     return ""
+
+
+def _close_transport(assoc: Association) -> None:
+    # pynetdicom 3.0.4 can leave the socket of an aborted or refused association open.
+    transport = getattr(getattr(assoc, "dul", None), "socket", None)
+    raw = getattr(transport, "socket", None)
+    if raw is not None:
+        raw.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,7 +43,8 @@ def send_stow(
         headers["Authorization"] = f"Bearer {options.token}"
     elif options.basic:
         auth = httpx.BasicAuth(*options.basic)
-    verify: Any = options.ca_file or True
+    # Verification stays on; a CA file only says whom to trust.
+    verify = ssl.create_default_context(cafile=options.ca_file)
     timeout = httpx.Timeout(options.dimse_timeout, connect=options.connect_timeout)
     with httpx.Client(headers=headers, auth=auth, verify=verify, timeout=timeout) as client:
         for start in range(0, len(files), max(options.batch_size, 1)):

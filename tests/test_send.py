@@ -1,0 +1,326 @@
+"""Delivery to PACS, proven against a real Orthanc and dcmtk's storescp on loopback ports."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+
+import dicomize
+from conftest import FULL_METADATA, encode, gradient
+from dicomize.report import BatchResult
+from dicomize.send import SendOptions, send_files
+from peers import Orthanc, ScriptedStow, StoreScp, self_signed_certificate, stow_response
+
+FAST = SendOptions(retries=1, backoff=0.05, connect_timeout=3, acse_timeout=5, dimse_timeout=10)
+
+
+@pytest.fixture
+def orthanc(tmp_path: Path) -> Iterator[Orthanc]:
+    server = Orthanc(tmp_path / "orthanc")
+    (tmp_path / "orthanc").mkdir()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+SHIFTED_JPEG = encode(Image.fromarray(np.roll(gradient(), 7, axis=1)), "JPEG", quality=95)
+
+
+@pytest.fixture
+def pictures() -> dict[str, np.ndarray]:
+    """What Orthanc should show for each sent object; for the JPEG, the source as it decodes."""
+    return {
+        "rgb": gradient(),
+        "shifted": np.asarray(Image.open(io.BytesIO(SHIFTED_JPEG)).convert("RGB")),
+        "gray": gradient(channels=1),
+    }
+
+
+@pytest.fixture
+def outputs(tmp_path: Path) -> list[Path]:
+    """Three objects of different encodings: native RGB, JPEG passthrough, JPEG-LS gray."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    paths = []
+    sources = {
+        "rgb": (gradient(), "explicit"),
+        "shifted": (SHIFTED_JPEG, "explicit"),
+        "gray": (gradient(channels=1), "jpeg-ls-lossless"),
+    }
+    for name, (source, syntax) in sources.items():
+        path = folder / f"{name}.dcm"
+        options = dicomize.ConvertOptions(transfer_syntax=syntax)
+        dicomize.write(dicomize.convert(source, FULL_METADATA, options=options), path)
+        paths.append(path)
+    return paths
+
+
+def _preview(orthanc: Orthanc, uid: str) -> np.ndarray:
+    png = orthanc.get(f"/instances/{orthanc.instance_for(uid)}/preview")
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def _assert_arrived(
+    orthanc: Orthanc, results: list[BatchResult], pictures: dict[str, np.ndarray]
+) -> None:
+    assert [r.status for r in results] == ["stored"] * len(results), results
+    for result in results:
+        assert result.sop_instance_uid is not None
+        shown = _preview(orthanc, result.sop_instance_uid).astype(int)
+        source = pictures[Path(result.input).stem].astype(int)
+        expected = source if source.ndim == 3 else np.stack([source] * 3, axis=-1)
+        # Orthanc renders the pixels it received: exactly the source's (decoded) pixels.
+        assert np.abs(shown - expected).max() <= (1 if "shifted" in result.input else 0)
+
+
+def test_c_store_over_one_association_and_every_instance_arrives(
+    orthanc: Orthanc, outputs: list[Path], pictures: dict[str, np.ndarray]
+) -> None:
+    results = list(send_files(outputs, f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}", FAST))
+    _assert_arrived(orthanc, results, pictures)
+    stored = {pydicom.dcmread(p).SOPInstanceUID for p in outputs}
+    assert {r.sop_instance_uid for r in results} == stored
+    assert len(orthanc.get("/instances")) == 3
+
+
+def test_stow_rs_stores_every_instance(
+    orthanc: Orthanc, outputs: list[Path], pictures: dict[str, np.ndarray]
+) -> None:
+    options = SendOptions(batch_size=2, retries=1, backoff=0.05)
+    results = list(send_files(outputs, f"{orthanc.url}/dicom-web", options))
+    _assert_arrived(orthanc, results, pictures)
+
+
+def test_cli_send_writes_a_report_and_convert_can_send(
+    orthanc: Orthanc, outputs: list[Path], tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    report = tmp_path / "send.jsonl"
+    result = subprocess.run(
+        [
+            *dicomize_cli,
+            "send",
+            str(outputs[0].parent),
+            "--to",
+            f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}",
+            "--report",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [row["status"] for row in rows] == ["stored"] * 3
+    assert "3 stored, 0 not stored" in result.stderr
+
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    result = subprocess.run(
+        [
+            *dicomize_cli,
+            "convert",
+            str(photo),
+            "--patient-id",
+            "9",
+            "--send",
+            f"{orthanc.url}/dicom-web",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    orthanc.instance_for(str(pydicom.dcmread(photo.with_suffix(".dcm")).SOPInstanceUID))
+
+
+def test_nothing_listening_every_file_reported_not_stored(
+    outputs: list[Path], tmp_path: Path
+) -> None:
+    server = Orthanc(tmp_path / "down")  # configured, never started
+    results = list(send_files(outputs, f"dicom://ORTHANC@127.0.0.1:{server.dicom_port}", FAST))
+    assert [r.status for r in results] == ["failed"] * 3
+    assert all("cannot connect" in str(r.error) for r in results)
+    assert all(p.exists() for p in outputs)
+
+
+def test_orthanc_stopped_during_a_send_reports_exactly_what_was_stored(
+    orthanc: Orthanc, tmp_path: Path
+) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    paths = []
+    for index in range(12):
+        path = folder / f"p{index:02d}.dcm"
+        dicomize.write(dicomize.convert(np.roll(gradient(), index, axis=0), FULL_METADATA), path)
+        paths.append(path)
+    results = []
+    for result in send_files(paths, f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}", FAST):
+        results.append(result)
+        if len(results) == 4:
+            orthanc.stop()  # the PACS goes away mid-transfer
+    assert len(results) == 12
+    stored = {r.sop_instance_uid for r in results if r.status == "stored"}
+    assert 4 <= len(stored) < 12
+    assert all(r.error for r in results if r.status == "failed")
+    orthanc.start()  # same storage: count what really arrived
+    arrived = {
+        orthanc.get(f"/instances/{i}/simplified-tags")["SOPInstanceUID"]
+        for i in orthanc.get("/instances")
+    }
+    assert arrived == stored
+
+
+def test_wrong_called_ae_title_is_a_reported_rejection(
+    orthanc: Orthanc, outputs: list[Path]
+) -> None:
+    results = list(send_files(outputs, f"dicom://WRONGAET@127.0.0.1:{orthanc.dicom_port}", FAST))
+    assert [r.status for r in results] == ["failed"] * 3
+    assert all("association rejected" in str(r.error) for r in results)
+    assert orthanc.get("/instances") == []
+
+
+def test_delete_after_store_deletes_only_what_was_stored(
+    orthanc: Orthanc, outputs: list[Path]
+) -> None:
+    broken = outputs[0].parent / "broken.dcm"
+    broken.write_bytes(b"not dicom")
+    options = SendOptions(delete_after_store=True, retries=1, backoff=0.05)
+    results = list(
+        send_files([outputs[0].parent], f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}", options)
+    )
+    assert sorted(r.status for r in results) == ["failed", "stored", "stored", "stored"]
+    assert not any(p.exists() for p in outputs)
+    assert broken.exists()
+
+
+def test_stow_retries_a_500_and_reports_a_409_per_instance(outputs: list[Path]) -> None:
+    uids = [str(pydicom.dcmread(p).SOPInstanceUID) for p in outputs]
+    server = ScriptedStow([(500, None), (409, stow_response(uids[:2], uids[2:]))])
+    try:
+        results = list(send_files(outputs, server.url, FAST))
+    finally:
+        server.stop()
+    assert len(server.requests) == 2  # the 500 was retried
+    assert [r.status for r in results] == ["stored", "stored", "failed"]
+    assert "failure reason 0xA700" in str(results[2].error)
+    first = server.requests[0]
+    assert first["headers"]["Content-Type"].startswith(
+        'multipart/related; type="application/dicom"'
+    )
+    assert first["body"].count(b"Content-Type: application/dicom") == 3
+
+
+def test_stow_bearer_token_comes_from_the_environment_and_is_never_shown(
+    outputs: list[Path], tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    token = "s3cr3t-token-4711"  # noqa: S105  (a test secret, proven never shown)
+    server = ScriptedStow([(200, None)], token=token)
+    report = tmp_path / "r.jsonl"
+    try:
+        result = subprocess.run(
+            [
+                *dicomize_cli,
+                "send",
+                str(outputs[0]),
+                "--to",
+                server.url,
+                "--token-env",
+                "PACS_TOKEN",
+                "--report",
+                str(report),
+                "-v",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "PACS_TOKEN": token},
+        )
+        unauthorised = list(send_files([outputs[1]], server.url, FAST))
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    assert token not in result.stderr + result.stdout + report.read_text()
+    assert server.requests[0]["headers"]["Authorization"] == f"Bearer {token}"
+    assert unauthorised[0].status == "failed"
+    assert "401" in str(unauthorised[0].error)
+
+
+def test_stow_over_tls_verifies_the_certificate(outputs: list[Path], tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    server = ScriptedStow([(200, None)] * 2, tls=(cert, key))
+    try:
+        refused = list(send_files([outputs[0]], server.url, FAST))
+        trusted = list(
+            send_files([outputs[0]], server.url, SendOptions(ca_file=str(cert), retries=0))
+        )
+    finally:
+        server.stop()
+    assert refused[0].status == "failed"
+    assert "CERTIFICATE_VERIFY_FAILED" in str(refused[0].error)
+    assert trusted[0].status == "stored"
+
+
+def test_dicom_tls_to_orthanc(tmp_path: Path, outputs: list[Path]) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    folder = tmp_path / "tls-orthanc"
+    folder.mkdir()
+    server = Orthanc(
+        folder,
+        DicomTlsEnabled=True,
+        DicomTlsCertificate=str(cert),
+        DicomTlsPrivateKey=str(key),
+        DicomTlsTrustedCertificates=str(cert),
+        DicomTlsRemoteCertificateRequired=False,
+    )
+    server.start()
+    try:
+        url = f"dicom://ORTHANC@127.0.0.1:{server.dicom_port}"
+        plain = list(send_files(outputs[:1], url, FAST))
+        secure = list(
+            send_files(
+                outputs[:1], url, SendOptions(tls=True, ca_file=str(cert), retries=1, backoff=0.05)
+            )
+        )
+        arrived = server.get("/instances")
+    finally:
+        server.stop()
+    assert plain[0].status == "failed"
+    assert secure[0].status == "stored"
+    assert len(arrived) == 1
+
+
+def test_storescp_receives_and_compressed_files_are_decompressed_for_it(
+    tmp_path: Path, outputs: list[Path]
+) -> None:
+    peer = StoreScp(tmp_path / "received")
+    jpeg = outputs[1]
+    before = hashlib.sha256(jpeg.read_bytes()).hexdigest()
+    try:
+        results = list(send_files(outputs, f"dicom://STORESCP@127.0.0.1:{peer.port}", FAST))
+    finally:
+        peer.stop()
+    assert [r.status for r in results] == ["stored"] * 3
+    received = {
+        str(ds.SOPInstanceUID): ds
+        for ds in (pydicom.dcmread(p) for p in (tmp_path / "received").iterdir())
+    }
+    assert set(received) == {r.sop_instance_uid for r in results}
+    sent = received[str(pydicom.dcmread(jpeg).SOPInstanceUID)]
+    assert not sent.file_meta.TransferSyntaxUID.is_compressed  # decompressed for this peer only
+    assert hashlib.sha256(jpeg.read_bytes()).hexdigest() == before  # the file is untouched
