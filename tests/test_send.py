@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -9,6 +10,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -19,7 +21,14 @@ import dicomize
 from conftest import FULL_METADATA, encode, gradient
 from dicomize.report import BatchResult
 from dicomize.send import SendOptions, send_files
-from peers import Orthanc, ScriptedStow, StoreScp, self_signed_certificate, stow_response
+from peers import (
+    Orthanc,
+    ScriptedStow,
+    StoreScp,
+    free_port,
+    self_signed_certificate,
+    stow_response,
+)
 
 FAST = SendOptions(retries=1, backoff=0.05, connect_timeout=3, acse_timeout=5, dimse_timeout=10)
 
@@ -324,3 +333,91 @@ def test_storescp_receives_and_compressed_files_are_decompressed_for_it(
     sent = received[str(pydicom.dcmread(jpeg).SOPInstanceUID)]
     assert not sent.file_meta.TransferSyntaxUID.is_compressed  # decompressed for this peer only
     assert hashlib.sha256(jpeg.read_bytes()).hexdigest() == before  # the file is untouched
+
+
+def test_each_c_store_status_is_checked_and_reported(outputs: list[Path]) -> None:
+    from pynetdicom import AE, evt  # noqa: PLC0415
+    from pynetdicom.presentation import AllStoragePresentationContexts  # noqa: PLC0415
+
+    uids = [str(pydicom.dcmread(p).SOPInstanceUID) for p in outputs]
+    answers = {uids[0]: 0x0000, uids[1]: 0xB000, uids[2]: 0xA700}
+
+    def on_store(event: Any) -> int:
+        return answers[str(event.request.AffectedSOPInstanceUID)]
+
+    ae = AE(ae_title="STATUSES")
+    ae.supported_contexts = AllStoragePresentationContexts
+    port = free_port()
+    server = ae.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
+    )
+    assert server is not None
+    try:
+        results = list(send_files(outputs, f"dicom://STATUSES@127.0.0.1:{port}", FAST))
+    finally:
+        server.shutdown()
+    assert [r.status for r in results] == ["stored", "stored", "failed"]
+    assert results[0].error is None
+    assert "warning status 0xB000" in str(results[1].error)
+    assert "C-STORE failed with status 0xA700" in str(results[2].error)
+
+
+def test_batch_sends_what_it_converted(
+    orthanc: Orthanc, tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(3):
+        (photos / f"p{index}.png").write_bytes(
+            encode(Image.fromarray(gradient() // (index + 1)), "PNG")
+        )
+    result = subprocess.run(
+        [
+            *dicomize_cli,
+            "batch",
+            str(photos),
+            "-o",
+            str(tmp_path / "out"),
+            "--workers",
+            "1",
+            "--send",
+            f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "3 stored, 0 not stored" in result.stderr
+    assert len(orthanc.get("/instances")) == 3
+
+
+def test_stow_basic_credentials_come_from_a_file(
+    outputs: list[Path], tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    server = ScriptedStow([(200, None)])
+    secret = tmp_path / "pacs.credentials"
+    secret.write_text("alice:wonder-land-42\n")
+    try:
+        result = subprocess.run(
+            [
+                *dicomize_cli,
+                "send",
+                str(outputs[0]),
+                "--to",
+                server.url,
+                "--basic-file",
+                str(secret),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    expected = "Basic " + base64.b64encode(b"alice:wonder-land-42").decode()
+    assert server.requests[0]["headers"]["Authorization"] == expected
+    assert "wonder-land-42" not in result.stderr

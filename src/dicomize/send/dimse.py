@@ -202,6 +202,10 @@ def _decompressed_for_peer(ds: Dataset, item: _File, accepted: set[tuple[str, st
             f"the peer accepts neither {item.transfer_syntax} nor uncompressed "
             f"for SOP class {item.sop_class}"
         )
+    from pydicom.uid import UID  # noqa: PLC0415
+
+    if not UID(item.transfer_syntax).is_compressed:
+        return ""  # native: pynetdicom re-encodes it in the accepted uncompressed syntax
     try:
         # For this transfer only: the file on disk is untouched.
         ds.decompress(generate_instance_uid=False)
