@@ -8,7 +8,9 @@ they are missing, so a green run proves they ran.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -56,6 +58,28 @@ def _tool(name: str) -> str:
     return found
 
 
+@functools.cache
+def dcmtk_tool(name: str) -> str:
+    """Find dcmtk's program `name`, not a namesake earlier on PATH.
+
+    pynetdicom installs its own ``storescp`` (and others) into the virtual
+    environment, which comes first on PATH in scripts/check.
+    """
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(folder) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            version = subprocess.run(
+                [str(candidate), "--version"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            if "dcmtk" in (version.stdout + version.stderr).lower():
+                return str(candidate)
+    pytest.fail(f"dcmtk's {name} is not installed; run scripts/bootstrap --test", pytrace=False)
+
+
 def run_dciodvfy(path: Path) -> Verdict:
     """Run the real dciodvfy on `path` and sort its messages by severity.
 
@@ -95,7 +119,7 @@ def assert_conforms(
 def dcmdump(path: Path) -> str:
     """Parse `path` with dcmtk's dcmdump; fail on any parse error."""
     result = subprocess.run(
-        [_tool("dcmdump"), "-q", "+L", str(path)], capture_output=True, check=False, timeout=60
+        [dcmtk_tool("dcmdump"), "-q", "+L", str(path)], capture_output=True, check=False, timeout=60
     )
     text = (result.stdout + result.stderr).decode("utf-8", "replace")
     assert result.returncode == 0, text

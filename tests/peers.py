@@ -126,9 +126,9 @@ class StoreScp:
     def __init__(self, folder: Path, aet: str = "STORESCP", *extra: str) -> None:
         self.folder, self.aet, self.port = folder, aet, free_port()
         folder.mkdir(parents=True, exist_ok=True)
-        executable = shutil.which("storescp")
-        if executable is None:
-            raise RuntimeError("storescp is not installed (Debian package dcmtk)")
+        from conftest import dcmtk_tool  # noqa: PLC0415  (dcmtk's, not pynetdicom's storescp)
+
+        executable = dcmtk_tool("storescp")
         self.process = subprocess.Popen(
             [executable, "-aet", aet, "-od", str(folder), *extra, str(self.port)],
             stdout=subprocess.DEVNULL,

@@ -25,7 +25,7 @@ from pydicom import uid
 from pydicom.encaps import generate_frames
 
 import dicomize
-from conftest import FULL_METADATA, _tool, assert_conforms, gradient
+from conftest import FULL_METADATA, assert_conforms, dcmtk_tool, gradient
 
 
 def _store(data: bytes, tmp_path: Path, **options: Any) -> tuple[Path, pydicom.Dataset, bytes]:
@@ -82,7 +82,7 @@ def test_jpeg_ls_passes_through(
     np.testing.assert_array_equal(ds.pixel_array, expected)
     raw = tmp_path / "dcmtk.dcm"
     result = subprocess.run(
-        [_tool("dcmdjpls"), str(output), str(raw)],
+        [dcmtk_tool("dcmdjpls"), str(output), str(raw)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -16,7 +16,7 @@ from pydicom import uid
 from pydicom.encaps import generate_frames
 
 import dicomize
-from conftest import FULL_METADATA, _tool, assert_conforms, encode, gradient
+from conftest import FULL_METADATA, assert_conforms, dcmtk_tool, encode, gradient
 
 TRUE_COLOR = "MultiframeTrueColorSCImage"
 GRAY_BYTE = "MultiframeGrayscaleByteSCImage"
@@ -141,7 +141,7 @@ def test_frames_compress_one_fragment_each_with_a_filled_offset_table(
     if decoder:
         raw = tmp_path / "raw.dcm"
         subprocess.run(
-            [_tool(decoder), str(tmp_path / "frames.dcm"), str(raw)],
+            [dcmtk_tool(decoder), str(tmp_path / "frames.dcm"), str(raw)],
             check=True,
             capture_output=True,
             timeout=60,

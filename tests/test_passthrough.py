@@ -24,7 +24,7 @@ from PIL import Image, ImageCms, ImageOps
 from pydicom.encaps import generate_frames
 
 import dicomize
-from conftest import FULL_METADATA, _tool, assert_conforms, encode, gradient
+from conftest import FULL_METADATA, _tool, assert_conforms, dcmtk_tool, encode, gradient
 
 ORIENTATION = 0x0112
 
@@ -54,7 +54,7 @@ def _scan(codestream: bytes) -> bytes:
 def _dcmtk_decoded(path: Path) -> npt.NDArray[Any]:
     raw = path.with_name(f"{path.stem}-raw{path.suffix}")
     result = subprocess.run(
-        [_tool("dcmdjpeg"), str(path), str(raw)],
+        [dcmtk_tool("dcmdjpeg"), str(path), str(raw)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -69,7 +69,7 @@ def _dcmtk_decoded_source(data: bytes, tmp_path: Path) -> npt.NDArray[Any]:
     source.write_bytes(data)
     wrapped = tmp_path / "reference-img2dcm.dicom"
     result = subprocess.run(
-        [_tool("img2dcm"), str(source), str(wrapped)],
+        [dcmtk_tool("img2dcm"), str(source), str(wrapped)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -21,7 +21,7 @@ from PIL import Image
 from pydicom import uid
 
 import dicomize
-from conftest import FULL_METADATA, _tool, assert_conforms, dcmdump, encode, gradient
+from conftest import FULL_METADATA, assert_conforms, dcmdump, dcmtk_tool, encode, gradient
 
 PIXELS: dict[str, npt.NDArray[Any]] = {
     "rgb8": gradient(),
@@ -62,7 +62,7 @@ def _stored(pixels: npt.NDArray[Any], syntax: str, tmp_path: Path, **options: An
 def _dcmtk_decode(decoder: str, path: Path) -> npt.NDArray[Any]:
     raw = path.with_name(path.stem + "-dcmtk.dcm")
     result = subprocess.run(
-        [_tool(decoder), str(path), str(raw)],
+        [dcmtk_tool(decoder), str(path), str(raw)],
         capture_output=True,
         text=True,
         timeout=60,
