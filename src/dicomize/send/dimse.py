@@ -143,6 +143,7 @@ def _associate(
     except (OSError, ssl.SSLError) as exc:
         return None, f"cannot connect to {target.host}:{target.port} ({exc})", False
     if assoc.is_established:
+        _no_delay(assoc)
         return assoc, "", False
     _close_transport(assoc)
     if assoc.is_rejected:
@@ -220,3 +221,11 @@ def _close_transport(assoc: Association) -> None:
     raw = getattr(transport, "socket", None)
     if raw is not None:
         raw.close()
+
+
+def _no_delay(assoc: Association) -> None:
+    # Small DIMSE messages otherwise wait on Nagle's algorithm and delayed ACKs (~40 ms each);
+    # measured: 500 small files took 45 s to Orthanc without this.
+    raw = getattr(getattr(getattr(assoc, "dul", None), "socket", None), "socket", None)
+    if raw is not None:
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
