@@ -229,6 +229,7 @@ def run_batch(
     workers: int | None = None,
     client: Any = None,  # noqa: ANN401  (dask.distributed.Client, an optional extra)
     on_result: Callable[[BatchResult], None] | None = None,
+    verify: bool = False,
 ) -> BatchSummary:
     """Convert `items` in parallel; call `on_result` for each as it finishes.
 
@@ -248,6 +249,8 @@ def run_batch(
         Run on this Dask cluster instead; its workers must see the same paths.
     on_result : callable or None
         Called in this process with each :class:`BatchResult`.
+    verify : bool
+        Validate each output (:mod:`dicomize.validate`); one with errors counts as failed.
 
     Returns
     -------
@@ -259,7 +262,7 @@ def run_batch(
     started = time.monotonic()
     seed = options.uid_seed or _batch_seed(Path(output))
     summary = BatchSummary()
-    job = _Job(metadata, options, seed)
+    job = _Job(metadata, options, seed, verify)
     for result in _results(items, job, workers, client):
         setattr(summary, result.status, getattr(summary, result.status) + 1)
         if on_result is not None:
@@ -295,6 +298,7 @@ class _Job:
     metadata: dict[str, Any]
     options: ConvertOptions
     seed: str
+    verify: bool = False
 
 
 def _results(
@@ -376,6 +380,18 @@ def convert_item(item: BatchItem, job: _Job) -> BatchResult:
     except Exception as exc:  # one bad file never stops a batch
         logger.debug("unexpected error converting %s", item.source, exc_info=True)
         return BatchResult(item.source, None, None, "failed", f"internal error: {exc!r}")
+    if job.verify:
+        from dicomize.validate import validate_file  # noqa: PLC0415
+
+        verdict = validate_file(output)
+        if not verdict.ok:
+            return BatchResult(
+                item.source,
+                item.output,
+                sop_uid,
+                "failed",
+                f"{item.source}: failed verification: {verdict.errors[0].message}",
+            )
     return BatchResult(item.source, item.output, sop_uid, "converted")
 
 

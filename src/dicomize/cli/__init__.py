@@ -135,6 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
         "or not stored.",
     )
     send.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM files or folders")
+    send.add_argument(
+        "--verify", action="store_true", help="validate each file; send only valid ones"
+    )
+    validate = commands.add_parser(
+        "validate",
+        help="check DICOM files (any, not only dicomize's) with dciodvfy and dicomize's checks",
+        description="Report, per file, whether it conforms: the IOD and its attributes "
+        "(dciodvfy), Pixel Data against its description, encapsulation, decoding, ICC "
+        "profile and lossy bookkeeping. Exit code 0 only when no file has an error.",
+    )
+    validate.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM files or folders")
+    validate.add_argument("--json", action="store_true", help="one JSON object per file")
+    _add_verbosity(validate)
     _add_verbosity(send)
     from dicomize.cli._send_args import add_send_arguments  # noqa: PLC0415  (argparse only)
 
@@ -179,6 +192,11 @@ def _add_shared(sub: argparse.ArgumentParser, *, single: bool) -> None:
         "--uid-root",
         metavar="ROOT",
         help="your organisation's UID root (default: 2.25 UUID-derived UIDs)",
+    )
+    sub.add_argument(
+        "--verify",
+        action="store_true",
+        help="validate each output (dciodvfy and dicomize's checks) before it counts as done",
     )
     place = sub.add_argument_group("where the new objects go")
     joined = place.add_mutually_exclusive_group()
@@ -312,6 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args)
     try:
+        if args.command == "validate":
+            from dicomize.cli._validate import run_validate_command  # noqa: PLC0415
+
+            return run_validate_command(args)
         if args.command == "send":
             from dicomize.cli._send import run_send_command  # noqa: PLC0415
 

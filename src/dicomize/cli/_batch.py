@@ -70,6 +70,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
             workers=args.workers,
             client=client,
             on_result=on_result,
+            verify=args.verify,
         )
     finally:
         progress.clear()

@@ -57,6 +57,9 @@ def run_convert(args: argparse.Namespace) -> int:
                 failed += 1
                 _fail(f"{source!s}: {exc}")
                 continue
+            if destination is not None and args.verify and not _verified(destination):
+                failed += 1
+                continue
             if destination is not None:
                 written.append(str(destination))
                 if not args.quiet:
@@ -73,6 +76,16 @@ def run_convert(args: argparse.Namespace) -> int:
         )
     code = EXIT_FAILED if failed else EXIT_OK
     return max(code, _send_outputs(args, written))
+
+
+def _verified(destination: Path) -> bool:
+    from dicomize.cli._validate import first_error  # noqa: PLC0415
+    from dicomize.validate import validate_file  # noqa: PLC0415
+
+    verdict = validate_file(destination)
+    if not verdict.ok:
+        _fail(f"{destination}: {first_error(verdict)}")
+    return verdict.ok
 
 
 def _send_outputs(args: argparse.Namespace, written: list[str]) -> int:
@@ -114,6 +127,8 @@ def _run_multiframe(
             write(dataset, destination, overwrite=args.overwrite)
     except OutputError as exc:
         _fail(str(exc))
+        return EXIT_FAILED
+    if destination is not None and args.verify and not _verified(destination):
         return EXIT_FAILED
     if not args.quiet and destination is not None:
         print(f"{len(args.inputs)} pictures -> {destination}", file=sys.stderr)

@@ -60,7 +60,21 @@ def _secret(variable: str | None, file: str | None) -> str | None:
 
 def run_send_command(args: argparse.Namespace) -> int:
     """``dicomize send``: every input file stored or reported."""
-    return send_after(args, args.inputs, args.to, report_path=args.report)
+    paths: list[str] = list(args.inputs)
+    refused = 0
+    if args.verify:
+        from dicomize.cli._validate import first_error  # noqa: PLC0415
+        from dicomize.validate import validate_paths  # noqa: PLC0415
+
+        paths = []
+        for verdict in validate_paths(args.inputs):
+            if verdict.ok:
+                paths.append(verdict.path)
+            else:
+                refused += 1
+                _fail(f"{verdict.path}: not sent: {first_error(verdict)}")
+    code = send_after(args, paths, args.to, report_path=args.report) if paths else EXIT_OK
+    return max(code, EXIT_FAILED if refused else EXIT_OK)
 
 
 def send_after(
