@@ -24,6 +24,8 @@ import pydicom
 import pytest
 from PIL import Image
 
+from dicomize.validate import validate_file
+
 # Tests import helpers from this folder (pytest runs with --import-mode=importlib).
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -140,6 +142,9 @@ def every_dicom_output_conforms(tmp_path: Path) -> Iterator[None]:
             verdict = run_dciodvfy(path)
             assert verdict.errors == [], f"{path}:\n{verdict.output}"
             dcmdump(path)
+            # dicomize's own checks too: lengths, encapsulation, the pixels decode, ICC, lossy.
+            own = validate_file(path, iod=False)
+            assert own.ok, f"{path}: {own.errors}"
 
 
 def _is_part10(path: Path) -> bool:

@@ -102,8 +102,8 @@ def validate_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Verdict]
         yield validate_file(path)
 
 
-def validate_file(path: str | os.PathLike[str]) -> Verdict:
-    """Validate one file with dciodvfy (when installed) and dicomize's own checks."""
+def validate_file(path: str | os.PathLike[str], *, iod: bool = True) -> Verdict:
+    """Validate one file with dciodvfy (when installed and `iod`) and dicomize's own checks."""
     from pydicom import dcmread  # noqa: PLC0415
 
     path = Path(path)
@@ -111,14 +111,14 @@ def validate_file(path: str | os.PathLike[str]) -> Verdict:
         ds = dcmread(path)
     except Exception as exc:  # any unreadable file is a verdict, not a crash
         return Verdict(str(path), None, (Finding("error", f"not a readable DICOM file: {exc}"),))
-    tool = dciodvfy_path()
-    iod: str | None = None
+    tool = dciodvfy_path() if iod else None
+    name: str | None = None
     findings: list[Finding] = []
     if tool is not None:
-        iod, found = _dciodvfy(tool, path, ds)
+        name, found = _dciodvfy(tool, path, ds)
         findings.extend(found)
     findings.extend(_own_checks(ds))
-    return Verdict(str(path), iod, tuple(findings), iod_checked=tool is not None)
+    return Verdict(str(path), name, tuple(findings), iod_checked=tool is not None)
 
 
 def _dciodvfy(tool: str, path: Path, ds: Any) -> tuple[str | None, list[Finding]]:  # noqa: ANN401
