@@ -1,0 +1,414 @@
+"""dicomize's benchmark suite: one command, peers measured in the same run, a table.
+
+Run by hand, never in the test suite:
+
+    .venv/bin/pip install -e '.[bench]'                 # highdicom, a peer
+    sudo apt-get install dcmtk libgdcm-tools            # img2dcm and gdcmimg, peers
+    .venv/bin/python bench/run.py                       # prints tables, writes bench/RESULTS.md
+    .venv/bin/python bench/run.py --quick               # fewer files and runs, for a smoke test
+
+Peers that are not installed are left out of the tables and named. Every time
+is the median of several runs; pictures are generated, never downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+DICOMIZE = [sys.executable, "-m", "dicomize"]
+TARGETS = {
+    "jpeg": (
+        "dicomize batch >= 20x img2dcm's throughput, within 4x of the cp floor; output <= 1.01x"
+    ),
+    "png": "dicomize (one process) within 1.3x of Pillow decoding the same files",
+    "big": "peak RSS above the interpreter's baseline <= 2x the decoded frame",
+    "cold": "single-file convert from a cold process <= 0.4 s",
+}
+
+
+def run(command: list[str]) -> None:
+    """Run a command, failing loudly."""
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def median_seconds(action: Callable[[], None], runs: int, reset: Callable[[], None]) -> float:
+    """Median wall time of `runs` runs of `action`, calling `reset` before each."""
+    times = []
+    for _ in range(runs):
+        reset()
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def folder_bytes(folder: Path, suffix: str) -> int:
+    """Bytes of the files with `suffix` under `folder`."""
+    return sum(p.stat().st_size for p in folder.rglob(f"*{suffix}") if p.is_file())
+
+
+def peak_rss_kb(command: list[str]) -> int:
+    """Peak resident memory of a child process, in KiB (ru_maxrss of the finished child)."""
+    code = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+        "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *command], check=True, capture_output=True, text=True
+    )
+    return int(out.stdout.strip())
+
+
+class Suite:
+    """The benchmarks, writing their tables into `lines`."""
+
+    def __init__(self, work: Path, runs: int, quick: bool) -> None:
+        self.work, self.runs, self.quick = work, runs, quick
+        self.lines: list[str] = []
+        self.notes: list[str] = []
+
+    def table(self, title: str, header: list[str], rows: list[list[str]]) -> None:
+        """Add a markdown table to the results."""
+        self.lines += [
+            f"### {title}",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        self.lines += ["| " + " | ".join(row) + " |" for row in rows]
+        self.lines.append("")
+
+    def jpeg_batch(self) -> None:
+        """Batch of baseline JPEGs against the peers and the cp floor."""
+        count = 100 if self.quick else 500
+        source = self.work / "jpegs"
+        source.mkdir()
+        rng = np.random.default_rng(2026)
+        y, x = np.mgrid[0:768, 0:1024]
+        base = np.stack([x % 256, y % 256, (x + y) % 256], axis=-1).astype(np.int16)
+        for index in range(count):
+            noise = rng.integers(-12, 13, base.shape, dtype=np.int16)
+            pixels = np.clip(base + noise + index % 50, 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(source / f"photo{index:04d}.jpg", quality=85)
+        size = folder_bytes(source, ".jpg")
+        out = self.work / "jpeg-out"
+
+        def reset() -> None:
+            shutil.rmtree(out, ignore_errors=True)
+
+        tools: dict[str, Callable[[], None]] = {
+            "cp -r (floor)": lambda: run(["cp", "-r", str(source), str(out)]),
+            f"dicomize batch ({os.cpu_count()} cores)": lambda: run(
+                [*DICOMIZE, "batch", str(source), "-o", str(out), "-q", "--patient-id", "B"]
+            ),
+        }
+        files = sorted(source.iterdir())
+        if shutil.which("img2dcm"):
+
+            def img2dcm() -> None:
+                out.mkdir()
+                for path in files:
+                    run(["img2dcm", "-q", str(path), str(out / (path.stem + ".dcm"))])
+
+            tools["dcmtk img2dcm, one process per file"] = img2dcm
+        else:
+            self.notes.append("img2dcm (Debian dcmtk) not installed: left out")
+        if shutil.which("gdcmimg"):
+
+            def gdcmimg() -> None:
+                out.mkdir()
+                for path in files:
+                    run(["gdcmimg", "-i", str(path), "-o", str(out / (path.stem + ".dcm"))])
+
+            tools["GDCM gdcmimg, one process per file"] = gdcmimg
+        else:
+            self.notes.append("gdcmimg (Debian libgdcm-tools) not installed: left out")
+        if _has_highdicom():
+            tools["highdicom SCImage, one process (decodes)"] = lambda: _highdicom_batch(files, out)
+        else:
+            self.notes.append("highdicom not installed (pip install -e '.[bench]'): left out")
+        results = {}
+        for name, action in tools.items():
+            seconds = median_seconds(action, self.runs, reset)
+            results[name] = (seconds, folder_bytes(out, ".dcm") or folder_bytes(out, ".jpg"))
+        floor = results["cp -r (floor)"][0]
+        dicomize_time = next(v[0] for k, v in results.items() if k.startswith("dicomize"))
+        rows = [
+            [
+                name,
+                f"{seconds:.2f}",
+                f"{count / seconds:.0f}",
+                f"{written / size:.3f}",
+                f"{seconds / dicomize_time:.1f}x",
+            ]
+            for name, (seconds, written) in results.items()
+        ]
+        self.table(
+            f"{count} baseline JPEGs, 1024x768 ({size / 1e6:.1f} MB)",
+            ["tool", "seconds", "files/s", "output / input bytes", "time vs dicomize"],
+            rows,
+        )
+        img = results.get("dcmtk img2dcm, one process per file")
+        self.lines.append(
+            f"Target: {TARGETS['jpeg']}. Measured: "
+            + (f"{img[0] / dicomize_time:.1f}x img2dcm, " if img else "")
+            + f"{dicomize_time / floor:.1f}x the cp floor.\n"
+        )
+
+    def png_batch(self) -> None:
+        """Batch of PNGs against Pillow decoding the same files."""
+        count = 40 if self.quick else 200
+        source = self.work / "pngs"
+        source.mkdir()
+        rng = np.random.default_rng(7)
+        for index in range(count):
+            if index % 2:
+                pixels = rng.integers(0, 4096, (768, 1024), dtype=np.uint16)
+            else:
+                pixels = rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(source / f"p{index:04d}.png", compress_level=1)
+        out = self.work / "png-out"
+
+        def reset() -> None:
+            shutil.rmtree(out, ignore_errors=True)
+
+        files = sorted(source.iterdir())
+        decode = median_seconds(
+            lambda: run([sys.executable, "-c", _PILLOW_DECODE, *map(str, files)]), self.runs, reset
+        )
+        single = median_seconds(
+            lambda: run([*DICOMIZE, "batch", str(source), "-o", str(out), "-q", "--workers", "1"]),
+            self.runs,
+            reset,
+        )
+        every = median_seconds(
+            lambda: run([*DICOMIZE, "batch", str(source), "-o", str(out), "-q"]), self.runs, reset
+        )
+        self.table(
+            f"{count} PNGs, 1024x768, half 8-bit RGB and half 16-bit gray",
+            ["what", "seconds", "vs Pillow decode"],
+            [
+                ["Pillow decode only, one process", f"{decode:.2f}", "1.00x"],
+                ["dicomize batch --workers 1", f"{single:.2f}", f"{single / decode:.2f}x"],
+                [
+                    f"dicomize batch ({os.cpu_count()} cores)",
+                    f"{every:.2f}",
+                    f"{every / decode:.2f}x",
+                ],
+            ],
+        )
+        self.lines.append(f"Target: {TARGETS['png']}. Measured: {single / decode:.2f}x.\n")
+
+    def big_png(self) -> None:
+        """One 6000x4000 RGB PNG: wall time and peak memory."""
+        path = self.work / "big.png"
+        rng = np.random.default_rng(3)
+        Image.fromarray(rng.integers(0, 256, (4000, 6000, 3), dtype=np.uint8)).save(
+            path, compress_level=1
+        )
+        out = self.work / "big.dcm"
+        frame_mb = 6000 * 4000 * 3 / 1e6
+        baseline_kb = peak_rss_kb(
+            [sys.executable, "-c", "import dicomize, numpy, PIL.Image, pydicom"]
+        )
+        seconds = median_seconds(
+            lambda: run([*DICOMIZE, "convert", str(path), "-o", str(out), "-q", "--overwrite"]),
+            self.runs,
+            lambda: None,
+        )
+        peak_kb = peak_rss_kb(
+            [*DICOMIZE, "convert", str(path), "-o", str(out), "-q", "--overwrite"]
+        )
+        above_mb = (peak_kb - baseline_kb) / 1024
+        self.table(
+            "One 6000x4000 RGB PNG",
+            ["seconds", "peak RSS MB", "interpreter baseline MB", "above baseline / frame"],
+            [
+                [
+                    f"{seconds:.2f}",
+                    f"{peak_kb / 1024:.0f}",
+                    f"{baseline_kb / 1024:.0f}",
+                    f"{above_mb / frame_mb:.2f}x ({frame_mb:.0f} MB frame)",
+                ]
+            ],
+        )
+        self.lines.append(f"Target: {TARGETS['big']}. Measured: {above_mb / frame_mb:.2f}x.\n")
+
+    def cold_start(self) -> None:
+        """Single-file convert from a cold process."""
+        path = self.work / "small.png"
+        Image.fromarray(np.zeros((480, 640, 3), np.uint8)).save(path)
+        out = self.work / "small.dcm"
+        convert = median_seconds(
+            lambda: run([*DICOMIZE, "convert", str(path), "-o", str(out), "-q", "--overwrite"]),
+            max(self.runs, 5),
+            lambda: None,
+        )
+        bare = median_seconds(
+            lambda: run([sys.executable, "-c", "pass"]), max(self.runs, 5), lambda: None
+        )
+        self.table(
+            "Single-file convert from a cold process (640x480 PNG)",
+            ["dicomize convert", "python -c pass"],
+            [[f"{convert:.2f} s", f"{bare:.2f} s"]],
+        )
+        self.lines.append(f"Target: {TARGETS['cold']}. Measured: {convert:.2f} s.\n")
+
+    def lossless(self) -> None:
+        """Output size and speed per lossless transfer syntax."""
+        source = self.work / "lossless"
+        source.mkdir()
+        rng = np.random.default_rng(11)
+        y, x = np.mgrid[0:768, 0:1024]
+        for index in range(10):
+            smooth = ((x * 0.2 + y * 0.1 + index) % 256).astype(np.uint8)
+            noisy = np.clip(smooth.astype(int) + rng.integers(-3, 4, smooth.shape), 0, 255)
+            rgb = np.stack([noisy, np.roll(noisy, 5, 1), np.roll(noisy, 9, 0)], -1).astype(np.uint8)
+            Image.fromarray(rgb).save(source / f"rgb{index}.png")
+            Image.fromarray(noisy.astype(np.uint16) * 16).save(source / f"gray{index}.png")
+        out = self.work / "lossless-out"
+        native = None
+        rows = []
+        for syntax in (
+            "explicit",
+            "deflated",
+            "rle",
+            "jpeg-lossless",
+            "jpeg-ls-lossless",
+            "jpeg2000-lossless",
+            "htj2k-lossless",
+        ):
+
+            def reset() -> None:
+                shutil.rmtree(out, ignore_errors=True)
+
+            seconds = median_seconds(
+                lambda s=syntax: run(
+                    [*DICOMIZE, "batch", str(source), "-o", str(out), "-q", "-t", s]
+                ),
+                self.runs,
+                reset,
+            )
+            written = folder_bytes(out, ".dcm")
+            native = native or written
+            rows.append(
+                [syntax, f"{seconds:.2f}", f"{written / 1e6:.1f}", f"{native / written:.2f}"]
+            )
+        self.table(
+            "Lossless output per transfer syntax (10 RGB + 10 12-bit gray, 1024x768)",
+            ["transfer syntax", "seconds", "MB written", "compression vs native"],
+            rows,
+        )
+
+
+_PILLOW_DECODE = (
+    "import sys; from PIL import Image\nfor p in sys.argv[1:]:\n    Image.open(p).load()"
+)
+
+
+def _has_highdicom() -> bool:
+    try:
+        import highdicom  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+def _highdicom_batch(files: list[Path], out: Path) -> None:
+    """Highdicom in one process: decode each JPEG and build an SC image from the array."""
+    code = f"""
+import sys, highdicom as hd, numpy as np
+from pathlib import Path
+from PIL import Image
+from pydicom.uid import ExplicitVRLittleEndian
+out = Path({str(out)!r}); out.mkdir()
+for name in sys.argv[1:]:
+    pixels = np.asarray(Image.open(name).convert('RGB'))
+    image = hd.sc.SCImage(
+        pixel_array=pixels, photometric_interpretation='RGB', bits_allocated=8,
+        coordinate_system='PATIENT', study_instance_uid=hd.UID(), series_instance_uid=hd.UID(),
+        sop_instance_uid=hd.UID(), series_number=1, instance_number=1, manufacturer='bench',
+        patient_orientation=('L', 'P'), transfer_syntax_uid=ExplicitVRLittleEndian)
+    image.save_as(out / (Path(name).stem + '.dcm'))
+"""
+    run([sys.executable, "-c", code, *map(str, files)])
+
+
+def _versions() -> str:
+    import PIL  # noqa: PLC0415
+    import pydicom  # noqa: PLC0415
+
+    import dicomize  # noqa: PLC0415
+
+    parts = [
+        f"dicomize {dicomize.__version__}",
+        f"Python {platform.python_version()}",
+        f"pydicom {pydicom.__version__}",
+        f"Pillow {PIL.__version__}",
+        f"numpy {np.__version__}",
+    ]
+    for tool, flag in (("img2dcm", "--version"), ("gdcmimg", "--version")):
+        if shutil.which(tool):
+            out = subprocess.run([tool, flag], capture_output=True, text=True, check=False)
+            first = (out.stdout or out.stderr).strip().splitlines()
+            parts.append(first[0].strip("$ ") if first else tool)
+    return ", ".join(parts)
+
+
+def main() -> int:
+    """Run every benchmark, print the tables, write bench/RESULTS.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer files and one run each")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    runs = 1 if args.quick else args.runs
+    with tempfile.TemporaryDirectory() as temporary:
+        suite = Suite(Path(temporary), runs, args.quick)
+        for step in (
+            suite.jpeg_batch,
+            suite.png_batch,
+            suite.big_png,
+            suite.cold_start,
+            suite.lossless,
+        ):
+            step()
+    cpu = platform.processor() or platform.machine()
+    header = (
+        [
+            "# Benchmark results",
+            "",
+            f"Measured {dt.date.today().isoformat()} with `python bench/run.py` (median of {runs} "
+            f"run(s)) on {os.cpu_count()} cores ({cpu}), "
+            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB.",
+            f"Versions: {_versions()}.",
+            "",
+        ]
+        + [f"- {note}" for note in suite.notes]
+        + [""]
+    )
+    text = "\n".join(header + suite.lines)
+    print(text)
+    if not args.no_write and not args.quick:
+        (HERE / "RESULTS.md").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
