@@ -22,6 +22,7 @@ from dicomize.errors import (
     DicomizeError,
     ImageTooLarge,
     InputError,
+    ManifestError,
     MetadataError,
     OutputError,
     OutputExists,
@@ -31,11 +32,14 @@ from dicomize.errors import (
 if TYPE_CHECKING:
     from dicomize._convert import convert, convert_frames, convert_series
     from dicomize._write import write
+    from dicomize.batch import plan_manifest, plan_tree, run_batch
     from dicomize.metadata import Metadata, resolve_metadata
     from dicomize.options import ConvertOptions
     from dicomize.picture import Picture
     from dicomize.readers import read_picture
     from dicomize.reference import reference_metadata
+    from dicomize.send import SendOptions, send_files
+    from dicomize.validate import validate_file
 
 __all__ = [
     "ConvertOptions",
@@ -43,19 +47,26 @@ __all__ = [
     "DicomizeError",
     "ImageTooLarge",
     "InputError",
+    "ManifestError",
     "Metadata",
     "MetadataError",
     "OutputError",
     "OutputExists",
     "Picture",
+    "SendOptions",
     "UnsupportedInput",
     "__version__",
     "convert",
     "convert_frames",
     "convert_series",
+    "plan_manifest",
+    "plan_tree",
     "read_picture",
     "reference_metadata",
     "resolve_metadata",
+    "run_batch",
+    "send_files",
+    "validate_file",
     "write",
 ]
 
@@ -69,6 +80,12 @@ _LOCATIONS = {
     "Picture": "dicomize.picture",
     "read_picture": "dicomize.readers",
     "reference_metadata": "dicomize.reference",
+    "plan_manifest": "dicomize.batch",
+    "plan_tree": "dicomize.batch",
+    "run_batch": "dicomize.batch",
+    "SendOptions": "dicomize.send",
+    "send_files": "dicomize.send",
+    "validate_file": "dicomize.validate",
     "write": "dicomize._write",
 }
 

@@ -33,25 +33,25 @@ from pathlib import Path
 from typing import Any
 
 from dicomize._vr import validate_attribute
-from dicomize.errors import DicomizeError, MetadataError
+from dicomize.errors import DicomizeError, ManifestError, MetadataError
 from dicomize.options import ConvertOptions
 from dicomize.report import BatchResult
 
-__all__ = ["BatchItem", "BatchResult", "BatchSummary", "plan_manifest", "plan_tree", "run_batch"]
+__all__ = [
+    "BatchItem",
+    "BatchResult",
+    "BatchSummary",
+    "ManifestError",
+    "plan_manifest",
+    "plan_tree",
+    "run_batch",
+]
 
 logger = logging.getLogger(__name__)
 
 _STATE = ".dicomize-batch.json"
 _GROUPINGS = ("folder", "tree", "file")
 _SPECIAL_COLUMNS = frozenset({"path", "output", "study_key", "series_key"})
-
-
-class ManifestError(DicomizeError):
-    """A manifest row is invalid; raised before any picture is converted."""
-
-    def __init__(self, manifest: str | Path, row: int, message: str) -> None:
-        self.manifest, self.row = str(manifest), row
-        super().__init__(f"{manifest}: row {row}: {message}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ and ``str(exc)`` is a one-line message fit for a terminal.
     │   ├── CorruptImage        truncated, damaged or undecodable data
     │   └── ImageTooLarge       more pixels than the configured limit
     ├── MetadataError           a metadata value breaks a DICOM rule
+    ├── ManifestError           a batch manifest row is invalid (row number given)
     └── OutputError             the output cannot be written
         └── OutputExists        the target exists and overwriting was not asked for
 """
@@ -26,6 +27,7 @@ __all__ = [
     "DicomizeError",
     "ImageTooLarge",
     "InputError",
+    "ManifestError",
     "MetadataError",
     "OutputError",
     "OutputExists",
@@ -91,6 +93,24 @@ class MetadataError(DicomizeError):
         self.value = value
         self.rule = rule
         super().__init__(f"{keyword} = {value!r}: {rule}")
+
+
+class ManifestError(DicomizeError):
+    """A batch manifest row is invalid; raised before any picture is converted.
+
+    Parameters
+    ----------
+    manifest : str or pathlib.Path
+        The manifest file.
+    row : int
+        The row (CSV: the header is row 1) or line (JSON Lines) at fault.
+    message : str
+        What is wrong.
+    """
+
+    def __init__(self, manifest: str | Path, row: int, message: str) -> None:
+        self.manifest, self.row = str(manifest), row
+        super().__init__(f"{manifest}: row {row}: {message}")
 
 
 class OutputError(DicomizeError):

@@ -13,14 +13,13 @@ from typing import IO, Any
 from dicomize.batch import (
     BatchItem,
     BatchResult,
-    ManifestError,
     plan_manifest,
     plan_tree,
     run_batch,
 )
 from dicomize.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from dicomize.cli._convert import UsageError, _fail, _merge, _metadata_layers, _options
-from dicomize.errors import InputError, MetadataError
+from dicomize.errors import InputError, ManifestError, MetadataError
 from dicomize.metadata import resolve_metadata
 
 __all__ = ["run_batch_command"]
