@@ -421,3 +421,48 @@ def test_stow_basic_credentials_come_from_a_file(
     expected = "Basic " + base64.b64encode(b"alice:wonder-land-42").decode()
     assert server.requests[0]["headers"]["Authorization"] == expected
     assert "wonder-land-42" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://pacs:21", "use dicom://AET@host:port or an http(s):// DICOMweb root"),
+        ("dicom://127.0.0.1:4242", "dicom:// needs AET@host:port"),
+        ("dicom://A_TITLE_FAR_TOO_LONG@127.0.0.1:4242", "at most 16 ASCII characters"),
+    ],
+)
+def test_invalid_destination_exits_2_on_one_line(
+    url: str, message: str, outputs: list[Path], dicomize_cli: list[str]
+) -> None:
+    result = subprocess.run(
+        [*dicomize_cli, "send", str(outputs[0]), "--to", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_secret_variable_exits_2(outputs: list[Path], dicomize_cli: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NO_SUCH_TOKEN"}
+    result = subprocess.run(
+        [
+            *dicomize_cli,
+            "send",
+            str(outputs[0]),
+            "--to",
+            "https://127.0.0.1:9/dicom-web",
+            "--token-env",
+            "NO_SUCH_TOKEN",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert "environment variable NO_SUCH_TOKEN is not set" in result.stderr
