@@ -61,9 +61,10 @@ def _send_batch(
 ) -> Iterator[BatchResult]:
     import httpx  # noqa: PLC0415
 
-    uids: dict[Path, str | None] = {path: _sop_instance(path) for path in files}
+    contents = {path: path.read_bytes() for path in files}  # each file read once
+    uids: dict[Path, str | None] = {path: _sop_instance(data) for path, data in contents.items()}
     boundary = f"dicomize-{secrets.token_hex(12)}"
-    body = _multipart(files, boundary)
+    body = _multipart(contents, boundary)
     content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
     problem = ""
     for attempt in range(options.retries + 1):
@@ -143,20 +144,22 @@ def _value(item: dict[str, Any], tag: str) -> str:
     return f"0x{value:04X}" if isinstance(value, int) and tag == _REASON else str(value)
 
 
-def _sop_instance(path: Path) -> str | None:
+def _sop_instance(data: bytes) -> str | None:
+    import io  # noqa: PLC0415
+
     from pydicom import dcmread  # noqa: PLC0415
 
     try:
-        return str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+        return str(dcmread(io.BytesIO(data), stop_before_pixels=True).SOPInstanceUID)
     except Exception:  # the server refuses such a part; the result says so
         return None
 
 
-def _multipart(files: list[Path], boundary: str) -> bytes:
+def _multipart(contents: dict[Path, bytes], boundary: str) -> bytes:
     parts = []
-    for path in files:
+    for data in contents.values():
         parts.append(f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode())
-        parts.append(path.read_bytes())
+        parts.append(data)
         parts.append(b"\r\n")
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts)
