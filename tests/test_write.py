@@ -25,7 +25,7 @@ def test_failure_while_writing_leaves_neither_output_nor_temporary_file(
         stream.write(b"\x00" * 100)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(dicomize._write, "dcmwrite", half_then_fail)
+    monkeypatch.setattr(dicomize._write, "write_part10", half_then_fail)
     target = tmp_path / "out.dcm"
     with pytest.raises(dicomize.OutputError, match="No space left on device"):
         dicomize.write(dataset, target)
@@ -36,13 +36,13 @@ def test_a_file_appearing_during_the_write_is_not_replaced(
     dataset: pydicom.Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "race.dcm"
-    real = pydicom.dcmwrite
+    real = dicomize._write.write_part10
 
     def write_while_someone_else_creates(stream: Any, *args: Any, **kwargs: Any) -> None:
         target.write_bytes(b"theirs")
         real(stream, *args, **kwargs)
 
-    monkeypatch.setattr(dicomize._write, "dcmwrite", write_while_someone_else_creates)
+    monkeypatch.setattr(dicomize._write, "write_part10", write_while_someone_else_creates)
     with pytest.raises(dicomize.OutputExists):
         dicomize.write(dataset, target)
     assert target.read_bytes() == b"theirs"

@@ -7,12 +7,18 @@ import datetime as dt
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, JPEGExtended12Bit
 
-from dicomize.build import build_secondary_capture, for_multiframe, series_attributes
+from dicomize._part10 import Part10Object
+from dicomize.build import (
+    build_secondary_capture,
+    for_multiframe,
+    secondary_capture_elements,
+    series_attributes,
+)
 from dicomize.encode import encode_picture
 from dicomize.errors import InputError, MetadataError, UnsupportedInput
 from dicomize.exif import exif_attributes
@@ -22,7 +28,9 @@ from dicomize.picture import Picture, stack_pictures
 from dicomize.readers import Source, read_picture
 from dicomize.uids import derive_uid, new_uid
 
-__all__ = ["convert", "convert_frames", "convert_series"]
+__all__ = ["convert", "convert_frames", "convert_series", "encode_frames", "encode_series"]
+
+_T = TypeVar("_T")
 
 
 def convert(
@@ -104,6 +112,25 @@ def convert_series(
     dicomize.errors.MetadataError
         Before the first source is read, when the metadata is invalid.
     """
+    yield from _series(sources, metadata, options, _Plan.build)
+
+
+def encode_series(
+    sources: Iterable[Source],
+    metadata: MetadataLike = None,
+    *,
+    options: ConvertOptions | None = None,
+) -> Iterator[tuple[Source, Part10Object | InputError]]:
+    """:func:`convert_series`, for writing: objects ready to encode, not pydicom datasets."""
+    yield from _series(sources, metadata, options, _Plan.elements)
+
+
+def _series(
+    sources: Iterable[Source],
+    metadata: MetadataLike,
+    options: ConvertOptions | None,
+    make: Callable[[_Plan, Picture, int], _T],
+) -> Iterator[tuple[Source, _T | InputError]]:
     options = options or ConvertOptions()
     plan = _Plan(metadata, options)
     sources = list(sources)
@@ -123,7 +150,7 @@ def convert_series(
         except InputError as exc:
             yield source, exc
             continue
-        yield source, plan.build(picture, offset)
+        yield source, make(plan, picture, offset)
 
 
 def convert_frames(
@@ -144,6 +171,25 @@ def convert_frames(
     dicomize.errors.InputError
         When a picture cannot be read or the frames do not agree.
     """
+    return _frames(sources, metadata, options, _Plan.build)
+
+
+def encode_frames(
+    sources: Iterable[Source],
+    metadata: MetadataLike = None,
+    *,
+    options: ConvertOptions | None = None,
+) -> Part10Object:
+    """:func:`convert_frames`, for writing: an object ready to encode."""
+    return _frames(sources, metadata, options, _Plan.elements)
+
+
+def _frames(
+    sources: Iterable[Source],
+    metadata: MetadataLike,
+    options: ConvertOptions | None,
+    make: Callable[[_Plan, Picture, int], _T],
+) -> _T:
     options = options or ConvertOptions()
     plan = _Plan(metadata, options)
     sources = list(sources)
@@ -164,7 +210,7 @@ def convert_frames(
         # Compressed frames that differ in encoding: decode them all, then join.
         decoded = dataclasses.replace(options, passthrough=False)
         joined = stack_pictures([read_picture(source, decoded) for source in sources], None)
-    return plan.build(_encoded(joined, options), 0)
+    return make(plan, _encoded(joined, options), 0)
 
 
 def _read_for(source: Source, options: ConvertOptions) -> Picture:
@@ -218,6 +264,26 @@ class _Plan:
         self._seen: dict[str, int] = {}
 
     def build(self, picture: Picture, offset: int) -> Dataset:
+        attributes, number, sop_uid = self._instance(picture, offset)
+        return build_secondary_capture(
+            picture,
+            attributes,
+            iod=self.options.iod,
+            instance_number=number,
+            sop_instance_uid=sop_uid,
+        )
+
+    def elements(self, picture: Picture, offset: int) -> Part10Object:
+        attributes, number, sop_uid = self._instance(picture, offset)
+        return secondary_capture_elements(
+            picture,
+            attributes,
+            iod=self.options.iod,
+            instance_number=number,
+            sop_instance_uid=sop_uid,
+        )
+
+    def _instance(self, picture: Picture, offset: int) -> tuple[dict[str, Any], int, str]:
         attributes = self.attributes
         number = self.first_number + offset
         if self.options.series_per_input:
@@ -235,14 +301,10 @@ class _Plan:
         self._seen[digest] = self._seen.get(digest, 0) + 1  # identical pictures, distinct UIDs
         if self.options.iod == "vl-photo":
             attributes = self._with_exif(picture, attributes)
-        return build_secondary_capture(
-            picture,
-            attributes,
-            iod=self.options.iod,
-            instance_number=number,
-            sop_instance_uid=self.given_sop_uid
-            or self.make_uid(f"SOPInstanceUID-{digest}-{self._seen[digest]}"),
+        sop_uid = self.given_sop_uid or self.make_uid(
+            f"SOPInstanceUID-{digest}-{self._seen[digest]}"
         )
+        return attributes, number, sop_uid
 
 
 def _uid_factory(options: ConvertOptions) -> Callable[[str], str]:

@@ -10,15 +10,14 @@ when it appears while we write: ``os.link`` refuses to replace a name.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import secrets
 from pathlib import Path
 from typing import BinaryIO
 
-from pydicom import dcmwrite
 from pydicom.dataset import Dataset
 
+from dicomize._part10 import Part10Object, write_part10
 from dicomize.errors import OutputError, OutputExists
 
 __all__ = ["write"]
@@ -45,14 +44,18 @@ def write(
     OutputError
         When the file cannot be written; no partial file remains.
     """
+    write_object(dataset, destination, overwrite=overwrite)
+
+
+def write_object(
+    dataset: Dataset | Part10Object,
+    destination: str | os.PathLike[str] | BinaryIO,
+    *,
+    overwrite: bool = False,
+) -> None:
+    """:func:`write`, for a dataset or an object from :mod:`dicomize.build` ready to encode."""
     if not isinstance(destination, str | os.PathLike):
-        if _seekable(destination):
-            dcmwrite(destination, dataset, enforce_file_format=True)
-        else:
-            # pydicom seeks back to fill in lengths, which a pipe cannot do.
-            buffer = io.BytesIO()
-            dcmwrite(buffer, dataset, enforce_file_format=True)
-            destination.write(buffer.getbuffer())
+        write_part10(destination, dataset)
         return
     path = Path(destination)
     if not overwrite and path.exists():
@@ -62,7 +65,7 @@ def write(
         # O_EXCL: never write through a name someone else created; 0o666 lets the umask decide.
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(descriptor, "wb") as stream:
-            dcmwrite(stream, dataset, enforce_file_format=True)
+            write_part10(stream, dataset)
         if overwrite:
             temporary.replace(path)
         else:
@@ -72,13 +75,6 @@ def write(
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
-
-
-def _seekable(stream: BinaryIO) -> bool:
-    try:
-        return stream.seekable()
-    except (AttributeError, ValueError, OSError):
-        return False
 
 
 def _link_without_replacing(temporary: Path, path: Path) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -352,8 +353,8 @@ def _dask_results(
 
 def convert_item(item: BatchItem, job: _Job) -> BatchResult:
     """Convert one item (in a worker); never raises for a bad input."""
-    from dicomize._convert import convert  # noqa: PLC0415
-    from dicomize._write import write  # noqa: PLC0415
+    from dicomize._convert import encode_series  # noqa: PLC0415
+    from dicomize._write import write_object  # noqa: PLC0415
     from dicomize.uids import derive_uid  # noqa: PLC0415
 
     root = job.options.uid_root
@@ -370,11 +371,13 @@ def convert_item(item: BatchItem, job: _Job) -> BatchResult:
         "SOPInstanceUID": sop_uid,
     }
     try:
-        dataset = convert(item.source, layers, options=job.options)
+        ((_, encoded),) = encode_series([item.source], layers, options=job.options)
+        if isinstance(encoded, DicomizeError):
+            return BatchResult(item.source, None, None, "failed", str(encoded))
         output.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temporaries(output)
         # A file that is there but not our complete output is replaced.
-        write(dataset, output, overwrite=output.exists())
+        write_object(encoded, output, overwrite=output.exists())
     except DicomizeError as exc:
         return BatchResult(item.source, None, None, "failed", str(exc))
     except Exception as exc:  # one bad file never stops a batch
@@ -410,5 +413,16 @@ def _complete(output: Path, sop_uid: str) -> bool:
 
 def _remove_stale_temporaries(output: Path) -> None:
     # Our writer's temporary names are ".<name>.<12 hex>.part"; a killed run can leave one.
-    for stale in output.parent.glob(f".{output.name}.*.part"):
-        stale.unlink(missing_ok=True)
+    # Each folder is listed once per process: a glob per file made a batch quadratic.
+    prefix = f".{output.name}."
+    stale = _stale_temporaries(str(output.parent))
+    for name in [name for name in stale if name.startswith(prefix)]:
+        (output.parent / name).unlink(missing_ok=True)
+        stale.discard(name)
+
+
+@functools.cache
+def _stale_temporaries(folder: str) -> set[str]:
+    # Listed before this process writes there, so only a previous run's leftovers are named.
+    with os.scandir(folder) as entries:
+        return {e.name for e in entries if e.name.startswith(".") and e.name.endswith(".part")}

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydicom import config
-from pydicom.dataelem import DataElement
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID
 
 from dicomize._icc import srgb_profile
+from dicomize._part10 import Element, Part10Object
 from dicomize._version import __version__
 from dicomize._vr import Value
 from dicomize.errors import MetadataError, UnsupportedInput
@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_CONVERSION_TYPE",
     "SECONDARY_CAPTURE_IMAGE_STORAGE",
     "build_secondary_capture",
+    "secondary_capture_elements",
     "series_attributes",
 ]
 
@@ -245,7 +246,76 @@ def build_secondary_capture(
     pydicom.dataset.Dataset
         Ready for :func:`dicomize.write`; Pixel Data may share memory with `picture`.
     """
+    values, picture = _instance_values(
+        picture,
+        attributes,
+        instance_number=instance_number,
+        sop_instance_uid=sop_instance_uid,
+        iod=iod,
+    )
     ds = Dataset()
+    for keyword, value in values.items():
+        setattr(ds, keyword, value)  # pydicom checks each value as it is set
+    for keyword, value in _image_pixel_values(picture).items():
+        setattr(ds, keyword, value)
+    element = _pixel_data(picture)
+    tag = element[0]
+    pixels = Part10Object([], [element]).to_dataset()
+    ds[tag] = pixels[tag]
+    meta = FileMetaDataset()
+    for keyword, value in _meta_values(values["SOPClassUID"], values["SOPInstanceUID"], picture):
+        setattr(meta, keyword, value)
+    ds.file_meta = meta
+    return ds
+
+
+def secondary_capture_elements(
+    picture: Picture,
+    attributes: Mapping[str, Any],
+    *,
+    instance_number: int = 1,
+    sop_instance_uid: str | None = None,
+    iod: str = "sc",
+) -> Part10Object:
+    """Build the object :func:`build_secondary_capture` builds, as elements ready to encode.
+
+    It skips pydicom's per-attribute dataset work, which dominates the cost of a
+    passed-through JPEG, and keeps each frame's codestream uncopied.
+    """
+    values, picture = _instance_values(
+        picture,
+        attributes,
+        instance_number=instance_number,
+        sop_instance_uid=sop_instance_uid,
+        iod=iod,
+    )
+    values.update(_image_pixel_values(picture))
+    body = [(*_tag_and_vr(keyword), value, False) for keyword, value in values.items()]
+    body.append(_pixel_data(picture))
+    body.sort(key=lambda element: element[0])
+    meta = [
+        (*_tag_and_vr(keyword), value, False)
+        for keyword, value in _meta_values(values["SOPClassUID"], values["SOPInstanceUID"], picture)
+    ]
+    return Part10Object(meta, body, str(values.get("SpecificCharacterSet", "")))
+
+
+@functools.cache
+def _tag_and_vr(keyword: str) -> tuple[int, str]:
+    tag = tag_for_keyword(keyword)
+    if tag is None:  # pragma: no cover - keywords come from the data dictionary
+        raise KeyError(keyword)
+    return tag, dictionary_VR(tag)
+
+
+def _instance_values(
+    picture: Picture,
+    attributes: Mapping[str, Any],
+    *,
+    instance_number: int,
+    sop_instance_uid: str | None,
+    iod: str,
+) -> tuple[dict[str, Any], Picture]:
     values = dict(attributes)
     values.setdefault("InstanceNumber", str(instance_number))
     if not values.get("SOPInstanceUID"):
@@ -261,18 +331,17 @@ def build_secondary_capture(
     if _any_non_ascii(values):
         # C.12.1.1.2: one value, no code extensions; all text is then UTF-8.
         values["SpecificCharacterSet"] = "ISO_IR 192"
-    for keyword, value in values.items():
-        setattr(ds, keyword, value)
-    _add_image_pixel(ds, picture)
+    return values, picture
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(sop_class)
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = UID(picture.transfer_syntax)
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    ds.file_meta = meta
-    return ds
+
+def _meta_values(sop_class: str, sop_instance: str, picture: Picture) -> list[tuple[str, Any]]:
+    return [
+        ("MediaStorageSOPClassUID", UID(sop_class)),
+        ("MediaStorageSOPInstanceUID", UID(sop_instance)),
+        ("TransferSyntaxUID", UID(picture.transfer_syntax)),
+        ("ImplementationClassUID", UID(IMPLEMENTATION_CLASS_UID)),
+        ("ImplementationVersionName", IMPLEMENTATION_VERSION_NAME),
+    ]
 
 
 def sop_class_for(picture: Picture, iod: str = "sc") -> str:
@@ -426,32 +495,36 @@ def _any_non_ascii(values: Mapping[str, Any]) -> bool:
     return False
 
 
-def _add_image_pixel(ds: Dataset, picture: Picture) -> None:
+def _image_pixel_values(picture: Picture) -> dict[str, Any]:
     # Image Pixel module (C.7.6.3), derived only from the pixels.
-    ds.SamplesPerPixel = picture.samples_per_pixel
-    ds.PhotometricInterpretation = picture.photometric_interpretation
+    values: dict[str, Any] = {
+        "SamplesPerPixel": picture.samples_per_pixel,
+        "PhotometricInterpretation": picture.photometric_interpretation,
+    }
     if picture.samples_per_pixel > 1:
-        ds.PlanarConfiguration = 0
-    ds.Rows = picture.rows
-    ds.Columns = picture.columns
-    ds.BitsAllocated = picture.bits_allocated
-    ds.BitsStored = picture.bits_stored
-    ds.HighBit = picture.bits_stored - 1  # PS3.5 8.1.1: High Bit = Bits Stored - 1
-    ds.PixelRepresentation = picture.pixel_representation
+        values["PlanarConfiguration"] = 0
+    values.update(
+        Rows=picture.rows,
+        Columns=picture.columns,
+        BitsAllocated=picture.bits_allocated,
+        BitsStored=picture.bits_stored,
+        HighBit=picture.bits_stored - 1,  # PS3.5 8.1.1: High Bit = Bits Stored - 1
+        PixelRepresentation=picture.pixel_representation,
+    )
     gray_frames = picture.number_of_frames > 1 and picture.samples_per_pixel == 1
     if picture.icc_profile is not None and not gray_frames:
-        ds.ICCProfile = picture.icc_profile
+        values["ICCProfile"] = picture.icc_profile
         if picture.icc_profile == srgb_profile():
-            ds.ColorSpace = "SRGB"  # C.11.15.1.2: agrees with the profile
+            values["ColorSpace"] = "SRGB"  # C.11.15.1.2: agrees with the profile
+    return values
+
+
+def _pixel_data(picture: Picture) -> Element:
     if UID(picture.transfer_syntax).is_encapsulated:
         # PS3.5 A.4: one fragment per frame; the Basic Offset Table is filled for several
-        # frames (dciodvfy checks its entries) and empty for one.
-        frames = list(picture.codestreams)
-        element = DataElement(0x7FE00010, "OB", encapsulate(frames, has_bot=len(frames) > 1))
-        element.is_undefined_length = True
-        ds[0x7FE00010] = element
-        return
-    # Explicit VR: OB for 8-bit samples, OW for 16-bit (PS3.5 8.1.2). Built without
-    # pydicom's value check so a memoryview onto the caller's array is not copied.
+        # frames (dciodvfy checks its entries) and empty for one. The value is the
+        # frames' codestreams, encapsulated when written.
+        return (0x7FE00010, "OB", picture.codestreams, True)
+    # Explicit VR: OB for 8-bit samples, OW for 16-bit (PS3.5 8.1.2).
     vr = "OB" if picture.bits_allocated <= 8 else "OW"  # noqa: PLR2004
-    ds[0x7FE00010] = DataElement(0x7FE00010, vr, picture.pixels, validation_mode=config.IGNORE)
+    return (0x7FE00010, vr, picture.pixels, False)

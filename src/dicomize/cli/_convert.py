@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dicomize._convert import convert_frames, convert_series
-from dicomize._write import write
+from dicomize._convert import encode_frames, encode_series
+from dicomize._write import write_object as write
 from dicomize.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, METADATA_FLAGS
 from dicomize.errors import DicomizeError, InputError, MetadataError, OutputError
 from dicomize.options import ConvertOptions
@@ -41,7 +41,7 @@ def run_convert(args: argparse.Namespace) -> int:
         merged = _merge(
             metadata, has_reference=bool(args.study_from or args.series_from), quiet=args.quiet
         )
-        results = convert_series(args.inputs, merged, options=options)
+        results = encode_series(args.inputs, merged, options=options)
         for (source, result), destination in zip(results, destinations, strict=True):
             if isinstance(result, InputError):
                 failed += 1
@@ -112,7 +112,7 @@ def _run_multiframe(
         merged = _merge(
             metadata, has_reference=bool(args.study_from or args.series_from), quiet=args.quiet
         )
-        dataset = convert_frames(args.inputs, merged, options=options)
+        dataset = encode_frames(args.inputs, merged, options=options)
     except MetadataError as exc:
         _fail(f"invalid metadata: {exc}")
         return EXIT_USAGE
