@@ -377,18 +377,26 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer files and one run each")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["jpeg", "png", "big", "cold", "lossless"],
+        help="run these benchmarks only (print only; RESULTS.md needs the whole suite)",
+    )
     args = parser.parse_args()
     runs = 1 if args.quick else args.runs
     with tempfile.TemporaryDirectory() as temporary:
         suite = Suite(Path(temporary), runs, args.quick)
-        for step in (
-            suite.jpeg_batch,
-            suite.png_batch,
-            suite.big_png,
-            suite.cold_start,
-            suite.lossless,
-        ):
-            step()
+        steps = {
+            "jpeg": suite.jpeg_batch,
+            "png": suite.png_batch,
+            "big": suite.big_png,
+            "cold": suite.cold_start,
+            "lossless": suite.lossless,
+        }
+        for name, step in steps.items():
+            if not args.only or name in args.only:
+                step()
     cpu = platform.processor() or platform.machine()
     header = (
         [
@@ -405,7 +413,7 @@ def main() -> int:
     )
     text = "\n".join(header + suite.lines)
     print(text)
-    if not args.no_write and not args.quick:
+    if not args.no_write and not args.quick and not args.only:
         (HERE / "RESULTS.md").write_text(text + "\n")
     return 0
 

@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 _STATE = ".dicomize-batch.json"
 _GROUPINGS = ("folder", "tree", "file")
+#: Items per task sent to a worker process.
+_CHUNK = 8
 _SPECIAL_COLUMNS = frozenset({"path", "output", "study_key", "series_key"})
 
 
@@ -316,19 +318,36 @@ def _results(
         for item in items:
             yield convert_item(item, job)
         return
-    # A bounded window of tasks in flight keeps memory flat however many files there are.
+    # Items go to workers in small chunks: one task per file made the parent's pickling
+    # and queueing a third of the work. A bounded window of chunks in flight keeps
+    # memory flat however many files there are.
     window = workers * 4
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
-        pending: set[concurrent.futures.Future[BatchResult]] = set()
-        for item in items:
-            pending.add(pool.submit(convert_item, item, job))
+        pending: set[concurrent.futures.Future[list[BatchResult]]] = set()
+        for chunk in _chunks(items, _CHUNK):
+            pending.add(pool.submit(_convert_chunk, chunk, job))
             if len(pending) >= window:
                 done, pending = concurrent.futures.wait(
                     pending, return_when=concurrent.futures.FIRST_COMPLETED
                 )
-                yield from (future.result() for future in done)
+                yield from (result for future in done for result in future.result())
         for future in concurrent.futures.as_completed(pending):
-            yield future.result()
+            yield from future.result()
+
+
+def _chunks(items: Iterable[BatchItem], size: int) -> Iterator[list[BatchItem]]:
+    chunk: list[BatchItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _convert_chunk(chunk: list[BatchItem], job: _Job) -> list[BatchResult]:
+    return [convert_item(item, job) for item in chunk]
 
 
 def _dask_results(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, BinaryIO, TypeAlias
 
 from dicomize.errors import CorruptImage, InputError, UnsupportedInput
 from dicomize.options import ConvertOptions
@@ -25,8 +25,12 @@ Source: TypeAlias = "str | os.PathLike[str] | bytes | Any"
 _PNM_MAGICS = (b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"P7")
 
 
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+#: Enough of a file to detect its format (the DICOM check looks at bytes 128-131).
+_HEAD = 4096
+
 _MAGICS: tuple[tuple[int, tuple[bytes, ...], str], ...] = (
-    (0, (b"\x89PNG\r\n\x1a\n",), "PNG"),
+    (0, (_PNG_MAGIC,), "PNG"),
     (0, (b"\xff\xd8\xff",), "JPEG"),
     (0, (b"GIF87a", b"GIF89a"), "GIF"),
     (0, (b"BM",), "BMP"),
@@ -92,15 +96,14 @@ def read_picture(source: Source, options: ConvertOptions | None = None) -> Pictu
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         try:
-            data = path.read_bytes()
+            with path.open("rb") as stream:
+                return _decode_file(stream, options)
         except IsADirectoryError:
             raise UnsupportedInput("is a directory", path) from None
-        except OSError as exc:
-            raise InputError(exc.strerror or str(exc), path) from None
-        try:
-            return _decode(data, options)
         except InputError as exc:
             raise exc.with_source(path) from exc
+        except OSError as exc:
+            raise InputError(exc.strerror or str(exc), path) from None
     from dicomize.readers._array import picture_from_array  # noqa: PLC0415
 
     if not hasattr(source, "__array_interface__"):
@@ -120,6 +123,20 @@ def read_picture(source: Source, options: ConvertOptions | None = None) -> Pictu
         frames = [picture_from_array(frame, background=options.background) for frame in array]
         return frames[0] if len(frames) == 1 else stack_pictures(frames, None)
     return picture_from_array(array, background=options.background)
+
+
+def _decode_file(stream: BinaryIO, options: ConvertOptions) -> Picture:
+    head = stream.read(_HEAD)
+    if head.startswith(_PNG_MAGIC):
+        # Pillow reads a PNG from the file as it decodes: holding the whole file as
+        # well would cost up to another frame of memory for a large picture.
+        from dicomize.readers._pillow import read_with_pillow  # noqa: PLC0415
+
+        stream.seek(0)
+        return read_with_pillow(
+            stream, "PNG", background=options.background, max_pixels=options.max_pixels
+        )
+    return _decode(head + stream.read(), options)
 
 
 def _decode(data: bytes, options: ConvertOptions) -> Picture:

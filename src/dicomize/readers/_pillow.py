@@ -23,7 +23,7 @@ import struct
 import threading
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +48,8 @@ PILLOW_FORMATS: dict[str, tuple[str, ...]] = {
     "WEBP": ("WEBP",),
 }
 _ORIENTATION_TAG = 0x0112
+#: Rows are copied out of Pillow in strips of about this many bytes.
+_STRIP_BYTES = 1 << 22
 _DECODE_ERRORS = (
     OSError,
     SyntaxError,
@@ -65,9 +67,9 @@ _PILLOW_LIMIT_LOCK = threading.Lock()
 
 
 def read_with_pillow(
-    data: bytes, fmt: str, *, background: tuple[int, int, int], max_pixels: int
+    data: bytes | BinaryIO, fmt: str, *, background: tuple[int, int, int], max_pixels: int
 ) -> Picture:
-    """Decode the first frame of `data` (a file of format `fmt`) into a :class:`Picture`."""
+    """Decode `data` (a file of format `fmt`, or an open PNG file) into a :class:`Picture`."""
     # Pillow warns about damaged metadata (corrupt EXIF, odd chunks) it then ignores;
     # they are not the user's problem unless decoding fails, so they go to the debug log.
     with _pillow_limit(max_pixels), warnings.catch_warnings(record=True) as caught:
@@ -81,13 +83,20 @@ def read_with_pillow(
 
 
 def _read(
-    data: bytes, fmt: str, *, background: tuple[int, int, int], max_pixels: int
+    source: bytes | BinaryIO, fmt: str, *, background: tuple[int, int, int], max_pixels: int
 ) -> tuple[Picture, bytes | None]:
-    image = _open(data, fmt, max_pixels)
+    # The chunks before the pixels say all the checks below need to know of a PNG file.
+    data = source if isinstance(source, bytes) else _png_head(source)
+    image = _open(source, fmt, max_pixels)
     exif = image.info.get("exif")
-    return _picture(image, data, fmt, background, max_pixels), exif if isinstance(
-        exif, bytes
-    ) else None
+    if fmt == "PNG" and getattr(image, "n_frames", 1) == 1 and _png_is_deep_colour(data):
+        if not isinstance(source, bytes):
+            source.seek(0)
+            source = source.read()
+        picture = _deep_png(source, image, background)
+    else:
+        picture = _picture(image, data, fmt, background, max_pixels)
+    return picture, exif if isinstance(exif, bytes) else None
 
 
 def _picture(
@@ -97,8 +106,6 @@ def _picture(
         return _deep_tiff(data, image, background, max_pixels)
     if getattr(image, "n_frames", 1) > 1:
         return _read_frames(image, data, fmt, background, max_pixels)
-    if fmt == "PNG" and _png_is_deep_colour(data):
-        return _deep_png(data, image, background)
     lossy = _lossy_history(fmt, image, data)
     icc = image.info.get("icc_profile")
     try:
@@ -136,9 +143,10 @@ def _pillow_limit(max_pixels: int) -> Iterator[None]:
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
+def _open(source: bytes | BinaryIO, fmt: str, max_pixels: int) -> Image.Image:
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        image = Image.open(io.BytesIO(data), formats=list(PILLOW_FORMATS[fmt]))
+        image = Image.open(stream, formats=list(PILLOW_FORMATS[fmt]))
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(f"picture size exceeds the limit of {max_pixels} pixels") from exc
     except UnidentifiedImageError as exc:
@@ -191,7 +199,7 @@ def _to_picture(
         # The common case: Pillow's raw bytes already are DICOM's native layout.
         samples = 1 if mode == "L" else 3
         return Picture(
-            pixels=image.tobytes(),
+            pixels=_native_pixels(image),
             rows=image.height,
             columns=image.width,
             samples_per_pixel=samples,
@@ -218,6 +226,21 @@ def _to_picture(
         lossy=lossy,
         source_format=fmt,
     )
+
+
+def _native_pixels(image: Image.Image) -> bytes | memoryview:
+    # Pillow's tobytes() gathers chunks and joins them: two copies of the frame at once,
+    # besides the image itself. Strips copied into one buffer keep that to one.
+    width, height = image.size
+    row = width * len(image.getbands())
+    step = max(1, _STRIP_BYTES // row)
+    if height <= step:
+        return image.tobytes()
+    pixels = bytearray(row * height)
+    for top in range(0, height, step):
+        bottom = min(height, top + step)
+        pixels[top * row : bottom * row] = image.crop((0, top, width, bottom)).tobytes()
+    return memoryview(pixels)
 
 
 def _array_of(image: Image.Image) -> npt.NDArray[Any]:
@@ -289,6 +312,19 @@ def _webp_is_lossy(data: bytes) -> bool:
             return False
         position += 8 + size + (size & 1)
     return False
+
+
+def _png_head(stream: BinaryIO) -> bytes:
+    """Read a PNG file's signature and chunks up to the first IDAT, then rewind."""
+    parts = [stream.read(8)]
+    while True:
+        header = stream.read(8)
+        parts.append(header)
+        if len(header) < 8 or header[4:] == b"IDAT":  # noqa: PLR2004
+            break
+        parts.append(stream.read(int.from_bytes(header[:4], "big") + 4))
+    stream.seek(0)
+    return b"".join(parts)
 
 
 def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
