@@ -38,6 +38,13 @@ def png_rgb8() -> tuple[bytes, npt.NDArray[Any], dict[str, Any]]:
     return encode(Image.fromarray(pixels), "PNG"), pixels, {"PhotometricInterpretation": "RGB"}
 
 
+def png_rgb8_many_strips() -> tuple[bytes, npt.NDArray[Any], dict[str, Any]]:
+    """Larger than the 4 MiB strips rows are copied out of Pillow in, and not a multiple."""
+    rows = np.random.default_rng(5).integers(0, 256, (1, 1600, 3), dtype=np.uint8)
+    pixels = np.repeat(rows, 1001, axis=0) ^ np.arange(1001, dtype=np.uint8)[:, None, None]
+    return encode(Image.fromarray(pixels), "PNG"), pixels, {"PhotometricInterpretation": "RGB"}
+
+
 def png_gray8() -> tuple[bytes, npt.NDArray[Any], dict[str, Any]]:
     pixels = gradient(channels=1)
     return encode(Image.fromarray(pixels), "PNG"), pixels, {"BitsStored": 8}
@@ -204,6 +211,7 @@ CASES: dict[str, Case] = {
     case.__name__: case
     for case in (
         png_rgb8,
+        png_rgb8_many_strips,
         png_gray8,
         png_gray16,
         png_rgb16,

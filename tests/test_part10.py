@@ -13,11 +13,13 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
+from PIL import Image
 from pydicom.dataset import Dataset
 
 import dicomize
 from dicomize._convert import _encoded, _Plan, _read_for
 from dicomize._part10 import Part10Object, write_part10
+from dicomize.picture import PixelStrips
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "wound-photo.jpg"
 
@@ -31,6 +33,12 @@ def _dcmwrite_bytes(dataset: Dataset) -> bytes:
 def _part10_bytes(dataset: Dataset | Part10Object) -> bytes:
     buffer = io.BytesIO()
     write_part10(buffer, dataset)
+    return buffer.getvalue()
+
+
+def _png(pixels: Any) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
 
 
@@ -53,6 +61,8 @@ CASES: dict[str, tuple[Any, dict[str, Any], dict[str, Any]]] = {
     ),
     "VL Photographic": (SAMPLE, {}, {"iod": "vl-photo"}),
     "deflated": (np.zeros((6, 6, 3), np.uint8), {}, {"transfer_syntax": "deflated"}),
+    # Rows leave Pillow in 4 MiB strips as they are written (PixelStrips).
+    "PNG larger than a strip": (_png(np.indices((1001, 1600, 3)).sum(0).astype(np.uint8)), {}, {}),
 }
 
 
@@ -61,6 +71,8 @@ def test_encoder_writes_what_dcmwrite_writes(case: str) -> None:
     source, metadata, options = CASES[case]
     plan = _Plan({**metadata, "SOPInstanceUID": "1.2.3.4"}, dicomize.ConvertOptions(**options))
     picture = _encoded(_read_for(source, plan.options), plan.options)
+    if case == "PNG larger than a strip":
+        assert isinstance(picture.pixels, PixelStrips)
     dataset = plan.build(picture, 0)
     expected = _dcmwrite_bytes(dataset)
     # The Dataset path and the element path (batch, CLI) both give pydicom's bytes.

@@ -24,7 +24,7 @@ from dicomize.errors import InputError, MetadataError, UnsupportedInput
 from dicomize.exif import exif_attributes
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
-from dicomize.picture import Picture, stack_pictures
+from dicomize.picture import Picture, PixelStrips, stack_pictures
 from dicomize.readers import Source, read_picture
 from dicomize.uids import derive_uid, new_uid
 
@@ -293,18 +293,26 @@ class _Plan:
                 "SeriesNumber": str(self.first_series + offset),
             }
             number = self.first_number
-        digest = ""
-        if self.options.uid_seed:
-            digest = hashlib.sha256(
-                b"".join(picture.codestreams) if picture.frames else picture.pixels
-            ).hexdigest()
-        self._seen[digest] = self._seen.get(digest, 0) + 1  # identical pictures, distinct UIDs
         if self.options.iod == "vl-photo":
             attributes = self._with_exif(picture, attributes)
-        sop_uid = self.given_sop_uid or self.make_uid(
-            f"SOPInstanceUID-{digest}-{self._seen[digest]}"
-        )
-        return attributes, number, sop_uid
+        return attributes, number, self.given_sop_uid or self._sop_uid(picture)
+
+    def _sop_uid(self, picture: Picture) -> str:
+        digest = ""
+        if self.options.uid_seed:
+            # Seeded UIDs follow the content, so a rerun gives each picture the same UID.
+            hashed = hashlib.sha256()
+            if picture.frames:
+                for frame in picture.frames:
+                    hashed.update(frame)
+            elif isinstance(picture.pixels, PixelStrips):
+                for strip in picture.pixels.strips():
+                    hashed.update(strip)
+            else:
+                hashed.update(picture.pixels)
+            digest = hashed.hexdigest()
+        self._seen[digest] = self._seen.get(digest, 0) + 1  # identical pictures, distinct UIDs
+        return self.make_uid(f"SOPInstanceUID-{digest}-{self._seen[digest]}")
 
 
 def _uid_factory(options: ConvertOptions) -> Callable[[str], str]:

@@ -31,6 +31,8 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
+from dicomize.picture import PixelStrips
+
 __all__ = ["Element", "Part10Object", "write_part10"]
 
 _PREAMBLE = b"\0" * 128 + b"DICM"
@@ -74,6 +76,8 @@ class Part10Object:
         ds = Dataset()
         for tag, vr, given, undefined in self.body:
             value = given
+            if isinstance(given, PixelStrips):
+                value = given.materialize()
             if undefined and not isinstance(given, bytes):
                 value = encapsulate(list(given), has_bot=len(given) > 1)
             if tag == _PIXEL_DATA and not undefined:
@@ -87,6 +91,9 @@ class Part10Object:
         for tag, vr, value, _ in self.meta:
             ds.file_meta[tag] = DataElement(tag, vr, value)
         return ds
+
+
+_Chunk = bytes | memoryview | PixelStrips
 
 
 class _Fallback(Exception):
@@ -104,6 +111,8 @@ def write_part10(stream: BinaryIO, dataset: Dataset | Part10Object) -> None:
         A dataset with ``file_meta`` naming its Transfer Syntax UID.
     """
     try:
+        # Encoded before anything is written, so a fallback starts from a clean stream;
+        # pixel strips are only referenced here, and made as they are written.
         chunks = list(_encode(_as_object(dataset)))
     except _Fallback:
         if isinstance(dataset, Part10Object):
@@ -115,6 +124,13 @@ def write_part10(stream: BinaryIO, dataset: Dataset | Part10Object) -> None:
     # Small elements are gathered into one write; large values (pixels) go out as they are.
     pending = bytearray()
     for chunk in chunks:
+        if isinstance(chunk, PixelStrips):
+            if pending:
+                stream.write(pending)
+                pending.clear()
+            for strip in chunk.strips():
+                stream.write(strip)
+            continue
         if len(chunk) < _GATHER:
             pending += chunk
             continue
@@ -140,7 +156,7 @@ def _as_object(dataset: Dataset | Part10Object) -> Part10Object:
     return Part10Object(meta, body, dataset.get("SpecificCharacterSet", ""))
 
 
-def _encode(dataset: Part10Object) -> Iterator[bytes | memoryview]:
+def _encode(dataset: Part10Object) -> Iterator[_Chunk]:
     syntax = next((UID(v) for tag, _, v, _ in dataset.meta if tag == _TRANSFER_SYNTAX), UID(""))
     if syntax == DeflatedExplicitVRLittleEndian or not syntax or syntax.is_implicit_VR:
         raise _Fallback
@@ -164,7 +180,7 @@ def _encode(dataset: Part10Object) -> Iterator[bytes | memoryview]:
     yield from _elements(dataset.body, text_codec)
 
 
-def _elements(elements: Iterable[Element], codec: str) -> Iterator[bytes | memoryview]:
+def _elements(elements: Iterable[Element], codec: str) -> Iterator[_Chunk]:
     for tag, vr, value, undefined in elements:
         if undefined and tag == _PIXEL_DATA:
             yield struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, 0xFFFFFFFF)
@@ -210,8 +226,10 @@ def _encapsulated(frames: Sequence[bytes]) -> Iterator[bytes]:
             yield b"\0"
 
 
-def _value_bytes(vr: str, value: object, codec: str) -> bytes | memoryview | None:  # noqa: PLR0911
+def _value_bytes(vr: str, value: object, codec: str) -> _Chunk | None:  # noqa: PLR0911
     """Encode the common value shapes; None when pydicom should write the element."""
+    if isinstance(value, PixelStrips):
+        return value
     if value is None or value == "":
         return b""
     if vr in _TEXT or vr == "UI":

@@ -394,7 +394,7 @@ def for_multiframe(picture: Picture) -> Picture:
         return picture
     import numpy as np  # noqa: PLC0415
 
-    signed = np.frombuffer(picture.pixels, "<i2")
+    signed = np.frombuffer(picture.native(), "<i2")
     unsigned = (signed.astype(np.int32) + 32768).astype("<u2")
     return dataclasses.replace(
         picture,
@@ -438,7 +438,7 @@ def _pack_bits(picture: Picture) -> Picture:
 
     # PS3.5 8.1.1 / D: 8 pixels per byte, the first in the least significant bit, frames
     # concatenated without padding.
-    ink = np.frombuffer(picture.pixels, np.uint8) > 0
+    ink = np.frombuffer(picture.native(), np.uint8) > 0
     packed = np.packbits(ink, bitorder="little").tobytes()
     return dataclasses.replace(
         picture, pixels=packed, bits_allocated=1, bits_stored=1, icc_profile=None

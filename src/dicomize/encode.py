@@ -174,7 +174,7 @@ def _frames_of(picture: Picture) -> npt.NDArray[Any]:
     shape: tuple[int, ...] = (picture.number_of_frames, picture.rows, picture.columns)
     if picture.samples_per_pixel > 1:
         shape = (*shape, picture.samples_per_pixel)
-    return np.frombuffer(picture.pixels, dtype).reshape(shape)
+    return np.frombuffer(picture.native(), dtype).reshape(shape)
 
 
 def _libjpeg_turbo(

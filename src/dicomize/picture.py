@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from dicomize.errors import UnsupportedInput
 
-__all__ = ["Picture", "stack_pictures"]
+__all__ = ["Picture", "PixelStrips", "stack_pictures"]
+
+
+class PixelStrips:
+    """Native pixel bytes made strip by strip, when they are written.
+
+    A large decoded picture then exists once, in its decoder's memory, instead of
+    also as one packed copy: the Part 10 writer streams the strips into the file.
+    """
+
+    __slots__ = ("_produce", "nbytes")
+
+    def __init__(self, nbytes: int, produce: Callable[[], Iterator[bytes]]) -> None:
+        self.nbytes = nbytes
+        self._produce = produce
+
+    def __len__(self) -> int:
+        return self.nbytes
+
+    def strips(self) -> Iterator[bytes]:
+        """Yield the bytes in order, a strip at a time."""
+        return self._produce()
+
+    def materialize(self) -> memoryview:
+        """Return all the bytes in one buffer."""
+        pixels = bytearray(self.nbytes)
+        offset = 0
+        for strip in self._produce():
+            pixels[offset : offset + len(strip)] = strip
+            offset += len(strip)
+        return memoryview(pixels)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -21,7 +51,7 @@ class Picture:
     transfer syntaxes it is the frame's codestream.
     """
 
-    pixels: bytes | memoryview
+    pixels: bytes | memoryview | PixelStrips
     rows: int
     columns: int
     samples_per_pixel: int
@@ -56,7 +86,12 @@ class Picture:
     @property
     def codestreams(self) -> tuple[bytes, ...]:
         """The codestream of every frame (encapsulated transfer syntaxes only)."""
-        return self.frames or (bytes(self.pixels),)
+        return self.frames or (bytes(self.native()),)
+
+    def native(self) -> bytes | memoryview:
+        """Return the native pixels (or first codestream) in one buffer."""
+        pixels = self.pixels
+        return pixels.materialize() if isinstance(pixels, PixelStrips) else pixels
 
 
 def stack_pictures(pictures: Sequence[Picture], frame_times: tuple[float, ...] | None) -> Picture:
@@ -82,8 +117,8 @@ def stack_pictures(pictures: Sequence[Picture], frame_times: tuple[float, ...] |
     notes = tuple(dict.fromkeys(note for picture in pictures for note in picture.derivation))
     return dataclasses.replace(
         first,
-        pixels=b"" if encapsulated else b"".join(bytes(p.pixels) for p in pictures),
-        frames=tuple(bytes(p.pixels) for p in pictures) if encapsulated else (),
+        pixels=b"" if encapsulated else b"".join(p.native() for p in pictures),
+        frames=tuple(bytes(p.native()) for p in pictures) if encapsulated else (),
         number_of_frames=len(pictures),
         frame_times=frame_times,
         bilevel=all(p.bilevel for p in pictures),

@@ -31,7 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dicomize._icc import as_input_profile, srgb_profile
 from dicomize.errors import CorruptImage, ImageTooLarge, UnsupportedInput
-from dicomize.picture import Picture, stack_pictures
+from dicomize.picture import Picture, PixelStrips, stack_pictures
 from dicomize.readers._array import MAX_DIMENSION, apply_orientation, picture_from_array
 
 __all__ = ["PILLOW_FORMATS", "read_with_pillow"]
@@ -228,19 +228,21 @@ def _to_picture(
     )
 
 
-def _native_pixels(image: Image.Image) -> bytes | memoryview:
-    # Pillow's tobytes() gathers chunks and joins them: two copies of the frame at once,
-    # besides the image itself. Strips copied into one buffer keep that to one.
+def _native_pixels(image: Image.Image) -> bytes | PixelStrips:
+    # Pillow holds RGB at 4 bytes a pixel, and tobytes() gathers chunks and joins them:
+    # with the packed copy, three frames at once. A large image is instead copied out
+    # in strips as it is written, so only Pillow's own copy is ever whole.
     width, height = image.size
     row = width * len(image.getbands())
     step = max(1, _STRIP_BYTES // row)
     if height <= step:
         return image.tobytes()
-    pixels = bytearray(row * height)
-    for top in range(0, height, step):
-        bottom = min(height, top + step)
-        pixels[top * row : bottom * row] = image.crop((0, top, width, bottom)).tobytes()
-    return memoryview(pixels)
+
+    def strips() -> Iterator[bytes]:
+        for top in range(0, height, step):
+            yield image.crop((0, top, width, min(height, top + step))).tobytes()
+
+    return PixelStrips(row * height, strips)
 
 
 def _array_of(image: Image.Image) -> npt.NDArray[Any]:
