@@ -39,7 +39,7 @@ def png_rgb8() -> tuple[bytes, npt.NDArray[Any], dict[str, Any]]:
 
 
 def png_rgb8_many_strips() -> tuple[bytes, npt.NDArray[Any], dict[str, Any]]:
-    """Larger than the 4 MiB strips rows are copied out of Pillow in, and not a multiple."""
+    """Larger than the 1 MiB pieces Pillow packs pixels in, and not a multiple of them."""
     rows = np.random.default_rng(5).integers(0, 256, (1, 1600, 3), dtype=np.uint8)
     pixels = np.repeat(rows, 1001, axis=0) ^ np.arange(1001, dtype=np.uint8)[:, None, None]
     return encode(Image.fromarray(pixels), "PNG"), pixels, {"PhotometricInterpretation": "RGB"}

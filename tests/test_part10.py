@@ -61,8 +61,8 @@ CASES: dict[str, tuple[Any, dict[str, Any], dict[str, Any]]] = {
     ),
     "VL Photographic": (SAMPLE, {}, {"iod": "vl-photo"}),
     "deflated": (np.zeros((6, 6, 3), np.uint8), {}, {"transfer_syntax": "deflated"}),
-    # Rows leave Pillow in 4 MiB strips as they are written (PixelStrips).
-    "PNG larger than a strip": (_png(np.indices((1001, 1600, 3)).sum(0).astype(np.uint8)), {}, {}),
+    # Pillow packs the pixels as they are written (PixelStrips), in 1 MiB pieces.
+    "PNG of several pieces": (_png(np.indices((1001, 1600, 3)).sum(0).astype(np.uint8)), {}, {}),
 }
 
 
@@ -71,7 +71,7 @@ def test_encoder_writes_what_dcmwrite_writes(case: str) -> None:
     source, metadata, options = CASES[case]
     plan = _Plan({**metadata, "SOPInstanceUID": "1.2.3.4"}, dicomize.ConvertOptions(**options))
     picture = _encoded(_read_for(source, plan.options), plan.options)
-    if case == "PNG larger than a strip":
+    if case == "PNG of several pieces":
         assert isinstance(picture.pixels, PixelStrips)
     dataset = plan.build(picture, 0)
     expected = _dcmwrite_bytes(dataset)

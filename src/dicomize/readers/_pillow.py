@@ -48,8 +48,9 @@ PILLOW_FORMATS: dict[str, tuple[str, ...]] = {
     "WEBP": ("WEBP",),
 }
 _ORIENTATION_TAG = 0x0112
-#: Rows are copied out of Pillow in strips of about this many bytes.
-_STRIP_BYTES = 1 << 22
+#: Pixels are packed out of Pillow in pieces of about this many bytes.
+_PIECE_BYTES = 1 << 20
+_BYTES_PER_PIXEL = {"L": 1, "RGB": 3, "I;16": 2}
 _DECODE_ERRORS = (
     OSError,
     SyntaxError,
@@ -195,6 +196,20 @@ def _to_picture(
         image = image.convert("LA" if mode == "La" else "RGBA")
 
     mode = image.mode
+    if mode == "I;16" and bits_stored is None:
+        # 16-bit gray: Pillow's raw bytes are little-endian words, the native layout.
+        return Picture(
+            pixels=_native_pixels(image),
+            rows=image.height,
+            columns=image.width,
+            samples_per_pixel=1,
+            photometric_interpretation="MONOCHROME2",
+            bits_allocated=16,
+            bits_stored=16,
+            derivation=tuple(derivation),
+            lossy=lossy,
+            source_format=fmt,
+        )
     if mode in {"L", "RGB"}:
         # The common case: Pillow's raw bytes already are DICOM's native layout.
         samples = 1 if mode == "L" else 3
@@ -228,21 +243,35 @@ def _to_picture(
     )
 
 
-def _native_pixels(image: Image.Image) -> bytes | PixelStrips:
-    # Pillow holds RGB at 4 bytes a pixel, and tobytes() gathers chunks and joins them:
-    # with the packed copy, three frames at once. A large image is instead copied out
-    # in strips as it is written, so only Pillow's own copy is ever whole.
+def _native_pixels(image: Image.Image) -> PixelStrips:
+    """Pillow's pixels in DICOM's native layout, made as they are written.
+
+    For L, RGB and little-endian I;16 images, Pillow's raw encoding is exactly the
+    native layout. ``tobytes()`` would gather it in pieces and join them: a second
+    and third copy of the frame (Pillow keeps RGB at 4 bytes a pixel), and for a
+    photo-sized frame the page faults of the join cost as much as the packing.
+    """
     width, height = image.size
-    row = width * len(image.getbands())
-    step = max(1, _STRIP_BYTES // row)
-    if height <= step:
-        return image.tobytes()
+    row = width * _BYTES_PER_PIXEL[image.mode]
+    return PixelStrips(row * height, lambda: _raw_pieces(image))
 
-    def strips() -> Iterator[bytes]:
-        for top in range(0, height, step):
-            yield image.crop((0, top, width, min(height, top + step))).tobytes()
 
-    return PixelStrips(row * height, strips)
+def _raw_pieces(image: Image.Image) -> Iterator[bytes]:
+    # Image.tobytes() without its final join; Image._getencoder is what Pillow's own
+    # tobytes() and file plugins use to pack pixels.
+    encoder = Image._getencoder(image.mode, "raw", image.mode)
+    try:
+        encoder.setimage(image.im, (0, 0, *image.size))
+        piece = max(_PIECE_BYTES, image.width * 4)
+        while True:
+            _, status, data = encoder.encode(piece)
+            yield data
+            if status:
+                break
+        if status < 0:
+            raise CorruptImage(f"Pillow could not pack the pixels (encoder error {status})")
+    finally:
+        encoder.cleanup()
 
 
 def _array_of(image: Image.Image) -> npt.NDArray[Any]:
