@@ -51,6 +51,8 @@ def median_seconds(action: Callable[[], None], runs: int, reset: Callable[[], No
     times = []
     for _ in range(runs):
         reset()
+        # The previous run's writes are flushed first, or their writeback slows this one.
+        os.sync()
         started = time.perf_counter()
         action()
         times.append(time.perf_counter() - started)
@@ -414,7 +416,7 @@ def main() -> int:
     """Run every benchmark, print the tables, write bench/RESULTS.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer files and one run each")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
         "--only",
