@@ -16,7 +16,6 @@ from dicomize._part10 import Part10Object
 from dicomize.build import (
     build_secondary_capture,
     for_multiframe,
-    secondary_capture_elements,
     series_attributes,
 )
 from dicomize.encode import encode_picture
@@ -264,18 +263,11 @@ class _Plan:
         self._seen: dict[str, int] = {}
 
     def build(self, picture: Picture, offset: int) -> Dataset:
-        attributes, number, sop_uid = self._instance(picture, offset)
-        return build_secondary_capture(
-            picture,
-            attributes,
-            iod=self.options.iod,
-            instance_number=number,
-            sop_instance_uid=sop_uid,
-        )
+        return self.elements(picture, offset).to_dataset()
 
     def elements(self, picture: Picture, offset: int) -> Part10Object:
         attributes, number, sop_uid = self._instance(picture, offset)
-        return secondary_capture_elements(
+        return build_secondary_capture(
             picture,
             attributes,
             iod=self.options.iod,

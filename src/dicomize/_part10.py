@@ -84,13 +84,18 @@ class Part10Object:
                 # Not validated, so a memoryview onto a caller's array is not copied.
                 ds[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
                 continue
-            element = DataElement(tag, vr, value)
+            # Checked as pydicom checks a value set on a dataset.
+            element = DataElement(tag, vr, value, validation_mode=_checked())
             element.is_undefined_length = undefined
             ds[tag] = element
         ds.file_meta = FileMetaDataset()
         for tag, vr, value, _ in self.meta:
-            ds.file_meta[tag] = DataElement(tag, vr, value)
+            ds.file_meta[tag] = DataElement(tag, vr, value, validation_mode=_checked())
         return ds
+
+
+def _checked() -> int:
+    return config.settings.writing_validation_mode
 
 
 _Chunk = bytes | memoryview | PixelStrips

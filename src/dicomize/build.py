@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID
 
@@ -31,7 +31,6 @@ __all__ = [
     "DEFAULT_CONVERSION_TYPE",
     "SECONDARY_CAPTURE_IMAGE_STORAGE",
     "build_secondary_capture",
-    "secondary_capture_elements",
     "series_attributes",
 ]
 
@@ -225,8 +224,8 @@ def build_secondary_capture(
     instance_number: int = 1,
     sop_instance_uid: str | None = None,
     iod: str = "sc",
-) -> Dataset:
-    """Build a Secondary Capture Image dataset with its File Meta Information.
+) -> Part10Object:
+    """Build a Secondary Capture (or VL Photographic) object with its File Meta Information.
 
     Parameters
     ----------
@@ -243,44 +242,11 @@ def build_secondary_capture(
 
     Returns
     -------
-    pydicom.dataset.Dataset
-        Ready for :func:`dicomize.write`; Pixel Data may share memory with `picture`.
-    """
-    values, picture = _instance_values(
-        picture,
-        attributes,
-        instance_number=instance_number,
-        sop_instance_uid=sop_instance_uid,
-        iod=iod,
-    )
-    ds = Dataset()
-    for keyword, value in values.items():
-        setattr(ds, keyword, value)  # pydicom checks each value as it is set
-    for keyword, value in _image_pixel_values(picture).items():
-        setattr(ds, keyword, value)
-    element = _pixel_data(picture)
-    tag = element[0]
-    pixels = Part10Object([], [element]).to_dataset()
-    ds[tag] = pixels[tag]
-    meta = FileMetaDataset()
-    for keyword, value in _meta_values(values["SOPClassUID"], values["SOPInstanceUID"], picture):
-        setattr(meta, keyword, value)
-    ds.file_meta = meta
-    return ds
-
-
-def secondary_capture_elements(
-    picture: Picture,
-    attributes: Mapping[str, Any],
-    *,
-    instance_number: int = 1,
-    sop_instance_uid: str | None = None,
-    iod: str = "sc",
-) -> Part10Object:
-    """Build the object :func:`build_secondary_capture` builds, as elements ready to encode.
-
-    It skips pydicom's per-attribute dataset work, which dominates the cost of a
-    passed-through JPEG, and keeps each frame's codestream uncopied.
+    Part10Object
+        Sorted elements, ready for :func:`dicomize._part10.write_part10`, or for
+        ``.to_dataset()``. Building no pydicom ``Dataset`` saves the per-attribute work
+        that dominates the cost of a passed-through JPEG; Pixel Data may share memory
+        with `picture`.
     """
     values, picture = _instance_values(
         picture,
