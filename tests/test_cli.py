@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -397,3 +398,34 @@ def test_cli_refuses_unknown_transfer_syntax_before_reading(
     assert result.returncode == 2
     assert "unsupported output transfer syntax 'mpeg2'" in result.stderr
     assert not (tmp_path / "x.dcm").exists()
+
+
+def test_a_picture_that_fails_while_written_is_reported_and_the_next_converted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Pillow's pixels are packed while the file is written, so a late failure must still be
+    # one line naming the input, leave no file, and not stop the inputs after it.
+    import dicomize.readers._pillow as pillow_reader  # noqa: PLC0415
+    from dicomize.errors import CorruptImage  # noqa: PLC0415
+
+    real = pillow_reader._raw_pieces
+    first, second = tmp_path / "first.png", tmp_path / "second.png"
+    first.write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    second.write_bytes(encode(Image.fromarray(gradient()[::-1]), "PNG"))
+    calls = 0
+
+    def fail_once(image: Image.Image) -> Iterator[bytes]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            yield b"\0" * 10
+            raise CorruptImage("Pillow could not pack the pixels")
+        yield from real(image)
+
+    monkeypatch.setattr(pillow_reader, "_raw_pieces", fail_once)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["convert", str(first), str(second), "-o", f"{out}/", "-q"]) == 1
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert errors == [f"dicomize: {first}: Pillow could not pack the pixels"]
+    assert sorted(p.name for p in out.iterdir()) == ["second.dcm"]

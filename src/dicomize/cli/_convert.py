@@ -53,7 +53,7 @@ def run_convert(args: argparse.Namespace) -> int:
                     sys.stdout.buffer.flush()
                 else:
                     write(result, destination, overwrite=args.overwrite)
-            except OutputError as exc:
+            except (OutputError, InputError) as exc:  # pixels are packed while written
                 failed += 1
                 _fail(f"{source!s}: {exc}")
                 continue
@@ -125,7 +125,7 @@ def _run_multiframe(
         else:
             destination.parent.mkdir(parents=True, exist_ok=True)
             write(dataset, destination, overwrite=args.overwrite)
-    except OutputError as exc:
+    except (OutputError, InputError) as exc:
         _fail(str(exc))
         return EXIT_FAILED
     if destination is not None and args.verify and not _verified(destination):
