@@ -9,7 +9,9 @@ the source's decoded pixels after the documented policies.
 from __future__ import annotations
 
 import io
+import os
 import struct
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -290,3 +292,27 @@ def test_array_converts_to_a_conforming_sc_image_bit_exact(name: str, tmp_path: 
     ds = pydicom.dcmread(output)
     np.testing.assert_array_equal(ds.pixel_array, expected)
     assert ds.PixelRepresentation == (1 if array.dtype.kind == "i" else 0)
+
+
+@pytest.mark.parametrize("name", ["png_rgb8", "jpeg_colour"])
+def test_a_picture_from_a_pipe_converts_like_the_file(name: str, tmp_path: Path) -> None:
+    # A shell's <(...) hands over /dev/fd/N, a pipe: it cannot seek, so it is read whole.
+    data, _, _ = CASES[name]()
+    source = tmp_path / "picture"
+    source.write_bytes(data)
+    read, write = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(write, "wb") as stream:
+            stream.write(data)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        piped = dicomize.convert(f"/dev/fd/{read}", {"SOPInstanceUID": "1.2.3"})
+    finally:
+        feeder.join()
+        os.close(read)
+    direct = dicomize.convert(source, {"SOPInstanceUID": "1.2.3"})
+    assert piped.PixelData == direct.PixelData
+    assert piped.PhotometricInterpretation == direct.PhotometricInterpretation

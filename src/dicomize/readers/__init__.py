@@ -127,16 +127,18 @@ def read_picture(source: Source, options: ConvertOptions | None = None) -> Pictu
 
 def _decode_file(stream: BinaryIO, options: ConvertOptions) -> Picture:
     head = stream.read(_HEAD)
+    if not stream.seekable():  # a pipe, as from a shell's <(...)
+        return _decode(head + stream.read(), options)
+    stream.seek(0)
     if head.startswith(_PNG_MAGIC):
         # Pillow reads a PNG from the file as it decodes: holding the whole file as
         # well would cost up to another frame of memory for a large picture.
         from dicomize.readers._pillow import read_with_pillow  # noqa: PLC0415
 
-        stream.seek(0)
         return read_with_pillow(
             stream, "PNG", background=options.background, max_pixels=options.max_pixels
         )
-    return _decode(head + stream.read(), options)
+    return _decode(stream.read(), options)
 
 
 def _decode(data: bytes, options: ConvertOptions) -> Picture:
