@@ -196,32 +196,20 @@ def _to_picture(
         image = image.convert("LA" if mode == "La" else "RGBA")
 
     mode = image.mode
-    if mode == "I;16" and bits_stored is None:
-        # 16-bit gray: Pillow's raw bytes are little-endian words, the native layout.
+    if mode in {"L", "RGB"} or (mode == "I;16" and bits_stored is None):
+        # The common cases: Pillow's raw bytes already are DICOM's native layout
+        # (16-bit gray as little-endian words).
+        colour = mode == "RGB"
+        bits = 16 if mode == "I;16" else 8
         return Picture(
             pixels=_native_pixels(image),
             rows=image.height,
             columns=image.width,
-            samples_per_pixel=1,
-            photometric_interpretation="MONOCHROME2",
-            bits_allocated=16,
-            bits_stored=16,
-            derivation=tuple(derivation),
-            lossy=lossy,
-            source_format=fmt,
-        )
-    if mode in {"L", "RGB"}:
-        # The common case: Pillow's raw bytes already are DICOM's native layout.
-        samples = 1 if mode == "L" else 3
-        return Picture(
-            pixels=_native_pixels(image),
-            rows=image.height,
-            columns=image.width,
-            samples_per_pixel=samples,
-            photometric_interpretation="MONOCHROME2" if samples == 1 else "RGB",
-            bits_allocated=8,
-            bits_stored=8,
-            icc_profile=_colour_profile(icc) if samples == 3 else None,  # noqa: PLR2004
+            samples_per_pixel=3 if colour else 1,
+            photometric_interpretation="RGB" if colour else "MONOCHROME2",
+            bits_allocated=bits,
+            bits_stored=bits,
+            icc_profile=_colour_profile(icc) if colour else None,
             derivation=tuple(derivation),
             lossy=lossy,
             source_format=fmt,
