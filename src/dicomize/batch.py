@@ -265,7 +265,7 @@ def run_batch(
     started = time.monotonic()
     seed = options.uid_seed or _batch_seed(Path(output))
     summary = BatchSummary()
-    job = _Job(metadata, options, seed, verify)
+    job = _Job(metadata, options, seed, verify, run=secrets.token_hex(8))
     for result in _results(items, job, workers, client):
         setattr(summary, result.status, getattr(summary, result.status) + 1)
         if on_result is not None:
@@ -302,6 +302,8 @@ class _Job:
     options: ConvertOptions
     seed: str
     verify: bool = False
+    #: Identifies this run_batch call, so workers that outlive it (Dask) list folders anew.
+    run: str = ""
 
 
 def _results(
@@ -394,7 +396,7 @@ def convert_item(item: BatchItem, job: _Job) -> BatchResult:
         if isinstance(encoded, DicomizeError):
             return BatchResult(item.source, None, None, "failed", str(encoded))
         output.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temporaries(output)
+        _remove_stale_temporaries(output, job.run)
         # A file that is there but not our complete output is replaced.
         write_object(encoded, output, overwrite=output.exists())
     except DicomizeError as exc:
@@ -430,18 +432,18 @@ def _complete(output: Path, sop_uid: str) -> bool:
     return str(ds.get("SOPInstanceUID", "")) == sop_uid
 
 
-def _remove_stale_temporaries(output: Path) -> None:
+def _remove_stale_temporaries(output: Path, run: str) -> None:
     # Our writer's temporary names are ".<name>.<12 hex>.part"; a killed run can leave one.
-    # Each folder is listed once per process: a glob per file made a batch quadratic.
+    # Each folder is listed once per run and process: a glob per file made a batch quadratic.
     prefix = f".{output.name}."
-    stale = _stale_temporaries(str(output.parent))
+    stale = _stale_temporaries(str(output.parent), run)
     for name in [name for name in stale if name.startswith(prefix)]:
         (output.parent / name).unlink(missing_ok=True)
         stale.discard(name)
 
 
-@functools.cache
-def _stale_temporaries(folder: str) -> set[str]:
+@functools.lru_cache(maxsize=256)
+def _stale_temporaries(folder: str, run: str) -> set[str]:  # noqa: ARG001  (a cache key)
     # Listed before this process writes there, so only a previous run's leftovers are named.
     with os.scandir(folder) as entries:
         return {e.name for e in entries if e.name.startswith(".") and e.name.endswith(".part")}
