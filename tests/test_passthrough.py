@@ -313,7 +313,7 @@ def test_phone_photo_is_rotated_without_decoding_when_the_rotation_is_perfect(
     assert (ds.Rows, ds.Columns) == ((64, 48) if orientation >= 5 else (48, 64))
     assert f"EXIF Orientation {orientation} applied without decoding" in ds.DerivationDescription
     # The stream's own EXIF now says upright, so no viewer turns it twice.
-    from dicomize.readers._jpeg import parse_jpeg  # noqa: PLC0415
+    from dicomize.codestreams.jpeg import parse_jpeg  # noqa: PLC0415
 
     stream = _frame(output)
     assert parse_jpeg(stream).orientation == 1

@@ -223,13 +223,7 @@ def _read_for(source: Source, options: ConvertOptions) -> Picture:
 
 
 def _encoded(picture: Picture, options: ConvertOptions) -> Picture:
-    return encode_picture(
-        for_multiframe(picture),
-        options.transfer_syntax,
-        jpeg_quality=options.jpeg_quality,
-        jpegls_error=options.jpegls_error,
-        j2k_ratio=options.j2k_ratio,
-    )
+    return encode_picture(for_multiframe(picture), options.transfer_syntax, options)
 
 
 class _Plan:

@@ -14,6 +14,7 @@ and ``str(exc)`` is a one-line message fit for a terminal.
     │   └── ImageTooLarge       more pixels than the configured limit
     ├── MetadataError           a metadata value breaks a DICOM rule
     ├── ManifestError           a batch manifest row is invalid (row number given)
+    ├── ConfigError             options, destinations or arguments that cannot work
     └── OutputError             the output cannot be written
         └── OutputExists        the target exists and overwriting was not asked for
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "ConfigError",
     "CorruptImage",
     "DicomizeError",
     "ImageTooLarge",
@@ -111,6 +113,15 @@ class ManifestError(DicomizeError):
     def __init__(self, manifest: str | Path, row: int, message: str) -> None:
         self.manifest, self.row = str(manifest), row
         super().__init__(f"{manifest}: row {row}: {message}")
+
+
+class ConfigError(DicomizeError, ValueError):
+    """Options, a destination or command-line arguments that cannot work.
+
+    Raised when an options object is made (:class:`dicomize.ConvertOptions`,
+    :class:`dicomize.SendOptions`) or a destination parsed, before any input
+    is read. It is a :class:`ValueError` too, as for any invalid argument.
+    """
 
 
 class OutputError(DicomizeError):

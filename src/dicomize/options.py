@@ -1,15 +1,23 @@
-"""The options of a conversion, one frozen object for every input of a call."""
+"""Frozen options objects, validated when made: each default is written here and nowhere else.
+
+:class:`ConvertOptions` says how pictures are read, encoded and identified;
+:class:`SendOptions` how files are delivered. An impossible value raises
+:class:`~dicomize.errors.ConfigError` before any input is read. The command
+line shows these defaults in its ``--help``, read from the fields.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
+from dicomize.codecs import resolve_transfer_syntax
+from dicomize.errors import ConfigError
 from dicomize.uids import check_uid_root
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ConvertOptions"]
+__all__ = ["IODS", "ConvertOptions", "SendOptions", "default_of"]
 
-#: Default decompression-bomb guard: 150 megapixels (a 6000x4000 photo is 24).
-DEFAULT_MAX_PIXELS = 150_000_000
+#: The IODs a picture can be stored as, by the names ``iod`` takes.
+IODS = ("sc", "vl-photo")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -21,7 +29,8 @@ class ConvertOptions:
     background : tuple of int
         8-bit RGB colour that transparent pixels are composited onto (white).
     max_pixels : int
-        Refuse pictures with more pixels (decompression-bomb guard).
+        Refuse pictures with more pixels (decompression-bomb guard; the
+        default, 150 megapixels, is six 6000x4000 photos).
     uid_root : str or None
         Organisation UID root for new UIDs; None gives ``2.25.<uuid>`` UIDs.
     passthrough : bool
@@ -32,7 +41,7 @@ class ConvertOptions:
         Off by default: they can hold GPS positions, serial numbers and names.
     transfer_syntax : str
         Transfer syntax for decoded pictures, by name (``"jpeg-ls-lossless"``,
-        see :data:`dicomize.encode.TRANSFER_SYNTAXES`) or UID. Passed-through
+        see :data:`dicomize.codecs.CODECS`) or UID. Passed-through
         codestreams keep their own.
     jpeg_quality : int
         Quality 1-100 of baseline JPEG output.
@@ -55,7 +64,7 @@ class ConvertOptions:
     """
 
     background: tuple[int, int, int] = (255, 255, 255)
-    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_pixels: int = 150_000_000
     uid_root: str | None = None
     passthrough: bool = True
     keep_jpeg_metadata: bool = False
@@ -70,21 +79,95 @@ class ConvertOptions:
 
     def __post_init__(self) -> None:
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):  # noqa: PLR2004
-            raise ValueError(f"background must be three values 0-255, got {self.background!r}")
+            raise ConfigError(f"background must be three values 0-255, got {self.background!r}")
         if self.max_pixels < 1:
-            raise ValueError("max_pixels must be positive")
+            raise ConfigError("max_pixels must be positive")
         if self.uid_root is not None:
             object.__setattr__(self, "uid_root", check_uid_root(self.uid_root))
         if not 1 <= self.jpeg_quality <= 100:  # noqa: PLR2004
-            raise ValueError("jpeg_quality must be 1 to 100")
+            raise ConfigError("jpeg_quality must be 1 to 100")
         if not 1 <= self.jpegls_error <= 255:  # noqa: PLR2004
-            raise ValueError("jpegls_error (NEAR) must be 1 to 255; 0 is lossless JPEG-LS")
-        if self.iod not in {"sc", "vl-photo"}:
-            raise ValueError(f"iod must be 'sc' or 'vl-photo', got {self.iod!r}")
+            raise ConfigError("jpegls_error (NEAR) must be 1 to 255; 0 is lossless JPEG-LS")
+        if self.iod not in IODS:
+            raise ConfigError(f"iod must be one of {', '.join(IODS)}, got {self.iod!r}")
+        if self.keep_gps and self.iod != "vl-photo":
+            # Only VL Photographic has a module for a position (C.8.12.10, Geolocation).
+            raise ConfigError(
+                "keep_gps (--keep-gps) applies only to iod 'vl-photo' (--iod vl-photo)"
+            )
         if self.uid_seed is not None and not self.uid_seed:
-            raise ValueError("uid_seed must not be empty")
+            raise ConfigError("uid_seed must not be empty")
         if not self.j2k_ratio > 1:
-            raise ValueError("j2k_ratio must be greater than 1")
-        from dicomize.encode import resolve_transfer_syntax  # noqa: PLC0415
-
+            raise ConfigError("j2k_ratio must be greater than 1")
         object.__setattr__(self, "transfer_syntax", resolve_transfer_syntax(self.transfer_syntax))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SendOptions:
+    """How to connect, authenticate, retry and clean up when sending.
+
+    Secrets (`token`, `basic`) come from the environment or a file, never
+    from a command line, and are never logged or shown in a report.
+
+    Parameters
+    ----------
+    calling_aet : str
+        Our AE title (DIMSE).
+    tls, ca_file, cert_file, key_file
+        DICOM TLS for ``dicom://``; `ca_file` also says whom HTTPS trusts.
+    connect_timeout : float
+        Seconds to open a connection (DIMSE and HTTP).
+    acse_timeout, dimse_timeout : float
+        Seconds to wait for association and DIMSE answers.
+    http_timeout : float
+        Seconds to wait for an HTTP answer (STOW-RS); a large batch is
+        stored before the server answers, so this is longer than a DIMSE reply.
+    retries : int
+        Retries after a lost connection or a 5xx answer.
+    backoff : float
+        Seconds before the first retry; doubled for each next one.
+    batch_size : int
+        Instances per STOW-RS request.
+    delete_after_store : bool
+        Delete each file after the peer confirmed storing it.
+    """
+
+    calling_aet: str = "DICOMIZE"
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    connect_timeout: float = 10.0
+    acse_timeout: float = 30.0
+    dimse_timeout: float = 60.0
+    http_timeout: float = 300.0
+    retries: int = 3
+    backoff: float = 1.0
+    batch_size: int = 20
+    token: str | None = dataclasses.field(default=None, repr=False)
+    basic: tuple[str, str] | None = dataclasses.field(default=None, repr=False)
+    delete_after_store: bool = False
+
+    def __post_init__(self) -> None:
+        aet = self.calling_aet
+        # AE VR (PS3.5 6.2): 1-16 characters of the default repertoire, no backslash.
+        if not aet.strip() or len(aet) > 16 or not aet.isascii() or "\\" in aet:  # noqa: PLR2004
+            raise ConfigError(f"calling AE title {aet!r} must be 1 to 16 ASCII characters")
+        for name in ("connect_timeout", "acse_timeout", "dimse_timeout", "http_timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be more than 0 seconds")
+        if self.retries < 0:
+            raise ConfigError("retries must be 0 or more")
+        if self.backoff < 0:
+            raise ConfigError("backoff must be 0 or more seconds")
+        if self.batch_size < 1:
+            raise ConfigError("batch_size must be at least 1")
+
+
+def default_of(options: type[ConvertOptions | SendOptions], name: str) -> object:
+    """Return the default of one field of an options class (for ``--help`` texts).
+
+    >>> default_of(ConvertOptions, "jpeg_quality")
+    90
+    """
+    return options.__dataclass_fields__[name].default

@@ -5,9 +5,40 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 
-from dicomize.errors import UnsupportedInput
+from dicomize.errors import ImageTooLarge, UnsupportedInput
 
-__all__ = ["Picture", "PixelStrips", "stack_pictures"]
+__all__ = ["MAX_DIMENSION", "Picture", "PixelStrips", "check_size", "stack_pictures"]
+
+#: Rows and Columns are US (PS3.3 C.7.6.3).
+MAX_DIMENSION = 65535
+
+
+def check_size(columns: int, rows: int, max_pixels: int | None, *, frames: int = 1) -> None:
+    """Refuse a picture beyond the pixel limit, or with rows or columns DICOM cannot hold.
+
+    Every reader calls this as soon as the size is known, before decoding: the
+    limit guards against decompression bombs. None means no limit (an array in
+    memory already).
+
+    >>> check_size(6000, 4000, 1000)
+    Traceback (most recent call last):
+    ...
+    dicomize.errors.ImageTooLarge: 6000x4000 pixels exceeds the limit of 1000 pixels
+
+    Raises
+    ------
+    ImageTooLarge
+        When ``columns * rows * frames`` exceeds `max_pixels`.
+    UnsupportedInput
+        When rows or columns are outside 1 to 65535.
+    """
+    if max_pixels is not None and columns * rows * frames > max_pixels:
+        size = f"{frames} frames of {columns}x{rows}" if frames > 1 else f"{columns}x{rows}"
+        raise ImageTooLarge(f"{size} pixels exceeds the limit of {max_pixels} pixels")
+    if not (1 <= rows <= MAX_DIMENSION and 1 <= columns <= MAX_DIMENSION):
+        raise UnsupportedInput(
+            f"{columns}x{rows} pixels; DICOM rows and columns are 1 to {MAX_DIMENSION}"
+        )
 
 
 class PixelStrips:

@@ -300,7 +300,7 @@ def _lossy_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
     if syntax in {"1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.203"} and "PixelData" in ds:
         from pydicom.encaps import generate_frames  # noqa: PLC0415
 
-        from dicomize.readers._j2k import parse_j2k  # noqa: PLC0415
+        from dicomize.codestreams.j2k import parse_j2k  # noqa: PLC0415
 
         try:
             frame = next(generate_frames(ds.PixelData, number_of_frames=1))

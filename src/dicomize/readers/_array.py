@@ -15,16 +15,29 @@ import numpy.typing as npt
 
 from dicomize._icc import srgb_profile
 from dicomize.errors import UnsupportedInput
-from dicomize.picture import Picture
+from dicomize.options import ConvertOptions
+from dicomize.picture import Picture, check_size, stack_pictures
 
-__all__ = ["MAX_DIMENSION", "apply_orientation", "composite", "picture_from_array"]
-
-#: Rows and Columns are US (PS3.3 C.7.6.3).
-MAX_DIMENSION = 65535
+__all__ = ["composite", "picture_from_array", "read_array"]
 
 _RGB = 3
 _RGBA = 4
 _GRAY_ALPHA = 2
+
+
+def read_array(source: Any, options: ConvertOptions) -> Picture:  # noqa: ANN401  (array-like)
+    """Read a numpy array (or anything with ``__array_interface__``).
+
+    ``(frames, rows, columns)`` and ``(frames, rows, columns, samples)`` are
+    stacks of frames; ``(rows, columns, 1-4)`` is one frame with samples.
+    """
+    array = np.asarray(source)
+    if array.ndim == 4 or (array.ndim == 3 and array.shape[2] not in {1, 2, 3, 4}):  # noqa: PLR2004
+        if array.shape[0] == 0:
+            raise UnsupportedInput("the array has no frames")
+        frames = [picture_from_array(frame, background=options.background) for frame in array]
+        return frames[0] if len(frames) == 1 else stack_pictures(frames, None)
+    return picture_from_array(array, background=options.background)
 
 
 def picture_from_array(
@@ -88,10 +101,8 @@ def picture_from_array(
             "(rows, columns, 3) for RGB or (rows, columns, 4) for RGBA"
         )
     rows, columns = array.shape[:2]
-    if not (1 <= rows <= MAX_DIMENSION and 1 <= columns <= MAX_DIMENSION):
-        raise UnsupportedInput(
-            f"{columns}x{rows} pixels; DICOM rows and columns are 1 to {MAX_DIMENSION}"
-        )
+    # An array is in memory already: no pixel limit, only what DICOM can hold.
+    check_size(columns, rows, None)
     bits = array.dtype.itemsize * 8
     stored = bits if bits_stored is None or bits == 8 else bits_stored  # noqa: PLR2004
     # Native Pixel Data is little-endian and row-major (PS3.5 8.1.1); this copies
@@ -142,17 +153,3 @@ def composite(
         mixed = mixed[..., 0]
     hex_colour = "#{:02X}{:02X}{:02X}".format(*background)
     return mixed.astype(array.dtype), f"alpha channel composited onto background {hex_colour}"
-
-
-def apply_orientation(array: npt.NDArray[Any], orientation: int) -> npt.NDArray[Any]:
-    """Apply an EXIF/TIFF Orientation value (1-8) to rows and columns.
-
-    The result is a view; :func:`picture_from_array` makes it contiguous.
-    """
-    if orientation in {5, 6, 7, 8}:  # these swap rows and columns
-        array = array.swapaxes(0, 1)
-    if orientation in {2, 3, 6, 7}:  # mirrored left-right after any transpose
-        array = array[:, ::-1]
-    if orientation in {3, 4, 7, 8}:  # mirrored top-bottom after any transpose
-        array = array[::-1]
-    return array

@@ -1,192 +1,44 @@
-"""JPEG 2000 and HTJ2K codestreams read by their main header (PS3.5 8.2.4, 8.2.14, A.4.4).
+"""JPEG 2000 and HTJ2K files (codestreams or JP2): stored unchanged when DICOM can describe them.
 
-:func:`parse_j2k` reads SIZ (size, components, depth, sign), CAP (Part 15,
-HTJ2K) and COD (multiple component transform, wavelet), then walks the
-tile-parts to EOC so a truncated codestream is refused. A JP2 file is
-reduced to its ``jp2c`` codestream box: DICOM forbids the JP2 wrapper.
-:func:`j2k_passthrough` maps that to a transfer syntax and photometric
-interpretation: MCT on → YBR_RCT (reversible 5-3) or YBR_ICT (irreversible
-9-7); MCT off → the components as coded (RGB or MONOCHROME2).
+The codestream is described by :mod:`dicomize.codestreams.j2k`; a JP2 palette
+or sYCC colour space, more than 3 components or more than 16 bits are decoded
+instead (OpenJPEG or OpenJPH through imagecodecs) and stored losslessly.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import struct
+from typing import BinaryIO
 
-from dicomize._icc import as_input_profile
-from dicomize.errors import CorruptImage, ImageTooLarge
+from dicomize.codestreams.j2k import (
+    JP2_SIGNATURE,
+    J2kInfo,
+    codestream_of,
+    j2k_passthrough,
+    jp2_header,
+    parse_j2k,
+)
+from dicomize.codestreams.passthrough import Passthrough
+from dicomize.errors import CorruptImage
 from dicomize.options import ConvertOptions
-from dicomize.picture import Picture
+from dicomize.picture import Picture, check_size
 from dicomize.readers._array import picture_from_array
-from dicomize.readers._jpeg import Passthrough
 
-__all__ = ["J2kInfo", "codestream_of", "j2k_passthrough", "parse_j2k", "read_j2k"]
-
-_SOC, _SIZ, _CAP, _COD, _SOT, _EOC = 0x4F, 0x51, 0x50, 0x52, 0x90, 0xD9
-_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+__all__ = ["read"]
 
 
-@dataclasses.dataclass(frozen=True)
-class J2kInfo:
-    """What the main header of a JPEG 2000 codestream says."""
-
-    rows: int
-    columns: int
-    components: int
-    precision: int
-    signed: bool
-    mct: bool
-    reversible: bool
-    htj2k: bool
-    #: Offset just after EOC.
-    end: int
-
-
-def codestream_of(data: bytes) -> bytes:
-    """Return the codestream: `data` itself, or the ``jp2c`` box of a JP2 file."""
-    if not data.startswith(_JP2_SIGNATURE):
-        return data
-    position = 0
-    while position + 8 <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, position)
-        header = 8
-        if length == 1:  # XLBox: 64-bit length
-            (length,) = struct.unpack_from(">Q", data, position + 8)
-            header = 16
-        elif length == 0:  # the box runs to the end of the file
-            length = len(data) - position
-        if kind == b"jp2c":
-            return data[position + header : position + length]
-        if length < header:
-            break
-        position += length
-    raise CorruptImage("JP2 file has no codestream (jp2c) box")
-
-
-def parse_j2k(data: bytes) -> J2kInfo:
-    """Read the main header of codestream `data` and walk its tile-parts to EOC.
-
-    Raises
-    ------
-    CorruptImage
-        When a marker segment is truncated, SIZ or COD is missing, or the
-        tile-parts do not end in EOC.
-    """
-    if not data.startswith(b"\xff\x4f\xff\x51"):
-        raise CorruptImage("JPEG 2000 codestream does not start with SOC and SIZ")
-    position, size = 2, len(data)
-    siz = cod = b""
-    cap = False
-    while True:
-        if position + 4 > size or data[position] != 0xFF:  # noqa: PLR2004
-            raise CorruptImage("JPEG 2000 main header is truncated or damaged")
-        marker = data[position + 1]
-        if marker == _SOT:
-            break
-        (length,) = struct.unpack_from(">H", data, position + 2)
-        if length < 2 or position + 2 + length > size:  # noqa: PLR2004
-            raise CorruptImage(f"JPEG 2000 segment 0xFF{marker:02X} is truncated")
-        body = data[position + 4 : position + 2 + length]
-        if marker == _SIZ:
-            siz = body
-        elif marker == _CAP:
-            cap = True
-        elif marker == _COD:
-            cod = body
-        position += 2 + length
-    if len(siz) < 38 or len(cod) < 10:  # noqa: PLR2004
-        raise CorruptImage("JPEG 2000 main header lacks SIZ or COD")
-    rsiz, xsiz, ysiz, xosiz, yosiz = struct.unpack_from(">HIIII", siz, 0)
-    (components,) = struct.unpack_from(">H", siz, 34)
-    if components == 0 or len(siz) < 36 + 3 * components:
-        raise CorruptImage("JPEG 2000 SIZ segment is damaged")
-    depths = {siz[36 + 3 * i] for i in range(components)}
-    if len(depths) != 1:
-        raise CorruptImage("JPEG 2000 components of different depths are not supported")
-    (ssiz,) = depths
-    position = _walk_tile_parts(data, position)
-    return J2kInfo(
-        rows=ysiz - yosiz,
-        columns=xsiz - xosiz,
-        components=components,
-        precision=(ssiz & 0x7F) + 1,
-        signed=bool(ssiz & 0x80),
-        mct=cod[4] == 1,
-        reversible=cod[9] == 1,
-        htj2k=cap or bool(rsiz & 0x4000),
-        end=position,
-    )
-
-
-def _walk_tile_parts(data: bytes, position: int) -> int:
-    size = len(data)
-    while True:
-        if position + 2 > size:
-            raise CorruptImage("JPEG 2000 codestream ends before EOC (truncated)")
-        marker = data[position : position + 2]
-        if marker == b"\xff\xd9":
-            return position + 2
-        if marker != b"\xff\x90" or position + 12 > size:
-            raise CorruptImage("JPEG 2000 tile-part is damaged or truncated")
-        (psot,) = struct.unpack_from(">I", data, position + 6)
-        if psot == 0:  # the last tile-part runs to EOC
-            stripped = data.rstrip(b"\x00")
-            if not stripped.endswith(b"\xff\xd9"):
-                raise CorruptImage("JPEG 2000 codestream ends before EOC (truncated)")
-            return len(stripped)
-        if position + psot > size:
-            raise CorruptImage("JPEG 2000 tile-part runs past the end (truncated)")
-        position += psot
-
-
-def j2k_passthrough(info: J2kInfo) -> Passthrough | str:
-    """Describe `info` for DICOM, or say why it cannot be stored as it is."""
-    if info.components not in {1, 3}:
-        return f"JPEG 2000 with {info.components} components has no photometric interpretation here"
-    if info.precision > 16:  # noqa: PLR2004
-        return f"{info.precision}-bit JPEG 2000 is beyond the 16 bits these IODs hold"
-    if info.signed and info.components == 3:  # noqa: PLR2004
-        return "signed colour JPEG 2000 is not allowed (colour is unsigned)"
-    if info.components == 1:
-        photometric = "MONOCHROME2"
-    elif info.mct:
-        photometric = "YBR_RCT" if info.reversible else "YBR_ICT"
-    else:
-        photometric = "RGB"
-    if info.htj2k:
-        syntax = "1.2.840.10008.1.2.4.201" if info.reversible else "1.2.840.10008.1.2.4.203"
-        method = "ISO_15444_15"
-    else:
-        syntax = "1.2.840.10008.1.2.4.90" if info.reversible else "1.2.840.10008.1.2.4.91"
-        method = "ISO_15444_1"
-    return Passthrough(
-        transfer_syntax=syntax,
-        photometric_interpretation=photometric,
-        samples_per_pixel=info.components,
-        bits_allocated=8 if info.precision <= 8 else 16,  # noqa: PLR2004
-        bits_stored=info.precision,
-        lossy_method=None if info.reversible else method,
-        pixel_representation=1 if info.signed else 0,
-    )
-
-
-def read_j2k(data: bytes, options: ConvertOptions) -> Picture:
+def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture:  # noqa: ARG001
     """Store a JPEG 2000 / HTJ2K codestream (or JP2 file) unchanged, or decode it.
 
     The codestream passes through when DICOM can describe it; a JP2 palette or
     sYCC colour space, more than 3 components or more than 16 bits are decoded
     instead (OpenJPEG or OpenJPH through imagecodecs) and stored losslessly.
     """
-    jp2 = data.startswith(_JP2_SIGNATURE)
+    data = source if isinstance(source, bytes) else source.read()
+    jp2 = data.startswith(JP2_SIGNATURE)
     stream = codestream_of(data)
     info = parse_j2k(stream)
-    if info.rows * info.columns > options.max_pixels:
-        raise ImageTooLarge(
-            f"{info.columns}x{info.rows} picture size exceeds the limit of "
-            f"{options.max_pixels} pixels"
-        )
-    obstacle, icc = _jp2_header(data) if jp2 else (None, None)
+    check_size(info.columns, info.rows, options.max_pixels)
+    obstacle, icc = jp2_header(data) if jp2 else (None, None)
     reason = "passthrough is off"
     if options.passthrough:
         legal = obstacle or j2k_passthrough(info)
@@ -230,44 +82,3 @@ def _decoded_picture(
         lossy=() if info.reversible else ((method, None),),
         source_format="HTJ2K" if info.htj2k else "JPEG 2000",
     )
-
-
-def _jp2_header(data: bytes) -> tuple[str | None, bytes | None]:
-    """Read the jp2h boxes: what prevents passthrough, and an embedded ICC profile."""
-    header = _box(data, 0, len(data), b"jp2h")
-    if header is None:
-        raise CorruptImage("JP2 file has no header (jp2h) box")
-    if _box(data, *header, b"pclr") is not None:
-        return "a JP2 palette (pclr) must be applied to the pixels", None
-    colour = _box(data, *header, b"colr")
-    if colour is None:
-        return None, None
-    start, end = colour
-    method = data[start]
-    if method == 1 and end - start >= 7:  # noqa: PLR2004  (enumerated colour space)
-        (space,) = struct.unpack_from(">I", data, start + 3)
-        if space == 18:  # noqa: PLR2004
-            return "sYCC JP2 colour has no DICOM photometric interpretation here", None
-        return None, None
-    if method in {2, 3}:  # restricted or any ICC profile
-        return None, as_input_profile(data[start + 3 : end])
-    return None, None
-
-
-def _box(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    """Find box `kind` among the boxes in data[start:end]; return its content's span."""
-    position = start
-    while position + 8 <= end:
-        length, found = struct.unpack_from(">I4s", data, position)
-        header = 8
-        if length == 1:
-            (length,) = struct.unpack_from(">Q", data, position + 8)
-            header = 16
-        elif length == 0:
-            length = end - position
-        if length < header:
-            return None
-        if found == kind:
-            return position + header, min(position + length, end)
-        position += length
-    return None

@@ -27,14 +27,16 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from dicomize._icc import as_input_profile, srgb_profile
-from dicomize.errors import CorruptImage, ImageTooLarge, UnsupportedInput
-from dicomize.picture import Picture, PixelStrips, stack_pictures
-from dicomize.readers._array import MAX_DIMENSION, apply_orientation, picture_from_array
+from dicomize.errors import CorruptImage, DicomizeError, ImageTooLarge, UnsupportedInput
+from dicomize.options import ConvertOptions
+from dicomize.picture import Picture, PixelStrips, check_size, stack_pictures
+from dicomize.readers._array import picture_from_array
+from dicomize.readers._orientation import ORIENTATIONS, apply_orientation
 
-__all__ = ["PILLOW_FORMATS", "read_with_pillow"]
+__all__ = ["PILLOW_FORMATS", "read"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +69,9 @@ _DECODE_ERRORS = (
 _PILLOW_LIMIT_LOCK = threading.Lock()
 
 
-def read_with_pillow(
-    data: bytes | BinaryIO, fmt: str, *, background: tuple[int, int, int], max_pixels: int
-) -> Picture:
+def read(data: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture:
     """Decode `data` (a file of format `fmt`, or an open PNG file) into a :class:`Picture`."""
+    background, max_pixels = options.background, options.max_pixels
     # Pillow warns about damaged metadata (corrupt EXIF, odd chunks) it then ignores;
     # they are not the user's problem unless decoding fails, so they go to the debug log.
     with _pillow_limit(max_pixels), warnings.catch_warnings(record=True) as caught:
@@ -115,9 +116,7 @@ def _picture(
     except _DECODE_ERRORS as exc:
         raise CorruptImage(f"cannot decode {fmt}: {exc}") from exc
     derivation: list[str] = []
-    if orientation in range(2, 9):
-        image = ImageOps.exif_transpose(image)
-        derivation.append(f"EXIF Orientation {orientation} applied to the pixels")
+    image = _upright(image, orientation, derivation)
     bits_stored = _png_significant_bits(data) if fmt == "PNG" else None
     return _to_picture(
         image,
@@ -154,15 +153,7 @@ def _open(source: bytes | BinaryIO, fmt: str, max_pixels: int) -> Image.Image:
         raise CorruptImage(f"{fmt} header is damaged or incomplete") from exc
     except _DECODE_ERRORS as exc:
         raise CorruptImage(f"cannot read {fmt} header: {exc}") from exc
-    width, height = image.size
-    if width * height > max_pixels:
-        raise ImageTooLarge(
-            f"{width}x{height} picture size exceeds the limit of {max_pixels} pixels"
-        )
-    if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
-        raise UnsupportedInput(
-            f"{width}x{height} pixels; DICOM rows and columns are 1 to {MAX_DIMENSION}"
-        )
+    check_size(*image.size, max_pixels)
     return image
 
 
@@ -383,11 +374,7 @@ def _read_frames(
 ) -> Picture:
     """Every frame of an animation (GIF, WebP, APNG) or page of a TIFF, as one picture."""
     count = int(getattr(image, "n_frames", 1))
-    if image.width * image.height * count > max_pixels:
-        raise ImageTooLarge(
-            f"{count} frames of {image.width}x{image.height} exceed the limit of "
-            f"{max_pixels} pixels"
-        )
+    check_size(image.width, image.height, max_pixels, frames=count)
     orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
     icc = image.info.get("icc_profile")
     lossy = _lossy_history(fmt, image, data)
@@ -401,11 +388,8 @@ def _read_frames(
         if fmt == "TIFF" and int(getattr(image, "tag_v2", {}).get(254, 0)) & 1:
             continue  # a reduced-resolution page (thumbnail), not a page of the document
         durations.append(image.info.get("duration"))
-        frame = image.copy()
-        derivation = []
-        if orientation in _TRANSPOSE:
-            frame = frame.transpose(_TRANSPOSE[orientation])
-            derivation.append(f"EXIF Orientation {orientation} applied to the pixels")
+        derivation: list[str] = []
+        frame = _upright(image.copy(), orientation, derivation)
         pictures.append(
             _to_picture(
                 frame,
@@ -422,16 +406,17 @@ def _read_frames(
     return pictures[0] if len(pictures) == 1 else stack_pictures(pictures, times)
 
 
-# EXIF Orientation → the Pillow transpose that makes the frame upright.
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+def _upright(image: Image.Image, orientation: int, derivation: list[str]) -> Image.Image:
+    """Undo an EXIF Orientation on a Pillow image, noting it in `derivation`."""
+    turn = ORIENTATIONS.get(orientation)
+    if turn is None:
+        return image
+    derivation.append(_applied(orientation))
+    return image.transpose(Image.Transpose[turn.pillow])
+
+
+def _applied(orientation: int) -> str:
+    return f"EXIF Orientation {orientation} applied to the pixels"
 
 
 def _deep_png(data: bytes, image: Image.Image, background: tuple[int, int, int]) -> Picture:
@@ -453,14 +438,18 @@ def _deep_tiff(
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             # Reduced-resolution pages are thumbnails, not pages of the document.
             pages: list[Any] = [p for p in tif.pages if not getattr(p, "is_reduced", False)]
-            pixels = sum(int(p.shape[0]) * int(p.shape[1]) for p in pages)
+            # Pages must agree in size to be joined; the largest bounds them all.
+            largest = max(pages, key=lambda p: int(p.imagewidth) * int(p.imagelength))
+            check_size(
+                int(largest.imagewidth), int(largest.imagelength), max_pixels, frames=len(pages)
+            )
             kinds = {tifffile.PHOTOMETRIC(p.photometric).name for p in pages}
-            readable = pixels <= max_pixels and kinds <= {"RGB", "MINISBLACK"}
+            readable = kinds <= {"RGB", "MINISBLACK"}
             arrays = [_interleaved(p.asarray(), str(p.axes)) for p in pages] if readable else []
+    except DicomizeError:
+        raise
     except Exception as exc:  # tifffile raises many kinds on damaged files
         raise CorruptImage(f"cannot decode 16-bit TIFF: {exc}") from exc
-    if pixels > max_pixels:
-        raise ImageTooLarge(f"the pages exceed the limit of {max_pixels} pixels")
     if not arrays:
         names = ", ".join(sorted(kinds - {"RGB", "MINISBLACK"}))
         raise UnsupportedInput(f"16-bit TIFF photometric {names} is not supported")
@@ -478,9 +467,9 @@ def _deep_picture(
 ) -> Picture:
     derivation: tuple[str, ...] = ()
     orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
-    if orientation in range(2, 9):
+    if orientation in ORIENTATIONS:
         array = apply_orientation(array, orientation)
-        derivation = (f"EXIF Orientation {orientation} applied to the pixels",)
+        derivation = (_applied(orientation),)
     icc = image.info.get("icc_profile")
     colour = array.ndim == 3 and array.shape[2] in {3, 4}  # noqa: PLR2004
     return picture_from_array(

@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 
-from dicomize.errors import CorruptImage, ImageTooLarge, UnsupportedInput
-from dicomize.picture import Picture
+from dicomize.errors import CorruptImage, UnsupportedInput
+from dicomize.options import ConvertOptions
+from dicomize.picture import Picture, check_size
 from dicomize.readers._array import picture_from_array
 
-__all__ = ["read_pnm"]
+__all__ = ["read"]
 
 _TOKEN = re.compile(rb"(?:\s|#[^\n\r]*[\n\r])*(\S+)")
 _MAX_MAXVAL = 65535
 
 
-def read_pnm(data: bytes, *, background: tuple[int, int, int], max_pixels: int) -> Picture:
-    """Decode a Netpbm file held in `data`."""
+def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture:  # noqa: ARG001
+    """Decode a Netpbm file."""
+    data = source if isinstance(source, bytes) else source.read()
+    max_pixels, background = options.max_pixels, options.background
     magic = data[:2]
     if magic == b"P7":
         array, maxval = _read_pam(data, max_pixels)
@@ -64,16 +67,9 @@ def _header(data: bytes, count: int) -> tuple[list[int], int]:
     return values, position + 1
 
 
-def _check_size(width: int, height: int, max_pixels: int) -> None:
-    if width < 1 or height < 1:
-        raise CorruptImage(f"Netpbm size {width}x{height} is empty")
-    if width * height > max_pixels:
-        raise ImageTooLarge(f"{width}x{height} pixels exceeds the limit of {max_pixels}")
-
-
 def _read_bitmap(data: bytes, max_pixels: int) -> tuple[npt.NDArray[Any], int]:
     (width, height), offset = _header(data, 2)
-    _check_size(width, height, max_pixels)
+    check_size(width, height, max_pixels)
     if data[:2] == b"P4":
         row_bytes = (width + 7) // 8
         if len(data) < offset + row_bytes * height:
@@ -93,7 +89,7 @@ def _read_graymap(data: bytes, max_pixels: int) -> tuple[npt.NDArray[Any], int]:
     magic = data[:2]
     samples = 3 if magic in {b"P3", b"P6"} else 1
     (width, height, maxval), offset = _header(data, 3)
-    _check_size(width, height, max_pixels)
+    check_size(width, height, max_pixels)
     if not 1 <= maxval <= _MAX_MAXVAL:
         raise CorruptImage(f"Netpbm maxval {maxval} is outside 1..65535")
     shape = (height, width, samples) if samples == 3 else (height, width)  # noqa: PLR2004
@@ -131,7 +127,7 @@ def _read_pam(data: bytes, max_pixels: int) -> tuple[npt.NDArray[Any], int]:
         depth, maxval = int(fields["DEPTH"]), int(fields["MAXVAL"])
     except (KeyError, ValueError):
         raise CorruptImage("PAM header lacks WIDTH, HEIGHT, DEPTH or MAXVAL") from None
-    _check_size(width, height, max_pixels)
+    check_size(width, height, max_pixels)
     if depth not in {1, 2, 3, 4} or not 1 <= maxval <= _MAX_MAXVAL:
         raise UnsupportedInput(f"PAM depth {depth} / maxval {maxval} is not supported")
     dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)  # noqa: PLR2004

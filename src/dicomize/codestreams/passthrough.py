@@ -1,0 +1,55 @@
+"""How a legal codestream is described in DICOM, and the picture that wraps it unchanged."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dicomize._icc import srgb_profile
+from dicomize.picture import Picture
+
+__all__ = ["Passthrough"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Passthrough:
+    """How a legal codestream is described in DICOM."""
+
+    transfer_syntax: str
+    photometric_interpretation: str
+    samples_per_pixel: int
+    bits_allocated: int
+    bits_stored: int
+    lossy_method: str | None
+    pixel_representation: int = 0
+
+    def picture(
+        self,
+        stream: bytes,
+        *,
+        rows: int,
+        columns: int,
+        icc: bytes | None,
+        notes: tuple[str, ...],
+        source_format: str,
+    ) -> Picture:
+        """Describe `stream`, a codestream this passthrough decision is about, stored unchanged."""
+        lossy: tuple[tuple[str | None, float | None], ...] = ()
+        if self.lossy_method is not None:
+            decoded = rows * columns * self.samples_per_pixel * self.bits_allocated // 8
+            lossy = ((self.lossy_method, round(decoded / len(stream), 2)),)
+        colour = self.samples_per_pixel == 3  # noqa: PLR2004
+        return Picture(
+            pixels=stream,
+            rows=rows,
+            columns=columns,
+            samples_per_pixel=self.samples_per_pixel,
+            photometric_interpretation=self.photometric_interpretation,
+            bits_allocated=self.bits_allocated,
+            bits_stored=self.bits_stored,
+            pixel_representation=self.pixel_representation,
+            icc_profile=(icc or srgb_profile()) if colour else None,
+            derivation=notes,
+            lossy=lossy,
+            source_format=source_format,
+            transfer_syntax=self.transfer_syntax,
+        )

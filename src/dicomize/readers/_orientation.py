@@ -1,0 +1,62 @@
+"""EXIF/TIFF Orientation (values 2-8): how each is undone, for every way dicomize moves pixels.
+
+One table serves the numpy arrays, Pillow images and jpegtran transcodes, so the
+three can never disagree on what "Orientation 6" means. The value says how the
+stored rows and columns are laid out relative to the scene (TIFF 6.0, tag 274);
+undoing it makes the pixels upright, as DICOM's rows and columns must be.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+__all__ = ["ORIENTATIONS", "Turn", "apply_orientation"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Turn:
+    """How one Orientation value is undone."""
+
+    #: Swap rows and columns first.
+    transpose: bool
+    #: Then mirror left-right.
+    mirror_columns: bool
+    #: Then mirror top-bottom.
+    mirror_rows: bool
+    #: The same transform for jpegtran, on the DCT coefficients.
+    jpegtran: tuple[str, ...]
+    #: The same transform as a member of Pillow's ``Image.Transpose``.
+    pillow: str
+
+
+ORIENTATIONS: dict[int, Turn] = {
+    2: Turn(False, True, False, ("-flip", "horizontal"), "FLIP_LEFT_RIGHT"),
+    3: Turn(False, True, True, ("-rotate", "180"), "ROTATE_180"),
+    4: Turn(False, False, True, ("-flip", "vertical"), "FLIP_TOP_BOTTOM"),
+    5: Turn(True, False, False, ("-transpose",), "TRANSPOSE"),
+    6: Turn(True, True, False, ("-rotate", "90"), "ROTATE_270"),
+    7: Turn(True, True, True, ("-transverse",), "TRANSVERSE"),
+    8: Turn(True, False, True, ("-rotate", "270"), "ROTATE_90"),
+}
+
+
+def apply_orientation(array: npt.NDArray[Any], orientation: int) -> npt.NDArray[Any]:
+    """Undo an Orientation value on an array of rows and columns (1 and unknown: unchanged).
+
+    The result is a view; :func:`~dicomize.readers._array.picture_from_array`
+    makes it contiguous.
+    """
+    turn = ORIENTATIONS.get(orientation)
+    if turn is None:
+        return array
+    if turn.transpose:
+        array = array.swapaxes(0, 1)
+    if turn.mirror_columns:
+        array = array[:, ::-1]
+    if turn.mirror_rows:
+        array = array[::-1]
+    return array
