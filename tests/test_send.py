@@ -19,8 +19,9 @@ from PIL import Image
 
 import dicomize
 from conftest import FULL_METADATA, encode, gradient
-from dicomize.report import BatchResult
-from dicomize.send import SendOptions, send_files
+from dicomize.options import SendOptions
+from dicomize.report import SendResult
+from dicomize.send import send_files
 from peers import (
     Orthanc,
     ScriptedStow,
@@ -82,7 +83,7 @@ def _preview(orthanc: Orthanc, uid: str) -> np.ndarray:
 
 
 def _assert_arrived(
-    orthanc: Orthanc, results: list[BatchResult], pictures: dict[str, np.ndarray]
+    orthanc: Orthanc, results: list[SendResult], pictures: dict[str, np.ndarray]
 ) -> None:
     assert [r.status for r in results] == ["stored"] * len(results), results
     for result in results:

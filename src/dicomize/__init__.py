@@ -5,8 +5,10 @@
 >>> ds.SOPClassUID.name
 'Secondary Capture Image Storage'
 
-The public names are listed in ``__all__``; they load on first use so that
-the command line starts without importing pydicom, numpy or Pillow.
+The public names are the keys of ``_LOCATIONS`` (and ``__all__``, made from
+it); they load on first use so that the command line starts without importing
+pydicom, numpy or Pillow. The ``TYPE_CHECKING`` block below names them again
+for type checkers only; a test holds the two in step.
 """
 
 from __future__ import annotations
@@ -14,80 +16,87 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from dicomize._version import __version__
-
-# The exception tree is tiny and dependency-free, so it loads eagerly.
-from dicomize.errors import (
-    CorruptImage,
-    DicomizeError,
-    ImageTooLarge,
-    InputError,
-    ManifestError,
-    MetadataError,
-    OutputError,
-    OutputExists,
-    UnsupportedInput,
-)
+from dicomize import errors
+from dicomize._version import __version__ as __version__
 
 if TYPE_CHECKING:
-    from dicomize._convert import convert, convert_frames, convert_series
-    from dicomize._write import write
-    from dicomize.batch import plan_manifest, plan_tree, run_batch
-    from dicomize.metadata import Metadata, resolve_metadata
-    from dicomize.options import ConvertOptions
-    from dicomize.picture import Picture
-    from dicomize.readers import read_picture
-    from dicomize.reference import reference_metadata
-    from dicomize.send import SendOptions, send_files
-    from dicomize.validate import validate_file
+    from dicomize._convert import convert as convert
+    from dicomize._convert import convert_frames as convert_frames
+    from dicomize._convert import convert_series as convert_series
+    from dicomize._write import write as write
+    from dicomize.batch.plan import BatchItem as BatchItem
+    from dicomize.batch.plan import plan_manifest as plan_manifest
+    from dicomize.batch.plan import plan_tree as plan_tree
+    from dicomize.batch.run import BatchSummary as BatchSummary
+    from dicomize.batch.run import run_batch as run_batch
+    from dicomize.errors import ConfigError as ConfigError
+    from dicomize.errors import CorruptImage as CorruptImage
+    from dicomize.errors import DicomizeError as DicomizeError
+    from dicomize.errors import ImageTooLarge as ImageTooLarge
+    from dicomize.errors import InputError as InputError
+    from dicomize.errors import ManifestError as ManifestError
+    from dicomize.errors import MetadataError as MetadataError
+    from dicomize.errors import OutputError as OutputError
+    from dicomize.errors import OutputExists as OutputExists
+    from dicomize.errors import UnsupportedInput as UnsupportedInput
+    from dicomize.metadata import Metadata as Metadata
+    from dicomize.metadata import resolve_metadata as resolve_metadata
+    from dicomize.options import ConvertOptions as ConvertOptions
+    from dicomize.options import SendOptions as SendOptions
+    from dicomize.picture import Picture as Picture
+    from dicomize.readers import read_picture as read_picture
+    from dicomize.reference import reference_metadata as reference_metadata
+    from dicomize.report import BatchResult as BatchResult
+    from dicomize.report import BatchStatus as BatchStatus
+    from dicomize.report import SendResult as SendResult
+    from dicomize.report import SendStatus as SendStatus
+    from dicomize.send import send_files as send_files
+    from dicomize.send.destination import DimseDestination as DimseDestination
+    from dicomize.send.destination import StowDestination as StowDestination
+    from dicomize.send.destination import parse_destination as parse_destination
+    from dicomize.validate import Finding as Finding
+    from dicomize.validate import Verdict as Verdict
+    from dicomize.validate import validate_file as validate_file
 
-__all__ = [
-    "ConvertOptions",
-    "CorruptImage",
-    "DicomizeError",
-    "ImageTooLarge",
-    "InputError",
-    "ManifestError",
-    "Metadata",
-    "MetadataError",
-    "OutputError",
-    "OutputExists",
-    "Picture",
-    "SendOptions",
-    "UnsupportedInput",
-    "__version__",
-    "convert",
-    "convert_frames",
-    "convert_series",
-    "plan_manifest",
-    "plan_tree",
-    "read_picture",
-    "reference_metadata",
-    "resolve_metadata",
-    "run_batch",
-    "send_files",
-    "validate_file",
-    "write",
-]
-
-_LOCATIONS = {
-    "ConvertOptions": "dicomize.options",
+#: Every public name, and the module that defines it.
+_LOCATIONS: dict[str, str] = {
+    # Converting and writing
     "convert": "dicomize._convert",
-    "convert_series": "dicomize._convert",
     "convert_frames": "dicomize._convert",
+    "convert_series": "dicomize._convert",
+    "write": "dicomize._write",
+    "read_picture": "dicomize.readers",
+    "Picture": "dicomize.picture",
+    "ConvertOptions": "dicomize.options",
+    # Metadata
     "Metadata": "dicomize.metadata",
     "resolve_metadata": "dicomize.metadata",
-    "Picture": "dicomize.picture",
-    "read_picture": "dicomize.readers",
     "reference_metadata": "dicomize.reference",
-    "plan_manifest": "dicomize.batch",
-    "plan_tree": "dicomize.batch",
-    "run_batch": "dicomize.batch",
-    "SendOptions": "dicomize.send",
+    # Batches
+    "plan_manifest": "dicomize.batch.plan",
+    "plan_tree": "dicomize.batch.plan",
+    "BatchItem": "dicomize.batch.plan",
+    "run_batch": "dicomize.batch.run",
+    "BatchSummary": "dicomize.batch.run",
+    "BatchResult": "dicomize.report",
+    "BatchStatus": "dicomize.report",
+    # Delivery
     "send_files": "dicomize.send",
+    "SendOptions": "dicomize.options",
+    "SendResult": "dicomize.report",
+    "SendStatus": "dicomize.report",
+    "parse_destination": "dicomize.send.destination",
+    "DimseDestination": "dicomize.send.destination",
+    "StowDestination": "dicomize.send.destination",
+    # Validation
     "validate_file": "dicomize.validate",
-    "write": "dicomize._write",
+    "Verdict": "dicomize.validate",
+    "Finding": "dicomize.validate",
+    # The exception tree (dicomize.errors)
+    **dict.fromkeys(errors.__all__, "dicomize.errors"),
 }
+
+__all__ = sorted(["__version__", *_LOCATIONS])  # noqa: PLE0605  (made from the one table)
 
 
 def __getattr__(name: str) -> Any:  # noqa: ANN401  (PEP 562 lazy exports)
@@ -100,4 +109,4 @@ def __getattr__(name: str) -> Any:  # noqa: ANN401  (PEP 562 lazy exports)
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return __all__

@@ -24,14 +24,12 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dicomize.codestreams.j2k import j2k_passthrough, parse_j2k
-from dicomize.codestreams.jpeg import jpeg_passthrough, parse_jpeg
-from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import ConfigError, UnsupportedInput
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
+    from dicomize.codestreams.passthrough import Passthrough
     from dicomize.picture import Picture
 
 __all__ = ["CODECS", "Codec", "EncoderSettings", "codec_for", "resolve_transfer_syntax"]
@@ -158,17 +156,22 @@ def _pydicom(
 
 
 def _described(found: Passthrough | str) -> str:
-    if isinstance(found, Passthrough):
+    if not isinstance(found, str):
         return found.photometric_interpretation
     # The encoders write legal codestreams; anything else is a bug worth a traceback.
     raise RuntimeError(f"encoder wrote a codestream DICOM cannot describe: {found}")
 
 
+# The codestream parsers load when a frame is described, not when options are made.
 def _describe_jpeg(stream: bytes) -> str:
+    from dicomize.codestreams.jpeg import jpeg_passthrough, parse_jpeg  # noqa: PLC0415
+
     return _described(jpeg_passthrough(parse_jpeg(stream)))
 
 
 def _describe_j2k(stream: bytes) -> str:
+    from dicomize.codestreams.j2k import j2k_passthrough, parse_j2k  # noqa: PLC0415
+
     return _described(j2k_passthrough(parse_j2k(stream)))
 
 

@@ -11,7 +11,6 @@ True
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def walk_files(
 
 def temporary_name(path: Path) -> Path:
     """Return a new hidden name beside `path` to write to before it is renamed into place."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(6)}{_SUFFIX}")
+    return path.with_name(f".{path.name}.{os.urandom(6).hex()}{_SUFFIX}")
 
 
 def is_temporary(name: str) -> bool:

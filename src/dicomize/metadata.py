@@ -15,11 +15,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from dicomize._vr import Value, validate_attribute
+if TYPE_CHECKING:
+    from dicomize._vr import Value
 
-__all__ = ["Metadata", "MetadataLike", "resolve_metadata"]
+__all__ = ["METADATA_FLAGS", "Metadata", "MetadataLike", "keyword_for_name", "resolve_metadata"]
 
 _Date: TypeAlias = str | dt.date | None
 _Time: TypeAlias = str | dt.time | None
@@ -98,6 +99,66 @@ class Metadata:
         return out
 
 
+#: The attributes with a name of their own on the command line and in manifests:
+#: (flag, DICOM keyword, help). ``--patient-id`` on the command line is the
+#: column ``patient_id`` (or ``patient-id``) in a manifest; both also take the keyword.
+METADATA_FLAGS: tuple[tuple[str, str, str], ...] = (
+    ("--patient-name", "PatientName", "Family^Given^Middle^Prefix^Suffix"),
+    ("--patient-id", "PatientID", "patient identifier"),
+    ("--issuer-of-patient-id", "IssuerOfPatientID", "who assigned the patient ID"),
+    ("--birth-date", "PatientBirthDate", "YYYYMMDD or YYYY-MM-DD"),
+    ("--sex", "PatientSex", "M, F or O (omit when unknown)"),
+    ("--age", "PatientAge", "nnnY, nnnM, nnnW or nnnD"),
+    ("--accession", "AccessionNumber", "accession number (at most 16 bytes)"),
+    ("--study-id", "StudyID", "study identifier (default 1)"),
+    ("--study-description", "StudyDescription", "study description"),
+    ("--study-date", "StudyDate", "default: now"),
+    ("--study-time", "StudyTime", "default: now"),
+    ("--study-uid", "StudyInstanceUID", "join this study (default: a new UID)"),
+    ("--referring-physician", "ReferringPhysicianName", "Family^Given"),
+    ("--series-description", "SeriesDescription", "series description"),
+    ("--series-number", "SeriesNumber", "default 1"),
+    ("--series-uid", "SeriesInstanceUID", "join this series (default: a new UID)"),
+    ("--instance-number", "InstanceNumber", "first instance number (default 1)"),
+    ("--modality", "Modality", "default OT; DOC for documents, XC for photos, ..."),
+    ("--body-part", "BodyPartExamined", "e.g. CHEST, HAND"),
+    ("--laterality", "ImageLaterality", "R, L, B (both) or U (unpaired, the default)"),
+    (
+        "--conversion-type",
+        "ConversionType",
+        "DI digital interface (default), WSD workstation, SD scanned document, SI scanned image, "
+        "DF digitized film, DV digitized video, DRW drawing, SYN synthetic",
+    ),
+    (
+        "--burned-in-annotation",
+        "BurnedInAnnotation",
+        "YES (default: the pixels may show names or dates) or NO",
+    ),
+    ("--recognizable-visual-features", "RecognizableVisualFeatures", "YES or NO"),
+    ("--image-comments", "ImageComments", "free text"),
+    ("--species", "PatientSpeciesDescription", "veterinary patient, e.g. 'Canis lupus familiaris'"),
+    ("--breed", "PatientBreedDescription", "veterinary breed"),
+    ("--responsible-person", "ResponsiblePerson", "owner of an animal, Family^Given"),
+    ("--responsible-person-role", "ResponsiblePersonRole", "OWNER, VETERINARIAN, ..."),
+    ("--responsible-organization", "ResponsibleOrganization", "organisation responsible"),
+)
+
+
+def keyword_for_name(name: str) -> str | None:
+    """Return the DICOM keyword a manifest column or flag name stands for, or None.
+
+    >>> keyword_for_name("patient_id"), keyword_for_name("PatientID"), keyword_for_name("nope")
+    ('PatientID', 'PatientID', None)
+    """
+    from pydicom.datadict import tag_for_keyword  # noqa: PLC0415  (the data dictionary is large)
+
+    if tag_for_keyword(name) is not None:
+        return name
+    return _BY_NAME.get(name.strip().lower().replace("-", "_"))
+
+
+_BY_NAME = {flag.lstrip("-").replace("-", "_"): keyword for flag, keyword, _ in METADATA_FLAGS}
+
 #: What the API accepts as metadata.
 MetadataLike: TypeAlias = Metadata | Mapping[str, Any] | None
 
@@ -130,6 +191,10 @@ def resolve_metadata(*sources: MetadataLike) -> dict[str, Value]:
     dicomize.errors.MetadataError
         For the first value that breaks a rule.
     """
+    # The VR rules need pydicom's data dictionary: loaded here, not when the CLI
+    # only reads the flag table.
+    from dicomize._vr import validate_attribute  # noqa: PLC0415
+
     merged: dict[str, Any] = {}
     for source in sources:
         if source is None:

@@ -12,7 +12,6 @@ import dataclasses
 
 from dicomize.codecs import resolve_transfer_syntax
 from dicomize.errors import ConfigError
-from dicomize.uids import check_uid_root
 
 __all__ = ["IODS", "ConvertOptions", "SendOptions", "default_of"]
 
@@ -68,7 +67,7 @@ class ConvertOptions:
     uid_root: str | None = None
     passthrough: bool = True
     keep_jpeg_metadata: bool = False
-    transfer_syntax: str = "1.2.840.10008.1.2.1"
+    transfer_syntax: str = "explicit"
     jpeg_quality: int = 90
     jpegls_error: int = 2
     j2k_ratio: float = 10.0
@@ -83,6 +82,8 @@ class ConvertOptions:
         if self.max_pixels < 1:
             raise ConfigError("max_pixels must be positive")
         if self.uid_root is not None:
+            from dicomize.uids import check_uid_root  # noqa: PLC0415  (uuid, hashlib: not for --help)
+
             object.__setattr__(self, "uid_root", check_uid_root(self.uid_root))
         if not 1 <= self.jpeg_quality <= 100:  # noqa: PLR2004
             raise ConfigError("jpeg_quality must be 1 to 100")

@@ -1,26 +1,68 @@
-"""The result record shared by ``batch`` and ``send`` reports (one JSON line per input).
+"""The records of ``batch`` and ``send`` reports: one per input, one JSON line each.
 
+Both have the same shape (``input``, ``output``, ``sop_instance_uid``,
+``status``, ``error``), so a report can be read the same way whichever
+command wrote it; their statuses are enumerations, not free strings.
 Kept free of heavy imports: the command line loads it before any conversion.
+
+>>> import json
+>>> json.loads(BatchResult("a.png", "a.dcm", "2.25.1", BatchStatus.CONVERTED).to_json())["status"]
+'converted'
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import enum
 
-__all__ = ["BatchResult"]
+__all__ = ["BatchResult", "BatchStatus", "SendResult", "SendStatus"]
+
+
+class BatchStatus(enum.StrEnum):
+    """What became of one input of a batch."""
+
+    CONVERTED = "converted"
+    SKIPPED = "skipped"
+    """Its output was there already, complete, from an earlier run."""
+    FAILED = "failed"
+
+
+class SendStatus(enum.StrEnum):
+    """What became of one file sent to a PACS."""
+
+    STORED = "stored"
+    """The peer took responsibility for it (success or warning status)."""
+    FAILED = "failed"
 
 
 @dataclasses.dataclass(frozen=True)
-class BatchResult:
-    """What happened to one input (one line of the JSON Lines report)."""
+class _Record:
+    def to_json(self) -> str:
+        """Return the record as one JSON line."""
+        import json  # noqa: PLC0415  (the CLI loads this module before any report is asked for)
+
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchResult(_Record):
+    """What happened to one input of a batch (one line of its JSON Lines report)."""
 
     input: str
+    #: The output file, None when the input failed.
     output: str | None
     sop_instance_uid: str | None
-    status: str  # "converted", "skipped" or "failed"
+    status: BatchStatus
     error: str | None = None
 
-    def to_json(self) -> str:
-        """Return the result as one JSON line."""
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+
+@dataclasses.dataclass(frozen=True)
+class SendResult(_Record):
+    """What happened to one file sent (one line of ``send --report``)."""
+
+    input: str
+    #: The destination, ``dicom://AET@host:port`` or the DICOMweb root.
+    output: str
+    sop_instance_uid: str | None
+    status: SendStatus
+    error: str | None = None

@@ -14,6 +14,8 @@ import re
 import secrets
 import uuid
 
+from dicomize.errors import ConfigError
+
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
@@ -50,7 +52,7 @@ def is_valid_uid(value: str) -> bool:
 
 
 def check_uid_root(root: str) -> str:
-    """Return `root` without a trailing dot, or raise ``ValueError`` if unusable.
+    """Return `root` without a trailing dot; raise ConfigError if it is unusable.
 
     A root is an organisation's registered UID prefix (for example
     ``1.2.826.0.1.3680043.10.543``). It must itself be a valid UID and short
@@ -58,11 +60,11 @@ def check_uid_root(root: str) -> str:
     """
     root = root.rstrip(".")
     if not is_valid_uid(root):
-        raise ValueError(
+        raise ConfigError(
             f"UID root {root!r} is not a valid UID (digits and dots, no leading zeros)"
         )
     if len(root) > _MAX_ROOT_LENGTH:
-        raise ValueError(
+        raise ConfigError(
             f"UID root {root!r} is {len(root)} characters; at most {_MAX_ROOT_LENGTH} leave room "
             "for a unique suffix"
         )

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dicomize.files import walk_files
+
 __all__ = ["Finding", "Verdict", "dciodvfy_path", "validate_file", "validate_paths"]
 
 _LOSSY_SYNTAXES = frozenset(
@@ -81,6 +83,13 @@ class Verdict:
         """True when there is no error."""
         return not self.errors
 
+    def first_error(self) -> str:
+        """Say in one line why the file failed: its first error, and how many more."""
+        if not self.errors:
+            return "no error"
+        more = f" (+{len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        return f"failed verification: {self.errors[0].message}{more}"
+
     def to_json(self) -> str:
         """Return the verdict as one JSON line."""
         document = dataclasses.asdict(self)
@@ -96,9 +105,7 @@ def dciodvfy_path() -> str | None:
 
 def validate_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Verdict]:
     """Validate files, and every file under folders (hidden ones passed over)."""
-    from dicomize.send import dicom_files  # noqa: PLC0415
-
-    for path in dicom_files(paths):
+    for _, path in walk_files(paths):
         yield validate_file(path)
 
 
@@ -250,18 +257,19 @@ def _encapsulation_checks(ds: Any, frames: int, syntax: Any) -> list[Finding]:  
 
 def _items(data: bytes) -> list[bytes] | None:
     """Return the values of the Items of encapsulated Pixel Data; None when malformed."""
-    values: list[bytes] = []
-    position = 0
-    while position + 8 <= len(data):
-        tag = data[position : position + 4]
-        length = int.from_bytes(data[position + 4 : position + 8], "little")
-        if tag == b"\xfe\xff\xdd\xe0":  # Sequence Delimitation Item
-            return values
-        if tag != b"\xfe\xff\x00\xe0" or position + 8 + length > len(data):
+    from pydicom.encaps import generate_fragments  # noqa: PLC0415
+
+    try:
+        # The Basic Offset Table is an Item like the fragments (PS3.5 A.4): it comes first.
+        items = list(generate_fragments(data))
+    except ValueError:
+        return None
+    if items:
+        # pydicom yields what is there of an Item that runs past the end: that is truncation.
+        last = sum(8 + len(item) for item in items) - len(items[-1]) - 4
+        if int.from_bytes(data[last : last + 4], "little") != len(items[-1]):
             return None
-        values.append(data[position + 8 : position + 8 + length])
-        position += 8 + length
-    return values
+    return items
 
 
 def _icc_checks(ds: Any) -> list[Finding]:  # noqa: ANN401

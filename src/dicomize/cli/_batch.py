@@ -7,83 +7,114 @@ import itertools
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from dicomize.batch import (
-    BatchItem,
-    BatchResult,
-    plan_manifest,
-    plan_tree,
-    run_batch,
+from dicomize.batch.plan import GROUPINGS, BatchItem, plan_manifest, plan_tree
+from dicomize.cli._arguments import (
+    add_convert_arguments,
+    add_send_arguments,
+    convert_options,
+    metadata,
+    positive_int,
 )
-from dicomize.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from dicomize.cli._convert import UsageError, _fail, _merge, _metadata_layers, _options
-from dicomize.errors import InputError, ManifestError, MetadataError
-from dicomize.metadata import resolve_metadata
+from dicomize.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ReportWriter, deliver, fail
+from dicomize.errors import ConfigError, InputError, ManifestError, MetadataError
+from dicomize.report import BatchResult, BatchStatus
 
-__all__ = ["run_batch_command"]
+__all__ = ["add_parser", "run"]
 
 
-def run_batch_command(args: argparse.Namespace) -> int:
+def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
+    """Add ``batch`` to the subcommands."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "batch",
+        help="convert a folder tree or a manifest in parallel, resumably",
+        description="Convert every picture under INPUT (or listed in --manifest) into OUT, "
+        "mirroring the folders, in parallel. Pictures in one folder form one series. A rerun "
+        "skips what is done; UIDs stay the same.",
+    )
+    parser.add_argument("input", nargs="?", metavar="INPUT", help="folder (or picture) to convert")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    parser.add_argument(
+        "--manifest",
+        metavar="FILE",
+        help="CSV or JSON Lines: a path column and DICOM keyword columns",
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, metavar="N", help="processes (default: all cores)"
+    )
+    parser.add_argument(
+        "--report",
+        metavar="FILE.jsonl",
+        help="write one JSON line per input: input, output, UID, status, error",
+    )
+    default = (plan_tree.__kwdefaults__ or {}).get("group_by")
+    parser.add_argument(
+        "--group-by",
+        choices=GROUPINGS,
+        help="folder: a study and series per folder; tree: one study, a series per folder; "
+        f"file: a study and series per picture (default {default})",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on this Dask cluster (tcp://host:8786); needs dicomize[dask]",
+    )
+    add_convert_arguments(parser, single=False)
+    add_send_arguments(parser, command=False)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
     """Run a batch; one line per failure, a summary line; return the exit code."""
+    from dicomize.batch.run import run_batch  # noqa: PLC0415  (the process pool)
+    from dicomize.metadata import resolve_metadata  # noqa: PLC0415
+
     try:
-        metadata = _merge(
-            _metadata_layers(args),
-            has_reference=bool(args.study_from or args.series_from),
-            quiet=args.quiet,
-        )
-        resolve_metadata(metadata)  # refuse bad metadata once, before any work
-        options = _options(args)
+        merged = metadata(args)
+        resolve_metadata(merged)  # refuse bad metadata once, before any work
+        options = convert_options(args)
         items = _primed(_plan(args))  # a manifest is validated in full here
         client = _client(args.scheduler) if args.scheduler else None
-    except (MetadataError, UsageError, ManifestError, InputError) as exc:
-        _fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
+    except (MetadataError, ConfigError, ManifestError, InputError) as exc:
+        fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
         return EXIT_USAGE
     show = sys.stderr.isatty() and not args.quiet
     # On a terminal only: a cheap second walk gives the total for the ETA.
     total = sum(1 for _ in _plan(args)) if show and not args.manifest else None
     progress = _Progress(show, total)
     delivered: list[str] = []  # output paths only, for --send
-    report: IO[str] | None = None
     try:
-        if args.report:
-            report = Path(args.report).open("w", encoding="utf-8")  # noqa: SIM115  (closed below)
+        with ReportWriter(args.report) as report:
 
-        def on_result(result: BatchResult) -> None:
-            if report is not None:
-                report.write(result.to_json() + "\n")
-                report.flush()
-            if result.status == "failed" and not args.quiet:
-                progress.clear()
-                _fail(result.error or f"{result.input}: failed")
-            progress.update(result)
-            if args.send and result.output and result.status in {"converted", "skipped"}:
-                delivered.append(result.output)
+            def on_result(result: BatchResult) -> None:
+                report.write(result)
+                if result.status == BatchStatus.FAILED and not args.quiet:
+                    progress.clear()
+                    fail(result.error or f"{result.input}: failed")
+                progress.update(result)
+                if args.send and result.output and result.status != BatchStatus.FAILED:
+                    delivered.append(result.output)
 
-        summary = run_batch(
-            items,
-            args.output,
-            metadata,
-            options=options,
-            workers=args.workers,
-            client=client,
-            on_result=on_result,
-            verify=args.verify,
-        )
+            summary = run_batch(
+                items,
+                args.output,
+                merged,
+                options=options,
+                workers=args.workers,
+                client=client,
+                on_result=on_result,
+                verify=args.verify,
+            )
     finally:
         progress.clear()
-        if report is not None:
-            report.close()
         if client is not None:
             client.close()
     if not args.quiet:
         print(f"dicomize: batch: {summary.line()}", file=sys.stderr)
     code = EXIT_OK if summary.ok else EXIT_FAILED
     if args.send and delivered:
-        from dicomize.cli._send import send_after  # noqa: PLC0415
-
-        code = max(code, send_after(args, delivered, args.send))
+        code = max(code, deliver(args, delivered, args.send))
     return code
 
 
@@ -91,8 +122,10 @@ def _plan(args: argparse.Namespace) -> Iterable[BatchItem]:
     if args.manifest:
         return plan_manifest(args.manifest, args.output)
     if args.input:
+        if args.group_by is None:
+            return plan_tree(args.input, args.output)
         return plan_tree(args.input, args.output, group_by=args.group_by)
-    raise UsageError("give an INPUT folder or --manifest")
+    raise ConfigError("give an INPUT folder or --manifest")
 
 
 def _primed(items: Iterable[BatchItem]) -> Iterator[BatchItem]:
@@ -108,11 +141,11 @@ def _client(address: str) -> Any:  # noqa: ANN401  (dask.distributed.Client, an 
     try:
         from dask.distributed import Client  # noqa: PLC0415
     except ImportError:
-        raise UsageError("--scheduler needs Dask: pip install 'dicomize[dask]'") from None
+        raise ConfigError("--scheduler needs Dask: pip install 'dicomize[dask]'") from None
     try:
         return Client(address, timeout=30)
     except (OSError, TimeoutError) as exc:
-        raise UsageError(f"cannot reach the Dask scheduler {address}: {exc}") from None
+        raise ConfigError(f"cannot reach the Dask scheduler {address}: {exc}") from None
 
 
 class _Progress:
@@ -127,7 +160,7 @@ class _Progress:
 
     def update(self, result: BatchResult) -> None:
         self.done += 1
-        self.failed += result.status == "failed"
+        self.failed += result.status == BatchStatus.FAILED
         now = time.monotonic()
         if self.enabled and now - self.shown > 0.2:  # noqa: PLR2004
             rate = self.done / max(now - self.started, 1e-9)

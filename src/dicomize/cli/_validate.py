@@ -4,15 +4,36 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING, Any
 
-from dicomize.cli import EXIT_FAILED, EXIT_OK
-from dicomize.validate import Verdict, dciodvfy_path, validate_paths
+from dicomize.cli._arguments import add_verbosity
+from dicomize.cli._common import EXIT_FAILED, EXIT_OK
 
-__all__ = ["first_error", "run_validate_command"]
+if TYPE_CHECKING:
+    from dicomize.validate import Verdict
+
+__all__ = ["add_parser", "run"]
 
 
-def run_validate_command(args: argparse.Namespace) -> int:
+def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
+    """Add ``validate`` to the subcommands."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "validate",
+        help="check DICOM files (any, not only dicomize's) with dciodvfy and dicomize's checks",
+        description="Report, per file, whether it conforms: the IOD and its attributes "
+        "(dciodvfy), Pixel Data against its description, encapsulation, decoding, ICC "
+        "profile and lossy bookkeeping. Exit code 0 only when no file has an error.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM files or folders")
+    parser.add_argument("--json", action="store_true", help="one JSON object per file")
+    add_verbosity(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
     """Validate every input; exit 0 only when no file has an error."""
+    from dicomize.validate import dciodvfy_path, validate_paths  # noqa: PLC0415  (pydicom)
+
     if dciodvfy_path() is None and not args.quiet:
         print(
             "dicomize: dciodvfy is not installed (pip install 'dicomize[validate]'): "
@@ -42,10 +63,3 @@ def _print(verdict: Verdict) -> None:
     for finding in verdict.findings:
         where = f" {finding.attribute}:" if finding.attribute else ""
         print(f"  {finding.severity} [{finding.source}]{where} {finding.message}")
-
-
-def first_error(verdict: Verdict) -> str:
-    """One line saying why a file failed verification."""
-    error = verdict.errors[0]
-    more = f" (+{len(verdict.errors) - 1} more)" if len(verdict.errors) > 1 else ""
-    return f"failed verification: {error.message}{more}"

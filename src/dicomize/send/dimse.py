@@ -14,13 +14,14 @@ import dataclasses
 import logging
 import socket
 import ssl
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dicomize.report import BatchResult
-from dicomize.send import DimseDestination, SendOptions
+from dicomize.options import SendOptions
+from dicomize.report import SendResult, SendStatus
+from dicomize.send._retry import pause_before_retry
+from dicomize.send.destination import DimseDestination
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -46,14 +47,14 @@ class _File:
 
 def send_dimse(
     files: list[Path], target: DimseDestination, options: SendOptions
-) -> Iterator[BatchResult]:
+) -> Iterator[SendResult]:
     """C-STORE every file to `target`; yield a result per file."""
-    destination = f"dicom://{target.called_aet}@{target.host}:{target.port}"
+    destination = str(target)
     pending: list[_File] = []
     for path in files:
         described = _describe(path)
         if isinstance(described, str):
-            yield BatchResult(str(path), destination, None, "failed", described)
+            yield SendResult(str(path), destination, None, SendStatus.FAILED, described)
         else:
             pending.append(described)
     ae = _application_entity(pending, options)
@@ -79,11 +80,12 @@ def send_dimse(
         failures += 1
         if final or failures > options.retries:
             for item in pending:
-                yield BatchResult(str(item.path), destination, item.sop_instance, "failed", problem)
+                yield SendResult(
+                    str(item.path), destination, item.sop_instance, SendStatus.FAILED, problem
+                )
             return
-        delay = options.backoff * 2 ** (failures - 1)
-        logger.info("%s; retrying in %.1f s", problem, delay)
-        time.sleep(delay)
+        logger.info("%s; retrying", problem)
+        pause_before_retry(options, failures)
 
 
 def _describe(path: Path) -> _File | str:
@@ -162,7 +164,7 @@ def _associate(
     )
 
 
-def _store(assoc: Association, item: _File, destination: str) -> BatchResult | None:
+def _store(assoc: Association, item: _File, destination: str) -> SendResult | None:
     """C-STORE one file; None when the association is gone (retry the file later)."""
     from pydicom import dcmread  # noqa: PLC0415
 
@@ -173,7 +175,9 @@ def _store(assoc: Association, item: _File, destination: str) -> BatchResult | N
     if (item.sop_class, item.transfer_syntax) not in accepted:
         problem = _decompressed_for_peer(ds, item, accepted)
         if problem:
-            return BatchResult(str(item.path), destination, item.sop_instance, "failed", problem)
+            return SendResult(
+                str(item.path), destination, item.sop_instance, SendStatus.FAILED, problem
+            )
     try:
         status = assoc.send_c_store(ds)
     except (RuntimeError, OSError):
@@ -185,15 +189,17 @@ def _store(assoc: Association, item: _File, destination: str) -> BatchResult | N
     )
 
 
-def _outcome(item: _File, destination: str, code: int, comment: str) -> BatchResult:
+def _outcome(item: _File, destination: str, code: int, comment: str) -> SendResult:
     # PS3.4 Annex B.2.3: 0000 success, B000/B006/B007 warnings (stored), anything else failure.
     if code == 0x0000:
-        return BatchResult(str(item.path), destination, item.sop_instance, "stored")
+        return SendResult(str(item.path), destination, item.sop_instance, SendStatus.STORED)
     if code in _WARNINGS:
         warning = f"stored with warning status 0x{code:04X} {comment}".strip()
-        return BatchResult(str(item.path), destination, item.sop_instance, "stored", warning)
+        return SendResult(
+            str(item.path), destination, item.sop_instance, SendStatus.STORED, warning
+        )
     failure = f"C-STORE failed with status 0x{code:04X} {comment}".strip()
-    return BatchResult(str(item.path), destination, item.sop_instance, "failed", failure)
+    return SendResult(str(item.path), destination, item.sop_instance, SendStatus.FAILED, failure)
 
 
 def _decompressed_for_peer(ds: Dataset, item: _File, accepted: set[tuple[str, str]]) -> str:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import secrets
 import ssl
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomize.report import BatchResult
-from dicomize.send import SendOptions, StowDestination
+from dicomize.options import SendOptions
+from dicomize.report import SendResult, SendStatus
+from dicomize.send._retry import pause_before_retry
+from dicomize.send.destination import StowDestination
 
 if TYPE_CHECKING:
     import httpx
@@ -33,7 +34,7 @@ _SOP_INSTANCE, _REASON = "00081155", "00081197"
 
 def send_stow(
     files: list[Path], target: StowDestination, options: SendOptions
-) -> Iterator[BatchResult]:
+) -> Iterator[SendResult]:
     """POST the files to ``{root}/studies`` in batches; yield a result per file."""
     import httpx  # noqa: PLC0415
 
@@ -45,9 +46,9 @@ def send_stow(
         auth = httpx.BasicAuth(*options.basic)
     # Verification stays on; a CA file only says whom to trust.
     verify = ssl.create_default_context(cafile=options.ca_file)
-    timeout = httpx.Timeout(options.dimse_timeout, connect=options.connect_timeout)
+    timeout = httpx.Timeout(options.http_timeout, connect=options.connect_timeout)
     with httpx.Client(headers=headers, auth=auth, verify=verify, timeout=timeout) as client:
-        for start in range(0, len(files), max(options.batch_size, 1)):
+        for start in range(0, len(files), options.batch_size):
             yield from _send_batch(
                 client, files[start : start + options.batch_size], target, options
             )
@@ -58,7 +59,7 @@ def _send_batch(
     files: list[Path],
     target: StowDestination,
     options: SendOptions,
-) -> Iterator[BatchResult]:
+) -> Iterator[SendResult]:
     import httpx  # noqa: PLC0415
 
     contents = {path: path.read_bytes() for path in files}  # each file read once
@@ -69,7 +70,7 @@ def _send_batch(
     problem = ""
     for attempt in range(options.retries + 1):
         if attempt:
-            time.sleep(options.backoff * 2 ** (attempt - 1))
+            pause_before_retry(options, attempt)
         try:
             response = client.post(
                 f"{target.url}/studies", content=body, headers={"Content-Type": content_type}
@@ -83,7 +84,7 @@ def _send_batch(
         yield from _results(response, files, uids, target.url)
         return
     for path in files:
-        yield BatchResult(str(path), target.url, uids[path], "failed", problem)
+        yield SendResult(str(path), target.url, uids[path], SendStatus.FAILED, problem)
 
 
 def _results(
@@ -91,28 +92,28 @@ def _results(
     files: list[Path],
     uids: dict[Path, str | None],
     url: str,
-) -> Iterator[BatchResult]:
+) -> Iterator[SendResult]:
     stored, failed = _parse(response)
     for path in files:
         uid = uids[path]
         if uid is not None and uid in stored:
-            yield BatchResult(str(path), url, uid, "stored")
+            yield SendResult(str(path), url, uid, SendStatus.STORED)
         elif uid is not None and uid in failed:
-            yield BatchResult(
+            yield SendResult(
                 str(path),
                 url,
                 uid,
-                "failed",
+                SendStatus.FAILED,
                 f"refused by the server, failure reason {failed[uid]}",
             )
         elif 200 <= response.status_code < 300 and not stored and not failed:  # noqa: PLR2004
             # A 2xx with no body listing is success for every part (PS3.18 10.5.3).
-            yield BatchResult(str(path), url, uid, "stored")
+            yield SendResult(str(path), url, uid, SendStatus.STORED)
         else:
             reason = f"HTTP {response.status_code} {response.reason_phrase}"
             if response.status_code < 300:  # noqa: PLR2004
                 reason += ", and the response does not list this instance"
-            yield BatchResult(str(path), url, uid, "failed", reason)
+            yield SendResult(str(path), url, uid, SendStatus.FAILED, reason)
 
 
 def _parse(response: httpx.Response) -> tuple[set[str], dict[str, str]]:

@@ -1,0 +1,154 @@
+"""What a batch converts: a folder tree or a manifest, listed lazily as :class:`BatchItem`.
+
+The grouping rules, output paths and manifest columns are described in
+:mod:`dicomize.batch`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dicomize.errors import ConfigError, ManifestError, MetadataError
+from dicomize.files import walk_files
+from dicomize.metadata import keyword_for_name
+
+__all__ = ["GROUPINGS", "BatchItem", "plan_manifest", "plan_tree"]
+
+#: How pictures are grouped into studies and series (``group_by``).
+GROUPINGS = ("folder", "tree", "file")
+_SPECIAL_COLUMNS = frozenset({"path", "output", "study_key", "series_key"})
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchItem:
+    """One picture to convert, with everything a worker needs and nothing shared."""
+
+    source: str
+    output: str
+    #: Series key (Study key is ``study``); pictures with equal keys share UIDs.
+    series: str
+    study: str
+    instance_number: int
+    #: Identifies the input however the root was spelled (relative path, manifest path).
+    key: str = ""
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def plan_tree(
+    root: str | os.PathLike[str], output: str | os.PathLike[str], *, group_by: str = "folder"
+) -> Iterator[BatchItem]:
+    """List the pictures under `root` lazily, folder by folder, in sorted order.
+
+    Hidden files and folders (names starting with ``.``) are passed over, and
+    so is `output` when it lies inside `root`. The format of each file is
+    decided later, from its content.
+
+    Raises
+    ------
+    dicomize.errors.ConfigError
+        When `group_by` is not one of :data:`GROUPINGS`.
+    """
+    if group_by not in GROUPINGS:
+        raise ConfigError(f"group_by must be one of {', '.join(GROUPINGS)}, got {group_by!r}")
+    root, output = Path(root), Path(output)
+    if root.is_file():
+        yield BatchItem(
+            str(root), str(output / (root.stem + ".dcm")), root.stem, root.stem, 1, key=root.name
+        )
+        return
+    numbers: dict[Path, int] = {}
+    for _, source in walk_files([root], skip=output):
+        relative = source.parent.relative_to(root)
+        key = relative.as_posix()
+        numbers[relative] = number = numbers.get(relative, 0) + 1
+        if group_by == "file":
+            study = series = (relative / source.name).as_posix()
+        else:
+            study = "" if group_by == "tree" else key
+            series = key
+        yield BatchItem(
+            str(source),
+            str(output / relative / (source.stem + ".dcm")),
+            series,
+            study,
+            1 if group_by == "file" else number,
+            key=(relative / source.name).as_posix(),
+        )
+
+
+def plan_manifest(
+    manifest: str | os.PathLike[str], output: str | os.PathLike[str]
+) -> Iterator[BatchItem]:
+    """Read a CSV or JSON Lines manifest: a ``path`` column and DICOM keyword columns.
+
+    Every row is validated first, in one streaming pass, so an error in row
+    1,234 is reported before any picture is converted; the items are then
+    produced in a second pass.
+
+    Raises
+    ------
+    ManifestError
+        For an unknown column, a missing path or an invalid value, with the row number.
+    """
+    manifest, output = Path(manifest), Path(output)
+    for _ in _manifest_items(manifest, output):
+        pass  # validation pass: nothing is kept
+    yield from _manifest_items(manifest, output)
+
+
+def _manifest_items(manifest: Path, output: Path) -> Iterator[BatchItem]:
+    from dicomize._vr import validate_attribute  # noqa: PLC0415  (pydicom: manifests only)
+
+    base = manifest.parent
+    counters: dict[str, int] = {}
+    for row_number, row in _manifest_rows(manifest):
+        path = str(row.get("path") or "").strip()
+        if not path:
+            raise ManifestError(manifest, row_number, "the path column is empty")
+        metadata: dict[str, Any] = {}
+        for column, value in row.items():
+            if column in _SPECIAL_COLUMNS or value in (None, ""):
+                continue
+            keyword = keyword_for_name(column)
+            if keyword is None:
+                raise ManifestError(manifest, row_number, f"unknown column {column!r}")
+            try:
+                metadata[keyword] = validate_attribute(keyword, value)
+            except MetadataError as exc:
+                raise ManifestError(manifest, row_number, str(exc)) from None
+        source = Path(path) if Path(path).is_absolute() else base / path
+        relative = Path(path) if not Path(path).is_absolute() else Path(Path(path).name)
+        target = row.get("output") or output / relative.with_suffix(".dcm")
+        series = str(row.get("series_key") or relative.parent.as_posix())
+        study = str(row.get("study_key") or series)
+        counters[series] = counters.get(series, 0) + 1
+        yield BatchItem(
+            str(source), str(target), series, study, counters[series], key=path, metadata=metadata
+        )
+
+
+def _manifest_rows(manifest: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import csv  # noqa: PLC0415  (manifests only, not the command line's start)
+    import json  # noqa: PLC0415
+
+    try:
+        with manifest.open(encoding="utf-8-sig", newline="") as stream:
+            if manifest.suffix.lower() in {".jsonl", ".ndjson"}:
+                for number, line in enumerate(stream, start=1):
+                    if line.strip():
+                        row = json.loads(line)
+                        if not isinstance(row, dict):
+                            raise ManifestError(manifest, number, "a line is not a JSON object")
+                        yield number, row
+            else:
+                # Row 1 is the header, so the first picture is row 2, as a spreadsheet shows it.
+                for number, row in enumerate(csv.DictReader(stream), start=2):
+                    yield number, row
+    except json.JSONDecodeError as exc:
+        raise ManifestError(manifest, exc.lineno, f"not valid JSON ({exc.msg})") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ManifestError(manifest, 0, f"cannot read the manifest ({exc})") from None

@@ -1,0 +1,441 @@
+"""The flags several commands share, and their translation into options and metadata.
+
+Defaults are not written here: a flag left out is ``None`` and the options
+object (:class:`~dicomize.options.ConvertOptions`, :class:`~dicomize.options.SendOptions`)
+fills it; ``--help`` shows the default read from that object. Only argparse,
+the options and the metadata table load here, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from dicomize.codecs import CODECS
+from dicomize.errors import ConfigError, InputError
+from dicomize.metadata import METADATA_FLAGS
+from dicomize.options import IODS, ConvertOptions, SendOptions, default_of
+
+__all__ = [
+    "add_convert_arguments",
+    "add_send_arguments",
+    "add_verbosity",
+    "add_verify",
+    "convert_options",
+    "metadata",
+    "positive_int",
+    "send_options",
+]
+
+
+def positive_int(text: str) -> int:
+    """Parse a whole number of at least 1 (argparse ``type``)."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """Add -v, -q and --debug."""
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="debug messages (may include patient data) and tracebacks",
+    )
+
+
+def add_verify(parser: argparse.ArgumentParser) -> None:
+    """Add --verify, the same for every command that has it."""
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="validate each file (dciodvfy and dicomize's checks); a file with errors "
+        "counts as failed and is not sent",
+    )
+
+
+def _default(options: type[ConvertOptions | SendOptions], name: str) -> str:
+    value = default_of(options, name)
+    if isinstance(value, tuple):  # the background colour
+        return "#" + "".join(f"{channel:02X}" for channel in value)
+    return str(value)
+
+
+def add_convert_arguments(parser: argparse.ArgumentParser, *, single: bool) -> None:
+    """Add the metadata, pixel, placement and transfer-syntax flags of convert and batch.
+
+    `single` adds what only a single ``convert`` call can do (join pages, a series per input).
+    """
+    meta = parser.add_argument_group("metadata (flags win over --set, which wins over --metadata)")
+    for flag, keyword, text in METADATA_FLAGS:
+        meta.add_argument(flag, dest=f"kw_{keyword}", metavar="VALUE", help=f"{keyword}: {text}")
+    meta.add_argument(
+        "--set",
+        dest="set_values",
+        action="append",
+        default=[],
+        metavar="KEYWORD=VALUE",
+        help="any DICOM attribute by keyword; repeatable; backslash separates values",
+    )
+    meta.add_argument(
+        "--metadata",
+        metavar="FILE.json",
+        help='JSON object of DICOM keywords: {"PatientName": "Doe^Jane"}',
+    )
+    pixels = parser.add_argument_group("pixels and identifiers")
+    pixels.add_argument(
+        "--background",
+        metavar="COLOUR",
+        help="colour for transparent pixels: a name or #RRGGBB "
+        f"(default {_default(ConvertOptions, 'background')})",
+    )
+    pixels.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        metavar="N",
+        help=f"refuse larger pictures (default {_default(ConvertOptions, 'max_pixels')})",
+    )
+    pixels.add_argument(
+        "--uid-root",
+        metavar="ROOT",
+        help="your organisation's UID root (default: 2.25 UUID-derived UIDs)",
+    )
+    add_verify(parser)
+    place = parser.add_argument_group("where the new objects go")
+    joined = place.add_mutually_exclusive_group()
+    joined.add_argument(
+        "--study-from",
+        metavar="REF.dcm",
+        help="join the patient and study of this DICOM file (its pixels are not read)",
+    )
+    joined.add_argument(
+        "--series-from",
+        metavar="REF.dcm",
+        help="join the series of this DICOM file, numbering after it",
+    )
+    place.add_argument(
+        "--source-image",
+        action="store_true",
+        help="reference the --study-from/--series-from file as the source image",
+    )
+    place.add_argument(
+        "--iod",
+        choices=IODS,
+        help="sc: Secondary Capture (multi-frame SC chosen by the pixels); "
+        "vl-photo: VL Photographic Image for clinical photographs, with EXIF mapped "
+        f"(default {_default(ConvertOptions, 'iod')})",
+    )
+    place.add_argument(
+        "--keep-gps",
+        action="store_true",
+        default=None,
+        help="with --iod vl-photo, keep the photo's EXIF GPS position (off: it can locate a home)",
+    )
+    if single:
+        place.add_argument(
+            "--multiframe",
+            action="store_true",
+            help="join the inputs as the pages of one multi-frame object (-o FILE)",
+        )
+        place.add_argument(
+            "--one-series-per-input",
+            dest="series_per_input",
+            action="store_true",
+            default=None,
+            help="a series for each input instead of one series for all",
+        )
+    place.add_argument(
+        "--uid-seed",
+        metavar="TEXT",
+        help="derive UIDs from this text and the pixels, so a rerun gives the same "
+        "UIDs and a PACS de-duplicates instead of doubling",
+    )
+    coding = parser.add_argument_group("transfer syntax")
+    coding.add_argument(
+        "-t",
+        "--transfer-syntax",
+        metavar="NAME",
+        help="for decoded pictures: "
+        + ", ".join(codec.name for codec in CODECS)
+        + f", or a transfer syntax UID (default {_default(ConvertOptions, 'transfer_syntax')})",
+    )
+    coding.add_argument(
+        "--no-passthrough",
+        dest="passthrough",
+        action="store_false",
+        default=None,
+        help="decode JPEGs too instead of storing their codestream unchanged",
+    )
+    coding.add_argument(
+        "--keep-jpeg-metadata",
+        action="store_true",
+        default=None,
+        help="keep EXIF/XMP/IPTC/comment segments of passed-through JPEGs "
+        "(they can hold GPS positions and names)",
+    )
+    coding.add_argument(
+        "--jpeg-quality",
+        type=int,
+        metavar="Q",
+        help="quality 1-100 of jpeg-baseline output "
+        f"(default {_default(ConvertOptions, 'jpeg_quality')})",
+    )
+    coding.add_argument(
+        "--near-lossless-error",
+        dest="jpegls_error",
+        type=int,
+        metavar="N",
+        help="largest error per sample of jpeg-ls-near-lossless output "
+        f"(default {_default(ConvertOptions, 'jpegls_error')})",
+    )
+    coding.add_argument(
+        "--j2k-ratio",
+        type=float,
+        metavar="R",
+        help="compression ratio of lossy jpeg2000 output "
+        f"(default {_default(ConvertOptions, 'j2k_ratio')})",
+    )
+    add_verbosity(parser)
+
+
+def add_send_arguments(parser: argparse.ArgumentParser, *, command: bool) -> None:
+    """Add the delivery flags; `command` (``send``) adds --to and --report, else --send."""
+    group = parser.add_argument_group("delivery (secrets only from the environment or a file)")
+    if command:
+        group.add_argument(
+            "--to",
+            required=True,
+            metavar="URL",
+            help="dicom://AET@host:port (C-STORE) or https://host/dicom-web (STOW-RS)",
+        )
+    else:
+        group.add_argument(
+            "--send",
+            metavar="URL",
+            help="after converting, send the outputs to dicom://AET@host:port or a DICOMweb root",
+        )
+    group.add_argument(
+        "--calling-aet",
+        metavar="AET",
+        help=f"our AE title (default {_default(SendOptions, 'calling_aet')})",
+    )
+    group.add_argument(
+        "--tls", action="store_true", default=None, help="DICOM TLS for dicom:// destinations"
+    )
+    group.add_argument("--ca-file", metavar="PEM", help="trust these CA certificates (TLS, https)")
+    group.add_argument("--cert-file", metavar="PEM", help="client certificate (DICOM TLS)")
+    group.add_argument("--key-file", metavar="PEM", help="client private key (DICOM TLS)")
+    secrets = group.add_mutually_exclusive_group()
+    secrets.add_argument("--token-env", metavar="VAR", help="bearer token from this variable")
+    secrets.add_argument("--token-file", metavar="FILE", help="bearer token from this file")
+    secrets.add_argument("--basic-env", metavar="VAR", help="'user:password' from this variable")
+    secrets.add_argument("--basic-file", metavar="FILE", help="'user:password' from this file")
+    numbers = (
+        ("--batch-size", int, "N", "instances per STOW-RS request"),
+        ("--retries", int, "N", "retries after a lost connection or a 5xx answer"),
+        ("--connect-timeout", float, "S", "seconds to connect"),
+        ("--acse-timeout", float, "S", "seconds to wait for association answers (DIMSE)"),
+        ("--dimse-timeout", float, "S", "seconds to wait for a C-STORE answer (DIMSE)"),
+        ("--http-timeout", float, "S", "seconds to wait for a STOW-RS answer"),
+    )
+    for flag, kind, metavar, text in numbers:
+        name = flag.removeprefix("--").replace("-", "_")
+        group.add_argument(
+            flag,
+            type=kind,
+            metavar=metavar,
+            help=f"{text} (default {_default(SendOptions, name)})",
+        )
+    group.add_argument(
+        "--delete-after-store",
+        action="store_true",
+        default=None,
+        help="delete each file after the peer confirmed storing it",
+    )
+    if command:
+        group.add_argument(
+            "--report",
+            metavar="FILE.jsonl",
+            help="one JSON line per file: input, output, UID, status, error",
+        )
+
+
+def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
+    """Return the flags among `names` that the user gave (left out, they are None)."""
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def convert_options(args: argparse.Namespace) -> ConvertOptions:
+    """Build the ConvertOptions the flags ask for.
+
+    Raises
+    ------
+    dicomize.errors.ConfigError
+        For a value the options refuse, or a colour that is no colour.
+    """
+    given = _given(
+        args,
+        (
+            "max_pixels",
+            "uid_root",
+            "transfer_syntax",
+            "passthrough",
+            "keep_jpeg_metadata",
+            "jpeg_quality",
+            "jpegls_error",
+            "j2k_ratio",
+            "uid_seed",
+            "series_per_input",
+            "iod",
+            "keep_gps",
+        ),
+    )
+    if args.background is not None:
+        from PIL import ImageColor  # noqa: PLC0415  (Pillow only when a colour is given)
+
+        try:
+            given["background"] = tuple(ImageColor.getrgb(args.background)[:3])
+        except ValueError:
+            raise ConfigError(
+                f"--background {args.background!r} is not a colour name or #RRGGBB"
+            ) from None
+    return ConvertOptions(**given)
+
+
+def send_options(args: argparse.Namespace) -> SendOptions:
+    """Build the SendOptions the flags ask for, reading secrets from the environment or files.
+
+    Raises
+    ------
+    dicomize.errors.ConfigError
+        For a value the options refuse, or a secret that cannot be read.
+    """
+    given = _given(
+        args,
+        (
+            "calling_aet",
+            "tls",
+            "ca_file",
+            "cert_file",
+            "key_file",
+            "connect_timeout",
+            "acse_timeout",
+            "dimse_timeout",
+            "http_timeout",
+            "retries",
+            "batch_size",
+            "delete_after_store",
+        ),
+    )
+    token = _secret(args.token_env, args.token_file)
+    basic = _secret(args.basic_env, args.basic_file)
+    if basic is not None:
+        user, sep, password = basic.partition(":")
+        if not sep:
+            raise ConfigError("basic credentials must be 'user:password'")
+        given["basic"] = (user, password)
+    return SendOptions(token=token, **given)
+
+
+def _secret(variable: str | None, file: str | None) -> str | None:
+    if variable:
+        value = os.environ.get(variable)
+        if not value:
+            raise ConfigError(f"environment variable {variable} is not set")
+        return value.strip()
+    if file:
+        try:
+            return Path(file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+    return None
+
+
+def metadata(args: argparse.Namespace) -> dict[str, Any]:
+    """Merge what the flags say of the metadata: reference file < --metadata < --set < flags.
+
+    Values the user gives that replace the reference file's are named on stderr
+    (by keyword only: the values are patient data).
+
+    Raises
+    ------
+    dicomize.errors.ConfigError
+        For an unreadable reference or JSON file, or a malformed --set.
+    """
+    layers = _layers(args)
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update(layer)
+    if (args.study_from or args.series_from) and not args.quiet:
+        reference = layers[0]
+        replaced = sorted(
+            keyword
+            for layer in layers[1:]
+            for keyword in layer
+            if keyword in reference and str(layer[keyword]) != str(reference[keyword])
+        )
+        if replaced:
+            print(
+                "dicomize: note: given values replace the reference's "
+                + ", ".join(dict.fromkeys(replaced)),
+                file=sys.stderr,
+            )
+    return merged
+
+
+def _layers(args: argparse.Namespace) -> list[dict[str, Any]]:
+    layers: list[dict[str, Any]] = []
+    reference_path = args.study_from or args.series_from
+    if args.source_image and not reference_path:
+        raise ConfigError("--source-image needs --study-from or --series-from")
+    if reference_path:
+        from dicomize.reference import reference_metadata  # noqa: PLC0415  (pydicom)
+
+        try:
+            layers.append(
+                reference_metadata(
+                    reference_path, series=bool(args.series_from), source_image=args.source_image
+                )
+            )
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
+    if args.metadata:
+        layers.append(_read_json(args.metadata))
+    pairs: dict[str, Any] = {}
+    for item in args.set_values:
+        keyword, sep, value = item.partition("=")
+        if not sep or not keyword.strip():
+            raise ConfigError(f"--set takes KEYWORD=VALUE, got {item!r}")
+        pairs[keyword.strip()] = value
+    layers.append(pairs)
+    layers.append(
+        {
+            keyword: getattr(args, f"kw_{keyword}")
+            for _, keyword, _ in METADATA_FLAGS
+            if getattr(args, f"kw_{keyword}") is not None
+        }
+    )
+    return layers
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    import json  # noqa: PLC0415  (only with --metadata)
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--metadata {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--metadata {path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--metadata {path}: expected a JSON object of DICOM keywords")
+    return data

@@ -1,0 +1,132 @@
+"""What every command shares: exit codes, one-line failures, report files, logging, delivery.
+
+Exit codes: 0 every input done; 1 one or more inputs failed (each is reported
+on one line); 2 invalid command line, options or metadata (nothing written);
+3 an internal error (a bug: rerun with ``--debug`` and report it);
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Protocol
+
+from dicomize.cli._arguments import send_options
+from dicomize.errors import ConfigError
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "ReportWriter",
+    "configure_logging",
+    "deliver",
+    "fail",
+    "verified",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str) -> None:
+    """Report one failure on one line of stderr."""
+    print(f"dicomize: {message}", file=sys.stderr)
+
+
+class _Record(Protocol):
+    def to_json(self) -> str: ...
+
+
+class ReportWriter:
+    """A JSON Lines report (``--report``): one line per record, flushed as it comes.
+
+    Without a path it writes nothing, so a command writes every record the same way.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self._stream: IO[str] | None = None
+        if path:
+            self._stream = Path(path).open("w", encoding="utf-8")  # noqa: SIM115  (closed in __exit__)
+
+    def write(self, record: _Record) -> None:
+        """Append one record."""
+        if self._stream is not None:
+            self._stream.write(record.to_json() + "\n")
+            self._stream.flush()
+
+    def __enter__(self) -> ReportWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            self._stream.close()
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    """Send log records to stderr at the level -v, -q and --debug ask for."""
+    if args.debug:
+        level = logging.DEBUG
+    elif args.quiet:
+        level = logging.ERROR
+    else:
+        level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(
+        level=level, format="dicomize: %(levelname)s: %(message)s", stream=sys.stderr
+    )
+    # pynetdicom reports every refused connection itself; dicomize reports it once, per file.
+    logging.getLogger("pynetdicom").setLevel(logging.DEBUG if args.debug else logging.CRITICAL)
+
+
+def verified(path: Path) -> bool:
+    """Validate a written file (``--verify``); report it on one line when it has errors."""
+    from dicomize.validate import validate_file  # noqa: PLC0415  (pydicom, dciodvfy)
+
+    verdict = validate_file(path)
+    if not verdict.ok:
+        fail(f"{path}: {verdict.first_error()}")
+    return verdict.ok
+
+
+def deliver(
+    args: argparse.Namespace, paths: Iterable[str], url: str, *, report_path: str | None = None
+) -> int:
+    """Send `paths` to `url` with the delivery flags in `args`; return the exit code."""
+    from dicomize.report import SendStatus  # noqa: PLC0415  (loaded when sending)
+    from dicomize.send import send_files  # noqa: PLC0415
+    from dicomize.send.destination import parse_destination  # noqa: PLC0415
+
+    try:
+        destination = parse_destination(url)
+        options = send_options(args)
+    except ConfigError as exc:
+        fail(f"invalid arguments: {exc}")
+        return EXIT_USAGE
+    stored = failed = 0
+    with ReportWriter(report_path) as report:
+        for result in send_files(list(paths), destination, options):
+            report.write(result)
+            if result.status == SendStatus.STORED:
+                stored += 1
+                continue
+            failed += 1
+            if not args.quiet:
+                fail(f"{result.input}: not stored: {result.error}")
+    if not args.quiet:
+        print(f"dicomize: send: {stored} stored, {failed} not stored", file=sys.stderr)
+    return EXIT_OK if failed == 0 else EXIT_FAILED
