@@ -153,6 +153,7 @@ class ScriptedStow:
         answers: list[tuple[int, Any]],
         tls: tuple[Path, Path] | None = None,
         token: str | None = None,
+        delay: float = 0.0,
     ) -> None:
         self.answers, self.token = list(answers), token
         self.requests: list[dict[str, Any]] = []
@@ -167,6 +168,7 @@ class ScriptedStow:
                     status, document = 401, None
                 else:
                     status, document = outer.answers.pop(0) if outer.answers else (200, None)
+                time.sleep(delay)  # a server that takes its time to store a large batch
                 payload = json.dumps(document).encode() if document is not None else b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/dicom+json")

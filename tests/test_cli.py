@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -14,8 +15,10 @@ import pydicom
 import pytest
 from PIL import Image
 
+import dicomize
 from conftest import assert_conforms, encode, gradient
 from dicomize.cli import main
+from dicomize.options import default_of
 
 
 def _run(cli: list[str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -304,7 +307,6 @@ def test_quiet_prints_nothing_on_success(
 
 
 def test_version_and_help(dicomize_cli: list[str]) -> None:
-    import dicomize  # noqa: PLC0415
 
     assert _run(dicomize_cli, "--version").stdout.strip() == f"dicomize {dicomize.__version__}"
     help_text = _run(dicomize_cli, "convert", "--help").stdout
@@ -429,3 +431,47 @@ def test_a_picture_that_fails_while_written_is_reported_and_the_next_converted(
     errors = capsys.readouterr().err.strip().splitlines()
     assert errors == [f"dicomize: {first}: Pillow could not pack the pixels"]
     assert sorted(p.name for p in out.iterdir()) == ["second.dcm"]
+
+
+def test_verify_is_one_flag_with_one_meaning_on_every_command() -> None:
+    from dicomize.cli import build_parser  # noqa: PLC0415
+
+    commands = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    texts = {}
+    for name, parser in commands.choices.items():
+        strings = [s for action in parser._actions for s in action.option_strings]
+        assert len(strings) == len(set(strings)), f"{name} declares a flag twice"
+        for action in parser._actions:
+            if "--verify" in action.option_strings:
+                texts[name] = action.help
+    assert set(texts) == {"convert", "batch", "send"}
+    assert len(set(texts.values())) == 1
+
+
+def test_help_shows_the_defaults_of_the_options_objects(dicomize_cli: list[str]) -> None:
+    convert_help = " ".join(_run(dicomize_cli, "convert", "--help").stdout.split())
+    send_help = " ".join(_run(dicomize_cli, "send", "--help").stdout.split())
+    for name, flag_text in (
+        ("jpeg_quality", "jpeg-baseline output (default {})"),
+        ("jpegls_error", "jpeg-ls-near-lossless output (default {})"),
+        ("j2k_ratio", "lossy jpeg2000 output (default {})"),
+        ("max_pixels", "refuse larger pictures (default {})"),
+        ("transfer_syntax", "transfer syntax UID (default {})"),
+    ):
+        default = default_of(dicomize.ConvertOptions, name)
+        assert flag_text.format(default) in convert_help, name
+    for name in ("batch_size", "retries", "connect_timeout", "dimse_timeout", "http_timeout"):
+        assert f"(default {default_of(dicomize.SendOptions, name)})" in send_help, name
+
+
+def test_flags_left_out_leave_the_options_defaults(photo: Path) -> None:
+    from dicomize.cli import build_parser  # noqa: PLC0415
+    from dicomize.cli._arguments import convert_options, send_options  # noqa: PLC0415
+
+    args = build_parser().parse_args(["convert", str(photo), "--send", "https://pacs/dicom-web"])
+    assert convert_options(args) == dicomize.ConvertOptions()
+    assert send_options(args) == dicomize.SendOptions()

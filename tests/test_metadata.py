@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pydicom
 import pytest
+from PIL import Image
 
 import dicomize
 from conftest import FULL_METADATA, assert_conforms, run_dciodvfy
@@ -251,3 +253,34 @@ def test_every_accepted_modality_and_conversion_type_is_known_to_dciodvfy(tmp_pa
             if verdict.errors or any("Unrecognized" in w for w in verdict.warnings):
                 unknown.append((keyword, term, verdict.output))
     assert unknown == []
+
+
+def test_laterality_means_image_laterality_in_the_api_the_flag_and_a_manifest(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    ds = dicomize.convert(np.zeros((4, 4), np.uint8), Metadata(laterality="L"))
+    assert ds.ImageLaterality == "L"
+    assert "Laterality" not in ds
+
+    picture = tmp_path / "in" / "p.png"
+    picture.parent.mkdir()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(picture)
+    flag = tmp_path / "flag.dcm"
+    subprocess.run(
+        [*dicomize_cli, "convert", str(picture), "-o", str(flag), "--laterality", "L"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    manifest = tmp_path / "in" / "import.csv"
+    manifest.write_text("path,laterality\np.png,L\n", encoding="utf-8")
+    subprocess.run(
+        [*dicomize_cli, "batch", "--manifest", str(manifest), "-o", str(tmp_path / "out")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    for path in (flag, tmp_path / "out" / "p.dcm"):
+        written = pydicom.dcmread(path)
+        assert written.ImageLaterality == "L"
+        assert "Laterality" not in written

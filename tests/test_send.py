@@ -467,3 +467,62 @@ def test_missing_secret_variable_exits_2(outputs: list[Path], dicomize_cli: list
     )
     assert result.returncode == 2
     assert "environment variable NO_SUCH_TOKEN is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("dimse_timeout", "http_timeout", "status"), [(0.2, 30, "stored"), (60, 0.2, "failed")]
+)
+def test_stow_waits_as_long_as_its_http_timeout_not_the_dimse_timeout(
+    dimse_timeout: float, http_timeout: float, status: str, outputs: list[Path]
+) -> None:
+    uids = [str(pydicom.dcmread(p).SOPInstanceUID) for p in outputs]
+    # The server answers after 1 s: what decides is the HTTP timeout, never the DIMSE one.
+    server = ScriptedStow([(200, stow_response(uids, []))], delay=1.0)
+    try:
+        results = list(
+            send_files(
+                outputs,
+                server.url,
+                SendOptions(retries=0, dimse_timeout=dimse_timeout, http_timeout=http_timeout),
+            )
+        )
+    finally:
+        server.stop()
+    assert [r.status for r in results] == [status] * 3
+    if status == "failed":
+        assert all("ReadTimeout" in str(r.error) for r in results)
+
+
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_stow_batch_size_below_one_exits_2_and_sends_nothing(
+    size: str, outputs: list[Path], dicomize_cli: list[str]
+) -> None:
+    server = ScriptedStow([])
+    try:
+        result = subprocess.run(
+            [*dicomize_cli, "send", *map(str, outputs), "--to", server.url, "--batch-size", size],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        server.stop()
+    assert result.returncode == 2
+    assert "batch_size must be at least 1" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be at least 1"),
+        ({"retries": -1}, "retries must be 0 or more"),
+        ({"http_timeout": 0}, "http_timeout must be more than 0"),
+        ({"calling_aet": "A" * 17}, "calling AE title"),
+    ],
+)
+def test_send_options_refuse_values_that_cannot_work(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(dicomize.ConfigError, match=message):
+        SendOptions(**options)

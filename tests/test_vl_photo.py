@@ -168,3 +168,25 @@ def test_cli_iod_flag(tmp_path: Path, dicomize_cli: list[str]) -> None:
     assert result.returncode == 0, result.stderr
     assert_conforms(output, iod=VL, allowed_warnings=("DICOMDIR",))
     assert pydicom.dcmread(output).Manufacturer == "Canon"
+
+
+def test_keep_gps_without_vl_photo_is_refused_not_ignored(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    with pytest.raises(dicomize.ConfigError, match="keep_gps"):
+        dicomize.ConvertOptions(keep_gps=True)
+    source = tmp_path / "wound.jpg"
+    source.write_bytes(_camera_jpeg())
+    output = tmp_path / "wound.dcm"
+    result = subprocess.run(
+        [*dicomize_cli, "convert", str(source), "-o", str(output), "--keep-gps"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--keep-gps" in result.stderr
+    assert "--iod vl-photo" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not output.exists()

@@ -21,7 +21,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from dicomize.errors import MetadataError
 from dicomize.uids import is_valid_uid
 
-__all__ = ["TEXT_VRS", "Value", "validate_attribute"]
+__all__ = ["TEXT_VRS", "Value", "utc_offset", "validate_attribute"]
 
 #: A normalised value: one string or number, a list of them for multi-valued attributes,
 #: or the items of a sequence (copied from a reference file).
@@ -395,15 +395,24 @@ def _check_tm(keyword: str, vr: str, item: object) -> str:
     return hours + (minutes or "") + (seconds or "") + (f".{fraction}" if fraction else "")
 
 
+def utc_offset(moment: dt.datetime) -> str:
+    """Return the UTC offset of `moment` as DICOM writes it, ``+HHMM`` (``+0000`` when naive).
+
+    >>> utc_offset(dt.datetime(2026, 1, 1, tzinfo=dt.timezone(-dt.timedelta(hours=5, minutes=30))))
+    '-0530'
+    """
+    offset = moment.utcoffset() or dt.timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    return f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+
+
 def _check_dt(keyword: str, vr: str, item: object) -> str:
     if isinstance(item, dt.datetime):
         text = item.strftime("%Y%m%d%H%M%S") + (
             f".{item.microsecond:06d}" if item.microsecond else ""
         )
-        utc_offset = item.utcoffset()
-        if utc_offset is not None:
-            minutes = int(utc_offset.total_seconds()) // 60
-            text += f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+        if item.utcoffset() is not None:
+            text += utc_offset(item)
         return text
     text = _as_text(keyword, vr, item).strip(" ")
     if text == "":

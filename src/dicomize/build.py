@@ -22,7 +22,7 @@ from pydicom.uid import UID
 from dicomize._icc import srgb_profile
 from dicomize._part10 import Element, Part10Object
 from dicomize._version import __version__
-from dicomize._vr import Value
+from dicomize._vr import Value, utc_offset
 from dicomize.errors import MetadataError, UnsupportedInput
 from dicomize.picture import Picture
 from dicomize.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid
@@ -154,7 +154,7 @@ def series_attributes(
         # SOP Common (C.12.1)
         "InstanceCreationDate": date,
         "InstanceCreationTime": time,
-        "TimezoneOffsetFromUTC": _utc_offset(now),
+        "TimezoneOffsetFromUTC": utc_offset(now),
     }
     if iod == "vl-photo":
         for keyword in _SC_ONLY:
@@ -209,12 +209,6 @@ def _add_veterinary(values: dict[str, Any]) -> None:
             None,
             "required when ResponsiblePerson has a value (OWNER, PARENT, VETERINARIAN, ...)",
         )
-
-
-def _utc_offset(now: dt.datetime) -> str:
-    offset = now.utcoffset() or dt.timedelta(0)
-    minutes = int(offset.total_seconds()) // 60
-    return f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
 
 
 def build_secondary_capture(

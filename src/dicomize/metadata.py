@@ -32,9 +32,11 @@ class Metadata:
     """Common attributes of the objects dicomize writes, with Python names.
 
     Each field is the snake_case form of a DICOM keyword (``patient_id`` is
-    ``PatientID``). ``None`` means "not given": dicomize then writes its
-    default (empty for unknown Type 2 attributes). Any other attribute goes in
-    `extra`, keyed by DICOM keyword.
+    ``PatientID``), but for ``laterality``: Image Laterality, the same meaning
+    as the ``--laterality`` flag and a manifest's ``laterality`` column.
+    ``None`` means "not given": dicomize then writes its default (empty for
+    unknown Type 2 attributes). Any other attribute goes in `extra`, keyed by
+    DICOM keyword.
 
     Examples
     --------
@@ -72,12 +74,13 @@ class Metadata:
     series_description: str | None = None
     modality: str | None = None
     body_part_examined: str | None = None
-    laterality: str | None = None
     # General Image (C.7.6.1), SC Equipment (C.8.6.1), SOP Common (C.12.1)
     sop_instance_uid: str | None = None
     instance_number: _Int = None
     image_type: str | list[str] | None = None
-    image_laterality: str | None = None
+    #: Image Laterality (R, L, B or U), as ``--laterality`` and a manifest's ``laterality``
+    #: column: the one every image carries (C.7.6.1). A series' Laterality goes in `extra`.
+    laterality: str | None = None
     image_comments: str | None = None
     patient_orientation: str | list[str] | None = None
     content_date: _Date = None
@@ -159,6 +162,9 @@ def keyword_for_name(name: str) -> str | None:
 
 _BY_NAME = {flag.lstrip("-").replace("-", "_"): keyword for flag, keyword, _ in METADATA_FLAGS}
 
+#: Fields whose keyword is not their name in CamelCase.
+_FIELD_KEYWORDS = {"laterality": "ImageLaterality"}
+
 #: What the API accepts as metadata.
 MetadataLike: TypeAlias = Metadata | Mapping[str, Any] | None
 
@@ -169,6 +175,8 @@ def keyword_for_field(name: str) -> str:
     >>> keyword_for_field("study_instance_uid")
     'StudyInstanceUID'
     """
+    if name in _FIELD_KEYWORDS:
+        return _FIELD_KEYWORDS[name]
     special = {"id": "ID", "uid": "UID", "sop": "SOP"}
     return "".join(special.get(part, part.capitalize()) for part in name.split("_"))
 

@@ -75,6 +75,15 @@ def add_convert_arguments(parser: argparse.ArgumentParser, *, single: bool) -> N
 
     `single` adds what only a single ``convert`` call can do (join pages, a series per input).
     """
+    _add_metadata(parser)
+    _add_pixels(parser)
+    add_verify(parser)
+    _add_placement(parser, single=single)
+    _add_coding(parser)
+    add_verbosity(parser)
+
+
+def _add_metadata(parser: argparse.ArgumentParser) -> None:
     meta = parser.add_argument_group("metadata (flags win over --set, which wins over --metadata)")
     for flag, keyword, text in METADATA_FLAGS:
         meta.add_argument(flag, dest=f"kw_{keyword}", metavar="VALUE", help=f"{keyword}: {text}")
@@ -91,6 +100,9 @@ def add_convert_arguments(parser: argparse.ArgumentParser, *, single: bool) -> N
         metavar="FILE.json",
         help='JSON object of DICOM keywords: {"PatientName": "Doe^Jane"}',
     )
+
+
+def _add_pixels(parser: argparse.ArgumentParser) -> None:
     pixels = parser.add_argument_group("pixels and identifiers")
     pixels.add_argument(
         "--background",
@@ -109,7 +121,9 @@ def add_convert_arguments(parser: argparse.ArgumentParser, *, single: bool) -> N
         metavar="ROOT",
         help="your organisation's UID root (default: 2.25 UUID-derived UIDs)",
     )
-    add_verify(parser)
+
+
+def _add_placement(parser: argparse.ArgumentParser, *, single: bool) -> None:
     place = parser.add_argument_group("where the new objects go")
     joined = place.add_mutually_exclusive_group()
     joined.add_argument(
@@ -159,6 +173,9 @@ def add_convert_arguments(parser: argparse.ArgumentParser, *, single: bool) -> N
         help="derive UIDs from this text and the pixels, so a rerun gives the same "
         "UIDs and a PACS de-duplicates instead of doubling",
     )
+
+
+def _add_coding(parser: argparse.ArgumentParser) -> None:
     coding = parser.add_argument_group("transfer syntax")
     coding.add_argument(
         "-t",
@@ -204,7 +221,6 @@ def add_convert_arguments(parser: argparse.ArgumentParser, *, single: bool) -> N
         help="compression ratio of lossy jpeg2000 output "
         f"(default {_default(ConvertOptions, 'j2k_ratio')})",
     )
-    add_verbosity(parser)
 
 
 def add_send_arguments(parser: argparse.ArgumentParser, *, command: bool) -> None:
@@ -269,9 +285,13 @@ def add_send_arguments(parser: argparse.ArgumentParser, *, command: bool) -> Non
         )
 
 
-def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
-    """Return the flags among `names` that the user gave (left out, they are None)."""
-    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+def _given(args: argparse.Namespace, options: type[ConvertOptions | SendOptions]) -> dict[str, Any]:
+    """Return the options fields that flags of the same name set (left out, a flag is None)."""
+    return {
+        name: getattr(args, name)
+        for name in options.__dataclass_fields__
+        if getattr(args, name, None) is not None
+    }
 
 
 def convert_options(args: argparse.Namespace) -> ConvertOptions:
@@ -282,23 +302,7 @@ def convert_options(args: argparse.Namespace) -> ConvertOptions:
     dicomize.errors.ConfigError
         For a value the options refuse, or a colour that is no colour.
     """
-    given = _given(
-        args,
-        (
-            "max_pixels",
-            "uid_root",
-            "transfer_syntax",
-            "passthrough",
-            "keep_jpeg_metadata",
-            "jpeg_quality",
-            "jpegls_error",
-            "j2k_ratio",
-            "uid_seed",
-            "series_per_input",
-            "iod",
-            "keep_gps",
-        ),
-    )
+    given = _given(args, ConvertOptions)
     if args.background is not None:
         from PIL import ImageColor  # noqa: PLC0415  (Pillow only when a colour is given)
 
@@ -319,23 +323,7 @@ def send_options(args: argparse.Namespace) -> SendOptions:
     dicomize.errors.ConfigError
         For a value the options refuse, or a secret that cannot be read.
     """
-    given = _given(
-        args,
-        (
-            "calling_aet",
-            "tls",
-            "ca_file",
-            "cert_file",
-            "key_file",
-            "connect_timeout",
-            "acse_timeout",
-            "dimse_timeout",
-            "http_timeout",
-            "retries",
-            "batch_size",
-            "delete_after_store",
-        ),
-    )
+    given = _given(args, SendOptions)
     token = _secret(args.token_env, args.token_file)
     basic = _secret(args.basic_env, args.basic_file)
     if basic is not None:
