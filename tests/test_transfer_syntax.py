@@ -195,3 +195,18 @@ def test_cli_transfer_syntax_flag(tmp_path: Path, dicomize_cli: list[str]) -> No
     ds = pydicom.dcmread(output)
     assert ds.file_meta.TransferSyntaxUID == uid.JPEG2000Lossless
     np.testing.assert_array_equal(ds.pixel_array, gradient())
+
+
+def test_every_codec_row_agrees_with_pydicoms_transfer_syntax_table() -> None:
+    from dicomize.codecs import CODECS  # noqa: PLC0415
+
+    assert len({c.name for c in CODECS}) == len({c.uid for c in CODECS}) == len(CODECS)
+    for codec in CODECS:
+        syntax = uid.UID(codec.uid)
+        assert syntax.is_transfer_syntax, codec.name
+        assert (codec.encode is not None) == syntax.is_encapsulated, codec.name
+        # pydicom's name of each compressed syntax here says "Lossless", or "Lossy" or nothing.
+        lossless = not syntax.is_compressed or (
+            "Lossless" in syntax.name and "Lossy" not in syntax.name
+        )
+        assert (codec.lossy_method is None) == lossless, codec.name

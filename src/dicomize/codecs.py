@@ -175,15 +175,18 @@ def _describe_j2k(stream: bytes) -> str:
     return _described(j2k_passthrough(parse_j2k(stream)))
 
 
+# The syntaxes pydicom's plugins encode: each UID names the row and the plugin.
+_RLE = "1.2.840.10008.1.2.5"
+_JPEGLS_LOSSLESS = "1.2.840.10008.1.2.4.80"
+_JPEGLS_NEAR = "1.2.840.10008.1.2.4.81"
 _JPEG2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
 _JPEG2000 = "1.2.840.10008.1.2.4.91"
-_JPEGLS_NEAR = "1.2.840.10008.1.2.4.81"
 
 #: Every output transfer syntax, in the order ``--help`` lists them.
 CODECS: tuple[Codec, ...] = (
     Codec("explicit", "1.2.840.10008.1.2.1"),
     Codec("deflated", "1.2.840.10008.1.2.1.99"),
-    Codec("rle", "1.2.840.10008.1.2.5", _pydicom("1.2.840.10008.1.2.5"), extra="rle"),
+    Codec("rle", _RLE, _pydicom(_RLE), extra="rle"),
     Codec("jpeg-lossless", "1.2.840.10008.1.2.4.70", _libjpeg_lossless, _describe_jpeg),
     Codec(
         "jpeg-baseline",
@@ -192,12 +195,7 @@ CODECS: tuple[Codec, ...] = (
         _describe_jpeg,
         lossy_method="ISO_10918_1",
     ),
-    Codec(
-        "jpeg-ls-lossless",
-        "1.2.840.10008.1.2.4.80",
-        _pydicom("1.2.840.10008.1.2.4.80"),
-        extra="jpegls",
-    ),
+    Codec("jpeg-ls-lossless", _JPEGLS_LOSSLESS, _pydicom(_JPEGLS_LOSSLESS), extra="jpegls"),
     Codec(
         "jpeg-ls-near-lossless",
         _JPEGLS_NEAR,
