@@ -37,6 +37,15 @@ def _ztxt_bomb() -> bytes:
     return good[:33] + _png_chunk(b"zTXt", bomb) + good[33:]
 
 
+def _j2k_zero_height() -> bytes:
+    """A JPEG 2000 codestream whose SIZ says 0 rows (Ysiz = YOsiz = 0), otherwise whole."""
+    import openjpeg  # noqa: PLC0415
+
+    stream = bytearray(openjpeg.encode(gradient(), photometric_interpretation=1))
+    stream[12:16] = (0).to_bytes(4, "big")  # SOC, SIZ, Lsiz, Rsiz, Xsiz, then Ysiz
+    return bytes(stream)
+
+
 PNG = encode(Image.fromarray(gradient()), "PNG")
 JPEG = encode(Image.fromarray(gradient(96, 128)), "JPEG", quality=90)
 
@@ -88,6 +97,11 @@ BAD_FILES: dict[str, tuple[bytes, type[dicomize.InputError], str]] = {
         "BMP",
     ),
     "tiff_garbage": (b"II*\x00" + b"\xff" * 60, dicomize.CorruptImage, "TIFF"),
+    "j2k_zero_height": (
+        _j2k_zero_height(),
+        dicomize.UnsupportedInput,
+        "64x0 pixels; DICOM rows and columns are 1 to 65535",
+    ),
     "webp_truncated": (
         encode(Image.fromarray(gradient()), "WEBP")[:60],
         dicomize.CorruptImage,

@@ -365,3 +365,39 @@ def test_progress_shows_on_a_terminal_and_stays_quiet_otherwise(
     plain = _run(dicomize_cli, "batch", str(photos), "-o", str(tmp_path / "b"), "--workers", "1")
     assert plain.stderr.strip().splitlines() == [plain.stderr.strip()]  # the summary line only
     assert "ETA" not in plain.stderr
+
+
+@pytest.mark.parametrize("escape", ["../../escaped.dcm", "ABSOLUTE"])
+def test_manifest_output_outside_the_output_folder_is_refused_unless_allowed(
+    escape: str, tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    (tmp_path / "p.png").write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    elsewhere = tmp_path / "elsewhere" / "escaped.dcm"
+    target = str(elsewhere) if escape == "ABSOLUTE" else escape
+    manifest = tmp_path / "import.csv"
+    _write_manifest(
+        manifest, [{"path": "p.png", "output": ""}, {"path": "p.png", "output": target}]
+    )
+    out = tmp_path / "deep" / "out"
+    result = _run(dicomize_cli, "batch", "--manifest", str(manifest), "-o", str(out))
+    assert result.returncode == 2
+    assert "row 3: the output" in result.stderr
+    assert "outside the output folder" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.rglob("*.dcm"))  # validated before anything was converted
+
+    allowed = _run(
+        dicomize_cli,
+        "batch",
+        "--manifest",
+        str(manifest),
+        "-o",
+        str(out),
+        "--allow-outside-output",
+        "--workers",
+        "1",
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    written = elsewhere if escape == "ABSOLUTE" else (out / escape).resolve()
+    assert written.is_file()
+    assert (out / "p.dcm").is_file()

@@ -190,3 +190,22 @@ def test_keep_gps_without_vl_photo_is_refused_not_ignored(
     assert "--iod vl-photo" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not output.exists()
+
+
+def test_a_picture_the_iod_cannot_hold_is_an_input_error_not_an_internal_one(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    source = tmp_path / "gray16.png"
+    Image.fromarray((np.arange(64 * 48) * 20).astype(np.uint16).reshape(48, 64)).save(source)
+    result = subprocess.run(
+        [*dicomize_cli, "convert", str(source), "--iod", "vl-photo", "-o", str(tmp_path / "v.dcm")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"dicomize: {source}: VL Photographic Image holds unsigned 8-bit pixels only"
+    )
+    assert not (tmp_path / "v.dcm").exists()

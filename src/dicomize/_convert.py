@@ -145,11 +145,14 @@ def _series(
         )
     for offset, source in enumerate(sources):
         try:
-            picture = _encoded(_read_for(source, options), options)
+            # The IOD can refuse pixels (VL Photographic holds 8-bit only): that is this
+            # input's error too, not a failure of the whole call.
+            result = make(plan, _encoded(_read_for(source, options), options), offset)
         except InputError as exc:
-            yield source, exc
+            named = str(source) if isinstance(source, str | os.PathLike) else None
+            yield source, exc.with_source(named) if named and exc.source is None else exc
             continue
-        yield source, make(plan, picture, offset)
+        yield source, result
 
 
 def convert_frames(

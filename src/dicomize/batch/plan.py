@@ -81,7 +81,10 @@ def plan_tree(
 
 
 def plan_manifest(
-    manifest: str | os.PathLike[str], output: str | os.PathLike[str]
+    manifest: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    allow_outside: bool = False,
 ) -> Iterator[BatchItem]:
     """Read a CSV or JSON Lines manifest: a ``path`` column and DICOM keyword columns.
 
@@ -89,18 +92,24 @@ def plan_manifest(
     1,234 is reported before any picture is converted; the items are then
     produced in a second pass.
 
+    A row's output is its ``output`` column, relative to `output`, or else its
+    ``path`` mirrored under `output`. A manifest may come from another system
+    (a RIS export), so an output that would land outside `output` (an absolute
+    path, ``..``) is refused unless `allow_outside` is true.
+
     Raises
     ------
     ManifestError
-        For an unknown column, a missing path or an invalid value, with the row number.
+        For an unknown column, a missing path, an invalid value or an output
+        outside `output`, with the row number.
     """
     manifest, output = Path(manifest), Path(output)
-    for _ in _manifest_items(manifest, output):
+    for _ in _manifest_items(manifest, output, allow_outside):
         pass  # validation pass: nothing is kept
-    yield from _manifest_items(manifest, output)
+    yield from _manifest_items(manifest, output, allow_outside)
 
 
-def _manifest_items(manifest: Path, output: Path) -> Iterator[BatchItem]:
+def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterator[BatchItem]:
     from dicomize._vr import validate_attribute  # noqa: PLC0415  (pydicom: manifests only)
 
     base = manifest.parent
@@ -122,7 +131,16 @@ def _manifest_items(manifest: Path, output: Path) -> Iterator[BatchItem]:
                 raise ManifestError(manifest, row_number, str(exc)) from None
         source = Path(path) if Path(path).is_absolute() else base / path
         relative = Path(path) if not Path(path).is_absolute() else Path(Path(path).name)
-        target = row.get("output") or output / relative.with_suffix(".dcm")
+        named = str(row.get("output") or "").strip()
+        target = output / named if named else output / relative.with_suffix(".dcm")
+        if not allow_outside and not target.resolve().is_relative_to(output.resolve()):
+            raise ManifestError(
+                manifest,
+                row_number,
+                f"the output {named or target} is outside the output folder {output} "
+                "(name one inside it in the output column, or allow it with "
+                "--allow-outside-output)",
+            )
         series = str(row.get("series_key") or relative.parent.as_posix())
         study = str(row.get("study_key") or series)
         counters[series] = counters.get(series, 0) + 1

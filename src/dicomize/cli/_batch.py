@@ -41,6 +41,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argp
         help="CSV or JSON Lines: a path column and DICOM keyword columns",
     )
     parser.add_argument(
+        "--allow-outside-output",
+        action="store_true",
+        help="let a manifest's output column name files outside OUT (absolute or ..)",
+    )
+    parser.add_argument(
         "--workers", type=positive_int, metavar="N", help="processes (default: all cores)"
     )
     parser.add_argument(
@@ -120,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> Iterable[BatchItem]:
     if args.manifest:
-        return plan_manifest(args.manifest, args.output)
+        return plan_manifest(
+            args.manifest, args.output, allow_outside=args.allow_outside_output
+        )
     if args.input:
         if args.group_by is None:
             return plan_tree(args.input, args.output)
