@@ -125,9 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> Iterable[BatchItem]:
     if args.manifest:
-        return plan_manifest(
-            args.manifest, args.output, allow_outside=args.allow_outside_output
-        )
+        return plan_manifest(args.manifest, args.output, allow_outside=args.allow_outside_output)
     if args.input:
         if args.group_by is None:
             return plan_tree(args.input, args.output)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from collections.abc import Iterator
 
 from dicomize._icc import as_input_profile
+from dicomize.codestreams.boxes import box
 from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import CorruptImage
 
@@ -53,7 +53,7 @@ def codestream_of(data: bytes) -> bytes:
     """Return the codestream: `data` itself, or the ``jp2c`` box of a JP2 file."""
     if not data.startswith(JP2_SIGNATURE):
         return data
-    found = _box(data, 0, len(data), b"jp2c")
+    found = box(data, 0, len(data), b"jp2c")
     if found is None:
         raise CorruptImage("JP2 file has no codestream (jp2c) box")
     start, end = found
@@ -169,12 +169,12 @@ def j2k_passthrough(info: J2kInfo) -> Passthrough | str:
 
 def jp2_header(data: bytes) -> tuple[str | None, bytes | None]:
     """Read the jp2h boxes: what prevents passthrough, and an embedded ICC profile."""
-    header = _box(data, 0, len(data), b"jp2h")
+    header = box(data, 0, len(data), b"jp2h")
     if header is None:
         raise CorruptImage("JP2 file has no header (jp2h) box")
-    if _box(data, *header, b"pclr") is not None:
+    if box(data, *header, b"pclr") is not None:
         return "a JP2 palette (pclr) must be applied to the pixels", None
-    colour = _box(data, *header, b"colr")
+    colour = box(data, *header, b"colr")
     if colour is None:
         return None, None
     start, end = colour
@@ -187,27 +187,3 @@ def jp2_header(data: bytes) -> tuple[str | None, bytes | None]:
     if method in {2, 3}:  # restricted or any ICC profile
         return None, as_input_profile(data[start + 3 : end])
     return None, None
-
-
-def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """Yield each box in data[start:end] as (type, content start, content end)."""
-    position = start
-    while position + 8 <= end:
-        length, kind = struct.unpack_from(">I4s", data, position)
-        header = 8
-        if length == 1:  # XLBox: a 64-bit length follows
-            if position + 16 > end:
-                return
-            (length,) = struct.unpack_from(">Q", data, position + 8)
-            header = 16
-        elif length == 0:  # the box runs to the end
-            length = end - position
-        if length < header:
-            return
-        yield kind, position + header, min(position + length, end)
-        position += length
-
-
-def _box(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    """Find box `kind` among the boxes in data[start:end]; return its content's span."""
-    return next(((s, e) for found, s, e in _boxes(data, start, end) if found == kind), None)

@@ -15,11 +15,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, TypeAlias, cast
 
+from dicomize.codestreams.heif import is_avif, is_heif
+from dicomize.codestreams.jxl import CONTAINER_SIGNATURE as JXL_CONTAINER
+from dicomize.codestreams.jxl import SIGNATURE as JXL_SIGNATURE
 from dicomize.errors import CorruptImage, InputError, UnsupportedInput
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture
 
-__all__ = ["FORMATS", "SUPPORTED_FORMATS", "Format", "Source", "detect_format", "read_picture"]
+__all__ = [
+    "FALLBACK",
+    "FORMATS",
+    "SUPPORTED_FORMATS",
+    "Format",
+    "Source",
+    "detect_format",
+    "read_picture",
+]
 
 #: What :func:`read_picture` accepts: a path, the file's bytes, or a numpy array.
 Source: TypeAlias = "str | os.PathLike[str] | bytes | Any"
@@ -73,9 +84,14 @@ FORMATS: tuple[Format, ...] = (
         label="JPEG 2000",
     ),
     Format("PNM", lambda data: data[:2] in _PNM_MAGICS and data[2:3].isspace(), "_pnm"),
+    Format("HEIF", is_heif, "_heif", label="HEIC/HEIF"),
+    Format("AVIF", is_avif, "_pillow"),
+    Format("JXL", _starts(JXL_SIGNATURE, JXL_CONTAINER), "_jxl", label="JPEG XL"),
 )
+#: Content no row recognises: every Pillow plugin may try, and the pixel policies decide.
+FALLBACK = Format("PILLOW", lambda _: True, "_pillow", label="any other format Pillow reads")
 #: Formats detected and decoded, as a user knows them.
-SUPPORTED_FORMATS = tuple(fmt.label or fmt.name for fmt in FORMATS)
+SUPPORTED_FORMATS = tuple(fmt.label or fmt.name for fmt in (*FORMATS, FALLBACK))
 
 
 def detect_format(data: bytes) -> Format:
@@ -87,7 +103,8 @@ def detect_format(data: bytes) -> Format:
     Raises
     ------
     UnsupportedInput
-        When the content is not one of :data:`SUPPORTED_FORMATS`.
+        For a DICOM file or a floating-point PFM; anything else unrecognised goes to
+        :data:`FALLBACK` and its reader decides.
     CorruptImage
         When there is no content at all.
     """
@@ -100,7 +117,7 @@ def detect_format(data: bytes) -> Format:
         raise UnsupportedInput("already a DICOM file")
     if data[:2] in {b"Pf", b"PF"}:
         raise UnsupportedInput("floating-point PFM pictures are not supported")
-    raise UnsupportedInput("not a recognised picture format (" + ", ".join(SUPPORTED_FORMATS) + ")")
+    return FALLBACK
 
 
 def read_picture(source: Source, options: ConvertOptions | None = None) -> Picture:

@@ -19,7 +19,10 @@ import contextlib
 import dataclasses
 import io
 import logging
+import os
 import struct
+import sys
+import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
@@ -30,6 +33,7 @@ import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from dicomize._icc import as_input_profile, srgb_profile
+from dicomize.codestreams.heif import av1_bit_depth
 from dicomize.errors import CorruptImage, DicomizeError, ImageTooLarge, UnsupportedInput
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, PixelStrips, check_size, stack_pictures
@@ -48,6 +52,7 @@ PILLOW_FORMATS: dict[str, tuple[str, ...]] = {
     "GIF": ("GIF",),
     "TIFF": ("TIFF",),
     "WEBP": ("WEBP",),
+    "AVIF": ("AVIF",),
 }
 _ORIENTATION_TAG = 0x0112
 #: Pixels are packed out of Pillow in pieces of about this many bytes.
@@ -70,18 +75,77 @@ _PILLOW_LIMIT_LOCK = threading.Lock()
 
 
 def read(data: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture:
-    """Decode `data` (a file of format `fmt`, or an open PNG file) into a :class:`Picture`."""
+    """Decode `data` (a file of format `fmt`, or an open PNG file) into a :class:`Picture`.
+
+    `fmt` ``"PILLOW"`` lets every Pillow plugin try: the long tail of formats
+    (TGA, PSD, ICO, PCX, SGI, QOI, DDS, XBM, XPM, Sun raster, FITS, ...) is
+    refused by the pixel policies, never by its name.
+    """
     background, max_pixels = options.background, options.max_pixels
     # Pillow warns about damaged metadata (corrupt EXIF, odd chunks) it then ignores;
     # they are not the user's problem unless decoding fails, so they go to the debug log.
-    with _pillow_limit(max_pixels), warnings.catch_warnings(record=True) as caught:
+    with (
+        _pillow_limit(max_pixels),
+        _c_library_messages(fmt in _C_DECODERS_THAT_PRINT),
+        warnings.catch_warnings(record=True) as caught,
+    ):
         warnings.simplefilter("always")
         try:
             picture, exif = _read(data, fmt, background=background, max_pixels=max_pixels)
             return dataclasses.replace(picture, exif=exif) if exif else picture
+        except DicomizeError:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLarge(f"picture size exceeds the limit of {max_pixels} pixels") from exc
+        except MemoryError as exc:
+            raise ImageTooLarge("the picture is too large to decode in memory") from exc
+        except Exception as exc:  # Pillow's plugins raise many kinds on damaged files
+            raise CorruptImage(_cause(fmt, exc)) from exc
         finally:
             for warning in caught:
                 logger.debug("Pillow: %s", warning.message)
+
+
+def _cause(fmt: str, exc: BaseException, action: str = "decode") -> str:
+    """Say what a decoder's exception means, in a sentence: never a Python class name."""
+    reason = str(exc).strip().rstrip(".") or "the data ends or breaks off"
+    reason = reason[:1].lower() + reason[1:]
+    name = "picture" if fmt == _ANY else fmt
+    return (
+        f"cannot {action} {name}: {reason} (the file is damaged, truncated or not what it claims)"
+    )
+
+
+#: Formats decoded by C libraries that print their own complaints on stderr (libtiff).
+_C_DECODERS_THAT_PRINT = frozenset({"TIFF", "PILLOW"})
+#: The format name that lets every Pillow plugin try (the registry's fallback row).
+_ANY = "PILLOW"
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _c_library_messages(capture: bool) -> Iterator[None]:
+    """Keep what C decoders write to file descriptor 2 off the terminal, for --debug only.
+
+    libtiff reports a damaged strip on stderr itself before Pillow raises; the user
+    should read dicomize's one line, not libtiff's. The descriptor is process-wide,
+    so the swap is serialised.
+    """
+    if not capture:
+        yield
+        return
+    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode("utf-8", "replace").splitlines():
+                logger.debug("decoder: %s", line)
 
 
 def _read(
@@ -90,12 +154,16 @@ def _read(
     # The chunks before the pixels say all the checks below need to know of a PNG file.
     data = source if isinstance(source, bytes) else _png_head(source)
     image = _open(source, fmt, max_pixels)
+    if fmt == _ANY:
+        fmt = image.format or "picture"  # the plugin that recognised it names it
     exif = image.info.get("exif")
     if fmt == "PNG" and getattr(image, "n_frames", 1) == 1 and _png_is_deep_colour(data):
         if not isinstance(source, bytes):
             source.seek(0)
             source = source.read()
         picture = _deep_png(source, image, background)
+    elif fmt == "AVIF" and (av1_bit_depth(data) or 8) > 8:  # noqa: PLR2004
+        picture = _deep_avif(data, image, background)
     else:
         picture = _picture(image, data, fmt, background, max_pixels)
     return picture, exif if isinstance(exif, bytes) else None
@@ -114,7 +182,7 @@ def _picture(
         orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
         image.load()
     except _DECODE_ERRORS as exc:
-        raise CorruptImage(f"cannot decode {fmt}: {exc}") from exc
+        raise CorruptImage(_cause(fmt, exc)) from exc
     derivation: list[str] = []
     image = _upright(image, orientation, derivation)
     bits_stored = _png_significant_bits(data) if fmt == "PNG" else None
@@ -145,14 +213,19 @@ def _pillow_limit(max_pixels: int) -> Iterator[None]:
 
 def _open(source: bytes | BinaryIO, fmt: str, max_pixels: int) -> Image.Image:
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    plugins = PILLOW_FORMATS.get(fmt)
     try:
-        image = Image.open(stream, formats=list(PILLOW_FORMATS[fmt]))
+        image = Image.open(stream, formats=list(plugins) if plugins else None)
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(f"picture size exceeds the limit of {max_pixels} pixels") from exc
     except UnidentifiedImageError as exc:
+        if fmt == _ANY:
+            raise UnsupportedInput(
+                "not a recognised picture format: neither dicomize nor any Pillow plugin reads it"
+            ) from exc
         raise CorruptImage(f"{fmt} header is damaged or incomplete") from exc
     except _DECODE_ERRORS as exc:
-        raise CorruptImage(f"cannot read {fmt} header: {exc}") from exc
+        raise CorruptImage(_cause(fmt, exc, "read the header of")) from exc
     check_size(*image.size, max_pixels)
     return image
 
@@ -185,6 +258,13 @@ def _to_picture(
         image = image.convert("RGB")
     elif mode in {"La", "RGBa"}:  # premultiplied alpha
         image = image.convert("LA" if mode == "La" else "RGBA")
+    elif mode == "RGBX":  # the fourth byte is padding
+        image = image.convert("RGB")
+    elif mode == "LAB":
+        raise UnsupportedInput(
+            "CIELAB pixels (Pillow mode 'LAB') have no DICOM photometric interpretation here; "
+            "convert the picture to RGB first"
+        )
 
     mode = image.mode
     if mode in {"L", "RGB"} or (mode == "I;16" and bits_stored is None):
@@ -267,7 +347,7 @@ def _array_of(image: Image.Image) -> npt.NDArray[Any]:
         raise UnsupportedInput("32-bit integer pixels outside the 16-bit range are not supported")
     if mode == "F":
         raise UnsupportedInput(
-            "floating-point pixels are not supported by the Secondary Capture IOD"
+            "floating-point pixels (Pillow mode 'F') are not supported by the Secondary Capture IOD"
         )
     raise UnsupportedInput(f"Pillow image mode {mode!r} is not supported")
 
@@ -299,8 +379,8 @@ def _lossy_history(
     method: str | None
     if fmt == "JPEG":
         method = "ISO_10918_1"
-    elif fmt == "WEBP" and _webp_is_lossy(data):
-        method = None  # PS3.3 C.7.6.1.1.5 has no defined term for WebP
+    elif (fmt == "WEBP" and _webp_is_lossy(data)) or fmt == "AVIF":
+        method = None  # PS3.3 C.7.6.1.1.5 has no defined term for WebP's VP8 or AVIF's AV1
     elif fmt == "TIFF" and image.info.get("compression") in {"jpeg", "tiff_jpeg"}:
         method = "ISO_10918_1"
     else:
@@ -384,7 +464,7 @@ def _read_frames(
             image.seek(index)
             image.load()
         except _DECODE_ERRORS as exc:
-            raise CorruptImage(f"cannot decode {fmt} frame {index + 1}: {exc}") from exc
+            raise CorruptImage(f"frame {index + 1}: {_cause(fmt, exc)}") from exc
         if fmt == "TIFF" and int(getattr(image, "tag_v2", {}).get(254, 0)) & 1:
             continue  # a reduced-resolution page (thumbnail), not a page of the document
         durations.append(image.info.get("duration"))
@@ -429,6 +509,24 @@ def _deep_png(data: bytes, image: Image.Image, background: tuple[int, int, int])
     return _deep_picture(np.asarray(array), image, "PNG", background)
 
 
+def _deep_avif(data: bytes, image: Image.Image, background: tuple[int, int, int]) -> Picture:
+    # Pillow gives AVIF as 8 bits; libavif (imagecodecs) keeps 10 and 12 as they are.
+    # Pillow still says how to turn the picture upright (irot/imir and EXIF, merged).
+    import imagecodecs  # noqa: PLC0415
+
+    depth = av1_bit_depth(data) or 8
+    try:
+        array = imagecodecs.avif_decode(data, index=0)
+    except Exception as exc:  # imagecodecs raises its own AvifError and others
+        raise CorruptImage(_cause("AVIF", exc)) from exc
+    array = np.asarray(array)
+    ratio = round(array.nbytes / max(len(data), 1), 2)
+    # AV1 has no Lossy Image Compression Method term (C.7.6.1.1.5): 01 and the ratio only.
+    return _deep_picture(
+        array, image, "AVIF", background, bits_stored=depth, lossy=((None, ratio),)
+    )
+
+
 def _deep_tiff(
     data: bytes, image: Image.Image, background: tuple[int, int, int], max_pixels: int
 ) -> Picture:
@@ -463,7 +561,13 @@ def _interleaved(array: npt.NDArray[Any], axes: str) -> npt.NDArray[Any]:
 
 
 def _deep_picture(
-    array: npt.NDArray[Any], image: Image.Image, fmt: str, background: tuple[int, int, int]
+    array: npt.NDArray[Any],
+    image: Image.Image,
+    fmt: str,
+    background: tuple[int, int, int],
+    *,
+    bits_stored: int | None = None,
+    lossy: tuple[tuple[str | None, float | None], ...] = (),
 ) -> Picture:
     derivation: tuple[str, ...] = ()
     orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
@@ -477,5 +581,7 @@ def _deep_picture(
         background=background,
         icc_profile=_colour_profile(icc) if colour else None,
         derivation=derivation,
+        bits_stored=bits_stored,
+        lossy=lossy,
         source_format=fmt,
     )
