@@ -84,6 +84,7 @@ FORMATS: tuple[Format, ...] = (
         label="JPEG 2000",
     ),
     Format("PNM", lambda data: data[:2] in _PNM_MAGICS and data[2:3].isspace(), "_pnm"),
+    Format("FITS", _starts(b"SIMPLE  ="), "_fits"),
     Format("HEIF", is_heif, "_heif", label="HEIC/HEIF"),
     Format("AVIF", is_avif, "_pillow"),
     Format("JXL", _starts(JXL_SIGNATURE, JXL_CONTAINER), "_jxl", label="JPEG XL"),
