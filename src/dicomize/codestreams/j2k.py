@@ -95,8 +95,8 @@ def parse_j2k(data: bytes) -> J2kInfo:
         raise CorruptImage("JPEG 2000 main header lacks SIZ or COD")
     rsiz, xsiz, ysiz, xosiz, yosiz = struct.unpack_from(">HIIII", siz, 0)
     (components,) = struct.unpack_from(">H", siz, 34)
-    if components == 0 or len(siz) < 36 + 3 * components:
-        raise CorruptImage("JPEG 2000 SIZ segment is damaged")
+    if not _consistent(siz, cod, components):
+        raise CorruptImage("JPEG 2000 SIZ or COD segment breaks ISO 15444-1 A.5.1 / A.6.1")
     depths = {siz[36 + 3 * i] for i in range(components)}
     if len(depths) != 1:
         raise CorruptImage("JPEG 2000 components of different depths are not supported")
@@ -113,6 +113,45 @@ def parse_j2k(data: bytes) -> J2kInfo:
         htj2k=cap or bool(rsiz & 0x4000),
         end=position,
     )
+
+
+def _consistent(siz: bytes, cod: bytes, components: int) -> bool:
+    """Check the SIZ and COD fields against their ranges (15444-1 Tables A.9-A.15).
+
+    A damaged header that still walks to EOC would otherwise pass through and
+    make an object no decoder can read.
+    """
+    if components == 0 or len(siz) != 36 + 3 * components:
+        return False
+    xsiz, ysiz, xosiz, yosiz, xtsiz, ytsiz, xtosiz, ytosiz = struct.unpack_from(">8I", siz, 2)
+    image = xsiz > xosiz and ysiz > yosiz
+    tiles = (
+        xtsiz > 0
+        and ytsiz > 0
+        and xtosiz <= xosiz
+        and ytosiz <= yosiz
+        and xtsiz + xtosiz > xosiz
+        and ytsiz + ytosiz > yosiz
+    )
+    samples = all(
+        (siz[36 + 3 * i] & 0x7F) < 38 and siz[37 + 3 * i] and siz[38 + 3 * i]  # noqa: PLR2004
+        for i in range(components)
+    )
+    # SGcod: progression order <= 4, at least one layer, MCT 0/1; SPcod: at most 32
+    # decomposition levels, code-block exponents summing to at most 8, a known wavelet.
+    progression, layers, mct = cod[1], int.from_bytes(cod[2:4], "big"), cod[4]
+    levels, block_width, block_height, wavelet = cod[5], cod[6], cod[7], cod[9]
+    coding = (
+        progression <= 4  # noqa: PLR2004
+        and layers >= 1
+        and mct <= 1
+        and levels <= 32  # noqa: PLR2004
+        and block_width <= 8  # noqa: PLR2004
+        and block_height <= 8  # noqa: PLR2004
+        and block_width + block_height <= 8  # noqa: PLR2004
+        and wavelet <= 1
+    )
+    return image and tiles and samples and coding
 
 
 def _walk_tile_parts(data: bytes, position: int) -> int:

@@ -109,7 +109,8 @@ def read(data: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture:
 def _cause(fmt: str, exc: BaseException, action: str = "decode") -> str:
     """Say what a decoder's exception means, in a sentence: never a Python class name."""
     reason = str(exc).strip().rstrip(".") or "the data ends or breaks off"
-    reason = reason[:1].lower() + reason[1:]
+    if reason[1:2].islower():  # a sentence's capital, not an acronym's (APNG, EXIF)
+        reason = reason[:1].lower() + reason[1:]
     name = "picture" if fmt == _ANY else fmt
     return (
         f"cannot {action} {name}: {reason} (the file is damaged, truncated or not what it claims)"
