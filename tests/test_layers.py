@@ -163,6 +163,7 @@ LAYERS = [
     "codecs",
     "codestreams",
     "metadata",
+    "iods",
     "_vr",
     "_write",
     "_part10",

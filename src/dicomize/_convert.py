@@ -21,6 +21,7 @@ from dicomize.build import (
 from dicomize.encode import encode_picture
 from dicomize.errors import InputError, MetadataError, UnsupportedInput
 from dicomize.exif import exif_attributes
+from dicomize.iods import outside
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, PixelStrips, stack_pictures
@@ -30,6 +31,7 @@ from dicomize.uids import derive_uid, new_uid
 __all__ = ["convert", "convert_frames", "convert_series", "encode_frames", "encode_series"]
 
 _T = TypeVar("_T")
+_IOD_NAMES = {"sc": "Secondary Capture", "vl-photo": "VL Photographic Image"}
 
 
 def convert(
@@ -247,6 +249,14 @@ class _Plan:
     def __init__(self, metadata: MetadataLike, options: ConvertOptions) -> None:
         self.options = options
         self.user = resolve_metadata(metadata)
+        extra = [] if options.allow_extra else outside(self.user, options.iod)
+        if extra:
+            raise MetadataError(
+                extra[0],
+                self.user[extra[0]],
+                f"is not part of the {_IOD_NAMES[options.iod]} IOD (PS3.3); it would "
+                "make the object a Standard Extended SOP Class (allow it with --allow-extra)",
+            )
         self.make_uid = _uid_factory(options)
         self.attributes = series_attributes(
             self.user,

@@ -169,9 +169,6 @@ def series_attributes(
         )
         if "Modality" in user and user["Modality"] != "XC":
             raise MetadataError("Modality", user["Modality"], "VL Photographic requires XC")
-        if any(keyword in user for keyword in _SC_ONLY):
-            found = next(keyword for keyword in _SC_ONLY if keyword in user)
-            raise MetadataError(found, user[found], "not part of the VL Photographic IOD")
     values.update(user)
     if "Laterality" in user and "ImageLaterality" not in user:
         # With Image Laterality present, Laterality would be "present when condition

@@ -60,6 +60,9 @@ class ConvertOptions:
     keep_gps : bool
         With ``"vl-photo"``, copy the EXIF GPS position (VL Photographic
         Geolocation). Off by default: a position can identify a patient's home.
+    allow_extra : bool
+        Keep given attributes that the IOD does not define; the object is then
+        a Standard Extended SOP Class (PS3.4 B.1.3). Off: they are refused.
     """
 
     background: tuple[int, int, int] = (255, 255, 255)
@@ -75,6 +78,7 @@ class ConvertOptions:
     series_per_input: bool = False
     iod: str = "sc"
     keep_gps: bool = False
+    allow_extra: bool = False
 
     def __post_init__(self) -> None:
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):  # noqa: PLR2004

@@ -100,6 +100,13 @@ def _add_metadata(parser: argparse.ArgumentParser) -> None:
         metavar="FILE.json",
         help='JSON object of DICOM keywords: {"PatientName": "Doe^Jane"}',
     )
+    meta.add_argument(
+        "--allow-extra",
+        action="store_true",
+        default=None,
+        help="keep attributes the IOD does not define (refused otherwise: they make the "
+        "object a Standard Extended SOP Class)",
+    )
 
 
 def _add_pixels(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,52 @@
+"""Which attributes belong to the IODs dicomize writes, from the standard's module tables.
+
+``data/iod_attributes.json`` lists, per SOP Class, the modules of its IOD (PS3.3
+A.8.1-A.8.5, A.32.4) and, per module, its top-level attributes (macros included);
+``scripts/iod_attributes.py`` makes it. An attribute outside them makes the
+object a Standard Extended SOP Class (PS3.4 B.1.3), which many PACS and every
+validator flag, so dicomize refuses it unless asked to keep it.
+
+>>> outside(["PatientName", "ReferencedSOPInstanceUID"], "sc")
+['ReferencedSOPInstanceUID']
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable
+from importlib import resources
+
+__all__ = ["IOD_FAMILIES", "attributes_of", "outside"]
+
+#: The SOP Classes an ``iod`` option can produce: SC is chosen among five by the pixels.
+IOD_FAMILIES: dict[str, tuple[str, ...]] = {
+    "sc": (
+        "1.2.840.10008.5.1.4.1.1.7",
+        "1.2.840.10008.5.1.4.1.1.7.1",
+        "1.2.840.10008.5.1.4.1.1.7.2",
+        "1.2.840.10008.5.1.4.1.1.7.3",
+        "1.2.840.10008.5.1.4.1.1.7.4",
+    ),
+    "vl-photo": ("1.2.840.10008.5.1.4.1.1.77.1.4",),
+}
+
+
+@functools.cache
+def _table() -> dict[str, dict[str, list[str]]]:
+    text = resources.files("dicomize").joinpath("data/iod_attributes.json").read_text("utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def attributes_of(sop_class: str) -> frozenset[str]:
+    """Return the keywords of the top-level attributes of `sop_class`'s IOD."""
+    table = _table()
+    modules = table["sop_classes"][sop_class]
+    return frozenset(keyword for module in modules for keyword in table["modules"][module])
+
+
+def outside(keywords: Iterable[str], iod: str) -> list[str]:
+    """Return the `keywords` that no IOD of the family `iod` defines, in their order."""
+    allowed = frozenset().union(*(attributes_of(uid) for uid in IOD_FAMILIES[iod]))
+    return [keyword for keyword in keywords if keyword not in allowed]
