@@ -76,8 +76,14 @@ def cur(rgb: npt.NDArray[np.uint8]) -> bytes:
     return icon[:2] + struct.pack("<H", 2) + icon[4:]
 
 
-def heic(array: npt.NDArray[Any], *, exif: bytes | None = None, icc: bytes | None = None) -> bytes:
-    """A HEIC file from 8-bit RGB, or 10-bit RGB given as 16-bit values below 1024."""
+def heic(
+    array: npt.NDArray[Any],
+    *,
+    exif: bytes | None = None,
+    icc: bytes | None = None,
+    depth: int = 10,
+) -> bytes:
+    """A HEIC file from 8-bit RGB, or 10/12-bit RGB given as 16-bit values of that depth."""
     buffer = io.BytesIO()
     params: dict[str, Any] = {"quality": 92}
     if exif is not None:
@@ -86,10 +92,14 @@ def heic(array: npt.NDArray[Any], *, exif: bytes | None = None, icc: bytes | Non
         params["icc_profile"] = icc
     if array.dtype == np.uint16:
         height, width, _ = array.shape
-        # pillow-heif takes deep samples scaled to 16 bits and stores them as 10.
-        scaled = (array << 6).astype(np.uint16)
+        # pillow-heif takes deep samples scaled to 16 bits and stores 10 or, asked, 12 of them.
+        scaled = (array << (16 - depth)).astype(np.uint16)
         picture = pillow_heif.from_bytes(mode="RGB;16", size=(width, height), data=scaled.tobytes())
-        picture.save(buffer, **params)
+        pillow_heif.options.SAVE_HDR_TO_12_BIT = depth == 12
+        try:
+            picture.save(buffer, **params)
+        finally:
+            pillow_heif.options.SAVE_HDR_TO_12_BIT = False
     else:
         Image.fromarray(array).save(buffer, format="HEIF", **params)
     return buffer.getvalue()

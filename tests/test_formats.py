@@ -70,12 +70,13 @@ def test_heic_exif_feeds_vl_photographic_and_gps_only_when_asked(tmp_path: Path)
     assert [float(v) for v in kept.GPSLatitude] == [52, 22, 0]
 
 
-def test_ten_bit_heic_keeps_its_depth(tmp_path: Path) -> None:
-    ten_bit = gradient().astype(np.uint16) * 4
-    ds = _convert(tmp_path, heic(ten_bit), "deep.heic")
-    assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit) == (16, 10, 9)
-    assert int(ds.pixel_array.max()) < 1024
-    _close(ds.pixel_array, ten_bit, 48)
+@pytest.mark.parametrize("depth", [10, 12])
+def test_deep_heic_keeps_its_depth(depth: int, tmp_path: Path) -> None:
+    deep = gradient().astype(np.uint16) << (depth - 8)
+    ds = _convert(tmp_path, heic(deep, depth=depth), "deep.heic")
+    assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit) == (16, depth, depth - 1)
+    assert int(ds.pixel_array.max()) < 1 << depth
+    _close(ds.pixel_array, deep, 12 * 2 ** (depth - 8))
 
 
 def test_rotated_avif_is_upright_and_lossy_without_a_method_term(tmp_path: Path) -> None:
