@@ -161,3 +161,16 @@ def test_heic_without_the_extra_names_the_extra_to_install(tmp_path: Path) -> No
     )
     assert "pip install 'dicomize[heif]'" in result.stderr
     assert "UnsupportedInput" in result.stderr  # the documented error, not an ImportError
+
+
+def test_big_endian_sixteen_bit_pixels_keep_their_values(tmp_path: Path) -> None:
+    import io  # noqa: PLC0415
+
+    import tifffile  # noqa: PLC0415
+
+    pixels = (np.arange(48 * 64, dtype=np.uint16).reshape(48, 64) * 13).astype(">u2")
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, pixels, byteorder=">")
+    assert Image.open(io.BytesIO(buffer.getvalue())).mode == "I;16B"
+    ds = _convert(tmp_path, buffer.getvalue(), "big-endian.tif")
+    np.testing.assert_array_equal(ds.pixel_array, pixels.astype(np.uint16))
