@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from dicomize._convert import convert as convert
     from dicomize._convert import convert_frames as convert_frames
     from dicomize._convert import convert_series as convert_series
+    from dicomize._extract import Extracted as Extracted
+    from dicomize._extract import extract as extract
     from dicomize._write import write as write
     from dicomize.batch.plan import BatchItem as BatchItem
     from dicomize.batch.plan import plan_manifest as plan_manifest
@@ -88,6 +90,9 @@ _LOCATIONS: dict[str, str] = {
     "parse_destination": "dicomize.send.destination",
     "DimseDestination": "dicomize.send.destination",
     "StowDestination": "dicomize.send.destination",
+    # Getting content back out
+    "extract": "dicomize._extract",
+    "Extracted": "dicomize._extract",
     # Validation
     "validate_file": "dicomize.validate",
     "Verdict": "dicomize.validate",

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydicom.dataset import Dataset
@@ -17,11 +18,14 @@ from dicomize.build import (
     build_secondary_capture,
     for_multiframe,
     series_attributes,
+    sop_class_for,
 )
+from dicomize.build_document import ENCAPSULATED_PDF_STORAGE, build_encapsulated_document
+from dicomize.documents import Document, is_pdf, read_document
 from dicomize.encode import encode_picture
 from dicomize.errors import InputError, MetadataError, UnsupportedInput
 from dicomize.exif import exif_attributes
-from dicomize.iods import outside
+from dicomize.iods import IOD_FAMILIES, outside
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, PixelStrips, stack_pictures
@@ -130,7 +134,7 @@ def _series(
     sources: Iterable[Source],
     metadata: MetadataLike,
     options: ConvertOptions | None,
-    make: Callable[[_Plan, Picture, int], _T],
+    make: Callable[[_Plan, Picture | _Named, int], _T],
 ) -> Iterator[tuple[Source, _T | InputError]]:
     options = options or ConvertOptions()
     plan = _Plan(metadata, options)
@@ -149,7 +153,8 @@ def _series(
         try:
             # The IOD can refuse pixels (VL Photographic holds 8-bit only): that is this
             # input's error too, not a failure of the whole call.
-            result = make(plan, _encoded(_read_for(source, options), options), offset)
+            content = _read_content(source, options)
+            result = make(plan, content, offset)
         except InputError as exc:
             named = str(source) if isinstance(source, str | os.PathLike) else None
             yield source, exc.with_source(named) if named and exc.source is None else exc
@@ -217,6 +222,41 @@ def _frames(
     return make(plan, _encoded(joined, options), 0)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Named:
+    """A document and the name it came under (its Document Title when it has none)."""
+
+    document: Document
+    name: str
+
+
+def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named:
+    """Read a document (the kind of object follows the content) or an encoded picture."""
+    if isinstance(source, bytes | bytearray | memoryview | str | os.PathLike) and _is_document(
+        source
+    ):
+        if options.iod != "sc":
+            raise UnsupportedInput(f"a document cannot be stored as the {options.iod} IOD")
+        name = "" if isinstance(source, bytes | bytearray | memoryview) else Path(source).stem
+        return _Named(
+            read_document(bytes(source) if not isinstance(source, str | os.PathLike) else source),
+            name,
+        )
+    return _encoded(_read_for(source, options), options)
+
+
+def _is_document(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> bool:
+    if not isinstance(source, str | os.PathLike):
+        return is_pdf(bytes(source[:1024]))
+    if not Path(source).is_file():
+        return False  # a pipe can be read once only: it goes to the picture readers
+    try:
+        with Path(source).open("rb") as stream:
+            return is_pdf(stream.read(1024))
+    except OSError:
+        return False  # the picture reader names the problem
+
+
 def _read_for(source: Source, options: ConvertOptions) -> Picture:
     picture = read_picture(source, options)
     lossy_jpeg = picture.transfer_syntax in {JPEGBaseline8Bit, JPEGExtended12Bit}
@@ -229,6 +269,15 @@ def _read_for(source: Source, options: ConvertOptions) -> Picture:
 
 def _encoded(picture: Picture, options: ConvertOptions) -> Picture:
     return encode_picture(for_multiframe(picture), options.transfer_syntax, options)
+
+
+def _outside_error(keyword: str, value: object, iod: str) -> MetadataError:
+    return MetadataError(
+        keyword,
+        value,
+        f"is not part of the {iod} IOD (PS3.3); it would make the object a Standard "
+        "Extended SOP Class (allow it with --allow-extra)",
+    )
 
 
 class _Plan:
@@ -249,14 +298,13 @@ class _Plan:
     def __init__(self, metadata: MetadataLike, options: ConvertOptions) -> None:
         self.options = options
         self.user = resolve_metadata(metadata)
-        extra = [] if options.allow_extra else outside(self.user, options.iod)
+        # Before anything is read: outside every IOD this call can write. A document
+        # is checked again against its own IOD when its kind is known.
+        documents = [ENCAPSULATED_PDF_STORAGE] if options.iod == "sc" else []
+        possible = [*IOD_FAMILIES[options.iod], *documents]
+        extra = [] if options.allow_extra else outside(self.user, possible)
         if extra:
-            raise MetadataError(
-                extra[0],
-                self.user[extra[0]],
-                f"is not part of the {_IOD_NAMES[options.iod]} IOD (PS3.3); it would "
-                "make the object a Standard Extended SOP Class (allow it with --allow-extra)",
-            )
+            raise _outside_error(extra[0], self.user[extra[0]], _IOD_NAMES[options.iod])
         self.make_uid = _uid_factory(options)
         self.attributes = series_attributes(
             self.user,
@@ -269,15 +317,48 @@ class _Plan:
         self.given_sop_uid: Any = self.attributes.pop("SOPInstanceUID", None)
         self._seen: dict[str, int] = {}
 
-    def build(self, picture: Picture, offset: int) -> Dataset:
-        return self.elements(picture, offset).to_dataset()
+    def build(self, content: Picture | _Named, offset: int) -> Dataset:
+        return self.elements(content, offset).to_dataset()
 
-    def elements(self, picture: Picture, offset: int) -> Part10Object:
+    def elements(self, content: Picture | _Named, offset: int) -> Part10Object:
+        if isinstance(content, _Named):
+            return self._document(content, offset)
+        picture = content
+        extra = outside(self.user, [sop_class_for(picture, self.options.iod)])
+        if extra and not self.options.allow_extra:
+            raise _outside_error(extra[0], self.user[extra[0]], _IOD_NAMES[self.options.iod])
         attributes, number, sop_uid = self._instance(picture, offset)
         return build_secondary_capture(
             picture,
             attributes,
             iod=self.options.iod,
+            instance_number=number,
+            sop_instance_uid=sop_uid,
+        )
+
+    def _document(self, named: _Named, offset: int) -> Part10Object:
+        extra = outside(self.user, [ENCAPSULATED_PDF_STORAGE])
+        if extra and not self.options.allow_extra:
+            raise _outside_error(extra[0], self.user[extra[0]], "Encapsulated PDF")
+        attributes = self.attributes
+        number = self.first_number + offset
+        if self.options.series_per_input:
+            attributes = {
+                **attributes,
+                "SeriesInstanceUID": self.make_uid(f"SeriesInstanceUID-{offset}"),
+                "SeriesNumber": str(self.first_series + offset),
+            }
+            number = self.first_number
+        digest = hashlib.sha256(named.document.data).hexdigest() if self.options.uid_seed else ""
+        self._seen[digest] = self._seen.get(digest, 0) + 1
+        sop_uid = self.given_sop_uid or self.make_uid(
+            f"SOPInstanceUID-{digest}-{self._seen[digest]}"
+        )
+        return build_encapsulated_document(
+            named.document,
+            attributes,
+            user=self.user,
+            title=named.name,
             instance_number=number,
             sop_instance_uid=sop_uid,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from pydicom.datadict import dictionary_VM, dictionary_VR, tag_for_keyword
@@ -180,6 +180,23 @@ _INT_RANGES: Final = {
 }
 
 
+def _sequence(value: object) -> Value | None:
+    """Return a sequence's items, or None when `value` is not a list of items."""
+    if isinstance(value, list | DicomSequence) and all(isinstance(i, Dataset) for i in value):
+        return value  # datasets copied from a reference file
+    if isinstance(value, list) and all(isinstance(item, Mapping) for item in value):
+        # Items as {keyword: value} (JSON metadata, --concept-name): each value is checked.
+        return [_item(item) for item in value]
+    return None
+
+
+def _item(values: Mapping[str, object]) -> Dataset:
+    item = Dataset()
+    for keyword, value in values.items():
+        setattr(item, keyword, validate_attribute(keyword, value))
+    return item
+
+
 def validate_attribute(keyword: str, value: object) -> Value:
     """Check one user-supplied attribute and return its normalised DICOM value.
 
@@ -224,13 +241,9 @@ def validate_attribute(keyword: str, value: object) -> Value:
     if group % 2:
         raise MetadataError(keyword, value, "private attributes cannot be set")
     vr = dictionary_VR(tag)
-    if (
-        vr == "SQ"
-        and isinstance(value, list | DicomSequence)
-        and all(isinstance(item, Dataset) for item in value)
-    ):
-        # Sequences arrive as datasets (copied from a reference file), never as text.
-        return value
+    sequence = _sequence(value) if vr == "SQ" else None
+    if sequence is not None:
+        return sequence
     if vr in _BINARY_VRS or " or " in vr:
         raise MetadataError(keyword, value, f"VR {vr} values cannot be given as text")
 

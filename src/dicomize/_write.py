@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,8 +19,9 @@ from pydicom.dataset import Dataset
 
 from dicomize._part10 import Part10Object, write_part10
 from dicomize.errors import OutputError, OutputExists
+from dicomize.files import temporary_name
 
-__all__ = ["write"]
+__all__ = ["write", "write_atomically", "write_object"]
 
 
 def write(
@@ -57,15 +58,29 @@ def write_object(
     if not isinstance(destination, str | os.PathLike):
         write_part10(destination, dataset)
         return
-    path = Path(destination)
+    write_atomically(Path(destination), lambda stream: write_part10(stream, dataset), overwrite)
+
+
+def write_atomically(
+    path: Path, produce: Callable[[BinaryIO], object], overwrite: bool = False
+) -> None:
+    """Write a file through a hidden temporary name, then link (or rename) it into place.
+
+    Raises
+    ------
+    OutputExists
+        When `path` exists and `overwrite` is false.
+    OutputError
+        When the file cannot be written; no partial file remains.
+    """
     if not overwrite and path.exists():
         raise OutputExists("exists (use --overwrite to replace it)", path)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
+    temporary = temporary_name(path)
     try:
         # O_EXCL: never write through a name someone else created; 0o666 lets the umask decide.
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(descriptor, "wb") as stream:
-            write_part10(stream, dataset)
+            produce(stream)
         if overwrite:
             temporary.replace(path)
         else:

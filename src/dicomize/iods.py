@@ -6,7 +6,7 @@ A.8.1-A.8.5, A.32.4) and, per module, its top-level attributes (macros included)
 object a Standard Extended SOP Class (PS3.4 B.1.3), which many PACS and every
 validator flag, so dicomize refuses it unless asked to keep it.
 
->>> outside(["PatientName", "ReferencedSOPInstanceUID"], "sc")
+>>> outside(["PatientName", "ReferencedSOPInstanceUID"], IOD_FAMILIES["sc"])
 ['ReferencedSOPInstanceUID']
 """
 
@@ -46,7 +46,7 @@ def attributes_of(sop_class: str) -> frozenset[str]:
     return frozenset(keyword for module in modules for keyword in table["modules"][module])
 
 
-def outside(keywords: Iterable[str], iod: str) -> list[str]:
-    """Return the `keywords` that no IOD of the family `iod` defines, in their order."""
-    allowed = frozenset().union(*(attributes_of(uid) for uid in IOD_FAMILIES[iod]))
+def outside(keywords: Iterable[str], sop_classes: Iterable[str]) -> list[str]:
+    """Return the `keywords` that none of the IODs of `sop_classes` defines, in their order."""
+    allowed = frozenset().union(*(attributes_of(uid) for uid in sop_classes))
     return [keyword for keyword in keywords if keyword not in allowed]

@@ -139,6 +139,11 @@ METADATA_FLAGS: tuple[tuple[str, str, str], ...] = (
     ),
     ("--recognizable-visual-features", "RecognizableVisualFeatures", "YES or NO"),
     ("--image-comments", "ImageComments", "free text"),
+    (
+        "--document-title",
+        "DocumentTitle",
+        "a document's title (default: the PDF's own Title, else the file name)",
+    ),
     ("--species", "PatientSpeciesDescription", "veterinary patient, e.g. 'Canis lupus familiaris'"),
     ("--breed", "PatientBreedDescription", "veterinary breed"),
     ("--responsible-person", "ResponsiblePerson", "owner of an animal, Family^Given"),

@@ -101,6 +101,12 @@ def _add_metadata(parser: argparse.ArgumentParser) -> None:
         help='JSON object of DICOM keywords: {"PatientName": "Doe^Jane"}',
     )
     meta.add_argument(
+        "--concept-name",
+        metavar="CODE^SCHEME^MEANING",
+        help="a document's Concept Name, e.g. 18748-4^LN^Diagnostic Imaging Report "
+        "(default: empty)",
+    )
+    meta.add_argument(
         "--allow-extra",
         action="store_true",
         default=None,
@@ -412,14 +418,24 @@ def _layers(args: argparse.Namespace) -> list[dict[str, Any]]:
             raise ConfigError(f"--set takes KEYWORD=VALUE, got {item!r}")
         pairs[keyword.strip()] = value
     layers.append(pairs)
-    layers.append(
-        {
-            keyword: getattr(args, f"kw_{keyword}")
-            for _, keyword, _ in METADATA_FLAGS
-            if getattr(args, f"kw_{keyword}") is not None
-        }
-    )
+    flags = {
+        keyword: getattr(args, f"kw_{keyword}")
+        for _, keyword, _ in METADATA_FLAGS
+        if getattr(args, f"kw_{keyword}") is not None
+    }
+    if args.concept_name is not None:
+        flags["ConceptNameCodeSequence"] = [_code(args.concept_name)]
+    layers.append(flags)
     return layers
+
+
+def _code(text: str) -> dict[str, str]:
+    """Parse CODE^SCHEME^MEANING into a Code Sequence Macro item (PS3.3 Table 8.8-1)."""
+    parts = text.split("^")
+    if len(parts) != 3 or not all(part.strip() for part in parts):  # noqa: PLR2004
+        raise ConfigError(f"--concept-name takes CODE^SCHEME^MEANING, got {text!r}")
+    value, scheme, meaning = (part.strip() for part in parts)
+    return {"CodeValue": value, "CodingSchemeDesignator": scheme, "CodeMeaning": meaning}
 
 
 def _read_json(path: str) -> dict[str, Any]:

@@ -1,0 +1,126 @@
+r"""Documents a clinic files with the images: PDF, kept byte for byte (Encapsulated PDF, A.45.1).
+
+A PDF is recognised from its content (``%PDF-`` within the first 1024 bytes, ISO
+32000-1 7.5.2), then opened with PDFium (pypdfium2), so a file that PDFium
+cannot read is refused here rather than in a viewer. Refused too: a file that
+does not end in ``%%EOF`` (truncated), and an encrypted PDF, which a PACS can
+neither render nor index.
+
+>>> is_pdf(b"%PDF-1.7\n...")
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import re
+from pathlib import Path
+
+from dicomize.errors import CorruptImage, InputError, UnsupportedInput
+
+__all__ = ["PDF_MIME_TYPE", "Document", "is_pdf", "read_document"]
+
+PDF_MIME_TYPE = "application/pdf"
+#: ISO 32000-1 7.5.5: %%EOF is the last line; tools append a few bytes of whitespace or junk.
+_TAIL = 1024
+_PDF_DATE = re.compile(
+    r"D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:([+\-Z])(\d{2})?'?(\d{2})?'?)?"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    """A document to encapsulate, as it came, and what its own metadata says."""
+
+    data: bytes
+    mime_type: str
+    #: Short name of the format (``"PDF"``).
+    source_format: str
+    #: The document's own title (PDF Info ``Title``), or None.
+    title: str | None = None
+    #: When the document's content was created (PDF Info ``CreationDate``), or None.
+    created: dt.datetime | None = None
+    pages: int = 0
+
+
+def is_pdf(head: bytes) -> bool:
+    """Tell whether `head`, a file's first bytes, opens a PDF."""
+    return b"%PDF-" in head[:_TAIL]
+
+
+def read_document(source: str | os.PathLike[str] | bytes) -> Document:
+    """Read and check a PDF file (or its bytes).
+
+    Raises
+    ------
+    dicomize.errors.InputError
+        With the file named: not a PDF, truncated, damaged, or encrypted.
+    """
+    name = None if isinstance(source, bytes) else Path(source)
+    try:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        return _read_pdf(data)
+    except InputError as exc:
+        raise exc.with_source(name) if name is not None else exc from None
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), name) from None
+
+
+def _read_pdf(data: bytes) -> Document:
+    if not is_pdf(data):
+        raise UnsupportedInput("not a PDF (no %PDF- header)")
+    if b"%%EOF" not in data[-_TAIL:]:
+        raise CorruptImage("PDF does not end with %%EOF (truncated)")
+    import pypdfium2  # noqa: PLC0415  (PDFium loads only for documents)
+    import pypdfium2.raw as pdfium_c  # noqa: PLC0415
+
+    try:
+        document = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise UnsupportedInput(
+                "PDF is encrypted with a password: a PACS can neither show nor index it"
+            ) from None
+        raise CorruptImage(f"PDF cannot be read by PDFium: {exc}") from None
+    try:
+        if pdfium_c.FPDF_GetSecurityHandlerRevision(document.raw) != -1:
+            raise UnsupportedInput(
+                "PDF is encrypted: a PACS can neither index nor reliably show it; "
+                "save an unencrypted copy"
+            )
+        pages = len(document)
+        if pages == 0:
+            raise CorruptImage("PDF has no pages")
+        title = (document.get_metadata_value("Title") or "").strip() or None
+        created = _pdf_date(document.get_metadata_value("CreationDate") or "")
+    finally:
+        document.close()
+    return Document(data, PDF_MIME_TYPE, "PDF", title=title, created=created, pages=pages)
+
+
+def _pdf_date(text: str) -> dt.datetime | None:
+    """Parse a PDF date (ISO 32000-1 7.9.4: ``D:YYYYMMDDHHmmSSOHH'mm'``); None if unusable."""
+    match = _PDF_DATE.match(text.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, sign, off_hours, off_minutes = match.groups()
+    zone = None
+    if sign == "Z":
+        zone = dt.UTC
+    elif sign:
+        offset = dt.timedelta(hours=int(off_hours or 0), minutes=int(off_minutes or 0))
+        zone = dt.timezone(offset if sign == "+" else -offset)
+    try:
+        return dt.datetime(
+            int(year),
+            int(month or 1),
+            int(day or 1),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            tzinfo=zone,
+        )
+    except ValueError:
+        return None

@@ -1,0 +1,262 @@
+"""PDF documents into the study as Encapsulated PDF, and back out byte for byte."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+
+import dicomize
+from conftest import FULL_METADATA, assert_conforms, dcmtk_tool, encode, gradient
+from peers import Orthanc
+
+PDF_IOD = "EncapsulatedPDF"
+
+
+def make_pdf(*, title: str | None = "Consent for surgery", encrypted: bool = False) -> bytes:
+    """A one-page PDF written by hand (PDF 1.4, classic xref), its length odd."""
+    info = "<< /CreationDate (D:20261130091500+01'00')"
+    info += f" /Title ({title}) >>" if title is not None else " >>"
+    text = b"BT /F1 18 Tf 20 100 Td (Jane Doe consents) Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        info.encode("latin-1"),
+    ]
+    trailer = b"/Size 7 /Root 1 0 R /Info 6 0 R"
+    if encrypted:  # the standard security handler, with a user password we do not know
+        objects.append(
+            b"<< /Filter /Standard /V 1 /R 2 /O <%s> /U <%s> /P -44 >>" % (b"4f" * 32, b"55" * 32)
+        )
+        identifier = b"<" + b"0123456789abcdef" * 2 + b">"
+        trailer = b"/Size 8 /Root 1 0 R /Info 6 0 R /Encrypt 7 0 R /ID [%s %s]" % (
+            identifier,
+            identifier,
+        )
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< " + trailer + b" >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    if len(out) % 2 == 0:
+        out += b" "  # odd length: the OB value gets a pad byte that extract must drop
+    return bytes(out)
+
+
+@pytest.fixture
+def pdf(tmp_path: Path) -> Path:
+    path = tmp_path / "consent.pdf"
+    path.write_bytes(make_pdf())
+    return path
+
+
+def _convert_cli(cli: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*cli, "convert", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_a_pdf_becomes_a_clean_encapsulated_pdf_with_its_own_title_and_date(
+    pdf: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "consent.dcm"
+    dicomize.write(dicomize.convert(pdf, FULL_METADATA), output)
+    assert assert_conforms(output, iod=PDF_IOD).warnings == []
+    ds = pydicom.dcmread(output)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.104.1"
+    assert (ds.Modality, ds.MIMETypeOfEncapsulatedDocument) == ("DOC", "application/pdf")
+    assert ds.DocumentTitle == "Consent for surgery"  # the PDF's Title
+    assert (ds.ContentDate, ds.ContentTime) == ("20261130", "091500")  # its CreationDate
+    assert ds.BurnedInAnnotation == "YES"
+    assert ds.ConceptNameCodeSequence == []
+    assert ds.EncapsulatedDocumentLength == pdf.stat().st_size
+    assert "ImageType" not in ds
+    assert "PatientOrientation" not in ds
+
+
+def test_dcmtk_and_extract_give_back_the_identical_pdf(
+    pdf: Path, tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    output = tmp_path / "consent.dcm"
+    assert (
+        _convert_cli(dicomize_cli, str(pdf), "-o", str(output), "--patient-id", "1").returncode == 0
+    )
+    digest = hashlib.sha256(pdf.read_bytes()).hexdigest()
+    by_dcmtk = tmp_path / "dcmtk.pdf"
+    subprocess.run([dcmtk_tool("dcm2pdf"), str(output), str(by_dcmtk)], check=True, timeout=60)
+    assert hashlib.sha256(by_dcmtk.read_bytes()).hexdigest() == digest
+    back = tmp_path / "back.pdf"
+    result = subprocess.run(
+        [*dicomize_cli, "extract", str(output), "-o", str(back)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert hashlib.sha256(back.read_bytes()).hexdigest() == digest
+
+
+def test_title_concept_name_and_modality_from_the_command_line(
+    pdf: Path, tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    output = tmp_path / "report.dcm"
+    result = _convert_cli(
+        dicomize_cli,
+        str(pdf),
+        "-o",
+        str(output),
+        "--patient-id",
+        "1",
+        "--document-title",
+        "Befund für Frau Müller",
+        "--concept-name",
+        "18748-4^LN^Diagnostic Imaging Report",
+        "--modality",
+        "OT",
+    )
+    assert result.returncode == 0, result.stderr
+    ds = pydicom.dcmread(output)
+    assert ds.DocumentTitle == "Befund für Frau Müller"
+    assert ds.SpecificCharacterSet == "ISO_IR 192"
+    (code,) = ds.ConceptNameCodeSequence
+    assert (code.CodeValue, code.CodingSchemeDesignator) == ("18748-4", "LN")
+    assert ds.Modality == "OT"
+    assert_conforms(output, iod=PDF_IOD, allowed_warnings=("DICOMDIR",))
+
+
+def test_without_a_title_the_file_name_is_the_document_title(tmp_path: Path) -> None:
+    source = tmp_path / "referral-letter.pdf"
+    source.write_bytes(make_pdf(title=None))
+    assert dicomize.convert(source).DocumentTitle == "referral-letter"
+
+
+def test_pdfs_and_pictures_in_one_call_form_one_series(tmp_path: Path, pdf: Path) -> None:
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    results = [ds for _, ds in dicomize.convert_series([photo, pdf], FULL_METADATA)]
+    assert all(isinstance(ds, pydicom.Dataset) for ds in results)
+    picture, document = results
+    assert isinstance(picture, pydicom.Dataset)
+    assert isinstance(document, pydicom.Dataset)
+    assert picture.SeriesInstanceUID == document.SeriesInstanceUID
+    assert (picture.InstanceNumber, document.InstanceNumber) == (1, 2)
+    assert document.SOPClassUID.name == "Encapsulated PDF Storage"
+
+
+@pytest.mark.usefixtures("pdf")
+def test_batch_converts_pdfs_and_pictures_side_by_side(tmp_path: Path) -> None:
+    (tmp_path / "photo.png").write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    out = tmp_path / "out"
+    summary = dicomize.run_batch(dicomize.plan_tree(tmp_path, out), out, FULL_METADATA, workers=1)
+    assert (summary.converted, summary.failed) == (2, 0)
+    assert pydicom.dcmread(out / "consent.dcm").Modality == "DOC"
+
+
+@pytest.mark.parametrize(
+    ("data", "cause"),
+    [
+        (make_pdf()[:-200], "does not end with %%EOF (truncated)"),
+        (b"%PDF-1.7\n" + b"\x00garbage" * 40 + b"\n%%EOF\n", "cannot be read by PDFium"),
+        (make_pdf(encrypted=True), "encrypted"),
+    ],
+)
+def test_a_bad_pdf_is_refused_on_one_line_and_nothing_is_written(
+    data: bytes, cause: str, tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    source = tmp_path / "bad.pdf"
+    source.write_bytes(data)
+    result = _convert_cli(dicomize_cli, str(source), "-o", str(tmp_path / "bad.dcm"))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"dicomize: {source}: ")
+    assert cause in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "bad.dcm").exists()
+
+
+@pytest.fixture
+def orthanc(tmp_path: Path) -> Iterator[Orthanc]:
+    server = Orthanc(tmp_path / "orthanc")
+    (tmp_path / "orthanc").mkdir()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_orthanc_stores_it_and_gives_back_the_identical_pdf(
+    pdf: Path, tmp_path: Path, orthanc: Orthanc
+) -> None:
+    output = tmp_path / "consent.dcm"
+    dicomize.write(dicomize.convert(pdf, FULL_METADATA), output)
+    (result,) = dicomize.send_files([output], f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}")
+    assert result.status == "stored", result.error
+    instance = orthanc.instance_for(str(pydicom.dcmread(output).SOPInstanceUID))
+    assert orthanc.get(f"/instances/{instance}/pdf") == pdf.read_bytes()
+
+
+def test_extract_writes_a_passed_through_jpeg_as_its_codestream(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(encode(Image.fromarray(gradient()), "JPEG", quality=90))
+    output = tmp_path / "photo.dcm"
+    assert _convert_cli(dicomize_cli, str(photo), "-o", str(output)).returncode == 0
+    extracted = dicomize.extract(output)
+    assert extracted.suffix == ".jpg"
+    stored = next(
+        pydicom.encaps.generate_frames(pydicom.dcmread(output).PixelData, number_of_frames=1)
+    )
+    assert extracted.data == stored
+    assert Image.open(io.BytesIO(extracted.data)).size == (64, 48)
+
+
+def test_extract_renders_sixteen_bit_pixels_through_the_declared_window(tmp_path: Path) -> None:
+    pixels = np.arange(48 * 64, dtype=np.uint16).reshape(48, 64) * 10
+    plain = tmp_path / "plain.dcm"
+    dicomize.write(dicomize.convert(pixels, FULL_METADATA), plain)
+    decoded = np.asarray(Image.open(io.BytesIO(dicomize.extract(plain).data)))
+    np.testing.assert_array_equal(decoded, pixels)  # no window: the values themselves
+
+    # Another producer's file, with a window (VOI LUT module, C.11.2).
+    windowed = tmp_path / "windowed.dcm"
+    ds = pydicom.dcmread(plain)
+    ds.WindowCenter, ds.WindowWidth = 10000, 2000
+    ds.save_as(windowed)
+    shown = np.asarray(Image.open(io.BytesIO(dicomize.extract(windowed).data)))
+    assert shown.dtype == np.uint16
+    assert shown[pixels < 9000].max() == 0
+    assert shown[pixels > 11000].min() == 0xFFFF
+
+
+@pytest.mark.parametrize(("data", "cause"), [(b"not dicom at all" * 20, "not a DICOM file")])
+def test_extract_refuses_what_is_not_dicom_on_one_line(
+    data: bytes, cause: str, tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    source = tmp_path / "x.dcm"
+    source.write_bytes(data)
+    result = subprocess.run(
+        [*dicomize_cli, "extract", str(source)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"dicomize: {source}: {cause}"
