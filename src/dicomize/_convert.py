@@ -232,24 +232,20 @@ class _Named:
 
 def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named:
     """Read a document (the kind of object follows the content) or an encoded picture."""
-    if isinstance(source, bytes | bytearray | memoryview | str | os.PathLike) and _is_document(
-        source
-    ):
-        if options.iod != "sc":
-            raise UnsupportedInput(f"a document cannot be stored as the {options.iod} IOD")
-        name = "" if isinstance(source, bytes | bytearray | memoryview) else Path(source).stem
-        return _Named(
-            read_document(bytes(source) if not isinstance(source, str | os.PathLike) else source),
-            name,
-        )
-    return _encoded(_read_for(source, options), options)
+    if not _is_document(source):
+        return _encoded(_read_for(source, options), options)
+    if options.iod != "sc":
+        raise UnsupportedInput(f"a document cannot be stored as the {options.iod} IOD")
+    if isinstance(source, str | os.PathLike):
+        return _Named(read_document(source), Path(source).stem)
+    return _Named(read_document(bytes(source)), "")
 
 
-def _is_document(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> bool:
-    if not isinstance(source, str | os.PathLike):
+def _is_document(source: Source) -> bool:
+    if isinstance(source, bytes | bytearray | memoryview):
         return is_pdf(bytes(source[:1024]))
-    if not Path(source).is_file():
-        return False  # a pipe can be read once only: it goes to the picture readers
+    if not isinstance(source, str | os.PathLike) or not Path(source).is_file():
+        return False  # an array; or a pipe, which can be read once only
     try:
         with Path(source).open("rb") as stream:
             return is_pdf(stream.read(1024))

@@ -30,8 +30,10 @@ from dicomize.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME,
 __all__ = [
     "DEFAULT_CONVERSION_TYPE",
     "SECONDARY_CAPTURE_IMAGE_STORAGE",
+    "any_non_ascii",
     "build_secondary_capture",
     "series_attributes",
+    "tag_and_vr",
 ]
 
 SECONDARY_CAPTURE_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.7"
@@ -247,18 +249,19 @@ def build_secondary_capture(
         iod=iod,
     )
     values.update(_image_pixel_values(picture))
-    body = [(*_tag_and_vr(keyword), value, False) for keyword, value in values.items()]
+    body = [(*tag_and_vr(keyword), value, False) for keyword, value in values.items()]
     body.append(_pixel_data(picture))
     body.sort(key=lambda element: element[0])
     meta = [
-        (*_tag_and_vr(keyword), value, False)
+        (*tag_and_vr(keyword), value, False)
         for keyword, value in _meta_values(values["SOPClassUID"], values["SOPInstanceUID"], picture)
     ]
     return Part10Object(meta, body, str(values.get("SpecificCharacterSet", "")))
 
 
 @functools.cache
-def _tag_and_vr(keyword: str) -> tuple[int, str]:
+def tag_and_vr(keyword: str) -> tuple[int, str]:
+    """Return the tag and dictionary VR of `keyword` (cached: every object asks for them)."""
     tag = tag_for_keyword(keyword)
     if tag is None:  # pragma: no cover - keywords come from the data dictionary
         raise KeyError(keyword)
@@ -285,7 +288,7 @@ def _instance_values(
             picture = _pack_bits(picture)
     values.update(_lossy_attributes(picture, values))
     values["DerivationDescription"] = _derivation(picture, values)
-    if _any_non_ascii(values):
+    if any_non_ascii(values):
         # C.12.1.1.2: one value, no code extensions; all text is then UTF-8.
         values["SpecificCharacterSet"] = "ISO_IR 192"
     return values, picture
@@ -441,13 +444,14 @@ def _derivation(picture: Picture, values: Mapping[str, Any]) -> str:
     return "; ".join(notes)[:1024]  # ST holds 1024 characters
 
 
-def _any_non_ascii(values: Mapping[str, Any]) -> bool:
+def any_non_ascii(values: Mapping[str, Any]) -> bool:
+    """Tell whether any text value needs a character set beyond ASCII (C.12.1.1.2)."""
     for value in values.values():
         items = value if isinstance(value, list | DicomSequence) else [value]
         for item in items:
             if isinstance(item, str) and not item.isascii():
                 return True
-            if isinstance(item, Dataset) and _any_non_ascii({e.keyword: e.value for e in item}):
+            if isinstance(item, Dataset) and any_non_ascii({e.keyword: e.value for e in item}):
                 return True  # text inside a copied sequence item
     return False
 

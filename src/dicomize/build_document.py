@@ -17,7 +17,7 @@ from typing import Any
 from pydicom.uid import UID
 
 from dicomize._part10 import Part10Object
-from dicomize.build import _any_non_ascii, _tag_and_vr
+from dicomize.build import any_non_ascii, tag_and_vr
 from dicomize.documents import Document
 from dicomize.iods import attributes_of
 from dicomize.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid
@@ -77,13 +77,13 @@ def build_encapsulated_document(
     # C.24.2: the length before the OB value's padding byte, so that an odd-length
     # document comes back exactly (PS3.5 6.2 pads OB to even length with 00H).
     values["EncapsulatedDocumentLength"] = len(document.data)
-    if _any_non_ascii(values):
+    if any_non_ascii(values):
         values["SpecificCharacterSet"] = "ISO_IR 192"  # C.12.1.1.2
-    body = [(*_tag_and_vr(keyword), value, False) for keyword, value in values.items()]
-    body.append((*_tag_and_vr("EncapsulatedDocument"), document.data, False))
+    body = [(*tag_and_vr(keyword), value, False) for keyword, value in values.items()]
+    body.append((*tag_and_vr("EncapsulatedDocument"), document.data, False))
     body.sort(key=lambda element: element[0])
     meta = [
-        (*_tag_and_vr(keyword), value, False)
+        (*tag_and_vr(keyword), value, False)
         for keyword, value in (
             ("MediaStorageSOPClassUID", UID(ENCAPSULATED_PDF_STORAGE)),
             ("MediaStorageSOPInstanceUID", UID(values["SOPInstanceUID"])),
