@@ -28,6 +28,7 @@ from dicomize.validate import validate_file
 
 # Tests import helpers from this folder (pytest runs with --import-mode=importlib).
 sys.path.insert(0, str(Path(__file__).parent))
+from peers import Orthanc
 
 #: Metadata that silences dciodvfy's DICOMDIR warnings (Patient ID, Study ID, numbers).
 FULL_METADATA: dict[str, Any] = {
@@ -150,6 +151,18 @@ def every_dicom_output_conforms(tmp_path: Path) -> Iterator[None]:
 def _is_part10(path: Path) -> bool:
     with path.open("rb") as stream:
         return stream.read(132)[128:] == b"DICM"
+
+
+@pytest.fixture
+def orthanc(tmp_path: Path) -> Iterator[Orthanc]:
+    """A real Orthanc (DIMSE and HTTP) on free loopback ports, with its own storage."""
+    server = Orthanc(tmp_path / "orthanc")
+    (tmp_path / "orthanc").mkdir()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -187,17 +186,6 @@ def test_a_bad_pdf_is_refused_on_one_line_and_nothing_is_written(
     assert cause in result.stderr
     assert len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "bad.dcm").exists()
-
-
-@pytest.fixture
-def orthanc(tmp_path: Path) -> Iterator[Orthanc]:
-    server = Orthanc(tmp_path / "orthanc")
-    (tmp_path / "orthanc").mkdir()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_orthanc_stores_it_and_gives_back_the_identical_pdf(

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +31,6 @@ from peers import (
 )
 
 FAST = SendOptions(retries=1, backoff=0.05, connect_timeout=3, acse_timeout=5, dimse_timeout=10)
-
-
-@pytest.fixture
-def orthanc(tmp_path: Path) -> Iterator[Orthanc]:
-    server = Orthanc(tmp_path / "orthanc")
-    (tmp_path / "orthanc").mkdir()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 SHIFTED_JPEG = encode(Image.fromarray(np.roll(gradient(), 7, axis=1)), "JPEG", quality=95)

@@ -336,20 +336,8 @@ class _Plan:
         extra = outside(self.user, [ENCAPSULATED_PDF_STORAGE])
         if extra and not self.options.allow_extra:
             raise _outside_error(extra[0], self.user[extra[0]], "Encapsulated PDF")
-        attributes = self.attributes
-        number = self.first_number + offset
-        if self.options.series_per_input:
-            attributes = {
-                **attributes,
-                "SeriesInstanceUID": self.make_uid(f"SeriesInstanceUID-{offset}"),
-                "SeriesNumber": str(self.first_series + offset),
-            }
-            number = self.first_number
-        digest = hashlib.sha256(named.document.data).hexdigest() if self.options.uid_seed else ""
-        self._seen[digest] = self._seen.get(digest, 0) + 1
-        sop_uid = self.given_sop_uid or self.make_uid(
-            f"SOPInstanceUID-{digest}-{self._seen[digest]}"
-        )
+        attributes, number = self._place(offset)
+        sop_uid = self.given_sop_uid or self._sop_uid([named.document.data])
         return build_encapsulated_document(
             named.document,
             attributes,
@@ -359,36 +347,42 @@ class _Plan:
             sop_instance_uid=sop_uid,
         )
 
+    def _place(self, offset: int) -> tuple[dict[str, Any], int]:
+        """Return the series attributes and Instance Number of the input at `offset`."""
+        if not self.options.series_per_input:
+            return self.attributes, self.first_number + offset
+        series = {
+            "SeriesInstanceUID": self.make_uid(f"SeriesInstanceUID-{offset}"),
+            "SeriesNumber": str(self.first_series + offset),
+        }
+        return {**self.attributes, **series}, self.first_number
+
     def _instance(self, picture: Picture, offset: int) -> tuple[dict[str, Any], int, str]:
-        attributes = self.attributes
-        number = self.first_number + offset
-        if self.options.series_per_input:
-            attributes = {
-                **attributes,
-                "SeriesInstanceUID": self.make_uid(f"SeriesInstanceUID-{offset}"),
-                "SeriesNumber": str(self.first_series + offset),
-            }
-            number = self.first_number
+        attributes, number = self._place(offset)
         if self.options.iod == "vl-photo":
             attributes = self._with_exif(picture, attributes)
-        return attributes, number, self.given_sop_uid or self._sop_uid(picture)
+        return attributes, number, self.given_sop_uid or self._sop_uid(_content_of(picture))
 
-    def _sop_uid(self, picture: Picture) -> str:
+    def _sop_uid(self, content: Iterable[bytes | memoryview]) -> str:
         digest = ""
         if self.options.uid_seed:
-            # Seeded UIDs follow the content, so a rerun gives each picture the same UID.
+            # Seeded UIDs follow the content, so a rerun gives each input the same UID.
             hashed = hashlib.sha256()
-            if picture.frames:
-                for frame in picture.frames:
-                    hashed.update(frame)
-            elif isinstance(picture.pixels, PixelStrips):
-                for strip in picture.pixels.strips():
-                    hashed.update(strip)
-            else:
-                hashed.update(picture.pixels)
+            for piece in content:
+                hashed.update(piece)
             digest = hashed.hexdigest()
         self._seen[digest] = self._seen.get(digest, 0) + 1  # identical pictures, distinct UIDs
         return self.make_uid(f"SOPInstanceUID-{digest}-{self._seen[digest]}")
+
+
+def _content_of(picture: Picture) -> Iterator[bytes | memoryview]:
+    """Yield the stored pixels piece by piece, without joining them."""
+    if picture.frames:
+        yield from picture.frames
+    elif isinstance(picture.pixels, PixelStrips):
+        yield from picture.pixels.strips()
+    else:
+        yield picture.pixels
 
 
 def _uid_factory(options: ConvertOptions) -> Callable[[str], str]:
