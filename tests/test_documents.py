@@ -248,3 +248,166 @@ def test_extract_refuses_what_is_not_dicom_on_one_line(
     )
     assert result.returncode == 1
     assert result.stderr.strip() == f"dicomize: {source}: {cause}"
+
+
+def _pages_pdf(path: Path, pages: list[Image.Image], dpi: int = 150) -> Path:
+    """A PDF of picture pages, one picture pixel per page pixel at `dpi`."""
+    pages[0].save(path, save_all=True, append_images=pages[1:], resolution=dpi)
+    return path
+
+
+def _pdfium_pages(path: Path, dpi: int, *, smooth: bool = True) -> list[np.ndarray]:
+    """PDFium's own rendering of each page, as dicomize documents it (forms drawn, RGB).
+
+    The scale is a millionth under dpi/72, so that a page of whole pixels keeps
+    its size (PDFium's 32-bit page width makes 90 pixels 90.0000016, which
+    pypdfium2 rounds up to 91). Black-and-white scans are rendered with image
+    smoothing off, which keeps them black and white.
+    """
+    import pypdfium2  # noqa: PLC0415
+
+    pdf = pypdfium2.PdfDocument(path)
+    pdf.init_forms()
+    try:
+        return [
+            pdf[i]
+            .render(scale=dpi / 72 * (1 - 1e-6), rev_byteorder=True, no_smoothimage=not smooth)
+            .to_numpy()[:, :, :3]
+            .copy()
+            for i in range(len(pdf))
+        ]
+    finally:
+        pdf.close()
+
+
+_RNG = np.random.default_rng(7)
+_PAGE_KINDS = {
+    # A scanned form: pure black and white, stored as a CCITT image.
+    "bilevel": (
+        [Image.fromarray(_RNG.random((120, 90)) > 0.5).convert("1") for _ in range(3)],
+        "MultiframeSingleBitSCImage",
+        1,
+    ),
+    "gray": (
+        [Image.fromarray(np.tile(np.arange(90, dtype=np.uint8) * 2, (120, 1)))] * 2,
+        "MultiframeGrayscaleByteSCImage",
+        8,
+    ),
+    "colour": (
+        [Image.fromarray(_RNG.integers(0, 255, (120, 90, 3), np.uint8))] * 2,
+        "MultiframeTrueColorSCImage",
+        8,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(_PAGE_KINDS))
+def test_pdf_pages_become_the_multi_frame_sc_their_pixels_call_for(
+    kind: str, tmp_path: Path
+) -> None:
+    pages, iod, bits = _PAGE_KINDS[kind]
+    source = _pages_pdf(tmp_path / f"{kind}.pdf", pages)
+    output = tmp_path / f"{kind}.dcm"
+    options = dicomize.ConvertOptions(pdf_as_images=True)
+    dicomize.write(dicomize.convert(source, FULL_METADATA, options=options), output)
+    assert assert_conforms(output, iod=iod).warnings == []
+    ds = pydicom.dcmread(output)
+    assert (ds.NumberOfFrames, ds.BitsAllocated, ds.Rows, ds.Columns) == (len(pages), bits, 120, 90)
+    assert ds.ConversionType == "SD"
+    assert ds.PageNumberVector == list(range(1, len(pages) + 1))
+    rendered = _pdfium_pages(source, 150, smooth=kind != "bilevel")
+    frames = ds.pixel_array
+    for page, frame in zip(rendered, frames, strict=True):
+        if kind == "colour":
+            np.testing.assert_array_equal(frame, page)
+        else:
+            expected = page[:, :, 0] if kind == "gray" else page[:, :, 0] // 255
+            np.testing.assert_array_equal(frame, expected)
+
+
+def test_pages_of_different_sizes_lie_on_white_frames_of_the_largest(tmp_path: Path) -> None:
+    small = Image.fromarray(np.full((60, 50), 40, np.uint8))
+    large = Image.fromarray(np.full((120, 90), 90, np.uint8))
+    source = _pages_pdf(tmp_path / "mixed.pdf", [small, large])
+    options = dicomize.ConvertOptions(pdf_as_images=True)
+    ds = dicomize.convert(source, FULL_METADATA, options=options)
+    first, second = ds.pixel_array
+    assert first.shape == (120, 90)
+    np.testing.assert_array_equal(first[:60, :50], _pdfium_pages(source, 150)[0][:, :, 0])
+    assert (first[60:] == 255).all()
+    assert (first[:, 50:] == 255).all()
+    assert (second == 90).all()
+    assert "pages of different sizes" in ds.DerivationDescription
+
+
+def test_pdf_pages_compress_losslessly_frame_by_frame(tmp_path: Path) -> None:
+    pages, _, _ = _PAGE_KINDS["gray"]
+    source = _pages_pdf(tmp_path / "gray.pdf", pages)
+    output = tmp_path / "gray.dcm"
+    options = dicomize.ConvertOptions(pdf_as_images=True, transfer_syntax="jpeg-ls-lossless")
+    dicomize.write(dicomize.convert(source, FULL_METADATA, options=options), output)
+    assert_conforms(output, iod="MultiframeGrayscaleByteSCImage")
+    ds = pydicom.dcmread(output)
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.80"
+    for page, frame in zip(_pdfium_pages(source, 150), ds.pixel_array, strict=True):
+        np.testing.assert_array_equal(frame, page[:, :, 0])
+
+
+def test_cli_renders_pages_at_the_asked_dpi_and_extract_gives_one_png_per_page(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    pages, _, _ = _PAGE_KINDS["colour"]
+    source = _pages_pdf(tmp_path / "report.pdf", pages)
+    output = tmp_path / "report.dcm"
+    result = _convert_cli(
+        dicomize_cli, str(source), "-o", str(output), "--pdf-as-images", "--dpi", "200"
+    )
+    assert result.returncode == 0, result.stderr
+    ds = pydicom.dcmread(output)
+    assert (ds.Rows, ds.Columns) == (160, 120)  # 120x90 pixels at 150 dpi, shown at 200
+    result = subprocess.run(
+        [*dicomize_cli, "extract", str(output), "-o", str(tmp_path / "page.png")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for number, page in enumerate(_pdfium_pages(source, 200), start=1):
+        extracted = np.asarray(Image.open(tmp_path / f"page-{number:04d}.png"))
+        np.testing.assert_array_equal(extracted, page)
+    assert not (tmp_path / "page-0003.png").exists()
+
+
+def test_the_pixel_limit_counts_every_page(tmp_path: Path, dicomize_cli: list[str]) -> None:
+    pages, _, _ = _PAGE_KINDS["gray"]
+    source = _pages_pdf(tmp_path / "gray.pdf", pages)
+    result = _convert_cli(
+        dicomize_cli, str(source), "--pdf-as-images", "--max-pixels", str(120 * 90 * 2 - 1)
+    )
+    assert result.returncode == 1
+    assert "2 frames of 90x120 pixels exceeds the limit" in result.stderr
+    assert not (tmp_path / "gray.dcm").exists()
+
+
+def test_extract_picks_one_frame_and_refuses_one_that_does_not_exist(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    frames = np.arange(3 * 8 * 8, dtype=np.uint8).reshape(3, 8, 8)
+    paths = []
+    for index, frame in enumerate(frames):
+        paths.append(tmp_path / f"f{index}.png")
+        paths[-1].write_bytes(encode(Image.fromarray(frame), "PNG"))
+    joined = tmp_path / "joined.dcm"
+    dicomize.write(dicomize.convert_frames(paths, FULL_METADATA), joined)
+    second = dicomize.extract(joined, frame=2)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(second.data))), frames[1])
+    result = subprocess.run(
+        [*dicomize_cli, "extract", str(joined), "--frame", "4"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"dicomize: {joined}: has no frame 4 (frames 1 to 3)"

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from dicomize._convert import convert_series as convert_series
     from dicomize._extract import Extracted as Extracted
     from dicomize._extract import extract as extract
+    from dicomize._extract import extract_all as extract_all
     from dicomize._write import write as write
     from dicomize.batch.plan import BatchItem as BatchItem
     from dicomize.batch.plan import plan_manifest as plan_manifest
@@ -92,6 +93,7 @@ _LOCATIONS: dict[str, str] = {
     "StowDestination": "dicomize.send.destination",
     # Getting content back out
     "extract": "dicomize._extract",
+    "extract_all": "dicomize._extract",
     "Extracted": "dicomize._extract",
     # Validation
     "validate_file": "dicomize.validate",

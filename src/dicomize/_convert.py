@@ -20,8 +20,21 @@ from dicomize.build import (
     series_attributes,
     sop_class_for,
 )
-from dicomize.build_document import ENCAPSULATED_PDF_STORAGE, build_encapsulated_document
-from dicomize.documents import Document, is_pdf, read_document
+from dicomize.build_document import (
+    DOCUMENT_IODS,
+    build_encapsulated_document,
+    document_iod,
+    for_document,
+)
+from dicomize.documents import (
+    HEAD,
+    Document,
+    DocumentFormat,
+    detect_document,
+    named_format,
+    read_document,
+    render_pages,
+)
 from dicomize.encode import encode_picture
 from dicomize.errors import InputError, MetadataError, UnsupportedInput
 from dicomize.exif import exif_attributes
@@ -29,7 +42,7 @@ from dicomize.iods import IOD_FAMILIES, outside
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, PixelStrips, stack_pictures
-from dicomize.readers import Source, read_picture
+from dicomize.readers import FALLBACK, Source, detect_format, read_picture
 from dicomize.uids import derive_uid, new_uid
 
 __all__ = ["convert", "convert_frames", "convert_series", "encode_frames", "encode_series"]
@@ -232,25 +245,35 @@ class _Named:
 
 def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named:
     """Read a document (the kind of object follows the content) or an encoded picture."""
-    if not _is_document(source):
+    fmt = _document_format(source)
+    if fmt is None:
         return _encoded(_read_for(source, options), options)
     if options.iod != "sc":
         raise UnsupportedInput(f"a document cannot be stored as the {options.iod} IOD")
     if isinstance(source, str | os.PathLike):
-        return _Named(read_document(source), Path(source).stem)
-    return _Named(read_document(bytes(source)), "")
+        document, name = read_document(source, fmt), Path(source).stem
+    else:
+        document, name = read_document(bytes(source), fmt), ""
+    if options.pdf_as_images and document.source_format == "PDF":
+        pages = render_pages(document, dpi=options.dpi, max_pixels=options.max_pixels)
+        return _encoded(pages, options)
+    return _Named(document, name)
 
 
-def _is_document(source: Source) -> bool:
+def _document_format(source: Source) -> DocumentFormat | None:
     if isinstance(source, bytes | bytearray | memoryview):
-        return is_pdf(bytes(source[:1024]))
+        return detect_document(bytes(source[:HEAD]), len(source))
     if not isinstance(source, str | os.PathLike) or not Path(source).is_file():
-        return False  # an array; or a pipe, which can be read once only
+        return None  # an array; or a pipe, which can be read once only
     try:
         with Path(source).open("rb") as stream:
-            return is_pdf(stream.read(1024))
+            head = stream.read(HEAD)
+            found = detect_document(head, os.fstat(stream.fileno()).st_size)
     except OSError:
-        return False  # the picture reader names the problem
+        return None  # the picture reader names the problem
+    if found is None and head and detect_format(head) is FALLBACK:
+        return named_format(source)  # no format takes it: let its name's reader say why
+    return found
 
 
 def _read_for(source: Source, options: ConvertOptions) -> Picture:
@@ -296,7 +319,7 @@ class _Plan:
         self.user = resolve_metadata(metadata)
         # Before anything is read: outside every IOD this call can write. A document
         # is checked again against its own IOD when its kind is known.
-        documents = [ENCAPSULATED_PDF_STORAGE] if options.iod == "sc" else []
+        documents = [iod.sop_class for iod in DOCUMENT_IODS.values()] if options.iod == "sc" else []
         possible = [*IOD_FAMILIES[options.iod], *documents]
         extra = [] if options.allow_extra else outside(self.user, possible)
         if extra:
@@ -312,6 +335,7 @@ class _Plan:
         self.first_series = int(str(self.attributes.get("SeriesNumber", "1")) or 1)
         self.given_sop_uid: Any = self.attributes.pop("SOPInstanceUID", None)
         self._seen: dict[str, int] = {}
+        self._frame_of_reference = options.frame_of_reference_uid
 
     def build(self, content: Picture | _Named, offset: int) -> Dataset:
         return self.elements(content, offset).to_dataset()
@@ -333,18 +357,25 @@ class _Plan:
         )
 
     def _document(self, named: _Named, offset: int) -> Part10Object:
-        extra = outside(self.user, [ENCAPSULATED_PDF_STORAGE])
+        iod = document_iod(named.document)
+        user = for_document(self.user, iod)
+        extra = outside(user, [iod.sop_class])
         if extra and not self.options.allow_extra:
-            raise _outside_error(extra[0], self.user[extra[0]], "Encapsulated PDF")
+            raise _outside_error(extra[0], user[extra[0]], iod.name)
         attributes, number = self._place(offset)
         sop_uid = self.given_sop_uid or self._sop_uid([named.document.data])
+        if iod.frame_of_reference and self._frame_of_reference is None:
+            # One new frame for the models of one call: parts of one assembly stay aligned.
+            self._frame_of_reference = self.make_uid("FrameOfReferenceUID")
         return build_encapsulated_document(
             named.document,
             attributes,
-            user=self.user,
+            user=user,
             title=named.name,
             instance_number=number,
             sop_instance_uid=sop_uid,
+            frame_of_reference_uid=self._frame_of_reference,
+            units=self.options.model_units,
         )
 
     def _place(self, offset: int) -> tuple[dict[str, Any], int]:
@@ -361,6 +392,8 @@ class _Plan:
         attributes, number = self._place(offset)
         if self.options.iod == "vl-photo":
             attributes = self._with_exif(picture, attributes)
+        if picture.source_format == "PDF" and "ConversionType" not in self.user:
+            attributes = {**attributes, "ConversionType": "SD"}  # C.8.6.1: a scanned document
         return attributes, number, self.given_sop_uid or self._sop_uid(_content_of(picture))
 
     def _sop_uid(self, content: Iterable[bytes | memoryview]) -> str:

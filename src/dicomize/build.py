@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -24,7 +24,7 @@ from dicomize._part10 import Element, Part10Object
 from dicomize._version import __version__
 from dicomize._vr import Value, utc_offset
 from dicomize.errors import MetadataError, UnsupportedInput
-from dicomize.picture import Picture
+from dicomize.picture import Picture, PixelStrips
 from dicomize.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid
 
 __all__ = [
@@ -398,10 +398,27 @@ def _pack_bits(picture: Picture) -> Picture:
 
     # PS3.5 8.1.1 / D: 8 pixels per byte, the first in the least significant bit, frames
     # concatenated without padding.
-    ink = np.frombuffer(picture.native(), np.uint8) > 0
-    packed = np.packbits(ink, bitorder="little").tobytes()
+    source = picture.pixels
+    if isinstance(source, PixelStrips):
+        # Pages made as they are written stay that way: a frame need not end on a byte,
+        # so the bits left over from one strip open the next.
+        def packed() -> Iterator[bytes]:
+            carry = np.empty(0, bool)
+            for strip in source.strips():
+                bits = np.concatenate((carry, np.frombuffer(strip, np.uint8) > 0))
+                whole = len(bits) - len(bits) % 8
+                yield np.packbits(bits[:whole], bitorder="little").tobytes()
+                carry = bits[whole:]
+            if len(carry):
+                yield np.packbits(carry, bitorder="little").tobytes()
+
+        count = picture.rows * picture.columns * picture.number_of_frames
+        pixels: bytes | PixelStrips = PixelStrips((count + 7) // 8, packed)
+    else:
+        ink = np.frombuffer(picture.native(), np.uint8) > 0
+        pixels = np.packbits(ink, bitorder="little").tobytes()
     return dataclasses.replace(
-        picture, pixels=packed, bits_allocated=1, bits_stored=1, icc_profile=None
+        picture, pixels=pixels, bits_allocated=1, bits_stored=1, icc_profile=None
     )
 
 

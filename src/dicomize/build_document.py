@@ -1,33 +1,130 @@
-"""Document + attributes → an Encapsulated PDF object (PS3.3 A.45.1), pure: no IO.
+"""Document + attributes → an Encapsulated PDF, STL, OBJ or MTL object (PS3.3 A.45.1, A.85), pure.
 
 The modules: Patient, General Study and Patient Study as for the images;
-Encapsulated Document Series (Modality ``DOC`` by default, Series Number Type 1);
-General Equipment (Manufacturer, Type 2, empty: dicomize did not make the
-document); SC Equipment (the converter, Conversion Type Type 1); Encapsulated
-Document (C.24.2); SOP Common. Attributes the image IODs carry but this one does
-not (Image Type, Patient Orientation, Date of Secondary Capture, ...) are left
-out by the standard's own module tables (:mod:`dicomize.iods`).
+Encapsulated Document Series (Series Number Type 1); General Equipment; the
+Encapsulated Document (C.24.2); SOP Common. Then, by IOD (one row of
+:data:`DOCUMENT_IODS` each):
+
+* PDF: SC Equipment (the converter, Conversion Type Type 1), Modality ``DOC``.
+* STL, OBJ: Frame of Reference (the space the model's coordinates are in),
+  Enhanced General Equipment (four Type 1 attributes that name the system that
+  made the model, C.7.5.2), Manufacturing 3D Model (its units, C.35.1), Modality
+  ``M3D``.
+* MTL: as OBJ without Frame of Reference (materials have no coordinates).
+
+OBJ and MTL also carry an sRGB ICC Profile: PS3.3 makes the module U, but
+dciodvfy 20260927 requires it of these two IODs (``conformance-more.md`` 1.7),
+and their colours are sRGB in practice. Attributes the image IODs carry but
+these do not are left out by the standard's own module tables (:mod:`dicomize.iods`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from dicomize._icc import srgb_profile
 from dicomize._part10 import Part10Object
 from dicomize.build import any_non_ascii, tag_and_vr
 from dicomize.documents import Document
+from dicomize.errors import MetadataError
 from dicomize.iods import attributes_of
 from dicomize.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid
 
-__all__ = ["ENCAPSULATED_PDF_STORAGE", "build_encapsulated_document"]
+__all__ = [
+    "DOCUMENT_IODS",
+    "ENCAPSULATED_PDF_STORAGE",
+    "DocumentIOD",
+    "build_encapsulated_document",
+    "document_iod",
+    "for_document",
+]
 
 ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
 _EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 #: ST holds at most 1024 characters (PS3.5 6.2).
 _ST_LENGTH = 1024
+#: What Enhanced General Equipment (Type 1) says when the user does not name the system
+#: that made the model: C.7.5.1.1 wants that system, not dicomize, which only wraps it.
+_UNKNOWN_EQUIPMENT = "unknown"
+
+
+@dataclasses.dataclass(frozen=True)
+class DocumentIOD:
+    """One Encapsulated Document IOD and what sets it apart."""
+
+    sop_class: str
+    name: str
+    #: Modality when the user gives none; a model's IOD allows nothing else (A.85.x.4.3).
+    modality: str
+    modality_fixed: bool = False
+    #: Frame of Reference, Enhanced General Equipment, Manufacturing 3D Model (models).
+    model: bool = False
+    frame_of_reference: bool = False
+    icc_profile: bool = False
+    #: Burned In Annotation default: a document names its patient; a model is rarely
+    #: embossed with a name (C.24.2: embossed identification would be YES).
+    burned_in_annotation: str = "YES"
+
+
+#: The IOD of each MIME type a document can have.
+DOCUMENT_IODS: dict[str, DocumentIOD] = {
+    "application/pdf": DocumentIOD(ENCAPSULATED_PDF_STORAGE, "Encapsulated PDF", "DOC"),
+    "model/stl": DocumentIOD(
+        "1.2.840.10008.5.1.4.1.1.104.3",
+        "Encapsulated STL",
+        "M3D",
+        modality_fixed=True,
+        model=True,
+        frame_of_reference=True,
+        burned_in_annotation="NO",
+    ),
+    "model/obj": DocumentIOD(
+        "1.2.840.10008.5.1.4.1.1.104.4",
+        "Encapsulated OBJ",
+        "M3D",
+        modality_fixed=True,
+        model=True,
+        frame_of_reference=True,
+        icc_profile=True,
+        burned_in_annotation="NO",
+    ),
+    "model/mtl": DocumentIOD(
+        "1.2.840.10008.5.1.4.1.1.104.5",
+        "Encapsulated MTL",
+        "M3D",
+        modality_fixed=True,
+        model=True,
+        icc_profile=True,
+        burned_in_annotation="NO",
+    ),
+}
+
+
+def document_iod(document: Document) -> DocumentIOD:
+    """Return the IOD `document` is stored as."""
+    return DOCUMENT_IODS[document.mime_type]
+
+
+def for_document(attributes: Mapping[str, Any], iod: DocumentIOD) -> dict[str, Any]:
+    """Give an image's source reference the form a document's IOD takes (C.24.2, C.12.2).
+
+    A document derived from DICOM instances lists them in Source Instance
+    Sequence; ``--source-image`` gives the images' Source Image Sequence, the
+    same items under the name the image IODs use, and the Referenced Series
+    Sequence of the Common Instance Reference module, which the Encapsulated PDF
+    IOD does not have (its references stay in Source Instance Sequence).
+    """
+    out = dict(attributes)
+    if "SourceImageSequence" in out and "SourceInstanceSequence" not in out:
+        out["SourceInstanceSequence"] = out.pop("SourceImageSequence")
+        if "ReferencedSeriesSequence" not in attributes_of(iod.sop_class):
+            out.pop("ReferencedSeriesSequence", None)
+    return out
 
 
 def build_encapsulated_document(
@@ -38,33 +135,54 @@ def build_encapsulated_document(
     title: str,
     instance_number: int = 1,
     sop_instance_uid: str | None = None,
+    frame_of_reference_uid: str | None = None,
+    units: str = "mm",
 ) -> Part10Object:
-    """Build an Encapsulated PDF object with its File Meta Information.
+    """Build an Encapsulated Document object with its File Meta Information.
 
     Parameters
     ----------
     document : Document
-        The PDF, stored byte for byte.
+        The document, stored byte for byte.
     attributes : Mapping[str, Any]
         The series' attributes (:func:`dicomize.build.series_attributes`); those
-        the Encapsulated PDF IOD does not define are left out.
+        the document's IOD does not define are left out.
     user : Mapping[str, Any]
         What the user gave: it wins over the document's own title and date.
     title : str
-        Document Title when neither the user nor the PDF gives one (the file name).
+        Document Title when neither the user nor the document gives one (the file name).
     instance_number, sop_instance_uid
         As for :func:`dicomize.build.build_secondary_capture`.
+    frame_of_reference_uid : str or None
+        STL, OBJ: the space of the model's coordinates (of the images it was
+        segmented from); None makes a new one.
+    units : str
+        STL, OBJ, MTL: the unit of the model's numbers, one of
+        :data:`dicomize.options.MODEL_UNITS`.
+
+    Raises
+    ------
+    MetadataError
+        When the user's Modality contradicts a model's IOD (M3D only).
     """
-    allowed = attributes_of(ENCAPSULATED_PDF_STORAGE)
-    values = {keyword: value for keyword, value in attributes.items() if keyword in allowed}
+    iod = document_iod(document)
+    allowed = attributes_of(iod.sop_class)
+    given = for_document(attributes, iod)
+    values = {keyword: value for keyword, value in given.items() if keyword in allowed}
     if "Modality" not in user:
-        values["Modality"] = "DOC"  # C.7.3.1.1.1 "Document"
+        values["Modality"] = iod.modality  # C.7.3.1.1.1 "Document", "Model for 3D Manufacturing"
+    elif iod.modality_fixed and user["Modality"] != iod.modality:
+        raise MetadataError("Modality", user["Modality"], f"{iod.name} requires {iod.modality}")
     if "ImageLaterality" not in user:
         values.pop("ImageLaterality", None)  # the image IODs' "U" says nothing of a document
+    if "BurnedInAnnotation" not in user:
+        values["BurnedInAnnotation"] = iod.burned_in_annotation
     values.setdefault("Manufacturer", "")  # General Equipment (C.7.5.1), Type 2
+    if iod.model:
+        values.update(_model_values(values, iod, frame_of_reference_uid, units))
     values.setdefault("AcquisitionDateTime", "")  # C.24.2, Type 2
     values.setdefault("DocumentTitle", (document.title or title)[:_ST_LENGTH])
-    values.setdefault("ConceptNameCodeSequence", [])  # Type 2, zero or one item (BCID 7020)
+    values.setdefault("ConceptNameCodeSequence", [])  # Type 2, zero or one item (BCID 7020/7061)
     if document.created is not None and "ContentDate" not in user:
         # C.24.2 note: Content Date/Time is when the document's content was created.
         values["ContentDate"] = document.created.strftime("%Y%m%d")
@@ -72,7 +190,7 @@ def build_encapsulated_document(
     values.setdefault("InstanceNumber", str(instance_number))
     if not values.get("SOPInstanceUID"):
         values["SOPInstanceUID"] = sop_instance_uid or new_uid()
-    values["SOPClassUID"] = ENCAPSULATED_PDF_STORAGE
+    values["SOPClassUID"] = iod.sop_class
     values["MIMETypeOfEncapsulatedDocument"] = document.mime_type
     # C.24.2: the length before the OB value's padding byte, so that an odd-length
     # document comes back exactly (PS3.5 6.2 pads OB to even length with 00H).
@@ -85,7 +203,7 @@ def build_encapsulated_document(
     meta = [
         (*tag_and_vr(keyword), value, False)
         for keyword, value in (
-            ("MediaStorageSOPClassUID", UID(ENCAPSULATED_PDF_STORAGE)),
+            ("MediaStorageSOPClassUID", UID(iod.sop_class)),
             ("MediaStorageSOPInstanceUID", UID(values["SOPInstanceUID"])),
             ("TransferSyntaxUID", UID(_EXPLICIT_VR_LITTLE_ENDIAN)),
             ("ImplementationClassUID", UID(IMPLEMENTATION_CLASS_UID)),
@@ -93,3 +211,33 @@ def build_encapsulated_document(
         )
     ]
     return Part10Object(meta, body, str(values.get("SpecificCharacterSet", "")))
+
+
+def _model_values(
+    values: Mapping[str, Any], iod: DocumentIOD, frame_of_reference_uid: str | None, units: str
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    # Enhanced General Equipment (C.7.5.2): Type 1, and about the system that made the
+    # model, which only the user can name.
+    for keyword in (
+        "Manufacturer",
+        "ManufacturerModelName",
+        "DeviceSerialNumber",
+        "SoftwareVersions",
+    ):
+        if not values.get(keyword):
+            out[keyword] = _UNKNOWN_EQUIPMENT
+    if iod.frame_of_reference:
+        if not values.get("FrameOfReferenceUID"):
+            out["FrameOfReferenceUID"] = frame_of_reference_uid or new_uid()
+        if "PositionReferenceIndicator" not in values:
+            out["PositionReferenceIndicator"] = ""  # Type 2 (C.7.4.1.1.2)
+    if "MeasurementUnitsCodeSequence" not in values:
+        # C.35.1: exactly one item, DCID 7063 (UCUM; the meaning is the code itself).
+        unit = Dataset()
+        unit.CodeValue, unit.CodingSchemeDesignator, unit.CodeMeaning = units, "UCUM", units
+        out["MeasurementUnitsCodeSequence"] = [unit]
+    if iod.icc_profile and "ICCProfile" not in values:
+        out["ICCProfile"] = srgb_profile()
+        out["ColorSpace"] = "SRGB"  # C.11.15.1.2: agrees with the profile
+    return out

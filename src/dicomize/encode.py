@@ -8,6 +8,7 @@ JPEG 2000 records ISO_10918_1, then ISO_15444_1.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy.typing as npt
 from pydicom.uid import UID
 
 from dicomize.codecs import EncoderSettings, codec_for
-from dicomize.picture import Picture
+from dicomize.picture import Picture, PixelStrips
 
 __all__ = ["encode_picture"]
 
@@ -64,12 +65,26 @@ def encode_picture(picture: Picture, transfer_syntax: str, settings: EncoderSett
     )
 
 
-def _frames_of(picture: Picture) -> npt.NDArray[Any]:
-    """Return the native pixels as an array of frames: (frames, rows, columns[, samples])."""
+def _frames_of(picture: Picture) -> Iterator[npt.NDArray[Any]]:
+    """Yield the native pixels frame by frame, as (rows, columns[, samples]) arrays.
+
+    Pixels made strip by strip (pages rendered as they are needed) are gathered a
+    frame at a time, so encoding holds one frame, not the picture.
+    """
     dtype = np.dtype(
         f"<{'i' if picture.pixel_representation else 'u'}{picture.bits_allocated // 8}"
     )
-    shape: tuple[int, ...] = (picture.number_of_frames, picture.rows, picture.columns)
+    shape: tuple[int, ...] = (picture.rows, picture.columns)
     if picture.samples_per_pixel > 1:
         shape = (*shape, picture.samples_per_pixel)
-    return np.frombuffer(picture.native(), dtype).reshape(shape)
+    size = int(np.prod(shape)) * dtype.itemsize
+    if not isinstance(picture.pixels, PixelStrips):
+        frames = np.frombuffer(picture.pixels, dtype).reshape((picture.number_of_frames, *shape))
+        yield from frames
+        return
+    pending = bytearray()
+    for strip in picture.pixels.strips():
+        pending += strip
+        while len(pending) >= size:
+            yield np.frombuffer(bytes(pending[:size]), dtype).reshape(shape)
+            del pending[:size]

@@ -139,6 +139,10 @@ METADATA_FLAGS: tuple[tuple[str, str, str], ...] = (
     ),
     ("--recognizable-visual-features", "RecognizableVisualFeatures", "YES or NO"),
     ("--image-comments", "ImageComments", "free text"),
+    ("--manufacturer", "Manufacturer", "who made the equipment or software that made the content"),
+    ("--model-name", "ManufacturerModelName", "its model name"),
+    ("--device-serial-number", "DeviceSerialNumber", "its serial number"),
+    ("--software-versions", "SoftwareVersions", "its software version"),
     (
         "--document-title",
         "DocumentTitle",

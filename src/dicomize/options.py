@@ -13,10 +13,15 @@ import dataclasses
 from dicomize.codecs import resolve_transfer_syntax
 from dicomize.errors import ConfigError
 
-__all__ = ["IODS", "ConvertOptions", "SendOptions", "default_of"]
+__all__ = ["IODS", "MODEL_UNITS", "ConvertOptions", "SendOptions", "default_of"]
 
 #: The IODs a picture can be stored as, by the names ``iod`` takes.
 IODS = ("sc", "vl-photo")
+#: CID 7063 Model Scale Unit (UCUM, non-extensible): the units a 3D model's numbers can be in.
+MODEL_UNITS = ("m", "cm", "mm", "um")
+#: Rendering resolutions of PDF pages: below 36 dpi text is unreadable; above 1200 a
+#: page alone is over 130 megapixels.
+_DPI_RANGE = (36, 1200)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -63,6 +68,18 @@ class ConvertOptions:
     allow_extra : bool
         Keep given attributes that the IOD does not define; the object is then
         a Standard Extended SOP Class (PS3.4 B.1.3). Off: they are refused.
+    pdf_as_images : bool
+        Store a PDF's pages as one multi-frame SC object, rendered by PDFium,
+        for viewers that cannot show Encapsulated PDF. Off: Encapsulated PDF.
+    dpi : int
+        Resolution of those pages (36 to 1200).
+    model_units : str
+        The unit of a 3D model's coordinates (STL, OBJ, MTL): one of
+        :data:`MODEL_UNITS`.
+    frame_of_reference_uid : str or None
+        Frame of Reference UID of 3D models (STL, OBJ): that of the images they
+        were segmented from, so that a viewer can lay one over the other. None
+        gives the models of one call a new one of their own.
     """
 
     background: tuple[int, int, int] = (255, 255, 255)
@@ -79,6 +96,10 @@ class ConvertOptions:
     iod: str = "sc"
     keep_gps: bool = False
     allow_extra: bool = False
+    pdf_as_images: bool = False
+    dpi: int = 150
+    model_units: str = "mm"
+    frame_of_reference_uid: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):  # noqa: PLR2004
@@ -104,7 +125,24 @@ class ConvertOptions:
             raise ConfigError("uid_seed must not be empty")
         if not self.j2k_ratio > 1:
             raise ConfigError("j2k_ratio must be greater than 1")
+        self._check_documents()
         object.__setattr__(self, "transfer_syntax", resolve_transfer_syntax(self.transfer_syntax))
+
+    def _check_documents(self) -> None:
+        if not _DPI_RANGE[0] <= self.dpi <= _DPI_RANGE[1]:
+            raise ConfigError(f"dpi must be {_DPI_RANGE[0]} to {_DPI_RANGE[1]}, got {self.dpi}")
+        if self.model_units not in MODEL_UNITS:
+            raise ConfigError(
+                f"model_units must be one of {', '.join(MODEL_UNITS)} (CID 7063), "
+                f"got {self.model_units!r}"
+            )
+        if self.frame_of_reference_uid is not None:
+            from dicomize.uids import is_valid_uid  # noqa: PLC0415
+
+            if not is_valid_uid(self.frame_of_reference_uid):
+                raise ConfigError(
+                    f"frame_of_reference_uid {self.frame_of_reference_uid!r} is not a valid UID"
+                )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

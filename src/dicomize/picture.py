@@ -46,18 +46,20 @@ class PixelStrips:
 
     A large decoded picture then exists once, in its decoder's memory, instead of
     also as one packed copy: the Part 10 writer streams the strips into the file.
+    A strip may be a view of a buffer its producer reuses: use it (write, copy,
+    hash) before asking for the next.
     """
 
     __slots__ = ("_produce", "nbytes")
 
-    def __init__(self, nbytes: int, produce: Callable[[], Iterator[bytes]]) -> None:
+    def __init__(self, nbytes: int, produce: Callable[[], Iterator[bytes | memoryview]]) -> None:
         self.nbytes = nbytes
         self._produce = produce
 
     def __len__(self) -> int:
         return self.nbytes
 
-    def strips(self) -> Iterator[bytes]:
+    def strips(self) -> Iterator[bytes | memoryview]:
         """Yield the bytes in order, a strip at a time."""
         return self._produce()
 

@@ -27,7 +27,7 @@ from pydicom.sequence import Sequence
 
 from dicomize.errors import InputError
 
-__all__ = ["PATIENT_AND_STUDY", "SERIES", "reference_metadata"]
+__all__ = ["PATIENT_AND_STUDY", "SERIES", "frame_of_reference_of", "reference_metadata"]
 
 #: Patient (C.7.1.1), General Study (C.7.2.1) and Patient Study (C.7.2.2) attributes copied.
 PATIENT_AND_STUDY: tuple[str, ...] = (
@@ -136,6 +136,22 @@ def reference_metadata(
     if source_image:
         out.update(_source_image(ds))
     return out
+
+
+def frame_of_reference_of(reference: str | os.PathLike[str] | Dataset) -> str | None:
+    """Return the Frame of Reference UID of `reference` (C.7.4.1), or None when it has none.
+
+    A model segmented from a CT series takes the CT's frame, so that its
+    coordinates and the images' mean the same place (PS3.3 A.85.1.4.1 note).
+
+    Raises
+    ------
+    dicomize.errors.InputError
+        When the reference cannot be read.
+    """
+    ds = reference if isinstance(reference, Dataset) else _read(Path(reference))
+    value = str(ds.get("FrameOfReferenceUID", "") or "").strip()
+    return value or None
 
 
 def _read(path: Path) -> Dataset:

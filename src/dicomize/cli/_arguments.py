@@ -17,7 +17,7 @@ from typing import Any
 from dicomize.codecs import CODECS
 from dicomize.errors import ConfigError, InputError
 from dicomize.metadata import METADATA_FLAGS
-from dicomize.options import IODS, ConvertOptions, SendOptions, default_of
+from dicomize.options import IODS, MODEL_UNITS, ConvertOptions, SendOptions, default_of
 
 __all__ = [
     "add_convert_arguments",
@@ -79,8 +79,39 @@ def add_convert_arguments(parser: argparse.ArgumentParser, *, single: bool) -> N
     _add_pixels(parser)
     add_verify(parser)
     _add_placement(parser, single=single)
+    _add_documents(parser)
     _add_coding(parser)
     add_verbosity(parser)
+
+
+def _add_documents(parser: argparse.ArgumentParser) -> None:
+    documents = parser.add_argument_group("documents and 3D models")
+    documents.add_argument(
+        "--pdf-as-images",
+        action="store_true",
+        default=None,
+        help="store a PDF's pages as one multi-frame SC image (for viewers without PDF) "
+        "instead of Encapsulated PDF",
+    )
+    documents.add_argument(
+        "--dpi",
+        type=int,
+        metavar="N",
+        help=f"resolution of --pdf-as-images pages (default {_default(ConvertOptions, 'dpi')})",
+    )
+    documents.add_argument(
+        "--units",
+        dest="model_units",
+        choices=MODEL_UNITS,
+        help="unit of an STL/OBJ/MTL model's coordinates "
+        f"(default {_default(ConvertOptions, 'model_units')})",
+    )
+    documents.add_argument(
+        "--frame-of-reference-from",
+        metavar="REF.dcm",
+        help="the images an STL/OBJ model was segmented from: it takes their Frame of "
+        "Reference (default: that of --study-from/--series-from, else a new one)",
+    )
 
 
 def _add_metadata(parser: argparse.ArgumentParser) -> None:
@@ -316,6 +347,9 @@ def convert_options(args: argparse.Namespace) -> ConvertOptions:
         For a value the options refuse, or a colour that is no colour.
     """
     given = _given(args, ConvertOptions)
+    frame = _frame_of_reference(args)
+    if frame is not None:
+        given["frame_of_reference_uid"] = frame
     if args.background is not None:
         from PIL import ImageColor  # noqa: PLC0415  (Pillow only when a colour is given)
 
@@ -326,6 +360,23 @@ def convert_options(args: argparse.Namespace) -> ConvertOptions:
                 f"--background {args.background!r} is not a colour name or #RRGGBB"
             ) from None
     return ConvertOptions(**given)
+
+
+def _frame_of_reference(args: argparse.Namespace) -> str | None:
+    """Return the Frame of Reference UID models take from a reference file, or None."""
+    explicit = args.frame_of_reference_from
+    reference = explicit or args.study_from or args.series_from
+    if not reference:
+        return None
+    from dicomize.reference import frame_of_reference_of  # noqa: PLC0415  (pydicom)
+
+    try:
+        frame = frame_of_reference_of(reference)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    if frame is None and explicit:
+        raise ConfigError(f"--frame-of-reference-from {explicit}: it has no Frame of Reference UID")
+    return frame
 
 
 def send_options(args: argparse.Namespace) -> SendOptions:

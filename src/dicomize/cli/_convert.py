@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dicomize.cli._arguments import (
     add_convert_arguments,
@@ -17,18 +17,25 @@ from dicomize.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, deliver, fail
 from dicomize.errors import ConfigError, InputError, MetadataError, OutputError
 from dicomize.options import ConvertOptions
 
+if TYPE_CHECKING:
+    from dicomize._part10 import Part10Object
+
 __all__ = ["add_parser", "run"]
+
+_FRAME_OF_REFERENCE_UID = 0x00200052
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
     """Add ``convert`` to the subcommands."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "convert",
-        help="convert pictures to DICOM Secondary Capture images",
-        description="Convert JPEG, PNG, BMP, GIF, TIFF, WebP and PNM pictures to DICOM "
-        "Secondary Capture images. Several inputs form one series of one study.",
+        help="convert pictures, PDFs and 3D models to DICOM objects",
+        description="Convert pictures (JPEG, PNG, TIFF, HEIC, WebP, ...) to Secondary Capture "
+        "or VL Photographic images, PDFs to Encapsulated PDF (or, --pdf-as-images, to "
+        "multi-frame SC images), and STL, OBJ and MTL models to their Encapsulated IODs. "
+        "The content decides, not the file name. Several inputs form one series of one study.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="picture files")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="picture, PDF or model files")
     parser.add_argument(
         "-o",
         "--output",
@@ -59,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     failed = 0
     written: list[str] = []
+    new_frame = False
     try:
         results = encode_series(args.inputs, merged, options=options)
         for (source, result), destination in zip(results, destinations, strict=True):
@@ -79,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             if destination is not None and args.verify and not verified(destination):
                 failed += 1
                 continue
+            new_frame = new_frame or _in_new_frame(result, options, merged)
             if destination is not None:
                 written.append(str(destination))
                 if not args.quiet:
@@ -86,15 +95,32 @@ def run(args: argparse.Namespace) -> int:
     except MetadataError as exc:
         fail(f"invalid metadata: {exc}")
         return EXIT_USAGE
-    if len(args.inputs) > 1 and not args.quiet:
-        done = len(args.inputs) - failed
+    if not args.quiet:
+        _summary(args.inputs, failed, new_frame=new_frame)
+    code = EXIT_FAILED if failed else EXIT_OK
+    return max(code, _send(args, written))
+
+
+def _summary(inputs: list[str], failed: int, *, new_frame: bool) -> None:
+    if new_frame:
         print(
-            f"dicomize: converted {done} of {len(args.inputs)}"
+            "dicomize: note: the models have a new Frame of Reference: no images share their "
+            "coordinates (--frame-of-reference-from REF.dcm gives them a series' frame)",
+            file=sys.stderr,
+        )
+    if len(inputs) > 1:
+        print(
+            f"dicomize: converted {len(inputs) - failed} of {len(inputs)}"
             + (f", {failed} failed" if failed else ""),
             file=sys.stderr,
         )
-    code = EXIT_FAILED if failed else EXIT_OK
-    return max(code, _send(args, written))
+
+
+def _in_new_frame(result: Part10Object, options: ConvertOptions, merged: dict[str, Any]) -> bool:
+    """Tell whether `result` is a model placed in a Frame of Reference made for it."""
+    if options.frame_of_reference_uid or merged.get("FrameOfReferenceUID"):
+        return False
+    return any(tag == _FRAME_OF_REFERENCE_UID for tag, *_ in result.body)
 
 
 def _send(args: argparse.Namespace, written: list[str]) -> int:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from dicomize.cli._arguments import add_verbosity
+from dicomize.cli._arguments import add_verbosity, positive_int
 from dicomize.cli._common import EXIT_FAILED, EXIT_OK, fail
-from dicomize.errors import InputError, OutputError
+from dicomize.errors import InputError, OutputError, OutputExists
+
+if TYPE_CHECKING:
+    from dicomize._extract import Extracted
 
 __all__ = ["add_parser", "run"]
 
@@ -21,8 +25,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argp
         help="write out the document, codestream or picture a DICOM file holds",
         description="Write the encapsulated document (PDF, STL, OBJ, MTL, CDA) of a DICOM file "
         "with its original bytes, a passed-through JPEG or JPEG 2000 codestream as it is "
-        "stored, or any other image as a PNG of its first frame (through its Modality and "
-        "VOI transforms; --raw: the stored values). Any producer's files, not only "
+        "stored, or any other image as a PNG (through its Modality and VOI transforms; "
+        "--raw: the stored values). A multi-frame image gives one file per frame, "
+        "OUT-0001.png and on, unless --frame picks one. Any producer's files, not only "
         "dicomize's.",
     )
     parser.add_argument("input", metavar="FILE.dcm", help="a DICOM file")
@@ -32,6 +37,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argp
     parser.add_argument(
         "--raw", action="store_true", help="images: the stored values, no Modality or VOI"
     )
+    parser.add_argument(
+        "--frame", type=positive_int, metavar="N", help="images: only frame N (from 1)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     add_verbosity(parser)
     return parser
@@ -39,16 +47,39 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argp
 
 def run(args: argparse.Namespace) -> int:
     """Extract one file; report a failure on one line."""
-    from dicomize._extract import extract  # noqa: PLC0415  (pydicom)
+    from dicomize._extract import extract, extract_all  # noqa: PLC0415  (pydicom)
     from dicomize._write import write_atomically  # noqa: PLC0415
 
     try:
-        found = extract(args.input, raw=args.raw)
-        output = Path(args.output) if args.output else Path(args.input).with_suffix(found.suffix)
-        write_atomically(output, lambda stream: stream.write(found.data), args.overwrite)
+        if args.frame is not None:
+            found = [extract(args.input, raw=args.raw, frame=args.frame)]
+        else:
+            found = extract_all(args.input, raw=args.raw)
+        outputs = _outputs(args, found)
+        for output, item in zip(outputs, found, strict=True):
+            write_atomically(output, functools.partial(_put, item.data), args.overwrite)
     except (InputError, OutputError) as exc:
         fail(str(exc))
         return EXIT_FAILED
     if not args.quiet:
-        print(f"{args.input} -> {output} ({found.kind})", file=sys.stderr)
+        where = str(outputs[0]) if len(outputs) == 1 else f"{outputs[0]} ... {outputs[-1]}"
+        print(f"{args.input} -> {where} ({found[0].kind})", file=sys.stderr)
     return EXIT_OK
+
+
+def _put(data: bytes, stream: BinaryIO) -> None:
+    stream.write(data)
+
+
+def _outputs(args: argparse.Namespace, found: list[Extracted]) -> list[Path]:
+    """Name the files: OUT for one, OUT-0001 and on for several; none may exist unasked."""
+    base = Path(args.output) if args.output else Path(args.input).with_suffix(found[0].suffix)
+    if len(found) == 1:
+        paths = [base]
+    else:
+        suffix = base.suffix or found[0].suffix
+        paths = [base.with_name(f"{base.stem}-{n:04d}{suffix}") for n in range(1, len(found) + 1)]
+    existing = [path for path in paths if path.exists()]
+    if existing and not args.overwrite:
+        raise OutputExists("exists (use --overwrite to replace it)", existing[0])
+    return paths

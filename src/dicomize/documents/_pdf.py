@@ -1,26 +1,20 @@
-r"""Documents a clinic files with the images: PDF, kept byte for byte (Encapsulated PDF, A.45.1).
+r"""PDF, kept byte for byte (Encapsulated PDF, A.45.1), checked by PDFium.
 
-A PDF is recognised from its content (``%PDF-`` within the first 1024 bytes, ISO
-32000-1 7.5.2), then opened with PDFium (pypdfium2), so a file that PDFium
-cannot read is refused here rather than in a viewer. Refused too: a file that
-does not end in ``%%EOF`` (truncated), and an encrypted PDF, which a PACS can
-neither render nor index.
-
->>> is_pdf(b"%PDF-1.7\n...")
-True
+A PDF is opened with PDFium (pypdfium2), so a file that PDFium cannot read is
+refused here rather than in a viewer. Refused too: a file that does not end in
+``%%EOF`` (truncated), and an encrypted PDF, which a PACS can neither render nor
+index.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import os
 import re
-from pathlib import Path
 
-from dicomize.errors import CorruptImage, InputError, UnsupportedInput
+from dicomize.documents import HEAD, Document
+from dicomize.errors import CorruptImage, UnsupportedInput
 
-__all__ = ["PDF_MIME_TYPE", "Document", "is_pdf", "read_document"]
+__all__ = ["PDF_MIME_TYPE", "read"]
 
 PDF_MIME_TYPE = "application/pdf"
 #: ISO 32000-1 7.5.5: %%EOF is the last line; tools append a few bytes of whitespace or junk.
@@ -30,46 +24,9 @@ _PDF_DATE = re.compile(
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class Document:
-    """A document to encapsulate, as it came, and what its own metadata says."""
-
-    data: bytes
-    mime_type: str
-    #: Short name of the format (``"PDF"``).
-    source_format: str
-    #: The document's own title (PDF Info ``Title``), or None.
-    title: str | None = None
-    #: When the document's content was created (PDF Info ``CreationDate``), or None.
-    created: dt.datetime | None = None
-    pages: int = 0
-
-
-def is_pdf(head: bytes) -> bool:
-    """Tell whether `head`, a file's first bytes, opens a PDF."""
-    return b"%PDF-" in head[:_TAIL]
-
-
-def read_document(source: str | os.PathLike[str] | bytes) -> Document:
-    """Read and check a PDF file (or its bytes).
-
-    Raises
-    ------
-    dicomize.errors.InputError
-        With the file named: not a PDF, truncated, damaged, or encrypted.
-    """
-    name = None if isinstance(source, bytes) else Path(source)
-    try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        return _read_pdf(data)
-    except InputError as exc:
-        raise exc.with_source(name) if name is not None else exc from None
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc), name) from None
-
-
-def _read_pdf(data: bytes) -> Document:
-    if not is_pdf(data):
+def read(data: bytes) -> Document:
+    """Check a PDF with PDFium and read its title, creation date and page count."""
+    if b"%PDF-" not in data[:HEAD]:
         raise UnsupportedInput("not a PDF (no %PDF- header)")
     if b"%%EOF" not in data[-_TAIL:]:
         raise CorruptImage("PDF does not end with %%EOF (truncated)")
