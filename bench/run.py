@@ -38,7 +38,9 @@ TARGETS = {
     "png": "dicomize (one process) within 1.3x of Pillow decoding the same files",
     "big": "peak RSS above the interpreter's baseline <= 2x the decoded frame",
     "cold": "single-file convert from a cold process <= 0.4 s",
+    "pdf": "200-page PDF at 150 dpi as images: peak RSS above the baseline < 2x one page's pixels",
 }
+PAGES = 200
 
 
 def run(command: list[str]) -> None:
@@ -62,6 +64,45 @@ def median_seconds(action: Callable[[], None], runs: int, reset: Callable[[], No
 def folder_bytes(folder: Path, suffix: str) -> int:
     """Bytes of the files with `suffix` under `folder`."""
     return sum(p.stat().st_size for p in folder.rglob(f"*{suffix}") if p.is_file())
+
+
+def text_pdf(pages: int, size: int = 0) -> bytes:
+    """Write a letter-size (or `size`-point square) PDF of `pages` pages of text, by hand."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]
+    kids = []
+    for number in range(pages):
+        lines = b"".join(
+            b"1 0 0 1 72 %d Tm (Page %d, line %d: the quick brown fox jumps over a dog.) Tj\n"
+            % (720 - 14 * line, number + 1, line + 1)
+            for line in range(45)
+        )
+        text = b"BT /F1 11 Tf\n" + lines + b"ET"
+        content = len(objects) + 1
+        objects.append(b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream")
+        kids.append(len(objects) + 1)
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R"
+            b" /Resources << /Font << /F1 %d 0 R >> >> >>"
+            % (size or 612, size or 792, content, 3 + 2 * pages)
+        )
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
+        b" ".join(b"%d 0 R" % kid for kid in kids),
+        pages,
+    )
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
 
 
 def peak_rss_kb(command: list[str]) -> int:
@@ -291,6 +332,90 @@ class Suite:
         )
         self.lines.append(f"Target: {TARGETS['big']}. Measured: {above_mb / frame_mb:.2f}x.\n")
 
+    def pdf_pages(self) -> None:
+        """Time a 200-page PDF: Encapsulated against pdf2dcm, as images against a script."""
+        source = self.work / "report.pdf"
+        source.write_bytes(text_pdf(PAGES))
+        out = self.work / "report.dcm"
+        # The baseline is the same command on a one-page PDF of 10x10 points: the
+        # interpreter, the libraries and PDFium loaded, but no page worth measuring.
+        tiny = self.work / "tiny.pdf"
+        tiny.write_bytes(text_pdf(1, size=10))
+        baseline_kb = peak_rss_kb(
+            [
+                *DICOMIZE,
+                "convert",
+                str(tiny),
+                "-o",
+                str(self.work / "tiny.dcm"),
+                "-q",
+                "--pdf-as-images",
+            ]
+        )
+        rows = []
+        commands = {
+            "dicomize convert (Encapsulated PDF)": [
+                *DICOMIZE,
+                "convert",
+                str(source),
+                "-o",
+                str(out),
+                "-q",
+                "--overwrite",
+            ],
+            "dcmtk pdf2dcm (Encapsulated PDF)": ["pdf2dcm", str(source), str(out)],
+            "dicomize convert --pdf-as-images": [
+                *DICOMIZE,
+                "convert",
+                str(source),
+                "-o",
+                str(out),
+                "-q",
+                "--overwrite",
+                "--pdf-as-images",
+                "--max-pixels",  # 420 megapixels in all: the default limit is 150
+                "500000000",
+            ],
+            "pypdfium2 + pydicom script (all pages in memory)": [
+                sys.executable,
+                str(HERE / "peers" / "pdf_pages_naive.py"),
+                str(source),
+                str(out),
+                "150",
+            ],
+        }
+        for name, command in commands.items():
+            if shutil.which(command[0]) is None:
+                self.notes.append(f"{command[0]} not installed: left out")
+                continue
+            seconds = median_seconds(
+                lambda command=command: run(command), self.runs, lambda: out.unlink(missing_ok=True)
+            )
+            peak_kb = peak_rss_kb(command)
+            rows.append(
+                [
+                    name,
+                    f"{seconds:.2f}",
+                    f"{peak_kb / 1024:.0f}",
+                    f"{(peak_kb - baseline_kb) / 1024:.0f}",
+                    f"{out.stat().st_size / 2**20:.1f}",
+                ]
+            )
+        self.table(
+            f"A {PAGES}-page text PDF, letter size (pages at 150 dpi: 1275x1650)",
+            ["command", "seconds", "peak RSS MiB", "above baseline MiB", "output MiB"],
+            rows,
+        )
+        page_mb = 1275 * 1650 * 3 / 2**20  # one page as PDFium renders it (RGB)
+        pages_row = next(row for row in rows if row[0].endswith("--pdf-as-images"))
+        above = float(pages_row[3])
+        self.lines.append(
+            f"Target: {TARGETS['pdf']} (one page rendered: {page_mb:.1f} MiB RGB; stored gray, "
+            f"{page_mb / 3:.1f} MiB). Measured: {above / page_mb:.2f}x. Baseline: "
+            f"{baseline_kb / 1024:.0f} MiB, the same command on a one-page PDF of 10x10 points "
+            "(interpreter, libraries and PDFium loaded).\n"
+        )
+
     def cold_start(self) -> None:
         """Single-file convert from a cold process."""
         path = self.work / "small.png"
@@ -421,7 +546,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["jpeg", "png", "big", "cold", "lossless"],
+        choices=["jpeg", "png", "big", "cold", "lossless", "pdf"],
         help="run these benchmarks only (print only; RESULTS.md needs the whole suite)",
     )
     args = parser.parse_args()
@@ -434,6 +559,7 @@ def main() -> int:
             "big": suite.big_png,
             "cold": suite.cold_start,
             "lossless": suite.lossless,
+            "pdf": suite.pdf_pages,
         }
         for name, step in steps.items():
             if not args.only or name in args.only:
