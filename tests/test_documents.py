@@ -15,6 +15,7 @@ from PIL import Image
 import dicomize
 from conftest import FULL_METADATA, assert_conforms, dcmtk_tool, encode, gradient
 from peers import Orthanc
+from test_models import binary_stl
 
 PDF_IOD = "EncapsulatedPDF"
 
@@ -64,10 +65,12 @@ def pdf(tmp_path: Path) -> Path:
     return path
 
 
+def _cli(cli: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*cli, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
 def _convert_cli(cli: list[str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*cli, "convert", *args], capture_output=True, text=True, timeout=120, check=False
-    )
+    return _cli(cli, "convert", *args)
 
 
 def test_a_pdf_becomes_a_clean_encapsulated_pdf_with_its_own_title_and_date(
@@ -100,13 +103,7 @@ def test_dcmtk_and_extract_give_back_the_identical_pdf(
     subprocess.run([dcmtk_tool("dcm2pdf"), str(output), str(by_dcmtk)], check=True, timeout=60)
     assert hashlib.sha256(by_dcmtk.read_bytes()).hexdigest() == digest
     back = tmp_path / "back.pdf"
-    result = subprocess.run(
-        [*dicomize_cli, "extract", str(output), "-o", str(back)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _cli(dicomize_cli, "extract", str(output), "-o", str(back))
     assert result.returncode == 0, result.stderr
     assert hashlib.sha256(back.read_bytes()).hexdigest() == digest
 
@@ -159,12 +156,14 @@ def test_pdfs_and_pictures_in_one_call_form_one_series(tmp_path: Path, pdf: Path
 
 
 @pytest.mark.usefixtures("pdf")
-def test_batch_converts_pdfs_and_pictures_side_by_side(tmp_path: Path) -> None:
+def test_batch_converts_pdfs_models_and_pictures_side_by_side(tmp_path: Path) -> None:
     (tmp_path / "photo.png").write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    (tmp_path / "implant.stl").write_bytes(binary_stl())
     out = tmp_path / "out"
     summary = dicomize.run_batch(dicomize.plan_tree(tmp_path, out), out, FULL_METADATA, workers=1)
-    assert (summary.converted, summary.failed) == (2, 0)
+    assert (summary.converted, summary.failed) == (3, 0)
     assert pydicom.dcmread(out / "consent.dcm").Modality == "DOC"
+    assert pydicom.dcmread(out / "implant.dcm").Modality == "M3D"
 
 
 @pytest.mark.parametrize(
@@ -239,13 +238,7 @@ def test_extract_refuses_what_is_not_dicom_on_one_line(
 ) -> None:
     source = tmp_path / "x.dcm"
     source.write_bytes(data)
-    result = subprocess.run(
-        [*dicomize_cli, "extract", str(source)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _cli(dicomize_cli, "extract", str(source))
     assert result.returncode == 1
     assert result.stderr.strip() == f"dicomize: {source}: {cause}"
 
@@ -365,13 +358,7 @@ def test_cli_renders_pages_at_the_asked_dpi_and_extract_gives_one_png_per_page(
     assert result.returncode == 0, result.stderr
     ds = pydicom.dcmread(output)
     assert (ds.Rows, ds.Columns) == (160, 120)  # 120x90 pixels at 150 dpi, shown at 200
-    result = subprocess.run(
-        [*dicomize_cli, "extract", str(output), "-o", str(tmp_path / "page.png")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _cli(dicomize_cli, "extract", str(output), "-o", str(tmp_path / "page.png"))
     assert result.returncode == 0, result.stderr
     for number, page in enumerate(_pdfium_pages(source, 200), start=1):
         extracted = np.asarray(Image.open(tmp_path / f"page-{number:04d}.png"))
@@ -402,12 +389,6 @@ def test_extract_picks_one_frame_and_refuses_one_that_does_not_exist(
     dicomize.write(dicomize.convert_frames(paths, FULL_METADATA), joined)
     second = dicomize.extract(joined, frame=2)
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(second.data))), frames[1])
-    result = subprocess.run(
-        [*dicomize_cli, "extract", str(joined), "--frame", "4"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _cli(dicomize_cli, "extract", str(joined), "--frame", "4")
     assert result.returncode == 1
     assert result.stderr.strip() == f"dicomize: {joined}: has no frame 4 (frames 1 to 3)"

@@ -15,6 +15,8 @@ from PIL import Image, ImageCms
 import dicomize
 from conftest import FULL_METADATA, dcmtk_tool, encode, gradient
 from dicomize.validate import Verdict, validate_file
+from test_documents import make_pdf
+from test_models import binary_stl
 
 
 def _good(source: object = None, **options: object) -> pydicom.Dataset:
@@ -74,7 +76,29 @@ def _offset_table_count(ds: pydicom.Dataset) -> None:
     ds.PixelData = table + item + b"\xfe\xff\xdd\xe0" + bytes(4)
 
 
+def _wrong_document_length(ds: pydicom.Dataset) -> None:
+    ds.EncapsulatedDocumentLength = 5  # dciodvfy does not compare it with the value
+
+
+def _two_concept_names(ds: pydicom.Dataset) -> None:
+    item = pydicom.Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "18748-4", "LN", "Report"
+    ds.ConceptNameCodeSequence = [item, item]
+
+
+def _inches(ds: pydicom.Dataset) -> None:
+    ds.MeasurementUnitsCodeSequence[0].CodeValue = "[in_i]"
+
+
+def _damaged_stl(ds: pydicom.Dataset) -> None:
+    data = bytearray(ds.EncapsulatedDocument)
+    data[84 + 12 : 84 + 16] = b"\xff\xff\xff\x7f"  # a NaN coordinate in facet 1
+    ds.EncapsulatedDocument = bytes(data)
+
+
 JPEG = encode(Image.fromarray(gradient()), "JPEG", quality=90)
+STL = binary_stl()
+PDF = make_pdf()
 DEFECTS: dict[str, tuple[Callable[[pydicom.Dataset], None], object, str, str, str | None]] = {
     # name: (defect, source, severity, message part, attribute)
     "missing_patient_id": (
@@ -96,6 +120,28 @@ DEFECTS: dict[str, tuple[Callable[[pydicom.Dataset], None], object, str, str, st
         "LossyImageCompression",
     ),
     "garbage_fragment": (_garbage_fragment, JPEG, "error", "the pixels do not decode", "PixelData"),
+    "wrong_document_length": (
+        _wrong_document_length,
+        PDF,
+        "error",
+        "Encapsulated Document Length is 5",
+        "EncapsulatedDocumentLength",
+    ),
+    "two_concept_names": (
+        _two_concept_names,
+        PDF,
+        "error",
+        "more than one item",
+        "ConceptNameCodeSequence",
+    ),
+    "inches": (
+        _inches,
+        STL,
+        "error",
+        "'[in_i]' is not in CID 7063",
+        "MeasurementUnitsCodeSequence",
+    ),
+    "damaged_stl": (_damaged_stl, STL, "error", "STL is damaged", "EncapsulatedDocument"),
     "offset_table_count": (
         _offset_table_count,
         JPEG,

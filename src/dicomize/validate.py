@@ -9,7 +9,11 @@ dicomize adds what dciodvfy does not look at:
   encapsulation (Basic Offset Table entries, even fragments, SOI / SOC markers);
   whether the pixels actually decode;
 * ICC Profile: the Input device class and RGB colour space C.11.15.1.1 requires;
-* Lossy Image Compression against the transfer syntax (C.7.6.1.1.5).
+* Lossy Image Compression against the transfer syntax (C.7.6.1.1.5);
+* Encapsulated documents (C.24.2, C.35.1): Encapsulated Document Length against
+  the value, at most one Concept Name item, model units from CID 7063, and the
+  document itself read by dicomize's own checks (a damaged PDF or STL inside a
+  valid header).
 
 It works on any DICOM file, not only dicomize's.
 """
@@ -170,6 +174,47 @@ def _own_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
         findings.extend(_pixel_checks(ds))
     findings.extend(_icc_checks(ds))
     findings.extend(_lossy_checks(ds))
+    if "EncapsulatedDocument" in ds:
+        findings.extend(_document_checks(ds))
+    return findings
+
+
+def _document_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
+    from dicomize.documents import format_for_mime, read_document  # noqa: PLC0415
+    from dicomize.errors import InputError  # noqa: PLC0415
+    from dicomize.options import MODEL_UNITS  # noqa: PLC0415
+
+    findings = []
+    data = bytes(ds.EncapsulatedDocument)
+    length = ds.get("EncapsulatedDocumentLength")
+    if length is not None:
+        # C.24.2: the length before the one 00H pad byte an odd-length document gets.
+        padded = length == len(data) - 1 and data[-1:] == b"\0"
+        if length != len(data) and not padded:
+            message = f"Encapsulated Document Length is {length}; the value is {len(data)} bytes"
+            findings.append(Finding("error", message, "EncapsulatedDocumentLength"))
+        else:
+            data = data[:length]
+    if len(ds.get("ConceptNameCodeSequence", [])) > 1:
+        message = "Concept Name Code Sequence has more than one item (C.24.2)"
+        findings.append(Finding("error", message, "ConceptNameCodeSequence"))
+    units = [str(unit.get("CodeValue")) for unit in ds.get("MeasurementUnitsCodeSequence", [])]
+    findings += [
+        Finding(
+            "error",
+            f"model unit {unit!r} is not in CID 7063 ({', '.join(MODEL_UNITS)})",
+            "MeasurementUnitsCodeSequence",
+        )
+        for unit in units
+        if unit not in MODEL_UNITS
+    ]
+    fmt = format_for_mime(str(ds.get("MIMETypeOfEncapsulatedDocument", "")))
+    if fmt is not None:
+        try:
+            read_document(data, fmt)
+        except InputError as exc:
+            message = f"the encapsulated {fmt.name} is damaged: {exc}"
+            findings.append(Finding("error", message, "EncapsulatedDocument"))
     return findings
 
 

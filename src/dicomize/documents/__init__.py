@@ -32,6 +32,7 @@ __all__ = [
     "Document",
     "DocumentFormat",
     "detect_document",
+    "format_for_mime",
     "named_format",
     "read_document",
     "render_pages",
@@ -140,6 +141,23 @@ def detect_document(head: bytes, size: int) -> DocumentFormat | None:
 _BY_SUFFIX = {".pdf": "PDF", ".stl": "STL", ".obj": "OBJ", ".mtl": "MTL"}
 
 
+#: The format an encapsulated document of each MIME type is read as (the IODs hold binary STL).
+_BY_MIME = {"application/pdf": "PDF", "model/stl": "STL", "model/obj": "OBJ", "model/mtl": "MTL"}
+
+
+def _format(name: str | None) -> DocumentFormat | None:
+    return next((fmt for fmt in DOCUMENT_FORMATS if fmt.name == name), None)
+
+
+def format_for_mime(mime_type: str) -> DocumentFormat | None:
+    """Return the format that reads a document of `mime_type`, or None.
+
+    >>> format_for_mime("model/stl").name
+    'STL'
+    """
+    return _format(_BY_MIME.get(mime_type.strip().lower()))
+
+
 def named_format(name: str | os.PathLike[str]) -> DocumentFormat | None:
     """Return the document format a file's name claims, or None.
 
@@ -147,8 +165,7 @@ def named_format(name: str | os.PathLike[str]) -> DocumentFormat | None:
     wrong (a truncated ``implant.stl``) instead of calling it an unknown picture.
     The content alone decides what is accepted.
     """
-    expected = _BY_SUFFIX.get(Path(name).suffix.lower())
-    return next((fmt for fmt in DOCUMENT_FORMATS if fmt.name == expected), None)
+    return _format(_BY_SUFFIX.get(Path(name).suffix.lower()))
 
 
 def read_document(
