@@ -25,6 +25,9 @@ SOP_CLASSES = (
     "1.2.840.10008.5.1.4.1.1.7.3",  # Multi-frame Grayscale Word SC
     "1.2.840.10008.5.1.4.1.1.7.4",  # Multi-frame True Color SC
     "1.2.840.10008.5.1.4.1.1.77.1.4",  # VL Photographic Image
+    "1.2.840.10008.5.1.4.1.1.77.1.1.1",  # Video Endoscopic Image
+    "1.2.840.10008.5.1.4.1.1.77.1.2.1",  # Video Microscopic Image
+    "1.2.840.10008.5.1.4.1.1.77.1.4.1",  # Video Photographic Image
     "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
     "1.2.840.10008.5.1.4.1.1.104.3",  # Encapsulated STL
     "1.2.840.10008.5.1.4.1.1.104.4",  # Encapsulated OBJ

@@ -26,6 +26,7 @@ from dicomize.build_document import (
     document_iod,
     for_document,
 )
+from dicomize.build_video import VIDEO_IODS, build_video
 from dicomize.documents import (
     HEAD,
     Document,
@@ -44,11 +45,16 @@ from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, PixelStrips, stack_pictures
 from dicomize.readers import FALLBACK, Source, detect_format, read_picture
 from dicomize.uids import derive_uid, new_uid
+from dicomize.video import PreparedVideo, is_video, prepare_video
 
 __all__ = ["convert", "convert_frames", "convert_series", "encode_frames", "encode_series"]
 
 _T = TypeVar("_T")
-_IOD_NAMES = {"sc": "Secondary Capture", "vl-photo": "VL Photographic Image"}
+_IOD_NAMES = {
+    "sc": "Secondary Capture",
+    "vl-photo": "VL Photographic Image",
+    **{name: iod.name for name, iod in VIDEO_IODS.items()},
+}
 
 
 def convert(
@@ -147,7 +153,7 @@ def _series(
     sources: Iterable[Source],
     metadata: MetadataLike,
     options: ConvertOptions | None,
-    make: Callable[[_Plan, Picture | _Named, int], _T],
+    make: Callable[[_Plan, Picture | _Named | PreparedVideo, int], _T],
 ) -> Iterator[tuple[Source, _T | InputError]]:
     options = options or ConvertOptions()
     plan = _Plan(metadata, options)
@@ -243,9 +249,24 @@ class _Named:
     name: str
 
 
-def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named:
-    """Read a document (the kind of object follows the content) or an encoded picture."""
-    fmt = _document_format(source)
+def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named | PreparedVideo:
+    """Read a document, a video clip or a picture: the kind of object follows the content."""
+    head, fmt = _sniff(source)
+    if fmt is None and is_video(head) and isinstance(source, str | os.PathLike):
+        if options.iod in {"sc", *VIDEO_IODS}:
+            return prepare_video(
+                source,
+                transcode=options.transcode,
+                crf=options.crf,
+                temporary_folder=options.temporary_folder,
+                max_pixels=options.max_pixels,
+            )
+        raise UnsupportedInput(
+            f"a video clip cannot be stored as the {options.iod} IOD "
+            "(use video-photo, video-endoscopic or video-microscopic)"
+        )
+    if options.iod in VIDEO_IODS:
+        raise UnsupportedInput(f"not a video clip: the {options.iod} IOD holds video only")
     if fmt is None:
         return _encoded(_read_for(source, options), options)
     if options.iod != "sc":
@@ -260,20 +281,22 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named:
     return _Named(document, name)
 
 
-def _document_format(source: Source) -> DocumentFormat | None:
+def _sniff(source: Source) -> tuple[bytes, DocumentFormat | None]:
+    """Return a file's first bytes and its document format, if it is a document."""
     if isinstance(source, bytes | bytearray | memoryview):
-        return detect_document(bytes(source[:HEAD]), len(source))
+        head = bytes(source[:HEAD])
+        return head, detect_document(head, len(source))
     if not isinstance(source, str | os.PathLike) or not Path(source).is_file():
-        return None  # an array; or a pipe, which can be read once only
+        return b"", None  # an array; or a pipe, which can be read once only
     try:
         with Path(source).open("rb") as stream:
             head = stream.read(HEAD)
             found = detect_document(head, os.fstat(stream.fileno()).st_size)
     except OSError:
-        return None  # the picture reader names the problem
-    if found is None and head and detect_format(head) is FALLBACK:
-        return named_format(source)  # no format takes it: let its name's reader say why
-    return found
+        return b"", None  # the picture reader names the problem
+    if found is None and head and not is_video(head) and detect_format(head) is FALLBACK:
+        return head, named_format(source)  # no format takes it: its name's reader says why
+    return head, found
 
 
 def _read_for(source: Source, options: ConvertOptions) -> Picture:
@@ -320,7 +343,8 @@ class _Plan:
         # Before anything is read: outside every IOD this call can write. A document
         # is checked again against its own IOD when its kind is known.
         documents = [iod.sop_class for iod in DOCUMENT_IODS.values()] if options.iod == "sc" else []
-        possible = [*IOD_FAMILIES[options.iod], *documents]
+        videos = [VIDEO_IODS["video-photo"].sop_class] if options.iod == "sc" else []
+        possible = [*IOD_FAMILIES[options.iod], *documents, *videos]
         extra = [] if options.allow_extra else outside(self.user, possible)
         if extra:
             raise _outside_error(extra[0], self.user[extra[0]], _IOD_NAMES[options.iod])
@@ -329,7 +353,7 @@ class _Plan:
             self.user,
             now=dt.datetime.now().astimezone(),
             make_uid=self.make_uid,
-            iod=options.iod,
+            iod="vl-photo" if options.iod == "vl-photo" else "sc",
         )
         self.first_number = int(str(self.attributes.pop("InstanceNumber", "1")) or 1)
         self.first_series = int(str(self.attributes.get("SeriesNumber", "1")) or 1)
@@ -337,12 +361,14 @@ class _Plan:
         self._seen: dict[str, int] = {}
         self._frame_of_reference = options.frame_of_reference_uid
 
-    def build(self, content: Picture | _Named, offset: int) -> Dataset:
+    def build(self, content: Picture | _Named | PreparedVideo, offset: int) -> Dataset:
         return self.elements(content, offset).to_dataset()
 
-    def elements(self, content: Picture | _Named, offset: int) -> Part10Object:
+    def elements(self, content: Picture | _Named | PreparedVideo, offset: int) -> Part10Object:
         if isinstance(content, _Named):
             return self._document(content, offset)
+        if isinstance(content, PreparedVideo):
+            return self._video(content, offset)
         picture = content
         extra = outside(self.user, [sop_class_for(picture, self.options.iod)])
         if extra and not self.options.allow_extra:
@@ -376,6 +402,23 @@ class _Plan:
             sop_instance_uid=sop_uid,
             frame_of_reference_uid=self._frame_of_reference,
             units=self.options.model_units,
+        )
+
+    def _video(self, prepared: PreparedVideo, offset: int) -> Part10Object:
+        iod = self.options.iod if self.options.iod in VIDEO_IODS else "video-photo"
+        sop_class = VIDEO_IODS[iod].sop_class
+        extra = outside(self.user, [sop_class])
+        if extra and not self.options.allow_extra:
+            raise _outside_error(extra[0], self.user[extra[0]], VIDEO_IODS[iod].name)
+        attributes, number = self._place(offset)
+        sop_uid = self.given_sop_uid or self._sop_uid(prepared.chunks())
+        return build_video(
+            prepared,
+            attributes,
+            user=self.user,
+            iod=iod,
+            instance_number=number,
+            sop_instance_uid=sop_uid,
         )
 
     def _place(self, offset: int) -> tuple[dict[str, Any], int]:

@@ -70,6 +70,8 @@ class Part10Object:
     body: list[Element]
     #: Specific Character Set: empty (ASCII) or ``"ISO_IR 192"`` (UTF-8).
     charset: str = ""
+    #: What was done to the content on the way, for the user (a clip transcoded, and why).
+    notes: tuple[str, ...] = ()
 
     def to_dataset(self) -> Dataset:
         """Return the same object as a pydicom dataset (pydicom checks the values)."""
@@ -189,8 +191,8 @@ def _elements(elements: Iterable[Element], codec: str) -> Iterator[_Chunk]:
     for tag, vr, value, undefined in elements:
         if undefined and tag == _PIXEL_DATA:
             yield struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, 0xFFFFFFFF)
-            if isinstance(value, bytes):
-                yield value  # already encapsulated items (PS3.5 A.4)
+            if isinstance(value, bytes | PixelStrips):
+                yield value  # already encapsulated items (PS3.5 A.4), or made as written
             else:
                 yield from _encapsulated(value)
             yield _SEQUENCE_DELIMITER

@@ -15,13 +15,16 @@ from dicomize.errors import ConfigError
 
 __all__ = ["IODS", "MODEL_UNITS", "ConvertOptions", "SendOptions", "default_of"]
 
-#: The IODs a picture can be stored as, by the names ``iod`` takes.
-IODS = ("sc", "vl-photo")
+#: The IODs a picture (``sc``, ``vl-photo``) or a video clip (``video-*``) can be stored
+#: as, by the names ``iod`` takes. A clip given ``sc``, the default, is Video Photographic.
+IODS = ("sc", "vl-photo", "video-endoscopic", "video-microscopic", "video-photo")
 #: CID 7063 Model Scale Unit (UCUM, non-extensible): the units a 3D model's numbers can be in.
 MODEL_UNITS = ("m", "cm", "mm", "um")
 #: Rendering resolutions of PDF pages: below 36 dpi text is unreadable; above 1200 a
 #: page alone is over 130 megapixels.
 _DPI_RANGE = (36, 1200)
+#: x264 and x265 constant rate factors run 0 (lossless) to 51.
+_MAX_CRF = 51
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -60,8 +63,10 @@ class ConvertOptions:
     series_per_input : bool
         Give each input its own series instead of one series for all.
     iod : str
-        ``"sc"`` (Secondary Capture, multi-frame SC chosen by the pixels) or
-        ``"vl-photo"`` (VL Photographic Image, for clinical photographs).
+        ``"sc"`` (Secondary Capture, multi-frame SC chosen by the pixels),
+        ``"vl-photo"`` (VL Photographic Image, for clinical photographs), or for
+        video clips ``"video-endoscopic"``, ``"video-microscopic"`` or
+        ``"video-photo"`` (the default for a clip).
     keep_gps : bool
         With ``"vl-photo"``, copy the EXIF GPS position (VL Photographic
         Geolocation). Off by default: a position can identify a patient's home.
@@ -80,6 +85,15 @@ class ConvertOptions:
         Frame of Reference UID of 3D models (STL, OBJ): that of the images they
         were segmented from, so that a viewer can lay one over the other. None
         gives the models of one call a new one of their own.
+    transcode : bool
+        Re-encode a clip whose stream fits no DICOM video transfer syntax (H.264
+        High or HEVC Main). Off: such a clip is refused.
+    crf : int
+        Constant rate factor of that re-encoding, 0 (lossless) to 51; 18 is
+        visually lossless for most clinical video.
+    temporary_folder : str or None
+        Where a remuxed or transcoded clip is kept until it is written (the
+        output folder, so nothing goes elsewhere); None is the system's.
     """
 
     background: tuple[int, int, int] = (255, 255, 255)
@@ -100,6 +114,9 @@ class ConvertOptions:
     dpi: int = 150
     model_units: str = "mm"
     frame_of_reference_uid: str | None = None
+    transcode: bool = True
+    crf: int = 18
+    temporary_folder: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):  # noqa: PLR2004
@@ -129,6 +146,8 @@ class ConvertOptions:
         object.__setattr__(self, "transfer_syntax", resolve_transfer_syntax(self.transfer_syntax))
 
     def _check_documents(self) -> None:
+        if not 0 <= self.crf <= _MAX_CRF:
+            raise ConfigError(f"crf must be 0 to {_MAX_CRF}, got {self.crf}")
         if not _DPI_RANGE[0] <= self.dpi <= _DPI_RANGE[1]:
             raise ConfigError(f"dpi must be {_DPI_RANGE[0]} to {_DPI_RANGE[1]}, got {self.dpi}")
         if self.model_units not in MODEL_UNITS:

@@ -80,8 +80,33 @@ def add_convert_arguments(parser: argparse.ArgumentParser, *, single: bool) -> N
     add_verify(parser)
     _add_placement(parser, single=single)
     _add_documents(parser)
+    _add_video(parser)
     _add_coding(parser)
     add_verbosity(parser)
+
+
+def _add_video(parser: argparse.ArgumentParser) -> None:
+    video = parser.add_argument_group("video clips (MP4, MOV, MKV, WebM, AVI, MPEG)")
+    video.add_argument(
+        "--no-transcode",
+        dest="transcode",
+        action="store_false",
+        default=None,
+        help="refuse a clip whose stream fits no DICOM video syntax instead of re-encoding it",
+    )
+    video.add_argument(
+        "--crf",
+        type=int,
+        metavar="N",
+        help="quality of a re-encoded clip, 0 (lossless) to 51 "
+        f"(default {_default(ConvertOptions, 'crf')}, visually lossless)",
+    )
+    video.add_argument(
+        "--anatomic-region",
+        metavar="CODE^SCHEME^MEANING",
+        help="what a clip shows, e.g. 71854001^SCT^Colon (default: from --body-part, "
+        "else 38266002^SCT^Entire body)",
+    )
 
 
 def _add_documents(parser: argparse.ArgumentParser) -> None:
@@ -475,16 +500,18 @@ def _layers(args: argparse.Namespace) -> list[dict[str, Any]]:
         if getattr(args, f"kw_{keyword}") is not None
     }
     if args.concept_name is not None:
-        flags["ConceptNameCodeSequence"] = [_code(args.concept_name)]
+        flags["ConceptNameCodeSequence"] = [_code(args.concept_name, "--concept-name")]
+    if args.anatomic_region is not None:
+        flags["AnatomicRegionSequence"] = [_code(args.anatomic_region, "--anatomic-region")]
     layers.append(flags)
     return layers
 
 
-def _code(text: str) -> dict[str, str]:
+def _code(text: str, flag: str) -> dict[str, str]:
     """Parse CODE^SCHEME^MEANING into a Code Sequence Macro item (PS3.3 Table 8.8-1)."""
     parts = text.split("^")
     if len(parts) != 3 or not all(part.strip() for part in parts):  # noqa: PLR2004
-        raise ConfigError(f"--concept-name takes CODE^SCHEME^MEANING, got {text!r}")
+        raise ConfigError(f"{flag} takes CODE^SCHEME^MEANING, got {text!r}")
     value, scheme, meaning = (part.strip() for part in parts)
     return {"CodeValue": value, "CodingSchemeDesignator": scheme, "CodeMeaning": meaning}
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from dicomize.batch.plan import GROUPINGS, BatchItem, plan_manifest, plan_tree
@@ -78,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         merged = metadata(args)
         resolve_metadata(merged)  # refuse bad metadata once, before any work
-        options = convert_options(args)
+        # A remuxed or transcoded clip waits in the output folder, never elsewhere.
+        Path(args.output).mkdir(parents=True, exist_ok=True)
+        options = dataclasses.replace(convert_options(args), temporary_folder=args.output)
         items = _primed(_plan(args))  # a manifest is validated in full here
         client = _client(args.scheduler) if args.scheduler else None
     except (MetadataError, ConfigError, ManifestError, InputError) as exc:

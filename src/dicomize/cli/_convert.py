@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,13 +57,15 @@ def run(args: argparse.Namespace) -> int:
         options = convert_options(args)
         # One file for the joined frames, else one per input.
         destinations = [] if args.multiframe else _destinations(args.inputs, args.output)
+        # A remuxed or transcoded clip waits beside its output, never elsewhere.
+        folder = next((d.parent for d in destinations if d is not None), Path())
+        options = dataclasses.replace(options, temporary_folder=str(folder))
     except (MetadataError, ConfigError) as exc:
         fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
         return EXIT_USAGE
     if args.multiframe:
         return _run_multiframe(args, merged, options)
     from dicomize._convert import encode_series  # noqa: PLC0415  (pydicom and the readers)
-    from dicomize._write import write_object  # noqa: PLC0415
 
     failed = 0
     written: list[str] = []
@@ -73,25 +76,12 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(result, InputError):
                 failed += 1
                 fail(str(result))
-                continue
-            try:
-                if destination is None:
-                    write_object(result, sys.stdout.buffer)
-                    sys.stdout.buffer.flush()
-                else:
-                    write_object(result, destination, overwrite=args.overwrite)
-            except (OutputError, InputError) as exc:  # pixels are packed while written
+            elif _write_one(args, source, result, destination):
+                new_frame = new_frame or _in_new_frame(result, options, merged)
+                if destination is not None:
+                    written.append(str(destination))
+            else:
                 failed += 1
-                fail(f"{source!s}: {exc}")
-                continue
-            if destination is not None and args.verify and not verified(destination):
-                failed += 1
-                continue
-            new_frame = new_frame or _in_new_frame(result, options, merged)
-            if destination is not None:
-                written.append(str(destination))
-                if not args.quiet:
-                    print(f"{source!s} -> {destination}", file=sys.stderr)
     except MetadataError as exc:
         fail(f"invalid metadata: {exc}")
         return EXIT_USAGE
@@ -99,6 +89,31 @@ def run(args: argparse.Namespace) -> int:
         _summary(args.inputs, failed, new_frame=new_frame)
     code = EXIT_FAILED if failed else EXIT_OK
     return max(code, _send(args, written))
+
+
+def _write_one(
+    args: argparse.Namespace, source: object, result: Part10Object, destination: Path | None
+) -> bool:
+    """Write one object (to stdout when `destination` is None); report; tell whether it counts."""
+    from dicomize._write import write_object  # noqa: PLC0415
+
+    try:
+        if destination is None:
+            write_object(result, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            write_object(result, destination, overwrite=args.overwrite)
+    except (OutputError, InputError) as exc:  # pixels are packed while written
+        fail(f"{source!s}: {exc}")
+        return False
+    if destination is not None and args.verify and not verified(destination):
+        return False
+    if not args.quiet:
+        for note in result.notes:
+            print(f"dicomize: note: {source!s}: {note}", file=sys.stderr)
+        if destination is not None:
+            print(f"{source!s} -> {destination}", file=sys.stderr)
+    return True
 
 
 def _summary(inputs: list[str], failed: int, *, new_frame: bool) -> None:

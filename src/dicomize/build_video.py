@@ -1,0 +1,241 @@
+"""A prepared video stream + attributes → a Video Endoscopic, Microscopic or Photographic object.
+
+PS3.3 A.32.5-A.32.7: the VL Image module (C.8.12.1) with the pixel description
+PS3.5 8.2.5-8.2.11 fixes (YBR_PARTIAL_420, 8 bits); Cine (Frame Time and Cine Rate
+from the stream's rate, C.7.6.5); Multi-frame (Number of Frames counted in the
+stream, C.7.6.6); Acquisition Context (an empty sequence, Type 2, C.7.6.14); the
+Anatomic Region Sequence every multi-frame VL image needs (C.8.12.1, Type 1C); and,
+when the stream carries audio, the Multiplexed Audio Channels Description
+(C.7.6.5.1.3). Pixel Data is one fragment after an empty Basic Offset Table
+(PS3.5 A.4; 8.2.5 requires the empty table for MPEG-2, and no table entry can point
+into a shared fragment), streamed from the stream's file when written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import struct
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
+from dicomize._part10 import Part10Object
+from dicomize.build import any_non_ascii, tag_and_vr
+from dicomize.errors import MetadataError, UnsupportedInput
+from dicomize.iods import attributes_of
+from dicomize.picture import PixelStrips
+from dicomize.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid
+from dicomize.video import MAX_FRAGMENT, PreparedVideo
+
+__all__ = ["VIDEO_IODS", "VideoIOD", "anatomic_region", "build_video"]
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoIOD:
+    """One video IOD: its SOP Class and what its content constraints say."""
+
+    sop_class: str
+    name: str
+    #: The one Modality the IOD allows (A.32.5.4.1, A.32.6.4.1, A.32.7.4.1).
+    modality: str
+    #: Endoscopy towers and microscope cameras often overlay the patient's name.
+    burned_in_annotation: str
+
+
+#: The video IODs by the names ``iod`` takes.
+VIDEO_IODS: dict[str, VideoIOD] = {
+    "video-endoscopic": VideoIOD(
+        "1.2.840.10008.5.1.4.1.1.77.1.1.1", "Video Endoscopic Image", "ES", "YES"
+    ),
+    "video-microscopic": VideoIOD(
+        "1.2.840.10008.5.1.4.1.1.77.1.2.1", "Video Microscopic Image", "GM", "YES"
+    ),
+    "video-photo": VideoIOD(
+        "1.2.840.10008.5.1.4.1.1.77.1.4.1", "Video Photographic Image", "XC", "NO"
+    ),
+}
+#: What a clip's audio is, when nothing says more (CID 3000): the room's microphone.
+_AUDIO_SOURCE = ("109112", "DCM", "Ambient room environment")
+#: Anatomic Region when neither a region nor a known Body Part Examined is given: the
+#: IOD requires one (C.8.12.1, 1C whenever Number of Frames is present) and no code
+#: says "unknown".
+_WHOLE_BODY = ("38266002", "SCT", "Entire body")
+_FRAME_TIME = 0x00181063
+
+
+@functools.cache
+def _body_parts() -> dict[str, list[str]]:
+    text = resources.files("dicomize").joinpath("data/body_parts.json").read_text("utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def anatomic_region(body_part: str | None) -> tuple[str, str, str]:
+    """Return the SNOMED CT code of a Body Part Examined term (PS3.16 Annex L), or Entire body.
+
+    >>> anatomic_region("COLON")
+    ('71854001', 'SCT', 'Colon')
+    """
+    found = _body_parts().get((body_part or "").strip().upper())
+    return (found[0], "SCT", found[1]) if found else _WHOLE_BODY
+
+
+def _code(value: str, scheme: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
+
+
+def build_video(
+    prepared: PreparedVideo,
+    attributes: Mapping[str, Any],
+    *,
+    user: Mapping[str, Any],
+    iod: str,
+    instance_number: int = 1,
+    sop_instance_uid: str | None = None,
+) -> Part10Object:
+    """Build a video object whose Pixel Data is the prepared stream, streamed when written.
+
+    Parameters
+    ----------
+    prepared : PreparedVideo
+        The stream to store and what it holds (:func:`dicomize.video.prepare_video`).
+    attributes : Mapping[str, Any]
+        The series' attributes; those the IOD does not define are left out.
+    user : Mapping[str, Any]
+        What the user gave: it wins over every default.
+    iod : str
+        A key of :data:`VIDEO_IODS`.
+
+    Raises
+    ------
+    MetadataError
+        When the user's Modality is not the IOD's.
+    UnsupportedInput
+        When the stream is larger than one fragment may hold.
+    """
+    video_iod = VIDEO_IODS[iod]
+    allowed = attributes_of(video_iod.sop_class)
+    values = {keyword: value for keyword, value in attributes.items() if keyword in allowed}
+    if "Modality" in user and user["Modality"] != video_iod.modality:
+        raise MetadataError(
+            "Modality", user["Modality"], f"{video_iod.name} requires {video_iod.modality}"
+        )
+    values["Modality"] = video_iod.modality
+    values.setdefault("Manufacturer", "")  # General Equipment (C.7.5.1), Type 2
+    values.setdefault("AcquisitionContextSequence", [])  # C.7.6.14, Type 2
+    if "BurnedInAnnotation" not in user:
+        values["BurnedInAnnotation"] = video_iod.burned_in_annotation
+    if "ImageType" not in user:
+        # C.8.12.1.1.6: the camera's own pictures are ORIGINAL; re-encoded ones DERIVED.
+        values["ImageType"] = ["DERIVED" if prepared.derived else "ORIGINAL", "PRIMARY"]
+    if "AnatomicRegionSequence" not in user:
+        values["AnatomicRegionSequence"] = [
+            _code(*anatomic_region(str(user.get("BodyPartExamined", "")) or None))
+        ]
+    values.update(_cine(prepared))
+    values.update(_lossy(prepared, user))
+    values.setdefault("InstanceNumber", str(instance_number))
+    if not values.get("SOPInstanceUID"):
+        values["SOPInstanceUID"] = sop_instance_uid or new_uid()
+    values["SOPClassUID"] = video_iod.sop_class
+    values.update(
+        # PS3.5 8.2.5-8.2.10: the stream's own description, the same for every syntax used.
+        SamplesPerPixel=3,
+        PhotometricInterpretation="YBR_PARTIAL_420",
+        PlanarConfiguration=0,
+        Rows=prepared.height,
+        Columns=prepared.width,
+        BitsAllocated=8,
+        BitsStored=8,
+        HighBit=7,
+        PixelRepresentation=0,
+    )
+    if any_non_ascii(values):
+        values["SpecificCharacterSet"] = "ISO_IR 192"
+    body = [(*tag_and_vr(keyword), value, False) for keyword, value in values.items()]
+    body.append((0x7FE00010, "OB", _encapsulated(prepared), True))
+    body.sort(key=lambda element: element[0])
+    meta = [
+        (*tag_and_vr(keyword), value, False)
+        for keyword, value in (
+            ("MediaStorageSOPClassUID", UID(video_iod.sop_class)),
+            ("MediaStorageSOPInstanceUID", UID(values["SOPInstanceUID"])),
+            ("TransferSyntaxUID", UID(prepared.transfer_syntax)),
+            ("ImplementationClassUID", UID(IMPLEMENTATION_CLASS_UID)),
+            ("ImplementationVersionName", IMPLEMENTATION_VERSION_NAME),
+        )
+    ]
+    return Part10Object(
+        meta, body, str(values.get("SpecificCharacterSet", "")), notes=prepared.notes
+    )
+
+
+def _cine(prepared: PreparedVideo) -> dict[str, Any]:
+    fps = float(prepared.rate)
+    out: dict[str, Any] = {
+        "NumberOfFrames": str(prepared.frames),
+        # C.7.6.6.1.2: the pointer names an attribute present with a value.
+        "FrameIncrementPointer": _FRAME_TIME,
+        # C.7.6.5: Frame Time in ms (DS, 16 characters); Cine Rate is IS, so 29.97
+        # frames per second are written 30 with Frame Time 33.3667.
+        "FrameTime": f"{1000 / fps:.6g}",
+        "CineRate": str(round(fps)),
+    }
+    if prepared.audio:
+        # C.7.6.5.1.3: one item per channel group; 1 is the main one.
+        out["MultiplexedAudioChannelsDescriptionCodeSequence"] = [
+            _audio_item(number, track.channels)
+            for number, track in enumerate(prepared.audio, start=1)
+        ]
+    return out
+
+
+def _audio_item(number: int, channels: int) -> Dataset:
+    item = Dataset()
+    item.ChannelIdentificationCode = str(min(number, 9))
+    item.ChannelMode = "MONO" if channels == 1 else "STEREO"
+    item.ChannelSourceSequence = [_code(*_AUDIO_SOURCE)]
+    return item
+
+
+def _lossy(prepared: PreparedVideo, user: Mapping[str, Any]) -> dict[str, Any]:
+    # C.7.6.1.1.5: every MPEG stream is lossy; the steps in order, the user's first.
+    methods = [m for m, _ in prepared.lossy if m is not None]
+    ratios = [f"{ratio:.10g}"[:16] for _, ratio in prepared.lossy]
+    given_methods = user.get("LossyImageCompressionMethod")
+    if given_methods:
+        methods = [
+            *(given_methods if isinstance(given_methods, list) else [given_methods]),
+            *methods,
+        ]
+    return {
+        "LossyImageCompression": "01",
+        "LossyImageCompressionMethod": methods,
+        "LossyImageCompressionRatio": ratios,
+    }
+
+
+def _encapsulated(prepared: PreparedVideo) -> PixelStrips:
+    """Lay out the encapsulated Pixel Data value: an empty offset table, then one fragment."""
+    size = prepared.size
+    if size > MAX_FRAGMENT:
+        raise UnsupportedInput(
+            f"the stream is {size} bytes; one fragment holds at most {MAX_FRAGMENT} "
+            "(a Fragmentable syntax would be needed)"
+        )
+    padded = size + size % 2
+
+    def produce() -> Iterator[bytes]:
+        yield struct.pack("<HHL", 0xFFFE, 0xE000, 0)  # Basic Offset Table, empty
+        yield struct.pack("<HHL", 0xFFFE, 0xE000, padded)
+        yield from prepared.chunks()
+        if size % 2:
+            yield b"\0"  # A.4: fragments have even length
+
+    return PixelStrips(16 + padded, produce)

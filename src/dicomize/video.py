@@ -1,0 +1,650 @@
+"""Video clips into the DICOM video transfer syntaxes: passed through when legal, else transcoded.
+
+:func:`probe` reads a clip with PyAV (FFmpeg's libraries, in its wheels): the
+container, the video stream's size, rate and sampling, every packet (so a
+truncated file is found before anything is written), the first picture
+decoded, and the profile and level the stream declares of itself
+(:mod:`dicomize.codestreams.video`). :func:`choose_syntax` then applies PS3.5
+8.2.5-8.2.11 rule by rule; each rule cites its section. :func:`prepare_video`
+gives the bytes to store:
+
+* the file itself when its stream and container are legal as they are;
+* the same stream in an MP4 when only the container is not (QuickTime, Matroska,
+  AVI: "the container shall be MPEG-2 TS or MP4", 8.2.7-8.2.11), or when audio
+  the syntax does not allow must go (8.2.12);
+* a new H.264 High or HEVC Main stream (PyAV, libx264 / libx265, ``crf``) when the
+  stream itself does not fit any syntax.
+
+Frames are never held in memory: a passed-through clip is streamed from its
+file into the Part 10 file, and a remuxed or transcoded one from a temporary
+file in the folder the caller names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fractions
+import math
+import os
+import tempfile
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dicomize.codestreams.video import (
+    H264Profile,
+    HevcProfile,
+    Mpeg2Profile,
+    h264_profile,
+    hevc_profile,
+    mpeg2_profile,
+)
+from dicomize.errors import CorruptImage, ImageTooLarge, InputError, UnsupportedInput
+
+__all__ = [
+    "MPEG2_MPML",
+    "VIDEO_SYNTAXES",
+    "AudioTrack",
+    "PreparedVideo",
+    "Video",
+    "choose_syntax",
+    "is_video",
+    "prepare_video",
+    "probe",
+]
+
+MPEG2_MPML = "1.2.840.10008.1.2.4.100"
+MPEG2_MPHL = "1.2.840.10008.1.2.4.101"
+H264_HP41 = "1.2.840.10008.1.2.4.102"
+H264_BD = "1.2.840.10008.1.2.4.103"
+H264_HP42_2D = "1.2.840.10008.1.2.4.104"
+HEVC_MAIN = "1.2.840.10008.1.2.4.107"
+#: The video transfer syntaxes dicomize writes, and the Lossy Image Compression Method
+#: each one's stream is (C.7.6.1.1.5.1).
+VIDEO_SYNTAXES: dict[str, str] = {
+    MPEG2_MPML: "ISO_13818_2",
+    MPEG2_MPHL: "ISO_13818_2",
+    H264_HP41: "ISO_14496_10",
+    H264_BD: "ISO_14496_10",
+    H264_HP42_2D: "ISO_14496_10",
+    HEVC_MAIN: "ISO_23008_2",
+}
+#: One fragment holds at most 2^32 - 2 bytes (PS3.5 A.4: the length is 32 bits and
+#: FFFFFFFFH means undefined); the non-fragmentable syntaxes hold one fragment.
+MAX_FRAGMENT = 2**32 - 2
+
+_PROBE_BYTES = 1 << 20
+_MP4_BRANDS_OF_PICTURES = frozenset(
+    (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis")
+)
+_H264_HIGH, _H264_MAIN, _H264_BASELINE = 100, 77, 66
+_HEVC_MAIN_PROFILE = 1
+_HEVC_LEVEL_51 = 153
+_MPEG2_MAIN_PROFILE, _MPEG2_MAIN_LEVEL, _MPEG2_HIGH_LEVEL = 4, 8, 4
+_CHROMA_420 = 1
+#: ITU-T H.264 Table A-1: frame size (MaxFS, macroblocks) and macroblock rate (MaxMBPS).
+_H264_LEVELS = {41: (8192, 245760), 42: (8704, 522240)}
+#: ITU-T H.265 Table A.8: luma picture size (MaxLumaPs) and sample rate (MaxLumaSr).
+_HEVC_51 = (8912896, 534773760)
+_EIGHT_BIT_420 = frozenset(("yuv420p", "yuvj420p"))
+#: Lossy Image Compression Method defined terms (C.7.6.1.1.5.1) of source codecs.
+_METHODS = {
+    "h264": "ISO_14496_10",
+    "hevc": "ISO_23008_2",
+    "mpeg2video": "ISO_13818_2",
+    "mjpeg": "ISO_10918_1",
+}
+#: Source codecs that lose nothing: no lossy step to record before a transcode.
+_LOSSLESS_CODECS = frozenset(("rawvideo", "ffv1", "png", "huffyuv", "utvideo", "qtrle"))
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioTrack:
+    """An audio stream beside the video."""
+
+    codec: str
+    sample_rate: int
+    channels: int
+    bit_rate: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Video:
+    """What a clip holds, read from its container and stream."""
+
+    path: Path
+    size: int
+    #: FFmpeg's demuxer name ("mov,mp4,m4a,3gp,3g2,mj2", "mpegts", "mpeg", "matroska,webm", ...).
+    container: str
+    #: True for ISO MP4 (not QuickTime), the only ISO base media file 8.2.7-8.2.11 name.
+    mp4: bool
+    codec: str
+    width: int
+    height: int
+    rate: fractions.Fraction
+    frames: int
+    pix_fmt: str
+    interlaced: bool
+    square_pixels: bool
+    h264: H264Profile | None
+    hevc: HevcProfile | None
+    mpeg2: Mpeg2Profile | None
+    audio: tuple[AudioTrack, ...]
+
+
+def is_video(head: bytes) -> bool:
+    """Tell whether a file's first bytes open a video container (never a HEIF/AVIF picture)."""
+    if head[4:8] == b"ftyp":
+        return head[8:12] not in _MP4_BRANDS_OF_PICTURES
+    return (
+        head[4:8] in {b"moov", b"mdat", b"wide", b"free"}  # QuickTime without ftyp
+        or head.startswith(b"\x1a\x45\xdf\xa3")  # Matroska, WebM
+        or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+        or head.startswith((b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"))  # MPEG PS, MPEG-2 ES
+        or (len(head) > 376 and head[0] == head[188] == head[376] == 0x47)  # noqa: PLR2004  (TS)
+    )
+
+
+def _av() -> Any:  # noqa: ANN401  (the av module)
+    try:
+        import av  # noqa: PLC0415  (FFmpeg loads only for video)
+    except ImportError:
+        raise UnsupportedInput("video needs PyAV: pip install 'dicomize[video]'") from None
+    return av
+
+
+def probe(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Video:
+    """Read what a clip holds, checking every packet and decoding the first picture.
+
+    Raises
+    ------
+    dicomize.errors.InputError
+        Not a video FFmpeg reads, no video stream, truncated, undecodable, zero
+        frames, or beyond `max_pixels` per frame.
+    """
+    av = _av()
+    name = Path(path)
+    try:
+        with av.open(str(name)) as container:
+            return _probe(container, name, max_pixels)
+    except InputError as exc:
+        raise exc.with_source(name) from None
+    except av.error.FFmpegError as exc:
+        raise CorruptImage(
+            f"FFmpeg cannot read it as video ({_ffmpeg_reason(exc)})", name
+        ) from None
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), name) from None
+
+
+def _ffmpeg_reason(exc: Exception) -> str:
+    return str(getattr(exc, "strerror", None) or exc).split(":")[0].strip().lower()
+
+
+def _probe(container: Any, name: Path, max_pixels: int | None) -> Video:  # noqa: ANN401
+    if not container.streams.video:
+        raise UnsupportedInput("holds no video stream")
+    stream = container.streams.video[0]
+    context = stream.codec_context
+    width, height = int(context.width), int(context.height)
+    if width < 1 or height < 1:
+        raise CorruptImage("the video stream has no picture size")
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLarge(f"{width}x{height} pixels exceeds the limit of {max_pixels} pixels")
+    rate = stream.average_rate or stream.guessed_rate or context.framerate
+    if not rate or rate <= 0:
+        raise CorruptImage("the video stream has no frame rate")
+    frames, sample = _count_packets(container, stream)
+    if frames == 0:
+        raise CorruptImage("the video stream has no frames")
+    _decode_first(container, stream)
+    extradata = bytes(context.extradata or b"")
+    ratio = stream.sample_aspect_ratio or context.sample_aspect_ratio
+    major = str(container.metadata.get("major_brand", "")).strip()
+    return Video(
+        path=name,
+        size=name.stat().st_size,
+        container=container.format.name,
+        mp4=container.format.name.startswith("mov,mp4") and major not in {"", "qt"},
+        codec=context.name,
+        width=width,
+        height=height,
+        rate=fractions.Fraction(rate),
+        frames=frames,
+        pix_fmt=str(context.pix_fmt),
+        interlaced=int(context.field_order or 0) > 1,
+        square_pixels=ratio is None or ratio in {0, 1},
+        h264=h264_profile(extradata, sample) if context.name == "h264" else None,
+        hevc=hevc_profile(extradata, sample) if context.name == "hevc" else None,
+        mpeg2=mpeg2_profile(extradata + sample) if context.name == "mpeg2video" else None,
+        audio=tuple(
+            AudioTrack(
+                a.codec_context.name,
+                int(a.codec_context.sample_rate or 0),
+                int(a.codec_context.channels or 0),
+                int(a.codec_context.bit_rate or a.bit_rate or 0),
+            )
+            for a in container.streams.audio
+        ),
+    )
+
+
+def _count_packets(container: Any, stream: Any) -> tuple[int, bytes]:  # noqa: ANN401
+    """Demux every video packet (no decoding): count them; keep the first's bytes."""
+    frames, sample = 0, b""
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue  # the demuxer's flush packet
+        if not sample:
+            sample = bytes(packet)[:_PROBE_BYTES]
+        frames += 1
+    container.seek(0)
+    return frames, sample
+
+
+def _decode_first(container: Any, stream: Any) -> None:  # noqa: ANN401
+    for frame in container.decode(stream):
+        if frame is not None:
+            container.seek(0)
+            return
+    raise CorruptImage("no picture of the video stream decodes")
+
+
+def choose_syntax(video: Video) -> tuple[str | None, str]:
+    """Return the most specific transfer syntax that holds the stream as it is, or why none does.
+
+    Returns
+    -------
+    tuple
+        ``(uid, "")``, or ``(None, reason)``.
+    """
+    if video.codec == "mpeg2video":
+        return _mpeg2_syntax(video)
+    if video.codec == "h264":
+        return _h264_syntax(video)
+    if video.codec == "hevc":
+        return _hevc_syntax(video)
+    return None, f"{video.codec} has no DICOM transfer syntax"
+
+
+def _common(video: Video) -> str:
+    # 8.2.5-8.2.11: 4:2:0 sampling, 8-bit samples (Bits Stored 8 in the VL IODs, C.8.12.1.1.2).
+    if video.pix_fmt not in _EIGHT_BIT_420:
+        return f"its pixels are {video.pix_fmt}; the video syntaxes hold 8-bit 4:2:0"
+    # 8.2.6-8.2.11: Pixel Aspect Ratio absent, a sample aspect ratio of 1:1.
+    if not video.square_pixels:
+        return "its pixels are not square (the syntaxes require a sample aspect ratio of 1:1)"
+    return ""
+
+
+def _mpeg2_syntax(video: Video) -> tuple[str | None, str]:
+    profile = video.mpeg2
+    if profile is None:
+        return None, "its MPEG-2 sequence extension cannot be found"
+    reason = _common(video) or (
+        "its chroma is not 4:2:0" if profile.chroma_format != _CHROMA_420 else ""
+    )
+    if not reason and profile.profile != _MPEG2_MAIN_PROFILE:
+        reason = f"MPEG-2 profile {profile.profile} is not Main Profile"
+    if reason:
+        return None, reason
+    fps = float(video.rate)
+    if profile.level == _MPEG2_MAIN_LEVEL:
+        # 8.2.5, Table 8-1: 525-line (30 or 29.97 fps, up to 480x720) or 625-line (25 fps,
+        # up to 576x720).
+        ntsc = math.isclose(fps, 30000 / 1001, rel_tol=1e-3) or math.isclose(fps, 30)
+        limit = 480 if ntsc else 576 if math.isclose(fps, 25) else 0
+        fits = bool(limit) and video.height <= limit and video.width <= 720  # noqa: PLR2004
+        why = "MPEG-2 Main Level allows 720x480 at 30 fps or 720x576 at 25 fps (Table 8-1)"
+        return (MPEG2_MPML, "") if fits else (None, why)
+    if profile.level == _MPEG2_HIGH_LEVEL:
+        # 8.2.6: 1080x1920 or 720x1280 at 25, 29.97, 30, 50, 59.94 or 60 fps (Table 8-2).
+        rates = (25, 30000 / 1001, 30, 50, 60000 / 1001, 60)
+        fits = (video.height, video.width) in {(1080, 1920), (720, 1280)} and any(
+            math.isclose(fps, r, rel_tol=1e-3) for r in rates
+        )
+        why = "MPEG-2 High Level allows 1920x1080 or 1280x720 at 25 to 60 fps (8.2.6)"
+        return (MPEG2_MPHL, "") if fits else (None, why)
+    return None, f"MPEG-2 level {profile.level} is neither Main nor High Level"
+
+
+#: Table 8-4: the BD-compatible sizes, rates and scans.
+_BD = {
+    (1080, 1920, 25.0, True),
+    (1080, 1920, 29.97, True),
+    (1080, 1920, 24.0, False),
+    (1080, 1920, 23.976, False),
+    (720, 1280, 50.0, False),
+    (720, 1280, 59.94, False),
+    (720, 1280, 24.0, False),
+    (720, 1280, 23.976, False),
+}
+
+
+def _h264_syntax(video: Video) -> tuple[str | None, str]:
+    profile = video.h264
+    if profile is None:
+        return None, "its H.264 sequence parameter set cannot be found"
+    if reason := _common(video):
+        return None, reason
+    # PS3.5 8.2.7 binds Rows, Columns, Cine Rate and Frame Time to "the High Profile /
+    # Level 4.1" (8.2.8: Level 4.2); 10.10 and A.4.6 say the syntax "corresponds to" that
+    # profile and level. No text requires profile_idc 100 itself. ITU-T H.264 A.2.4 makes
+    # every High Profile decoder decode the bitstreams a Main Profile decoder decodes
+    # (profile_idc 77, or constraint_set1_flag 1: Main and Constrained Baseline), so
+    # those streams fit the High Profile syntaxes as they are. Baseline without
+    # constraint_set1 (FMO, ASO, redundant slices) and Extended are not decodable by a
+    # High Profile decoder and are transcoded.
+    high_decodable = profile.profile_idc in {_H264_HIGH, _H264_MAIN} or (
+        profile.profile_idc == _H264_BASELINE and profile.flag(1)
+    )
+    if not high_decodable:
+        return None, f"H.264 profile_idc {profile.profile_idc} is not decodable as High Profile"
+    fps = float(video.rate)
+    macroblocks = math.ceil(video.width / 16) * math.ceil(video.height / 16)
+    for level, syntax in ((41, H264_HP41), (42, H264_HP42_2D)):
+        max_fs, max_mbps = _H264_LEVELS[level]
+        if profile.level_idc <= level and macroblocks <= max_fs and macroblocks * fps <= max_mbps:
+            if syntax == H264_HP41 and _on_bd_list(video, fps):
+                return H264_BD, ""  # 8.2.7, Table 8-4: the most specific syntax
+            return syntax, ""
+    return None, (
+        f"H.264 level {profile.level_idc / 10:g} at {video.width}x{video.height} "
+        f"{fps:.4g} fps exceeds High Profile Level 4.2 (8.2.8)"
+    )
+
+
+def _on_bd_list(video: Video, fps: float) -> bool:
+    return any(
+        (video.height, video.width, video.interlaced) == (rows, columns, interlaced)
+        and math.isclose(fps, rate, rel_tol=2e-4)
+        for rows, columns, rate, interlaced in _BD
+    )
+
+
+def _hevc_syntax(video: Video) -> tuple[str | None, str]:
+    profile = video.hevc
+    if profile is None:
+        return None, "its HEVC parameter sets cannot be found"
+    if reason := _common(video):
+        return None, reason
+    # 8.2.10: Main Profile, Main tier, Level 5.1 at most. Main 10 (8.2.11) needs Bits
+    # Stored 10, which the VL video IODs forbid (C.8.12.1.1.2: 8 only): transcoded.
+    if profile.profile_idc != _HEVC_MAIN_PROFILE or profile.high_tier:
+        return None, f"HEVC profile {profile.profile_idc} is not Main Profile, Main tier"
+    samples = video.width * video.height
+    if (
+        profile.level_idc <= _HEVC_LEVEL_51
+        and samples <= _HEVC_51[0]
+        and samples * float(video.rate) <= _HEVC_51[1]
+    ):
+        return HEVC_MAIN, ""
+    return None, "HEVC level beyond 5.1 (8.2.10)"
+
+
+#: PS3.5 Table 8.2.12-1: the audio an AVC or HEVC stream may carry, by FFmpeg codec:
+#: (sampling frequencies, highest bit rate, MPEG-2 TS only).
+_AUDIO_RULES: dict[str, tuple[frozenset[int], int, bool]] = {
+    "aac": (frozenset({48000}), 640_000, False),
+    "mp3": (frozenset({32000, 44100, 48000}), 320_000, False),
+    "mp2": (frozenset({32000, 44100, 48000}), 384_000, False),
+    "ac3": (frozenset({48000}), 640_000, True),
+    "pcm_s16be": (frozenset({48000, 96000}), 4_608_000, True),
+    "pcm_s24be": (frozenset({48000, 96000}), 4_608_000, True),
+    "pcm_bluray": (frozenset({48000, 96000}), 4_608_000, True),
+}
+
+
+def _audio_allowed(track: AudioTrack, syntax: str, *, mp4: bool) -> str:
+    """Return why `track` cannot stay beside the stream, or empty (PS3.5 8.2.12)."""
+    if syntax in {MPEG2_MPML, MPEG2_MPHL}:
+        return ""  # 8.2.12 constrains the AVC and HEVC syntaxes only
+    rule = _AUDIO_RULES.get(track.codec)
+    if rule is None:
+        return f"{track.codec} audio is none of LPCM, AC-3, AAC, MP3, MPEG-1 Layer II (8.2.12)"
+    rates, most, ts_only = rule
+    if ts_only and mp4:
+        return f"{track.codec} audio is allowed in MPEG-2 TS only (Table 8.2.12-1)"
+    if track.sample_rate not in rates:
+        return f"{track.codec} audio at {track.sample_rate} Hz (8.2.12: {sorted(rates)} Hz)"
+    if track.bit_rate > most:
+        return f"{track.codec} audio at {track.bit_rate // 1000} kbit/s (8.2.12: {most // 1000})"
+    return ""
+
+
+@dataclasses.dataclass
+class PreparedVideo:
+    """The bytes to store and the facts the object records."""
+
+    path: Path
+    transfer_syntax: str
+    width: int
+    height: int
+    rate: fractions.Fraction
+    frames: int
+    audio: tuple[AudioTrack, ...]
+    #: Lossy compression steps, oldest first: (method defined term or None, ratio).
+    lossy: tuple[tuple[str | None, float], ...]
+    #: What was done and why, for the user and Derivation Description.
+    notes: tuple[str, ...]
+    #: Pictures made anew (a transcode): Image Type DERIVED.
+    derived: bool
+    _cleanup: Any = dataclasses.field(default=None, repr=False)
+
+    @property
+    def size(self) -> int:
+        """Bytes of the stream (a fragment's worth at most)."""
+        return self.path.stat().st_size
+
+    def chunks(self, size: int = 1 << 23) -> Iterator[bytes]:
+        """Yield the stream's bytes, `size` at a time."""
+        with self.path.open("rb") as stream:
+            while chunk := stream.read(size):
+                yield chunk
+
+
+def prepare_video(
+    path: str | os.PathLike[str],
+    *,
+    transcode: bool = True,
+    crf: int = 18,
+    temporary_folder: str | os.PathLike[str] | None = None,
+    max_pixels: int | None = None,
+) -> PreparedVideo:
+    """Probe a clip and make the stream to store: as it is, in an MP4, or transcoded.
+
+    Raises
+    ------
+    dicomize.errors.InputError
+        A clip that cannot be read, or (`transcode` False) that would need transcoding.
+    """
+    video = probe(path, max_pixels=max_pixels)
+    syntax, reason = choose_syntax(video)
+    raw = video.width * video.height * 1.5 * video.frames  # 4:2:0 samples, 8 bits each
+    if syntax is not None:
+        return _keep(video, syntax, raw, temporary_folder)
+    if not transcode:
+        raise UnsupportedInput(
+            f"would need transcoding: {reason} (leave out --no-transcode)", video.path
+        )
+    return _transcode(video, reason, crf, raw, temporary_folder)
+
+
+def _keep(
+    video: Video, syntax: str, raw: float, folder: str | os.PathLike[str] | None
+) -> PreparedVideo:
+    method = VIDEO_SYNTAXES[syntax]
+    mpeg2 = syntax in {MPEG2_MPML, MPEG2_MPHL}
+    container_ok = mpeg2 or video.mp4 or video.container == "mpegts"
+    dropped = [
+        f"audio dropped: {why}"
+        for track in video.audio
+        if (why := _audio_allowed(track, syntax, mp4=video.container != "mpegts"))
+    ]
+    notes: list[str] = []
+    temporary = None
+    if not (container_ok and not dropped):
+        # 8.2.7-8.2.11: MPEG-2 TS or MP4 only; the stream itself is copied, not re-encoded.
+        temporary = _remux(video, folder, keep_audio=not dropped)
+        if not container_ok:
+            notes.append(
+                f"stream copied from {video.container.split(',')[0]} into MP4 (PS3.5 8.2.7)"
+            )
+        notes += dropped
+    path = temporary or video.path
+    stored = path.stat().st_size
+    audio = video.audio if not dropped else ()
+    prepared = PreparedVideo(
+        path=path,
+        transfer_syntax=syntax,
+        width=video.width,
+        height=video.height,
+        rate=video.rate,
+        frames=video.frames,
+        audio=audio,
+        lossy=((method, round(raw / max(stored, 1), 2)),),
+        notes=tuple(notes),
+        derived=False,
+    )
+    return _owning(prepared, temporary)
+
+
+def _temporary(folder: str | os.PathLike[str] | None) -> Path:
+    """Make a hidden temporary MP4 in `folder`; the PreparedVideo holding it removes it."""
+    handle, name = tempfile.mkstemp(suffix=".mp4", prefix=".dicomize-", dir=folder)
+    os.close(handle)
+    return Path(name)
+
+
+def _owning(prepared: PreparedVideo, temporary: Path | None) -> PreparedVideo:
+    if temporary is not None:
+        # Removed when the object is written and dropped, or at exit, whichever first.
+        prepared._cleanup = weakref.finalize(prepared, temporary.unlink, missing_ok=True)
+    return prepared
+
+
+def _remux(video: Video, folder: str | os.PathLike[str] | None, *, keep_audio: bool) -> Path:
+    """Copy the video stream (and audio, if kept) into an MP4, packet for packet."""
+    av = _av()
+    target = _temporary(folder)
+    try:
+        with av.open(str(video.path)) as source, av.open(str(target), "w", format="mp4") as out:
+            streams = [source.streams.video[0]] + (list(source.streams.audio) if keep_audio else [])
+            mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+            for packet in source.demux(streams):
+                if packet.dts is None:
+                    continue
+                packet.stream = mapping[packet.stream.index]
+                out.mux(packet)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _transcode(
+    video: Video, reason: str, crf: int, raw: float, folder: str | os.PathLike[str] | None
+) -> PreparedVideo:
+    av = _av()
+    fps = float(video.rate)
+    macroblocks = math.ceil(video.width / 16) * math.ceil(video.height / 16)
+    h264_fits = macroblocks <= _H264_LEVELS[42][0] and macroblocks * fps <= _H264_LEVELS[42][1]
+    samples = video.width * video.height
+    if h264_fits:
+        codec, syntax, options = "libx264", H264_HP42_2D, {"profile": "high", "level": "4.2"}
+        if macroblocks <= _H264_LEVELS[41][0] and macroblocks * fps <= _H264_LEVELS[41][1]:
+            syntax, options["level"] = H264_HP41, "4.1"
+    elif samples <= _HEVC_51[0] and samples * fps <= _HEVC_51[1]:
+        codec, syntax = "libx265", HEVC_MAIN
+        options = {"profile": "main", "x265-params": "level-idc=51:log-level=error"}
+    else:
+        raise UnsupportedInput(
+            f"{video.width}x{video.height} at {fps:.4g} fps is beyond every DICOM video syntax "
+            "(HEVC Level 5.1 at most); scale it down first",
+            video.path,
+        )
+    options["crf"] = str(crf)
+    kept = [t for t in video.audio if not _audio_allowed(t, syntax, mp4=True)]
+    target = _temporary(folder)
+    width, height = video.width + video.width % 2, video.height + video.height % 2
+    try:
+        frames = _encode(video, target, codec, options, (width, height), keep_audio=bool(kept))
+    except av.error.FFmpegError as exc:
+        target.unlink(missing_ok=True)
+        reason = _ffmpeg_reason(exc)
+        raise CorruptImage(f"FFmpeg cannot transcode it ({reason})", video.path) from None
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    stored = target.stat().st_size
+    history: list[tuple[str | None, float]] = []
+    source_method = {
+        "h264": "ISO_14496_10",
+        "hevc": "ISO_23008_2",
+        "mpeg2video": "ISO_13818_2",
+        "mjpeg": "ISO_10918_1",
+    }
+    if video.codec in source_method or video.codec not in {"rawvideo", "ffv1", "png"}:
+        history.append((source_method.get(video.codec), round(raw / max(video.size, 1), 2)))
+    history.append((VIDEO_SYNTAXES[syntax], round(raw / max(stored, 1), 2)))
+    target_name = "H.264 High" if codec == "libx264" else "HEVC Main"
+    notes = [f"transcoded from {video.codec} to {target_name} (crf {crf}): {reason}"]
+    if (width, height) != (video.width, video.height):
+        notes.append(f"scaled from {video.width}x{video.height} to even {width}x{height} (4:2:0)")
+    notes += [
+        f"audio dropped: {why}"
+        for track in video.audio
+        if (why := _audio_allowed(track, syntax, mp4=True))
+    ]
+    prepared = PreparedVideo(
+        path=target,
+        transfer_syntax=syntax,
+        width=width,
+        height=height,
+        rate=video.rate,
+        frames=frames,
+        audio=tuple(kept),
+        lossy=tuple(history),
+        notes=tuple(notes),
+        derived=True,
+    )
+    return _owning(prepared, target)
+
+
+def _encode(
+    video: Video,
+    target: Path,
+    codec: str,
+    options: dict[str, str],
+    size: tuple[int, int],
+    *,
+    keep_audio: bool,
+) -> int:
+    """Decode the clip and encode its pictures into `target`; copy allowed audio as it is."""
+    av = _av()
+    width, height = size
+    with av.open(str(video.path)) as source, av.open(str(target), "w", format="mp4") as out:
+        picture_in = source.streams.video[0]
+        stream = out.add_stream(codec, rate=video.rate, options=options)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        audio = {a.index: out.add_stream_from_template(a) for a in source.streams.audio}
+        if not keep_audio:
+            audio = {}
+        frames = 0
+        step = fractions.Fraction(1) / video.rate
+        for packet in source.demux(
+            picture_in, *(s for s in source.streams.audio if s.index in audio)
+        ):
+            if packet.stream.index in audio:
+                if packet.dts is not None:
+                    packet.stream = audio[packet.stream.index]
+                    out.mux(packet)
+                continue
+            for frame in packet.decode():
+                picture = frame.reformat(width=width, height=height, format="yuv420p")
+                picture.pts, picture.time_base = frames, step
+                out.mux(stream.encode(picture))
+                frames += 1
+        out.mux(stream.encode(None))
+    return frames
