@@ -4,6 +4,9 @@
   Encapsulated Document Length when the file records it (PS3.3 C.24.2), so an
   odd-length original comes back exactly.
 * A JPEG, JPEG-LS or JPEG 2000 object: each frame's codestream itself.
+* A video object (MPEG-2, H.264, HEVC): its stream, an MP4, MPEG-2 TS or program
+  stream as stored, copied from the file without being read into memory; the
+  byte that pads an odd-length stream is left out when the container shows it.
 * Any other image: a PNG of each frame, 16-bit where the data has more than 8
   bits, through the Modality LUT and the VOI LUT or window the file declares
   (PS3.3 C.11.1, C.11.2), MONOCHROME1 inverted, single-bit pixels as black and
@@ -18,11 +21,11 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from dicomize.errors import CorruptImage, InputError, UnsupportedInput
 
-__all__ = ["Extracted", "extract", "extract_all"]
+__all__ = ["Extracted", "FileSpan", "extract", "extract_all"]
 
 _T = TypeVar("_T")
 
@@ -50,14 +53,50 @@ _CODESTREAMS = {
 
 
 @dataclasses.dataclass(frozen=True)
+class FileSpan:
+    """Bytes of a file, by place (offset, length), in order: a video stream's fragments."""
+
+    path: Path
+    ranges: tuple[tuple[int, int], ...]
+
+    def chunks(self, size: int = 1 << 23) -> Iterator[bytes]:
+        """Yield the bytes, `size` at a time."""
+        with self.path.open("rb") as stream:
+            for offset, length in self.ranges:
+                stream.seek(offset)
+                left = length
+                while left > 0:
+                    chunk = stream.read(min(size, left))
+                    if not chunk:
+                        raise CorruptImage("the file ends inside its video stream (truncated)")
+                    left -= len(chunk)
+                    yield chunk
+
+
+@dataclasses.dataclass(frozen=True)
 class Extracted:
     """What a DICOM file holds, ready to be written."""
 
-    data: bytes
-    #: The file suffix for it (``".pdf"``, ``".png"``, ...).
+    #: The bytes, or (a video stream) where they lie in the file.
+    content: bytes | FileSpan
+    #: The file suffix for it (``".pdf"``, ``".png"``, ``".mp4"``, ...).
     suffix: str
     #: What it is, for people (``"encapsulated application/pdf"``).
     kind: str
+
+    @property
+    def data(self) -> bytes:
+        """All the bytes (a video stream is read into memory for this)."""
+        content = self.content
+        return content if isinstance(content, bytes) else b"".join(content.chunks())
+
+    def write_to(self, stream: BinaryIO) -> None:
+        """Write the bytes to `stream`, a piece at a time."""
+        if isinstance(self.content, bytes):
+            stream.write(self.content)
+        else:
+            for chunk in self.content.chunks():
+                stream.write(chunk)
 
 
 def extract(path: str | os.PathLike[str], *, raw: bool = False, frame: int = 1) -> Extracted:
@@ -101,7 +140,12 @@ def _guarded(path: str | os.PathLike[str], work: Callable[[Any], _T]) -> _T:
 
     name = Path(path)
     try:
-        # Pixel Data is left on disk until a frame is asked for.
+        with name.open("rb") as stream:
+            # The header only: Pixel Data is left on disk until a frame is asked for.
+            ds = dcmread(stream, stop_before_pixels=True)
+            pixels_at = stream.tell()
+        if str(ds.file_meta.get("TransferSyntaxUID", "")) in _VIDEOS:
+            return work(_WithStream(ds, _video_span(name, pixels_at)))
         ds = dcmread(name, defer_size="1 MB")
         return work(ds)
     except InputError as exc:
@@ -121,6 +165,10 @@ def _contents(
     raw: bool,
     frames: list[int] | None,
 ) -> Iterator[Extracted]:
+    if isinstance(ds, _WithStream):
+        suffix = _video_suffix(ds.span)
+        yield Extracted(ds.span, suffix, f"video stream ({suffix[1:].upper()}) as stored")
+        return
     if "EncapsulatedDocument" in ds:
         data = bytes(ds.EncapsulatedDocument)
         length = ds.get("EncapsulatedDocumentLength")
@@ -150,6 +198,100 @@ def _contents(
     kind = "raw pixels" if raw else "rendered pixels"
     for pixels in iter_pixels(path, indices=indices):
         yield Extracted(_png(ds, pixels, raw=raw), ".png", kind)
+
+
+#: The video transfer syntaxes (PS3.5 A.4.5-A.4.10), Fragmentable ones included.
+_VIDEOS = frozenset(
+    {f"1.2.840.10008.1.2.4.{n}" for n in range(100, 109)}
+    | {f"1.2.840.10008.1.2.4.{n}.1" for n in range(100, 107)}
+)
+_ITEM = 0xE000FFFE  # (FFFE,E000) read as one little-endian word
+_SEQUENCE_END = 0xE0DDFFFE
+
+
+@dataclasses.dataclass(frozen=True)
+class _WithStream:
+    """A video object's header, and where its stream lies in the file."""
+
+    header: Any
+    span: FileSpan
+
+
+def _video_span(path: Path, at: int) -> FileSpan:
+    """Find the stream of a video object's Pixel Data (one fragment, or several in a row)."""
+    import struct  # noqa: PLC0415
+
+    spans: list[tuple[int, int]] = []
+    with path.open("rb") as stream:
+        stream.seek(at + 12)  # the Pixel Data element's tag, VR, reserved bytes and length
+        first = True
+        while True:
+            head = stream.read(8)
+            if len(head) < 8:  # noqa: PLR2004
+                raise CorruptImage("the file ends inside its Pixel Data (truncated)")
+            tag, length = struct.unpack("<LL", head)
+            if tag == _SEQUENCE_END:
+                break
+            if tag != _ITEM:
+                raise CorruptImage("the video's Pixel Data is not a sequence of items (PS3.5 A.4)")
+            if not first:  # the first item is the Basic Offset Table
+                spans.append((stream.tell(), length))
+            first = False
+            stream.seek(length, 1)
+    if not spans:
+        raise UnsupportedInput("the video object holds no stream")
+    # A Fragmentable syntax's receiver joins the fragments (PS3.5 8.2.7); only the last
+    # may carry the pad byte of an odd-length stream.
+    total = sum(length for _, length in spans)
+    offset, length = spans[-1]
+    spans[-1] = (offset, length - (total - _unpadded(path, spans, total)))
+    return FileSpan(path, tuple(spans))
+
+
+def _unpadded(path: Path, spans: list[tuple[int, int]], length: int) -> int:
+    """Return the stream's length without the 00H an odd-length stream was padded with."""
+    last, size = spans[-1]
+    with path.open("rb") as stream:
+        stream.seek(last + size - 1)
+        if size < 1 or stream.read(1) != b"\0":
+            return length
+        stream.seek(spans[0][0])
+        head = stream.read(12)
+    if head[4:8] == b"ftyp" and len(spans) == 1:
+        return length - 1 if _mp4_end(path, spans[0][0], length) == length - 1 else length
+    if head[:1] == b"G":  # MPEG-2 TS: whole 188-byte packets
+        return length - 1 if length % 188 == 1 else length
+    return length
+
+
+def _mp4_end(path: Path, offset: int, length: int) -> int:
+    """Return where the top-level boxes of an MP4 end, relative to `offset`."""
+    import struct  # noqa: PLC0415
+
+    position = 0
+    with path.open("rb") as stream:
+        while position + 8 <= length:
+            stream.seek(offset + position)
+            size, _ = struct.unpack(">I4s", stream.read(8))
+            if size == 1:
+                (size,) = struct.unpack(">Q", stream.read(8))
+            if size < 8:  # noqa: PLR2004  (0: to the end; less: malformed)
+                return length
+            position += size
+    return position
+
+
+def _video_suffix(span: FileSpan) -> str:
+    with span.path.open("rb") as stream:
+        stream.seek(span.ranges[0][0])
+        head = stream.read(12)
+    if head[4:8] == b"ftyp":
+        return ".mp4"
+    if head[:1] == b"G":
+        return ".ts"
+    if head.startswith(b"\x00\x00\x01\xba"):
+        return ".mpg"
+    return ".m2v" if head.startswith(b"\x00\x00\x01\xb3") else ".bin"
 
 
 def _png(ds: Any, pixels: Any, *, raw: bool) -> bytes:  # noqa: ANN401  (Dataset, ndarray)

@@ -52,6 +52,7 @@ __all__ = [
     "is_video",
     "prepare_video",
     "probe",
+    "probe_stream",
 ]
 
 MPEG2_MPML = "1.2.840.10008.1.2.4.100"
@@ -167,7 +168,7 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Vid
     name = Path(path)
     try:
         with av.open(str(name)) as container:
-            return _probe(container, name, max_pixels)
+            return _probe(container, name, max_pixels, name.stat().st_size)
     except InputError as exc:
         raise exc.with_source(name) from None
     except av.error.FFmpegError as exc:
@@ -178,11 +179,35 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Vid
         raise InputError(exc.strerror or str(exc), name) from None
 
 
+def probe_stream(data: bytes) -> tuple[Video, str | None, str]:
+    """Probe a stream held in memory (a video object's Pixel Data) and choose its syntax.
+
+    Returns
+    -------
+    tuple
+        ``(video, uid or None, why not)`` as :func:`choose_syntax` decides.
+
+    Raises
+    ------
+    dicomize.errors.InputError
+        When FFmpeg cannot read it.
+    """
+    import io  # noqa: PLC0415
+
+    av = _av()
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            video = _probe(container, Path("stream"), None, len(data))
+    except av.error.FFmpegError as exc:
+        raise CorruptImage(f"FFmpeg cannot read it as video ({_ffmpeg_reason(exc)})") from None
+    return (video, *choose_syntax(video))
+
+
 def _ffmpeg_reason(exc: Exception) -> str:
     return str(getattr(exc, "strerror", None) or exc).split(":")[0].strip().lower()
 
 
-def _probe(container: Any, name: Path, max_pixels: int | None) -> Video:  # noqa: ANN401
+def _probe(container: Any, name: Path, max_pixels: int | None, size: int) -> Video:  # noqa: ANN401
     if not container.streams.video:
         raise UnsupportedInput("holds no video stream")
     stream = container.streams.video[0]
@@ -204,7 +229,7 @@ def _probe(container: Any, name: Path, max_pixels: int | None) -> Video:  # noqa
     major = str(container.metadata.get("major_brand", "")).strip()
     return Video(
         path=name,
-        size=name.stat().st_size,
+        size=size,
         container=container.format.name,
         mp4=container.format.name.startswith("mov,mp4") and major not in {"", "qt"},
         codec=context.name,

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from dicomize.cli._arguments import add_verbosity, positive_int
 from dicomize.cli._common import EXIT_FAILED, EXIT_OK, fail
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             found = extract_all(args.input, raw=args.raw)
         outputs = _outputs(args, found)
         for output, item in zip(outputs, found, strict=True):
-            write_atomically(output, functools.partial(_put, item.data), args.overwrite)
+            write_atomically(output, item.write_to, args.overwrite)
     except (InputError, OutputError) as exc:
         fail(str(exc))
         return EXIT_FAILED
@@ -65,10 +64,6 @@ def run(args: argparse.Namespace) -> int:
         where = str(outputs[0]) if len(outputs) == 1 else f"{outputs[0]} ... {outputs[-1]}"
         print(f"{args.input} -> {where} ({found[0].kind})", file=sys.stderr)
     return EXIT_OK
-
-
-def _put(data: bytes, stream: BinaryIO) -> None:
-    stream.write(data)
 
 
 def _outputs(args: argparse.Namespace, found: list[Extracted]) -> list[Path]:
