@@ -45,7 +45,7 @@ from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, PixelStrips, stack_pictures
 from dicomize.readers import FALLBACK, Source, detect_format, read_picture
 from dicomize.uids import derive_uid, new_uid
-from dicomize.video import PreparedVideo, is_video, prepare_video
+from dicomize.video import VIDEO_SUFFIXES, PreparedVideo, is_video, prepare_video
 
 __all__ = ["convert", "convert_frames", "convert_series", "encode_frames", "encode_series"]
 
@@ -252,7 +252,7 @@ class _Named:
 def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named | PreparedVideo:
     """Read a document, a video clip or a picture: the kind of object follows the content."""
     head, fmt = _sniff(source)
-    if fmt is None and is_video(head) and isinstance(source, str | os.PathLike):
+    if fmt is None and isinstance(source, str | os.PathLike) and _video_like(source, head):
         if options.iod in {"sc", *VIDEO_IODS}:
             return prepare_video(
                 source,
@@ -279,6 +279,14 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named |
         pages = render_pages(document, dpi=options.dpi, max_pixels=options.max_pixels)
         return _encoded(pages, options)
     return _Named(document, name)
+
+
+def _video_like(source: str | os.PathLike[str], head: bytes) -> bool:
+    """Tell a clip by content; or by name, when no picture format takes it (FFmpeg says why)."""
+    if is_video(head):
+        return True
+    named = Path(source).suffix.lower() in VIDEO_SUFFIXES
+    return named and bool(head) and detect_format(head) is FALLBACK
 
 
 def _sniff(source: Source) -> tuple[bytes, DocumentFormat | None]:

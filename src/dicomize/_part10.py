@@ -79,8 +79,8 @@ class Part10Object:
         for tag, vr, given, undefined in self.body:
             value = given
             if isinstance(given, PixelStrips):
-                value = given.materialize()
-            if undefined and not isinstance(given, bytes):
+                value = bytes(given.materialize()) if undefined else given.materialize()
+            if undefined and not isinstance(given, bytes | PixelStrips):
                 value = encapsulate(list(given), has_bot=len(given) > 1)
             if tag == _PIXEL_DATA and not undefined:
                 # Not validated, so a memoryview onto a caller's array is not copied.

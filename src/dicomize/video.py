@@ -44,6 +44,7 @@ from dicomize.errors import CorruptImage, ImageTooLarge, InputError, Unsupported
 
 __all__ = [
     "MPEG2_MPML",
+    "VIDEO_SUFFIXES",
     "VIDEO_SYNTAXES",
     "AudioTrack",
     "PreparedVideo",
@@ -132,6 +133,12 @@ class Video:
     hevc: HevcProfile | None
     mpeg2: Mpeg2Profile | None
     audio: tuple[AudioTrack, ...]
+
+
+#: File name suffixes of video containers: only to explain why such a file is refused.
+VIDEO_SUFFIXES = frozenset(
+    (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".vob")
+)
 
 
 def is_video(head: bytes) -> bool:
@@ -257,22 +264,37 @@ def _probe(container: Any, name: Path, max_pixels: int | None, size: int) -> Vid
 
 def _count_packets(container: Any, stream: Any) -> tuple[int, bytes]:  # noqa: ANN401
     """Demux every video packet (no decoding): count them; keep the first's bytes."""
+    av = _av()
     frames, sample = 0, b""
-    for packet in container.demux(stream):
-        if packet.size == 0:
-            continue  # the demuxer's flush packet
-        if not sample:
-            sample = bytes(packet)[:_PROBE_BYTES]
-        frames += 1
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # the demuxer's flush packet
+            if not sample:
+                sample = bytes(packet)[:_PROBE_BYTES]
+            frames += 1
+    except av.error.FFmpegError as exc:
+        reason = _ffmpeg_reason(exc)
+        raise CorruptImage(
+            f"the file is damaged or truncated after {frames} frames ({reason})"
+        ) from None
+    declared = int(stream.frames or 0)  # an MP4's sample table says how many there are
+    if declared and frames < declared:
+        raise CorruptImage(f"the file ends after {frames} of its {declared} frames (truncated)")
     container.seek(0)
     return frames, sample
 
 
 def _decode_first(container: Any, stream: Any) -> None:  # noqa: ANN401
-    for frame in container.decode(stream):
-        if frame is not None:
-            container.seek(0)
-            return
+    av = _av()
+    try:
+        for frame in container.decode(stream):
+            if frame is not None:
+                container.seek(0)
+                return
+    except av.error.FFmpegError as exc:
+        reason = _ffmpeg_reason(exc)
+        raise CorruptImage(f"no picture of the video stream decodes ({reason})") from None
     raise CorruptImage("no picture of the video stream decodes")
 
 
@@ -582,7 +604,8 @@ def _transcode(
             syntax, options["level"] = H264_HP41, "4.1"
     elif samples <= _HEVC_51[0] and samples * fps <= _HEVC_51[1]:
         codec, syntax = "libx265", HEVC_MAIN
-        options = {"profile": "main", "x265-params": "level-idc=51:log-level=error"}
+        # 8.2.10: Main tier; x265 picks the High tier at 4K unless told.
+        options = {"profile": "main", "x265-params": "level-idc=51:high-tier=0:log-level=error"}
     else:
         raise UnsupportedInput(
             f"{video.width}x{video.height} at {fps:.4g} fps is beyond every DICOM video syntax "
@@ -667,7 +690,10 @@ def _encode(
                     out.mux(packet)
                 continue
             for frame in packet.decode():
-                picture = frame.reformat(width=width, height=height, format="yuv420p")
+                # Limited range, as the stream says: a JPEG-range source is converted.
+                picture = frame.reformat(
+                    width=width, height=height, format="yuv420p", dst_color_range="MPEG"
+                )
                 picture.pts, picture.time_base = frames, step
                 out.mux(stream.encode(picture))
                 frames += 1
