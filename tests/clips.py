@@ -35,7 +35,7 @@ def make_clip(
     """Encode `frames` pictures of `size` at `rate` with `codec` into `path`."""
     width, height = size
     with av.open(str(path), "w", format=container, options=muxer or {}) as out:
-        stream = out.add_stream(codec, rate=rate, options=options or {})
+        stream: Any = out.add_stream(codec, rate=rate, options=options or {})
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         sound = out.add_stream(audio[0], rate=audio[1]) if audio else None
         step = fractions.Fraction(1) / fractions.Fraction(rate)
@@ -77,6 +77,7 @@ def decoded(path: Path) -> tuple[list[np.ndarray], fractions.Fraction]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         pictures = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        assert stream.average_rate is not None
         return pictures, fractions.Fraction(stream.average_rate)
 
 

@@ -104,7 +104,7 @@ def run_dciodvfy(path: Path) -> Verdict:
     stand_in = _STAND_INS.get(str(meta.TransferSyntaxUID))
     if stand_in is not None:
         copy = pydicom.dcmread(path)
-        copy.file_meta.TransferSyntaxUID = stand_in
+        copy.file_meta.TransferSyntaxUID = pydicom.uid.UID(stand_in)
         path = path.with_name(path.name + ".stand-in")
         copy.save_as(path, enforce_file_format=True)
     result = subprocess.run(

@@ -8,21 +8,32 @@ from __future__ import annotations
 import re
 import struct
 import subprocess
+import tempfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from clips import make_clip
 from conftest import encode, gradient
 from formats import LONG_TAIL, avif, fits, heic, jxl, psd
+from test_documents import make_pdf
+from test_models import OBJ, binary_stl
 
 #: Seconds one hostile file may take, on top of the process's start.
 PER_FILE = 2.0
 
 SMALL = gradient()
+
+
+def _clip(suffix: str, codec: str, **options: Any) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = make_clip(Path(folder) / f"clip{suffix}", codec, (64, 48), 25, **options)
+        return path.read_bytes()
 
 
 def _openjpeg(codec_format: int) -> bytes:
@@ -48,6 +59,13 @@ SOURCES: dict[str, Callable[[], bytes]] = {
     "psd": lambda: psd(SMALL),
     "fits": lambda: fits(SMALL[..., 0].astype(np.int16), 16),
     **{name.lower(): make for name, (make, _) in LONG_TAIL.items() if name not in {"PSD", "FITS"}},
+    # Documents, models and clips go through the same door.
+    "pdf": make_pdf,
+    "stl": binary_stl,
+    "obj": lambda: OBJ,
+    "mp4": lambda: _clip(".mp4", "libx264"),
+    "mpg": lambda: _clip(".mpg", "mpeg2video", container="vob"),
+    "webm": lambda: _clip(".webm", "libvpx-vp9"),
 }
 
 

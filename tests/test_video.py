@@ -8,11 +8,13 @@ import io
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
+from PIL import Image
 
 import dicomize
-from clips import decoded, make_clip, psnr, video_packets_digest
+from clips import decoded, make_clip, picture, psnr, video_packets_digest
 from conftest import FULL_METADATA, assert_conforms, dcmtk_tool
 from peers import Orthanc
 
@@ -336,3 +338,63 @@ def test_orthanc_takes_video_over_c_store_and_stow_rs(tmp_path: Path, orthanc: O
         # Stored as sent: the same transfer syntax, the same stream, no decompression.
         assert stored.file_meta.TransferSyntaxUID == H264_HP41
         assert stored.PixelData == sent.PixelData
+
+
+def _baseline_with_asymmetric_tools(folder: Path) -> Path:
+    """A Constrained Baseline clip relabelled plain Baseline: constraint_set1_flag cleared.
+
+    The pictures decode the same; the label now admits FMO, ASO and redundant
+    slices, which a High Profile decoder need not handle (H.264 A.2.1, A.2.4).
+    """
+    source = make_clip(folder / "baseline.mp4", "libx264", (640, 480), 30,
+                       options={"profile": "baseline"})  # fmt: skip
+    data = bytearray(source.read_bytes())
+    avcc = data.find(b"avcC") + 4  # configurationVersion, profile, compatibility, level
+    assert data[avcc + 1] == 66  # Baseline profile_idc
+    assert data[avcc + 2] & 0x40  # constraint_set1_flag: Constrained Baseline
+    data[avcc + 2] &= ~0x40 & 0xFF
+    source.write_bytes(bytes(data))
+    return source
+
+
+def test_h264_baseline_passes_only_when_constrained(tmp_path: Path) -> None:
+    constrained = make_clip(tmp_path / "cb.mp4", "libx264", (640, 480), 30,
+                            options={"profile": "baseline"})  # fmt: skip
+    assert dicomize.convert(constrained).file_meta.TransferSyntaxUID == H264_HP41
+    assert dicomize.convert(constrained).ImageType[0] == "ORIGINAL"  # passed through
+    plain = dicomize.convert(_baseline_with_asymmetric_tools(tmp_path))
+    assert plain.file_meta.TransferSyntaxUID == H264_HP41
+    assert plain.ImageType[0] == "DERIVED"  # transcoded to High Profile
+
+
+def test_pictures_and_arrays_join_into_a_video_at_the_given_rate(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    frames = np.stack([picture(index, 320, 240) for index in range(8)])
+    array_file = tmp_path / "frames.npy"
+    np.save(array_file, frames)
+    output = tmp_path / "joined.dcm"
+    result = subprocess.run(
+        [*dicomize_cli, "convert", str(array_file), "--video", "--fps", "12.5", "-o", str(output),
+         "--patient-id", "12345", "--patient-name", "Doe^Jane"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "encoded as H.264 High at 12.5 fps" in result.stderr
+    assert_conforms(output, iod="VideoPhotographicImage", allowed_warnings=("DICOMDIR",))
+    ds = pydicom.dcmread(output)
+    assert (ds.NumberOfFrames, ds.Rows, ds.Columns, ds.FrameTime) == (8, 240, 320, 80)
+    back = tmp_path / "back.mp4"
+    back.write_bytes(dicomize.extract(output).data)
+    pictures, rate = decoded(back)
+    assert rate == fractions.Fraction(25, 2)
+    assert min(psnr(a, b) for a, b in zip(frames, pictures, strict=True)) >= MIN_PSNR
+
+    paths = []
+    for index in range(3):
+        paths.append(tmp_path / f"p{index}.png")
+        Image.fromarray(frames[index]).save(paths[-1])
+    joined = dicomize.convert_video(paths, FULL_METADATA, fps=25)
+    assert (joined.NumberOfFrames, joined.CineRate) == (3, 25)
+    with pytest.raises(dicomize.errors.UnsupportedInput, match="agree in size"):
+        dicomize.convert_video([frames[0], frames[0][:100]], fps=25)

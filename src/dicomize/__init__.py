@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from dicomize._convert import convert as convert
     from dicomize._convert import convert_frames as convert_frames
     from dicomize._convert import convert_series as convert_series
+    from dicomize._convert import convert_video as convert_video
     from dicomize._extract import Extracted as Extracted
     from dicomize._extract import extract as extract
     from dicomize._extract import extract_all as extract_all
@@ -67,6 +68,7 @@ _LOCATIONS: dict[str, str] = {
     "convert": "dicomize._convert",
     "convert_frames": "dicomize._convert",
     "convert_series": "dicomize._convert",
+    "convert_video": "dicomize._convert",
     "write": "dicomize._write",
     "read_picture": "dicomize.readers",
     "Picture": "dicomize.picture",

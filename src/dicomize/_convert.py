@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import fractions
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -45,9 +46,23 @@ from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, PixelStrips, stack_pictures
 from dicomize.readers import FALLBACK, Source, detect_format, read_picture
 from dicomize.uids import derive_uid, new_uid
-from dicomize.video import VIDEO_SUFFIXES, PreparedVideo, is_video, prepare_video
+from dicomize.video import (
+    VIDEO_SUFFIXES,
+    PreparedVideo,
+    encode_pictures,
+    is_video,
+    prepare_video,
+)
 
-__all__ = ["convert", "convert_frames", "convert_series", "encode_frames", "encode_series"]
+__all__ = [
+    "convert",
+    "convert_frames",
+    "convert_series",
+    "convert_video",
+    "encode_frames",
+    "encode_series",
+    "encode_video",
+]
 
 _T = TypeVar("_T")
 _IOD_NAMES = {
@@ -239,6 +254,90 @@ def _frames(
         decoded = dataclasses.replace(options, passthrough=False)
         joined = stack_pictures([read_picture(source, decoded) for source in sources], None)
     return make(plan, _encoded(joined, options), 0)
+
+
+def convert_video(
+    sources: Iterable[Source],
+    metadata: MetadataLike = None,
+    *,
+    fps: float | fractions.Fraction = 25,
+    options: ConvertOptions | None = None,
+) -> Dataset:
+    """Join pictures, or the frames of a 3-D (or 4-D colour) array, into one video object.
+
+    The pictures are encoded as H.264 High (HEVC Main beyond 1080p60) at
+    ``options.crf``: lossy, and small. For lossless frames use
+    :func:`convert_frames` (multi-frame SC). The IOD is ``options.iod`` when it
+    is a video IOD, else Video Photographic.
+
+    Raises
+    ------
+    dicomize.errors.InputError
+        When a picture cannot be read, is not 8-bit, or differs in size.
+    """
+    return _video_from(sources, metadata, fps, options, _Plan.build)
+
+
+def encode_video(
+    sources: Iterable[Source],
+    metadata: MetadataLike = None,
+    *,
+    fps: float | fractions.Fraction = 25,
+    options: ConvertOptions | None = None,
+) -> Part10Object:
+    """:func:`convert_video`, for writing: an object ready to encode."""
+    return _video_from(sources, metadata, fps, options, _Plan.elements)
+
+
+def _video_from(
+    sources: Iterable[Source],
+    metadata: MetadataLike,
+    fps: float | fractions.Fraction,
+    options: ConvertOptions | None,
+    make: Callable[[_Plan, PreparedVideo, int], _T],
+) -> _T:
+    options = options or ConvertOptions()
+    plan = _Plan(metadata, options)
+    rate = fractions.Fraction(fps).limit_denominator(1001)
+    if rate <= 0:
+        raise UnsupportedInput(f"a frame rate must be positive, got {fps}")
+    decoded = dataclasses.replace(options, passthrough=False)
+    prepared = encode_pictures(
+        (pixels for source in sources for pixels in _arrays_of(source, decoded)),
+        rate=rate,
+        crf=options.crf,
+        temporary_folder=options.temporary_folder,
+    )
+    return make(plan, prepared, 0)
+
+
+def _arrays_of(source: Source, options: ConvertOptions) -> Iterator[Any]:
+    """Yield a source's pictures as 8-bit arrays (rows, columns[, 3]), one per frame."""
+    import numpy as np  # noqa: PLC0415
+
+    frames: Iterable[Any]
+    if isinstance(source, np.ndarray) and not _one_picture(source.shape):
+        frames = source  # (frames, rows, columns) or (frames, rows, columns, 3)
+    else:
+        picture = read_picture(source, options)
+        if picture.bits_allocated != 8 or picture.pixel_representation:  # noqa: PLR2004
+            raise UnsupportedInput(
+                f"{picture.bits_stored}-bit pictures: video holds 8 bits (use --multiframe)",
+                str(source) if isinstance(source, str | os.PathLike) else None,
+            )
+        shape: tuple[int, ...] = (picture.number_of_frames, picture.rows, picture.columns)
+        if picture.samples_per_pixel > 1:
+            shape = (*shape, picture.samples_per_pixel)
+        frames = np.frombuffer(picture.native(), np.uint8).reshape(shape)
+    for frame in frames:
+        if frame.dtype != np.uint8:
+            raise UnsupportedInput(f"{frame.dtype} frames: video holds 8-bit pixels")
+        yield np.ascontiguousarray(frame)
+
+
+def _one_picture(shape: tuple[int, ...]) -> bool:
+    """Tell an array of one picture (rows, columns[, 3]) from one of frames."""
+    return len(shape) == 2 or (len(shape) == 3 and shape[-1] == 3)  # noqa: PLR2004
 
 
 @dataclasses.dataclass(frozen=True)

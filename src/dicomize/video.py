@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import fractions
+import itertools
 import math
 import os
 import tempfile
@@ -32,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dicomize.codestreams.heif import AVIF_BRANDS, HEIF_BRANDS, brands
 from dicomize.codestreams.video import (
     H264Profile,
     HevcProfile,
@@ -50,6 +52,7 @@ __all__ = [
     "PreparedVideo",
     "Video",
     "choose_syntax",
+    "encode_pictures",
     "is_video",
     "prepare_video",
     "probe",
@@ -144,7 +147,10 @@ VIDEO_SUFFIXES = frozenset(
 def is_video(head: bytes) -> bool:
     """Tell whether a file's first bytes open a video container (never a HEIF/AVIF picture)."""
     if head[4:8] == b"ftyp":
-        return head[8:12] not in _MP4_BRANDS_OF_PICTURES
+        # HEIF and AVIF pictures are ISO BMFF too: any picture brand makes it a picture.
+        return head[8:12] not in _MP4_BRANDS_OF_PICTURES and not brands(head) & (
+            HEIF_BRANDS | AVIF_BRANDS
+        )
     return (
         head[4:8] in {b"moov", b"mdat", b"wide", b"free"}  # QuickTime without ftyp
         or head.startswith(b"\x1a\x45\xdf\xa3")  # Matroska, WebM
@@ -178,9 +184,11 @@ def probe(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Vid
             return _probe(container, name, max_pixels, name.stat().st_size)
     except InputError as exc:
         raise exc.with_source(name) from None
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        # PyAV decodes container metadata as UTF-8: a damaged file fails there too.
+        reason = _ffmpeg_reason(exc)
         raise CorruptImage(
-            f"FFmpeg cannot read it as video ({_ffmpeg_reason(exc)})", name
+            f"FFmpeg cannot read it as video ({reason}: damaged, truncated, or not a video)", name
         ) from None
     except OSError as exc:
         raise InputError(exc.strerror or str(exc), name) from None
@@ -205,12 +213,14 @@ def probe_stream(data: bytes) -> tuple[Video, str | None, str]:
     try:
         with av.open(io.BytesIO(data)) as container:
             video = _probe(container, Path("stream"), None, len(data))
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise CorruptImage(f"FFmpeg cannot read it as video ({_ffmpeg_reason(exc)})") from None
     return (video, *choose_syntax(video))
 
 
 def _ffmpeg_reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "its metadata is not text"
     return str(getattr(exc, "strerror", None) or exc).split(":")[0].strip().lower()
 
 
@@ -227,6 +237,7 @@ def _probe(container: Any, name: Path, max_pixels: int | None, size: int) -> Vid
     rate = stream.average_rate or stream.guessed_rate or context.framerate
     if not rate or rate <= 0:
         raise CorruptImage("the video stream has no frame rate")
+    _check_complete(container.format.name, name if size == _on_disk(name) else None, size)
     frames, sample = _count_packets(container, stream)
     if frames == 0:
         raise CorruptImage("the video stream has no frames")
@@ -260,6 +271,60 @@ def _probe(container: Any, name: Path, max_pixels: int | None, size: int) -> Vid
             for a in container.streams.audio
         ),
     )
+
+
+def _on_disk(name: Path) -> int:
+    try:
+        return name.stat().st_size
+    except OSError:
+        return -1
+
+
+_TS_PACKET = 188
+_PS_PACK = b"\x00\x00\x01\xba"
+_PS_END = b"\x00\x00\x01\xb9"
+
+
+def _check_complete(demuxer: str, path: Path | None, size: int) -> None:
+    """Refuse a transport or program stream cut short, which FFmpeg reads without a word.
+
+    An MP4's sample table says how many frames there are (checked when they are
+    counted); MPEG-2 TS and PS have no such index, but their packets have sizes:
+    TS packets are 188 bytes (ISO/IEC 13818-1 2.4.3.2), and every PS pack and PES
+    packet declares its length (2.5.3.3, 2.4.3.6).
+    """
+    if demuxer == "mpegts" and size % _TS_PACKET:
+        raise CorruptImage(f"the transport stream ends inside a packet (truncated): {size} bytes")
+    if demuxer in {"mpeg", "vob"} and path is not None:
+        _walk_program_stream(path)
+
+
+def _walk_program_stream(path: Path) -> None:
+    import struct  # noqa: PLC0415
+
+    with path.open("rb") as stream:
+        size = path.stat().st_size
+        position = 0
+        while position + 4 <= size:
+            stream.seek(position)
+            head = stream.read(14)
+            if head[:4] == _PS_END:
+                return
+            if head[:4] == _PS_PACK:
+                # MPEG-2 pack header: 14 bytes and its stuffing; MPEG-1: 12 bytes.
+                mpeg2 = len(head) > 4 and head[4] >> 6 == 1  # noqa: PLR2004
+                length = 14 + (head[13] & 0x07) if mpeg2 and len(head) == 14 else 12  # noqa: PLR2004
+            elif head[:3] == b"\x00\x00\x01" and len(head) >= 6:  # noqa: PLR2004
+                length = 6 + struct.unpack(">H", head[4:6])[0]
+            elif not head.strip(b"\xff\x00"):
+                return  # padding to the end
+            else:
+                raise CorruptImage(f"the program stream is damaged at byte {position}")
+            if position + length > size:
+                raise CorruptImage(
+                    f"the program stream ends inside a packet at byte {position} (truncated)"
+                )
+            position += length
 
 
 def _count_packets(container: Any, stream: Any) -> tuple[int, bytes]:  # noqa: ANN401
@@ -559,6 +624,8 @@ def _keep(
 
 def _temporary(folder: str | os.PathLike[str] | None) -> Path:
     """Make a hidden temporary MP4 in `folder`; the PreparedVideo holding it removes it."""
+    if folder is not None:
+        Path(folder).mkdir(parents=True, exist_ok=True)  # the output folder, made early
     handle, name = tempfile.mkstemp(suffix=".mp4", prefix=".dicomize-", dir=folder)
     os.close(handle)
     return Path(name)
@@ -590,29 +657,108 @@ def _remux(video: Video, folder: str | os.PathLike[str] | None, *, keep_audio: b
     return target
 
 
+def encode_pictures(
+    pictures: Iterator[Any],
+    *,
+    rate: fractions.Fraction,
+    crf: int = 18,
+    temporary_folder: str | os.PathLike[str] | None = None,
+) -> PreparedVideo:
+    """Encode pictures (8-bit RGB or gray arrays, one size) as an H.264 or HEVC clip.
+
+    Raises
+    ------
+    dicomize.errors.InputError
+        No pictures, pictures that differ in size, or a size no syntax holds.
+    """
+    av = _av()
+    first = next(pictures, None)
+    if first is None:
+        raise UnsupportedInput("no pictures to join")
+    height, width = first.shape[:2]
+    codec, syntax, options = _encoder_for(width, height, float(rate), crf)
+    even = (width + width % 2, height + height % 2)
+    target = _temporary(temporary_folder)
+    frames = 0
+    try:
+        with av.open(str(target), "w", format="mp4") as out:
+            stream = out.add_stream(codec, rate=rate, options=options)
+            stream.width, stream.height, stream.pix_fmt = *even, "yuv420p"
+            for pixels in _same_size(itertools.chain([first], pictures), width, height):
+                layout = "rgb24" if pixels.ndim == 3 else "gray"  # noqa: PLR2004
+                frame = av.VideoFrame.from_ndarray(pixels, layout)
+                picture = frame.reformat(
+                    width=even[0], height=even[1], format="yuv420p", dst_color_range="MPEG"
+                )
+                picture.pts, picture.time_base = frames, 1 / rate
+                out.mux(stream.encode(picture))
+                frames += 1
+            out.mux(stream.encode(None))
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    raw = width * height * 3 * frames
+    notes = [
+        f"{frames} pictures encoded as {'H.264 High' if codec == 'libx264' else 'HEVC Main'} "
+        f"at {float(rate):.4g} fps (crf {crf}): lossy"
+    ]
+    prepared = PreparedVideo(
+        path=target,
+        transfer_syntax=syntax,
+        width=even[0],
+        height=even[1],
+        rate=rate,
+        frames=frames,
+        audio=(),
+        lossy=((VIDEO_SYNTAXES[syntax], round(raw / max(target.stat().st_size, 1), 2)),),
+        notes=tuple(notes),
+        derived=True,
+    )
+    return _owning(prepared, target)
+
+
+def _same_size(pictures: Iterator[Any], width: int, height: int) -> Iterator[Any]:
+    for number, pixels in enumerate(pictures, start=1):
+        if pixels.shape[:2] != (height, width):
+            raise UnsupportedInput(
+                f"picture {number} is {pixels.shape[1]}x{pixels.shape[0]}; "
+                f"the first is {width}x{height}: the pictures of a clip agree in size"
+            )
+        yield pixels
+
+
+def _encoder_for(width: int, height: int, fps: float, crf: int) -> tuple[str, str, dict[str, str]]:
+    """Choose the encoder, syntax and settings that hold `width` x `height` at `fps`.
+
+    H.264 High at Level 4.1, else 4.2 (8.2.7, 8.2.8), for what their macroblock
+    limits hold; else HEVC Main, Main tier, Level 5.1 (8.2.10).
+    """
+    macroblocks = math.ceil(width / 16) * math.ceil(height / 16)
+    samples = width * height
+    options: dict[str, str]
+    for level, syntax in ((41, H264_HP41), (42, H264_HP42_2D)):
+        max_fs, max_mbps = _H264_LEVELS[level]
+        if macroblocks <= max_fs and macroblocks * fps <= max_mbps:
+            options = {"profile": "high", "level": f"{level / 10:g}", "crf": str(crf)}
+            return "libx264", syntax, options
+    if samples <= _HEVC_51[0] and samples * fps <= _HEVC_51[1]:
+        # 8.2.10: Main tier; x265 picks the High tier at 4K unless told.
+        params = "level-idc=51:high-tier=0:log-level=error"
+        return "libx265", HEVC_MAIN, {"profile": "main", "x265-params": params, "crf": str(crf)}
+    raise UnsupportedInput(
+        f"{width}x{height} at {fps:.4g} fps is beyond every DICOM video syntax "
+        "(HEVC Level 5.1 at most); scale it down first"
+    )
+
+
 def _transcode(
     video: Video, reason: str, crf: int, raw: float, folder: str | os.PathLike[str] | None
 ) -> PreparedVideo:
     av = _av()
-    fps = float(video.rate)
-    macroblocks = math.ceil(video.width / 16) * math.ceil(video.height / 16)
-    h264_fits = macroblocks <= _H264_LEVELS[42][0] and macroblocks * fps <= _H264_LEVELS[42][1]
-    samples = video.width * video.height
-    if h264_fits:
-        codec, syntax, options = "libx264", H264_HP42_2D, {"profile": "high", "level": "4.2"}
-        if macroblocks <= _H264_LEVELS[41][0] and macroblocks * fps <= _H264_LEVELS[41][1]:
-            syntax, options["level"] = H264_HP41, "4.1"
-    elif samples <= _HEVC_51[0] and samples * fps <= _HEVC_51[1]:
-        codec, syntax = "libx265", HEVC_MAIN
-        # 8.2.10: Main tier; x265 picks the High tier at 4K unless told.
-        options = {"profile": "main", "x265-params": "level-idc=51:high-tier=0:log-level=error"}
-    else:
-        raise UnsupportedInput(
-            f"{video.width}x{video.height} at {fps:.4g} fps is beyond every DICOM video syntax "
-            "(HEVC Level 5.1 at most); scale it down first",
-            video.path,
-        )
-    options["crf"] = str(crf)
+    try:
+        codec, syntax, options = _encoder_for(video.width, video.height, float(video.rate), crf)
+    except InputError as exc:
+        raise exc.with_source(video.path) from None
     kept = [t for t in video.audio if not _audio_allowed(t, syntax, mp4=True)]
     target = _temporary(folder)
     width, height = video.width + video.width % 2, video.height + video.height % 2
@@ -627,14 +773,10 @@ def _transcode(
         raise
     stored = target.stat().st_size
     history: list[tuple[str | None, float]] = []
-    source_method = {
-        "h264": "ISO_14496_10",
-        "hevc": "ISO_23008_2",
-        "mpeg2video": "ISO_13818_2",
-        "mjpeg": "ISO_10918_1",
-    }
-    if video.codec in source_method or video.codec not in {"rawvideo", "ffv1", "png"}:
-        history.append((source_method.get(video.codec), round(raw / max(video.size, 1), 2)))
+    if video.codec not in _LOSSLESS_CODECS:
+        # The source's own lossy step first (C.7.6.1.1.5); a codec without a defined
+        # term (VP9, AV1) is recorded by its ratio alone.
+        history.append((_METHODS.get(video.codec), round(raw / max(video.size, 1), 2)))
     history.append((VIDEO_SYNTAXES[syntax], round(raw / max(stored, 1), 2)))
     target_name = "H.264 High" if codec == "libx264" else "HEVC Main"
     notes = [f"transcoded from {video.codec} to {target_name} (crf {crf}): {reason}"]

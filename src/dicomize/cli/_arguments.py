@@ -224,10 +224,23 @@ def _add_placement(parser: argparse.ArgumentParser, *, single: bool) -> None:
         help="with --iod vl-photo, keep the photo's EXIF GPS position (off: it can locate a home)",
     )
     if single:
-        place.add_argument(
+        joined_as = place.add_mutually_exclusive_group()
+        joined_as.add_argument(
             "--multiframe",
             action="store_true",
-            help="join the inputs as the pages of one multi-frame object (-o FILE)",
+            help="join the inputs as the pages of one multi-frame object (-o FILE); lossless",
+        )
+        joined_as.add_argument(
+            "--video",
+            action="store_true",
+            help="join the inputs (pictures, or frames of .npy arrays) into one H.264 video "
+            "object (-o FILE); lossy and small",
+        )
+        place.add_argument(
+            "--fps",
+            type=float,
+            metavar="N",
+            help="frames per second of --video (default 25)",
         )
         place.add_argument(
             "--one-series-per-input",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fractions
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,15 +57,18 @@ def run(args: argparse.Namespace) -> int:
         merged = metadata(args)
         options = convert_options(args)
         # One file for the joined frames, else one per input.
-        destinations = [] if args.multiframe else _destinations(args.inputs, args.output)
+        joined = args.multiframe or args.video
+        destinations = (
+            [_joined_destination(args)] if joined else _destinations(args.inputs, args.output)
+        )
         # A remuxed or transcoded clip waits beside its output, never elsewhere.
         folder = next((d.parent for d in destinations if d is not None), Path())
         options = dataclasses.replace(options, temporary_folder=str(folder))
     except (MetadataError, ConfigError) as exc:
         fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
         return EXIT_USAGE
-    if args.multiframe:
-        return _run_multiframe(args, merged, options)
+    if args.multiframe or args.video:
+        return _run_joined(args, merged, options)
     from dicomize._convert import encode_series  # noqa: PLC0415  (pydicom and the readers)
 
     failed = 0
@@ -145,22 +149,18 @@ def _send(args: argparse.Namespace, written: list[str]) -> int:
     return deliver(args, written, args.send)
 
 
-def _run_multiframe(
-    args: argparse.Namespace, merged: dict[str, Any], options: ConvertOptions
-) -> int:
-    """Join every input into one multi-frame object written to one file."""
-    from dicomize._convert import encode_frames  # noqa: PLC0415  (pydicom and the readers)
+def _run_joined(args: argparse.Namespace, merged: dict[str, Any], options: ConvertOptions) -> int:
+    """Join every input into one multi-frame or video object written to one file."""
+    from dicomize._convert import encode_frames, encode_video  # noqa: PLC0415  (pydicom)
     from dicomize._write import write_object  # noqa: PLC0415
 
-    if args.output == "-":
-        destination: Path | None = None
-    elif args.output is None or args.output.endswith(("/", "\\")) or Path(args.output).is_dir():
-        folder = Path(args.output) if args.output else Path(args.inputs[0]).parent
-        destination = folder / (Path(args.inputs[0]).stem + ".dcm")
-    else:
-        destination = Path(args.output)
+    destination = _joined_destination(args)
     try:
-        dataset = encode_frames(args.inputs, merged, options=options)
+        if args.video:
+            fps = {} if args.fps is None else {"fps": fractions.Fraction(args.fps)}
+            dataset = encode_video(_sources(args.inputs), merged, options=options, **fps)
+        else:
+            dataset = encode_frames(args.inputs, merged, options=options)
     except MetadataError as exc:
         fail(f"invalid metadata: {exc}")
         return EXIT_USAGE
@@ -179,8 +179,36 @@ def _run_multiframe(
     if destination is not None and args.verify and not verified(destination):
         return EXIT_FAILED
     if not args.quiet and destination is not None:
-        print(f"{len(args.inputs)} pictures -> {destination}", file=sys.stderr)
+        for note in dataset.notes:
+            print(f"dicomize: note: {note}", file=sys.stderr)
+        print(f"{len(args.inputs)} input(s) joined -> {destination}", file=sys.stderr)
     return _send(args, [str(destination)] if destination is not None else [])
+
+
+def _joined_destination(args: argparse.Namespace) -> Path | None:
+    """Name the one output of --multiframe or --video (None: stdout)."""
+    if args.output == "-":
+        return None
+    if args.output is None or args.output.endswith(("/", "\\")) or Path(args.output).is_dir():
+        folder = Path(args.output) if args.output else Path(args.inputs[0]).parent
+        return folder / (Path(args.inputs[0]).stem + ".dcm")
+    return Path(args.output)
+
+
+def _sources(inputs: list[str]) -> list[object]:
+    """Load the inputs of --video: pictures by name, numpy .npy files of frames as arrays."""
+    import numpy as np  # noqa: PLC0415
+
+    sources: list[object] = []
+    for name in inputs:
+        if not name.endswith(".npy"):
+            sources.append(name)
+            continue
+        try:
+            sources.append(np.load(name, allow_pickle=False))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"not a readable numpy array ({exc})", name) from None
+    return sources
 
 
 def _destinations(inputs: list[str], output: str | None) -> list[Path | None]:
