@@ -16,7 +16,8 @@ from PIL import Image
 import dicomize
 from clips import decoded, make_clip, picture, psnr, video_packets_digest
 from conftest import FULL_METADATA, assert_conforms, dcmtk_tool
-from peers import Orthanc
+from dicomize import build_video
+from peers import Orthanc, StoreScp
 
 H264_HP41 = "1.2.840.10008.1.2.4.102"
 H264_BD = "1.2.840.10008.1.2.4.103"
@@ -398,3 +399,41 @@ def test_pictures_and_arrays_join_into_a_video_at_the_given_rate(
     assert (joined.NumberOfFrames, joined.CineRate) == (3, 25)
     with pytest.raises(dicomize.errors.UnsupportedInput, match="agree in size"):
         dicomize.convert_video([frames[0], frames[0][:100]], fps=25)
+
+
+def test_a_peer_without_video_syntaxes_gets_a_clear_reason_and_no_decompression(
+    tmp_path: Path,
+) -> None:
+    source = make_clip(tmp_path / "clip.mp4", "libx264", (320, 240), 25, frames=3)
+    output = tmp_path / "clip.dcm"
+    dicomize.write(dicomize.convert(source, FULL_METADATA), output)
+    peer = StoreScp(tmp_path / "received")  # dcmtk's default: uncompressed syntaxes only
+    try:
+        (result,) = dicomize.send_files([output], f"dicom://STORESCP@127.0.0.1:{peer.port}")
+    finally:
+        peer.stop()
+    assert result.status == "failed"
+    assert result.error == (
+        "the peer does not accept MPEG-4 AVC/H.264 High Profile / Level 4.1 for SOP class "
+        "1.2.840.10008.5.1.4.1.1.77.1.4.1; video is not decompressed for sending"
+    )
+    assert not list((tmp_path / "received").iterdir())
+
+
+def test_a_stream_longer_than_a_fragment_goes_fragmentable_and_extracts_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    # The real limit is 2^32 - 2 bytes: scaled down, so that a small clip crosses it.
+    monkeypatch.setattr(build_video, "MAX_FRAGMENT", 1000)
+    monkeypatch.setattr(build_video, "FRAGMENT", 1024)
+    source = make_clip(tmp_path / "long.mp4", "libx264", (320, 240), 25, frames=12)
+    assert source.stat().st_size > 3 * 1024
+    output = tmp_path / "long.dcm"
+    dicomize.write(dicomize.convert(source, FULL_METADATA), output)
+    ds = pydicom.dcmread(output)
+    assert ds.file_meta.TransferSyntaxUID == H264_HP41 + ".1"
+    fragments = list(pydicom.encaps.generate_fragments(ds.PixelData))[1:]
+    assert [len(f) for f in fragments[:-1]] == [1024] * (len(fragments) - 1)
+    assert dicomize.extract(output).data == source.read_bytes()
+    assert dicomize.validate_file(output).ok

@@ -257,24 +257,37 @@ def _unpadded(path: Path, spans: list[tuple[int, int]], length: int) -> int:
             return length
         stream.seek(spans[0][0])
         head = stream.read(12)
-    if head[4:8] == b"ftyp" and len(spans) == 1:
-        return length - 1 if _mp4_end(path, spans[0][0], length) == length - 1 else length
+    if head[4:8] == b"ftyp":
+        return length - 1 if _mp4_end(path, spans, length) == length - 1 else length
     if head[:1] == b"G":  # MPEG-2 TS: whole 188-byte packets
         return length - 1 if length % 188 == 1 else length
     return length
 
 
-def _mp4_end(path: Path, offset: int, length: int) -> int:
-    """Return where the top-level boxes of an MP4 end, relative to `offset`."""
+def _mp4_end(path: Path, spans: list[tuple[int, int]], length: int) -> int:
+    """Return where the top-level boxes of an MP4 end, counted in the joined fragments."""
     import struct  # noqa: PLC0415
+
+    def read(stream: BinaryIO, position: int, count: int) -> bytes:
+        out = b""
+        for offset, size in spans:  # the fragments, joined (PS3.5 8.2.7)
+            if position < size and count:
+                stream.seek(offset + position)
+                chunk = stream.read(min(count, size - position))
+                out += chunk
+                count -= len(chunk)
+                position = 0
+            else:
+                position -= size
+        return out
 
     position = 0
     with path.open("rb") as stream:
         while position + 8 <= length:
-            stream.seek(offset + position)
-            size, _ = struct.unpack(">I4s", stream.read(8))
-            if size == 1:
-                (size,) = struct.unpack(">Q", stream.read(8))
+            head = read(stream, position, 16)
+            size = struct.unpack(">I", head[:4])[0]
+            if size == 1 and len(head) == 16:  # noqa: PLR2004
+                size = struct.unpack(">Q", head[8:16])[0]
             if size < 8:  # noqa: PLR2004  (0: to the end; less: malformed)
                 return length
             position += size

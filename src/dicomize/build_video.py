@@ -26,13 +26,13 @@ from pydicom.uid import UID
 
 from dicomize._part10 import Part10Object
 from dicomize.build import any_non_ascii, tag_and_vr
-from dicomize.errors import MetadataError, UnsupportedInput
+from dicomize.errors import MetadataError
 from dicomize.iods import attributes_of
 from dicomize.picture import PixelStrips
 from dicomize.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid
 from dicomize.video import MAX_FRAGMENT, PreparedVideo
 
-__all__ = ["VIDEO_IODS", "VideoIOD", "anatomic_region", "build_video"]
+__all__ = ["VIDEO_IODS", "VideoIOD", "anatomic_region", "build_video", "transfer_syntax_for"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,8 +116,6 @@ def build_video(
     ------
     MetadataError
         When the user's Modality is not the IOD's.
-    UnsupportedInput
-        When the stream is larger than one fragment may hold.
     """
     video_iod = VIDEO_IODS[iod]
     allowed = attributes_of(video_iod.sop_class)
@@ -166,7 +164,7 @@ def build_video(
         for keyword, value in (
             ("MediaStorageSOPClassUID", UID(video_iod.sop_class)),
             ("MediaStorageSOPInstanceUID", UID(values["SOPInstanceUID"])),
-            ("TransferSyntaxUID", UID(prepared.transfer_syntax)),
+            ("TransferSyntaxUID", UID(transfer_syntax_for(prepared))),
             ("ImplementationClassUID", UID(IMPLEMENTATION_CLASS_UID)),
             ("ImplementationVersionName", IMPLEMENTATION_VERSION_NAME),
         )
@@ -221,21 +219,46 @@ def _lossy(prepared: PreparedVideo, user: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def transfer_syntax_for(prepared: PreparedVideo) -> str:
+    """Return the syntax the stream is written under: Fragmentable when one fragment is too small.
+
+    PS3.5 8.2.5-8.2.9 (notes): a stream longer than one fragment holds (2^32 - 2
+    bytes) takes the Fragmentable syntax of its family (A.4.5-A.4.8); HEVC's
+    syntaxes are fragmentable already (8.2.10).
+    """
+    if prepared.size <= MAX_FRAGMENT:
+        return prepared.transfer_syntax
+    return _FRAGMENTABLE.get(prepared.transfer_syntax, prepared.transfer_syntax)
+
+
+#: The Fragmentable sibling of each single-fragment video syntax (PS3.6 Annex A).
+_FRAGMENTABLE = {f"1.2.840.10008.1.2.4.{n}": f"1.2.840.10008.1.2.4.{n}.1" for n in range(100, 107)}
+#: Fragments of a long stream: 1 GiB, even, well under the 2^32 - 2 limit.
+FRAGMENT = 1 << 30
+
+
 def _encapsulated(prepared: PreparedVideo) -> PixelStrips:
-    """Lay out the encapsulated Pixel Data value: an empty offset table, then one fragment."""
+    """Lay out the encapsulated Pixel Data value: an empty offset table, then the fragments."""
     size = prepared.size
-    if size > MAX_FRAGMENT:
-        raise UnsupportedInput(
-            f"the stream is {size} bytes; one fragment holds at most {MAX_FRAGMENT} "
-            "(a Fragmentable syntax would be needed)"
-        )
-    padded = size + size % 2
+    pieces = [FRAGMENT] * (size // FRAGMENT) + ([size % FRAGMENT] if size % FRAGMENT else [])
+    if size <= MAX_FRAGMENT:
+        pieces = [size]
+    headers = 8 * (1 + len(pieces))
 
-    def produce() -> Iterator[bytes]:
+    def produce() -> Iterator[bytes | memoryview]:
         yield struct.pack("<HHL", 0xFFFE, 0xE000, 0)  # Basic Offset Table, empty
-        yield struct.pack("<HHL", 0xFFFE, 0xE000, padded)
-        yield from prepared.chunks()
-        if size % 2:
-            yield b"\0"  # A.4: fragments have even length
+        chunks = prepared.chunks()
+        pending = memoryview(b"")
+        for piece in pieces:
+            yield struct.pack("<HHL", 0xFFFE, 0xE000, piece + piece % 2)
+            left = piece
+            while left:
+                if not pending:
+                    pending = memoryview(next(chunks))
+                taken, pending = pending[:left], pending[left:]
+                left -= len(taken)
+                yield taken
+            if piece % 2:
+                yield b"\0"  # A.4: fragments have even length (only the last can be odd)
 
-    return PixelStrips(16 + padded, produce)
+    return PixelStrips(headers + size + size % 2, produce)

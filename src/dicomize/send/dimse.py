@@ -171,15 +171,19 @@ def _store(assoc: Association, item: _File, destination: str) -> SendResult | No
     accepted = {
         (str(c.abstract_syntax), str(c.transfer_syntax[0])) for c in assoc.accepted_contexts
     }
-    ds = dcmread(item.path)
+    dataset: Dataset | str = str(item.path)
     if (item.sop_class, item.transfer_syntax) not in accepted:
+        ds = dcmread(item.path)
         problem = _decompressed_for_peer(ds, item, accepted)
         if problem:
             return SendResult(
                 str(item.path), destination, item.sop_instance, SendStatus.FAILED, problem
             )
+        dataset = ds
     try:
-        status = assoc.send_c_store(ds)
+        # A file sent as it is goes by path: pynetdicom streams it from disk, so a 4 GB
+        # clip is not read into memory.
+        status = assoc.send_c_store(dataset)
     except (RuntimeError, OSError):
         return None
     if not status or "Status" not in status:
@@ -211,6 +215,13 @@ def _decompressed_for_peer(ds: Dataset, item: _File, accepted: set[tuple[str, st
         )
     from pydicom.uid import UID  # noqa: PLC0415
 
+    if item.transfer_syntax.startswith("1.2.840.10008.1.2.4.10"):
+        # MPEG-2, H.264 and HEVC (PS3.5 A.4.5-A.4.10): decoding a clip to frames would
+        # multiply it a hundredfold and is never done silently.
+        return (
+            f"the peer does not accept {UID(item.transfer_syntax).name} for SOP class "
+            f"{item.sop_class}; video is not decompressed for sending"
+        )
     if not UID(item.transfer_syntax).is_compressed:
         return ""  # native: pynetdicom re-encodes it in the accepted uncompressed syntax
     try:
