@@ -466,10 +466,10 @@ class Suite:
         clip = self.work / "clip.mp4"
         frames = large_clip(clip, target)
         out = self.work / "clip.dcm"
-        tiny = self.work / "tiny.mp4"
+        tiny = self.work / "segment.mp4"
         large_clip(tiny, 1)  # the baseline: the same command on a clip of one segment
         baseline_kb = peak_rss_kb(
-            [*DICOMIZE, "convert", str(tiny), "-o", str(self.work / "tiny.dcm"), "-q"]
+            [*DICOMIZE, "convert", str(tiny), "-o", str(self.work / "segment.dcm"), "-q"]
         )
         commands = {
             "dicomize convert": [

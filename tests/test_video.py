@@ -82,6 +82,18 @@ CASES = [
         True,
         options=(("profile", "baseline"),),
     ),
+    # MPEG-2 TS: allowed as it is (8.2.7); the profile is read from the in-band SPS.
+    Case(
+        "h264-transport.ts",
+        "libx264",
+        (1280, 720),
+        25,
+        H264_HP41,
+        True,
+        options=(("profile", "high"), ("level", "4.1")),
+        container="mpegts",
+    ),
+    Case("h264-matroska.mkv", "libx264", (640, 480), 25, H264_HP41, True),
     Case(
         "h264-4k60.mp4",
         "libx264",

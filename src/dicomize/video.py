@@ -646,15 +646,43 @@ def _remux(video: Video, folder: str | os.PathLike[str] | None, *, keep_audio: b
         with av.open(str(video.path)) as source, av.open(str(target), "w", format="mp4") as out:
             streams = [source.streams.video[0]] + (list(source.streams.audio) if keep_audio else [])
             mapping = {s.index: out.add_stream_from_template(s) for s in streams}
-            for packet in source.demux(streams):
-                if packet.dts is None:
-                    continue
+            for packet in _with_dts(source.demux(streams)):
                 packet.stream = mapping[packet.stream.index]
                 out.mux(packet)
     except BaseException:
         target.unlink(missing_ok=True)
         raise
     return target
+
+
+def _with_dts(packets: Iterator[Any]) -> Iterator[Any]:
+    """Give every packet a decoding time, as MP4 needs; leave out the demuxer's flush packets.
+
+    Matroska stores presentation times only, so the first packets of a stream with
+    reordered (B) frames come without a decoding time: it is counted back, one
+    frame duration a packet, from the first that has one.
+    """
+    waiting: dict[int, list[Any]] = {}
+    last: dict[int, int] = {}
+    for packet in packets:
+        if packet.size == 0:
+            continue
+        index = packet.stream.index
+        if packet.dts is None and index not in last:
+            waiting.setdefault(index, []).append(packet)
+            continue
+        if packet.dts is None:
+            packet.dts = last[index] + (packet.duration or 1)
+        held = waiting.pop(index, [])
+        for back, early in enumerate(held):
+            early.dts = packet.dts - (len(held) - back) * (early.duration or 1)
+            yield early
+        last[index] = packet.dts
+        yield packet
+    for held in waiting.values():  # no packet ever had a decoding time: presentation order
+        for packet in held:
+            packet.dts = packet.pts
+            yield packet
 
 
 def encode_pictures(
