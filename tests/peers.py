@@ -238,3 +238,50 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
         timeout=60,
     )
     return cert, key
+
+
+class WorklistServer:
+    """dcmtk's wlmscpfs serving worklist items written by the test (one ``.wl`` file each).
+
+    Items are dcmdump-style text turned into DICOM files by dcmtk's ``dump2dcm``;
+    the called AE title selects the folder (``AET``), as wlmscpfs requires.
+    """
+
+    def __init__(self, folder: Path, aet: str = "RIS") -> None:
+        from conftest import dcmtk_tool  # noqa: PLC0415
+
+        self.folder, self.aet, self.port = folder, aet, free_port()
+        self.items = folder / aet
+        self.items.mkdir(parents=True, exist_ok=True)
+        (self.items / "lockfile").touch()
+        self._dump2dcm = dcmtk_tool("dump2dcm")
+        # -csk: answer in the character set each item file declares.
+        self.process = subprocess.Popen(
+            [dcmtk_tool("wlmscpfs"), "-dfp", str(folder), "-csk", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(self._listening, "wlmscpfs")
+
+    @property
+    def url(self) -> str:
+        return f"dicom://{self.aet}@127.0.0.1:{self.port}"
+
+    def add(self, name: str, dump: str, encoding: str = "ascii") -> None:
+        """Write one worklist item from dcmdump text (bytes in `encoding`)."""
+        text = self.folder / f"{name}.dump"
+        text.write_bytes(dump.encode(encoding))
+        subprocess.run(
+            [self._dump2dcm, "-g", str(text), str(self.items / f"{name}.wl")],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+
+    def _listening(self) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)

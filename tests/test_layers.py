@@ -151,6 +151,7 @@ LAYERS = [
     "__init__",
     "cli",
     "batch",
+    "worklist",
     "send",
     "validate",
     "_extract",

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from dicomize.errors import OutputError as OutputError
     from dicomize.errors import OutputExists as OutputExists
     from dicomize.errors import UnsupportedInput as UnsupportedInput
+    from dicomize.errors import WorklistError as WorklistError
     from dicomize.metadata import Metadata as Metadata
     from dicomize.metadata import resolve_metadata as resolve_metadata
     from dicomize.options import ConvertOptions as ConvertOptions
@@ -61,6 +62,11 @@ if TYPE_CHECKING:
     from dicomize.validate import Finding as Finding
     from dicomize.validate import Verdict as Verdict
     from dicomize.validate import validate_file as validate_file
+    from dicomize.worklist import WorklistItem as WorklistItem
+    from dicomize.worklist import WorklistQuery as WorklistQuery
+    from dicomize.worklist import find_worklist_item as find_worklist_item
+    from dicomize.worklist import query_worklist as query_worklist
+    from dicomize.worklist import worklist_metadata as worklist_metadata
 
 #: Every public name, and the module that defines it.
 _LOCATIONS: dict[str, str] = {
@@ -75,6 +81,11 @@ _LOCATIONS: dict[str, str] = {
     "ConvertOptions": "dicomize.options",
     # Metadata
     "Metadata": "dicomize.metadata",
+    "WorklistQuery": "dicomize.worklist",
+    "WorklistItem": "dicomize.worklist",
+    "query_worklist": "dicomize.worklist",
+    "find_worklist_item": "dicomize.worklist",
+    "worklist_metadata": "dicomize.worklist",
     "resolve_metadata": "dicomize.metadata",
     "reference_metadata": "dicomize.reference",
     # Batches

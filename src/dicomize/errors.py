@@ -14,6 +14,7 @@ and ``str(exc)`` is a one-line message fit for a terminal.
     │   └── ImageTooLarge       more pixels than the configured limit
     ├── MetadataError           a metadata value breaks a DICOM rule
     ├── ManifestError           a batch manifest row is invalid (row number given)
+    ├── WorklistError           the worklist gave no single item (none, several, no answer)
     ├── ConfigError             options, destinations or arguments that cannot work
     └── OutputError             the output cannot be written
         └── OutputExists        the target exists and overwriting was not asked for
@@ -22,6 +23,7 @@ and ``str(exc)`` is a one-line message fit for a terminal.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "ConfigError",
@@ -34,6 +36,7 @@ __all__ = [
     "OutputError",
     "OutputExists",
     "UnsupportedInput",
+    "WorklistError",
 ]
 
 
@@ -113,6 +116,22 @@ class ManifestError(DicomizeError):
     def __init__(self, manifest: str | Path, row: int, message: str) -> None:
         self.manifest, self.row = str(manifest), row
         super().__init__(f"{manifest}: row {row}: {message}")
+
+
+class WorklistError(DicomizeError):
+    """The worklist gave no single item: none, several, or no answer at all.
+
+    Parameters
+    ----------
+    message : str
+        What happened, in one line.
+    items : list
+        The :class:`dicomize.worklist.WorklistItem` objects that matched, when several did.
+    """
+
+    def __init__(self, message: str, items: list[Any] | None = None) -> None:
+        self.items = items or []
+        super().__init__(message)
 
 
 class ConfigError(DicomizeError, ValueError):

@@ -216,6 +216,9 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
     sop_uid = derive_uid(job.seed, "sop", item.key or item.source, root=root)
     output = Path(item.output)
     if _complete(output, sop_uid):
+        # Killed between linking the output into place and removing its temporary name,
+        # a run leaves both: the output is kept, the temporary goes.
+        _remove_stale_temporaries(output, job.run)
         return BatchResult(item.source, item.output, sop_uid, BatchStatus.SKIPPED)
     layers = {
         "StudyInstanceUID": derive_uid(job.seed, "study", item.study, root=root),

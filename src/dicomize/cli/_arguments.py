@@ -24,6 +24,7 @@ __all__ = [
     "add_send_arguments",
     "add_verbosity",
     "add_verify",
+    "add_worklist_keys",
     "convert_options",
     "metadata",
     "positive_int",
@@ -79,10 +80,36 @@ def add_convert_arguments(parser: argparse.ArgumentParser, *, single: bool) -> N
     _add_pixels(parser)
     add_verify(parser)
     _add_placement(parser, single=single)
+    _add_worklist(parser)
     _add_documents(parser)
     _add_video(parser)
     _add_coding(parser)
     add_verbosity(parser)
+
+
+def _add_worklist(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "the patient and order from a Modality Worklist (--accession, --patient-id and "
+        "--modality match too)"
+    )
+    group.add_argument(
+        "--worklist",
+        metavar="URL",
+        help="dicom://AET@host:port of the worklist: exactly one scheduled step must match",
+    )
+    add_worklist_keys(group)
+
+
+def add_worklist_keys(group: Any) -> None:  # noqa: ANN401  (an argparse group or parser)
+    """Add the worklist matching keys that are not metadata flags too."""
+    group.add_argument(
+        "--scheduled",
+        metavar="WHEN",
+        help="Scheduled Procedure Step Start Date: today, YYYYMMDD or YYYYMMDD-YYYYMMDD",
+    )
+    group.add_argument(
+        "--scheduled-station", metavar="AET", help="Scheduled Station AE Title to match"
+    )
 
 
 def _add_video(parser: argparse.ArgumentParser) -> None:
@@ -451,39 +478,62 @@ def _secret(variable: str | None, file: str | None) -> str | None:
 
 
 def metadata(args: argparse.Namespace) -> dict[str, Any]:
-    """Merge what the flags say of the metadata: reference file < --metadata < --set < flags.
+    """Merge what is known of the metadata: reference file < worklist < --metadata < --set < flags.
 
-    Values the user gives that replace the reference file's are named on stderr
-    (by keyword only: the values are patient data).
+    Values the user gives that replace the reference file's or the worklist's are
+    named on stderr (by keyword only: the values are patient data).
 
     Raises
     ------
     dicomize.errors.ConfigError
         For an unreadable reference or JSON file, or a malformed --set.
+    dicomize.errors.WorklistError
+        When ``--worklist`` gives no single item.
+    dicomize.errors.MetadataError
+        When the worklist's item has an invalid Type 1 or 2 value.
     """
     layers = _layers(args)
     merged: dict[str, Any] = {}
-    for layer in layers:
+    for _, layer in layers:
         merged.update(layer)
-    if (args.study_from or args.series_from) and not args.quiet:
-        reference = layers[0]
-        replaced = sorted(
+    for position, (source, found) in enumerate(layers):
+        if source is None or args.quiet:
+            continue
+        replaced = [
             keyword
-            for layer in layers[1:]
+            for _, layer in layers[position + 1 :]
             for keyword in layer
-            if keyword in reference and str(layer[keyword]) != str(reference[keyword])
-        )
+            if keyword in found and str(layer[keyword]) != str(found[keyword])
+        ]
         if replaced:
             print(
-                "dicomize: note: given values replace the reference's "
-                + ", ".join(dict.fromkeys(replaced)),
+                f"dicomize: note: given values replace the {source}'s "
+                + ", ".join(dict.fromkeys(sorted(replaced))),
                 file=sys.stderr,
             )
     return merged
 
 
-def _layers(args: argparse.Namespace) -> list[dict[str, Any]]:
-    layers: list[dict[str, Any]] = []
+def _worklist_layer(args: argparse.Namespace) -> dict[str, Any]:
+    from dicomize.worklist import WorklistQuery, find_worklist_item, worklist_metadata  # noqa: PLC0415
+
+    query = WorklistQuery(
+        accession=getattr(args, "kw_AccessionNumber", None),
+        patient_id=getattr(args, "kw_PatientID", None),
+        scheduled=args.scheduled,
+        modality=getattr(args, "kw_Modality", None),
+        station=args.scheduled_station,
+    )
+    found, notes = worklist_metadata(find_worklist_item(args.worklist, query, send_options(args)))
+    if not args.quiet:
+        for note in notes:
+            print(f"dicomize: note: {note}", file=sys.stderr)
+    return found
+
+
+def _layers(args: argparse.Namespace) -> list[tuple[str | None, dict[str, Any]]]:
+    """Return each source of metadata, lowest first, named when it is not the user's."""
+    layers: list[tuple[str | None, dict[str, Any]]] = []
     reference_path = args.study_from or args.series_from
     if args.source_image and not reference_path:
         raise ConfigError("--source-image needs --study-from or --series-from")
@@ -491,22 +541,23 @@ def _layers(args: argparse.Namespace) -> list[dict[str, Any]]:
         from dicomize.reference import reference_metadata  # noqa: PLC0415  (pydicom)
 
         try:
-            layers.append(
-                reference_metadata(
-                    reference_path, series=bool(args.series_from), source_image=args.source_image
-                )
+            found = reference_metadata(
+                reference_path, series=bool(args.series_from), source_image=args.source_image
             )
         except InputError as exc:
             raise ConfigError(str(exc)) from None
+        layers.append(("reference", found))
+    if getattr(args, "worklist", None):
+        layers.append(("worklist", _worklist_layer(args)))
     if args.metadata:
-        layers.append(_read_json(args.metadata))
+        layers.append((None, _read_json(args.metadata)))
     pairs: dict[str, Any] = {}
     for item in args.set_values:
         keyword, sep, value = item.partition("=")
         if not sep or not keyword.strip():
             raise ConfigError(f"--set takes KEYWORD=VALUE, got {item!r}")
         pairs[keyword.strip()] = value
-    layers.append(pairs)
+    layers.append((None, pairs))
     flags = {
         keyword: getattr(args, f"kw_{keyword}")
         for _, keyword, _ in METADATA_FLAGS
@@ -516,7 +567,7 @@ def _layers(args: argparse.Namespace) -> list[dict[str, Any]]:
         flags["ConceptNameCodeSequence"] = [_code(args.concept_name, "--concept-name")]
     if args.anatomic_region is not None:
         flags["AnatomicRegionSequence"] = [_code(args.anatomic_region, "--anatomic-region")]
-    layers.append(flags)
+    layers.append((None, flags))
     return layers
 
 

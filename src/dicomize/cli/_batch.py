@@ -19,8 +19,16 @@ from dicomize.cli._arguments import (
     metadata,
     positive_int,
 )
-from dicomize.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ReportWriter, deliver, fail
-from dicomize.errors import ConfigError, InputError, ManifestError, MetadataError
+from dicomize.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ReportWriter,
+    deliver,
+    fail,
+    fail_worklist,
+)
+from dicomize.errors import ConfigError, InputError, ManifestError, MetadataError, WorklistError
 from dicomize.report import BatchResult, BatchStatus
 
 __all__ = ["add_parser", "run"]
@@ -85,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         options = dataclasses.replace(convert_options(args), temporary_folder=args.output)
         items = _primed(_plan(args))  # a manifest is validated in full here
         client = _client(args.scheduler) if args.scheduler else None
+    except WorklistError as exc:
+        return fail_worklist(exc, names=args.verbose > 0)
     except (MetadataError, ConfigError, ManifestError, InputError) as exc:
         fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
         return EXIT_USAGE

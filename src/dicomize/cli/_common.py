@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import IO, Protocol
 
 from dicomize.cli._arguments import send_options
-from dicomize.errors import ConfigError
+from dicomize.errors import ConfigError, WorklistError
 
 __all__ = [
     "EXIT_FAILED",
@@ -29,6 +29,8 @@ __all__ = [
     "configure_logging",
     "deliver",
     "fail",
+    "fail_worklist",
+    "format_item",
     "verified",
 ]
 
@@ -37,6 +39,28 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+
+
+def fail_worklist(exc: WorklistError, *, names: bool = False) -> int:
+    """Report a worklist that gave no single item: the line, then what matched; exit 2."""
+    fail(str(exc))
+    for item in exc.items:
+        print("  " + format_item(item.summary(names=names)), file=sys.stderr)
+    return EXIT_USAGE
+
+
+def format_item(summary: dict[str, str]) -> str:
+    """One worklist item as a table row: date, time, accession, modality, procedure[, patient]."""
+    cells = [
+        summary["date"] or "-",
+        summary["time"][:4] or "-",
+        f"{summary['accession'] or '-':<16}",
+        f"{summary['modality'] or '-':<3}",
+        summary["procedure"] or "-",
+    ]
+    if "patient_name" in summary:
+        cells += [summary["patient_id"], summary["patient_name"]]
+    return "  ".join(cells)
 
 
 def fail(message: str) -> None:

@@ -15,8 +15,16 @@ from dicomize.cli._arguments import (
     convert_options,
     metadata,
 )
-from dicomize.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, deliver, fail, verified
-from dicomize.errors import ConfigError, InputError, MetadataError, OutputError
+from dicomize.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    deliver,
+    fail,
+    fail_worklist,
+    verified,
+)
+from dicomize.errors import ConfigError, InputError, MetadataError, OutputError, WorklistError
 from dicomize.options import ConvertOptions
 
 if TYPE_CHECKING:
@@ -67,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     except (MetadataError, ConfigError) as exc:
         fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
         return EXIT_USAGE
+    except WorklistError as exc:
+        return fail_worklist(exc, names=args.verbose > 0)
     if args.multiframe or args.video:
         return _run_joined(args, merged, options)
     from dicomize._convert import encode_series  # noqa: PLC0415  (pydicom and the readers)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pynetdicom import AE
     from pynetdicom.association import Association
 
-__all__ = ["send_dimse"]
+__all__ = ["close_transport", "open_association", "send_dimse"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def send_dimse(
     ae = _application_entity(pending, options)
     failures = 0
     while pending:
-        assoc, problem, final = _associate(ae, target, options)
+        assoc, problem, final = open_association(ae, target, options)
         if assoc is not None:
             try:
                 while pending:
@@ -74,7 +74,7 @@ def send_dimse(
             finally:
                 if assoc.is_established:
                     assoc.release()
-                _close_transport(assoc)
+                close_transport(assoc)
             if not pending:
                 return
         failures += 1
@@ -120,12 +120,15 @@ def _application_entity(files: list[_File], options: SendOptions) -> AE:
     return ae
 
 
-def _associate(
+def open_association(
     ae: AE,
     target: DimseDestination,
     options: SendOptions,
 ) -> tuple[Association | None, str, bool]:
-    """Return (association or None, the problem, whether it is final)."""
+    """Associate with `target`; return (association or None, the problem, whether it is final).
+
+    Shared by every DIMSE service dicomize uses (C-STORE, the worklist's C-FIND).
+    """
     # Checked first with a plain socket: pynetdicom 3.0.4 leaves the socket of a refused
     # connection open (its _shutdown_socket skips close() when shutdown() fails).
     try:
@@ -147,7 +150,7 @@ def _associate(
     if assoc.is_established:
         _no_delay(assoc)
         return assoc, "", False
-    _close_transport(assoc)
+    close_transport(assoc)
     if assoc.is_rejected:
         return (
             None,
@@ -232,7 +235,8 @@ def _decompressed_for_peer(ds: Dataset, item: _File, accepted: set[tuple[str, st
     return ""
 
 
-def _close_transport(assoc: Association) -> None:
+def close_transport(assoc: Association) -> None:
+    """Close the socket pynetdicom may leave open after an abort or a rejection."""
     # pynetdicom 3.0.4 can leave the socket of an aborted or refused association open.
     transport = getattr(getattr(assoc, "dul", None), "socket", None)
     raw = getattr(transport, "socket", None)

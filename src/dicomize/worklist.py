@@ -1,0 +1,347 @@
+"""The patient, order and study from the Modality Worklist, not from typing (PS3.4 K).
+
+:func:`query_worklist` asks a worklist SCP (C-FIND, Modality Worklist
+Information Model) with the matching keys a user has (accession number, patient
+ID, scheduled date, modality, station) and every return key the mapping needs
+(conformance-more 3.3). :func:`find_worklist_item` insists on exactly one answer: a photo
+filed under the wrong person is the worst error a converter can make, so none or
+several is an error that lists what matched. :func:`worklist_metadata` maps the
+item onto the object as PS3.17 J.2.2-J.2.3 and IHE RAD TF-2 Appendix A describe
+(the table in ``README.md``): the values are checked like a user's, and a bad one
+is refused by keyword, unless it is a Type 3 attribute that can be left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from dicomize.errors import ConfigError, MetadataError, WorklistError
+from dicomize.options import SendOptions
+from dicomize.send.destination import DimseDestination, parse_destination
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+__all__ = [
+    "WorklistItem",
+    "WorklistQuery",
+    "find_worklist_item",
+    "query_worklist",
+    "worklist_metadata",
+]
+
+_MWL_FIND = "1.2.840.10008.5.1.4.31"
+_DATE = re.compile(r"^\d{8}$")
+_RANGE = re.compile(r"^(\d{8})?-(\d{8})?$")
+#: C.4.10 / K.4.1: Pending (FF00, FF01) carries an item; 0000 ends the answers.
+_PENDING = frozenset({0xFF00, 0xFF01})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WorklistQuery:
+    """What the user knows of the order: the matching keys (PS3.4 Table K.6-1).
+
+    Parameters
+    ----------
+    accession : str or None
+        Accession Number, from the label.
+    patient_id : str or None
+        Patient ID.
+    scheduled : str or None
+        Scheduled Procedure Step Start Date: ``today``, ``YYYYMMDD`` or a range
+        ``YYYYMMDD-YYYYMMDD`` (either end may be left open).
+    modality : str or None
+        Scheduled modality (``XC``, ``ES``, ...).
+    station : str or None
+        Scheduled Station AE Title.
+    """
+
+    accession: str | None = None
+    patient_id: str | None = None
+    scheduled: str | None = None
+    modality: str | None = None
+    station: str | None = None
+
+    def __post_init__(self) -> None:
+        if not any(dataclasses.astuple(self)):
+            raise ConfigError(
+                "a worklist query needs a key: an accession number, a patient ID, a "
+                "scheduled date, a modality or a station"
+            )
+        if self.scheduled is not None:
+            object.__setattr__(self, "scheduled", _date_key(self.scheduled))
+
+    def identifier(self) -> Dataset:
+        """Return the C-FIND identifier: these matching keys and every return key needed."""
+        from pydicom.dataset import Dataset  # noqa: PLC0415
+
+        step = Dataset()
+        for keyword, value in (
+            ("ScheduledStationAETitle", self.station),
+            ("ScheduledProcedureStepStartDate", self.scheduled),
+            ("ScheduledProcedureStepStartTime", None),
+            ("Modality", self.modality),
+            ("ScheduledPerformingPhysicianName", None),
+            ("ScheduledProcedureStepDescription", None),
+            ("ScheduledProcedureStepID", None),
+            ("ScheduledStationName", None),
+            ("ScheduledProcedureStepLocation", None),
+        ):
+            setattr(step, keyword, value or "")
+        step.ScheduledProtocolCodeSequence = []
+        ds = Dataset()
+        for keyword, value in (
+            ("AccessionNumber", self.accession),
+            ("PatientID", self.patient_id),
+            ("PatientName", None),
+            ("IssuerOfPatientID", None),
+            ("PatientBirthDate", None),
+            ("PatientSex", None),
+            ("PatientWeight", None),
+            ("PatientSize", None),
+            ("StudyInstanceUID", None),
+            ("ReferringPhysicianName", None),
+            ("RequestingPhysician", None),
+            ("RequestedProcedureID", None),
+            ("RequestedProcedureDescription", None),
+            ("AdmissionID", None),
+        ):
+            setattr(ds, keyword, value or "")
+        ds.ReferencedStudySequence = []
+        ds.RequestedProcedureCodeSequence = []
+        ds.ScheduledProcedureStepSequence = [step]
+        if any(not str(value).isascii() for value in (self.accession, self.patient_id) if value):
+            ds.SpecificCharacterSet = "ISO_IR 192"  # K.4.1.1.3.1: only when needed
+        return ds
+
+
+def _date_key(text: str) -> str:
+    """Turn ``today``, a date or a range into a DA matching key (C.2.2.2.5)."""
+    value = text.strip().lower().replace("-", "-")
+    if value == "today":
+        return dt.date.today().strftime("%Y%m%d")
+    compact = value.replace(":", "")
+    if _DATE.match(compact) or (_RANGE.match(compact) and compact != "-"):
+        return compact
+    raise ConfigError(f"--scheduled takes today, YYYYMMDD or YYYYMMDD-YYYYMMDD, got {text!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class WorklistItem:
+    """One scheduled procedure step, as the worklist SCP answered it."""
+
+    dataset: Dataset
+
+    def step(self) -> Dataset | None:
+        """Return the Scheduled Procedure Step item, if the answer has one."""
+        steps = self.dataset.get("ScheduledProcedureStepSequence") or []
+        return steps[0] if steps else None
+
+    def summary(self, *, names: bool = False) -> dict[str, str]:
+        """Describe the item in a line's worth: when, accession, procedure (and the patient)."""
+        step = self.step()
+        out = {
+            "date": str(step.get("ScheduledProcedureStepStartDate", "")) if step else "",
+            "time": str(step.get("ScheduledProcedureStepStartTime", ""))[:6] if step else "",
+            "accession": str(self.dataset.get("AccessionNumber", "")),
+            "modality": str(step.get("Modality", "")) if step else "",
+            "procedure": str(
+                self.dataset.get("RequestedProcedureDescription", "")
+                or (step.get("ScheduledProcedureStepDescription", "") if step else "")
+            ),
+        }
+        if names:
+            out["patient_id"] = str(self.dataset.get("PatientID", ""))
+            out["patient_name"] = str(self.dataset.get("PatientName", ""))
+        return out
+
+
+def query_worklist(
+    url: str, query: WorklistQuery, options: SendOptions | None = None
+) -> list[WorklistItem]:
+    """Ask the worklist at ``dicom://AET@host:port`` for the items matching `query`.
+
+    Raises
+    ------
+    WorklistError
+        When the worklist cannot be reached, refuses the association or the query,
+        or stops answering.
+    ConfigError
+        For an address that is not ``dicom://``.
+    """
+    options = options or SendOptions()
+    target = parse_destination(url)
+    if not isinstance(target, DimseDestination):
+        raise ConfigError(f"a worklist is reached by DIMSE: dicom://AET@host:port, not {url}")
+    from pynetdicom import AE  # noqa: PLC0415  (pynetdicom loads only for a query)
+
+    from dicomize.send.dimse import close_transport, open_association  # noqa: PLC0415
+
+    ae = AE(ae_title=options.calling_aet)
+    ae.connection_timeout = options.connect_timeout
+    ae.acse_timeout = options.acse_timeout
+    ae.dimse_timeout = options.dimse_timeout
+    ae.network_timeout = options.dimse_timeout
+    ae.add_requested_context(_MWL_FIND)
+    assoc, problem, _ = open_association(ae, target, options)
+    if assoc is None:
+        raise WorklistError(f"worklist {target}: {problem}")
+    items: list[WorklistItem] = []
+    try:
+        for status, identifier in assoc.send_c_find(query.identifier(), _MWL_FIND):
+            code = int(status.Status) if status and "Status" in status else None
+            if code is None:
+                raise WorklistError(f"worklist {target}: no answer (timed out or aborted)")
+            if code in _PENDING and identifier is not None:
+                items.append(WorklistItem(identifier))
+            elif code not in _PENDING and code != 0:
+                comment = str(status.get("ErrorComment", "")).strip()
+                message = f"worklist {target}: the query failed with status 0x{code:04X} {comment}"
+                raise WorklistError(message.strip())
+    except (RuntimeError, ValueError) as exc:
+        raise WorklistError(f"worklist {target}: {exc}") from None
+    finally:
+        if assoc.is_established:
+            assoc.release()
+        close_transport(assoc)
+    return items
+
+
+def find_worklist_item(
+    url: str, query: WorklistQuery, options: SendOptions | None = None
+) -> WorklistItem:
+    """Return the one item matching `query`.
+
+    Raises
+    ------
+    WorklistError
+        When none matches, or several do (then ``items`` holds them).
+    """
+    items = query_worklist(url, query, options)
+    if not items:
+        raise WorklistError(f"worklist {url}: no scheduled procedure step matches {_keys(query)}")
+    if len(items) > 1:
+        raise WorklistError(
+            f"worklist {url}: {len(items)} scheduled procedure steps match {_keys(query)}; "
+            "narrow the query (--accession, --patient-id, --scheduled, --modality)",
+            items,
+        )
+    return items[0]
+
+
+def _keys(query: WorklistQuery) -> str:
+    # By keyword only: the values may be patient data.
+    given = [field.name for field in dataclasses.fields(query) if getattr(query, field.name)]
+    return "the " + ", ".join(given)
+
+
+#: Patient (C.7.1.1), Patient Study (C.7.2.2) and General Study (C.7.2.1) attributes the
+#: object takes as the worklist gives them (PS3.17 J.2.2-J.2.3; IHE RAD TF-2 Table A.1-1),
+#: with their Type in the object: Types 1 and 2 are refused when invalid, Type 3 dropped.
+_COPIED: dict[str, int] = {
+    "PatientName": 2,
+    "PatientID": 2,
+    "IssuerOfPatientID": 3,
+    "IssuerOfPatientIDQualifiersSequence": 3,
+    "OtherPatientIDsSequence": 3,
+    "PatientBirthDate": 2,
+    "PatientSex": 2,
+    "PatientWeight": 3,
+    "PatientSize": 3,
+    "StudyInstanceUID": 1,
+    "AccessionNumber": 2,
+    "IssuerOfAccessionNumberSequence": 3,
+    "ReferencedStudySequence": 3,
+    "ReferringPhysicianName": 2,
+}
+#: Request Attributes Sequence item (Table 10-9): one per scheduled step fulfilled.
+_REQUEST = (
+    "RequestedProcedureID",
+    "AccessionNumber",
+    "StudyInstanceUID",
+    "RequestedProcedureDescription",
+    "RequestedProcedureCodeSequence",
+)
+_STEP_REQUEST = (
+    "ScheduledProcedureStepID",
+    "ScheduledProcedureStepDescription",
+    "ScheduledProtocolCodeSequence",
+)
+
+
+def worklist_metadata(item: WorklistItem) -> tuple[dict[str, Any], list[str]]:
+    """Map a worklist item onto the attributes of the objects made for it.
+
+    Returns
+    -------
+    tuple
+        ``({keyword: value}, notes)``: the notes name each Type 3 attribute left
+        out because the worklist's value was invalid (by keyword, never by value).
+
+    Raises
+    ------
+    MetadataError
+        When a Type 1 or 2 value from the worklist breaks its VR's rules.
+    """
+    from dicomize._vr import validate_attribute  # noqa: PLC0415
+
+    ds = item.dataset
+    out: dict[str, Any] = {}
+    notes: list[str] = []
+    candidates: dict[str, Any] = {
+        keyword: _plain(ds[keyword].value) for keyword in _COPIED if _present(ds, keyword)
+    }
+    description = ds.get("RequestedProcedureDescription")
+    if description:
+        candidates["StudyDescription"] = str(description)
+    if _present(ds, "RequestedProcedureCodeSequence"):
+        candidates["ProcedureCodeSequence"] = _plain(ds.RequestedProcedureCodeSequence)
+    request = _request_item(item)
+    if request:
+        candidates["RequestAttributesSequence"] = [request]
+    for keyword, value in candidates.items():
+        try:
+            validate_attribute(keyword, value)
+        except MetadataError as exc:
+            if _COPIED.get(keyword, 3) < 3:  # noqa: PLR2004
+                raise MetadataError(keyword, value, f"from the worklist: {exc.rule}") from None
+            notes.append(f"the worklist's {keyword} is invalid ({exc.rule}); left out")
+            continue
+        out[keyword] = value
+    return out, notes
+
+
+def _present(ds: Dataset, keyword: str) -> bool:
+    value = ds.get(keyword)
+    return value is not None and value not in ("", [])
+
+
+def _request_item(item: WorklistItem) -> dict[str, Any]:
+    ds, step = item.dataset, item.step()
+    request = {k: _plain(ds[k].value) for k in _REQUEST if _present(ds, k)}
+    if step is not None:
+        request.update({k: _plain(step[k].value) for k in _STEP_REQUEST if _present(step, k)})
+    return request
+
+
+def _plain(value: object) -> object:
+    """Turn a pydicom value into what dicomize's validation takes (text, lists, items)."""
+    from pydicom.dataset import Dataset  # noqa: PLC0415
+    from pydicom.multival import MultiValue  # noqa: PLC0415
+    from pydicom.sequence import Sequence  # noqa: PLC0415
+
+    if isinstance(value, Sequence | list) and all(isinstance(i, Dataset) for i in value):
+        # Worklist servers fill every attribute of a returned item, some empty: an empty
+        # Type 1C one (Coding Scheme Version) would be "present though the condition is
+        # not satisfied", so empty attributes inside items are left out.
+        return [
+            {e.keyword: _plain(e.value) for e in i if e.keyword and e.value not in ("", None, [])}
+            for i in value
+        ]
+    if isinstance(value, MultiValue | list):
+        return [_plain(v) for v in value]
+    return value if isinstance(value, str | int | float | Mapping) else str(value)

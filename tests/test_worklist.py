@@ -1,0 +1,210 @@
+"""The patient, order and study from a real Modality Worklist (dcmtk's wlmscpfs), not typed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+
+import dicomize
+from dicomize.errors import WorklistError
+from dicomize.worklist import WorklistQuery, find_worklist_item, query_worklist, worklist_metadata
+from peers import WorklistServer, free_port
+
+TODAY = dt.date.today().strftime("%Y%m%d")
+STUDY_UID = "1.2.826.0.1.3680043.10.543.778"
+
+
+def item(
+    accession: str,
+    *,
+    name: str = "Doe^Jane",
+    patient_id: str = "12345",
+    date: str = TODAY,
+    modality: str = "XC",
+    charset: str = "ISO_IR 192",
+    birth_date: str = "19800101",
+    study_uid: str = STUDY_UID,
+) -> str:
+    """A worklist item as dcmdump text (PS3.4 Table K.6-1 keys)."""
+    return f"""
+(0008,0005) CS [{charset}]
+(0008,0050) SH [{accession}]
+(0008,0090) PN [Who^Referred]
+(0010,0010) PN [{name}]
+(0010,0020) LO [{patient_id}]
+(0010,0030) DA [{birth_date}]
+(0010,0040) CS [F]
+(0020,000d) UI [{study_uid}]
+(0032,1060) LO [Wound photography]
+(0032,1064) SQ
+(fffe,e000) -
+(0008,0100) SH [72170-4]
+(0008,0102) SH [LN]
+(0008,0104) LO [Photographic image]
+(fffe,e00d) -
+(fffe,e0dd) -
+(0040,0100) SQ
+(fffe,e000) -
+(0008,0060) CS [{modality}]
+(0040,0001) AE [DICOMIZE]
+(0040,0002) DA [{date}]
+(0040,0003) TM [093000]
+(0040,0006) PN [Nurse^Ann]
+(0040,0007) LO [Photograph the wound]
+(0040,0009) SH [SPS-{accession}]
+(fffe,e00d) -
+(fffe,e0dd) -
+(0040,1001) SH [RP-{accession}]
+"""
+
+
+@pytest.fixture
+def worklist(tmp_path: Path) -> Iterator[WorklistServer]:
+    server = WorklistServer(tmp_path / "worklist")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _cli(cli: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*cli, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def _photo(folder: Path) -> Path:
+    path = folder / "wound.png"
+    Image.fromarray(np.full((48, 64, 3), 120, np.uint8)).save(path)
+    return path
+
+
+def test_a_photo_is_filed_under_the_worklist_item_of_its_accession(
+    tmp_path: Path, worklist: WorklistServer, dicomize_cli: list[str]
+) -> None:
+    worklist.add("a", item("A778"))
+    worklist.add("b", item("A779", patient_id="67890", name="Roe^Richard"))
+    output = tmp_path / "wound.dcm"
+    photo = str(_photo(tmp_path))
+    result = _cli(dicomize_cli, "convert", photo, "-o", str(output), "--worklist", worklist.url,
+                  "--accession", "A778", "--iod", "vl-photo")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ds = pydicom.dcmread(output)
+    assert (str(ds.PatientName), ds.PatientID, ds.PatientBirthDate) == (
+        "Doe^Jane",
+        "12345",
+        "19800101",
+    )
+    assert (ds.StudyInstanceUID, ds.AccessionNumber) == (STUDY_UID, "A778")
+    assert ds.StudyDescription == "Wound photography"
+    assert ds.ProcedureCodeSequence[0].CodeValue == "72170-4"
+    (request,) = ds.RequestAttributesSequence
+    assert (request.RequestedProcedureID, request.ScheduledProcedureStepID) == (
+        "RP-A778",
+        "SPS-A778",
+    )
+    assert request.ScheduledProcedureStepDescription == "Photograph the wound"
+
+
+def test_no_match_and_several_matches_are_refused_and_nothing_is_written(
+    tmp_path: Path, worklist: WorklistServer, dicomize_cli: list[str]
+) -> None:
+    worklist.add("a", item("A778"))
+    worklist.add("b", item("A779", patient_id="67890"))
+    output = tmp_path / "wound.dcm"
+    photo = str(_photo(tmp_path))
+    none = _cli(dicomize_cli, "convert", photo, "-o", str(output),
+                "--worklist", worklist.url, "--accession", "A999")  # fmt: skip
+    assert none.returncode == 2
+    assert none.stderr.strip() == (
+        f"dicomize: worklist {worklist.url}: no scheduled procedure step matches the accession"
+    )
+    several = _cli(dicomize_cli, "convert", photo, "-o", str(output), "--worklist", worklist.url,
+                   "--scheduled", "today", "--modality", "XC")  # fmt: skip
+    assert several.returncode == 2
+    lines = several.stderr.strip().splitlines()
+    assert "2 scheduled procedure steps match the scheduled, modality" in lines[0]
+    assert any("A778" in line for line in lines[1:])
+    assert any("A779" in line for line in lines[1:])
+    assert not any("Doe" in line for line in lines)  # names only with -v
+    assert not output.exists()
+
+
+def test_the_worklist_command_lists_the_day(
+    worklist: WorklistServer, dicomize_cli: list[str]
+) -> None:
+    worklist.add("a", item("A778"))
+    worklist.add("b", item("A779", date="20200101"))
+    table = _cli(dicomize_cli, "worklist", worklist.url, "--scheduled", "today")
+    assert table.returncode == 0, table.stderr
+    assert "A778" in table.stdout
+    assert "A779" not in table.stdout
+    assert "Doe" not in table.stdout
+    listed = _cli(dicomize_cli, "worklist", worklist.url, "--modality", "XC", "--json", "-v")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert sorted(row["accession"] for row in rows) == ["A778", "A779"]
+    assert {row["patient_name"] for row in rows} == {"Doe^Jane"}
+
+
+@pytest.mark.parametrize(
+    ("charset", "name", "encoding"),
+    [
+        ("ISO_IR 100", "Müller^Jürgen", "latin-1"),
+        ("\\ISO 2022 IR 87", "Yamada^Tarou=山田^太郎", "iso2022_jp"),
+    ],
+)
+def test_the_answers_character_set_is_honoured(
+    charset: str, name: str, encoding: str, tmp_path: Path, worklist: WorklistServer
+) -> None:
+    worklist.add("a", item("A778", name=name, charset=charset), encoding=encoding)
+    found = find_worklist_item(worklist.url, WorklistQuery(accession="A778"))
+    metadata, notes = worklist_metadata(found)
+    assert (metadata["PatientName"], notes) == (name, [])
+    output = tmp_path / "photo.dcm"
+    dicomize.write(dicomize.convert(np.zeros((8, 8), np.uint8), metadata), output)
+    ds = pydicom.dcmread(output)
+    assert (ds.SpecificCharacterSet, str(ds.PatientName)) == ("ISO_IR 192", name)
+
+
+def test_a_bad_value_from_the_worklist_is_refused_by_keyword(
+    tmp_path: Path, worklist: WorklistServer, dicomize_cli: list[str]
+) -> None:
+    worklist.add("a", item("A778", birth_date="19801399"))
+    output = tmp_path / "wound.dcm"
+    result = _cli(dicomize_cli, "convert", str(_photo(tmp_path)), "-o", str(output),
+                  "--worklist", worklist.url, "--accession", "A778")  # fmt: skip
+    assert result.returncode == 2
+    assert "PatientBirthDate" in result.stderr
+    assert "from the worklist" in result.stderr
+    assert not output.exists()
+
+
+def test_a_worklist_that_is_down_is_one_line(tmp_path: Path, dicomize_cli: list[str]) -> None:
+    url = f"dicom://RIS@127.0.0.1:{free_port()}"
+    with pytest.raises(WorklistError, match="cannot connect"):
+        query_worklist(url, WorklistQuery(accession="A778"))
+    result = _cli(dicomize_cli, "convert", str(_photo(tmp_path)), "--worklist", url,
+                  "--accession", "A778")  # fmt: skip
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert "cannot connect" in result.stderr
+    assert not (tmp_path / "wound.dcm").exists()
+
+
+def test_the_command_line_wins_over_the_worklist_and_says_so(
+    tmp_path: Path, worklist: WorklistServer, dicomize_cli: list[str]
+) -> None:
+    worklist.add("a", item("A778"))
+    output = tmp_path / "wound.dcm"
+    result = _cli(dicomize_cli, "convert", str(_photo(tmp_path)), "-o", str(output),
+                  "--worklist", worklist.url, "--accession", "A778",
+                  "--study-description", "Left heel")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "given values replace the worklist's StudyDescription" in result.stderr
+    assert pydicom.dcmread(output).StudyDescription == "Left heel"
