@@ -449,3 +449,22 @@ def test_a_stream_longer_than_a_fragment_goes_fragmentable_and_extracts_whole(
     assert [len(f) for f in fragments[:-1]] == [1024] * (len(fragments) - 1)
     assert dicomize.extract(output).data == source.read_bytes()
     assert dicomize.validate_file(output).ok
+
+
+def test_frame_packed_stereo_is_refused_not_mislabelled_2d(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    # x264 writes a frame packing arrangement SEI (side by side) into every key frame.
+    source = make_clip(tmp_path / "stereo.mp4", "libx264", (640, 240), 25,
+                       options={"x264-params": "frame-packing=3"})  # fmt: skip
+    output = tmp_path / "stereo.dcm"
+    result = subprocess.run(
+        [*dicomize_cli, "convert", str(source), "-o", str(output)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"dicomize: {source}: frame-packed stereo H.264: the 3D syntaxes (PS3.5 8.2.8, 8.2.9) "
+        "are not written, and a 2D syntax must not hold it"
+    )
+    assert not output.exists()

@@ -38,6 +38,7 @@ from dicomize.codestreams.video import (
     H264Profile,
     HevcProfile,
     Mpeg2Profile,
+    h264_frame_packing,
     h264_profile,
     hevc_profile,
     mpeg2_profile,
@@ -133,6 +134,8 @@ class Video:
     interlaced: bool
     square_pixels: bool
     h264: H264Profile | None
+    #: The H.264 stream says its pictures are frame-packed stereo pairs (an SEI, D.1.26).
+    frame_packed: bool
     hevc: HevcProfile | None
     mpeg2: Mpeg2Profile | None
     audio: tuple[AudioTrack, ...]
@@ -259,6 +262,7 @@ def _probe(container: Any, name: Path, max_pixels: int | None, size: int) -> Vid
         interlaced=int(context.field_order or 0) > 1,
         square_pixels=ratio is None or ratio in {0, 1},
         h264=h264_profile(extradata, sample) if context.name == "h264" else None,
+        frame_packed=context.name == "h264" and h264_frame_packing(sample, extradata),
         hevc=hevc_profile(extradata, sample) if context.name == "hevc" else None,
         mpeg2=mpeg2_profile(extradata + sample) if context.name == "mpeg2video" else None,
         audio=tuple(
@@ -438,21 +442,8 @@ def _h264_syntax(video: Video) -> tuple[str | None, str]:
     profile = video.h264
     if profile is None:
         return None, "its H.264 sequence parameter set cannot be found"
-    if reason := _common(video):
+    if reason := _common(video) or _h264_refusal(video, profile):
         return None, reason
-    # PS3.5 8.2.7 binds Rows, Columns, Cine Rate and Frame Time to "the High Profile /
-    # Level 4.1" (8.2.8: Level 4.2); 10.10 and A.4.6 say the syntax "corresponds to" that
-    # profile and level. No text requires profile_idc 100 itself. ITU-T H.264 A.2.4 makes
-    # every High Profile decoder decode the bitstreams a Main Profile decoder decodes
-    # (profile_idc 77, or constraint_set1_flag 1: Main and Constrained Baseline), so
-    # those streams fit the High Profile syntaxes as they are. Baseline without
-    # constraint_set1 (FMO, ASO, redundant slices) and Extended are not decodable by a
-    # High Profile decoder and are transcoded.
-    high_decodable = profile.profile_idc in {_H264_HIGH, _H264_MAIN} or (
-        profile.profile_idc == _H264_BASELINE and profile.flag(1)
-    )
-    if not high_decodable:
-        return None, f"H.264 profile_idc {profile.profile_idc} is not decodable as High Profile"
     fps = float(video.rate)
     macroblocks = math.ceil(video.width / 16) * math.ceil(video.height / 16)
     for level, syntax in ((41, H264_HP41), (42, H264_HP42_2D)):
@@ -465,6 +456,28 @@ def _h264_syntax(video: Video) -> tuple[str | None, str]:
         f"H.264 level {profile.level_idc / 10:g} at {video.width}x{video.height} "
         f"{fps:.4g} fps exceeds High Profile Level 4.2 (8.2.8)"
     )
+
+
+def _h264_refusal(video: Video, profile: H264Profile) -> str:
+    """Return why the stream is not for the High Profile syntaxes as it is, or empty."""
+    # PS3.5 8.2.7 binds Rows, Columns, Cine Rate and Frame Time to "the High Profile /
+    # Level 4.1" (8.2.8: Level 4.2); 10.10 and A.4.6 say the syntax "corresponds to" that
+    # profile and level. No text requires profile_idc 100 itself. ITU-T H.264 A.2.4 makes
+    # every High Profile decoder decode the bitstreams a Main Profile decoder decodes
+    # (profile_idc 77, or constraint_set1_flag 1: Main and Constrained Baseline), so
+    # those streams fit the High Profile syntaxes as they are. Baseline without
+    # constraint_set1 (FMO, ASO, redundant slices) and Extended are not decodable by a
+    # High Profile decoder and are transcoded.
+    high_decodable = profile.profile_idc in {_H264_HIGH, _H264_MAIN} or (
+        profile.profile_idc == _H264_BASELINE and profile.flag(1)
+    )
+    if not high_decodable:
+        return f"H.264 profile_idc {profile.profile_idc} is not decodable as High Profile"
+    if video.frame_packed:
+        # 8.2.8, Table 8-8: the 2D syntaxes exclude frame packing; the 3D ones need Stereo
+        # Pairs Present YES and the pairs' description, which dicomize does not write.
+        return "the stream carries frame-packed stereo pairs (frame packing SEI)"
+    return ""
 
 
 def _on_bd_list(video: Video, fps: float) -> bool:
@@ -576,6 +589,13 @@ def prepare_video(
     raw = video.width * video.height * 1.5 * video.frames  # 4:2:0 samples, 8 bits each
     if syntax is not None:
         return _keep(video, syntax, raw, temporary_folder)
+    if video.frame_packed:
+        # FFmpeg carries the packing into any re-encoding: no 2D stream can be made of it.
+        raise UnsupportedInput(
+            "frame-packed stereo H.264: the 3D syntaxes (PS3.5 8.2.8, 8.2.9) are not "
+            "written, and a 2D syntax must not hold it",
+            video.path,
+        )
     if not transcode:
         raise UnsupportedInput(
             f"would need transcoding: {reason} (leave out --no-transcode)", video.path

@@ -26,6 +26,7 @@ __all__ = [
     "H264Profile",
     "HevcProfile",
     "Mpeg2Profile",
+    "h264_frame_packing",
     "h264_profile",
     "hevc_profile",
     "mpeg2_profile",
@@ -104,6 +105,68 @@ def h264_profile(extradata: bytes, sample: bytes = b"") -> H264Profile | None:
             head = _unescaped(nal[1:], 3)
             return H264Profile(head[0], head[1], head[2])
     return None
+
+
+_H264_SEI = 6
+_FRAME_PACKING = 45  # frame_packing_arrangement SEI payload (H.264 D.1.26)
+
+
+def _length_prefixed(data: bytes, size: int = 4) -> Iterator[bytes]:
+    """Yield the NAL units of an MP4 sample (each after a big-endian length, 14496-15 5.3.2)."""
+    position = 0
+    while position + size <= len(data):
+        length = int.from_bytes(data[position : position + size], "big")
+        position += size
+        if length == 0 or position + length > len(data):
+            return
+        yield data[position : position + length]
+        position += length
+
+
+def h264_frame_packing(sample: bytes, extradata: bytes = b"") -> bool:
+    """Tell whether an H.264 access unit carries a frame packing arrangement SEI (stereo).
+
+    `sample` is the first access unit: Annex B (MPEG-2 TS) or length-prefixed NAL
+    units (MP4, the prefix size from the ``avcC`` record). PS3.5 8.2.8 keeps frame
+    packing out of the "2D" syntaxes; the stereo ones need Stereo Pairs Present.
+    """
+    if extradata[:1] == b"\x01" and len(extradata) > 4:  # noqa: PLR2004
+        units = _length_prefixed(sample, (extradata[4] & 0x03) + 1)
+    else:
+        units = _nal_units(sample)
+    for nal in units:
+        if (
+            nal
+            and nal[0] & 0x1F == _H264_SEI
+            and _sei_types(_unescaped(nal[1:], len(nal))) & {_FRAME_PACKING}
+        ):
+            return True
+    return False
+
+
+def _sei_types(payload: bytes) -> set[int]:
+    """Return the payload types of the SEI messages in an SEI RBSP (H.264 7.3.2.3)."""
+    found: set[int] = set()
+    position = 0
+    while position < len(payload) and payload[position] != 0x80:  # noqa: PLR2004  (trailing bits)
+        kind = 0
+        while position < len(payload) and payload[position] == 0xFF:  # noqa: PLR2004
+            kind += 255
+            position += 1
+        if position >= len(payload):
+            break
+        kind += payload[position]
+        position += 1
+        size = 0
+        while position < len(payload) and payload[position] == 0xFF:  # noqa: PLR2004
+            size += 255
+            position += 1
+        if position >= len(payload):
+            break
+        size += payload[position]
+        position += 1 + size
+        found.add(kind)
+    return found
 
 
 def hevc_profile(extradata: bytes, sample: bytes = b"") -> HevcProfile | None:
