@@ -57,6 +57,7 @@ class Orthanc:
             "AuthenticationEnabled": False,
             "DicomCheckCalledAet": True,
             "DicomAlwaysAllowStore": True,
+            "DicomAlwaysAllowFind": True,  # --find-study queries from any AE title
             "Plugins": [str(DICOMWEB_PLUGIN)],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
             **config,

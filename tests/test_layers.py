@@ -152,6 +152,7 @@ LAYERS = [
     "cli",
     "batch",
     "worklist",
+    "pacs",
     "send",
     "validate",
     "_extract",

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import dicomize
-from dicomize.errors import WorklistError
+from dicomize.errors import QueryError
 from dicomize.worklist import WorklistQuery, find_worklist_item, query_worklist, worklist_metadata
 from peers import WorklistServer, free_port
 
@@ -187,7 +187,7 @@ def test_a_bad_value_from_the_worklist_is_refused_by_keyword(
 
 def test_a_worklist_that_is_down_is_one_line(tmp_path: Path, dicomize_cli: list[str]) -> None:
     url = f"dicom://RIS@127.0.0.1:{free_port()}"
-    with pytest.raises(WorklistError, match="cannot connect"):
+    with pytest.raises(QueryError, match="cannot connect"):
         query_worklist(url, WorklistQuery(accession="A778"))
     result = _cli(dicomize_cli, "convert", str(_photo(tmp_path)), "--worklist", url,
                   "--accession", "A778")  # fmt: skip

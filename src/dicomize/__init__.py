@@ -42,12 +42,16 @@ if TYPE_CHECKING:
     from dicomize.errors import MetadataError as MetadataError
     from dicomize.errors import OutputError as OutputError
     from dicomize.errors import OutputExists as OutputExists
+    from dicomize.errors import QueryError as QueryError
     from dicomize.errors import UnsupportedInput as UnsupportedInput
-    from dicomize.errors import WorklistError as WorklistError
     from dicomize.metadata import Metadata as Metadata
     from dicomize.metadata import resolve_metadata as resolve_metadata
     from dicomize.options import ConvertOptions as ConvertOptions
     from dicomize.options import SendOptions as SendOptions
+    from dicomize.pacs import StudyMatch as StudyMatch
+    from dicomize.pacs import StudyQuery as StudyQuery
+    from dicomize.pacs import find_study as find_study
+    from dicomize.pacs import study_metadata as study_metadata
     from dicomize.picture import Picture as Picture
     from dicomize.readers import read_picture as read_picture
     from dicomize.reference import reference_metadata as reference_metadata
@@ -82,6 +86,10 @@ _LOCATIONS: dict[str, str] = {
     # Metadata
     "Metadata": "dicomize.metadata",
     "WorklistQuery": "dicomize.worklist",
+    "StudyQuery": "dicomize.pacs",
+    "StudyMatch": "dicomize.pacs",
+    "find_study": "dicomize.pacs",
+    "study_metadata": "dicomize.pacs",
     "WorklistItem": "dicomize.worklist",
     "query_worklist": "dicomize.worklist",
     "find_worklist_item": "dicomize.worklist",

@@ -14,7 +14,7 @@ and ``str(exc)`` is a one-line message fit for a terminal.
     │   └── ImageTooLarge       more pixels than the configured limit
     ├── MetadataError           a metadata value breaks a DICOM rule
     ├── ManifestError           a batch manifest row is invalid (row number given)
-    ├── WorklistError           the worklist gave no single item (none, several, no answer)
+    ├── QueryError              a worklist or PACS query gave no single answer
     ├── ConfigError             options, destinations or arguments that cannot work
     └── OutputError             the output cannot be written
         └── OutputExists        the target exists and overwriting was not asked for
@@ -35,8 +35,8 @@ __all__ = [
     "MetadataError",
     "OutputError",
     "OutputExists",
+    "QueryError",
     "UnsupportedInput",
-    "WorklistError",
 ]
 
 
@@ -118,15 +118,16 @@ class ManifestError(DicomizeError):
         super().__init__(f"{manifest}: row {row}: {message}")
 
 
-class WorklistError(DicomizeError):
-    """The worklist gave no single item: none, several, or no answer at all.
+class QueryError(DicomizeError):
+    """A worklist or PACS query gave no single answer: none, several, or none at all.
 
     Parameters
     ----------
     message : str
         What happened, in one line.
     items : list
-        The :class:`dicomize.worklist.WorklistItem` objects that matched, when several did.
+        What matched, when several did: :class:`dicomize.worklist.WorklistItem` or
+        :class:`dicomize.pacs.StudyMatch` objects (each has ``summary()``).
     """
 
     def __init__(self, message: str, items: list[Any] | None = None) -> None:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dicomize.errors import ConfigError, MetadataError, WorklistError
+from dicomize.errors import ConfigError, MetadataError, QueryError
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination, parse_destination
 
@@ -167,7 +167,7 @@ def query_worklist(
 
     Raises
     ------
-    WorklistError
+    QueryError
         When the worklist cannot be reached, refuses the association or the query,
         or stops answering.
     ConfigError
@@ -189,21 +189,21 @@ def query_worklist(
     ae.add_requested_context(_MWL_FIND)
     assoc, problem, _ = open_association(ae, target, options)
     if assoc is None:
-        raise WorklistError(f"worklist {target}: {problem}")
+        raise QueryError(f"worklist {target}: {problem}")
     items: list[WorklistItem] = []
     try:
         for status, identifier in assoc.send_c_find(query.identifier(), _MWL_FIND):
             code = int(status.Status) if status and "Status" in status else None
             if code is None:
-                raise WorklistError(f"worklist {target}: no answer (timed out or aborted)")
+                raise QueryError(f"worklist {target}: no answer (timed out or aborted)")
             if code in _PENDING and identifier is not None:
                 items.append(WorklistItem(identifier))
             elif code not in _PENDING and code != 0:
                 comment = str(status.get("ErrorComment", "")).strip()
                 message = f"worklist {target}: the query failed with status 0x{code:04X} {comment}"
-                raise WorklistError(message.strip())
+                raise QueryError(message.strip())
     except (RuntimeError, ValueError) as exc:
-        raise WorklistError(f"worklist {target}: {exc}") from None
+        raise QueryError(f"worklist {target}: {exc}") from None
     finally:
         if assoc.is_established:
             assoc.release()
@@ -218,14 +218,14 @@ def find_worklist_item(
 
     Raises
     ------
-    WorklistError
+    QueryError
         When none matches, or several do (then ``items`` holds them).
     """
     items = query_worklist(url, query, options)
     if not items:
-        raise WorklistError(f"worklist {url}: no scheduled procedure step matches {_keys(query)}")
+        raise QueryError(f"worklist {url}: no scheduled procedure step matches {_keys(query)}")
     if len(items) > 1:
-        raise WorklistError(
+        raise QueryError(
             f"worklist {url}: {len(items)} scheduled procedure steps match {_keys(query)}; "
             "narrow the query (--accession, --patient-id, --scheduled, --modality)",
             items,

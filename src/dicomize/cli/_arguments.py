@@ -98,6 +98,12 @@ def _add_worklist(parser: argparse.ArgumentParser) -> None:
         help="dicom://AET@host:port of the worklist: exactly one scheduled step must match",
     )
     add_worklist_keys(group)
+    group.add_argument(
+        "--find-study",
+        metavar="URL",
+        help="join the one study on this PACS (dicom://AET@host:port, or a DICOMweb root) "
+        "matching --accession, or --patient-id and --study-date",
+    )
 
 
 def add_worklist_keys(group: Any) -> None:  # noqa: ANN401  (an argparse group or parser)
@@ -487,7 +493,7 @@ def metadata(args: argparse.Namespace) -> dict[str, Any]:
     ------
     dicomize.errors.ConfigError
         For an unreadable reference or JSON file, or a malformed --set.
-    dicomize.errors.WorklistError
+    dicomize.errors.QueryError
         When ``--worklist`` gives no single item.
     dicomize.errors.MetadataError
         When the worklist's item has an invalid Type 1 or 2 value.
@@ -531,6 +537,21 @@ def _worklist_layer(args: argparse.Namespace) -> dict[str, Any]:
     return found
 
 
+def _pacs_layer(args: argparse.Namespace) -> dict[str, Any]:
+    from dicomize.pacs import StudyQuery, find_study, study_metadata  # noqa: PLC0415
+
+    query = StudyQuery(
+        accession=getattr(args, "kw_AccessionNumber", None),
+        patient_id=getattr(args, "kw_PatientID", None),
+        study_date=getattr(args, "kw_StudyDate", None),
+    )
+    found, notes = study_metadata(find_study(args.find_study, query, send_options(args)))
+    if not args.quiet:
+        for note in notes:
+            print(f"dicomize: note: {note}", file=sys.stderr)
+    return found
+
+
 def _layers(args: argparse.Namespace) -> list[tuple[str | None, dict[str, Any]]]:
     """Return each source of metadata, lowest first, named when it is not the user's."""
     layers: list[tuple[str | None, dict[str, Any]]] = []
@@ -549,6 +570,8 @@ def _layers(args: argparse.Namespace) -> list[tuple[str | None, dict[str, Any]]]
         layers.append(("reference", found))
     if getattr(args, "worklist", None):
         layers.append(("worklist", _worklist_layer(args)))
+    if getattr(args, "find_study", None):
+        layers.append(("PACS", _pacs_layer(args)))
     if args.metadata:
         layers.append((None, _read_json(args.metadata)))
     pairs: dict[str, Any] = {}

@@ -26,9 +26,9 @@ from dicomize.cli._common import (
     ReportWriter,
     deliver,
     fail,
-    fail_worklist,
+    fail_query,
 )
-from dicomize.errors import ConfigError, InputError, ManifestError, MetadataError, WorklistError
+from dicomize.errors import ConfigError, InputError, ManifestError, MetadataError, QueryError
 from dicomize.report import BatchResult, BatchStatus
 
 __all__ = ["add_parser", "run"]
@@ -93,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
         options = dataclasses.replace(convert_options(args), temporary_folder=args.output)
         items = _primed(_plan(args))  # a manifest is validated in full here
         client = _client(args.scheduler) if args.scheduler else None
-    except WorklistError as exc:
-        return fail_worklist(exc, names=args.verbose > 0)
+    except QueryError as exc:
+        return fail_query(exc, names=args.verbose > 0)
     except (MetadataError, ConfigError, ManifestError, InputError) as exc:
         fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
         return EXIT_USAGE

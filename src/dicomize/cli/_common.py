@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import IO, Protocol
 
 from dicomize.cli._arguments import send_options
-from dicomize.errors import ConfigError, WorklistError
+from dicomize.errors import ConfigError, QueryError
 
 __all__ = [
     "EXIT_FAILED",
@@ -29,7 +29,7 @@ __all__ = [
     "configure_logging",
     "deliver",
     "fail",
-    "fail_worklist",
+    "fail_query",
     "format_item",
     "verified",
 ]
@@ -41,7 +41,7 @@ EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 
 
-def fail_worklist(exc: WorklistError, *, names: bool = False) -> int:
+def fail_query(exc: QueryError, *, names: bool = False) -> int:
     """Report a worklist that gave no single item: the line, then what matched; exit 2."""
     fail(str(exc))
     for item in exc.items:

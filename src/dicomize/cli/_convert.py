@@ -21,10 +21,10 @@ from dicomize.cli._common import (
     EXIT_USAGE,
     deliver,
     fail,
-    fail_worklist,
+    fail_query,
     verified,
 )
-from dicomize.errors import ConfigError, InputError, MetadataError, OutputError, WorklistError
+from dicomize.errors import ConfigError, InputError, MetadataError, OutputError, QueryError
 from dicomize.options import ConvertOptions
 
 if TYPE_CHECKING:
@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     except (MetadataError, ConfigError) as exc:
         fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
         return EXIT_USAGE
-    except WorklistError as exc:
-        return fail_worklist(exc, names=args.verbose > 0)
+    except QueryError as exc:
+        return fail_query(exc, names=args.verbose > 0)
     if args.multiframe or args.video:
         return _run_joined(args, merged, options)
     from dicomize._convert import encode_series  # noqa: PLC0415  (pydicom and the readers)

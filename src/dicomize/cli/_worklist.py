@@ -8,8 +8,8 @@ import sys
 from typing import Any
 
 from dicomize.cli._arguments import add_verbosity, add_worklist_keys
-from dicomize.cli._common import EXIT_OK, EXIT_USAGE, fail, fail_worklist, format_item
-from dicomize.errors import ConfigError, WorklistError
+from dicomize.cli._common import EXIT_OK, EXIT_USAGE, fail, fail_query, format_item
+from dicomize.errors import ConfigError, QueryError
 
 __all__ = ["add_parser", "run"]
 
@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         fail(f"invalid arguments: {exc}")
         return EXIT_USAGE
-    except WorklistError as exc:
-        return fail_worklist(exc)
+    except QueryError as exc:
+        return fail_query(exc)
     names = args.verbose > 0  # patient names and IDs only when asked for
     for item in items:
         summary = item.summary(names=names)
