@@ -191,7 +191,16 @@ class SendOptions:
     batch_size : int
         Instances per STOW-RS request.
     delete_after_store : bool
-        Delete each file after the peer confirmed storing it.
+        Delete each file after the peer confirmed storing it (with `commit`: after
+        the peer committed to it).
+    commit : bool
+        Ask the peer for Storage Commitment (PS3.4 Annex J) of what it stored.
+    commit_listen : str or None
+        ``HOST:PORT`` where dicomize listens for the commitment report a PACS sends
+        on a new association (most do; the PACS must know this address and our AE
+        title). None: only a report on the requesting association is taken.
+    commit_timeout : float
+        Seconds to wait for the commitment report.
     """
 
     calling_aet: str = "DICOMIZE"
@@ -209,6 +218,9 @@ class SendOptions:
     token: str | None = dataclasses.field(default=None, repr=False)
     basic: tuple[str, str] | None = dataclasses.field(default=None, repr=False)
     delete_after_store: bool = False
+    commit: bool = False
+    commit_listen: str | None = None
+    commit_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         aet = self.calling_aet
@@ -224,6 +236,12 @@ class SendOptions:
             raise ConfigError("backoff must be 0 or more seconds")
         if self.batch_size < 1:
             raise ConfigError("batch_size must be at least 1")
+        if not self.commit_timeout > 0:
+            raise ConfigError("commit_timeout must be more than 0 seconds")
+        if self.commit_listen is not None:
+            host, _, port = self.commit_listen.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:  # noqa: PLR2004
+                raise ConfigError(f"commit_listen must be HOST:PORT, got {self.commit_listen!r}")
 
 
 def default_of(options: type[ConvertOptions | SendOptions], name: str) -> object:

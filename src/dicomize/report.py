@@ -32,6 +32,10 @@ class SendStatus(enum.StrEnum):
 
     STORED = "stored"
     """The peer took responsibility for it (success or warning status)."""
+    COMMITTED = "committed"
+    """Stored, and the peer committed to keeping it (Storage Commitment, PS3.4 Annex J)."""
+    NOT_COMMITTED = "not committed"
+    """Stored, but the peer did not commit to it: the error says why. Never deleted."""
     FAILED = "failed"
 
 

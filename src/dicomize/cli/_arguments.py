@@ -390,7 +390,24 @@ def add_send_arguments(parser: argparse.ArgumentParser, *, command: bool) -> Non
         "--delete-after-store",
         action="store_true",
         default=None,
-        help="delete each file after the peer confirmed storing it",
+        help="delete each file after the peer confirmed storing it (with --commit: committing)",
+    )
+    group.add_argument(
+        "--commit",
+        action="store_true",
+        default=None,
+        help="ask the PACS for Storage Commitment of what it stored (DIMSE)",
+    )
+    group.add_argument(
+        "--commit-listen",
+        metavar="HOST:PORT",
+        help="listen here for the commitment report a PACS sends on a new association",
+    )
+    group.add_argument(
+        "--commit-timeout",
+        type=float,
+        metavar="S",
+        help=f"seconds to wait for that report (default {_default(SendOptions, 'commit_timeout')})",
     )
     if command:
         group.add_argument(

@@ -141,16 +141,25 @@ def deliver(
     except ConfigError as exc:
         fail(f"invalid arguments: {exc}")
         return EXIT_USAGE
-    stored = failed = 0
-    with ReportWriter(report_path) as report:
-        for result in send_files(list(paths), destination, options):
-            report.write(result)
-            if result.status == SendStatus.STORED:
-                stored += 1
-                continue
-            failed += 1
-            if not args.quiet:
-                fail(f"{result.input}: not stored: {result.error}")
+    counts = dict.fromkeys(SendStatus, 0)
+    try:
+        with ReportWriter(report_path) as report:
+            for result in send_files(list(paths), destination, options):
+                report.write(result)
+                counts[result.status] += 1
+                if (
+                    result.status in {SendStatus.FAILED, SendStatus.NOT_COMMITTED}
+                    and not args.quiet
+                ):
+                    fail(f"{result.input}: {result.status}: {result.error}")
+    except ConfigError as exc:
+        fail(f"invalid arguments: {exc}")
+        return EXIT_USAGE
     if not args.quiet:
-        print(f"dicomize: send: {stored} stored, {failed} not stored", file=sys.stderr)
-    return EXIT_OK if failed == 0 else EXIT_FAILED
+        stored = counts[SendStatus.STORED] + counts[SendStatus.COMMITTED]
+        line = f"dicomize: send: {stored + counts[SendStatus.NOT_COMMITTED]} stored"
+        if options.commit:
+            line += f", {counts[SendStatus.COMMITTED]} committed"
+        print(f"{line}, {counts[SendStatus.FAILED]} not stored", file=sys.stderr)
+    bad = counts[SendStatus.FAILED] + counts[SendStatus.NOT_COMMITTED]
+    return EXIT_OK if bad == 0 else EXIT_FAILED

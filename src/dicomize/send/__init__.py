@@ -6,6 +6,7 @@ the peer took responsibility for it.
 
 * :mod:`~dicomize.send.destination`: where to (``parse_destination``);
 * :mod:`~dicomize.send.dimse`, :mod:`~dicomize.send.stow`: the two protocols;
+* :mod:`~dicomize.send.commit`: Storage Commitment after C-STORE;
 * :mod:`~dicomize.send._retry`: the backoff both follow.
 
 How to connect is a :class:`dicomize.SendOptions`.
@@ -13,10 +14,12 @@ How to connect is a :class:`dicomize.SendOptions`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from dicomize.errors import ConfigError
 from dicomize.files import walk_files
 from dicomize.options import SendOptions
 from dicomize.report import SendResult, SendStatus
@@ -63,7 +66,41 @@ def send_files(
         from dicomize.send.stow import send_stow  # noqa: PLC0415  (httpx when needed)
 
         results = send_stow(files, target, options)
+    if options.commit:
+        if not isinstance(target, DimseDestination):
+            raise ConfigError(
+                "Storage Commitment is a DIMSE service: send to dicom://AET@host:port"
+            )
+        results = _committed(list(results), target, options)
+    # Nothing is deleted before the PACS has taken responsibility for it: stored, and, when
+    # commitment was asked for, committed.
+    kept = SendStatus.COMMITTED if options.commit else SendStatus.STORED
     for result in results:
-        if options.delete_after_store and result.status == SendStatus.STORED:
+        if options.delete_after_store and result.status == kept:
             Path(result.input).unlink(missing_ok=True)
         yield result
+
+
+def _committed(
+    results: list[SendResult], target: DimseDestination, options: SendOptions
+) -> Iterator[SendResult]:
+    """Ask for commitment of what was stored; mark each stored result committed or not."""
+    from pydicom import dcmread  # noqa: PLC0415
+
+    from dicomize.send.commit import request_commitment  # noqa: PLC0415
+
+    stored = [r for r in results if r.status == SendStatus.STORED and r.sop_instance_uid]
+    classes = {
+        r.sop_instance_uid: str(dcmread(r.input, stop_before_pixels=True).SOPClassUID)
+        for r in stored
+    }
+    outcome = request_commitment(
+        [(classes[uid], uid) for uid in classes if uid is not None], target, options
+    )
+    for result in results:
+        if result.status != SendStatus.STORED or result.sop_instance_uid not in outcome:
+            yield result
+            continue
+        why = outcome[result.sop_instance_uid]
+        status = SendStatus.COMMITTED if why is None else SendStatus.NOT_COMMITTED
+        yield dataclasses.replace(result, status=status, error=why)

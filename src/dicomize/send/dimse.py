@@ -16,7 +16,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dicomize.options import SendOptions
 from dicomize.report import SendResult, SendStatus
@@ -124,6 +124,7 @@ def open_association(
     ae: AE,
     target: DimseDestination,
     options: SendOptions,
+    handlers: list[Any] | None = None,
 ) -> tuple[Association | None, str, bool]:
     """Associate with `target`; return (association or None, the problem, whether it is final).
 
@@ -144,7 +145,13 @@ def open_association(
             context.load_cert_chain(options.cert_file, options.key_file)
         tls = (context, target.host)
     try:
-        assoc = ae.associate(target.host, target.port, ae_title=target.called_aet, tls_args=tls)
+        assoc = ae.associate(
+            target.host,
+            target.port,
+            ae_title=target.called_aet,
+            tls_args=tls,
+            evt_handlers=handlers or [],
+        )
     except (OSError, ssl.SSLError) as exc:
         return None, f"cannot connect to {target.host}:{target.port} ({exc})", False
     if assoc.is_established:

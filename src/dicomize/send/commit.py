@@ -1,0 +1,144 @@
+"""Storage Commitment (Push Model, PS3.4 Annex J): the PACS takes responsibility, in writing.
+
+After C-STORE, :func:`request_commitment` sends one N-ACTION (Action Type 1,
+"Request Storage Commitment", to the well-known instance 1.2.840.10008.1.20.1.1)
+naming every stored instance under a new Transaction UID, then waits for the
+N-EVENT-REPORT that answers it. J.3.3.1.2 lets the PACS report on the same
+association or on a new one that it opens to us (Orthanc always does the
+latter), so a listener runs for the wait when ``commit_listen`` names an address.
+Each instance comes back committed, or not committed with the PACS's Failure
+Reason (PS3.3 C.14.1.1), or not committed because no report came in time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from dicomize.options import SendOptions
+from dicomize.send.destination import DimseDestination
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+__all__ = ["request_commitment"]
+
+_STORAGE_COMMITMENT = "1.2.840.10008.1.20.1"
+_WELL_KNOWN_INSTANCE = "1.2.840.10008.1.20.1.1"
+_REQUEST = 1  # Action Type ID (J.3.2.1)
+_FAILURE_REASONS = {
+    0x0110: "processing failure",
+    0x0112: "no such object instance",
+    0x0213: "resource limitation",
+    0x0122: "referenced SOP class not supported",
+    0x0119: "class/instance conflict",
+    0x0131: "duplicate transaction UID",
+}
+
+
+def request_commitment(
+    instances: Iterable[tuple[str, str]], target: DimseDestination, options: SendOptions
+) -> dict[str, str | None]:
+    """Ask `target` to commit to storing `instances` ((SOP Class UID, SOP Instance UID) pairs).
+
+    Returns
+    -------
+    dict
+        SOP Instance UID → None when committed, else why not (one line).
+    """
+    from pydicom.dataset import Dataset  # noqa: PLC0415
+    from pydicom.uid import generate_uid  # noqa: PLC0415
+    from pynetdicom import AE, evt  # noqa: PLC0415
+
+    from dicomize.send.dimse import close_transport, open_association  # noqa: PLC0415
+
+    pairs = list({uid: cls for cls, uid in instances}.items())  # each instance once (J.3.2.1.1.3)
+    outcome: dict[str, str | None] = {uid: "no commitment report came" for uid, _ in pairs}
+    if not pairs:
+        return outcome
+    transaction = generate_uid()
+    done = threading.Event()
+
+    def on_report(event: Any) -> tuple[int, None]:  # noqa: ANN401  (a pynetdicom Event)
+        ds = event.event_information
+        if ds is not None and str(ds.get("TransactionUID", "")) == transaction:
+            _record(ds, outcome)
+            done.set()
+        return 0x0000, None  # pynetdicom wants (status, dataset), not a bare status
+
+    handlers = [(evt.EVT_N_EVENT_REPORT, on_report)]
+    listener = _listen(options, handlers)
+    ae = AE(ae_title=options.calling_aet)
+    ae.connection_timeout = options.connect_timeout
+    ae.acse_timeout = options.acse_timeout
+    ae.dimse_timeout = options.dimse_timeout
+    ae.network_timeout = options.dimse_timeout
+    ae.add_requested_context(_STORAGE_COMMITMENT)
+    try:
+        assoc, problem, _ = open_association(ae, target, options, handlers)
+        if assoc is None:
+            return dict.fromkeys(outcome, f"commitment not requested: {problem}")
+        try:
+            request = Dataset()
+            request.TransactionUID = transaction
+            request.ReferencedSOPSequence = [_reference(cls, uid) for uid, cls in pairs]
+            status, _ = assoc.send_n_action(
+                request, _REQUEST, _STORAGE_COMMITMENT, _WELL_KNOWN_INSTANCE
+            )
+            code = int(status.Status) if status and "Status" in status else None
+            if code != 0:
+                why = "no answer" if code is None else f"status 0x{code:04X}"
+                return dict.fromkeys(outcome, f"the PACS refused the commitment request ({why})")
+            # J.3.3.1.2: the report may come on this association; wait here a moment.
+            done.wait(min(options.commit_timeout, 2.0))
+        finally:
+            if assoc.is_established:
+                assoc.release()
+            close_transport(assoc)
+        if not done.is_set():
+            done.wait(options.commit_timeout)
+    finally:
+        if listener is not None:
+            listener.shutdown()
+    if not done.is_set():
+        seconds = f"{options.commit_timeout:g}"
+        return dict.fromkeys(outcome, f"no commitment report within {seconds} s")
+    return outcome
+
+
+def _listen(options: SendOptions, handlers: list[Any]) -> Any:  # noqa: ANN401
+    """Start the listener a PACS reports to on a new association (J.3.3.1.3), if asked."""
+    if options.commit_listen is None:
+        return None
+    from pynetdicom import AE  # noqa: PLC0415
+
+    host, _, port = options.commit_listen.rpartition(":")
+    ae = AE(ae_title=options.calling_aet)
+    ae.network_timeout = options.dimse_timeout
+    # The PACS proposes the SCP role for the report (J.3.3.1.2, Role Selection).
+    ae.add_supported_context(_STORAGE_COMMITMENT, scu_role=True, scp_role=True)
+    return ae.start_server((host, int(port)), block=False, evt_handlers=handlers)
+
+
+def _reference(sop_class: str, sop_instance: str) -> Dataset:
+    from pydicom.dataset import Dataset  # noqa: PLC0415
+
+    item = Dataset()
+    item.ReferencedSOPClassUID = sop_class
+    item.ReferencedSOPInstanceUID = sop_instance
+    return item
+
+
+def _record(ds: Dataset, outcome: dict[str, str | None]) -> None:
+    """Fill `outcome` from an N-EVENT-REPORT's Referenced and Failed SOP Sequences (J.3.3)."""
+    for item in ds.get("ReferencedSOPSequence", []):
+        uid = str(item.get("ReferencedSOPInstanceUID", ""))
+        if uid in outcome:
+            outcome[uid] = None
+    for item in ds.get("FailedSOPSequence", []):
+        uid = str(item.get("ReferencedSOPInstanceUID", ""))
+        if uid in outcome:
+            code = int(item.get("FailureReason", 0x0110))
+            reason = _FAILURE_REASONS.get(code, "failure")
+            outcome[uid] = f"the PACS did not commit: {reason} (0x{code:04X})"
