@@ -208,3 +208,16 @@ def test_the_command_line_wins_over_the_worklist_and_says_so(
     assert result.returncode == 0, result.stderr
     assert "given values replace the worklist's StudyDescription" in result.stderr
     assert pydicom.dcmread(output).StudyDescription == "Left heel"
+
+
+def test_a_worklist_that_rejects_the_association_is_one_line(
+    worklist: WorklistServer, dicomize_cli: list[str]
+) -> None:
+    # wlmscpfs rejects a called AE title it has no folder for.
+    url = f"dicom://NOSUCHAE@127.0.0.1:{worklist.port}"
+    result = _cli(dicomize_cli, "worklist", url, "--scheduled", "today")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"dicomize: worklist {url}: association rejected by NOSUCHAE@127.0.0.1:{worklist.port} "
+        "(check the called and calling AE titles)"
+    )

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["StudyMatch", "StudyQuery", "find_study", "study_metadata"]
 
 _STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
-_PENDING = frozenset({0xFF00, 0xFF01})
 #: Patient (C.7.1.1) and General Study (C.7.2.1) attributes returned and copied, with their
 #: Type in the object: 1 and 2 are refused when invalid, 3 left out.
 _COPIED: dict[str, int] = {
@@ -126,59 +125,23 @@ def _identifier(query: StudyQuery) -> Dataset:
 
 
 def _c_find(target: DimseDestination, query: StudyQuery, options: SendOptions) -> list[StudyMatch]:
-    from pynetdicom import AE  # noqa: PLC0415
+    from dicomize.send.dimse import c_find  # noqa: PLC0415  (pynetdicom only for a query)
 
-    from dicomize.send.dimse import close_transport, open_association  # noqa: PLC0415
-
-    ae = AE(ae_title=options.calling_aet)
-    ae.connection_timeout = options.connect_timeout
-    ae.acse_timeout = options.acse_timeout
-    ae.dimse_timeout = options.dimse_timeout
-    ae.network_timeout = options.dimse_timeout
-    ae.add_requested_context(_STUDY_ROOT_FIND)
-    assoc, problem, _ = open_association(ae, target, options)
-    if assoc is None:
-        raise QueryError(f"PACS {target}: {problem}")
-    matches: list[StudyMatch] = []
-    try:
-        for status, identifier in assoc.send_c_find(_identifier(query), _STUDY_ROOT_FIND):
-            code = int(status.Status) if status and "Status" in status else None
-            if code is None:
-                raise QueryError(f"PACS {target}: no answer (timed out or aborted)")
-            if code in _PENDING and identifier is not None:
-                matches.append(StudyMatch(identifier))
-            elif code not in _PENDING and code != 0:
-                raise QueryError(f"PACS {target}: the query failed with status 0x{code:04X}")
-    finally:
-        if assoc.is_established:
-            assoc.release()
-        close_transport(assoc)
-    return matches
+    found = c_find(target, _identifier(query), _STUDY_ROOT_FIND, options, "PACS")
+    return [StudyMatch(identifier) for identifier in found]
 
 
 def _qido(root: str, query: StudyQuery, options: SendOptions) -> list[StudyMatch]:
-    import ssl  # noqa: PLC0415
-
     import httpx  # noqa: PLC0415
     from pydicom.dataset import Dataset  # noqa: PLC0415
 
-    headers = {"Accept": "application/dicom+json"}
-    auth = None
-    if options.token:
-        headers["Authorization"] = f"Bearer {options.token}"
-    elif options.basic:
-        auth = httpx.BasicAuth(*options.basic)
+    from dicomize.send.stow import client_settings  # noqa: PLC0415
+
     params: list[tuple[str, str | int | float | bool | None]] = list(query.keys().items())
     params += [("includefield", keyword) for keyword in _COPIED]
     try:
-        response = httpx.get(
-            f"{root}/studies",
-            params=params,
-            headers=headers,
-            auth=auth,
-            verify=ssl.create_default_context(cafile=options.ca_file),
-            timeout=httpx.Timeout(options.http_timeout, connect=options.connect_timeout),
-        )
+        with httpx.Client(**client_settings(options)) as client:
+            response = client.get(f"{root}/studies", params=params)
     except httpx.HTTPError as exc:
         raise QueryError(f"PACS {root}: cannot reach it ({type(exc).__name__})") from None
     if response.status_code == 204:  # noqa: PLR2004  (PS3.18 8.3.4.4: no match)

@@ -37,8 +37,6 @@ __all__ = [
 _MWL_FIND = "1.2.840.10008.5.1.4.31"
 _DATE = re.compile(r"^\d{8}$")
 _RANGE = re.compile(r"^(\d{8})?-(\d{8})?$")
-#: C.4.10 / K.4.1: Pending (FF00, FF01) carries an item; 0000 ends the answers.
-_PENDING = frozenset({0xFF00, 0xFF01})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -177,38 +175,10 @@ def query_worklist(
     target = parse_destination(url)
     if not isinstance(target, DimseDestination):
         raise ConfigError(f"a worklist is reached by DIMSE: dicom://AET@host:port, not {url}")
-    from pynetdicom import AE  # noqa: PLC0415  (pynetdicom loads only for a query)
+    from dicomize.send.dimse import c_find  # noqa: PLC0415  (pynetdicom only for a query)
 
-    from dicomize.send.dimse import close_transport, open_association  # noqa: PLC0415
-
-    ae = AE(ae_title=options.calling_aet)
-    ae.connection_timeout = options.connect_timeout
-    ae.acse_timeout = options.acse_timeout
-    ae.dimse_timeout = options.dimse_timeout
-    ae.network_timeout = options.dimse_timeout
-    ae.add_requested_context(_MWL_FIND)
-    assoc, problem, _ = open_association(ae, target, options)
-    if assoc is None:
-        raise QueryError(f"worklist {target}: {problem}")
-    items: list[WorklistItem] = []
-    try:
-        for status, identifier in assoc.send_c_find(query.identifier(), _MWL_FIND):
-            code = int(status.Status) if status and "Status" in status else None
-            if code is None:
-                raise QueryError(f"worklist {target}: no answer (timed out or aborted)")
-            if code in _PENDING and identifier is not None:
-                items.append(WorklistItem(identifier))
-            elif code not in _PENDING and code != 0:
-                comment = str(status.get("ErrorComment", "")).strip()
-                message = f"worklist {target}: the query failed with status 0x{code:04X} {comment}"
-                raise QueryError(message.strip())
-    except (RuntimeError, ValueError) as exc:
-        raise QueryError(f"worklist {target}: {exc}") from None
-    finally:
-        if assoc.is_established:
-            assoc.release()
-        close_transport(assoc)
-    return items
+    found = c_find(target, query.identifier(), _MWL_FIND, options, "worklist")
+    return [WorklistItem(identifier) for identifier in found]
 
 
 def find_worklist_item(

@@ -49,9 +49,13 @@ def request_commitment(
     """
     from pydicom.dataset import Dataset  # noqa: PLC0415
     from pydicom.uid import generate_uid  # noqa: PLC0415
-    from pynetdicom import AE, evt  # noqa: PLC0415
+    from pynetdicom import evt  # noqa: PLC0415
 
-    from dicomize.send.dimse import close_transport, open_association  # noqa: PLC0415
+    from dicomize.send.dimse import (  # noqa: PLC0415
+        close_transport,
+        new_application_entity,
+        open_association,
+    )
 
     pairs = list({uid: cls for cls, uid in instances}.items())  # each instance once (J.3.2.1.1.3)
     outcome: dict[str, str | None] = {uid: "no commitment report came" for uid, _ in pairs}
@@ -69,12 +73,7 @@ def request_commitment(
 
     handlers = [(evt.EVT_N_EVENT_REPORT, on_report)]
     listener = _listen(options, handlers)
-    ae = AE(ae_title=options.calling_aet)
-    ae.connection_timeout = options.connect_timeout
-    ae.acse_timeout = options.acse_timeout
-    ae.dimse_timeout = options.dimse_timeout
-    ae.network_timeout = options.dimse_timeout
-    ae.add_requested_context(_STORAGE_COMMITMENT)
+    ae = new_application_entity(options, _STORAGE_COMMITMENT)
     try:
         assoc, problem, _ = open_association(ae, target, options, handlers)
         if assoc is None:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pynetdicom import AE
     from pynetdicom.association import Association
 
-__all__ = ["close_transport", "open_association", "send_dimse"]
+__all__ = ["c_find", "close_transport", "new_application_entity", "open_association", "send_dimse"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,14 +100,63 @@ def _describe(path: Path) -> _File | str:
         return f"{path}: not a readable DICOM file ({type(exc).__name__})"
 
 
-def _application_entity(files: list[_File], options: SendOptions) -> AE:
-    from pynetdicom import AE  # noqa: PLC0415  (pynetdicom loads only when sending)
+def new_application_entity(options: SendOptions, *sop_classes: str) -> AE:
+    """Return our AE, with the options' title and timeouts, proposing `sop_classes`."""
+    from pynetdicom import AE  # noqa: PLC0415  (pynetdicom loads only when needed)
 
     ae = AE(ae_title=options.calling_aet)
     ae.connection_timeout = options.connect_timeout
     ae.acse_timeout = options.acse_timeout
     ae.dimse_timeout = options.dimse_timeout
     ae.network_timeout = options.dimse_timeout
+    for sop_class in sop_classes:
+        ae.add_requested_context(sop_class)
+    return ae
+
+
+#: C-FIND statuses (PS3.4 C.4.1.1.4): Pending (FF00, FF01) carries a match; 0000 ends.
+_PENDING = frozenset({0xFF00, 0xFF01})
+
+
+def c_find(
+    target: DimseDestination, identifier: Dataset, model: str, options: SendOptions, what: str
+) -> list[Dataset]:
+    """Send one C-FIND under information `model`; return every matching identifier.
+
+    Raises
+    ------
+    dicomize.errors.QueryError
+        Named after `what` (``"worklist"``, ``"PACS"``): the peer cannot be reached,
+        refuses, fails the query or stops answering.
+    """
+    from dicomize.errors import QueryError  # noqa: PLC0415
+
+    assoc, problem, _ = open_association(new_application_entity(options, model), target, options)
+    if assoc is None:
+        raise QueryError(f"{what} {target}: {problem}")
+    matches: list[Dataset] = []
+    try:
+        for status, found in assoc.send_c_find(identifier, model):
+            code = int(status.Status) if status and "Status" in status else None
+            if code is None:
+                raise QueryError(f"{what} {target}: no answer (timed out or aborted)")
+            if code in _PENDING and found is not None:
+                matches.append(found)
+            elif code not in _PENDING and code != 0:
+                comment = str(status.get("ErrorComment", "")).strip()
+                message = f"{what} {target}: the query failed with status 0x{code:04X} {comment}"
+                raise QueryError(message.strip())
+    except (RuntimeError, ValueError) as exc:
+        raise QueryError(f"{what} {target}: {exc}") from None
+    finally:
+        if assoc.is_established:
+            assoc.release()
+        close_transport(assoc)
+    return matches
+
+
+def _application_entity(files: list[_File], options: SendOptions) -> AE:
+    ae = new_application_entity(options)
     wanted: list[tuple[str, list[str]]] = []
     for sop_class in sorted({f.sop_class for f in files}):
         syntaxes = sorted(

@@ -24,7 +24,7 @@ from dicomize.send.destination import StowDestination
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["send_stow"]
+__all__ = ["client_settings", "send_stow"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,20 +38,33 @@ def send_stow(
     """POST the files to ``{root}/studies`` in batches; yield a result per file."""
     import httpx  # noqa: PLC0415
 
+    with httpx.Client(**client_settings(options)) as client:
+        for start in range(0, len(files), options.batch_size):
+            yield from _send_batch(
+                client, files[start : start + options.batch_size], target, options
+            )
+
+
+def client_settings(options: SendOptions) -> dict[str, Any]:
+    """Return the httpx client settings of every DICOMweb request (STOW-RS, QIDO-RS).
+
+    Credentials go in headers only; verification stays on, a CA file only says
+    whom to trust.
+    """
+    import httpx  # noqa: PLC0415
+
     headers = {"Accept": "application/dicom+json"}
     auth = None
     if options.token:
         headers["Authorization"] = f"Bearer {options.token}"
     elif options.basic:
         auth = httpx.BasicAuth(*options.basic)
-    # Verification stays on; a CA file only says whom to trust.
-    verify = ssl.create_default_context(cafile=options.ca_file)
-    timeout = httpx.Timeout(options.http_timeout, connect=options.connect_timeout)
-    with httpx.Client(headers=headers, auth=auth, verify=verify, timeout=timeout) as client:
-        for start in range(0, len(files), options.batch_size):
-            yield from _send_batch(
-                client, files[start : start + options.batch_size], target, options
-            )
+    return {
+        "headers": headers,
+        "auth": auth,
+        "verify": ssl.create_default_context(cafile=options.ca_file),
+        "timeout": httpx.Timeout(options.http_timeout, connect=options.connect_timeout),
+    }
 
 
 def _send_batch(
