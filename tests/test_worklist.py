@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import pty
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -221,3 +223,67 @@ def test_a_worklist_that_rejects_the_association_is_one_line(
         f"dicomize: worklist {url}: association rejected by NOSUCHAE@127.0.0.1:{worklist.port} "
         "(check the called and calling AE titles)"
     )
+
+
+def test_a_batch_resolves_each_manifest_row_by_its_own_accession(
+    tmp_path: Path, worklist: WorklistServer, dicomize_cli: list[str]
+) -> None:
+    worklist.add("a", item("A778"))
+    worklist.add("b", item("A779", patient_id="67890", name="Roe^Richard",
+                           study_uid=STUDY_UID + ".2"))  # fmt: skip
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("one", "two", "three"):
+        Image.fromarray(np.full((48, 64, 3), 90, np.uint8)).save(photos / f"{name}.png")
+    manifest = tmp_path / "rows.csv"
+    manifest.write_text(
+        "path,accession,series_key\n"
+        "photos/one.png,A778,wound\nphotos/two.png,A779,wound\nphotos/three.png,A999,wound\n"
+    )
+    out, report = tmp_path / "out", tmp_path / "report.jsonl"
+    result = _cli(dicomize_cli, "batch", "--manifest", str(manifest), "-o", str(out),
+                  "--worklist", worklist.url, "--workers", "1",
+                  "--report", str(report))  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    rows = {
+        Path(row["input"]).name: row for row in map(json.loads, report.read_text().splitlines())
+    }
+    assert rows["three.png"]["status"] == "failed"
+    assert "no scheduled procedure step matches the accession" in rows["three.png"]["error"]
+    one, two = (pydicom.dcmread(rows[n]["output"]) for n in ("one.png", "two.png"))
+    assert (one.PatientID, one.StudyInstanceUID, one.AccessionNumber) == (
+        "12345",
+        STUDY_UID,
+        "A778",
+    )
+    assert (two.PatientID, two.StudyInstanceUID) == ("67890", STUDY_UID + ".2")
+    # One series key, two studies: each study gets a series of its own.
+    assert one.SeriesInstanceUID != two.SeriesInstanceUID
+
+
+def test_choose_lets_the_person_at_a_terminal_pick_one_of_several(
+    tmp_path: Path, worklist: WorklistServer, dicomize_cli: list[str]
+) -> None:
+    worklist.add("a", item("A778"))
+    worklist.add("b", item("A779", patient_id="67890", name="Roe^Richard",
+                           study_uid=STUDY_UID + ".2"))  # fmt: skip
+    output = tmp_path / "wound.dcm"
+    # A real terminal (a pseudo-terminal): --choose asks only there.
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [*dicomize_cli, "convert", str(_photo(tmp_path)), "-o", str(output), "--worklist",
+         worklist.url, "--scheduled", "today", "--choose"],
+        stdin=follower, stdout=follower, stderr=follower, close_fds=True,
+    )  # fmt: skip
+    os.close(follower)
+    seen = b""
+    while b"which one" not in seen:
+        seen += os.read(leader, 1024)
+    listed = seen.decode()
+    second = next(line for line in listed.splitlines() if "A779" in line)
+    os.write(leader, f"{second.split('.')[0].strip()}\n".encode())
+    assert process.wait(timeout=60) == 0
+    os.close(leader)
+    assert "Roe^Richard" in listed  # at a terminal, the names help to choose
+    ds = pydicom.dcmread(output)
+    assert (ds.AccessionNumber, ds.StudyInstanceUID) == ("A779", STUDY_UID + ".2")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WorklistItem",
+    "WorklistLookup",
     "WorklistQuery",
     "find_worklist_item",
     "query_worklist",
@@ -315,3 +317,44 @@ def _plain(value: object) -> object:
     if isinstance(value, MultiValue | list):
         return [_plain(v) for v in value]
     return value if isinstance(value, str | int | float | Mapping) else str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorklistLookup:
+    """A worklist to resolve each input of a batch against, by its own keys.
+
+    A manifest row's ``accession`` (or ``patient_id``) column picks its item; the
+    other keys are the same for every row. Picklable: batch workers look up
+    their own rows, each key once per process.
+    """
+
+    url: str
+    scheduled: str | None = None
+    modality: str | None = None
+    station: str | None = None
+    options: SendOptions = dataclasses.field(default_factory=SendOptions)
+
+    def metadata_for(self, accession: str | None, patient_id: str | None) -> dict[str, Any]:
+        """Return the attributes of the one item matching this input's keys.
+
+        Raises
+        ------
+        QueryError, MetadataError, ConfigError
+            As :func:`find_worklist_item` and :func:`worklist_metadata`.
+        """
+        return _cached(self, accession, patient_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached(
+    lookup: WorklistLookup, accession: str | None, patient_id: str | None
+) -> dict[str, Any]:
+    query = WorklistQuery(
+        accession=accession,
+        patient_id=patient_id,
+        scheduled=lookup.scheduled,
+        modality=lookup.modality,
+        station=lookup.station,
+    )
+    found, _ = worklist_metadata(find_worklist_item(lookup.url, query, lookup.options))
+    return found

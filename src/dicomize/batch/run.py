@@ -23,6 +23,7 @@ from dicomize.errors import DicomizeError
 from dicomize.files import is_temporary, is_temporary_of, temporary_name
 from dicomize.options import ConvertOptions
 from dicomize.report import BatchResult, BatchStatus
+from dicomize.worklist import WorklistLookup
 
 __all__ = ["BatchSummary", "run_batch"]
 
@@ -67,6 +68,7 @@ def run_batch(
     client: Any = None,  # noqa: ANN401  (dask.distributed.Client, an optional extra)
     on_result: Callable[[BatchResult], None] | None = None,
     verify: bool = False,
+    worklist: WorklistLookup | None = None,
 ) -> BatchSummary:
     """Convert `items` in parallel; call `on_result` for each as it finishes.
 
@@ -88,6 +90,10 @@ def run_batch(
         Called in this process with each :class:`BatchResult`.
     verify : bool
         Validate each output (:mod:`dicomize.validate`); one with errors counts as failed.
+    worklist : WorklistLookup or None
+        Resolve each input's patient, order and study from this worklist, by the
+        input's Accession Number (or Patient ID); an input whose lookup finds no
+        single item fails, the others go on.
 
     Returns
     -------
@@ -99,7 +105,7 @@ def run_batch(
     started = time.monotonic()
     seed = options.uid_seed or _batch_seed(Path(output))
     summary = BatchSummary()
-    job = _Job(metadata, options, seed, verify, run=secrets.token_hex(8))
+    job = _Job(metadata, options, seed, verify, run=secrets.token_hex(8), worklist=worklist)
     for result in _results(items, job, workers, client):
         setattr(summary, result.status, getattr(summary, result.status) + 1)
         if on_result is not None:
@@ -138,6 +144,7 @@ class _Job:
     verify: bool = False
     #: Identifies this run_batch call, so workers that outlive it (Dask) list folders anew.
     run: str = ""
+    worklist: WorklistLookup | None = None
 
 
 def _results(
@@ -220,11 +227,17 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
         # a run leaves both: the output is kept, the temporary goes.
         _remove_stale_temporaries(output, job.run)
         return BatchResult(item.source, item.output, sop_uid, BatchStatus.SKIPPED)
+    ordered = _ordered(item, job)
+    if isinstance(ordered, str):
+        return BatchResult(item.source, None, None, BatchStatus.FAILED, ordered)
+    # The worklist's study: a series key is then unique within that study only.
+    study = str(ordered.get("StudyInstanceUID") or item.study)
     layers = {
         "StudyInstanceUID": derive_uid(job.seed, "study", item.study, root=root),
-        "SeriesInstanceUID": derive_uid(job.seed, "series", item.study, item.series, root=root),
+        "SeriesInstanceUID": derive_uid(job.seed, "series", study, item.series, root=root),
         "InstanceNumber": str(item.instance_number),
         **job.metadata,
+        **ordered,
         **item.metadata,
         "SOPInstanceUID": sop_uid,
     }
@@ -241,19 +254,30 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
     except Exception as exc:  # one bad file never stops a batch
         logger.debug("unexpected error converting %s", item.source, exc_info=True)
         return BatchResult(item.source, None, None, BatchStatus.FAILED, f"internal error: {exc!r}")
+    return _checked(item, sop_uid, job)
+
+
+def _checked(item: BatchItem, sop_uid: str, job: _Job) -> BatchResult:
+    """Return the converted result, or a failure when --verify finds errors in the output."""
     if job.verify:
         from dicomize.validate import validate_file  # noqa: PLC0415
 
-        verdict = validate_file(output)
+        verdict = validate_file(item.output)
         if not verdict.ok:
-            return BatchResult(
-                item.source,
-                item.output,
-                sop_uid,
-                BatchStatus.FAILED,
-                f"{item.source}: {verdict.first_error()}",
-            )
+            error = f"{item.source}: {verdict.first_error()}"
+            return BatchResult(item.source, item.output, sop_uid, BatchStatus.FAILED, error)
     return BatchResult(item.source, item.output, sop_uid, BatchStatus.CONVERTED)
+
+
+def _ordered(item: BatchItem, job: _Job) -> dict[str, Any] | str:
+    """Return the worklist's attributes for `item` (none without a worklist), or why not."""
+    if job.worklist is None:
+        return {}
+    keys = {**job.metadata, **item.metadata}
+    try:
+        return job.worklist.metadata_for(keys.get("AccessionNumber"), keys.get("PatientID"))
+    except DicomizeError as exc:
+        return f"{item.source}: {exc}"
 
 
 def _complete(output: Path, sop_uid: str) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dicomize.codecs import CODECS
-from dicomize.errors import ConfigError, InputError
+from dicomize.errors import ConfigError, InputError, QueryError
 from dicomize.metadata import METADATA_FLAGS
 from dicomize.options import IODS, MODEL_UNITS, ConvertOptions, SendOptions, default_of
 
@@ -26,6 +26,7 @@ __all__ = [
     "add_verify",
     "add_worklist_keys",
     "convert_options",
+    "format_item",
     "metadata",
     "positive_int",
     "send_options",
@@ -98,6 +99,11 @@ def _add_worklist(parser: argparse.ArgumentParser) -> None:
         help="dicom://AET@host:port of the worklist: exactly one scheduled step must match",
     )
     add_worklist_keys(group)
+    group.add_argument(
+        "--choose",
+        action="store_true",
+        help="when several worklist items match, pick one on the terminal (names shown)",
+    )
     group.add_argument(
         "--find-study",
         metavar="URL",
@@ -500,11 +506,12 @@ def _secret(variable: str | None, file: str | None) -> str | None:
     return None
 
 
-def metadata(args: argparse.Namespace) -> dict[str, Any]:
+def metadata(args: argparse.Namespace, *, worklist: bool = True) -> dict[str, Any]:
     """Merge what is known of the metadata: reference file < worklist < --metadata < --set < flags.
 
     Values the user gives that replace the reference file's or the worklist's are
-    named on stderr (by keyword only: the values are patient data).
+    named on stderr (by keyword only: the values are patient data). `worklist`
+    False leaves the worklist to be asked per input (``batch``).
 
     Raises
     ------
@@ -515,7 +522,7 @@ def metadata(args: argparse.Namespace) -> dict[str, Any]:
     dicomize.errors.MetadataError
         When the worklist's item has an invalid Type 1 or 2 value.
     """
-    layers = _layers(args)
+    layers = _layers(args, worklist=worklist)
     merged: dict[str, Any] = {}
     for _, layer in layers:
         merged.update(layer)
@@ -547,11 +554,46 @@ def _worklist_layer(args: argparse.Namespace) -> dict[str, Any]:
         modality=getattr(args, "kw_Modality", None),
         station=args.scheduled_station,
     )
-    found, notes = worklist_metadata(find_worklist_item(args.worklist, query, send_options(args)))
+    try:
+        chosen = find_worklist_item(args.worklist, query, send_options(args))
+    except QueryError as exc:
+        if not (exc.items and getattr(args, "choose", False) and _interactive()):
+            raise
+        chosen = _choose(exc.items)
+    found, notes = worklist_metadata(chosen)
     if not args.quiet:
         for note in notes:
             print(f"dicomize: note: {note}", file=sys.stderr)
     return found
+
+
+def format_item(summary: dict[str, str]) -> str:
+    """One worklist item as a table row: date, time, accession, modality, procedure[, patient]."""
+    cells = [
+        summary["date"] or "-",
+        summary["time"][:4] or "-",
+        f"{summary['accession'] or '-':<16}",
+        f"{summary['modality'] or '-':<3}",
+        summary["procedure"] or "-",
+    ]
+    if "patient_name" in summary:
+        cells += [summary["patient_id"], summary["patient_name"]]
+    return "  ".join(cells)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def _choose(items: list[Any]) -> Any:  # noqa: ANN401  (WorklistItem)
+    """Let the person at the terminal pick one of several worklist items (names shown)."""
+    print("dicomize: several scheduled procedure steps match:", file=sys.stderr)
+    for number, item in enumerate(items, start=1):
+        print(f"  {number}. {format_item(item.summary(names=True))}", file=sys.stderr)
+    answer = input(f"dicomize: which one (1-{len(items)}, anything else to stop)? ").strip()
+    if not answer.isdigit() or not 1 <= int(answer) <= len(items):
+        raise QueryError("no worklist item chosen")
+    return items[int(answer) - 1]
 
 
 def _pacs_layer(args: argparse.Namespace) -> dict[str, Any]:
@@ -569,7 +611,9 @@ def _pacs_layer(args: argparse.Namespace) -> dict[str, Any]:
     return found
 
 
-def _layers(args: argparse.Namespace) -> list[tuple[str | None, dict[str, Any]]]:
+def _layers(
+    args: argparse.Namespace, *, worklist: bool = True
+) -> list[tuple[str | None, dict[str, Any]]]:
     """Return each source of metadata, lowest first, named when it is not the user's."""
     layers: list[tuple[str | None, dict[str, Any]]] = []
     reference_path = args.study_from or args.series_from
@@ -585,7 +629,7 @@ def _layers(args: argparse.Namespace) -> list[tuple[str | None, dict[str, Any]]]
         except InputError as exc:
             raise ConfigError(str(exc)) from None
         layers.append(("reference", found))
-    if getattr(args, "worklist", None):
+    if worklist and getattr(args, "worklist", None):
         layers.append(("worklist", _worklist_layer(args)))
     if getattr(args, "find_study", None):
         layers.append(("PACS", _pacs_layer(args)))

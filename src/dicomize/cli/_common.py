@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Protocol
 
-from dicomize.cli._arguments import send_options
+from dicomize.cli._arguments import format_item, send_options
 from dicomize.errors import ConfigError, QueryError
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "deliver",
     "fail",
     "fail_query",
-    "format_item",
     "verified",
 ]
 
@@ -47,20 +46,6 @@ def fail_query(exc: QueryError, *, names: bool = False) -> int:
     for item in exc.items:
         print("  " + format_item(item.summary(names=names)), file=sys.stderr)
     return EXIT_USAGE
-
-
-def format_item(summary: dict[str, str]) -> str:
-    """One worklist item as a table row: date, time, accession, modality, procedure[, patient]."""
-    cells = [
-        summary["date"] or "-",
-        summary["time"][:4] or "-",
-        f"{summary['accession'] or '-':<16}",
-        f"{summary['modality'] or '-':<3}",
-        summary["procedure"] or "-",
-    ]
-    if "patient_name" in summary:
-        cells += [summary["patient_id"], summary["patient_name"]]
-    return "  ".join(cells)
 
 
 def fail(message: str) -> None:

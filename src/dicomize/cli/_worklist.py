@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any
 
-from dicomize.cli._arguments import add_verbosity, add_worklist_keys
-from dicomize.cli._common import EXIT_OK, EXIT_USAGE, fail, fail_query, format_item
+from dicomize.cli._arguments import add_verbosity, add_worklist_keys, format_item
+from dicomize.cli._common import EXIT_OK, EXIT_USAGE, fail, fail_query
 from dicomize.errors import ConfigError, QueryError
 
 __all__ = ["add_parser", "run"]
