@@ -97,3 +97,16 @@ def test_commitment_over_dicomweb_is_refused_before_anything_is_sent(tmp_path: P
         list(
             dicomize.send_files([photo], "https://pacs.invalid/dicom-web", SendOptions(commit=True))
         )
+
+
+def test_a_pacs_that_refuses_commitment_keeps_every_file(tmp_path: Path, orthanc: Orthanc) -> None:
+    # The plain Orthanc does not know our AE title: it stores, but rejects the N-ACTION.
+    (photo,) = _files(tmp_path, "12345")
+    options = SendOptions(commit=True, commit_timeout=3, delete_after_store=True)
+    url = f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}"
+    (result,) = dicomize.send_files([photo], url, options)
+    assert result.status == "not committed"
+    assert result.error is not None
+    # Orthanc 1.10 rejects the N-ACTION without a status (its log: "Rejected N-ACTION").
+    assert result.error.startswith("the PACS refused the commitment request (")
+    assert photo.exists()

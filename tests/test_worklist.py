@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from PIL import Image
 import dicomize
 from dicomize.errors import QueryError
 from dicomize.worklist import WorklistQuery, find_worklist_item, query_worklist, worklist_metadata
-from peers import WorklistServer, free_port
+from peers import Orthanc, WorklistServer, free_port
 
 TODAY = dt.date.today().strftime("%Y%m%d")
 STUDY_UID = "1.2.826.0.1.3680043.10.543.778"
@@ -287,3 +288,40 @@ def test_choose_lets_the_person_at_a_terminal_pick_one_of_several(
     assert "Roe^Richard" in listed  # at a terminal, the names help to choose
     ds = pydicom.dcmread(output)
     assert (ds.AccessionNumber, ds.StudyInstanceUID) == ("A779", STUDY_UID + ".2")
+
+
+def test_a_worklist_that_stops_answering_is_one_line() -> None:
+    from pynetdicom import AE, evt  # noqa: PLC0415
+
+    def never_answers(_event: object) -> Iterator[tuple[int, None]]:
+        time.sleep(5)  # past the SCU's DIMSE timeout
+        yield 0x0000, None
+
+    ae = AE(ae_title="SLOW")
+    ae.add_supported_context("1.2.840.10008.5.1.4.31")  # Modality Worklist FIND
+    port = free_port()
+    server = ae.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_FIND, never_answers)]
+    )
+    assert server is not None
+    try:
+        options = dicomize.SendOptions(dimse_timeout=1)
+        with pytest.raises(QueryError, match="no answer"):
+            query_worklist(f"dicom://SLOW@127.0.0.1:{port}", WorklistQuery(accession="A1"), options)
+    finally:
+        server.shutdown()
+
+
+def test_a_worklist_item_lands_in_its_study_on_the_pacs(
+    tmp_path: Path, worklist: WorklistServer, orthanc: Orthanc, dicomize_cli: list[str]
+) -> None:
+    worklist.add("a", item("A778"))
+    output = tmp_path / "wound.dcm"
+    result = _cli(dicomize_cli, "convert", str(_photo(tmp_path)), "-o", str(output),
+                  "--worklist", worklist.url, "--accession", "A778", "--iod", "vl-photo",
+                  "--send", f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (study,) = orthanc.get("/studies?expand")
+    tags = study["MainDicomTags"]
+    assert (tags["StudyInstanceUID"], tags["AccessionNumber"]) == (STUDY_UID, "A778")
+    assert study["PatientMainDicomTags"]["PatientID"] == "12345"
