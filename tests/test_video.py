@@ -468,3 +468,28 @@ def test_frame_packed_stereo_is_refused_not_mislabelled_2d(
         "are not written, and a 2D syntax must not hold it"
     )
     assert not output.exists()
+
+
+def test_a_batch_says_which_clips_it_transcoded_and_why(tmp_path: Path) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    make_clip(clips / "web.webm", "libvpx-vp9", (320, 240), 25, frames=3)
+    make_clip(clips / "ok.mp4", "libx264", (320, 240), 25, frames=3)
+    out = tmp_path / "out"
+    results: list[dicomize.report.BatchResult] = []
+    out.mkdir()
+    options = dicomize.ConvertOptions(temporary_folder=str(out))  # as the CLI sets it
+    summary = dicomize.run_batch(
+        dicomize.plan_tree(clips, out),
+        out,
+        FULL_METADATA,
+        options=options,
+        workers=1,
+        on_result=results.append,
+    )
+    assert (summary.converted, summary.failed) == (2, 0)
+    notes = {Path(r.input).name: r.notes for r in results}
+    assert notes["ok.mp4"] == ()
+    (note,) = notes["web.webm"]
+    assert note.startswith("transcoded from vp9 to H.264 High (crf 18)")
+    assert not list(out.glob(".dicomize-*.mp4"))  # no transcode temporary left

@@ -58,6 +58,8 @@ class BatchResult(_Record):
     sop_instance_uid: str | None
     status: BatchStatus
     error: str | None = None
+    #: What was done to the content on the way (a clip transcoded, and why).
+    notes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -254,10 +254,10 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
     except Exception as exc:  # one bad file never stops a batch
         logger.debug("unexpected error converting %s", item.source, exc_info=True)
         return BatchResult(item.source, None, None, BatchStatus.FAILED, f"internal error: {exc!r}")
-    return _checked(item, sop_uid, job)
+    return _checked(item, sop_uid, job, encoded.notes)
 
 
-def _checked(item: BatchItem, sop_uid: str, job: _Job) -> BatchResult:
+def _checked(item: BatchItem, sop_uid: str, job: _Job, notes: tuple[str, ...]) -> BatchResult:
     """Return the converted result, or a failure when --verify finds errors in the output."""
     if job.verify:
         from dicomize.validate import validate_file  # noqa: PLC0415
@@ -266,7 +266,7 @@ def _checked(item: BatchItem, sop_uid: str, job: _Job) -> BatchResult:
         if not verdict.ok:
             error = f"{item.source}: {verdict.first_error()}"
             return BatchResult(item.source, item.output, sop_uid, BatchStatus.FAILED, error)
-    return BatchResult(item.source, item.output, sop_uid, BatchStatus.CONVERTED)
+    return BatchResult(item.source, item.output, sop_uid, BatchStatus.CONVERTED, notes=notes)
 
 
 def _ordered(item: BatchItem, job: _Job) -> dict[str, Any] | str:

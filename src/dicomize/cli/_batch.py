@@ -113,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
                 if result.status == BatchStatus.FAILED and not args.quiet:
                     progress.clear()
                     fail(result.error or f"{result.input}: failed")
+                if result.notes and not args.quiet:
+                    progress.clear()
+                    for note in result.notes:
+                        print(f"dicomize: note: {result.input}: {note}", file=sys.stderr)
                 progress.update(result)
                 if args.send and result.output and result.status != BatchStatus.FAILED:
                     delivered.append(result.output)
