@@ -133,6 +133,26 @@ CASES = [
         options=(("profile", "4"), ("level", "8")),
         container="vob",
     ),
+    Case(
+        "mpeg2-mphl-720p50.mpg",
+        "mpeg2video",
+        (1280, 720),
+        50,
+        "1.2.840.10008.1.2.4.101",
+        True,
+        options=(("profile", "4"), ("level", "4")),
+        container="vob",
+    ),
+    # Table 8-4's 1080i25: interlaced, so BD-compatible.
+    Case(
+        "h264-bd-1080i25.mp4",
+        "libx264",
+        (1920, 1080),
+        25,
+        H264_BD,
+        True,
+        options=(("profile", "high"), ("level", "4.1"), ("x264-params", "interlaced=1:tff=1")),
+    ),
     Case("vp9.webm", "libvpx-vp9", (320, 240), 25, H264_HP41, False),
     Case("mjpeg.avi", "mjpeg", (320, 240), 25, H264_HP41, False, pix_fmt="yuvj420p"),
 ]
