@@ -31,7 +31,9 @@ __all__ = [
     "DEFAULT_CONVERSION_TYPE",
     "SECONDARY_CAPTURE_IMAGE_STORAGE",
     "any_non_ascii",
+    "assemble",
     "build_secondary_capture",
+    "code_item",
     "series_attributes",
     "tag_and_vr",
 ]
@@ -249,14 +251,51 @@ def build_secondary_capture(
         iod=iod,
     )
     values.update(_image_pixel_values(picture))
+    return assemble(values, _pixel_data(picture), picture.transfer_syntax)
+
+
+def assemble(
+    values: dict[str, Any], bulk: Element, transfer_syntax: str, *, notes: tuple[str, ...] = ()
+) -> Part10Object:
+    """Lay out an object: `values` and its bulk element, sorted, with File Meta Information.
+
+    Every builder ends here: the character set rule (C.12.1.1.2: one value, no
+    code extensions; all text is then UTF-8) and the meta group are written once.
+
+    Parameters
+    ----------
+    values : dict
+        Keyword → value, SOP Class and Instance UIDs included.
+    bulk : Element
+        Pixel Data or Encapsulated Document, as written.
+    transfer_syntax : str
+        The Transfer Syntax UID of the file.
+    notes : tuple of str
+        What was done on the way, for the user.
+    """
+    if any_non_ascii(values):
+        values["SpecificCharacterSet"] = "ISO_IR 192"
     body = [(*tag_and_vr(keyword), value, False) for keyword, value in values.items()]
-    body.append(_pixel_data(picture))
+    body.append(bulk)
     body.sort(key=lambda element: element[0])
     meta = [
         (*tag_and_vr(keyword), value, False)
-        for keyword, value in _meta_values(values["SOPClassUID"], values["SOPInstanceUID"], picture)
+        for keyword, value in (
+            ("MediaStorageSOPClassUID", UID(values["SOPClassUID"])),
+            ("MediaStorageSOPInstanceUID", UID(values["SOPInstanceUID"])),
+            ("TransferSyntaxUID", UID(transfer_syntax)),
+            ("ImplementationClassUID", UID(IMPLEMENTATION_CLASS_UID)),
+            ("ImplementationVersionName", IMPLEMENTATION_VERSION_NAME),
+        )
     ]
-    return Part10Object(meta, body, str(values.get("SpecificCharacterSet", "")))
+    return Part10Object(meta, body, str(values.get("SpecificCharacterSet", "")), notes=notes)
+
+
+def code_item(value: str, scheme: str, meaning: str) -> Dataset:
+    """Return a Code Sequence Macro item (PS3.3 Table 8.8-1)."""
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
 
 
 @functools.cache
@@ -288,20 +327,7 @@ def _instance_values(
             picture = _pack_bits(picture)
     values.update(_lossy_attributes(picture, values))
     values["DerivationDescription"] = _derivation(picture, values)
-    if any_non_ascii(values):
-        # C.12.1.1.2: one value, no code extensions; all text is then UTF-8.
-        values["SpecificCharacterSet"] = "ISO_IR 192"
     return values, picture
-
-
-def _meta_values(sop_class: str, sop_instance: str, picture: Picture) -> list[tuple[str, Any]]:
-    return [
-        ("MediaStorageSOPClassUID", UID(sop_class)),
-        ("MediaStorageSOPInstanceUID", UID(sop_instance)),
-        ("TransferSyntaxUID", UID(picture.transfer_syntax)),
-        ("ImplementationClassUID", UID(IMPLEMENTATION_CLASS_UID)),
-        ("ImplementationVersionName", IMPLEMENTATION_VERSION_NAME),
-    ]
 
 
 def sop_class_for(picture: Picture, iod: str = "sc") -> str:

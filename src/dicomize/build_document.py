@@ -24,16 +24,13 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from pydicom.dataset import Dataset
-from pydicom.uid import UID
-
 from dicomize._icc import srgb_profile
 from dicomize._part10 import Part10Object
-from dicomize.build import any_non_ascii, tag_and_vr
+from dicomize.build import assemble, code_item, tag_and_vr
 from dicomize.documents import Document
 from dicomize.errors import MetadataError
 from dicomize.iods import attributes_of
-from dicomize.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid
+from dicomize.uids import new_uid
 
 __all__ = [
     "DOCUMENT_IODS",
@@ -195,22 +192,8 @@ def build_encapsulated_document(
     # C.24.2: the length before the OB value's padding byte, so that an odd-length
     # document comes back exactly (PS3.5 6.2 pads OB to even length with 00H).
     values["EncapsulatedDocumentLength"] = len(document.data)
-    if any_non_ascii(values):
-        values["SpecificCharacterSet"] = "ISO_IR 192"  # C.12.1.1.2
-    body = [(*tag_and_vr(keyword), value, False) for keyword, value in values.items()]
-    body.append((*tag_and_vr("EncapsulatedDocument"), document.data, False))
-    body.sort(key=lambda element: element[0])
-    meta = [
-        (*tag_and_vr(keyword), value, False)
-        for keyword, value in (
-            ("MediaStorageSOPClassUID", UID(iod.sop_class)),
-            ("MediaStorageSOPInstanceUID", UID(values["SOPInstanceUID"])),
-            ("TransferSyntaxUID", UID(_EXPLICIT_VR_LITTLE_ENDIAN)),
-            ("ImplementationClassUID", UID(IMPLEMENTATION_CLASS_UID)),
-            ("ImplementationVersionName", IMPLEMENTATION_VERSION_NAME),
-        )
-    ]
-    return Part10Object(meta, body, str(values.get("SpecificCharacterSet", "")))
+    bulk = (*tag_and_vr("EncapsulatedDocument"), document.data, False)
+    return assemble(values, bulk, _EXPLICIT_VR_LITTLE_ENDIAN)
 
 
 def _model_values(
@@ -234,9 +217,7 @@ def _model_values(
             out["PositionReferenceIndicator"] = ""  # Type 2 (C.7.4.1.1.2)
     if "MeasurementUnitsCodeSequence" not in values:
         # C.35.1: exactly one item, DCID 7063 (UCUM; the meaning is the code itself).
-        unit = Dataset()
-        unit.CodeValue, unit.CodingSchemeDesignator, unit.CodeMeaning = units, "UCUM", units
-        out["MeasurementUnitsCodeSequence"] = [unit]
+        out["MeasurementUnitsCodeSequence"] = [code_item(units, "UCUM", units)]
     if iod.icc_profile and "ICCProfile" not in values:
         out["ICCProfile"] = srgb_profile()
         out["ColorSpace"] = "SRGB"  # C.11.15.1.2: agrees with the profile

@@ -22,14 +22,13 @@ from importlib import resources
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
 
 from dicomize._part10 import Part10Object
-from dicomize.build import any_non_ascii, tag_and_vr
+from dicomize.build import assemble, code_item
 from dicomize.errors import MetadataError
 from dicomize.iods import attributes_of
 from dicomize.picture import PixelStrips
-from dicomize.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid
+from dicomize.uids import new_uid
 from dicomize.video import MAX_FRAGMENT, PreparedVideo
 
 __all__ = ["VIDEO_IODS", "VideoIOD", "anatomic_region", "build_video", "transfer_syntax_for"]
@@ -84,12 +83,6 @@ def anatomic_region(body_part: str | None) -> tuple[str, str, str]:
     return (found[0], "SCT", found[1]) if found else _WHOLE_BODY
 
 
-def _code(value: str, scheme: str, meaning: str) -> Dataset:
-    item = Dataset()
-    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
-    return item
-
-
 def build_video(
     prepared: PreparedVideo,
     attributes: Mapping[str, Any],
@@ -134,7 +127,7 @@ def build_video(
         values["ImageType"] = ["DERIVED" if prepared.derived else "ORIGINAL", "PRIMARY"]
     if "AnatomicRegionSequence" not in user:
         values["AnatomicRegionSequence"] = [
-            _code(*anatomic_region(str(user.get("BodyPartExamined", "")) or None))
+            code_item(*anatomic_region(str(user.get("BodyPartExamined", "")) or None))
         ]
     values.update(_cine(prepared))
     values.update(_lossy(prepared, user))
@@ -154,24 +147,8 @@ def build_video(
         HighBit=7,
         PixelRepresentation=0,
     )
-    if any_non_ascii(values):
-        values["SpecificCharacterSet"] = "ISO_IR 192"
-    body = [(*tag_and_vr(keyword), value, False) for keyword, value in values.items()]
-    body.append((0x7FE00010, "OB", _encapsulated(prepared), True))
-    body.sort(key=lambda element: element[0])
-    meta = [
-        (*tag_and_vr(keyword), value, False)
-        for keyword, value in (
-            ("MediaStorageSOPClassUID", UID(video_iod.sop_class)),
-            ("MediaStorageSOPInstanceUID", UID(values["SOPInstanceUID"])),
-            ("TransferSyntaxUID", UID(transfer_syntax_for(prepared))),
-            ("ImplementationClassUID", UID(IMPLEMENTATION_CLASS_UID)),
-            ("ImplementationVersionName", IMPLEMENTATION_VERSION_NAME),
-        )
-    ]
-    return Part10Object(
-        meta, body, str(values.get("SpecificCharacterSet", "")), notes=prepared.notes
-    )
+    bulk = (0x7FE00010, "OB", _encapsulated(prepared), True)
+    return assemble(values, bulk, transfer_syntax_for(prepared), notes=prepared.notes)
 
 
 def _cine(prepared: PreparedVideo) -> dict[str, Any]:
@@ -198,7 +175,7 @@ def _audio_item(number: int, channels: int) -> Dataset:
     item = Dataset()
     item.ChannelIdentificationCode = str(min(number, 9))
     item.ChannelMode = "MONO" if channels == 1 else "STEREO"
-    item.ChannelSourceSequence = [_code(*_AUDIO_SOURCE)]
+    item.ChannelSourceSequence = [code_item(*_AUDIO_SOURCE)]
     return item
 
 

@@ -555,7 +555,6 @@ class PreparedVideo:
     notes: tuple[str, ...]
     #: Pictures made anew (a transcode): Image Type DERIVED.
     derived: bool
-    _cleanup: Any = dataclasses.field(default=None, repr=False)
 
     @property
     def size(self) -> int:
@@ -654,7 +653,7 @@ def _temporary(folder: str | os.PathLike[str] | None) -> Path:
 def _owning(prepared: PreparedVideo, temporary: Path | None) -> PreparedVideo:
     if temporary is not None:
         # Removed when the object is written and dropped, or at exit, whichever first.
-        prepared._cleanup = weakref.finalize(prepared, temporary.unlink, missing_ok=True)
+        weakref.finalize(prepared, temporary.unlink, missing_ok=True)
     return prepared
 
 

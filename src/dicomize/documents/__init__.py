@@ -54,8 +54,6 @@ class Document:
     title: str | None = None
     #: When the document's content was created (PDF Info ``CreationDate``), or None.
     created: dt.datetime | None = None
-    #: Pages (PDF), facets (STL), elements (OBJ) or materials (MTL).
-    pages: int = 0
 
 
 #: A format's check: the file's bytes → the document (or an InputError).

@@ -36,8 +36,8 @@ _KEYWORDS = [i for i, word in enumerate(_FACET_WORDS) if word != "#"]
 
 def read_binary_stl(data: bytes) -> Document:
     """Check a binary STL: the facet count agrees with the size, every coordinate is a number."""
-    facets = _binary_facets(data)
-    return Document(data, "model/stl", "STL", pages=len(facets))
+    _binary_facets(data)
+    return Document(data, "model/stl", "STL")
 
 
 def _binary_facets(data: bytes) -> np.ndarray:
@@ -79,7 +79,7 @@ def read_ascii_stl(data: bytes) -> Document:
         row = int(np.argmax(~np.isfinite(numbers).all(axis=1)))
         raise CorruptImage(f"STL facet {row + 1} has a coordinate beyond 32-bit floats")
     binary = _CONVERTED_HEADER + len(facets).to_bytes(4, "little") + facets.tobytes()
-    return Document(binary, "model/stl", "STL", pages=len(facets))
+    return Document(binary, "model/stl", "STL")
 
 
 def _solids(words: list[str]) -> Iterator[tuple[int, int]]:
@@ -144,7 +144,6 @@ _OBJ_NAMES = frozenset(("o", "g", "s", "mtllib", "usemtl"))
 def read_obj(data: bytes) -> Document:
     """Check an OBJ statement by statement; every face refers to vertices that exist."""
     counts = dict.fromkeys(_OBJ_VERTICES, 0)
-    elements = 0
     for number, keyword, arguments in _statements(data, "OBJ"):
         if keyword in _OBJ_VERTICES:
             low, high = _OBJ_VERTICES[keyword]
@@ -152,12 +151,11 @@ def read_obj(data: bytes) -> Document:
             counts[keyword] += 1
         elif keyword in {"f", "l", "p"}:
             _check_element(keyword, arguments, counts, number)
-            elements += 1
         elif keyword not in _OBJ_NAMES and keyword not in _OBJ_FREE_FORM:
             raise CorruptImage(f"OBJ line {number}: unknown statement {keyword[:20]!r}")
     if counts["v"] == 0:
         raise CorruptImage("OBJ has no vertices")
-    return Document(data, "model/obj", "OBJ", pages=elements)
+    return Document(data, "model/obj", "OBJ")
 
 
 def _check_element(keyword: str, arguments: list[str], counts: dict[str, int], line: int) -> None:
@@ -215,7 +213,7 @@ def read_mtl(data: bytes) -> Document:
             raise CorruptImage(f"MTL line {number}: {keyword!r} needs a file name")
     if materials == 0:
         raise CorruptImage("MTL defines no material")
-    return Document(data, "model/mtl", "MTL", pages=materials)
+    return Document(data, "model/mtl", "MTL")
 
 
 def _statements(data: bytes, kind: str) -> Iterator[tuple[int, str, list[str]]]:

@@ -25,7 +25,7 @@ _PDF_DATE = re.compile(
 
 
 def read(data: bytes) -> Document:
-    """Check a PDF with PDFium and read its title, creation date and page count."""
+    """Check a PDF with PDFium and read its title and creation date."""
     if b"%PDF-" not in data[:HEAD]:
         raise UnsupportedInput("not a PDF (no %PDF- header)")
     if b"%%EOF" not in data[-_TAIL:]:
@@ -47,14 +47,13 @@ def read(data: bytes) -> Document:
                 "PDF is encrypted: a PACS can neither index nor reliably show it; "
                 "save an unencrypted copy"
             )
-        pages = len(document)
-        if pages == 0:
+        if len(document) == 0:
             raise CorruptImage("PDF has no pages")
         title = (document.get_metadata_value("Title") or "").strip() or None
         created = _pdf_date(document.get_metadata_value("CreationDate") or "")
     finally:
         document.close()
-    return Document(data, PDF_MIME_TYPE, "PDF", title=title, created=created, pages=pages)
+    return Document(data, PDF_MIME_TYPE, "PDF", title=title, created=created)
 
 
 def _pdf_date(text: str) -> dt.datetime | None:
