@@ -7,7 +7,9 @@ import hashlib
 import io
 import json
 import os
+import socket
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +192,35 @@ def test_wrong_called_ae_title_is_a_reported_rejection(
     assert [r.status for r in results] == ["failed"] * 3
     assert all("association rejected" in str(r.error) for r in results)
     assert orthanc.get("/instances") == []
+
+
+def test_a_peer_that_hangs_up_is_reported_as_such_and_retried(outputs: list[Path]) -> None:
+    # A listener that accepts and closes every connection: not a refusal, not a rejection.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted = 0
+
+    def hang_up() -> None:
+        nonlocal accepted
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted += 1
+            connection.close()
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    try:
+        results = list(send_files(outputs[:1], f"dicom://PACS@127.0.0.1:{port}", FAST))
+    finally:
+        listener.close()
+        thread.join(timeout=5)
+    assert [r.status for r in results] == ["failed"]
+    assert f"PACS@127.0.0.1:{port} closed the connection without accepting" in str(results[0].error)
+    # One probe and one association per attempt: the first try and FAST's one retry.
+    assert accepted == 4
 
 
 def test_delete_after_store_deletes_only_what_was_stored(

@@ -222,7 +222,7 @@ def test_a_worklist_that_rejects_the_association_is_one_line(
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"dicomize: worklist {url}: association rejected by NOSUCHAE@127.0.0.1:{worklist.port} "
-        "(check the called and calling AE titles)"
+        "(called AE title not recognised: check the called and calling AE titles)"
     )
 
 

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
     from pynetdicom import AE
     from pynetdicom.association import Association
+    from pynetdicom.events import Event
+    from pynetdicom.pdu import A_ASSOCIATE_RJ
 
 __all__ = ["c_find", "close_transport", "new_application_entity", "open_association", "send_dimse"]
 
@@ -193,13 +195,14 @@ def open_association(
         if options.cert_file:
             context.load_cert_chain(options.cert_file, options.key_file)
         tls = (context, target.host)
+    rejections: list[A_ASSOCIATE_RJ] = []
     try:
         assoc = ae.associate(
             target.host,
             target.port,
             ae_title=target.called_aet,
             tls_args=tls,
-            evt_handlers=handlers or [],
+            evt_handlers=[*(handlers or []), _rejection_recorder(rejections)],
         )
     except (OSError, ssl.SSLError) as exc:
         return None, f"cannot connect to {target.host}:{target.port} ({exc})", False
@@ -207,20 +210,51 @@ def open_association(
         _no_delay(assoc)
         return assoc, "", False
     close_transport(assoc)
+    problem, final = _refusal(assoc, rejections, f"{target.called_aet}@{target.host}:{target.port}")
+    return None, problem, final
+
+
+def _refusal(assoc: Association, rejections: list[A_ASSOCIATE_RJ], peer: str) -> tuple[str, bool]:
+    """Say why `assoc` was not established, and whether trying again is pointless."""
+    if rejections:
+        # PS3.8 9.3.4: result 1 is a permanent rejection, 2 a transient one worth retrying.
+        rejection = rejections[0]
+        return f"association rejected by {peer} ({_reason(rejection)})", rejection.result == 1
     if assoc.is_rejected:
-        return (
-            None,
-            (
-                f"association rejected by {target.called_aet}@{target.host}:{target.port} "
-                "(check the called and calling AE titles)"
-            ),
-            True,
-        )
-    return (
-        None,
-        f"cannot connect to {target.host}:{target.port} (connection refused or timed out)",
-        False,
-    )
+        return f"association rejected by {peer}", True
+    if assoc.is_aborted:
+        return f"{peer} closed the connection without accepting the association", False
+    return f"no answer from {peer} in time", False
+
+
+def _rejection_recorder(rejections: list[A_ASSOCIATE_RJ]) -> tuple[Any, Any]:
+    """Return an event handler that keeps the peer's A-ASSOCIATE-RJ PDU.
+
+    pynetdicom 3.0.4 reports an association as aborted, not rejected, when the
+    peer closes the connection right after its A-ASSOCIATE-RJ and the closed
+    transport reaches the state machine first (wlmscpfs does this about half the
+    time); the PDU itself is always seen, so the rejection is taken from it.
+    """
+    from pynetdicom import evt  # noqa: PLC0415
+    from pynetdicom.pdu import A_ASSOCIATE_RJ  # noqa: PLC0415
+
+    def record(event: Event) -> None:
+        if isinstance(event.pdu, A_ASSOCIATE_RJ):
+            rejections.append(event.pdu)
+
+    return evt.EVT_PDU_RECV, record
+
+
+def _reason(pdu: A_ASSOCIATE_RJ) -> str:
+    """Put the rejection's reason in words, with a hint for the common AE title mistakes."""
+    try:
+        reason = str(pdu.reason_str)
+    except ValueError:  # a reason PS3.8 Table 9-21 does not define
+        return f"result {pdu.result}, source {pdu.source}, reason {pdu.reason_diagnostic}"
+    reason = reason[0].lower() + reason[1:]
+    if "AE title" in reason:
+        return f"{reason}: check the called and calling AE titles"
+    return reason
 
 
 def _store(assoc: Association, item: _File, destination: str) -> SendResult | None:
