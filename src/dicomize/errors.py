@@ -128,10 +128,16 @@ class QueryError(DicomizeError):
     items : list
         What matched, when several did: :class:`dicomize.worklist.WorklistItem` or
         :class:`dicomize.pacs.StudyMatch` objects (each has ``summary()``).
+    reached : bool
+        False when the peer could not be reached or stopped answering: asking
+        again later may succeed, unlike a query that found no single item.
     """
 
-    def __init__(self, message: str, items: list[Any] | None = None) -> None:
+    def __init__(
+        self, message: str, items: list[Any] | None = None, *, reached: bool = True
+    ) -> None:
         self.items = items or []
+        self.reached = reached
         super().__init__(message)
 
 

@@ -544,6 +544,21 @@ def metadata(args: argparse.Namespace, *, worklist: bool = True) -> dict[str, An
     return merged
 
 
+def worklist_lookup(args: argparse.Namespace) -> Any:  # noqa: ANN401  (a WorklistLookup)
+    """Return the worklist each input is resolved against (by its own accession), or None."""
+    if not args.worklist:
+        return None
+    from dicomize.worklist import WorklistLookup  # noqa: PLC0415
+
+    return WorklistLookup(
+        args.worklist,
+        scheduled=args.scheduled,
+        modality=args.kw_Modality,
+        station=args.scheduled_station,
+        options=send_options(args),
+    )
+
+
 def _worklist_layer(args: argparse.Namespace) -> dict[str, Any]:
     from dicomize.worklist import WorklistQuery, find_worklist_item, worklist_metadata  # noqa: PLC0415
 

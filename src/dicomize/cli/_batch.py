@@ -18,7 +18,7 @@ from dicomize.cli._arguments import (
     convert_options,
     metadata,
     positive_int,
-    send_options,
+    worklist_lookup,
 )
 from dicomize.cli._common import (
     EXIT_FAILED,
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         merged = metadata(args, worklist=False)  # a batch asks the worklist per input
         resolve_metadata(merged)  # refuse bad metadata once, before any work
-        lookup = _worklist_lookup(args)
+        lookup = worklist_lookup(args)
         # A remuxed or transcoded clip waits in the output folder, never elsewhere.
         Path(args.output).mkdir(parents=True, exist_ok=True)
         options = dataclasses.replace(convert_options(args), temporary_folder=args.output)
@@ -142,21 +142,6 @@ def run(args: argparse.Namespace) -> int:
     if args.send and delivered:
         code = max(code, deliver(args, delivered, args.send))
     return code
-
-
-def _worklist_lookup(args: argparse.Namespace) -> Any:  # noqa: ANN401  (a WorklistLookup)
-    """Return the worklist each input is resolved against (by its own accession), or None."""
-    if not args.worklist:
-        return None
-    from dicomize.worklist import WorklistLookup  # noqa: PLC0415
-
-    return WorklistLookup(
-        args.worklist,
-        scheduled=args.scheduled,
-        modality=args.kw_Modality,
-        station=args.scheduled_station,
-        options=send_options(args),
-    )
 
 
 def _plan(args: argparse.Namespace) -> Iterable[BatchItem]:

@@ -133,15 +133,19 @@ def c_find(
     """
     from dicomize.errors import QueryError  # noqa: PLC0415
 
-    assoc, problem, _ = open_association(new_application_entity(options, model), target, options)
+    assoc, problem, final = open_association(
+        new_application_entity(options, model), target, options
+    )
     if assoc is None:
-        raise QueryError(f"{what} {target}: {problem}")
+        raise QueryError(f"{what} {target}: {problem}", reached=final)
     matches: list[Dataset] = []
     try:
         for status, found in assoc.send_c_find(identifier, model):
             code = int(status.Status) if status and "Status" in status else None
             if code is None:
-                raise QueryError(f"{what} {target}: no answer (timed out or aborted)")
+                raise QueryError(
+                    f"{what} {target}: no answer (timed out or aborted)", reached=False
+                )
             if code in _PENDING and found is not None:
                 matches.append(found)
             elif code not in _PENDING and code != 0:
@@ -149,7 +153,7 @@ def c_find(
                 message = f"{what} {target}: the query failed with status 0x{code:04X} {comment}"
                 raise QueryError(message.strip())
     except (RuntimeError, ValueError) as exc:
-        raise QueryError(f"{what} {target}: {exc}") from None
+        raise QueryError(f"{what} {target}: {exc}", reached=False) from None
     finally:
         if assoc.is_established:
             assoc.release()

@@ -1,0 +1,294 @@
+"""The job journal: every file the service took, and how far it got, in SQLite.
+
+SQLite in WAL mode with ``synchronous=FULL`` is the store: it ships with
+Python, each state change is one committed transaction that survives
+``kill -9`` and a power cut, the web page reads it while the worker writes,
+and a folder's whole history is one file an operator can open with
+``sqlite3``. A job moves through :class:`JobState` one committed step at a
+time, and each step is written so that doing it again after a crash is
+harmless (see :mod:`dicomize.service.worker`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Job", "JobState", "Journal"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    origin TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    source TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    instance_number INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    outputs TEXT NOT NULL DEFAULT '[]',
+    statuses TEXT NOT NULL DEFAULT '{}',
+    moved_to TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try REAL NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, next_try);
+CREATE INDEX IF NOT EXISTS jobs_source ON jobs (source);
+CREATE INDEX IF NOT EXISTS jobs_batch ON jobs (batch);
+"""
+
+
+class JobState(enum.StrEnum):
+    """How far a job got; each state is committed before the next step starts."""
+
+    NEW = "new"
+    """Taken in, not yet converted."""
+    HELD = "held"
+    """Converted, waiting for a person to send it (the web page)."""
+    CONVERTED = "converted"
+    """Converted, waiting to be sent (again, after a failure, at ``next_try``)."""
+    STORED = "stored"
+    """The object is where it belongs (the PACS took responsibility, stored or committed as
+    asked; or the output folder, with nothing to send): the source is to be filed."""
+    DONE = "done"
+    FAILED = "failed"
+
+
+#: States a job never leaves.
+FINAL = frozenset({JobState.DONE, JobState.FAILED})
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One input file and everything the service knows about it."""
+
+    id: int
+    #: ``watch`` or ``web``.
+    origin: str
+    #: The jobs of one batch (a watched folder, an upload session) share a series.
+    batch: str
+    source: str
+    #: The path relative to the watched folder, or the uploaded file's name.
+    name: str
+    size: int
+    mtime_ns: int
+    #: SHA-256 of the content: the SOP Instance UID is derived from it.
+    digest: str
+    instance_number: int
+    state: JobState
+    #: Attributes for this file alone (a sidecar, the web page's choices).
+    metadata: dict[str, Any]
+    outputs: list[str]
+    #: The send status of each output, by output path.
+    statuses: dict[str, str]
+    #: Where the source is being moved when the job ends (written before the move).
+    moved_to: str
+    error: str
+    attempts: int
+    next_try: float
+    created: float
+    updated: float
+
+
+_JSON_FIELDS = ("metadata", "outputs", "statuses")
+
+
+class Journal:
+    """The jobs of one service, in one SQLite file; safe to share between threads.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The database file; created, with its folder, when missing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed state change survives a power cut as well as kill -9.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def seed(self) -> str:
+        """Return the UID seed of this journal, made once: UIDs stay the same across restarts."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('uid_seed', ?)",
+                (secrets.token_hex(16),),
+            )
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'uid_seed'").fetchone()
+        return str(row["value"])
+
+    def add(
+        self,
+        *,
+        origin: str,
+        batch: str,
+        source: str,
+        name: str,
+        size: int,
+        mtime_ns: int,
+        digest: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> Job:
+        """Record a new job in state ``new``; its Instance Number follows its batch's count."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                (count,) = self._db.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE batch = ?", (batch,)
+                ).fetchone()
+                cursor = self._db.execute(
+                    "INSERT INTO jobs (origin, batch, source, name, size, mtime_ns, digest, "
+                    "instance_number, state, metadata, created, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        origin,
+                        batch,
+                        source,
+                        name,
+                        size,
+                        mtime_ns,
+                        digest,
+                        count + 1,
+                        JobState.NEW,
+                        json.dumps(metadata or {}),
+                        now,
+                        now,
+                    ),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        job = self.get(int(cursor.lastrowid or 0))
+        assert job is not None  # noqa: S101  (just inserted, under the lock)
+        return job
+
+    def get(self, job_id: int) -> Job | None:
+        """Return the job with this id, or None."""
+        return self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+    def open_job_for(self, source: str) -> Job | None:
+        """Return the unfinished job of the file at `source`, or None."""
+        return self._one(
+            "SELECT * FROM jobs WHERE source = ? AND state NOT IN (?, ?) ORDER BY id DESC LIMIT 1",
+            (source, JobState.DONE, JobState.FAILED),
+        )
+
+    def due(
+        self, states: Iterable[JobState], *, now: float | None = None, limit: int = 256
+    ) -> list[Job]:
+        """Return jobs in `states` whose next try has come, oldest first."""
+        wanted = list(states)
+        marks = ", ".join("?" for _ in wanted)
+        return self._many(
+            f"SELECT * FROM jobs WHERE state IN ({marks}) AND next_try <= ? "  # noqa: S608
+            "ORDER BY next_try, id LIMIT ?",
+            (*wanted, time.time() if now is None else now, limit),
+        )
+
+    def unfinished(self) -> list[Job]:
+        """Return every job not yet done or failed."""
+        return self._many(
+            "SELECT * FROM jobs WHERE state NOT IN (?, ?) ORDER BY id",
+            (JobState.DONE, JobState.FAILED),
+        )
+
+    def next_wake(self) -> float | None:
+        """Return when the earliest waiting job is due, or None when none waits."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(next_try) FROM jobs WHERE state IN (?, ?, ?)",
+                (JobState.NEW, JobState.CONVERTED, JobState.STORED),
+            ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def retry_now(self) -> None:
+        """Make every waiting job due at once (a run from cron: its schedule is the backoff)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET next_try = 0 WHERE state IN (?, ?)",
+                (JobState.NEW, JobState.CONVERTED),
+            )
+
+    def counts(self, after: int = 0) -> dict[JobState, int]:
+        """Count the jobs after id `after` by state."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT state, COUNT(*) FROM jobs WHERE id > ? GROUP BY state", (after,)
+            ).fetchall()
+        return {JobState(state): count for state, count in rows}
+
+    def last_id(self) -> int:
+        """Return the id of the latest job, 0 when there is none."""
+        with self._lock:
+            (latest,) = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()
+        return int(latest)
+
+    def batch(self, batch: str) -> list[Job]:
+        """Return the jobs of one batch, in the order they came."""
+        return self._many("SELECT * FROM jobs WHERE batch = ? ORDER BY id", (batch,))
+
+    def recent(self, limit: int = 100) -> list[Job]:
+        """Return the latest jobs, newest first."""
+        return self._many("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
+
+    def update(self, job_id: int, **fields: Any) -> Job:  # noqa: ANN401  (column values)
+        """Change fields of a job in one committed transaction; return the job as it is now."""
+        names = list(fields)
+        values = [
+            json.dumps(fields[name]) if name in _JSON_FIELDS else fields[name] for name in names
+        ]
+        assignments = ", ".join(f"{name} = ?" for name in [*names, "updated"])
+        with self._lock:
+            self._db.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = ?",  # noqa: S608  (our own column names)
+                (*values, time.time(), job_id),
+            )
+        job = self.get(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        return job
+
+    def _one(self, sql: str, parameters: tuple[Any, ...]) -> Job | None:
+        jobs = self._many(sql, parameters)
+        return jobs[0] if jobs else None
+
+    def _many(self, sql: str, parameters: tuple[Any, ...]) -> list[Job]:
+        with self._lock:
+            rows = self._db.execute(sql, parameters).fetchall()
+        return [_job(row) for row in rows]
+
+
+def _job(row: sqlite3.Row) -> Job:
+    values = dict(row)
+    for name in _JSON_FIELDS:
+        values[name] = json.loads(values[name])
+    values["state"] = JobState(values["state"])
+    return Job(**values)

@@ -1,0 +1,372 @@
+"""The work behind both front doors: convert each job, send it, file its source.
+
+Each step ends with one committed journal update, and each is safe to repeat
+after a crash between its work and that update:
+
+* **convert** derives every UID from the journal's seed and the file's content
+  digest, and keeps an output already written with this job's SOP Instance UID,
+  so a conversion done twice gives one object;
+* **send** sends that object again if the crash came before the update; the
+  PACS sees the same SOP Instance UID and stores one instance;
+* **file** records where the source goes before moving it, and finishes the
+  move on restart.
+
+A failed send waits (``retry_after``, doubling up to ``retry_max``) while the
+other jobs go on; after ``give_up_after`` seconds it fails. Nothing is deleted
+before the PACS has taken responsibility for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from dicomize.errors import ConfigError, DicomizeError, InputError, QueryError
+from dicomize.options import ConvertOptions, SendOptions
+from dicomize.report import SendStatus
+from dicomize.service.defaults import GIVE_UP_AFTER, RETRY_AFTER, RETRY_MAX
+from dicomize.service.journal import Job, JobState, Journal
+from dicomize.worklist import WorklistLookup
+
+__all__ = ["Filing", "ServiceSettings", "Worker", "file_digest"]
+
+logger = logging.getLogger(__name__)
+
+#: Jobs sent over one association.
+_SEND_BATCH = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceSettings:
+    """What the service does with every file: the convert and send flags of the command line.
+
+    Parameters
+    ----------
+    output : pathlib.Path or None
+        Keep the DICOM objects here. None keeps them in the service's spool only
+        until the PACS has taken responsibility for them.
+    send : str or None
+        Deliver to this PACS (``dicom://AET@host:port`` or a DICOMweb root).
+    send_options, convert_options : SendOptions, ConvertOptions
+        As for ``dicomize send`` and ``dicomize convert``. With ``commit`` a job
+        is stored only once the PACS has committed to its objects.
+    metadata : dict
+        Attributes for every file; a file's own (sidecar, web page) win over them.
+    worklist : WorklistLookup or None
+        Resolve each file's patient and order by its Accession Number (or Patient ID).
+    verify : bool
+        Validate each object before it is sent; one with errors fails its job.
+    retry_after, retry_max : float
+        Seconds before the first retry of a failed send, and the longest wait.
+    give_up_after : float
+        Seconds after which a job that could not be sent fails.
+    """
+
+    output: Path | None = None
+    send: str | None = None
+    send_options: SendOptions = dataclasses.field(default_factory=SendOptions)
+    convert_options: ConvertOptions = dataclasses.field(default_factory=ConvertOptions)
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    worklist: WorklistLookup | None = None
+    verify: bool = False
+    retry_after: float = RETRY_AFTER
+    retry_max: float = RETRY_MAX
+    give_up_after: float = GIVE_UP_AFTER
+
+
+class Filing(Protocol):
+    """Where a finished job's source goes: the watched folder's done/failed, or nowhere."""
+
+    def destination(self, job: Job, error: str | None) -> Path | None:
+        """Return where to move the source (None: delete it)."""
+
+    def filed(self, job: Job, destination: Path | None, error: str | None) -> None:
+        """Do what follows the move (sidecars, the error file)."""
+
+
+def file_digest(path: Path) -> str:
+    """Return the SHA-256 of a file, read in blocks."""
+    import hashlib  # noqa: PLC0415
+
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+class Worker:
+    """Move the journal's jobs forward: :meth:`step` does whatever is due.
+
+    Parameters
+    ----------
+    journal : Journal
+        Where the jobs are.
+    settings : ServiceSettings
+        What to do with them.
+    spool : pathlib.Path
+        The service's own folder for objects that are only sent (``output`` None).
+    filing : Filing
+        Where sources go at the end.
+    """
+
+    def __init__(
+        self, journal: Journal, settings: ServiceSettings, spool: Path, filing: Filing
+    ) -> None:
+        self.journal = journal
+        self.settings = settings
+        self.spool = spool
+        self.filing = filing
+        self.seed = journal.seed()
+        #: Set to stop after the file in hand (SIGTERM).
+        self.stopping = threading.Event()
+
+    @property
+    def output(self) -> Path:
+        """The folder objects are written to."""
+        return self.settings.output or self.spool
+
+    def recover(self) -> None:
+        """Finish what a killed process left half done: moves recorded but not made."""
+        for job in self.journal.unfinished():
+            if job.moved_to:
+                self._file(job, job.error or None)
+
+    def step(self) -> bool:
+        """Convert, send and file whatever is due; return whether anything was done."""
+        worked = False
+        for job in self.journal.due([JobState.NEW]):
+            if self.stopping.is_set():
+                return True
+            self.convert(job)
+            worked = True
+        if self.settings.send and not self.stopping.is_set():
+            due = self.journal.due([JobState.CONVERTED], limit=_SEND_BATCH)
+            if due:
+                self.send(due)
+                worked = True
+        for job in self.journal.due([JobState.STORED]):
+            self._file(job, None)
+            worked = True
+        return worked
+
+    # -- convert ------------------------------------------------------------------------------
+
+    def convert(self, job: Job) -> Job:
+        """Convert one job's source; the job is then held, to be sent, or stored."""
+        try:
+            output, notes = self._produce(job)
+        except QueryError as exc:
+            if not exc.reached:  # the worklist is down: ask again later
+                return self._wait(job, str(exc))
+            return self.fail(job, f"{job.name}: identity not resolved: {exc}")
+        except InputError as exc:  # its message names the file
+            return self.fail(job, str(exc))
+        except DicomizeError as exc:
+            return self.fail(job, f"{job.name}: {exc}")
+        except Exception as exc:  # one bad file never stops the service
+            logger.debug("unexpected error converting job %d", job.id, exc_info=True)
+            return self.fail(job, f"{job.name}: internal error: {exc!r}")
+        if job.origin == "web":
+            state = JobState.HELD
+        else:
+            state = JobState.CONVERTED if self.settings.send else JobState.STORED
+        logger.info("job %d: converted", job.id)
+        for note in notes:
+            logger.info("job %d: %s", job.id, note)
+        return self.journal.update(
+            job.id, state=state, outputs=[str(output)], error="", attempts=0, next_try=0.0
+        )
+
+    def _produce(self, job: Job) -> tuple[Path, tuple[str, ...]]:
+        """Write (and check) the object of `job`; return it and the notes on the way."""
+        layers = self._layers(job)
+        output = self._output_path(job, str(layers["SOPInstanceUID"]))
+        notes = self._write(job, layers, output)
+        if self.settings.verify:
+            from dicomize.validate import validate_file  # noqa: PLC0415
+
+            verdict = validate_file(output)
+            if not verdict.ok:
+                output.unlink(missing_ok=True)
+                raise ConfigError(verdict.first_error())
+        return output, notes
+
+    def _layers(self, job: Job) -> dict[str, Any]:
+        """Merge the attributes of one job: settings < worklist < the file's own, UIDs derived."""
+        from dicomize.uids import derive_uid  # noqa: PLC0415
+
+        keys = {**self.settings.metadata, **job.metadata}
+        ordered: dict[str, Any] = {}
+        if self.settings.worklist is not None:
+            accession, patient = keys.get("AccessionNumber"), keys.get("PatientID")
+            if not accession and not patient:
+                raise ConfigError(
+                    "identity not resolved: no Accession Number or Patient ID to ask the worklist"
+                )
+            ordered = self.settings.worklist.metadata_for(accession, patient)
+        merged = {**self.settings.metadata, **ordered, **job.metadata}
+        if not str(merged.get("PatientID") or "").strip():
+            raise ConfigError(
+                "identity not resolved: no Patient ID (give a sidecar, a worklist key or "
+                "--patient-id)"
+            )
+        root = self.settings.convert_options.uid_root
+        study = str(
+            merged.get("StudyInstanceUID")
+            or derive_uid(
+                self.seed,
+                "study",
+                job.batch,
+                str(merged["PatientID"]),
+                str(merged.get("AccessionNumber") or ""),
+                root=root,
+            )
+        )
+        series = str(
+            merged.get("SeriesInstanceUID")
+            or derive_uid(self.seed, "series", study, job.batch, root=root)
+        )
+        return {
+            **merged,
+            "StudyInstanceUID": study,
+            "SeriesInstanceUID": series,
+            "InstanceNumber": str(job.instance_number),
+            "SOPInstanceUID": derive_uid(self.seed, "sop", job.digest, root=root),
+        }
+
+    def _output_path(self, job: Job, sop_uid: str) -> Path:
+        """Return the output beside its siblings; a name taken by another object gets the id."""
+        relative = Path(job.name).with_suffix(".dcm")
+        path = self.output / relative
+        if path.exists() and not _is_object(path, sop_uid):
+            path = path.with_name(f"{path.stem}.{job.id}.dcm")
+        return path
+
+    def _write(self, job: Job, layers: dict[str, Any], output: Path) -> tuple[str, ...]:
+        from dicomize._convert import encode_series  # noqa: PLC0415
+        from dicomize._write import write_object  # noqa: PLC0415
+
+        if _is_object(output, str(layers["SOPInstanceUID"])):
+            return ()  # written before a crash: the same object again
+        options = dataclasses.replace(
+            self.settings.convert_options, temporary_folder=str(self.output)
+        )
+        ((_, encoded),) = encode_series([job.source], layers, options=options)
+        if isinstance(encoded, DicomizeError):
+            raise encoded
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_object(encoded, output, overwrite=output.exists())
+        return encoded.notes
+
+    # -- send ---------------------------------------------------------------------------------
+
+    def send(self, jobs: list[Job]) -> None:
+        """Send the objects of `jobs` over one association; each job is stored or waits."""
+        from dicomize.send import send_files  # noqa: PLC0415
+
+        assert self.settings.send is not None  # noqa: S101  (step() sends only then)
+        # The service retries on its own schedule: one attempt here, so a down PACS
+        # costs one connection timeout and the other jobs go on.
+        options = dataclasses.replace(
+            self.settings.send_options, retries=0, delete_after_store=False
+        )
+        owner = {output: job for job in jobs for output in job.outputs}
+        statuses: dict[int, dict[str, str]] = {job.id: dict(job.statuses) for job in jobs}
+        errors: dict[int, str] = {}
+        kept = SendStatus.COMMITTED if options.commit else SendStatus.STORED
+        for result in send_files(list(owner), self.settings.send, options):
+            job = owner[result.input]
+            statuses[job.id][result.input] = str(result.status)
+            if result.status != kept:
+                errors[job.id] = result.error or str(result.status)
+            if self.stopping.is_set():
+                break
+        for job in jobs:
+            if job.id in errors:
+                self._wait(job, errors[job.id], statuses[job.id])
+            elif len(statuses[job.id]) == len(job.outputs):
+                logger.info("job %d: %s", job.id, kept)
+                self.journal.update(
+                    job.id, state=JobState.STORED, statuses=statuses[job.id], error="", next_try=0.0
+                )
+
+    def _wait(self, job: Job, error: str, statuses: dict[str, str] | None = None) -> Job:
+        """Try `job` again later, or fail it when it has waited too long."""
+        if time.time() - job.created > self.settings.give_up_after:
+            return self.fail(job, f"{job.name}: gave up after {job.attempts + 1} attempts: {error}")
+        delay = min(self.settings.retry_after * 2**job.attempts, self.settings.retry_max)
+        logger.warning("job %d: %s; next attempt in %.0f s", job.id, error, delay)
+        return self.journal.update(
+            job.id,
+            error=error,
+            attempts=job.attempts + 1,
+            next_try=time.time() + delay,
+            statuses=statuses if statuses is not None else job.statuses,
+        )
+
+    # -- file ---------------------------------------------------------------------------------
+
+    def fail(self, job: Job, error: str) -> Job:
+        """End `job` as failed: its source is filed with `error`."""
+        logger.warning("job %d: failed (the reason is filed with it)", job.id)
+        logger.debug("job %d: %s", job.id, error)
+        return self._file(job, error)
+
+    def _file(self, job: Job, error: str | None) -> Job:
+        """Move (or delete) the source, recording the destination first; end the job."""
+        destination: Path | None
+        if job.moved_to:
+            destination = None if job.moved_to == "-" else Path(job.moved_to)
+        else:
+            destination = self.filing.destination(job, error)
+            job = self.journal.update(
+                job.id, moved_to=str(destination) if destination else "-", error=error or ""
+            )
+        source = Path(job.source)
+        if source.exists():
+            if destination is None:
+                source.unlink()
+            else:
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(source, destination)
+        self.filing.filed(job, destination, error)
+        if self.settings.output is None:
+            # The spool's copy: the PACS has the object, or the source is filed as failed.
+            for output in job.outputs:
+                Path(output).unlink(missing_ok=True)
+        state = JobState.FAILED if error else JobState.DONE
+        if not error:
+            logger.info("job %d: done", job.id)
+        return self.journal.update(job.id, state=state)
+
+
+def _is_object(path: Path, sop_uid: str) -> bool:
+    """Tell whether `path` is a complete object with this SOP Instance UID."""
+    if not path.is_file():
+        return False
+    from pydicom import dcmread  # noqa: PLC0415
+
+    try:
+        ds = dcmread(path, stop_before_pixels=True)
+    except Exception:  # anything unreadable is written again
+        return False
+    return str(ds.get("SOPInstanceUID", "")) == sop_uid
+
+
+def unique_path(path: Path) -> Path:
+    """Return `path`, or the first free ``name.N.ext`` beside it."""
+    candidate, number = path, 1
+    while os.path.lexists(candidate):
+        candidate = path.with_name(f"{path.stem}.{number}{path.suffix}")
+        number += 1
+    return candidate
+
+
+def ended(jobs: Iterable[Job]) -> bool:
+    """Tell whether every job is done or failed."""
+    return all(job.state in (JobState.DONE, JobState.FAILED) for job in jobs)
