@@ -28,7 +28,7 @@ from dicomize.validate import validate_file
 
 # Tests import helpers from this folder (pytest runs with --import-mode=importlib).
 sys.path.insert(0, str(Path(__file__).parent))
-from peers import Orthanc
+from peers import Orthanc, WorklistServer
 
 #: Metadata that silences dciodvfy's DICOMDIR warnings (Patient ID, Study ID, numbers).
 FULL_METADATA: dict[str, Any] = {
@@ -178,6 +178,16 @@ def orthanc(tmp_path: Path) -> Iterator[Orthanc]:
     server = Orthanc(tmp_path / "orthanc")
     (tmp_path / "orthanc").mkdir()
     server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def worklist(tmp_path: Path) -> Iterator[WorklistServer]:
+    """dcmtk's wlmscpfs on a free loopback port, serving the items a test adds."""
+    server = WorklistServer(tmp_path / "worklist")
     try:
         yield server
     finally:

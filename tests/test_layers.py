@@ -150,6 +150,7 @@ LAYERS = [
     "__main__",
     "__init__",
     "cli",
+    "service",
     "batch",
     "worklist",
     "pacs",

@@ -69,15 +69,6 @@ def item(
 """
 
 
-@pytest.fixture
-def worklist(tmp_path: Path) -> Iterator[WorklistServer]:
-    server = WorklistServer(tmp_path / "worklist")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def _cli(cli: list[str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*cli, *args], capture_output=True, text=True, timeout=120, check=False)
 

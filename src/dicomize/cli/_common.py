@@ -100,6 +100,8 @@ def configure_logging(args: argparse.Namespace) -> None:
     )
     # pynetdicom reports every refused connection itself; dicomize reports it once, per file.
     logging.getLogger("pynetdicom").setLevel(logging.DEBUG if args.debug else logging.CRITICAL)
+    # watchdog logs an error for events still queued when its observer stops (watch's SIGTERM).
+    logging.getLogger("watchdog").setLevel(logging.DEBUG if args.debug else logging.CRITICAL)
 
 
 def verified(path: Path) -> bool:

@@ -1,0 +1,362 @@
+"""``dicomize watch``: a real folder and Orthanc, kill -9 and restarts, a PACS that goes away."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pydicom
+import pytest
+from PIL import Image
+
+from conftest import encode, gradient
+from dicomize.service import ServiceSettings, Watcher, WatchSettings
+from peers import Orthanc, WorklistServer
+from test_commit import LOSING_SCRIPT
+from test_worklist import item
+
+PATIENT = ["--patient-id", "P1", "--patient-name", "Doe^Jane"]
+
+
+def _jpeg(number: int) -> bytes:
+    """A distinct small JPEG for each number (distinct content, distinct SOP Instance UID)."""
+    pixels = (gradient().astype("uint16") + number * 11) % 256
+    return encode(Image.fromarray(pixels.astype("uint8")), "JPEG", quality=90)
+
+
+def _drop(path: Path, data: bytes, *, settled: bool = True) -> Path:
+    """Write a file the way a careful writer does (a temporary name, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    part.write_bytes(data)
+    part.rename(path)
+    if settled:  # written a minute ago: --once takes it without waiting for it to settle
+        past = time.time() - 60
+        os.utime(path, (past, past))
+    return path
+
+
+def _watch(cli: list[str], inbox: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*cli, "watch", str(inbox), *args], check=False, capture_output=True, text=True, timeout=180
+    )
+
+
+def _start(cli: list[str], inbox: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*cli, "watch", str(inbox), "--settle", "0.3", "--poll", "0.2", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.1)
+
+
+def _files(folder: Path) -> list[str]:
+    if not folder.exists():
+        return []
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def _jobs(inbox: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(inbox / ".dicomize" / "journal.sqlite") as db:
+        return [(str(n), str(s)) for n, s in db.execute("SELECT name, state FROM jobs ORDER BY id")]
+
+
+def _instances(orthanc: Orthanc) -> list[str]:
+    return sorted(
+        orthanc.get(f"/instances/{i}/simplified-tags")["SOPInstanceUID"]
+        for i in orthanc.get("/instances")
+    )
+
+
+@pytest.fixture
+def stopping() -> Iterator[list[subprocess.Popen[str]]]:
+    """Watcher processes a test starts; any still running at the end are killed."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def test_once_files_every_source_by_its_fate(tmp_path: Path, dicomize_cli: list[str]) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    _drop(inbox / "sidecar.jpg", _jpeg(1))
+    (inbox / "sidecar.jpg.json").write_text('{"PatientID": "P7", "PatientName": "Roe^Ann"}')
+    _drop(inbox / "ward" / "table.jpg", _jpeg(2))
+    (inbox / "ward" / "metadata.csv").write_text(
+        "path,PatientID,AccessionNumber\ntable.jpg,P8,A8\n"
+    )
+    broken = _drop(inbox / "broken.jpg", _jpeg(3)[:200])
+    (inbox / "broken.jpg.json").write_text('{"PatientID": "P9"}')
+    nobody = _drop(inbox / "nobody.jpg", _jpeg(4))
+    nobody_bytes = nobody.read_bytes()
+
+    result = _watch(dicomize_cli, inbox, "-o", str(out), "--once", "--sidecar")
+
+    assert result.returncode == 1, result.stderr
+    assert "2 filed as done, 2 as failed, 0 waiting" in result.stderr
+    assert "Roe" not in result.stderr
+    assert "sidecar.jpg" not in result.stderr
+    assert pydicom.dcmread(out / "sidecar.dcm").PatientID == "P7"
+    table = pydicom.dcmread(out / "ward" / "table.dcm")
+    assert (table.PatientID, table.AccessionNumber) == ("P8", "A8")
+    assert _files(inbox / "done") == ["sidecar.jpg", "sidecar.jpg.json", "ward/table.jpg"]
+    assert _files(inbox / "failed") == [
+        "broken.jpg",
+        "broken.jpg.error.txt",
+        "broken.jpg.json",
+        "nobody.jpg",
+        "nobody.jpg.error.txt",
+    ]
+    assert "truncated" in (inbox / "failed" / "broken.jpg.error.txt").read_text()
+    assert "no Patient ID" in (inbox / "failed" / "nobody.jpg.error.txt").read_text()
+    # Never filed under a guessed patient, and left as it came.
+    assert (inbox / "failed" / "nobody.jpg").read_bytes() == nobody_bytes
+    assert not broken.exists()
+    assert sorted(p.name for p in out.rglob("*.dcm")) == ["sidecar.dcm", "table.dcm"]
+
+
+def test_a_file_still_being_written_is_taken_once_complete(tmp_path: Path) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    watcher = Watcher(
+        WatchSettings(
+            inbox, inbox / "done", inbox / "failed", inbox / ".dicomize", settle=0.6, poll=0.1
+        ),
+        ServiceSettings(output=out, metadata={"PatientID": "P1"}),
+    )
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    try:
+        data = _jpeg(5)
+        with (inbox / "slow.jpg").open("wb") as stream:
+            for start in range(0, len(data), 200):  # a slow writer: 200 bytes every 0.2 s
+                stream.write(data[start : start + 200])
+                stream.flush()
+                time.sleep(0.2)
+        _until((inbox / "done" / "slow.jpg").exists)
+    finally:
+        watcher.stop()
+        thread.join(timeout=30)
+        watcher.close()
+    assert (inbox / "done" / "slow.jpg").read_bytes() == data
+    assert _files(inbox / "failed") == []
+    assert _jobs(inbox) == [("slow.jpg", "done")]
+    # The JPEG passed through: the object holds the complete file's entropy-coded data.
+    assert data[-400:] in pydicom.dcmread(out / "slow.dcm").PixelData
+
+
+def test_sigterm_finishes_and_stops(
+    tmp_path: Path, dicomize_cli: list[str], stopping: list[subprocess.Popen[str]]
+) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    watcher = _start(dicomize_cli, inbox, "-o", str(out), *PATIENT)
+    stopping.append(watcher)
+    _drop(inbox / "a.jpg", _jpeg(6), settled=False)
+    _until((inbox / "done" / "a.jpg").exists)
+    watcher.send_signal(signal.SIGTERM)
+    _, errors = watcher.communicate(timeout=30)
+    assert watcher.returncode == 0, errors
+    assert "1 filed as done, 0 as failed, 0 waiting" in errors
+    assert (out / "a.dcm").exists()
+
+
+def test_kill_9_at_any_moment_loses_nothing_and_files_nothing_twice(
+    tmp_path: Path,
+    orthanc: Orthanc,
+    dicomize_cli: list[str],
+    stopping: list[subprocess.Popen[str]],
+) -> None:
+    inbox = tmp_path / "inbox"
+    count = 16
+    for number in range(count):
+        _drop(inbox / f"photo{number:02d}.jpg", _jpeg(number), settled=False)
+    send = ["--send", f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}", *PATIENT]
+    # Killed at different moments of its work: taking, converting, sending, filing.
+    for pause in (0.5, 0.9, 1.3, 1.7, 2.1):
+        watcher = _start(dicomize_cli, inbox, *send)
+        stopping.append(watcher)
+        time.sleep(pause)
+        watcher.kill()
+        watcher.wait(timeout=10)
+    result = _watch(dicomize_cli, inbox, *send, "--once", "--settle", "0")
+    assert result.returncode == 0, result.stderr
+    assert _files(inbox / "done") == [f"photo{n:02d}.jpg" for n in range(count)]
+    assert _files(inbox / "failed") == []
+    assert [p.name for p in inbox.glob("*.jpg")] == []
+    # Each file was taken once, and the PACS holds each once.
+    jobs = _jobs(inbox)
+    assert sorted(jobs) == [(f"photo{n:02d}.jpg", "done") for n in range(count)]
+    assert len(_instances(orthanc)) == count
+    assert len(set(_instances(orthanc))) == count
+    assert list((inbox / ".dicomize" / "spool").rglob("*.dcm")) == []  # sent: spool emptied
+
+
+def test_jobs_wait_for_a_pacs_that_is_down_and_survive_restarts(
+    tmp_path: Path,
+    orthanc: Orthanc,
+    dicomize_cli: list[str],
+    stopping: list[subprocess.Popen[str]],
+) -> None:
+    inbox = tmp_path / "inbox"
+    send = [
+        "--send",
+        f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}",
+        "--retry-after",
+        "0.2",
+        "--connect-timeout",
+        "2",
+        *PATIENT,
+    ]
+    orthanc.stop()
+    for number in range(3):
+        _drop(inbox / f"early{number}.jpg", _jpeg(number))
+    # A run from cron while the PACS is down: everything waits, nothing is filed.
+    down = _watch(dicomize_cli, inbox, *send, "--once")
+    assert down.returncode == 1
+    assert "0 filed as done, 0 as failed, 3 waiting" in down.stderr
+    assert sorted(p.name for p in inbox.glob("*.jpg")) == [f"early{n}.jpg" for n in range(3)]
+    # A watcher started while the PACS is still down; more files arrive; then the PACS returns.
+    watcher = _start(dicomize_cli, inbox, *send)
+    stopping.append(watcher)
+    for number in range(3, 6):
+        _drop(inbox / f"late{number}.jpg", _jpeg(number), settled=False)
+    _until(lambda: len(_jobs(inbox)) == 6)
+    assert _files(inbox / "done") == []
+    orthanc.start()
+    _until(lambda: len(_files(inbox / "done")) == 6, timeout=90)
+    watcher.send_signal(signal.SIGTERM)
+    watcher.communicate(timeout=30)
+    assert len(_instances(orthanc)) == 6
+    assert all(state == "done" for _, state in _jobs(inbox))
+
+
+def test_a_stored_but_uncommitted_file_is_kept_and_the_others_go_on(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    from peers import free_port  # noqa: PLC0415
+
+    listen = free_port()
+    script = tmp_path / "lose.lua"
+    script.write_text(LOSING_SCRIPT)
+    (tmp_path / "orthanc").mkdir()
+    pacs = Orthanc(
+        tmp_path / "orthanc",
+        DicomModalities={"dicomize": ["DICOMIZE", "127.0.0.1", listen]},
+        LuaScripts=[str(script)],
+    )
+    pacs.start()
+    try:
+        inbox = tmp_path / "inbox"
+        _drop(inbox / "kept.jpg", _jpeg(1))
+        (inbox / "kept.jpg.json").write_text('{"PatientID": "12345"}')
+        _drop(inbox / "lost.jpg", _jpeg(2))
+        (inbox / "lost.jpg.json").write_text('{"PatientID": "LOSE"}')
+        result = _watch(
+            dicomize_cli,
+            inbox,
+            "--once",
+            "--sidecar",
+            "--send",
+            f"dicom://ORTHANC@127.0.0.1:{pacs.dicom_port}",
+            "--commit",
+            "--commit-listen",
+            f"127.0.0.1:{listen}",
+            "--commit-timeout",
+            "20",
+        )
+    finally:
+        pacs.stop()
+    assert result.returncode == 1
+    assert "1 filed as done, 0 as failed, 1 waiting" in result.stderr
+    assert _files(inbox / "done") == ["kept.jpg", "kept.jpg.json"]
+    assert (inbox / "lost.jpg").exists()  # the PACS never committed to it: not filed
+    spooled = list((inbox / ".dicomize" / "spool").rglob("*.dcm"))
+    assert [p.name for p in spooled] == ["lost.dcm"]  # its object kept for the next attempt
+
+
+def test_identity_from_the_worklist_by_the_folder_name(
+    tmp_path: Path, worklist: WorklistServer, dicomize_cli: list[str]
+) -> None:
+    worklist.add("a", item("A778"))
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    _drop(inbox / "A778" / "wound.jpg", _jpeg(1))
+    unknown = _drop(inbox / "A999" / "wound.jpg", _jpeg(2))
+    unknown_bytes = unknown.read_bytes()
+    _drop(inbox / "loose.jpg", _jpeg(3))
+    result = _watch(
+        dicomize_cli,
+        inbox,
+        "-o",
+        str(out),
+        "--once",
+        "--worklist",
+        worklist.url,
+        "--accession-from",
+        "{folder}",
+        "--scheduled",
+        "today",
+    )
+    assert result.returncode == 1, result.stderr
+    found = pydicom.dcmread(out / "A778" / "wound.dcm")
+    assert (found.AccessionNumber, found.PatientID) == ("A778", "12345")
+    assert _files(inbox / "done") == ["A778/wound.jpg"]
+    assert _files(inbox / "failed") == [
+        "A999/wound.jpg",
+        "A999/wound.jpg.error.txt",
+        "loose.jpg",
+        "loose.jpg.error.txt",
+    ]
+    assert (inbox / "failed" / "A999" / "wound.jpg").read_bytes() == unknown_bytes
+    assert (
+        "no scheduled procedure step matches"
+        in (inbox / "failed" / "A999" / "wound.jpg.error.txt").read_text()
+    )
+    assert (
+        "no Accession Number in the path" in (inbox / "failed" / "loose.jpg.error.txt").read_text()
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ([], "give -o OUT, --send URL, or both"),
+        (["-o", "out", "--accession-from", "{date}"], "--accession-from takes a template"),
+        (["-o", "out", "--done", "."], "the done folder cannot be the watched folder"),
+    ],
+)
+def test_flags_that_cannot_work_are_refused_before_anything_moves(
+    tmp_path: Path, dicomize_cli: list[str], arguments: list[str], message: str
+) -> None:
+    _drop(tmp_path / "a.jpg", _jpeg(1))
+    result = subprocess.run(
+        [*dicomize_cli, "watch", ".", "--once", *arguments],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "a.jpg").exists()
