@@ -51,6 +51,8 @@ class WorklistQuery:
         Accession Number, from the label.
     patient_id : str or None
         Patient ID.
+    patient_name : str or None
+        Patient's Name, ``*`` and ``?`` as wildcards (``Doe*``).
     scheduled : str or None
         Scheduled Procedure Step Start Date: ``today``, ``YYYYMMDD`` or a range
         ``YYYYMMDD-YYYYMMDD`` (either end may be left open).
@@ -65,12 +67,13 @@ class WorklistQuery:
     scheduled: str | None = None
     modality: str | None = None
     station: str | None = None
+    patient_name: str | None = None
 
     def __post_init__(self) -> None:
         if not any(dataclasses.astuple(self)):
             raise ConfigError(
-                "a worklist query needs a key: an accession number, a patient ID, a "
-                "scheduled date, a modality or a station"
+                "a worklist query needs a key: an accession number, a patient ID or name, "
+                "a scheduled date, a modality or a station"
             )
         if self.scheduled is not None:
             object.__setattr__(self, "scheduled", _date_key(self.scheduled))
@@ -97,7 +100,7 @@ class WorklistQuery:
         for keyword, value in (
             ("AccessionNumber", self.accession),
             ("PatientID", self.patient_id),
-            ("PatientName", None),
+            ("PatientName", self.patient_name),
             ("IssuerOfPatientID", None),
             ("PatientBirthDate", None),
             ("PatientSex", None),

@@ -13,13 +13,22 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 from dicomize._version import __version__
-from dicomize.cli import _batch, _convert, _extract, _send, _validate, _watch, _worklist
+from dicomize.cli import (
+    _batch,
+    _convert,
+    _extract,
+    _send,
+    _serve,
+    _validate,
+    _watch,
+    _worklist,
+)
 from dicomize.cli._common import EXIT_INTERNAL, EXIT_INTERRUPTED, configure_logging
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The command modules, in the order ``--help`` lists them.
-COMMANDS = (_convert, _batch, _send, _validate, _extract, _worklist, _watch)
+COMMANDS = (_convert, _batch, _send, _validate, _extract, _worklist, _watch, _serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

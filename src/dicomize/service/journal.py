@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     instance_number INTEGER NOT NULL,
     state TEXT NOT NULL,
     metadata TEXT NOT NULL DEFAULT '{}',
+    options TEXT NOT NULL DEFAULT '{}',
     outputs TEXT NOT NULL DEFAULT '[]',
     statuses TEXT NOT NULL DEFAULT '{}',
     moved_to TEXT NOT NULL DEFAULT '',
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     created REAL NOT NULL,
     updated REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS visits (id TEXT PRIMARY KEY, data TEXT NOT NULL, created REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, next_try);
 CREATE INDEX IF NOT EXISTS jobs_source ON jobs (source);
 CREATE INDEX IF NOT EXISTS jobs_batch ON jobs (batch);
@@ -93,6 +95,8 @@ class Job:
     state: JobState
     #: Attributes for this file alone (a sidecar, the web page's choices).
     metadata: dict[str, Any]
+    #: ConvertOptions fields for this file alone (the web page's IOD choice).
+    options: dict[str, Any]
     outputs: list[str]
     #: The send status of each output, by output path.
     statuses: dict[str, str]
@@ -105,7 +109,7 @@ class Job:
     updated: float
 
 
-_JSON_FIELDS = ("metadata", "outputs", "statuses")
+_JSON_FIELDS = ("metadata", "options", "outputs", "statuses")
 
 
 class Journal:
@@ -154,6 +158,7 @@ class Journal:
         mtime_ns: int,
         digest: str,
         metadata: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
     ) -> Job:
         """Record a new job in state ``new``; its Instance Number follows its batch's count."""
         now = time.time()
@@ -165,8 +170,8 @@ class Journal:
                 ).fetchone()
                 cursor = self._db.execute(
                     "INSERT INTO jobs (origin, batch, source, name, size, mtime_ns, digest, "
-                    "instance_number, state, metadata, created, updated) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "instance_number, state, metadata, options, created, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         origin,
                         batch,
@@ -178,6 +183,7 @@ class Journal:
                         count + 1,
                         JobState.NEW,
                         json.dumps(metadata or {}),
+                        json.dumps(options or {}),
                         now,
                         now,
                     ),
@@ -255,6 +261,13 @@ class Journal:
         """Return the jobs of one batch, in the order they came."""
         return self._many("SELECT * FROM jobs WHERE batch = ? ORDER BY id", (batch,))
 
+    def batch_prefix(self, prefix: str) -> list[Job]:
+        """Return the jobs of the batches whose names start with `prefix`, oldest first."""
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return self._many(
+            "SELECT * FROM jobs WHERE batch LIKE ? ESCAPE '\\' ORDER BY id", (pattern,)
+        )
+
     def recent(self, limit: int = 100) -> list[Job]:
         """Return the latest jobs, newest first."""
         return self._many("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
@@ -275,6 +288,21 @@ class Journal:
         if job is None:
             raise KeyError(job_id)
         return job
+
+    def save_visit(self, visit: str, data: dict[str, Any]) -> None:
+        """Store (or replace) what the web page knows of one visit: patient, order, series."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO visits (id, data, created) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                (visit, json.dumps(data), time.time()),
+            )
+
+    def visit(self, visit: str) -> dict[str, Any] | None:
+        """Return a visit stored by :meth:`save_visit`, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT data FROM visits WHERE id = ?", (visit,)).fetchone()
+        return None if row is None else dict(json.loads(row["data"]))
 
     def _one(self, sql: str, parameters: tuple[Any, ...]) -> Job | None:
         jobs = self._many(sql, parameters)

@@ -254,7 +254,7 @@ class Worker:
         if _is_object(output, str(layers["SOPInstanceUID"])):
             return ()  # written before a crash: the same object again
         options = dataclasses.replace(
-            self.settings.convert_options, temporary_folder=str(self.output)
+            self.settings.convert_options, temporary_folder=str(self.output), **job.options
         )
         ((_, encoded),) = encode_series([job.source], layers, options=options)
         if isinstance(encoded, DicomizeError):

@@ -1,0 +1,130 @@
+"""``dicomize serve``: the web page for staff, over the same journal and worker as ``watch``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from dicomize.cli._arguments import add_convert_arguments, add_send_arguments, send_options
+from dicomize.cli._common import EXIT_OK, EXIT_USAGE, fail, fail_query
+from dicomize.cli._watch import service_settings
+from dicomize.errors import ConfigError, InputError, MetadataError, QueryError
+
+__all__ = ["add_parser", "run"]
+
+#: Where the sign-in secret may come from besides --secret-file (never the command line).
+SECRET_VARIABLE = "DICOMIZE_SERVE_SECRET"  # noqa: S105  (a variable name, not a secret)
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
+    """Add ``serve`` to the subcommands."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "serve",
+        help="a web page to find the order, drop files, check and send them",
+        description="Serve the web page on 127.0.0.1 (another address needs a sign-in secret "
+        f"from ${SECRET_VARIABLE} or --secret-file). Files are converted at once, previewed "
+        "from their DICOM objects, and sent when the user says so.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument("-o", "--output", metavar="OUT", help="also keep the DICOM objects here")
+    parser.add_argument(
+        "--state",
+        metavar="DIR",
+        help="the journal, spool and uploads (default $XDG_STATE_HOME/dicomize/serve)",
+    )
+    parser.add_argument("--secret-file", metavar="FILE", help="the sign-in secret, from this file")
+    parser.add_argument("--certfile", metavar="PEM", help="serve HTTPS with this certificate")
+    parser.add_argument("--keyfile", metavar="PEM", help="and this private key")
+    parser.add_argument(
+        "--max-upload-mb", type=int, default=4096, metavar="MB", help="per upload (default 4096)"
+    )
+    parser.add_argument(
+        "--max-files", type=int, default=50, metavar="N", help="per upload (default 50)"
+    )
+    add_convert_arguments(parser, single=False)
+    add_send_arguments(parser, command=False)
+    return parser
+
+
+def _state(args: argparse.Namespace) -> Path:
+    if args.state:
+        return Path(args.state)
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "dicomize" / "serve"
+
+
+def _read_secret(args: argparse.Namespace) -> str | None:
+    if args.secret_file:
+        try:
+            return Path(args.secret_file).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise ConfigError(f"--secret-file {args.secret_file}: {exc.strerror or exc}") from None
+    return os.environ.get(SECRET_VARIABLE, "").strip() or None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted; return the exit code."""
+    from dicomize.service.web.security import check_bind  # noqa: PLC0415
+
+    try:
+        secret = _read_secret(args)
+        check_bind(args.host, secret)
+        _check_tls(args)
+        # The page picks the order itself; the worklist is not asked again per file.
+        settings = dataclasses.replace(service_settings(args, args.output), worklist=None)
+        web = _web_settings(args, secret)
+    except QueryError as exc:
+        return fail_query(exc, names=args.verbose > 0)
+    except (MetadataError, ConfigError, InputError) as exc:
+        fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
+        return EXIT_USAGE
+    if not args.quiet:
+        # The service's log: jobs by number, requests by route (no query strings, no names).
+        logging.getLogger("dicomize.service").setLevel(
+            logging.DEBUG if args.debug else logging.INFO
+        )
+    import uvicorn  # noqa: PLC0415
+
+    from dicomize.service.web import create_app  # noqa: PLC0415
+
+    app = create_app(web, settings)
+    scheme = "https" if args.certfile else "http"
+    if not args.quiet:
+        print(f"dicomize: serving on {scheme}://{args.host}:{args.port}", file=sys.stderr)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=False,  # ours (dicomize.service.web.access) prints no query strings
+        log_level="debug" if args.debug else "warning",
+        ssl_certfile=args.certfile,
+        ssl_keyfile=args.keyfile,
+        server_header=False,
+    )
+    return EXIT_OK
+
+
+def _check_tls(args: argparse.Namespace) -> None:
+    if bool(args.certfile) != bool(args.keyfile):
+        raise ConfigError("HTTPS needs both --certfile and --keyfile")
+
+
+def _web_settings(args: argparse.Namespace, secret: str | None) -> Any:  # noqa: ANN401
+    from dicomize.service.web import WebSettings  # noqa: PLC0415
+
+    return WebSettings(
+        state=_state(args),
+        secret=secret,
+        worklist=args.worklist,
+        worklist_options=send_options(args),
+        max_upload=args.max_upload_mb << 20,
+        max_files=args.max_files,
+    )
