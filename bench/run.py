@@ -40,6 +40,7 @@ TARGETS = {
     "cold": "single-file convert from a cold process <= 0.4 s",
     "pdf": "200-page PDF at 150 dpi as images: peak RSS above the baseline < 2x one page's pixels",
     "video": "a 4 GB H.264 clip passed through: peak RSS above the baseline < 100 MB",
+    "watch": "no target set: watch against batch + send, and drop-to-stored latency",
 }
 PAGES = 200
 
@@ -517,6 +518,114 @@ class Suite:
             f"({baseline_kb / 1024:.0f} MiB: the same command on a one-segment clip).\n"
         )
 
+    def watch(self) -> None:
+        """Time the hot folder delivering to a local Orthanc, against batch + send."""
+        if shutil.which("Orthanc") is None:
+            self.notes.append("Orthanc not installed: the watch benchmark is left out")
+            return
+        sys.path.insert(0, str(HERE.parent / "tests"))
+        from peers import Orthanc  # noqa: PLC0415  (the test suite's real Orthanc peer)
+
+        count = 50 if self.quick else 200
+        staging = self.work / "watch-staging"
+        staging.mkdir()
+        y, x = np.mgrid[0:768, 0:1024]
+        for index in range(count):
+            pixels = np.stack([x % 256, y % 256, (x + y + index) % 256], axis=-1).astype(np.uint8)
+            Image.fromarray(pixels).save(staging / f"photo{index:04d}.jpg", quality=85)
+        (self.work / "orthanc").mkdir()
+        pacs = Orthanc(self.work / "orthanc")
+        pacs.start()
+        try:
+            url = f"dicom://ORTHANC@127.0.0.1:{pacs.dicom_port}"
+            rows = self._watch_rows(staging, count, url)
+            latency = self._drop_latency(staging, url)
+        finally:
+            pacs.stop()
+        self.table(
+            f"{count} JPEGs (1024x768) dropped at once, converted and C-STOREd to a local Orthanc",
+            ["how", "seconds", "files/s"],
+            rows,
+        )
+        self.table(
+            "One photo: from the rename into the inbox to the journal's 'done' (stored in Orthanc)",
+            ["watch flags", "median seconds", "of which settle"],
+            latency,
+        )
+        self.lines.append(
+            "The watcher runs one process (convert, then send over one association per round); "
+            "batch uses every core and send one association. Latency is dominated by --settle, "
+            "the price of never taking a half-written file.\n"
+        )
+
+    def _watch_rows(self, staging: Path, count: int, url: str) -> list[list[str]]:
+        send = ["--send", url, "-q", "--patient-id", "B"]
+        rows = []
+        results: dict[str, float] = {}
+        for name in ("dicomize watch (settle 0.5 s)", "dicomize batch, then dicomize send"):
+            times = []
+            for attempt in range(max(1, self.runs // 2)):
+                inbox = self.work / f"inbox-{len(results)}-{attempt}"
+                if name.startswith("dicomize watch"):
+                    times.append(self._watch_once(staging, inbox, send, count))
+                else:
+                    shutil.copytree(staging, inbox)
+                    out = self.work / f"batch-out-{attempt}"
+                    started = time.perf_counter()
+                    run([*DICOMIZE, "batch", str(inbox), "-o", str(out), "-q", "--patient-id", "B"])
+                    run([*DICOMIZE, "send", str(out), "--to", url, "-q"])
+                    times.append(time.perf_counter() - started)
+            results[name] = statistics.median(times)
+        for name, seconds in results.items():
+            rows.append([name, f"{seconds:.2f}", f"{count / seconds:.0f}"])
+        return rows
+
+    def _watch_once(self, staging: Path, inbox: Path, send: list[str], count: int) -> float:
+        inbox.mkdir()
+        watcher = subprocess.Popen(
+            [*DICOMIZE, "watch", str(inbox), "--settle", "0.5", "--poll", "0.2", *send]
+        )
+        try:
+            time.sleep(2)  # started and idle
+            started = time.perf_counter()
+            for path in sorted(staging.iterdir()):
+                shutil.copy(path, inbox / f".{path.name}.part")
+                (inbox / f".{path.name}.part").rename(inbox / path.name)
+            done = inbox / "done"
+            while not done.exists() or sum(1 for _ in done.iterdir()) < count:
+                time.sleep(0.02)
+            return time.perf_counter() - started
+        finally:
+            watcher.terminate()
+            watcher.wait(timeout=60)
+
+    def _drop_latency(self, staging: Path, url: str) -> list[list[str]]:
+        photo = next(iter(sorted(staging.iterdir())))
+        rows = []
+        for settle in (2.0, 0.2):
+            inbox = self.work / f"latency-{settle}"
+            inbox.mkdir()
+            watcher = subprocess.Popen(
+                [*DICOMIZE, "watch", str(inbox), "--settle", str(settle), "--poll", "0.1",
+                 "--send", url, "-q", "--patient-id", "B"]
+            )  # fmt: skip
+            times = []
+            try:
+                time.sleep(2)
+                for index in range(max(self.runs, 5)):
+                    name = f"drop{index}.jpg"
+                    shutil.copy(photo, inbox / f".{name}.part")
+                    started = time.perf_counter()
+                    (inbox / f".{name}.part").rename(inbox / name)
+                    while not (inbox / "done" / name).exists():
+                        time.sleep(0.005)
+                    times.append(time.perf_counter() - started)
+            finally:
+                watcher.terminate()
+                watcher.wait(timeout=60)
+            rows.append([f"--settle {settle:g}", f"{statistics.median(times):.2f}", f"{settle:g}"])
+        return rows
+
     def cold_start(self) -> None:
         """Single-file convert from a cold process."""
         path = self.work / "small.png"
@@ -647,7 +756,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["jpeg", "png", "big", "cold", "lossless", "pdf", "video"],
+        choices=["jpeg", "png", "big", "cold", "lossless", "pdf", "video", "watch"],
         help="run these benchmarks only (print only; RESULTS.md needs the whole suite)",
     )
     args = parser.parse_args()
@@ -662,6 +771,7 @@ def main() -> int:
             "lossless": suite.lossless,
             "pdf": suite.pdf_pages,
             "video": suite.video,
+            "watch": suite.watch,
         }
         for name, step in steps.items():
             if not args.only or name in args.only:

@@ -448,7 +448,7 @@ def test_verify_is_one_flag_with_one_meaning_on_every_command() -> None:
         for action in parser._actions:
             if "--verify" in action.option_strings:
                 texts[name] = action.help
-    assert set(texts) == {"convert", "batch", "send"}
+    assert set(texts) == {"convert", "batch", "send", "watch", "serve"}
     assert len(set(texts.values())) == 1
 
 

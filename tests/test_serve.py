@@ -251,6 +251,36 @@ def test_find_the_order_drop_files_check_and_send_in_chromium(
     assert [p for p in (server.state / "uploads").rglob("*") if p.is_file()] == []
 
 
+def test_typing_the_patient_with_the_keyboard_alone_on_a_phone_screen(
+    tmp_path: Path, browser: Any, serving: Callable[..., Server]
+) -> None:
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.common.keys import Keys  # noqa: PLC0415
+
+    server = serving("-o", str(tmp_path / "out"))
+    browser.set_window_size(390, 844)  # a phone
+    browser.get(server.url + "/")
+    # No worklist: the demographics are typed, each checked on the server as it is typed.
+    first = browser.find_element(By.NAME, "PatientID")
+    first.click()
+    first.send_keys("12345", Keys.TAB, "Doe^Jane", Keys.TAB, "1980-13-45")
+    born = browser.switch_to.active_element
+    assert born.get_attribute("name") == "PatientBirthDate"
+    _until(browser, lambda d: d.find_element(By.ID, "PatientBirthDate-error").text)
+    assert born.get_attribute("aria-invalid") == "true"
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth"
+    )  # nothing wider than the phone
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTEFACTS / "serve-phone-checked.png"))
+    born.send_keys(Keys.CONTROL, "a", Keys.BACKSPACE, "19800101")
+    _until(browser, lambda d: not d.find_element(By.ID, "PatientBirthDate-error").text)
+    born.send_keys(Keys.ENTER)  # submits the form, as a keyboard user would
+    _until(browser, lambda d: "/visit/" in d.current_url)
+    assert "Doe^Jane" in browser.find_element(By.CSS_SELECTOR, ".patient").text
+    browser.save_screenshot(str(ARTEFACTS / "serve-phone-visit.png"))
+
+
 # -- the API, through an HTTP client ---------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from conftest import encode, gradient
 from dicomize.service import ServiceSettings, Watcher, WatchSettings
 from peers import Orthanc, WorklistServer
 from test_commit import LOSING_SCRIPT
+from test_documents import make_pdf
 from test_worklist import item
 
 PATIENT = ["--patient-id", "P1", "--patient-name", "Doe^Jane"]
@@ -108,17 +109,26 @@ def test_once_files_every_source_by_its_fate(tmp_path: Path, dicomize_cli: list[
     (inbox / "broken.jpg.json").write_text('{"PatientID": "P9"}')
     nobody = _drop(inbox / "nobody.jpg", _jpeg(4))
     nobody_bytes = nobody.read_bytes()
+    _drop(inbox / "letters" / "consent.pdf", make_pdf())
+    (inbox / "letters" / "consent.pdf.json").write_text('{"PatientID": "P7"}')
 
     result = _watch(dicomize_cli, inbox, "-o", str(out), "--once", "--sidecar")
 
     assert result.returncode == 1, result.stderr
-    assert "2 filed as done, 2 as failed, 0 waiting" in result.stderr
+    assert "3 filed as done, 2 as failed, 0 waiting" in result.stderr
     assert "Roe" not in result.stderr
     assert "sidecar.jpg" not in result.stderr
     assert pydicom.dcmread(out / "sidecar.dcm").PatientID == "P7"
     table = pydicom.dcmread(out / "ward" / "table.dcm")
     assert (table.PatientID, table.AccessionNumber) == ("P8", "A8")
-    assert _files(inbox / "done") == ["sidecar.jpg", "sidecar.jpg.json", "ward/table.jpg"]
+    assert _files(inbox / "done") == [
+        "letters/consent.pdf",
+        "letters/consent.pdf.json",
+        "sidecar.jpg",
+        "sidecar.jpg.json",
+        "ward/table.jpg",
+    ]
+    assert pydicom.dcmread(out / "letters" / "consent.dcm").Modality == "DOC"
     assert _files(inbox / "failed") == [
         "broken.jpg",
         "broken.jpg.error.txt",
@@ -131,7 +141,7 @@ def test_once_files_every_source_by_its_fate(tmp_path: Path, dicomize_cli: list[
     # Never filed under a guessed patient, and left as it came.
     assert (inbox / "failed" / "nobody.jpg").read_bytes() == nobody_bytes
     assert not broken.exists()
-    assert sorted(p.name for p in out.rglob("*.dcm")) == ["sidecar.dcm", "table.dcm"]
+    assert sorted(p.name for p in out.rglob("*.dcm")) == ["consent.dcm", "sidecar.dcm", "table.dcm"]
 
 
 def test_a_file_still_being_written_is_taken_once_complete(tmp_path: Path) -> None:
