@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from conftest import encode, gradient
-from peers import Orthanc, WorklistServer, free_port
+from peers import Orthanc, WorklistServer, free_port, self_signed_certificate
 from test_documents import make_pdf
 from test_worklist import STUDY_UID, item
 
@@ -429,3 +429,16 @@ def test_every_answer_carries_the_security_headers_and_the_log_no_patient_data(
     assert "POST /visit 303" in log
     assert "SECRETID" not in log
     assert "Hidden" not in log
+
+
+def test_https_with_a_certificate_and_a_cookie_sent_over_https_only(
+    tmp_path: Path, serving: Callable[..., Server]
+) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    server = serving("-o", str(tmp_path / "out"), "--certfile", str(cert), "--keyfile", str(key))
+    with httpx.Client(base_url=server.url.replace("http:", "https:"), verify=str(cert)) as client:
+        home = client.get("/")
+        assert home.status_code == 200
+        assert "secure" in home.headers["set-cookie"].lower()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(server.url + "/", timeout=5)  # plain HTTP is not served

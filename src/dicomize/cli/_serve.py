@@ -127,4 +127,5 @@ def _web_settings(args: argparse.Namespace, secret: str | None) -> Any:  # noqa:
         worklist_options=send_options(args),
         max_upload=args.max_upload_mb << 20,
         max_files=args.max_files,
+        https=bool(args.certfile),
     )

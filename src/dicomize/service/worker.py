@@ -280,7 +280,9 @@ class Worker:
         errors: dict[int, str] = {}
         kept = SendStatus.COMMITTED if options.commit else SendStatus.STORED
         for result in send_files(list(owner), self.settings.send, options):
-            job = owner[result.input]
+            job = owner.get(result.input)
+            if job is None:  # not one of ours: nothing to record
+                continue
             statuses[job.id][result.input] = str(result.status)
             if result.status != kept:
                 errors[job.id] = result.error or str(result.status)

@@ -90,6 +90,8 @@ class WebSettings:
         Bytes one upload (all its files) may hold.
     max_files : int
         Files one upload may hold.
+    https : bool
+        Served over HTTPS: the session cookie is then sent over HTTPS only.
     """
 
     state: Path
@@ -98,6 +100,7 @@ class WebSettings:
     worklist_options: SendOptions = dataclasses.field(default_factory=SendOptions)
     max_upload: int = 4 << 30
     max_files: int = 50
+    https: bool = False
 
 
 class _Service:
@@ -208,7 +211,7 @@ def create_app(web: WebSettings, settings: ServiceSettings) -> Starlette:
             secret_key=secrets.token_urlsafe(32),
             session_cookie="dicomize_session",
             same_site="strict",
-            https_only=False,
+            https_only=web.https,
         ),
         Middleware(Guard, secret=web.secret),
     ]
