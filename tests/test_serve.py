@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -436,7 +437,8 @@ def test_https_with_a_certificate_and_a_cookie_sent_over_https_only(
 ) -> None:
     cert, key = self_signed_certificate(tmp_path)
     server = serving("-o", str(tmp_path / "out"), "--certfile", str(cert), "--keyfile", str(key))
-    with httpx.Client(base_url=server.url.replace("http:", "https:"), verify=str(cert)) as client:
+    trust = ssl.create_default_context(cafile=str(cert))
+    with httpx.Client(base_url=server.url.replace("http:", "https:"), verify=trust) as client:
         home = client.get("/")
         assert home.status_code == 200
         assert "secure" in home.headers["set-cookie"].lower()
