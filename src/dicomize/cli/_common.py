@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import IO, Protocol
 
 from dicomize.cli._arguments import format_item, send_options
-from dicomize.errors import ConfigError, QueryError
+from dicomize.errors import ConfigError, DicomizeError, MetadataError, QueryError
 
 __all__ = [
     "EXIT_FAILED",
@@ -30,6 +30,8 @@ __all__ = [
     "deliver",
     "fail",
     "fail_query",
+    "log_service",
+    "refuse",
     "verified",
 ]
 
@@ -46,6 +48,21 @@ def fail_query(exc: QueryError, *, names: bool = False) -> int:
     for item in exc.items:
         print("  " + format_item(item.summary(names=names)), file=sys.stderr)
     return EXIT_USAGE
+
+
+def refuse(exc: DicomizeError, args: argparse.Namespace) -> int:
+    """Report what stops a command before any work (flags, metadata, the worklist); exit 2."""
+    if isinstance(exc, QueryError):
+        return fail_query(exc, names=args.verbose > 0)
+    fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
+    return EXIT_USAGE
+
+
+def log_service(args: argparse.Namespace) -> None:
+    """Log a service's work at info level: jobs by number, requests by route, never patient data."""
+    if not args.quiet:
+        level = logging.DEBUG if args.debug else logging.INFO
+        logging.getLogger("dicomize.service").setLevel(level)
 
 
 def fail(message: str) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from dicomize.cli._arguments import add_convert_arguments, add_send_arguments, send_options
-from dicomize.cli._common import EXIT_OK, EXIT_USAGE, fail, fail_query
+from dicomize.cli._common import EXIT_OK, log_service, refuse
 from dicomize.cli._watch import service_settings
 from dicomize.errors import ConfigError, InputError, MetadataError, QueryError
 
@@ -81,16 +80,9 @@ def run(args: argparse.Namespace) -> int:
         # The page picks the order itself; the worklist is not asked again per file.
         settings = dataclasses.replace(service_settings(args, args.output), worklist=None)
         web = _web_settings(args, secret)
-    except QueryError as exc:
-        return fail_query(exc, names=args.verbose > 0)
-    except (MetadataError, ConfigError, InputError) as exc:
-        fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
-        return EXIT_USAGE
-    if not args.quiet:
-        # The service's log: jobs by number, requests by route (no query strings, no names).
-        logging.getLogger("dicomize.service").setLevel(
-            logging.DEBUG if args.debug else logging.INFO
-        )
+    except (QueryError, MetadataError, ConfigError, InputError) as exc:
+        return refuse(exc, args)
+    log_service(args)
     import uvicorn  # noqa: PLC0415
 
     from dicomize.service.web import create_app  # noqa: PLC0415
@@ -103,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         app,
         host=args.host,
         port=args.port,
-        access_log=False,  # ours (dicomize.service.web.access) prints no query strings
+        access_log=False,  # ours (security.Envelope) prints no query strings
         log_level="debug" if args.debug else "warning",
         ssl_certfile=args.certfile,
         ssl_keyfile=args.keyfile,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from dicomize.cli._arguments import (
     send_options,
     worklist_lookup,
 )
-from dicomize.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, fail_query
+from dicomize.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, log_service, refuse
 from dicomize.errors import ConfigError, InputError, MetadataError, QueryError
 from dicomize.service.defaults import GIVE_UP_AFTER, POLL, RETRY_AFTER, RETRY_MAX, SETTLE
 
@@ -156,16 +155,9 @@ def run(args: argparse.Namespace) -> int:
             sidecar=args.sidecar,
             **given,
         )
-    except QueryError as exc:
-        return fail_query(exc, names=args.verbose > 0)
-    except (MetadataError, ConfigError, InputError) as exc:
-        fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
-        return EXIT_USAGE
-    if not args.quiet:
-        # A service's log: what happens to each job (by number; file names only at --debug).
-        logging.getLogger("dicomize.service").setLevel(
-            logging.DEBUG if args.debug else logging.INFO
-        )
+    except (QueryError, MetadataError, ConfigError, InputError) as exc:
+        return refuse(exc, args)
+    log_service(args)
     watcher = Watcher(watch, settings)
     previous = {
         number: signal.signal(number, lambda *_: watcher.stop())

@@ -37,9 +37,8 @@ from dicomize.errors import ConfigError, DicomizeError, MetadataError
 from dicomize.options import SendOptions
 from dicomize.service.journal import Job, JobState, Journal
 from dicomize.service.web.security import (
-    AccessLog,
+    Envelope,
     Guard,
-    SecurityHeaders,
     csrf_token,
     require_csrf,
     sign_in,
@@ -204,8 +203,7 @@ def create_app(web: WebSettings, settings: ServiceSettings) -> Starlette:
         Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
     ]
     middleware = [
-        Middleware(AccessLog),
-        Middleware(SecurityHeaders),
+        Middleware(Envelope),
         Middleware(
             SessionMiddleware,
             secret_key=secrets.token_urlsafe(32),

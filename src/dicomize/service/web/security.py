@@ -21,9 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dicomize.errors import ConfigError
 
 __all__ = [
-    "AccessLog",
+    "Envelope",
     "Guard",
-    "SecurityHeaders",
     "check_bind",
     "csrf_token",
     "require_csrf",
@@ -129,20 +128,28 @@ class Guard:
         await response(scope, receive, send)
 
 
-class SecurityHeaders:
-    """Add the security headers to every answer."""
+class Envelope:
+    """Add the security headers to every answer, and log it on one line.
+
+    The line holds the method, the route (ids only, never a query string), the
+    status and the time. It replaces uvicorn's access log, which prints query
+    strings and client addresses.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on; add the headers to its answer."""
+        """Pass the request on; add the headers to its answer; log it."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.monotonic()
+        status: dict[str, Any] = {"code": 500}
 
-        async def with_headers(message: Message) -> None:
+        async def enveloped(message: Message) -> None:
             if message["type"] == "http.response.start":
+                status["code"] = message["status"]
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 extra = [
                     (name.encode(), value.encode())
@@ -152,33 +159,8 @@ class SecurityHeaders:
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        await self.app(scope, receive, with_headers)
-
-
-class AccessLog:
-    """One line per request: method, route (ids only, never a query string), status, time.
-
-    Replaces uvicorn's access log, which prints query strings and client addresses.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on; log it when answered."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.monotonic()
-        status: dict[str, Any] = {"code": 500}
-
-        async def noting(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
         try:
-            await self.app(scope, receive, noting)
+            await self.app(scope, receive, enveloped)
         finally:
             logger.info(
                 "%s %s %s %.0f ms",
