@@ -9,10 +9,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, JPEGExtended12Bit
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dicomize._part10 import Part10Object
 from dicomize.build import (
@@ -37,7 +34,6 @@ from dicomize.documents import (
     read_document,
     render_pages,
 )
-from dicomize.encode import encode_picture
 from dicomize.errors import InputError, MetadataError, UnsupportedInput
 from dicomize.exif import exif_attributes
 from dicomize.iods import IOD_FAMILIES, outside
@@ -45,7 +41,7 @@ from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, PixelStrips, stack_pictures
 from dicomize.readers import FALLBACK, Source, detect_format, read_picture
-from dicomize.uids import derive_uid, new_uid
+from dicomize.uids import derive_uid, is_encapsulated, new_uid
 from dicomize.video import (
     VIDEO_SUFFIXES,
     PreparedVideo,
@@ -53,6 +49,9 @@ from dicomize.video import (
     is_video,
     prepare_video,
 )
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = [
     "convert",
@@ -65,6 +64,9 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+#: JPEG Baseline (Process 1) and Extended (Process 2 & 4): PS3.5 A.4.1.
+_LOSSY_JPEG = frozenset({"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"})
 _IOD_NAMES = {
     "sc": "Secondary Capture",
     "vl-photo": "VL Photographic Image",
@@ -248,7 +250,7 @@ def _frames(
     try:
         joined = stack_pictures(pictures, None)
     except UnsupportedInput:
-        if all(p.transfer_syntax == ExplicitVRLittleEndian for p in pictures):
+        if all(p.transfer_syntax == _EXPLICIT_VR_LITTLE_ENDIAN for p in pictures):
             raise
         # Compressed frames that differ in encoding: decode them all, then join.
         decoded = dataclasses.replace(options, passthrough=False)
@@ -408,7 +410,7 @@ def _sniff(source: Source) -> tuple[bytes, DocumentFormat | None]:
 
 def _read_for(source: Source, options: ConvertOptions) -> Picture:
     picture = read_picture(source, options)
-    lossy_jpeg = picture.transfer_syntax in {JPEGBaseline8Bit, JPEGExtended12Bit}
+    lossy_jpeg = picture.transfer_syntax in _LOSSY_JPEG
     if options.iod == "vl-photo" and lossy_jpeg and picture.photometric_interpretation == "RGB":
         # VL Photographic allows only YBR_FULL_422 with lossy JPEG (C.8.12.1.1.1): an
         # RGB-coded JPEG is decoded and stored losslessly instead.
@@ -417,7 +419,12 @@ def _read_for(source: Source, options: ConvertOptions) -> Picture:
 
 
 def _encoded(picture: Picture, options: ConvertOptions) -> Picture:
-    return encode_picture(for_multiframe(picture), options.transfer_syntax, options)
+    picture = for_multiframe(picture)
+    if is_encapsulated(picture.transfer_syntax):
+        return picture  # a codestream kept as it came is never re-encoded
+    from dicomize.encode import encode_picture  # noqa: PLC0415  (numpy, the codec plugins)
+
+    return encode_picture(picture, options.transfer_syntax, options)
 
 
 def _outside_error(keyword: str, value: object, iod: str) -> MetadataError:

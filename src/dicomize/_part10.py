@@ -20,18 +20,12 @@ import dataclasses
 import io
 import struct
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, BinaryIO
-
-from pydicom import config, dcmwrite
-from pydicom.charset import convert_encodings
-from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import encapsulate
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dicomize.picture import PixelStrips
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = ["Element", "Part10Object", "write_part10"]
 
@@ -55,6 +49,9 @@ _GATHER = 1 << 16
 _GROUP_LENGTH = 0x00020000
 _META_GROUP = 0x0002
 _SHORT_MAX = 0xFFFF
+#: Syntaxes pydicom's general writer handles: Implicit VR LE, Deflated, Explicit VR BE
+#: (PS3.5 A.1, A.5, A.3). Every other syntax is Explicit VR Little Endian (A.2, A.4).
+_GENERAL = frozenset({"", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"})
 
 
 #: (tag, VR, value, undefined length). An undefined-length Pixel Data value is either
@@ -75,6 +72,11 @@ class Part10Object:
 
     def to_dataset(self) -> Dataset:
         """Return the same object as a pydicom dataset (pydicom checks the values)."""
+        from pydicom import config  # noqa: PLC0415  (a dataset is asked for: pydicom is needed)
+        from pydicom.dataelem import DataElement  # noqa: PLC0415
+        from pydicom.dataset import Dataset, FileMetaDataset  # noqa: PLC0415
+        from pydicom.encaps import encapsulate  # noqa: PLC0415
+
         ds = Dataset()
         for tag, vr, given, undefined in self.body:
             value = given
@@ -97,7 +99,9 @@ class Part10Object:
 
 
 def _checked() -> int:
-    return config.settings.writing_validation_mode
+    from pydicom import config  # noqa: PLC0415
+
+    return int(config.settings.writing_validation_mode)
 
 
 _Chunk = bytes | memoryview | PixelStrips
@@ -122,6 +126,8 @@ def write_part10(stream: BinaryIO, dataset: Dataset | Part10Object) -> None:
         # pixel strips are only referenced here, and made as they are written.
         chunks = list(_encode(_as_object(dataset)))
     except _Fallback:
+        from pydicom import dcmwrite  # noqa: PLC0415  (the general writer, for the rare cases)
+
         if isinstance(dataset, Part10Object):
             dataset = dataset.to_dataset()
         buffer = io.BytesIO()
@@ -164,10 +170,8 @@ def _as_object(dataset: Dataset | Part10Object) -> Part10Object:
 
 
 def _encode(dataset: Part10Object) -> Iterator[_Chunk]:
-    syntax = next((UID(v) for tag, _, v, _ in dataset.meta if tag == _TRANSFER_SYNTAX), UID(""))
-    if syntax == DeflatedExplicitVRLittleEndian or not syntax or syntax.is_implicit_VR:
-        raise _Fallback
-    if not syntax.is_little_endian:
+    syntax = next((str(v) for tag, _, v, _ in dataset.meta if tag == _TRANSFER_SYNTAX), "")
+    if syntax in _GENERAL:
         raise _Fallback
     charset = dataset.charset
     if charset in _UTF8:
@@ -272,6 +276,11 @@ def _items(value: object) -> Sequence[object]:
 def _by_pydicom(tag: int, vr: str, value: object, codec: str) -> bytes:
     if "or" in vr:
         raise _Fallback  # an ambiguous VR needs the whole dataset to resolve
+    from pydicom.charset import convert_encodings  # noqa: PLC0415  (sequences, other values)
+    from pydicom.dataelem import DataElement  # noqa: PLC0415
+    from pydicom.filebase import DicomBytesIO  # noqa: PLC0415
+    from pydicom.filewriter import write_data_element  # noqa: PLC0415
+
     buffer = DicomBytesIO()
     buffer.is_little_endian = True
     buffer.is_implicit_VR = False

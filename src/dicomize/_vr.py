@@ -11,21 +11,25 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
-from pydicom.datadict import dictionary_VM, dictionary_VR, tag_for_keyword
-from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence as DicomSequence
-
+from dicomize._dictionary import lookup
 from dicomize.errors import MetadataError
 from dicomize.uids import is_valid_uid
 
-__all__ = ["TEXT_VRS", "Value", "utc_offset", "validate_attribute"]
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+__all__ = ["TEXT_VRS", "Value", "is_pydicom", "utc_offset", "validate_attribute"]
 
 #: A normalised value: one string or number, a list of them for multi-valued attributes,
 #: or the items of a sequence (copied from a reference file).
-Value = str | int | float | list[str] | list[int] | list[float] | DicomSequence | list[Dataset]
+Value: TypeAlias = (
+    "str | int | float | list[str] | list[int] | list[float] | DicomSequence | list[Dataset]"
+)
 
 #: VRs whose values use the Specific Character Set (PS3.5 6.1.2.3).
 TEXT_VRS: Final = frozenset({"SH", "LO", "ST", "LT", "PN", "UC", "UT"})
@@ -182,15 +186,36 @@ _INT_RANGES: Final = {
 
 def _sequence(value: object) -> Value | None:
     """Return a sequence's items, or None when `value` is not a list of items."""
-    if isinstance(value, list | DicomSequence) and all(isinstance(i, Dataset) for i in value):
-        return value  # datasets copied from a reference file
+    if _datasets(value):
+        return value  # type: ignore[return-value]  # datasets copied from a reference file
     if isinstance(value, list) and all(isinstance(item, Mapping) for item in value):
         # Items as {keyword: value} (JSON metadata, --concept-name): each value is checked.
         return [_item(item) for item in value]
     return None
 
 
+def is_pydicom(value: object, kind: str) -> bool:
+    """Tell whether `value` is a pydicom ``"dataset.Dataset"`` or ``"sequence.Sequence"``.
+
+    An object of pydicom's exists only once pydicom is loaded, so text and numbers
+    are told apart from datasets without loading it.
+    """
+    module, name = kind.split(".")
+    loaded = sys.modules.get(f"pydicom.{module}")
+    return loaded is not None and isinstance(value, getattr(loaded, name))
+
+
+def _datasets(value: object) -> bool:
+    """Tell whether `value` holds pydicom datasets (items copied from a reference file)."""
+    return (isinstance(value, list) or is_pydicom(value, "sequence.Sequence")) and all(
+        is_pydicom(item, "dataset.Dataset")
+        for item in value  # type: ignore[attr-defined]
+    )
+
+
 def _item(values: Mapping[str, object]) -> Dataset:
+    from pydicom.dataset import Dataset  # noqa: PLC0415  (sequences only)
+
     item = Dataset()
     for keyword, value in values.items():
         setattr(item, keyword, validate_attribute(keyword, value))
@@ -230,9 +255,10 @@ def validate_attribute(keyword: str, value: object) -> Value:
     ...
     dicomize.errors.MetadataError: StudyDate = '2023-13-45': not a calendar date (month 13, day 45)
     """
-    tag = tag_for_keyword(keyword)
-    if tag is None:
+    entry = lookup(keyword)
+    if entry is None:
         raise MetadataError(keyword, value, "not a DICOM keyword (PS3.6 data dictionary)")
+    tag, vr, multiplicity = entry
     group = tag >> 16
     if keyword in _DERIVED or (group in _DERIVED_GROUPS and keyword not in _USER_0028):
         raise MetadataError(
@@ -240,7 +266,6 @@ def validate_attribute(keyword: str, value: object) -> Value:
         )
     if group % 2:
         raise MetadataError(keyword, value, "private attributes cannot be set")
-    vr = dictionary_VR(tag)
     sequence = _sequence(value) if vr == "SQ" else None
     if sequence is not None:
         return sequence
@@ -248,7 +273,7 @@ def validate_attribute(keyword: str, value: object) -> Value:
         raise MetadataError(keyword, value, f"VR {vr} values cannot be given as text")
 
     items = _split(value, vr)
-    _check_multiplicity(keyword, value, items, dictionary_VM(tag))
+    _check_multiplicity(keyword, value, items, multiplicity)
     check = _CHECKS.get(vr, _check_text)
     normalised = [check(keyword, vr, item) for item in items]
 

@@ -13,13 +13,14 @@ import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
-
-from pydicom.dataset import Dataset
+from typing import TYPE_CHECKING, BinaryIO
 
 from dicomize._part10 import Part10Object, write_part10
 from dicomize.errors import OutputError, OutputExists
 from dicomize.files import temporary_name
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = ["write", "write_atomically", "write_object"]
 

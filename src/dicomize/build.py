@@ -12,20 +12,24 @@ import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import UID
-
+from dicomize._dictionary import lookup
 from dicomize._icc import srgb_profile
 from dicomize._part10 import Element, Part10Object
 from dicomize._version import __version__
-from dicomize._vr import Value, utc_offset
+from dicomize._vr import Value, is_pydicom, utc_offset
 from dicomize.errors import MetadataError, UnsupportedInput
 from dicomize.picture import Picture, PixelStrips
-from dicomize.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid
+from dicomize.uids import (
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
+    is_encapsulated,
+    new_uid,
+)
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = [
     "DEFAULT_CONVERSION_TYPE",
@@ -281,10 +285,10 @@ def assemble(
     meta = [
         (*tag_and_vr(keyword), value, False)
         for keyword, value in (
-            ("MediaStorageSOPClassUID", UID(values["SOPClassUID"])),
-            ("MediaStorageSOPInstanceUID", UID(values["SOPInstanceUID"])),
-            ("TransferSyntaxUID", UID(transfer_syntax)),
-            ("ImplementationClassUID", UID(IMPLEMENTATION_CLASS_UID)),
+            ("MediaStorageSOPClassUID", str(values["SOPClassUID"])),
+            ("MediaStorageSOPInstanceUID", str(values["SOPInstanceUID"])),
+            ("TransferSyntaxUID", transfer_syntax),
+            ("ImplementationClassUID", IMPLEMENTATION_CLASS_UID),
             ("ImplementationVersionName", IMPLEMENTATION_VERSION_NAME),
         )
     ]
@@ -293,6 +297,8 @@ def assemble(
 
 def code_item(value: str, scheme: str, meaning: str) -> Dataset:
     """Return a Code Sequence Macro item (PS3.3 Table 8.8-1)."""
+    from pydicom.dataset import Dataset  # noqa: PLC0415  (coded values only)
+
     item = Dataset()
     item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
     return item
@@ -301,10 +307,10 @@ def code_item(value: str, scheme: str, meaning: str) -> Dataset:
 @functools.cache
 def tag_and_vr(keyword: str) -> tuple[int, str]:
     """Return the tag and dictionary VR of `keyword` (cached: every object asks for them)."""
-    tag = tag_for_keyword(keyword)
-    if tag is None:  # pragma: no cover - keywords come from the data dictionary
+    entry = lookup(keyword)
+    if entry is None:  # pragma: no cover - keywords come from the data dictionary
         raise KeyError(keyword)
-    return tag, dictionary_VR(tag)
+    return entry[0], entry[1]
 
 
 def _instance_values(
@@ -490,11 +496,14 @@ def _derivation(picture: Picture, values: Mapping[str, Any]) -> str:
 def any_non_ascii(values: Mapping[str, Any]) -> bool:
     """Tell whether any text value needs a character set beyond ASCII (C.12.1.1.2)."""
     for value in values.values():
-        items = value if isinstance(value, list | DicomSequence) else [value]
+        listed = isinstance(value, list) or is_pydicom(value, "sequence.Sequence")
+        items = value if listed else [value]
         for item in items:
             if isinstance(item, str) and not item.isascii():
                 return True
-            if isinstance(item, Dataset) and any_non_ascii({e.keyword: e.value for e in item}):
+            if is_pydicom(item, "dataset.Dataset") and any_non_ascii(
+                {e.keyword: e.value for e in item}
+            ):
                 return True  # text inside a copied sequence item
     return False
 
@@ -524,7 +533,7 @@ def _image_pixel_values(picture: Picture) -> dict[str, Any]:
 
 
 def _pixel_data(picture: Picture) -> Element:
-    if UID(picture.transfer_syntax).is_encapsulated:
+    if is_encapsulated(picture.transfer_syntax):
         # PS3.5 A.4: one fragment per frame; the Basic Offset Table is filled for several
         # frames (dciodvfy checks its entries) and empty for one. The value is the
         # frames' codestreams, encapsulated when written.

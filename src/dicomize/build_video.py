@@ -18,10 +18,8 @@ import functools
 import json
 import struct
 from collections.abc import Iterator, Mapping
-from importlib import resources
-from typing import Any
-
-from pydicom.dataset import Dataset
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from dicomize._part10 import Part10Object
 from dicomize.build import assemble, code_item
@@ -30,6 +28,9 @@ from dicomize.iods import attributes_of
 from dicomize.picture import PixelStrips
 from dicomize.uids import new_uid
 from dicomize.video import MAX_FRAGMENT, PreparedVideo
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = ["VIDEO_IODS", "VideoIOD", "anatomic_region", "build_video", "transfer_syntax_for"]
 
@@ -69,7 +70,7 @@ _FRAME_TIME = 0x00181063
 
 @functools.cache
 def _body_parts() -> dict[str, list[str]]:
-    text = resources.files("dicomize").joinpath("data/body_parts.json").read_text("utf-8")
+    text = (Path(__file__).parent / "data" / "body_parts.json").read_text("utf-8")
     return json.loads(text)  # type: ignore[no-any-return]
 
 
@@ -172,6 +173,8 @@ def _cine(prepared: PreparedVideo) -> dict[str, Any]:
 
 
 def _audio_item(number: int, channels: int) -> Dataset:
+    from pydicom.dataset import Dataset  # noqa: PLC0415
+
     item = Dataset()
     item.ChannelIdentificationCode = str(min(number, 9))
     item.ChannelMode = "MONO" if channels == 1 else "STEREO"

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydicom.uid import UID
 
 from dicomize.codecs import EncoderSettings, codec_for
 from dicomize.picture import Picture, PixelStrips
+from dicomize.uids import is_encapsulated
 
 __all__ = ["encode_picture"]
 
@@ -38,9 +38,8 @@ def encode_picture(picture: Picture, transfer_syntax: str, settings: EncoderSett
     UnsupportedInput
         When the pixels do not fit the transfer syntax (16-bit into baseline JPEG).
     """
-    current = UID(picture.transfer_syntax)
     codec = codec_for(transfer_syntax)
-    if current.is_encapsulated or codec.uid == current:
+    if is_encapsulated(picture.transfer_syntax) or codec.uid == picture.transfer_syntax:
         return picture
     if codec.encode is None:  # native: the same bytes under another syntax (deflate)
         return dataclasses.replace(picture, transfer_syntax=codec.uid)
@@ -49,6 +48,8 @@ def encode_picture(picture: Picture, transfer_syntax: str, settings: EncoderSett
         codec.describe(streams[-1]) if codec.describe else picture.photometric_interpretation
     )
     lossy = picture.lossy
+    from pydicom.uid import UID  # noqa: PLC0415  (its registry names the syntax)
+
     note = f"stored as {UID(codec.uid).name}"
     if codec.lossy_method is not None:
         ratio = round(len(picture.pixels) / sum(len(stream) for stream in streams), 2)

@@ -162,9 +162,9 @@ def keyword_for_name(name: str) -> str | None:
     >>> keyword_for_name("patient_id"), keyword_for_name("PatientID"), keyword_for_name("nope")
     ('PatientID', 'PatientID', None)
     """
-    from pydicom.datadict import tag_for_keyword  # noqa: PLC0415  (the data dictionary is large)
+    from dicomize._dictionary import lookup  # noqa: PLC0415
 
-    if tag_for_keyword(name) is not None:
+    if lookup(name) is not None:
         return name
     return _BY_NAME.get(name.strip().lower().replace("-", "_"))
 

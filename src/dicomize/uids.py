@@ -10,20 +10,37 @@ False
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-import secrets
-import uuid
 
 from dicomize.errors import ConfigError
 
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
+    "NATIVE_SYNTAXES",
     "check_uid_root",
     "derive_uid",
+    "is_encapsulated",
     "is_valid_uid",
     "new_uid",
 ]
+
+#: The transfer syntaxes whose Pixel Data is native, not encapsulated (PS3.5 A.1-A.3, A.5):
+#: Implicit VR LE, Explicit VR LE, Deflated Explicit VR LE, Explicit VR BE.
+NATIVE_SYNTAXES = frozenset(
+    {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"}
+)
+
+
+def is_encapsulated(transfer_syntax: str) -> bool:
+    """Tell whether Pixel Data is encapsulated under `transfer_syntax` (PS3.5 A.4).
+
+    >>> is_encapsulated("1.2.840.10008.1.2.4.50"), is_encapsulated("1.2.840.10008.1.2.1")
+    (True, False)
+    """
+    return transfer_syntax not in NATIVE_SYNTAXES
+
 
 #: Fixed for the 0.x release line (PS3.7 D.3.3.2 asks for one value per implementation
 #: version, not per file). Derived once from uuid5(NAMESPACE_URL, "dicomize implementation 0.1").
@@ -86,17 +103,35 @@ def new_uid(root: str | None = None) -> str:
         A UID of at most 64 characters.
     """
     if root is None:
-        return f"2.25.{uuid.uuid4().int}"
+        return f"2.25.{_uuid_int(os.urandom(16), 4)}"
     root = check_uid_root(root)
     digits = _MAX_UID_LENGTH - len(root) - 1
-    # A leading zero is illegal, so draw from [10**(digits-1), 10**digits).
+    # A leading zero is illegal, so draw from [10**(digits-1), 10**digits). 256 random
+    # bits against at most 10**63 values: the modulo's bias is below 2**-46.
     low = 10 ** (digits - 1)
-    suffix = low + secrets.randbelow(10**digits - low)
+    suffix = low + int.from_bytes(os.urandom(32), "big") % (10**digits - low)
     return f"{root}.{suffix}"
 
 
+def _uuid_int(sixteen: bytes, version: int) -> int:
+    """Return the integer of the RFC 9562 UUID made of `sixteen` bytes and `version`.
+
+    What ``uuid.UUID(bytes=..., version=...).int`` gives, without importing
+    :mod:`uuid` (which imports :mod:`platform`) on the start-up path.
+
+    >>> import uuid
+    >>> _uuid_int(bytes(range(16)), 4) == uuid.UUID(bytes=bytes(range(16)), version=4).int
+    True
+    """
+    value = int.from_bytes(sixteen, "big")
+    value &= ~(0xC000 << 48)  # the variant: RFC 9562
+    value |= 0x8000 << 48
+    value &= ~(0xF000 << 64)  # the version
+    return value | version << 76
+
+
 # Namespace of dicomize's name-based UUIDs: uuid5(NAMESPACE_URL, "dicomize deterministic uids").
-_NAMESPACE = uuid.UUID("7b74140a-1307-5a29-859a-f3013becd59a")
+_NAMESPACE = bytes.fromhex("7b74140a13075a29859af3013becd59a")
 
 
 def derive_uid(seed: str, *parts: str, root: str | None = None) -> str:
@@ -113,7 +148,9 @@ def derive_uid(seed: str, *parts: str, root: str | None = None) -> str:
     """
     name = "\x1f".join((seed, *parts))
     if root is None:
-        return f"2.25.{uuid.uuid5(_NAMESPACE, name).int}"
+        # A version 5 UUID (RFC 9562 5.5): SHA-1 of the namespace and the name.
+        digest = hashlib.sha1(_NAMESPACE + name.encode("utf-8"), usedforsecurity=False).digest()
+        return f"2.25.{_uuid_int(digest[:16], 5)}"
     root = check_uid_root(root)
     digits = _MAX_UID_LENGTH - len(root) - 1
     value = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest(), "big")
