@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+from pathlib import Path
 
 __all__ = ["as_input_profile", "srgb_profile"]
 
@@ -68,11 +69,9 @@ def _profile_id(profile: bytearray) -> bytes:
 
 @functools.cache
 def srgb_profile() -> bytes:
-    """Return an Input-class sRGB profile (built by LittleCMS through Pillow)."""
-    from PIL import ImageCms  # noqa: PLC0415  (LittleCMS loads only when a colour image needs it)
+    """Return the Input-class sRGB profile dicomize labels colour pixels with.
 
-    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    converted = as_input_profile(profile)
-    if converted is None:  # pragma: no cover - LittleCMS always builds an RGB profile
-        raise RuntimeError("LittleCMS produced an unusable sRGB profile")
-    return converted
+    Built once by LittleCMS (``scripts/srgb_profile.py``) and shipped, so labelling
+    a picture loads no colour library and every object carries the same bytes.
+    """
+    return (Path(__file__).parent / "data" / "srgb.icc").read_bytes()
