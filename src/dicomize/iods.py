@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable
-from importlib import resources
+from pathlib import Path
 
 __all__ = ["IOD_FAMILIES", "attributes_of", "outside"]
 
@@ -37,7 +37,7 @@ IOD_FAMILIES: dict[str, tuple[str, ...]] = {
 
 @functools.cache
 def _table() -> dict[str, dict[str, list[str]]]:
-    text = resources.files("dicomize").joinpath("data/iod_attributes.json").read_text("utf-8")
+    text = (Path(__file__).parent / "data" / "iod_attributes.json").read_text("utf-8")
     return json.loads(text)  # type: ignore[no-any-return]
 
 
