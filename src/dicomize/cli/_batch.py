@@ -35,11 +35,11 @@ from dicomize.report import BatchResult, BatchStatus
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
+def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
     """Add ``batch`` to the subcommands."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "batch",
-        help="convert a folder tree or a manifest in parallel, resumably",
+        name,
+        help=line,
         description="Convert every picture under INPUT (or listed in --manifest) into OUT, "
         "mirroring the folders, in parallel. Pictures in one folder form one series. A rerun "
         "skips what is done; UIDs stay the same.",

@@ -35,11 +35,11 @@ __all__ = ["add_parser", "run"]
 _FRAME_OF_REFERENCE_UID = 0x00200052
 
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
+def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
     """Add ``convert`` to the subcommands."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "convert",
-        help="convert pictures, PDFs and 3D models to DICOM objects",
+        name,
+        help=line,
         description="Convert pictures (JPEG, PNG, TIFF, HEIC, WebP, ...) to Secondary Capture "
         "or VL Photographic images, PDFs to Encapsulated PDF (or, --pdf-as-images, to "
         "multi-frame SC images), and STL, OBJ and MTL models to their Encapsulated IODs. "

@@ -17,11 +17,11 @@ if TYPE_CHECKING:
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
+def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
     """Add ``extract`` to the subcommands."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "extract",
-        help="write out the document, codestream or picture a DICOM file holds",
+        name,
+        help=line,
         description="Write the encapsulated document (PDF, STL, OBJ, MTL, CDA) of a DICOM file "
         "with its original bytes, a passed-through JPEG or JPEG 2000 codestream as it is "
         "stored, or any other image as a PNG (through its Modality and VOI transforms; "

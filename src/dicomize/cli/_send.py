@@ -11,11 +11,11 @@ from dicomize.cli._common import EXIT_FAILED, EXIT_OK, deliver, fail
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
+def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
     """Add ``send`` to the subcommands."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "send",
-        help="send DICOM files to a PACS (C-STORE or STOW-RS)",
+        name,
+        help=line,
         description="Send DICOM files (or every file under folders) to a DICOM peer over one "
         "association, or to a DICOMweb server with STOW-RS. Each file is reported as stored "
         "or not stored.",

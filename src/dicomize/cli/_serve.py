@@ -20,11 +20,11 @@ __all__ = ["add_parser", "run"]
 SECRET_VARIABLE = "DICOMIZE_SERVE_SECRET"  # noqa: S105  (a variable name, not a secret)
 
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
+def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
     """Add ``serve`` to the subcommands."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "serve",
-        help="a web page to find the order, drop files, check and send them",
+        name,
+        help=line,
         description="Serve the web page on 127.0.0.1 (another address needs a sign-in secret "
         f"from ${SECRET_VARIABLE} or --secret-file). Files are converted at once, previewed "
         "from their DICOM objects, and sent when the user says so.",

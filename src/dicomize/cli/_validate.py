@@ -15,11 +15,11 @@ if TYPE_CHECKING:
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
+def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
     """Add ``validate`` to the subcommands."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "validate",
-        help="check DICOM files (any, not only dicomize's) with dciodvfy and dicomize's checks",
+        name,
+        help=line,
         description="Report, per file, whether it conforms: the IOD and its attributes "
         "(dciodvfy), Pixel Data against its description, encapsulation, decoding, ICC "
         "profile and lossy bookkeeping. Exit code 0 only when no file has an error.",

@@ -23,11 +23,11 @@ from dicomize.service.defaults import GIVE_UP_AFTER, POLL, RETRY_AFTER, RETRY_MA
 __all__ = ["add_parser", "run", "service_settings"]
 
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
+def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
     """Add ``watch`` to the subcommands."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "watch",
-        help="convert, send and file what is dropped into a folder (a hot folder)",
+        name,
+        help=line,
         description="Watch INBOX: each complete file (size unchanged for --settle seconds) is "
         "converted, sent with --send and/or kept in -o, then moved to --done, or to --failed "
         "with NAME.error.txt saying why. A journal (INBOX/.dicomize) makes it safe to kill and "

@@ -14,11 +14,11 @@ from dicomize.errors import ConfigError, QueryError
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
+def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
     """Add ``worklist`` to the subcommands."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "worklist",
-        help="list the scheduled procedure steps of a Modality Worklist",
+        name,
+        help=line,
         description="Query a Modality Worklist (C-FIND) and list what matches: date, time, "
         "accession, modality, procedure; with -v the patient too.",
     )

@@ -1,0 +1,59 @@
+"""What starting the command line loads: the light paths stay light (issue 17).
+
+Each command runs in a fresh interpreter under ``-X importtime``, which names
+every module imported. A JPEG passed through needs neither numpy, Pillow nor
+pydicom (whose configuration loads numpy and every pixel decoder); ``--help``
+needs none of them either. A later change that brings one back fails here, not
+in a benchmark nobody ran.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import encode, gradient
+
+HEAVY = ("numpy", "PIL", "pydicom", "imagecodecs", "av", "pypdfium2", "pynetdicom", "httpx")
+
+
+def _loaded(*args: str, cwd: Path) -> set[str]:
+    """Run ``python -X importtime -m dicomize ARGS``; return the top-level packages it imported."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "dicomize", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "dicomize" in names  # the parse saw the imports at all
+    return names
+
+
+@pytest.mark.parametrize("args", [["--help"], ["convert", "--help"], ["--version"]])
+def test_help_loads_no_heavy_package(tmp_path: Path, args: list[str]) -> None:
+    assert sorted(_loaded(*args, cwd=tmp_path) & set(HEAVY)) == []
+
+
+def test_a_jpeg_passed_through_loads_no_pixel_stack(tmp_path: Path) -> None:
+    (tmp_path / "photo.jpg").write_bytes(encode(Image.fromarray(gradient()), "JPEG", quality=90))
+    loaded = _loaded("convert", "photo.jpg", "-o", "photo.dcm", "--patient-id", "1", cwd=tmp_path)
+    assert sorted(loaded & set(HEAVY)) == []
+    assert (tmp_path / "photo.dcm").exists()
+
+
+def test_a_png_loads_pillow_and_numpy_to_decode_but_not_pydicom(tmp_path: Path) -> None:
+    (tmp_path / "small.png").write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    loaded = _loaded("convert", "small.png", "-o", "small.dcm", "--patient-id", "1", cwd=tmp_path)
+    assert {"PIL", "numpy"} <= loaded  # the check sees what a path does load
+    assert "pydicom" not in loaded
