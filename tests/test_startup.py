@@ -52,8 +52,9 @@ def test_a_jpeg_passed_through_loads_no_pixel_stack(tmp_path: Path) -> None:
     assert (tmp_path / "photo.dcm").exists()
 
 
-def test_a_png_loads_pillow_and_numpy_to_decode_but_not_pydicom(tmp_path: Path) -> None:
+def test_an_rgb_png_loads_pillow_to_decode_and_nothing_else_heavy(tmp_path: Path) -> None:
     (tmp_path / "small.png").write_bytes(encode(Image.fromarray(gradient()), "PNG"))
     loaded = _loaded("convert", "small.png", "-o", "small.dcm", "--patient-id", "1", cwd=tmp_path)
-    assert {"PIL", "numpy"} <= loaded  # the check sees what a path does load
-    assert "pydicom" not in loaded
+    assert "PIL" in loaded  # the check sees what a path does load
+    # Pillow's raw rows are DICOM's native layout: no array is made, no pydicom needed.
+    assert sorted(loaded & set(HEAVY) - {"PIL"}) == []

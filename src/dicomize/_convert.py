@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import fractions
-import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -18,40 +16,24 @@ from dicomize.build import (
     series_attributes,
     sop_class_for,
 )
-from dicomize.build_document import (
-    DOCUMENT_IODS,
-    build_encapsulated_document,
-    document_iod,
-    for_document,
-)
-from dicomize.build_video import VIDEO_IODS, build_video
-from dicomize.documents import (
-    HEAD,
-    Document,
-    DocumentFormat,
-    detect_document,
-    named_format,
-    read_document,
-    render_pages,
-)
+from dicomize.codestreams.containers import VIDEO_SUFFIXES, is_video
+from dicomize.documents import HEAD, detect_document, named_format
 from dicomize.errors import InputError, MetadataError, UnsupportedInput
 from dicomize.exif import exif_attributes
-from dicomize.iods import IOD_FAMILIES, outside
+from dicomize.iods import DOCUMENT_SOP_CLASSES, IOD_FAMILIES, VIDEO_FAMILIES, outside
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, PixelStrips, stack_pictures
 from dicomize.readers import FALLBACK, Source, detect_format, read_picture
 from dicomize.uids import derive_uid, is_encapsulated, new_uid
-from dicomize.video import (
-    VIDEO_SUFFIXES,
-    PreparedVideo,
-    encode_pictures,
-    is_video,
-    prepare_video,
-)
 
 if TYPE_CHECKING:
+    import fractions
+
     from pydicom.dataset import Dataset
+
+    from dicomize.documents import Document, DocumentFormat
+    from dicomize.video import PreparedVideo
 
 __all__ = [
     "convert",
@@ -67,11 +49,16 @@ _T = TypeVar("_T")
 _EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 #: JPEG Baseline (Process 1) and Extended (Process 2 & 4): PS3.5 A.4.1.
 _LOSSY_JPEG = frozenset({"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"})
-_IOD_NAMES = {
-    "sc": "Secondary Capture",
-    "vl-photo": "VL Photographic Image",
-    **{name: iod.name for name, iod in VIDEO_IODS.items()},
-}
+_IOD_NAMES = {"sc": "Secondary Capture", "vl-photo": "VL Photographic Image"}
+
+
+def _iod_name(iod: str) -> str:
+    """Name an ``iod`` option's IOD for people."""
+    if iod in _IOD_NAMES:
+        return _IOD_NAMES[iod]
+    from dicomize.build_video import VIDEO_IODS  # noqa: PLC0415
+
+    return VIDEO_IODS[iod].name
 
 
 def convert(
@@ -300,9 +287,13 @@ def _video_from(
 ) -> _T:
     options = options or ConvertOptions()
     plan = _Plan(metadata, options)
-    rate = fractions.Fraction(fps).limit_denominator(1001)
+    from fractions import Fraction  # noqa: PLC0415  (video only)
+
+    rate = Fraction(fps).limit_denominator(1001)
     if rate <= 0:
         raise UnsupportedInput(f"a frame rate must be positive, got {fps}")
+    from dicomize.video import encode_pictures  # noqa: PLC0415  (PyAV and the video rules)
+
     decoded = dataclasses.replace(options, passthrough=False)
     prepared = encode_pictures(
         (pixels for source in sources for pixels in _arrays_of(source, decoded)),
@@ -354,7 +345,9 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named |
     """Read a document, a video clip or a picture: the kind of object follows the content."""
     head, fmt = _sniff(source)
     if fmt is None and isinstance(source, str | os.PathLike) and _video_like(source, head):
-        if options.iod in {"sc", *VIDEO_IODS}:
+        if options.iod == "sc" or options.iod in VIDEO_FAMILIES:
+            from dicomize.video import prepare_video  # noqa: PLC0415
+
             return prepare_video(
                 source,
                 transcode=options.transcode,
@@ -366,12 +359,14 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named |
             f"a video clip cannot be stored as the {options.iod} IOD "
             "(use video-photo, video-endoscopic or video-microscopic)"
         )
-    if options.iod in VIDEO_IODS:
+    if options.iod in VIDEO_FAMILIES:
         raise UnsupportedInput(f"not a video clip: the {options.iod} IOD holds video only")
     if fmt is None:
         return _encoded(_read_for(source, options), options)
     if options.iod != "sc":
         raise UnsupportedInput(f"a document cannot be stored as the {options.iod} IOD")
+    from dicomize.documents import read_document, render_pages  # noqa: PLC0415
+
     if isinstance(source, str | os.PathLike):
         document, name = read_document(source, fmt), Path(source).stem
     else:
@@ -456,12 +451,12 @@ class _Plan:
         self.user = resolve_metadata(metadata)
         # Before anything is read: outside every IOD this call can write. A document
         # is checked again against its own IOD when its kind is known.
-        documents = [iod.sop_class for iod in DOCUMENT_IODS.values()] if options.iod == "sc" else []
-        videos = [VIDEO_IODS["video-photo"].sop_class] if options.iod == "sc" else []
+        documents = DOCUMENT_SOP_CLASSES if options.iod == "sc" else ()
+        videos = IOD_FAMILIES["video-photo"] if options.iod == "sc" else ()
         possible = [*IOD_FAMILIES[options.iod], *documents, *videos]
         extra = [] if options.allow_extra else outside(self.user, possible)
         if extra:
-            raise _outside_error(extra[0], self.user[extra[0]], _IOD_NAMES[options.iod])
+            raise _outside_error(extra[0], self.user[extra[0]], _iod_name(options.iod))
         self.make_uid = _uid_factory(options)
         self.attributes = series_attributes(
             self.user,
@@ -481,12 +476,12 @@ class _Plan:
     def elements(self, content: Picture | _Named | PreparedVideo, offset: int) -> Part10Object:
         if isinstance(content, _Named):
             return self._document(content, offset)
-        if isinstance(content, PreparedVideo):
+        if not isinstance(content, Picture):
             return self._video(content, offset)
         picture = content
         extra = outside(self.user, [sop_class_for(picture, self.options.iod)])
         if extra and not self.options.allow_extra:
-            raise _outside_error(extra[0], self.user[extra[0]], _IOD_NAMES[self.options.iod])
+            raise _outside_error(extra[0], self.user[extra[0]], _iod_name(self.options.iod))
         attributes, number, sop_uid = self._instance(picture, offset)
         return build_secondary_capture(
             picture,
@@ -497,6 +492,12 @@ class _Plan:
         )
 
     def _document(self, named: _Named, offset: int) -> Part10Object:
+        from dicomize.build_document import (  # noqa: PLC0415
+            build_encapsulated_document,
+            document_iod,
+            for_document,
+        )
+
         iod = document_iod(named.document)
         user = for_document(self.user, iod)
         extra = outside(user, [iod.sop_class])
@@ -519,6 +520,8 @@ class _Plan:
         )
 
     def _video(self, prepared: PreparedVideo, offset: int) -> Part10Object:
+        from dicomize.build_video import VIDEO_IODS, build_video  # noqa: PLC0415
+
         iod = self.options.iod if self.options.iod in VIDEO_IODS else "video-photo"
         sop_class = VIDEO_IODS[iod].sop_class
         extra = outside(self.user, [sop_class])
@@ -557,6 +560,8 @@ class _Plan:
         digest = ""
         if self.options.uid_seed:
             # Seeded UIDs follow the content, so a rerun gives each input the same UID.
+            import hashlib  # noqa: PLC0415  (--uid-seed only)
+
             hashed = hashlib.sha256()
             for piece in content:
                 hashed.update(piece)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from dicomize.codecs import EncoderSettings, codec_for
 from dicomize.picture import Picture, PixelStrips
 from dicomize.uids import is_encapsulated
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["encode_picture"]
 
@@ -72,6 +72,8 @@ def _frames_of(picture: Picture) -> Iterator[npt.NDArray[Any]]:
     Pixels made strip by strip (pages rendered as they are needed) are gathered a
     frame at a time, so encoding holds one frame, not the picture.
     """
+    import numpy as np  # noqa: PLC0415  (only when pixels are encoded)
+
     dtype = np.dtype(
         f"<{'i' if picture.pixel_representation else 'u'}{picture.bits_allocated // 8}"
     )

@@ -22,8 +22,10 @@ and ``str(exc)`` is a one-line message fit for a terminal.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "ConfigError",

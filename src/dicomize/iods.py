@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["IOD_FAMILIES", "attributes_of", "outside"]
+__all__ = ["DOCUMENT_SOP_CLASSES", "IOD_FAMILIES", "VIDEO_FAMILIES", "attributes_of", "outside"]
 
 #: The SOP Classes an ``iod`` option can produce: SC is chosen among five by the pixels.
 IOD_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -33,6 +33,17 @@ IOD_FAMILIES: dict[str, tuple[str, ...]] = {
     "video-microscopic": ("1.2.840.10008.5.1.4.1.1.77.1.2.1",),
     "video-photo": ("1.2.840.10008.5.1.4.1.1.77.1.4.1",),
 }
+
+#: The ``iod`` options that write video (their IODs are in :mod:`dicomize.build_video`).
+VIDEO_FAMILIES = frozenset({"video-endoscopic", "video-microscopic", "video-photo"})
+#: Encapsulated PDF, STL, OBJ and MTL (A.45.1, A.85.1-A.85.3), which an ``sc`` call
+#: writes for documents and models (their IODs are in :mod:`dicomize.build_document`).
+DOCUMENT_SOP_CLASSES = (
+    "1.2.840.10008.5.1.4.1.1.104.1",
+    "1.2.840.10008.5.1.4.1.1.104.3",
+    "1.2.840.10008.5.1.4.1.1.104.4",
+    "1.2.840.10008.5.1.4.1.1.104.5",
+)
 
 
 @functools.cache

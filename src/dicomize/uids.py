@@ -9,7 +9,6 @@ False
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 
@@ -146,6 +145,8 @@ def derive_uid(seed: str, *parts: str, root: str | None = None) -> str:
     >>> derive_uid("clinic-42", "study") != derive_uid("clinic-43", "study")
     True
     """
+    import hashlib  # noqa: PLC0415  (OpenSSL loads in 3 ms: only when UIDs are derived)
+
     name = "\x1f".join((seed, *parts))
     if root is None:
         # A version 5 UUID (RFC 9562 5.5): SHA-1 of the namespace and the name.

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dicomize.codestreams.heif import AVIF_BRANDS, HEIF_BRANDS, brands
+from dicomize.codestreams.containers import VIDEO_SUFFIXES, is_video
 from dicomize.codestreams.video import (
     H264Profile,
     HevcProfile,
@@ -81,9 +81,6 @@ VIDEO_SYNTAXES: dict[str, str] = {
 MAX_FRAGMENT = 2**32 - 2
 
 _PROBE_BYTES = 1 << 20
-_MP4_BRANDS_OF_PICTURES = frozenset(
-    (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis")
-)
 _H264_HIGH, _H264_MAIN, _H264_BASELINE = 100, 77, 66
 _HEVC_MAIN_PROFILE = 1
 _HEVC_LEVEL_51 = 153
@@ -142,27 +139,6 @@ class Video:
 
 
 #: File name suffixes of video containers: only to explain why such a file is refused.
-VIDEO_SUFFIXES = frozenset(
-    (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".vob")
-)
-
-
-def is_video(head: bytes) -> bool:
-    """Tell whether a file's first bytes open a video container (never a HEIF/AVIF picture)."""
-    if head[4:8] == b"ftyp":
-        # HEIF and AVIF pictures are ISO BMFF too: any picture brand makes it a picture.
-        return head[8:12] not in _MP4_BRANDS_OF_PICTURES and not brands(head) & (
-            HEIF_BRANDS | AVIF_BRANDS
-        )
-    return (
-        head[4:8] in {b"moov", b"mdat", b"wide", b"free"}  # QuickTime without ftyp
-        or head.startswith(b"\x1a\x45\xdf\xa3")  # Matroska, WebM
-        or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
-        or head.startswith((b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"))  # MPEG PS, MPEG-2 ES
-        or (len(head) > 376 and head[0] == head[188] == head[376] == 0x47)  # noqa: PLR2004  (TS)
-    )
-
-
 def _av() -> Any:  # noqa: ANN401  (the av module)
     try:
         import av  # noqa: PLC0415  (FFmpeg loads only for video)

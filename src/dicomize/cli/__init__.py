@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 from dicomize._version import __version__
-from dicomize.cli._common import EXIT_INTERNAL, EXIT_INTERRUPTED, configure_logging
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -70,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     words = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(only=_command_in(words) or "").parse_args(words)
+    # After parsing: --help and --version have exited without loading the shared flags.
+    from dicomize.cli._common import EXIT_INTERNAL, EXIT_INTERRUPTED, configure_logging  # noqa: PLC0415
+
     configure_logging(args)
     run = cast(Callable[[argparse.Namespace], int], args.run)
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import fractions
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,7 +166,9 @@ def _run_joined(args: argparse.Namespace, merged: dict[str, Any], options: Conve
     destination = _joined_destination(args)
     try:
         if args.video:
-            fps = {} if args.fps is None else {"fps": fractions.Fraction(args.fps)}
+            from fractions import Fraction  # noqa: PLC0415  (--video only)
+
+            fps = {} if args.fps is None else {"fps": Fraction(args.fps)}
             dataset = encode_video(_sources(args.inputs), merged, options=options, **fps)
         else:
             dataset = encode_frames(args.inputs, merged, options=options)

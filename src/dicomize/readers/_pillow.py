@@ -26,10 +26,8 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import numpy as np
-import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from dicomize._icc import as_input_profile, srgb_profile
@@ -37,8 +35,10 @@ from dicomize.codestreams.heif import av1_bit_depth
 from dicomize.errors import CorruptImage, DicomizeError, ImageTooLarge, UnsupportedInput
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, PixelStrips, check_size, stack_pictures
-from dicomize.readers._array import picture_from_array
 from dicomize.readers._orientation import ORIENTATIONS, apply_orientation
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["PILLOW_FORMATS", "read"]
 
@@ -287,6 +287,8 @@ def _to_picture(
             source_format=fmt,
             bilevel=bilevel,
         )
+    from dicomize.readers._array import picture_from_array  # noqa: PLC0415  (numpy)
+
     array = _array_of(image)
     if array.ndim == 3 and array.shape[2] == 3:  # noqa: PLR2004
         icc = _colour_profile(icc)
@@ -335,6 +337,8 @@ def _raw_pieces(image: Image.Image) -> Iterator[bytes]:
 
 
 def _array_of(image: Image.Image) -> npt.NDArray[Any]:
+    import numpy as np  # noqa: PLC0415  (only pixels Pillow cannot hand over as they are)
+
     mode = image.mode
     if mode in {"LA", "RGBA"} or mode.startswith("I;16"):
         return np.asarray(image)
@@ -502,6 +506,7 @@ def _applied(orientation: int) -> str:
 
 def _deep_png(data: bytes, image: Image.Image, background: tuple[int, int, int]) -> Picture:
     import imagecodecs  # noqa: PLC0415  (only 16-bit colour PNGs need libpng)
+    import numpy as np  # noqa: PLC0415  (only pixels Pillow cannot hand over as they are)
 
     try:
         array = imagecodecs.png_decode(data)
@@ -514,6 +519,7 @@ def _deep_avif(data: bytes, image: Image.Image, background: tuple[int, int, int]
     # Pillow gives AVIF as 8 bits; libavif (imagecodecs) keeps 10 and 12 as they are.
     # Pillow still says how to turn the picture upright (irot/imir and EXIF, merged).
     import imagecodecs  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415  (only pixels Pillow cannot hand over as they are)
 
     depth = av1_bit_depth(data) or 8
     try:
@@ -557,6 +563,8 @@ def _deep_tiff(
 
 
 def _interleaved(array: npt.NDArray[Any], axes: str) -> npt.NDArray[Any]:
+    import numpy as np  # noqa: PLC0415  (only pixels Pillow cannot hand over as they are)
+
     # Planar pages (RRR..GGG..BBB) become interleaved samples.
     return np.moveaxis(array, 0, -1) if axes.startswith("S") else array
 
@@ -570,6 +578,8 @@ def _deep_picture(
     bits_stored: int | None = None,
     lossy: tuple[tuple[str | None, float | None], ...] = (),
 ) -> Picture:
+    from dicomize.readers._array import picture_from_array  # noqa: PLC0415  (numpy)
+
     derivation: tuple[str, ...] = ()
     orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
     if orientation in ORIENTATIONS:
