@@ -244,6 +244,11 @@ def _value_bytes(vr: str, value: object, codec: str) -> _Chunk | None:  # noqa: 
     if value is None or value == "":
         return b""
     if vr in _TEXT or vr == "UI":
+        if type(value) is str:
+            try:
+                return value.encode(codec if vr in _CHARSET_VRS else "ascii")
+            except UnicodeEncodeError:
+                raise _Fallback from None
         items = _items(value)
         if not all(isinstance(item, str) for item in items):
             # PersonName, DSfloat and IS keep the text they were made from.
@@ -269,6 +274,8 @@ def _value_bytes(vr: str, value: object, codec: str) -> _Chunk | None:  # noqa: 
 
 
 def _items(value: object) -> Sequence[object]:
+    if type(value) is list or type(value) is tuple:
+        return value  # the common shapes first: the ABC check below is slow
     # pydicom's MultiValue is a Sequence; so is a str, which is one value.
     return value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
 

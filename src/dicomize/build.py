@@ -496,6 +496,10 @@ def _derivation(picture: Picture, values: Mapping[str, Any]) -> str:
 def any_non_ascii(values: Mapping[str, Any]) -> bool:
     """Tell whether any text value needs a character set beyond ASCII (C.12.1.1.2)."""
     for value in values.values():
+        if isinstance(value, str):
+            if not value.isascii():
+                return True
+            continue
         listed = isinstance(value, list) or is_pydicom(value, "sequence.Sequence")
         items = value if listed else [value]
         for item in items:

@@ -62,5 +62,11 @@ def attributes_of(sop_class: str) -> frozenset[str]:
 
 def outside(keywords: Iterable[str], sop_classes: Iterable[str]) -> list[str]:
     """Return the `keywords` that none of the IODs of `sop_classes` defines, in their order."""
-    allowed = frozenset().union(*(attributes_of(uid) for uid in sop_classes))
+    allowed = _defined_by(tuple(sop_classes))
     return [keyword for keyword in keywords if keyword not in allowed]
+
+
+@functools.cache
+def _defined_by(sop_classes: tuple[str, ...]) -> frozenset[str]:
+    # A batch asks the same question for every file: the union is made once.
+    return frozenset().union(*(attributes_of(uid) for uid in sop_classes))

@@ -269,14 +269,15 @@ def strip_segments(data: bytes, info: JpegInfo) -> tuple[bytes, list[str]]:
     too; the caller stores it in ICC Profile (0028,2000). Everything from the
     first SOS to EOI is copied unchanged.
     """
-    kept = [data[:2]]
+    kept: list[bytes | memoryview] = [data[:2]]
     removed: list[str] = []
     for marker, start, end in info.segments:
         if marker in _KEPT:
             kept.append(data[start:end])
         else:
             removed.append(_segment_name(marker))
-    kept.append(data[info.first_scan : info.end])
+    # A view: the scans are copied once, by the join, not sliced out first.
+    kept.append(memoryview(data)[info.first_scan : info.end])
     return b"".join(kept), removed
 
 
