@@ -14,12 +14,14 @@ for type checkers only; a test holds the two in step.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from dicomize import errors
 from dicomize._version import __version__ as __version__
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from dicomize._convert import convert as convert
     from dicomize._convert import convert_frames as convert_frames
     from dicomize._convert import convert_series as convert_series

@@ -7,7 +7,6 @@ import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from dicomize._part10 import Part10Object
 from dicomize.build import (
@@ -27,13 +26,17 @@ from dicomize.picture import Picture, PixelStrips, stack_pictures
 from dicomize.readers import FALLBACK, Source, detect_format, read_picture
 from dicomize.uids import derive_uid, is_encapsulated, new_uid
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     import fractions
+    from typing import Any, TypeVar
 
     from pydicom.dataset import Dataset
 
     from dicomize.documents import Document, DocumentFormat
     from dicomize.video import PreparedVideo
+
+    _T = TypeVar("_T")
 
 __all__ = [
     "convert",
@@ -45,7 +48,6 @@ __all__ = [
     "encode_video",
 ]
 
-_T = TypeVar("_T")
 _EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 #: JPEG Baseline (Process 1) and Extended (Process 2 & 4): PS3.5 A.4.1.
 _LOSSY_JPEG = frozenset({"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"})

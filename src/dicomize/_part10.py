@@ -20,11 +20,13 @@ import dataclasses
 import io
 import struct
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dicomize.picture import PixelStrips
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO, TypeAlias
+
     from pydicom.dataset import Dataset
 
 __all__ = ["Element", "Part10Object", "write_part10"]
@@ -56,7 +58,7 @@ _GENERAL = frozenset({"", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99", "1.2.84
 
 #: (tag, VR, value, undefined length). An undefined-length Pixel Data value is either
 #: already encapsulated bytes or the frames' codestreams, encapsulated as written.
-Element = tuple[int, str, Any, bool]
+Element: TypeAlias = "tuple[int, str, Any, bool]"
 
 
 @dataclasses.dataclass(frozen=True)

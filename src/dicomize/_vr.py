@@ -13,13 +13,15 @@ import math
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Final, TypeAlias
 
 from dicomize._dictionary import lookup
 from dicomize.errors import MetadataError
 from dicomize.uids import is_valid_uid
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from typing import Final, TypeAlias
+
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence as DicomSequence
 

@@ -13,13 +13,15 @@ import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
 
 from dicomize._part10 import Part10Object, write_part10
 from dicomize.errors import OutputError, OutputExists
 from dicomize.files import temporary_name
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from pydicom.dataset import Dataset
 
 __all__ = ["write", "write_atomically", "write_object"]

@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
 
 from dicomize._dictionary import lookup
 from dicomize._icc import srgb_profile
@@ -28,7 +27,10 @@ from dicomize.uids import (
     new_uid,
 )
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from pydicom.dataset import Dataset
 
 __all__ = [

@@ -22,37 +22,40 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
 
 from dicomize.errors import ConfigError, UnsupportedInput
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from typing import Any, Protocol
+
     import numpy.typing as npt
 
     from dicomize.codestreams.passthrough import Passthrough
     from dicomize.picture import Picture
 
-__all__ = ["CODECS", "Codec", "EncoderSettings", "codec_for", "resolve_transfer_syntax"]
+    # A protocol for the type checker only: defining one at run time needs typing.
+    class EncoderSettings(Protocol):
+        """The encoder parameters of :class:`dicomize.ConvertOptions`."""
+
+        @property
+        def jpeg_quality(self) -> int:
+            """Quality 1-100 of baseline JPEG output."""
+
+        @property
+        def jpegls_error(self) -> int:
+            """NEAR of near-lossless JPEG-LS output."""
+
+        @property
+        def j2k_ratio(self) -> float:
+            """Compression ratio of lossy JPEG 2000 output."""
 
 
-class EncoderSettings(Protocol):
-    """The encoder parameters of :class:`dicomize.ConvertOptions`."""
-
-    @property
-    def jpeg_quality(self) -> int:
-        """Quality 1-100 of baseline JPEG output."""
-
-    @property
-    def jpegls_error(self) -> int:
-        """NEAR of near-lossless JPEG-LS output."""
-
-    @property
-    def j2k_ratio(self) -> float:
-        """Compression ratio of lossy JPEG 2000 output."""
+__all__ = ["CODECS", "Codec", "codec_for", "resolve_transfer_syntax"]
 
 
 #: Encode one frame (an array of rows, columns[, samples]) of a native picture.
-Encoder = Callable[["Picture", "npt.NDArray[Any]", EncoderSettings], bytes]
+Encoder = Callable[["Picture", "npt.NDArray[Any]", "EncoderSettings"], bytes]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,12 +11,14 @@ import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from dicomize.codecs import EncoderSettings, codec_for
+from dicomize.codecs import codec_for
 from dicomize.picture import Picture, PixelStrips
 from dicomize.uids import is_encapsulated
 
 if TYPE_CHECKING:
     import numpy.typing as npt
+
+    from dicomize.codecs import EncoderSettings
 
 __all__ = ["encode_picture"]
 

@@ -15,10 +15,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
 
 from dicomize._vr import validate_attribute
 from dicomize.errors import MetadataError
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["exif_attributes"]
 

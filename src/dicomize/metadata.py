@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from typing import Any, TypeAlias
+
     from dicomize._vr import Value
 
 __all__ = ["METADATA_FLAGS", "Metadata", "MetadataLike", "keyword_for_name", "resolve_metadata"]
@@ -175,7 +177,7 @@ _BY_NAME = {flag.lstrip("-").replace("-", "_"): keyword for flag, keyword, _ in 
 _FIELD_KEYWORDS = {"laterality": "ImageLaterality"}
 
 #: What the API accepts as metadata.
-MetadataLike: TypeAlias = Metadata | Mapping[str, Any] | None
+MetadataLike: TypeAlias = "Metadata | Mapping[str, Any] | None"
 
 
 def keyword_for_field(name: str) -> str:

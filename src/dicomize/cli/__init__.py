@@ -13,7 +13,6 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import cast
 
 from dicomize._version import __version__
 
@@ -73,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dicomize.cli._common import EXIT_INTERNAL, EXIT_INTERRUPTED, configure_logging  # noqa: PLC0415
 
     configure_logging(args)
-    run = cast(Callable[[argparse.Namespace], int], args.run)
+    run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
     except KeyboardInterrupt:

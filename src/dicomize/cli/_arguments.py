@@ -12,12 +12,15 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from dicomize.codecs import CODECS
 from dicomize.errors import ConfigError, InputError, QueryError
 from dicomize.metadata import METADATA_FLAGS
 from dicomize.options import IODS, MODEL_UNITS, ConvertOptions, SendOptions, default_of
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "add_convert_arguments",

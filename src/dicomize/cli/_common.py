@@ -9,15 +9,21 @@ on one line); 2 invalid command line, options or metadata (nothing written);
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Protocol
 
 from dicomize.cli._arguments import format_item, send_options
 from dicomize.errors import ConfigError, DicomizeError, MetadataError, QueryError
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import IO, Protocol
+
+    class _Record(Protocol):
+        def to_json(self) -> str: ...
+
 
 __all__ = [
     "EXIT_FAILED",
@@ -60,6 +66,8 @@ def refuse(exc: DicomizeError, args: argparse.Namespace) -> int:
 
 def log_service(args: argparse.Namespace) -> None:
     """Log a service's work at info level: jobs by number, requests by route, never patient data."""
+    import logging  # noqa: PLC0415  (--help does without it)
+
     if not args.quiet:
         level = logging.DEBUG if args.debug else logging.INFO
         logging.getLogger("dicomize.service").setLevel(level)
@@ -68,10 +76,6 @@ def log_service(args: argparse.Namespace) -> None:
 def fail(message: str) -> None:
     """Report one failure on one line of stderr."""
     print(f"dicomize: {message}", file=sys.stderr)
-
-
-class _Record(Protocol):
-    def to_json(self) -> str: ...
 
 
 class ReportWriter:
@@ -106,6 +110,8 @@ class ReportWriter:
 
 def configure_logging(args: argparse.Namespace) -> None:
     """Send log records to stderr at the level -v, -q and --debug ask for."""
+    import logging  # noqa: PLC0415  (--help does without it)
+
     if args.debug:
         level = logging.DEBUG
     elif args.quiet:

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from dicomize.cli._arguments import (
     add_convert_arguments,
@@ -26,7 +25,10 @@ from dicomize.cli._common import (
 from dicomize.errors import ConfigError, InputError, MetadataError, OutputError, QueryError
 from dicomize.options import ConvertOptions
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from dicomize._part10 import Part10Object
 
 __all__ = ["add_parser", "run"]

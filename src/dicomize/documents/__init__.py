@@ -20,11 +20,13 @@ import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias, cast
 
 from dicomize.errors import InputError, UnsupportedInput
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from dicomize.picture import Picture
 
 __all__ = [
@@ -74,7 +76,8 @@ class DocumentFormat:
     def reader(self) -> Reader:
         """Return the reader of this format, importing its module (PDFium loads only for PDF)."""
         module = importlib.import_module(f"dicomize.documents.{self.module}")
-        return cast(Reader, getattr(module, self.function))
+        read: Reader = getattr(module, self.function)
+        return read
 
 
 def _is_pdf(head: bytes, _size: int) -> bool:

@@ -13,7 +13,6 @@ import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, TypeAlias, cast
 
 from dicomize.codestreams.heif import is_avif, is_heif
 from dicomize.codestreams.jxl import CONTAINER_SIGNATURE as JXL_CONTAINER
@@ -21,6 +20,10 @@ from dicomize.codestreams.jxl import SIGNATURE as JXL_SIGNATURE
 from dicomize.errors import CorruptImage, InputError, UnsupportedInput
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, TypeAlias
 
 __all__ = [
     "FALLBACK",
@@ -37,7 +40,7 @@ Source: TypeAlias = "str | os.PathLike[str] | bytes | Any"
 
 #: A reader module's entry point: the file's bytes (or the open file, for a
 #: streaming format), the format's name, the options.
-Reader: TypeAlias = Callable[[bytes | BinaryIO, str, ConvertOptions], Picture]
+Reader: TypeAlias = "Callable[[bytes | BinaryIO, str, ConvertOptions], Picture]"
 
 #: Enough of a file to detect its format (the DICOM check looks at bytes 128-131).
 _HEAD = 4096
@@ -60,7 +63,8 @@ class Format:
 
     def reader(self) -> Reader:
         """Return the reader of this format, importing its module."""
-        return cast(Reader, importlib.import_module(f"dicomize.readers.{self.module}").read)
+        read: Reader = importlib.import_module(f"dicomize.readers.{self.module}").read
+        return read
 
 
 def _starts(*magics: bytes) -> Callable[[bytes], bool]:

@@ -12,7 +12,6 @@ import dataclasses
 import shutil
 import struct
 import subprocess
-from typing import BinaryIO
 
 from dicomize.codestreams.jpeg import JpegInfo, jpeg_passthrough, parse_jpeg, strip_segments
 from dicomize.codestreams.passthrough import Passthrough
@@ -20,6 +19,10 @@ from dicomize.errors import CorruptImage
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, check_size
 from dicomize.readers._orientation import ORIENTATIONS
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 __all__ = ["decode_deep_jpeg", "lossless_transcode", "passthrough_picture", "read"]
 

@@ -9,9 +9,11 @@ undoing it makes the pixels upright, as DICOM's rows and columns must be.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     import numpy.typing as npt
 
 __all__ = ["ORIENTATIONS", "Turn", "apply_orientation"]
