@@ -65,6 +65,19 @@ def median_seconds(action: Callable[[], None], runs: int, reset: Callable[[], No
     return statistics.median(times)
 
 
+def set_aside(path: Path) -> None:
+    """Move a previous run's output out of the way; the suite's folder is deleted at the end.
+
+    Deleting it instead skewed the next timed run: this machine's root file system is
+    mounted with online discard, and creating 500 files right after deleting 500 took
+    5-10x longer, for cp as for every other tool (measured 2026-12-03).
+    """
+    if path.exists():
+        aside = path.parent / "set-aside"
+        aside.mkdir(exist_ok=True)
+        path.rename(aside / f"{path.name}.{time.monotonic_ns()}")
+
+
 def folder_bytes(folder: Path, suffix: str) -> int:
     """Bytes of the files with `suffix` under `folder`."""
     return sum(p.stat().st_size for p in folder.rglob(f"*{suffix}") if p.is_file())
@@ -200,7 +213,7 @@ class Suite:
         out = self.work / "jpeg-out"
 
         def reset() -> None:
-            shutil.rmtree(out, ignore_errors=True)
+            set_aside(out)
 
         tools: dict[str, Callable[[], None]] = {
             "cp -r (floor)": lambda: run(["cp", "-r", str(source), str(out)]),
@@ -292,7 +305,7 @@ class Suite:
         out = self.work / "png-out"
 
         def reset() -> None:
-            shutil.rmtree(out, ignore_errors=True)
+            set_aside(out)
 
         files = sorted(source.iterdir())
         decode = median_seconds(
@@ -436,7 +449,7 @@ class Suite:
                 self.notes.append(f"{command[0]} not installed: left out")
                 continue
             seconds = median_seconds(
-                lambda command=command: run(command), self.runs, lambda: out.unlink(missing_ok=True)
+                lambda command=command: run(command), self.runs, lambda: set_aside(out)
             )
             peak_kb = peak_rss_kb(command)
             rows.append(
@@ -497,7 +510,7 @@ class Suite:
             seconds = median_seconds(
                 lambda command=command: run(command),
                 max(1, self.runs // 2),
-                lambda: out.unlink(missing_ok=True),
+                lambda: set_aside(out),
             )
             peak_kb = peak_rss_kb(command)
             rows.append(
@@ -680,12 +693,17 @@ class Suite:
         else:
             self.notes.append("img2dcm (Debian dcmtk) not installed: left out of start-up")
         runs = max(self.runs * 3, 15)
-        seconds = {}
-        for name, (command, _) in commands.items():
+        for command, _ in commands.values():
             run(command)  # once before timing: byte code written, files in the page cache
-            seconds[name] = median_seconds(
-                lambda command=command: run(command), runs, lambda: out.unlink(missing_ok=True)
-            )
+        # Round by round, every command once per round: this machine's speed drifts by
+        # tens of percent within minutes, and interleaving keeps the ratios fair.
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(runs):
+            for name, (command, _) in commands.items():
+                times[name].append(
+                    median_seconds(lambda command=command: run(command), 1, lambda: set_aside(out))
+                )
+        seconds = {name: statistics.median(values) for name, values in times.items()}
         img2dcm = seconds.get("dcmtk img2dcm photo.jpg")
         rows = []
         for name, (_, target) in commands.items():
@@ -725,7 +743,7 @@ class Suite:
         ):
 
             def reset() -> None:
-                shutil.rmtree(out, ignore_errors=True)
+                set_aside(out)
 
             seconds = median_seconds(
                 lambda s=syntax: run(
