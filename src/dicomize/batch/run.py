@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
+import itertools
 import json
 import logging
 import os
@@ -157,10 +158,14 @@ def _results(
         yield from _dask_results(items, job, client)
         return
     workers = workers or os.cpu_count() or 1
-    if workers == 1:
-        for item in items:
+    items = iter(items)
+    first = list(itertools.islice(items, _CHUNK + 1))
+    # One chunk keeps one worker busy at most: converting it here saves starting a pool.
+    if workers == 1 or len(first) <= _CHUNK:
+        for item in itertools.chain(first, items):
             yield _convert_item(item, job)
         return
+    items = itertools.chain(first, items)
     # Items go to workers in small chunks: one task per file made the parent's pickling
     # and queueing a third of the work. A bounded window of chunks in flight keeps
     # memory flat however many files there are.
