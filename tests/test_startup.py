@@ -62,3 +62,22 @@ def test_an_rgb_png_loads_pillow_to_decode_and_nothing_else_heavy(tmp_path: Path
     assert "PIL" in loaded  # the check sees what a path does load
     # Pillow's raw rows are DICOM's native layout: no array is made, no pydicom needed.
     assert sorted(loaded & set(HEAVY) - {"PIL"}) == []
+
+
+def test_pdf_pages_as_a_multi_frame_object_load_no_pydicom(tmp_path: Path) -> None:
+    pages = [Image.fromarray(gradient()), Image.fromarray(gradient()[::-1])]
+    pages[0].save(tmp_path / "report.pdf", save_all=True, append_images=pages[1:])
+    loaded = _loaded(
+        "convert",
+        "report.pdf",
+        "--pdf-as-images",
+        "-o",
+        "report.dcm",
+        "--patient-id",
+        "1",
+        cwd=tmp_path,
+    )
+    assert "pypdfium2" in loaded  # the check sees what the path does load
+    # A multi-frame object's Frame Increment Pointer (AT) is encoded by dicomize itself.
+    assert "pydicom" not in loaded
+    assert (tmp_path / "report.dcm").exists()

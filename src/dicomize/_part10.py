@@ -246,22 +246,7 @@ def _value_bytes(vr: str, value: object, codec: str) -> _Chunk | None:  # noqa: 
     if value is None or value == "":
         return b""
     if vr in _TEXT or vr == "UI":
-        if type(value) is str:
-            try:
-                return value.encode(codec if vr in _CHARSET_VRS else "ascii")
-            except UnicodeEncodeError:
-                raise _Fallback from None
-        items = _items(value)
-        if not all(isinstance(item, str) for item in items):
-            # PersonName, DSfloat and IS keep the text they were made from.
-            if vr not in {"PN", "DS", "IS"}:
-                return None
-            items = [str(item) for item in items]
-        text = "\\".join(items)  # type: ignore[arg-type]
-        try:
-            return text.encode(codec if vr in _CHARSET_VRS else "ascii")
-        except UnicodeEncodeError:
-            raise _Fallback from None
+        return _text_bytes(vr, value, codec)
     if vr in _BINARY:
         if isinstance(value, bytes):
             return value
@@ -272,7 +257,28 @@ def _value_bytes(vr: str, value: object, codec: str) -> _Chunk | None:  # noqa: 
     if code is not None:
         items = _items(value)
         return struct.pack(f"<{len(items)}{code}", *items)
+    if vr == "AT":  # Frame Increment Pointer, in every multi-frame object
+        tags = [tag for tag in _items(value) if isinstance(tag, int)]
+        if len(tags) == len(_items(value)):
+            return b"".join(struct.pack("<HH", tag >> 16, tag & 0xFFFF) for tag in tags)
     return None
+
+
+def _text_bytes(vr: str, value: object, codec: str) -> bytes | None:
+    encoding = codec if vr in _CHARSET_VRS else "ascii"
+    if type(value) is str:
+        text = value
+    else:
+        items = _items(value)
+        # PersonName, DSfloat and IS keep the text they were made from; other objects
+        # are pydicom's to write.
+        if vr not in {"PN", "DS", "IS"} and not all(isinstance(item, str) for item in items):
+            return None
+        text = "\\".join(str(item) for item in items)
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError:
+        raise _Fallback from None
 
 
 def _items(value: object) -> Sequence[object]:
