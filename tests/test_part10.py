@@ -17,7 +17,7 @@ from PIL import Image
 from pydicom.dataset import Dataset
 
 import dicomize
-from dicomize._convert import _encoded, _Plan, _read_for
+from dicomize._convert import _encoded, _Plan, _read_for, encode_series
 from dicomize._part10 import Part10Object, write_part10
 from dicomize._write import write_object
 from dicomize.picture import PixelStrips
@@ -109,3 +109,14 @@ def test_large_pixel_data_is_written_from_the_callers_buffer() -> None:
     assert len(big) == 1
     assert isinstance(big[0], memoryview)
     assert np.shares_memory(np.asarray(big[0]), pixels)
+
+
+@pytest.mark.parametrize("pages", [1, 3])
+def test_documents_and_their_pages_encode_as_dcmwrite_does(pages: int, tmp_path: Path) -> None:
+    # A document has an empty Concept Name Code Sequence; pages have a Frame Increment Pointer.
+    pictures = [Image.new("L", (40, 30), 255 - 40 * n) for n in range(pages)]
+    pictures[0].save(tmp_path / "doc.pdf", save_all=True, append_images=pictures[1:])
+    for options in (dicomize.ConvertOptions(), dicomize.ConvertOptions(pdf_as_images=True)):
+        ((_, encoded),) = encode_series([tmp_path / "doc.pdf"], {}, options=options)
+        assert isinstance(encoded, Part10Object)
+        assert _part10_bytes(encoded) == _dcmwrite_bytes(encoded.to_dataset())

@@ -64,20 +64,24 @@ def test_an_rgb_png_loads_pillow_to_decode_and_nothing_else_heavy(tmp_path: Path
     assert sorted(loaded & set(HEAVY) - {"PIL"}) == []
 
 
-def test_pdf_pages_as_a_multi_frame_object_load_no_pydicom(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flags", "unneeded"),
+    [
+        # The document's bytes are stored as they are: no pixels anywhere.
+        ((), {"pydicom", "numpy", "PIL"}),
+        # Pages are pixels, but dicomize encodes the multi-frame object itself.
+        (("--pdf-as-images",), {"pydicom"}),
+    ],
+    ids=["encapsulated", "as-images"],
+)
+def test_a_pdf_loads_pydicom_for_neither_kind_of_object(
+    flags: tuple[str, ...], unneeded: set[str], tmp_path: Path
+) -> None:
     pages = [Image.fromarray(gradient()), Image.fromarray(gradient()[::-1])]
     pages[0].save(tmp_path / "report.pdf", save_all=True, append_images=pages[1:])
     loaded = _loaded(
-        "convert",
-        "report.pdf",
-        "--pdf-as-images",
-        "-o",
-        "report.dcm",
-        "--patient-id",
-        "1",
-        cwd=tmp_path,
+        "convert", "report.pdf", *flags, "-o", "report.dcm", "--patient-id", "1", cwd=tmp_path
     )
     assert "pypdfium2" in loaded  # the check sees what the path does load
-    # A multi-frame object's Frame Increment Pointer (AT) is encoded by dicomize itself.
-    assert "pydicom" not in loaded
+    assert sorted(loaded & unneeded) == []
     assert (tmp_path / "report.dcm").exists()

@@ -257,6 +257,8 @@ def _value_bytes(vr: str, value: object, codec: str) -> _Chunk | None:  # noqa: 
     if code is not None:
         items = _items(value)
         return struct.pack(f"<{len(items)}{code}", *items)
+    if vr == "SQ" and not _items(value):
+        return b""  # an empty Type 2 sequence (Concept Name of a document), as pydicom writes it
     if vr == "AT":  # Frame Increment Pointer, in every multi-frame object
         tags = [tag for tag in _items(value) if isinstance(tag, int)]
         if len(tags) == len(_items(value)):
