@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import struct
-import subprocess
 
 from dicomize.codestreams.jpeg import JpegInfo, jpeg_passthrough, parse_jpeg, strip_segments
 from dicomize.codestreams.passthrough import Passthrough
@@ -155,6 +154,8 @@ def _jpegtran(data: bytes, info: JpegInfo, transform: tuple[str, ...]) -> bytes 
     jpegtran = shutil.which("jpegtran") if transcodable else None
     if jpegtran is None:
         return None
+    import subprocess  # noqa: PLC0415  (5 ms; only progressive or rotated JPEGs need it)
+
     command = [jpegtran, "-copy", "all", *(("-perfect", *transform) if transform else ())]
     try:
         result = subprocess.run(
