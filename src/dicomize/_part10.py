@@ -260,8 +260,9 @@ def _value_bytes(vr: str, value: object, codec: str) -> _Chunk | None:  # noqa: 
     if vr == "SQ" and not _items(value):
         return b""  # an empty Type 2 sequence (Concept Name of a document), as pydicom writes it
     if vr == "AT":  # Frame Increment Pointer, in every multi-frame object
-        tags = [tag for tag in _items(value) if isinstance(tag, int)]
-        if len(tags) == len(_items(value)):
+        items = _items(value)
+        tags = [tag for tag in items if isinstance(tag, int)]
+        if len(tags) == len(items):
             return b"".join(struct.pack("<HH", tag >> 16, tag & 0xFFFF) for tag in tags)
     return None
 

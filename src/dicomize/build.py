@@ -498,16 +498,15 @@ def _derivation(picture: Picture, values: Mapping[str, Any]) -> str:
 def any_non_ascii(values: Mapping[str, Any]) -> bool:
     """Tell whether any text value needs a character set beyond ASCII (C.12.1.1.2)."""
     for value in values.values():
-        if isinstance(value, str):
-            if not value.isascii():
-                return True
-            continue
-        listed = isinstance(value, list) or is_pydicom(value, "sequence.Sequence")
-        items = value if listed else [value]
-        for item in items:
-            if isinstance(item, str) and not item.isascii():
-                return True
-            if is_pydicom(item, "dataset.Dataset") and any_non_ascii(
+        # Text first: most values are, and the pydicom checks are the slow ones.
+        listed = not isinstance(value, str) and (
+            isinstance(value, list) or is_pydicom(value, "sequence.Sequence")
+        )
+        for item in value if listed else (value,):
+            if isinstance(item, str):
+                if not item.isascii():
+                    return True
+            elif is_pydicom(item, "dataset.Dataset") and any_non_ascii(
                 {e.keyword: e.value for e in item}
             ):
                 return True  # text inside a copied sequence item
