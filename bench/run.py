@@ -8,7 +8,10 @@ Run by hand, never in the test suite:
     .venv/bin/python bench/run.py --quick               # fewer files and runs, for a smoke test
 
 Peers that are not installed are left out of the tables and named. Every time
-is the median of several runs; pictures are generated, never downloaded.
+is the median of several runs; pictures are generated, never downloaded. Outputs
+are set aside rather than deleted between runs (see set_aside) and removed at the
+end: the whole suite needs about 35 GB free in the temporary folder, most of it the
+4 GB clip's copies.
 """
 
 from __future__ import annotations
