@@ -185,6 +185,7 @@ LAYERS = [
     "uids",
     "_icc",
     "_dictionary",
+    "_record",
     "errors",
     "_version",
 ]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from dicomize._part10 import Part10Object
+from dicomize._record import record, replace
 from dicomize.build import (
     build_secondary_capture,
     for_multiframe,
@@ -242,7 +242,7 @@ def _frames(
         if all(p.transfer_syntax == _EXPLICIT_VR_LITTLE_ENDIAN for p in pictures):
             raise
         # Compressed frames that differ in encoding: decode them all, then join.
-        decoded = dataclasses.replace(options, passthrough=False)
+        decoded = replace(options, passthrough=False)
         joined = stack_pictures([read_picture(source, decoded) for source in sources], None)
     return make(plan, _encoded(joined, options), 0)
 
@@ -296,7 +296,7 @@ def _video_from(
         raise UnsupportedInput(f"a frame rate must be positive, got {fps}")
     from dicomize.video import encode_pictures  # noqa: PLC0415  (PyAV and the video rules)
 
-    decoded = dataclasses.replace(options, passthrough=False)
+    decoded = replace(options, passthrough=False)
     prepared = encode_pictures(
         (pixels for source in sources for pixels in _arrays_of(source, decoded)),
         rate=rate,
@@ -335,7 +335,7 @@ def _one_picture(shape: tuple[int, ...]) -> bool:
     return len(shape) == 2 or (len(shape) == 3 and shape[-1] == 3)  # noqa: PLR2004
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class _Named:
     """A document and the name it came under (its Document Title when it has none)."""
 
@@ -411,7 +411,7 @@ def _read_for(source: Source, options: ConvertOptions) -> Picture:
     if options.iod == "vl-photo" and lossy_jpeg and picture.photometric_interpretation == "RGB":
         # VL Photographic allows only YBR_FULL_422 with lossy JPEG (C.8.12.1.1.1): an
         # RGB-coded JPEG is decoded and stored losslessly instead.
-        return read_picture(source, dataclasses.replace(options, passthrough=False))
+        return read_picture(source, replace(options, passthrough=False))
     return picture
 
 

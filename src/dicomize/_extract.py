@@ -17,12 +17,12 @@ Frames are decoded one at a time (a long multi-frame object is never decoded who
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from dicomize._record import record
 from dicomize.errors import CorruptImage, InputError, UnsupportedInput
 
 __all__ = ["Extracted", "FileSpan", "extract", "extract_all"]
@@ -52,7 +52,7 @@ _CODESTREAMS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class FileSpan:
     """Bytes of a file, by place (offset, length), in order: a video stream's fragments."""
 
@@ -73,7 +73,7 @@ class FileSpan:
                     yield chunk
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class Extracted:
     """What a DICOM file holds, ready to be written."""
 
@@ -209,7 +209,7 @@ _ITEM = 0xE000FFFE  # (FFFE,E000) read as one little-endian word
 _SEQUENCE_END = 0xE0DDFFFE
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class _WithStream:
     """A video object's header, and where its stream lies in the file."""
 

@@ -16,11 +16,11 @@ writes for the same dataset; the tests hold the two to that.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 
+from dicomize._record import record
 from dicomize.picture import PixelStrips
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -61,7 +61,7 @@ _GENERAL = frozenset({"", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99", "1.2.84
 Element: TypeAlias = "tuple[int, str, Any, bool]"
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class Part10Object:
     """A dataset as sorted elements: what :func:`write_part10` needs and no more."""
 

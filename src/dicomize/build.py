@@ -8,7 +8,6 @@ Pixel, SC Image and SOP Common, with the conditions dciodvfy checks
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterator, Mapping
@@ -16,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dicomize._dictionary import lookup
 from dicomize._icc import srgb_profile
 from dicomize._part10 import Element, Part10Object
+from dicomize._record import replace
 from dicomize._version import __version__
 from dicomize._vr import Value, is_pydicom, utc_offset
 from dicomize.errors import MetadataError, UnsupportedInput
@@ -390,7 +390,7 @@ def for_multiframe(picture: Picture) -> Picture:
 
     signed = np.frombuffer(picture.native(), "<i2")
     unsigned = (signed.astype(np.int32) + 32768).astype("<u2")
-    return dataclasses.replace(
+    return replace(
         picture,
         pixels=unsigned.tobytes(),
         pixel_representation=0,
@@ -451,9 +451,7 @@ def _pack_bits(picture: Picture) -> Picture:
     else:
         ink = np.frombuffer(picture.native(), np.uint8) > 0
         pixels = np.packbits(ink, bitorder="little").tobytes()
-    return dataclasses.replace(
-        picture, pixels=pixels, bits_allocated=1, bits_stored=1, icc_profile=None
-    )
+    return replace(picture, pixels=pixels, bits_allocated=1, bits_stored=1, icc_profile=None)
 
 
 def _lossy_attributes(picture: Picture, values: Mapping[str, Any]) -> dict[str, Any]:

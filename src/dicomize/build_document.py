@@ -20,12 +20,12 @@ these do not are left out by the standard's own module tables (:mod:`dicomize.io
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from dicomize._icc import srgb_profile
 from dicomize._part10 import Part10Object
+from dicomize._record import record
 from dicomize.build import assemble, code_item, tag_and_vr
 from dicomize.documents import Document
 from dicomize.errors import MetadataError
@@ -50,7 +50,7 @@ _ST_LENGTH = 1024
 _UNKNOWN_EQUIPMENT = "unknown"
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class DocumentIOD:
     """One Encapsulated Document IOD and what sets it apart."""
 

@@ -13,7 +13,6 @@ into a shared fragment), streamed from the stream's file when written.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import struct
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dicomize._part10 import Part10Object
+from dicomize._record import record
 from dicomize.build import assemble, code_item
 from dicomize.errors import MetadataError
 from dicomize.iods import attributes_of
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["VIDEO_IODS", "VideoIOD", "anatomic_region", "build_video", "transfer_syntax_for"]
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class VideoIOD:
     """One video IOD: its SOP Class and what its content constraints say."""
 

@@ -20,9 +20,9 @@ JPEG 2000 with its colour transform, YBR_FULL_422 for baseline JPEG.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
+from dicomize._record import record
 from dicomize.errors import ConfigError, UnsupportedInput
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -58,7 +58,7 @@ __all__ = ["CODECS", "Codec", "codec_for", "resolve_transfer_syntax"]
 Encoder = Callable[["Picture", "npt.NDArray[Any]", "EncoderSettings"], bytes]
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class Codec:
     """One output transfer syntax."""
 

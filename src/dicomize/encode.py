@@ -7,10 +7,10 @@ JPEG 2000 records ISO_10918_1, then ISO_15444_1.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from dicomize._record import replace
 from dicomize.codecs import codec_for
 from dicomize.picture import Picture, PixelStrips
 from dicomize.uids import is_encapsulated
@@ -44,7 +44,7 @@ def encode_picture(picture: Picture, transfer_syntax: str, settings: EncoderSett
     if is_encapsulated(picture.transfer_syntax) or codec.uid == picture.transfer_syntax:
         return picture
     if codec.encode is None:  # native: the same bytes under another syntax (deflate)
-        return dataclasses.replace(picture, transfer_syntax=codec.uid)
+        return replace(picture, transfer_syntax=codec.uid)
     streams = [codec.encode(picture, array, settings) for array in _frames_of(picture)]
     photometric = (
         codec.describe(streams[-1]) if codec.describe else picture.photometric_interpretation
@@ -57,7 +57,7 @@ def encode_picture(picture: Picture, transfer_syntax: str, settings: EncoderSett
         ratio = round(len(picture.pixels) / sum(len(stream) for stream in streams), 2)
         lossy = (*lossy, (codec.lossy_method, ratio))
         note += f", lossy {ratio}:1"
-    return dataclasses.replace(
+    return replace(
         picture,
         pixels=streams[0],
         frames=tuple(streams) if len(streams) > 1 else (),

@@ -12,9 +12,10 @@ before anything is written (see :func:`dicomize._vr.validate_attribute`).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Mapping
+
+from dicomize._record import field, field_names, record
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ _Time: TypeAlias = str | dt.time | None
 _Int: TypeAlias = str | int | None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Metadata:
     """Common attributes of the objects dicomize writes, with Python names.
 
@@ -91,15 +92,15 @@ class Metadata:
     recognizable_visual_features: str | None = None
     conversion_type: str | None = None
     #: Any other attribute, by DICOM keyword.
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_keywords(self) -> dict[str, Any]:
         """Return the given fields as ``{keyword: value}``, `extra` last."""
         out: dict[str, Any] = {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.name != "extra" and value is not None:
-                out[keyword_for_field(field.name)] = value
+        for name in field_names(self):
+            value = getattr(self, name)
+            if name != "extra" and value is not None:
+                out[keyword_for_field(name)] = value
         out.update(self.extra)
         return out
 

@@ -8,8 +8,8 @@ line shows these defaults in its ``--help``, read from the fields.
 
 from __future__ import annotations
 
-import dataclasses
-
+from dicomize._record import default_of as _default_of
+from dicomize._record import field, record
 from dicomize.codecs import resolve_transfer_syntax
 from dicomize.errors import ConfigError
 
@@ -27,7 +27,7 @@ _DPI_RANGE = (36, 1200)
 _MAX_CRF = 51
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ConvertOptions:
     """How pictures are read, encoded and identified.
 
@@ -164,7 +164,7 @@ class ConvertOptions:
                 )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class SendOptions:
     """How to connect, authenticate, retry and clean up when sending.
 
@@ -215,8 +215,8 @@ class SendOptions:
     retries: int = 3
     backoff: float = 1.0
     batch_size: int = 20
-    token: str | None = dataclasses.field(default=None, repr=False)
-    basic: tuple[str, str] | None = dataclasses.field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    basic: tuple[str, str] | None = field(default=None, repr=False)
     delete_after_store: bool = False
     commit: bool = False
     commit_listen: str | None = None
@@ -250,4 +250,4 @@ def default_of(options: type[ConvertOptions | SendOptions], name: str) -> object
     >>> default_of(ConvertOptions, "jpeg_quality")
     90
     """
-    return options.__dataclass_fields__[name].default
+    return _default_of(options, name)

@@ -11,9 +11,9 @@ attributes that file a new object into that study, checked like a user's.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from dicomize._record import record
 from dicomize.errors import ConfigError, MetadataError, QueryError
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination, parse_destination
@@ -42,7 +42,7 @@ _COPIED: dict[str, int] = {
 }
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class StudyQuery:
     """The keys that find one study: an accession number, or a patient ID and a date."""
 
@@ -66,7 +66,7 @@ class StudyQuery:
         return {keyword: value for keyword, value in found.items() if value}
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class StudyMatch:
     """One study the PACS answered with."""
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 
+from dicomize._record import record, replace
 from dicomize.errors import ImageTooLarge, UnsupportedInput
 
 __all__ = ["MAX_DIMENSION", "Picture", "PixelStrips", "check_size", "stack_pictures"]
@@ -73,7 +73,7 @@ class PixelStrips:
         return memoryview(pixels)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Picture:
     """Decoded pixels and the facts about them that the Image Pixel module records.
 
@@ -148,7 +148,7 @@ def stack_pictures(pictures: Sequence[Picture], frame_times: tuple[float, ...] |
             )
     encapsulated = first.transfer_syntax != "1.2.840.10008.1.2.1"
     notes = tuple(dict.fromkeys(note for picture in pictures for note in picture.derivation))
-    return dataclasses.replace(
+    return replace(
         first,
         pixels=b"" if encapsulated else b"".join(p.native() for p in pictures),
         frames=tuple(bytes(p.native()) for p in pictures) if encapsulated else (),

@@ -12,8 +12,9 @@ Kept free of heavy imports: the command line loads it before any conversion.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
+
+from dicomize._record import as_dict, record
 
 __all__ = ["BatchResult", "BatchStatus", "SendResult", "SendStatus"]
 
@@ -39,16 +40,16 @@ class SendStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class _Record:
     def to_json(self) -> str:
         """Return the record as one JSON line."""
         import json  # noqa: PLC0415  (the CLI loads this module before any report is asked for)
 
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+        return json.dumps(as_dict(self), ensure_ascii=False)
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class BatchResult(_Record):
     """What happened to one input of a batch (one line of its JSON Lines report)."""
 
@@ -62,7 +63,7 @@ class BatchResult(_Record):
     notes: tuple[str, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class SendResult(_Record):
     """What happened to one file sent (one line of ``send --report``)."""
 

@@ -20,7 +20,6 @@ It works on any DICOM file, not only dicomize's.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -32,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dicomize._record import as_dict, record
 from dicomize.files import walk_files
 
 __all__ = ["Finding", "Verdict", "dciodvfy_path", "validate_file", "validate_paths"]
@@ -51,7 +51,7 @@ _ATTRIBUTE_PATTERNS = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class Finding:
     """One problem found in a file."""
 
@@ -62,7 +62,7 @@ class Finding:
     source: str = "dicomize"
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class Verdict:
     """Everything found in one file."""
 
@@ -96,9 +96,10 @@ class Verdict:
 
     def to_json(self) -> str:
         """Return the verdict as one JSON line."""
-        document = dataclasses.asdict(self)
+        document = as_dict(self)
         document["ok"] = self.ok
-        return json.dumps(document, ensure_ascii=False)
+        # Each Finding in the lists becomes its own dict.
+        return json.dumps(document, ensure_ascii=False, default=as_dict)
 
 
 def dciodvfy_path() -> str | None:

@@ -22,7 +22,6 @@ file in the folder the caller names.
 
 from __future__ import annotations
 
-import dataclasses
 import fractions
 import itertools
 import math
@@ -33,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dicomize._record import record
 from dicomize.codestreams.containers import VIDEO_SUFFIXES, is_video
 from dicomize.codestreams.video import (
     H264Profile,
@@ -102,7 +102,7 @@ _METHODS = {
 _LOSSLESS_CODECS = frozenset(("rawvideo", "ffv1", "png", "huffyuv", "utvideo", "qtrle"))
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class AudioTrack:
     """An audio stream beside the video."""
 
@@ -112,7 +112,7 @@ class AudioTrack:
     bit_rate: int
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class Video:
     """What a clip holds, read from its container and stream."""
 
@@ -514,7 +514,7 @@ def _audio_allowed(track: AudioTrack, syntax: str, *, mp4: bool) -> str:
     return ""
 
 
-@dataclasses.dataclass
+@record(frozen=False)
 class PreparedVideo:
     """The bytes to store and the facts the object records."""
 

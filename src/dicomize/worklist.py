@@ -13,13 +13,13 @@ is refused by keyword, unless it is a Type 3 attribute that can be left out.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from dicomize._record import as_dict, field, field_names, record
 from dicomize.errors import ConfigError, MetadataError, QueryError
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination, parse_destination
@@ -41,7 +41,7 @@ _DATE = re.compile(r"^\d{8}$")
 _RANGE = re.compile(r"^(\d{8})?-(\d{8})?$")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class WorklistQuery:
     """What the user knows of the order: the matching keys (PS3.4 Table K.6-1).
 
@@ -70,7 +70,7 @@ class WorklistQuery:
     patient_name: str | None = None
 
     def __post_init__(self) -> None:
-        if not any(dataclasses.astuple(self)):
+        if not any(as_dict(self).values()):
             raise ConfigError(
                 "a worklist query needs a key: an accession number, a patient ID or name, "
                 "a scheduled date, a modality or a station"
@@ -133,7 +133,7 @@ def _date_key(text: str) -> str:
     raise ConfigError(f"--scheduled takes today, YYYYMMDD or YYYYMMDD-YYYYMMDD, got {text!r}")
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class WorklistItem:
     """One scheduled procedure step, as the worklist SCP answered it."""
 
@@ -210,7 +210,7 @@ def find_worklist_item(
 
 def _keys(query: WorklistQuery) -> str:
     # By keyword only: the values may be patient data.
-    given = [field.name for field in dataclasses.fields(query) if getattr(query, field.name)]
+    given = [name for name in field_names(query) if getattr(query, name)]
     return "the " + ", ".join(given)
 
 
@@ -322,7 +322,7 @@ def _plain(value: object) -> object:
     return value if isinstance(value, str | int | float | Mapping) else str(value)
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class WorklistLookup:
     """A worklist to resolve each input of a batch against, by its own keys.
 
@@ -335,7 +335,7 @@ class WorklistLookup:
     scheduled: str | None = None
     modality: str | None = None
     station: str | None = None
-    options: SendOptions = dataclasses.field(default_factory=SendOptions)
+    options: SendOptions = field(default_factory=SendOptions)
 
     def metadata_for(self, accession: str | None, patient_id: str | None) -> dict[str, Any]:
         """Return the attributes of the one item matching this input's keys.

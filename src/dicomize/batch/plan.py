@@ -6,12 +6,12 @@ The grouping rules, output paths and manifest columns are described in
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dicomize._record import field, record
 from dicomize.errors import ConfigError, ManifestError, MetadataError
 from dicomize.files import walk_files
 from dicomize.metadata import keyword_for_name
@@ -23,7 +23,7 @@ GROUPINGS = ("folder", "tree", "file")
 _SPECIAL_COLUMNS = frozenset({"path", "output", "study_key", "series_key"})
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class BatchItem:
     """One picture to convert, with everything a worker needs and nothing shared."""
 
@@ -35,7 +35,7 @@ class BatchItem:
     instance_number: int
     #: Identifies the input however the root was spelled (relative path, manifest path).
     key: str = ""
-    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def plan_tree(

@@ -7,7 +7,6 @@ atomically; see :mod:`dicomize.batch` for the rules on UIDs and resuming.
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import functools
 import itertools
 import json
@@ -19,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dicomize._record import record
 from dicomize.batch.plan import BatchItem
 from dicomize.errors import DicomizeError
 from dicomize.files import is_temporary, is_temporary_of, temporary_name
@@ -35,7 +35,7 @@ _STATE = ".dicomize-batch.json"
 _CHUNK = 8
 
 
-@dataclasses.dataclass
+@record(frozen=False)
 class BatchSummary:
     """Counts of a finished batch."""
 
@@ -135,7 +135,7 @@ def _batch_seed(output: Path) -> str:
     return seed
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class _Job:
     """What every worker needs besides the item: picklable, small."""
 

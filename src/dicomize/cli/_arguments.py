@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from dicomize._record import field_names
 from dicomize.codecs import CODECS
 from dicomize.errors import ConfigError, InputError, QueryError
 from dicomize.metadata import METADATA_FLAGS
@@ -430,7 +431,7 @@ def _given(args: argparse.Namespace, options: type[ConvertOptions | SendOptions]
     """Return the options fields that flags of the same name set (left out, a flag is None)."""
     return {
         name: getattr(args, name)
-        for name in options.__dataclass_fields__
+        for name in field_names(options)
         if getattr(args, name, None) is not None
     }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import sys
 import time
@@ -11,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dicomize._record import replace
 from dicomize.batch.plan import GROUPINGS, BatchItem, plan_manifest, plan_tree
 from dicomize.cli._arguments import (
     add_convert_arguments,
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         lookup = worklist_lookup(args)
         # A remuxed or transcoded clip waits in the output folder, never elsewhere.
         Path(args.output).mkdir(parents=True, exist_ok=True)
-        options = dataclasses.replace(convert_options(args), temporary_folder=args.output)
+        options = replace(convert_options(args), temporary_folder=args.output)
         items = _primed(_plan(args))  # a manifest is validated in full here
         client = _client(args.scheduler) if args.scheduler else None
     except QueryError as exc:

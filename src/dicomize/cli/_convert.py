@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
+from dicomize._record import replace
 from dicomize.cli._arguments import (
     add_convert_arguments,
     add_send_arguments,
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         )
         # A remuxed or transcoded clip waits beside its output, never elsewhere.
         folder = next((d.parent for d in destinations if d is not None), Path())
-        options = dataclasses.replace(options, temporary_folder=str(folder))
+        options = replace(options, temporary_folder=str(folder))
     except (MetadataError, ConfigError) as exc:
         fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
         return EXIT_USAGE

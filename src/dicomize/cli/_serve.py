@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from dicomize._record import replace
 from dicomize.cli._arguments import add_convert_arguments, add_send_arguments, send_options
 from dicomize.cli._common import EXIT_OK, log_service, refuse
 from dicomize.cli._watch import service_settings
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         check_bind(args.host, secret)
         _check_tls(args)
         # The page picks the order itself; the worklist is not asked again per file.
-        settings = dataclasses.replace(service_settings(args, args.output), worklist=None)
+        settings = replace(service_settings(args, args.output), worklist=None)
         web = _web_settings(args, secret)
     except (QueryError, MetadataError, ConfigError, InputError) as exc:
         return refuse(exc, args)

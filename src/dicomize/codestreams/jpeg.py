@@ -11,10 +11,10 @@ byte operation that leaves the entropy-coded data identical.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import struct
 
+from dicomize._record import record
 from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import CorruptImage
 
@@ -43,7 +43,7 @@ _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 _NEXT_MARKER_LS = re.compile(rb"\xff[\x80-\xcf\xd8-\xff]")
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class JpegInfo:
     """What the markers of a JPEG codestream say."""
 

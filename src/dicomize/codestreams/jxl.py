@@ -9,8 +9,7 @@ and whether the picture was coded in XYB, which only lossy coding uses.
 
 from __future__ import annotations
 
-import dataclasses
-
+from dicomize._record import record
 from dicomize.codestreams.boxes import boxes
 from dicomize.errors import CorruptImage, UnsupportedInput
 
@@ -26,7 +25,7 @@ _RATIOS = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 
 _ALPHA, _SPOT, _CFA = 0, 2, 5
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class JxlInfo:
     """What the headers of a JPEG XL codestream say."""
 

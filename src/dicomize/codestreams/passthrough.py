@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from dicomize._icc import srgb_profile
+from dicomize._record import record
 from dicomize.picture import Picture
 
 __all__ = ["Passthrough"]
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class Passthrough:
     """How a legal codestream is described in DICOM."""
 

@@ -18,9 +18,10 @@ H264Profile(profile_idc=100, constraints=0, level_idc=41)
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterator
+
+from dicomize._record import record
 
 __all__ = [
     "H264Profile",
@@ -39,7 +40,7 @@ _MPEG2_EXTENSION = b"\x00\x00\x01\xb5"
 _SEQUENCE_EXTENSION_ID = 1
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class H264Profile:
     """What an H.264 stream declares of itself."""
 
@@ -53,7 +54,7 @@ class H264Profile:
         return bool(self.constraints & (0x80 >> number))
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class HevcProfile:
     """What an HEVC stream declares of itself."""
 
@@ -63,7 +64,7 @@ class HevcProfile:
     level_idc: int
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class Mpeg2Profile:
     """What an MPEG-2 video stream declares of itself."""
 

@@ -14,13 +14,13 @@ True
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
+from dicomize._record import record
 from dicomize.errors import InputError, UnsupportedInput
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -44,7 +44,7 @@ __all__ = [
 HEAD = 1024
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class Document:
     """A document to encapsulate, and what its own content says about it."""
 
@@ -62,7 +62,7 @@ class Document:
 Reader: TypeAlias = Callable[[bytes], Document]
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class DocumentFormat:
     """One document format: how its content is recognised and which module checks it."""
 

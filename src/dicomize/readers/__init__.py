@@ -8,12 +8,12 @@ Every reader module has the same entry point, ``read(source, fmt, options)``.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
+from dicomize._record import record
 from dicomize.codestreams.heif import is_avif, is_heif
 from dicomize.codestreams.jxl import CONTAINER_SIGNATURE as JXL_CONTAINER
 from dicomize.codestreams.jxl import SIGNATURE as JXL_SIGNATURE
@@ -46,7 +46,7 @@ Reader: TypeAlias = "Callable[[bytes | BinaryIO, str, ConvertOptions], Picture]"
 _HEAD = 4096
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class Format:
     """One input format: how its content is recognised and which module reads it."""
 

@@ -15,13 +15,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from dicomize._icc import as_input_profile, srgb_profile
+from dicomize._record import replace
 from dicomize.errors import CorruptImage, DicomizeError, UnsupportedInput
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, check_size
@@ -79,7 +79,7 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
     )
     # The camera's record feeds VL Photographic as a JPEG's does.
     exif = info.get("exif")
-    return dataclasses.replace(picture, exif=exif) if isinstance(exif, bytes) and exif else picture
+    return replace(picture, exif=exif) if isinstance(exif, bytes) and exif else picture
 
 
 def _profile(info: dict[str, Any], derivation: list[str]) -> bytes:

@@ -8,10 +8,10 @@ on its DCT coefficients; anything else is decoded and stored losslessly.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import struct
 
+from dicomize._record import replace
 from dicomize.codestreams.jpeg import JpegInfo, jpeg_passthrough, parse_jpeg, strip_segments
 from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import CorruptImage
@@ -52,7 +52,7 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
 
         picture = read_with_pillow(data, fmt, options)
     note = f"JPEG decoded because {reason}"
-    return dataclasses.replace(picture, derivation=(note, *picture.derivation))
+    return replace(picture, derivation=(note, *picture.derivation))
 
 
 def passthrough_picture(
@@ -77,7 +77,7 @@ def passthrough_picture(
         notes=notes,
         source_format="JPEG",
     )
-    return dataclasses.replace(picture, exif=info.exif) if info.exif else picture
+    return replace(picture, exif=info.exif) if info.exif else picture
 
 
 def decode_deep_jpeg(data: bytes, info: JpegInfo, options: ConvertOptions) -> Picture:

@@ -8,7 +8,7 @@ undoing it makes the pixels upright, as DICOM's rows and columns must be.
 
 from __future__ import annotations
 
-import dataclasses
+from dicomize._record import record
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["ORIENTATIONS", "Turn", "apply_orientation"]
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class Turn:
     """How one Orientation value is undone."""
 

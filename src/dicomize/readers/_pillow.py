@@ -16,7 +16,6 @@ Policies (documented in the README, each covered by a test):
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import logging
 import os
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from PIL import Image, UnidentifiedImageError
 
 from dicomize._icc import as_input_profile, srgb_profile
+from dicomize._record import replace
 from dicomize.codestreams.heif import av1_bit_depth
 from dicomize.errors import CorruptImage, DicomizeError, ImageTooLarge, UnsupportedInput
 from dicomize.options import ConvertOptions
@@ -92,7 +92,7 @@ def read(data: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture:
         warnings.simplefilter("always")
         try:
             picture, exif = _read(data, fmt, background=background, max_pixels=max_pixels)
-            return dataclasses.replace(picture, exif=exif) if exif else picture
+            return replace(picture, exif=exif) if exif else picture
         except DicomizeError:
             raise
         except Image.DecompressionBombError as exc:

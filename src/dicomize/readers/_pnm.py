@@ -8,13 +8,13 @@ directly: the maxval gives Bits Stored.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 
+from dicomize._record import replace
 from dicomize.errors import CorruptImage, UnsupportedInput
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, check_size
@@ -50,7 +50,7 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
         derivation=derivation,
         source_format="PNM",
     )
-    return dataclasses.replace(picture, bilevel=bool(derivation))
+    return replace(picture, bilevel=bool(derivation))
 
 
 def _header(data: bytes, count: int) -> tuple[list[int], int]:

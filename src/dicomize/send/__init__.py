@@ -14,11 +14,11 @@ How to connect is a :class:`dicomize.SendOptions`.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from dicomize._record import replace
 from dicomize.errors import ConfigError
 from dicomize.files import walk_files
 from dicomize.options import SendOptions
@@ -103,4 +103,4 @@ def _committed(
             continue
         why = outcome[result.sop_instance_uid]
         status = SendStatus.COMMITTED if why is None else SendStatus.NOT_COMMITTED
-        yield dataclasses.replace(result, status=status, error=why)
+        yield replace(result, status=status, error=why)

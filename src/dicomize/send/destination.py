@@ -6,15 +6,15 @@ DimseDestination(called_aet='ORTHANC', host='pacs.example.org', port=4242)
 
 from __future__ import annotations
 
-import dataclasses
 import urllib.parse
 
+from dicomize._record import record
 from dicomize.errors import ConfigError
 
 __all__ = ["Destination", "DimseDestination", "StowDestination", "parse_destination"]
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class DimseDestination:
     """A DICOM peer reached by DIMSE: ``dicom://AET@host:port``."""
 
@@ -26,7 +26,7 @@ class DimseDestination:
         return f"dicom://{self.called_aet}@{self.host}:{self.port}"
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class StowDestination:
     """A DICOMweb service root reached by STOW-RS: ``https://host/dicom-web``."""
 

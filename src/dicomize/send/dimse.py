@@ -10,7 +10,6 @@ a rejected association is final.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import socket
 import ssl
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dicomize._record import record
 from dicomize.options import SendOptions
 from dicomize.report import SendResult, SendStatus
 from dicomize.send._retry import pause_before_retry
@@ -39,7 +39,7 @@ _WARNINGS = frozenset({0x0001, 0xB000, 0xB006, 0xB007})
 _MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are odd numbers 1-255
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class _File:
     path: Path
     sop_class: str

@@ -11,7 +11,6 @@ harmless (see :mod:`dicomize.service.worker`).
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 import secrets
@@ -21,6 +20,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from dicomize._record import record
 
 __all__ = ["Job", "JobState", "Journal"]
 
@@ -75,7 +76,7 @@ class JobState(enum.StrEnum):
 FINAL = frozenset({JobState.DONE, JobState.FAILED})
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class Job:
     """One input file and everything the service knows about it."""
 

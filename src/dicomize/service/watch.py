@@ -15,7 +15,6 @@ Patient ID is filed as failed, never sent under a guessed patient.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dicomize._record import record
 from dicomize.errors import ConfigError, DicomizeError
 from dicomize.service.defaults import POLL, SETTLE
 from dicomize.service.journal import Job, JobState, Journal
@@ -41,7 +41,7 @@ SIDECAR_TABLE = "metadata.csv"
 _FIELDS = ("folder", "stem", "name")
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class WatchSettings:
     """Where the hot folder is and how files are taken from it.
 
@@ -86,7 +86,7 @@ class WatchSettings:
                 raise ConfigError(f"the {name} folder cannot be the watched folder itself")
 
 
-@dataclasses.dataclass
+@record(frozen=False)
 class WatchSummary:
     """What one run of the watcher did."""
 

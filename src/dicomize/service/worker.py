@@ -18,7 +18,6 @@ before the PACS has taken responsibility for it.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import shutil
@@ -28,6 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+from dicomize._record import field, record, replace
 from dicomize.errors import ConfigError, DicomizeError, InputError, QueryError
 from dicomize.options import ConvertOptions, SendOptions
 from dicomize.report import SendStatus
@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 _SEND_BATCH = 64
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class ServiceSettings:
     """What the service does with every file: the convert and send flags of the command line.
 
@@ -71,9 +71,9 @@ class ServiceSettings:
 
     output: Path | None = None
     send: str | None = None
-    send_options: SendOptions = dataclasses.field(default_factory=SendOptions)
-    convert_options: ConvertOptions = dataclasses.field(default_factory=ConvertOptions)
-    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    send_options: SendOptions = field(default_factory=SendOptions)
+    convert_options: ConvertOptions = field(default_factory=ConvertOptions)
+    metadata: dict[str, Any] = field(default_factory=dict)
     worklist: WorklistLookup | None = None
     verify: bool = False
     retry_after: float = RETRY_AFTER
@@ -253,7 +253,7 @@ class Worker:
 
         if _is_object(output, str(layers["SOPInstanceUID"])):
             return ()  # written before a crash: the same object again
-        options = dataclasses.replace(
+        options = replace(
             self.settings.convert_options, temporary_folder=str(self.output), **job.options
         )
         ((_, encoded),) = encode_series([job.source], layers, options=options)
@@ -272,9 +272,7 @@ class Worker:
         assert self.settings.send is not None  # noqa: S101  (step() sends only then)
         # The service retries on its own schedule: one attempt here, so a down PACS
         # costs one connection timeout and the other jobs go on.
-        options = dataclasses.replace(
-            self.settings.send_options, retries=0, delete_after_store=False
-        )
+        options = replace(self.settings.send_options, retries=0, delete_after_store=False)
         owner = {output: job for job in jobs for output in job.outputs}
         statuses: dict[int, dict[str, str]] = {job.id: dict(job.statuses) for job in jobs}
         errors: dict[int, str] = {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import io
 import logging
@@ -33,6 +32,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from dicomize._record import field, record
 from dicomize.errors import ConfigError, DicomizeError, MetadataError
 from dicomize.options import SendOptions
 from dicomize.service.journal import Job, JobState, Journal
@@ -71,7 +71,7 @@ _PREVIEW_VIDEO = 512 << 20
 _FOUND_FOR = 15 * 60.0
 
 
-@dataclasses.dataclass(frozen=True)
+@record()
 class WebSettings:
     """How the web page runs.
 
@@ -96,7 +96,7 @@ class WebSettings:
     state: Path
     secret: str | None = None
     worklist: str | None = None
-    worklist_options: SendOptions = dataclasses.field(default_factory=SendOptions)
+    worklist_options: SendOptions = field(default_factory=SendOptions)
     max_upload: int = 4 << 30
     max_files: int = 50
     https: bool = False
