@@ -12,22 +12,22 @@ before anything is written (see :func:`dicomize._vr.validate_attribute`).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 
 from dicomize._record import field, field_names, record
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    import datetime as dt
     from typing import Any, TypeAlias
 
     from dicomize._vr import Value
 
-__all__ = ["METADATA_FLAGS", "Metadata", "MetadataLike", "keyword_for_name", "resolve_metadata"]
+    _Date: TypeAlias = str | dt.date | None
+    _Time: TypeAlias = str | dt.time | None
+    _Int: TypeAlias = str | int | None
 
-_Date: TypeAlias = str | dt.date | None
-_Time: TypeAlias = str | dt.time | None
-_Int: TypeAlias = str | int | None
+__all__ = ["METADATA_FLAGS", "Metadata", "MetadataLike", "keyword_for_name", "resolve_metadata"]
 
 
 @record(kw_only=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from dicomize._record import field_names
 from dicomize.codecs import CODECS
@@ -503,6 +502,8 @@ def _secret(variable: str | None, file: str | None) -> str | None:
             raise ConfigError(f"environment variable {variable} is not set")
         return value.strip()
     if file:
+        from pathlib import Path  # noqa: PLC0415  (convert --help does without it)
+
         try:
             return Path(file).read_text(encoding="utf-8").strip()
         except OSError as exc:
@@ -685,6 +686,7 @@ def _code(text: str, flag: str) -> dict[str, str]:
 
 def _read_json(path: str) -> dict[str, Any]:
     import json  # noqa: PLC0415  (only with --metadata)
+    from pathlib import Path  # noqa: PLC0415
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))

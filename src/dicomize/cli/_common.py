@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 from types import TracebackType
 
 from dicomize.cli._arguments import format_item, send_options
@@ -19,6 +18,7 @@ from dicomize.errors import ConfigError, DicomizeError, MetadataError, QueryErro
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import IO, Protocol
 
     class _Record(Protocol):
@@ -87,6 +87,8 @@ class ReportWriter:
     def __init__(self, path: str | None) -> None:
         self._stream: IO[str] | None = None
         if path:
+            from pathlib import Path  # noqa: PLC0415  (convert --help does without it)
+
             self._stream = Path(path).open("w", encoding="utf-8")  # noqa: SIM115  (closed in __exit__)
 
     def write(self, record: _Record) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from dicomize._record import replace
 from dicomize.cli._arguments import (
@@ -27,6 +26,7 @@ from dicomize.options import ConvertOptions
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
     from dicomize._part10 import Part10Object
@@ -62,6 +62,8 @@ def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser: 
 
 def run(args: argparse.Namespace) -> int:
     """Convert ``args.inputs``; report each failure on one line; return the exit code."""
+    from pathlib import Path  # noqa: PLC0415  (convert --help does without it)
+
     try:
         merged = metadata(args)
         options = convert_options(args)
@@ -200,6 +202,8 @@ def _run_joined(args: argparse.Namespace, merged: dict[str, Any], options: Conve
 
 def _joined_destination(args: argparse.Namespace) -> Path | None:
     """Name the one output of --multiframe or --video (None: stdout)."""
+    from pathlib import Path  # noqa: PLC0415
+
     if args.output == "-":
         return None
     if args.output is None or args.output.endswith(("/", "\\")) or Path(args.output).is_dir():
@@ -226,6 +230,8 @@ def _sources(inputs: list[str]) -> list[object]:
 
 def _destinations(inputs: list[str], output: str | None) -> list[Path | None]:
     """Map inputs to output paths (None = stdout), refusing collisions up front."""
+    from pathlib import Path  # noqa: PLC0415
+
     if output == "-":
         if len(inputs) != 1:
             raise ConfigError("-o - (stdout) takes exactly one input")
