@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 
 import dicomize
 from dicomize._convert import _encoded, _Plan, _read_for, encode_series
-from dicomize._part10 import Part10Object, write_part10
+from dicomize._part10 import _ENCODED, _REMEMBERED, Part10Object, write_part10
 from dicomize._write import write_object
 from dicomize.picture import PixelStrips
 
@@ -81,6 +81,25 @@ def test_encoder_writes_what_dcmwrite_writes(case: str, tmp_path: Path) -> None:
     assert _part10_bytes(plan.elements(picture, 0)) == expected
     # And as a file, which the suite's fixture judges with dciodvfy and dcmdump.
     write_object(plan.elements(picture, 0), tmp_path / "case.dcm")
+
+
+def test_text_remembered_from_file_to_file_gives_the_same_bytes_in_bounded_memory() -> None:
+    plan = _Plan({"PatientName": "Dœ^Jané", "SOPInstanceUID": "1.2.3.4"}, dicomize.ConvertOptions())
+    picture = _encoded(_read_for(SAMPLE, plan.options), plan.options)
+    _ENCODED.clear()
+    first = _part10_bytes(plan.elements(picture, 0))
+    assert (0x00100010, "PN", "Dœ^Jané", "utf-8") in _ENCODED
+    # The second object takes its text elements from what the first left.
+    assert (
+        _part10_bytes(plan.elements(picture, 0)) == first == _dcmwrite_bytes(plan.build(picture, 0))
+    )
+    meta = plan.elements(picture, 0).meta
+    for number in range(3 * _REMEMBERED):  # a new SOP Instance UID per file, as in a batch
+        uid = f"1.2.3.{number}"
+        encoded = _part10_bytes(Part10Object(meta, [(0x00080018, "UI", uid, False)]))
+        value = uid.encode() + b"\0" * (len(uid) % 2)
+        assert encoded.endswith(b"\x08\x00\x18\x00UI" + len(value).to_bytes(2, "little") + value)
+        assert len(_ENCODED) <= _REMEMBERED
 
 
 def test_datasets_from_elsewhere_fall_back_to_pydicom_where_needed() -> None:

@@ -54,6 +54,9 @@ _SHORT_MAX = 0xFFFF
 #: Syntaxes pydicom's general writer handles: Implicit VR LE, Deflated, Explicit VR BE
 #: (PS3.5 A.1, A.5, A.3). Every other syntax is Explicit VR Little Endian (A.2, A.4).
 _GENERAL = frozenset({"", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"})
+#: Encoded text elements kept, and the longest text kept (longer text is rarely repeated).
+_REMEMBERED = 1024
+_ENCODED: dict[tuple[int, str, str, str], bytes] = {}
 
 
 #: (tag, VR, value, undefined length). An undefined-length Pixel Data value is either
@@ -194,6 +197,7 @@ def _encode(dataset: Part10Object) -> Iterator[_Chunk]:
 
 
 def _elements(elements: Iterable[Element], codec: str) -> Iterator[_Chunk]:
+    encoded = _ENCODED
     for tag, vr, value, undefined in elements:
         if undefined and tag == _PIXEL_DATA:
             yield struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, 0xFFFFFFFF)
@@ -202,25 +206,39 @@ def _elements(elements: Iterable[Element], codec: str) -> Iterator[_Chunk]:
             else:
                 yield from _encapsulated(value)
             yield _SEQUENCE_DELIMITER
-            continue
-        body = _value_bytes(vr, value, codec)
-        if body is None:
-            yield _by_pydicom(tag, vr, value, codec)
-            continue
-        size = len(body)
-        padding = b""
-        if size % 2:
-            padding = b"\0" if vr in _BINARY or vr == "UI" else b" "
-            size += 1
-        if vr in _LONG:
-            yield struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, size)
-        elif size > _SHORT_MAX:
-            raise _Fallback
+        elif type(value) is str and len(value) < _REMEMBERED:
+            # Text is most elements, and most of it is the same from file to file of a
+            # batch (patient, study, series, equipment): each is encoded once per process.
+            key = (tag, vr, value, codec)
+            known = encoded.get(key)
+            if known is None:
+                if len(encoded) >= _REMEMBERED:  # new UIDs every file: start again, not grow
+                    encoded.clear()
+                # Text is never PixelStrips: the test only tells the type checker so.
+                parts = _element(tag, vr, value, codec)
+                known = b"".join(part for part in parts if not isinstance(part, PixelStrips))
+                encoded[key] = known
+            yield known
         else:
-            yield struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), size)
-        yield body
-        if padding:
-            yield padding
+            yield from _element(tag, vr, value, codec)
+
+
+def _element(tag: int, vr: str, value: object, codec: str) -> list[_Chunk]:
+    body = _value_bytes(vr, value, codec)
+    if body is None:
+        return [_by_pydicom(tag, vr, value, codec)]
+    size = len(body)
+    padding = b""
+    if size % 2:
+        padding = b"\0" if vr in _BINARY or vr == "UI" else b" "
+        size += 1
+    if vr in _LONG:
+        header = struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, size)
+    elif size > _SHORT_MAX:
+        raise _Fallback
+    else:
+        header = struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), size)
+    return [header, body, padding] if padding else [header, body]
 
 
 def _encapsulated(frames: Sequence[bytes]) -> Iterator[bytes]:
