@@ -3,7 +3,7 @@
 Batch planning, sending and validation walk trees the same way, and the
 atomic writer's temporary names are made and recognised in one place.
 
->>> name = temporary_name(Path("out/a.dcm")).name
+>>> name = os.path.basename(temporary_name("out/a.dcm"))
 >>> name.startswith(".a.dcm.") and is_temporary_of(name, "a.dcm")
 True
 """
@@ -45,9 +45,10 @@ def walk_files(
                     yield root, Path(folder) / name
 
 
-def temporary_name(path: Path) -> Path:
+def temporary_name(path: str) -> str:
     """Return a new hidden name beside `path` to write to before it is renamed into place."""
-    return path.with_name(f".{path.name}.{os.urandom(6).hex()}{_SUFFIX}")
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{os.urandom(6).hex()}{_SUFFIX}")
 
 
 def is_temporary(name: str) -> bool:

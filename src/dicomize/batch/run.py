@@ -7,6 +7,7 @@ atomically; see :mod:`dicomize.batch` for the rules on UIDs and resuming.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import itertools
 import json
@@ -124,7 +125,7 @@ def _batch_seed(output: Path) -> str:
         pass
     output.mkdir(parents=True, exist_ok=True)
     seed = secrets.token_hex(16)
-    temporary = temporary_name(state)
+    temporary = Path(temporary_name(str(state)))
     temporary.write_text(json.dumps({"uid_seed": seed}), encoding="utf-8")
     try:
         os.link(temporary, state)  # another process may have won the race: use its seed
@@ -226,8 +227,10 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
 
     root = job.options.uid_root
     sop_uid = derive_uid(job.seed, "sop", item.key or item.source, root=root)
-    output = Path(item.output)
-    if _complete(output, sop_uid):
+    # Names as text, not pathlib: this runs hundreds of times a second.
+    output = item.output
+    present = os.path.exists(output)
+    if present and _complete(output, sop_uid):
         # Killed between linking the output into place and removing its temporary name,
         # a run leaves both: the output is kept, the temporary goes.
         _remove_stale_temporaries(output, job.run)
@@ -250,10 +253,10 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
         ((_, encoded),) = encode_series([item.source], layers, options=job.options)
         if isinstance(encoded, DicomizeError):
             return BatchResult(item.source, None, None, BatchStatus.FAILED, str(encoded))
-        output.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(os.path.dirname(output) or ".", job.run)
         _remove_stale_temporaries(output, job.run)
         # A file that is there but not our complete output is replaced.
-        write_object(encoded, output, overwrite=output.exists())
+        write_object(encoded, output, overwrite=present)
     except DicomizeError as exc:
         return BatchResult(item.source, None, None, BatchStatus.FAILED, str(exc))
     except Exception as exc:  # one bad file never stops a batch
@@ -285,9 +288,9 @@ def _ordered(item: BatchItem, job: _Job) -> dict[str, Any] | str:
         return f"{item.source}: {exc}"
 
 
-def _complete(output: Path, sop_uid: str) -> bool:
+def _complete(output: str, sop_uid: str) -> bool:
     """Tell whether `output` is our finished object for this input, by reading it."""
-    if not output.is_file():
+    if not os.path.isfile(output):
         return False
     from pydicom import dcmread  # noqa: PLC0415
 
@@ -298,13 +301,22 @@ def _complete(output: Path, sop_uid: str) -> bool:
     return str(ds.get("SOPInstanceUID", "")) == sop_uid
 
 
-def _remove_stale_temporaries(output: Path, run: str) -> None:
+def _remove_stale_temporaries(output: str, run: str) -> None:
     # A killed run can leave the writer's temporary files behind. Each folder is
     # listed once per run and process: a glob per file made a batch quadratic.
-    stale = _stale_temporaries(str(output.parent), run)
-    for name in [name for name in stale if is_temporary_of(name, output.name)]:
-        (output.parent / name).unlink(missing_ok=True)
+    folder, target = os.path.split(output)
+    folder = folder or "."
+    stale = _stale_temporaries(folder, run)
+    for name in [name for name in stale if is_temporary_of(name, target)]:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(folder, name))
         stale.discard(name)
+
+
+@functools.lru_cache(maxsize=256)
+def _make_folder(folder: str, run: str) -> None:  # noqa: ARG001  (a cache key)
+    # Once per folder, run and process: most outputs of a batch share a few folders.
+    os.makedirs(folder, exist_ok=True)
 
 
 @functools.lru_cache(maxsize=256)
