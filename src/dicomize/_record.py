@@ -1,6 +1,6 @@
 """Frozen record classes that cost nothing to declare: dicomize's stand-in for dataclasses.
 
-A cold ``dicomize convert photo.jpg`` spent about a quarter of its time on
+A cold ``dicomize convert photo.jpg`` spent about a third of its time on
 :mod:`dataclasses` (``bench/RESULTS.md``, issue 17): importing it imports
 :mod:`inspect`, with ``ast``, ``dis`` and ``tokenize``, and every ``@dataclass``
 compiles five or six methods from source text when its module loads (0.8 ms a
