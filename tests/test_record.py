@@ -10,6 +10,7 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Callable
+from typing import ClassVar
 
 import pytest
 
@@ -43,6 +44,7 @@ class Point3(Point):
 @record(frozen=False)
 class Counter:
     done: int = 0
+    unit: ClassVar[str] = "files"
 
 
 def test_fields_by_position_or_keyword_with_defaults() -> None:
@@ -97,6 +99,8 @@ def test_a_mutable_record_can_be_changed_and_not_hashed() -> None:
     counter = Counter()
     counter.done += 1
     assert counter == Counter(1)
+    assert field_names(Counter) == ("done",)  # a ClassVar is not a field
+    assert repr(counter) == "Counter(done=1)"
     with pytest.raises(TypeError, match="unhashable"):
         hash(counter)
 

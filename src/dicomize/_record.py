@@ -84,7 +84,9 @@ class _Layout:
             self.defaults.update(inherited.defaults)
             self.factories.update(inherited.factories)
         # Its own annotations, not its bases' (which inspect.get_annotations would read).
-        for name in cls.__dict__.get("__annotations__", {}):  # noqa: RUF063
+        for name, annotation in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
+            if str(annotation).startswith(("ClassVar", "typing.ClassVar")):
+                continue  # a class attribute, as dataclasses has it
             if name not in names:
                 names.append(name)
             value = cls.__dict__.get(name, _MISSING)
