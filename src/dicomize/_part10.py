@@ -54,8 +54,10 @@ _SHORT_MAX = 0xFFFF
 #: Syntaxes pydicom's general writer handles: Implicit VR LE, Deflated, Explicit VR BE
 #: (PS3.5 A.1, A.5, A.3). Every other syntax is Explicit VR Little Endian (A.2, A.4).
 _GENERAL = frozenset({"", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"})
-#: Encoded text elements kept, and the longest text kept (longer text is rarely repeated).
+#: How many encoded text elements are kept, and the length of text kept (shorter than
+#: this: longer text is rarely repeated from file to file).
 _REMEMBERED = 1024
+_LONGEST_REMEMBERED = 1024
 _ENCODED: dict[tuple[int, str, str, str], bytes] = {}
 
 
@@ -206,7 +208,7 @@ def _elements(elements: Iterable[Element], codec: str) -> Iterator[_Chunk]:
             else:
                 yield from _encapsulated(value)
             yield _SEQUENCE_DELIMITER
-        elif type(value) is str and len(value) < _REMEMBERED:
+        elif type(value) is str and len(value) < _LONGEST_REMEMBERED:
             # Text is most elements, and most of it is the same from file to file of a
             # batch (patient, study, series, equipment): each is encoded once per process.
             key = (tag, vr, value, codec)

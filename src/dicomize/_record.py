@@ -233,6 +233,11 @@ def replace(item: _T, /, **changes: object) -> _T:
 
 
 def default_of(cls: type, name: str) -> object:
-    """Return the default of one field of a record class (for ``--help`` texts)."""
+    """Return the default of one field of a record class (for ``--help`` texts).
+
+    >>> from dicomize.options import ConvertOptions
+    >>> default_of(ConvertOptions, "jpeg_quality")
+    90
+    """
     layout: _Layout = cls.__record__  # type: ignore[attr-defined]
     return layout.defaults[name]

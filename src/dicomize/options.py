@@ -8,12 +8,11 @@ line shows these defaults in its ``--help``, read from the fields.
 
 from __future__ import annotations
 
-from dicomize._record import default_of as _default_of
 from dicomize._record import field, record
 from dicomize.codecs import resolve_transfer_syntax
 from dicomize.errors import ConfigError
 
-__all__ = ["IODS", "MODEL_UNITS", "ConvertOptions", "SendOptions", "default_of"]
+__all__ = ["IODS", "MODEL_UNITS", "ConvertOptions", "SendOptions"]
 
 #: The IODs a picture (``sc``, ``vl-photo``) or a video clip (``video-*``) can be stored
 #: as, by the names ``iod`` takes. A clip given ``sc``, the default, is Video Photographic.
@@ -242,12 +241,3 @@ class SendOptions:
             host, _, port = self.commit_listen.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:  # noqa: PLR2004
                 raise ConfigError(f"commit_listen must be HOST:PORT, got {self.commit_listen!r}")
-
-
-def default_of(options: type[ConvertOptions | SendOptions], name: str) -> object:
-    """Return the default of one field of an options class (for ``--help`` texts).
-
-    >>> default_of(ConvertOptions, "jpeg_quality")
-    90
-    """
-    return _default_of(options, name)

@@ -12,11 +12,11 @@ import argparse
 import os
 import sys
 
-from dicomize._record import field_names
+from dicomize._record import default_of, field_names
 from dicomize.codecs import CODECS
 from dicomize.errors import ConfigError, InputError, QueryError
 from dicomize.metadata import METADATA_FLAGS
-from dicomize.options import IODS, MODEL_UNITS, ConvertOptions, SendOptions, default_of
+from dicomize.options import IODS, MODEL_UNITS, ConvertOptions, SendOptions
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
