@@ -260,6 +260,47 @@ def test_jobs_wait_for_a_pacs_that_is_down_and_survive_restarts(
     assert all(state == "done" for _, state in _jobs(inbox))
 
 
+def test_once_counts_the_jobs_an_earlier_run_left_waiting_that_it_files(
+    tmp_path: Path, orthanc: Orthanc, dicomize_cli: list[str]
+) -> None:
+    inbox = tmp_path / "inbox"
+    send = [
+        "--send",
+        f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}",
+        "--connect-timeout",
+        "2",
+        *PATIENT,
+    ]
+    orthanc.stop()
+    for number in range(2):
+        _drop(inbox / f"early{number}.jpg", _jpeg(number))
+    down = _watch(dicomize_cli, inbox, *send, "--once")
+    assert "0 filed as done, 0 as failed, 2 waiting" in down.stderr
+    orthanc.start()
+    _drop(inbox / "late.jpg", _jpeg(7))
+    # A new run (a restart): the two converted before it are sent and filed by it too.
+    up = _watch(dicomize_cli, inbox, *send, "--once")
+    assert up.returncode == 0, up.stderr
+    assert "3 filed as done, 0 as failed, 0 waiting" in up.stderr
+    assert len(_instances(orthanc)) == 3
+
+
+def test_once_counts_waiting_jobs_it_gives_up_on_as_failed(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    from peers import free_port  # noqa: PLC0415
+
+    inbox = tmp_path / "inbox"
+    send = ["--send", f"dicom://NOBODY@127.0.0.1:{free_port()}", "--connect-timeout", "2", *PATIENT]
+    _drop(inbox / "a.jpg", _jpeg(1))
+    first = _watch(dicomize_cli, inbox, *send, "--once")
+    assert "0 filed as done, 0 as failed, 1 waiting" in first.stderr
+    second = _watch(dicomize_cli, inbox, *send, "--once", "--give-up-after", "0")
+    assert second.returncode == 1
+    assert "0 filed as done, 1 as failed, 0 waiting" in second.stderr
+    assert _files(inbox / "failed") == ["a.jpg", "a.jpg.error.txt"]
+
+
 def test_a_stored_but_uncommitted_file_is_kept_and_the_others_go_on(
     tmp_path: Path, dicomize_cli: list[str]
 ) -> None:
