@@ -262,7 +262,7 @@ def test_manifest_error_is_reported_with_its_row_before_anything_converts(
     column: str, value: str, message: str, tmp_path: Path, dicomize_cli: list[str]
 ) -> None:
     (tmp_path / "p.png").write_bytes(encode(Image.fromarray(gradient()), "PNG"))
-    rows = [{"path": "p.png", column: ""} for _ in range(6)]
+    rows = [{"path": "p.png", "output": f"{n}.dcm", column: ""} for n in range(6)]
     rows[3][column] = value  # row 5 of the file: the header is row 1
     if column == "NotAKeyword":
         rows[0][column] = value

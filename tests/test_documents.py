@@ -142,16 +142,22 @@ def test_without_a_title_the_file_name_is_the_document_title(tmp_path: Path) -> 
     assert dicomize.convert(source).DocumentTitle == "referral-letter"
 
 
-def test_pdfs_and_pictures_in_one_call_form_one_series(tmp_path: Path, pdf: Path) -> None:
+def test_pdfs_and_pictures_of_one_call_go_to_two_series_of_one_study(
+    tmp_path: Path, pdf: Path
+) -> None:
+    # PS3.3 A.1.2.3: one Modality per series; the picture is OT, the PDF DOC.
     photo = tmp_path / "photo.png"
     photo.write_bytes(encode(Image.fromarray(gradient()), "PNG"))
-    results = [ds for _, ds in dicomize.convert_series([photo, pdf], FULL_METADATA)]
-    assert all(isinstance(ds, pydicom.Dataset) for ds in results)
-    picture, document = results
+    results = [ds for _, ds in dicomize.convert_series([photo, pdf, photo], FULL_METADATA)]
+    picture, document, again = results
     assert isinstance(picture, pydicom.Dataset)
     assert isinstance(document, pydicom.Dataset)
-    assert picture.SeriesInstanceUID == document.SeriesInstanceUID
-    assert (picture.InstanceNumber, document.InstanceNumber) == (1, 2)
+    assert isinstance(again, pydicom.Dataset)
+    assert picture.StudyInstanceUID == document.StudyInstanceUID
+    assert picture.SeriesInstanceUID == again.SeriesInstanceUID != document.SeriesInstanceUID
+    assert (picture.SeriesNumber, document.SeriesNumber, again.SeriesNumber) == (1, 2, 1)
+    assert (picture.Modality, document.Modality) == ("OT", "DOC")
+    assert (picture.InstanceNumber, document.InstanceNumber, again.InstanceNumber) == (1, 2, 3)
     assert document.SOPClassUID.name == "Encapsulated PDF Storage"
 
 
@@ -162,8 +168,14 @@ def test_batch_converts_pdfs_models_and_pictures_side_by_side(tmp_path: Path) ->
     out = tmp_path / "out"
     summary = dicomize.run_batch(dicomize.plan_tree(tmp_path, out), out, FULL_METADATA, workers=1)
     assert (summary.converted, summary.failed) == (3, 0)
-    assert pydicom.dcmread(out / "consent.dcm").Modality == "DOC"
-    assert pydicom.dcmread(out / "implant.dcm").Modality == "M3D"
+    written = {
+        name: pydicom.dcmread(out / f"{name}.dcm") for name in ("consent", "implant", "photo")
+    }
+    assert {ds.Modality for ds in written.values()} == {"DOC", "M3D", "OT"}
+    # One folder, three kinds: three series of one study, numbered apart.
+    assert len({ds.StudyInstanceUID for ds in written.values()}) == 1
+    assert len({ds.SeriesInstanceUID for ds in written.values()}) == 3
+    assert sorted(int(ds.SeriesNumber) for ds in written.values()) == [1, 2001, 3001]
 
 
 @pytest.mark.parametrize(

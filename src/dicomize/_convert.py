@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     _T = TypeVar("_T")
 
 __all__ = [
+    "content_kind",
     "convert",
     "convert_frames",
     "convert_series",
@@ -46,6 +47,7 @@ __all__ = [
     "encode_frames",
     "encode_series",
     "encode_video",
+    "series_of_kind",
 ]
 
 _EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
@@ -341,6 +343,59 @@ class _Named:
 
     document: Document
     name: str
+    #: ``"document"`` or ``"model"``: its series holds nothing else.
+    kind: str
+
+
+#: What a series holds: pictures, clips, documents and models never share one, since a
+#: series has one Modality (PS3.3 A.1.2.3) and each of these IODs has its own.
+KINDS = ("picture", "video", "document", "model")
+
+
+def content_kind(source: Source, options: ConvertOptions | None = None) -> str:
+    """Return what `source` becomes: one of :data:`KINDS`, read from its content.
+
+    Front doors that convert one file at a time into a shared series (a batch, the
+    watched folder, the web page) use it to give each kind its own series. A file
+    that cannot be read is called a picture: converting it names the problem.
+
+    >>> content_kind(b"%PDF-1.7 ...")
+    'document'
+    >>> import numpy as np; content_kind(np.zeros((2, 2), np.uint8))
+    'picture'
+    """
+    options = options or ConvertOptions()
+    head, fmt = _sniff(source)
+    if fmt is None:
+        video = isinstance(source, str | os.PathLike) and _video_like(source, head)
+        return "video" if video else "picture"
+    if options.pdf_as_images and fmt.name == "PDF":
+        return "picture"
+    return fmt.kind
+
+
+#: Where the series of each kind is numbered, beside a series of pictures numbered N, by
+#: front doors that convert one file at a time and so cannot count the kinds they meet.
+_KIND_SERIES = {kind: 1000 * rank for rank, kind in enumerate(KINDS)}
+
+
+def series_of_kind(
+    series_uid: str, series_number: int, kind: str, *, root: str | None = None
+) -> tuple[str, int]:
+    """Return the Series Instance UID and Number of `kind`'s series beside a picture series.
+
+    Pictures keep the series; each other kind gets its own, derived from it (the
+    same every time) and numbered 1000, 2000 or 3000 after it.
+
+    >>> series_of_kind("1.2.3", 4, "picture")
+    ('1.2.3', 4)
+    >>> uid, number = series_of_kind("1.2.3", 4, "document")
+    >>> uid != "1.2.3", number
+    (True, 2004)
+    """
+    if kind == KINDS[0]:
+        return series_uid, series_number
+    return derive_uid(series_uid, kind, root=root), series_number + _KIND_SERIES[kind]
 
 
 def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named | PreparedVideo:
@@ -376,7 +431,7 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named |
     if options.pdf_as_images and document.source_format == "PDF":
         pages = render_pages(document, dpi=options.dpi, max_pixels=options.max_pixels)
         return _encoded(pages, options)
-    return _Named(document, name)
+    return _Named(document, name, fmt.kind)
 
 
 def _video_like(source: str | os.PathLike[str], head: bytes) -> bool:
@@ -459,7 +514,7 @@ class _Plan:
         extra = [] if options.allow_extra else outside(self.user, possible)
         if extra:
             raise _outside_error(extra[0], self.user[extra[0]], _iod_name(options.iod))
-        self.make_uid = _uid_factory(options)
+        self.make_uid = _uid_factory(options, self.user)
         self.attributes = series_attributes(
             self.user,
             now=dt.datetime.now().astimezone(),
@@ -470,6 +525,9 @@ class _Plan:
         self.first_series = int(str(self.attributes.get("SeriesNumber", "1")) or 1)
         self.given_sop_uid: Any = self.attributes.pop("SOPInstanceUID", None)
         self._seen: dict[str, int] = {}
+        #: The series of each kind met so far; the first takes the call's own series.
+        self._kinds: dict[str, dict[str, str]] = {}
+        self._last_series = self.first_series
         self._frame_of_reference = options.frame_of_reference_uid
 
     def build(self, content: Picture | _Named | PreparedVideo, offset: int) -> Dataset:
@@ -505,7 +563,7 @@ class _Plan:
         extra = outside(user, [iod.sop_class])
         if extra and not self.options.allow_extra:
             raise _outside_error(extra[0], user[extra[0]], iod.name)
-        attributes, number = self._place(offset)
+        attributes, number = self._place(offset, named.kind)
         sop_uid = self.given_sop_uid or self._sop_uid([named.document.data])
         if iod.frame_of_reference and self._frame_of_reference is None:
             # One new frame for the models of one call: parts of one assembly stay aligned.
@@ -529,7 +587,7 @@ class _Plan:
         extra = outside(self.user, [sop_class])
         if extra and not self.options.allow_extra:
             raise _outside_error(extra[0], self.user[extra[0]], VIDEO_IODS[iod].name)
-        attributes, number = self._place(offset)
+        attributes, number = self._place(offset, "video")
         sop_uid = self.given_sop_uid or self._sop_uid(prepared.chunks())
         return build_video(
             prepared,
@@ -540,18 +598,32 @@ class _Plan:
             sop_instance_uid=sop_uid,
         )
 
-    def _place(self, offset: int) -> tuple[dict[str, Any], int]:
-        """Return the series attributes and Instance Number of the input at `offset`."""
-        if not self.options.series_per_input:
-            return self.attributes, self.first_number + offset
-        series = {
-            "SeriesInstanceUID": self.make_uid(f"SeriesInstanceUID-{offset}"),
-            "SeriesNumber": str(self.first_series + offset),
-        }
-        return {**self.attributes, **series}, self.first_number
+    def _place(self, offset: int, kind: str) -> tuple[dict[str, Any], int]:
+        """Return the series attributes and Instance Number of the input at `offset`.
+
+        One series holds one kind of content (PS3.3 A.1.2.3: one Modality): the first
+        kind met takes the call's series, each other kind a series of its own, numbered
+        after the last.
+        """
+        if self.options.series_per_input:
+            series = {
+                "SeriesInstanceUID": self.make_uid(f"SeriesInstanceUID-{offset}"),
+                "SeriesNumber": str(self.first_series + offset),
+            }
+            return {**self.attributes, **series}, self.first_number
+        if kind not in self._kinds:
+            if self._kinds:
+                self._last_series += 1
+                self._kinds[kind] = {
+                    "SeriesInstanceUID": self.make_uid(f"SeriesInstanceUID-{kind}"),
+                    "SeriesNumber": str(self._last_series),
+                }
+            else:
+                self._kinds[kind] = {}
+        return {**self.attributes, **self._kinds[kind]}, self.first_number + offset
 
     def _instance(self, picture: Picture, offset: int) -> tuple[dict[str, Any], int, str]:
-        attributes, number = self._place(offset)
+        attributes, number = self._place(offset, "picture")
         if self.options.iod == "vl-photo":
             attributes = self._with_exif(picture, attributes)
         if picture.source_format == "PDF" and "ConversionType" not in self.user:
@@ -582,9 +654,22 @@ def _content_of(picture: Picture) -> Iterator[bytes | memoryview]:
         yield picture.pixels
 
 
-def _uid_factory(options: ConvertOptions) -> Callable[[str], str]:
-    """UIDs new each time, or derived from the seed (and content) when one is given."""
+#: What tells one patient's study and series from another's. A seeded UID is derived from
+#: these too, so one seed reused for another patient, order or study never gives the
+#: UIDs of the first (what else changes, a corrected name or description, keeps them).
+IDENTITY = (
+    "PatientID",
+    "IssuerOfPatientID",
+    "AccessionNumber",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+)
+
+
+def _uid_factory(options: ConvertOptions, user: dict[str, Any]) -> Callable[[str], str]:
+    """UIDs new each time, or derived from the seed, the identity (and content) when seeded."""
     seed = options.uid_seed
     if seed is None:
         return lambda _role: new_uid(options.uid_root)
-    return lambda role: derive_uid(seed, role, root=options.uid_root)
+    identity = [str(user.get(keyword) or "") for keyword in IDENTITY]
+    return lambda role: derive_uid(seed, *identity, role, root=options.uid_root)

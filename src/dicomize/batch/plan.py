@@ -36,6 +36,8 @@ class BatchItem:
     #: Identifies the input however the root was spelled (relative path, manifest path).
     key: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The series' place in its study, in the order the series are first met.
+    series_number: int = 1
 
 
 def plan_tree(
@@ -61,6 +63,7 @@ def plan_tree(
         )
         return
     numbers: dict[Path, int] = {}
+    places = _SeriesPlaces()
     for _, source in walk_files([root], skip=output):
         relative = source.parent.relative_to(root)
         key = relative.as_posix()
@@ -77,6 +80,7 @@ def plan_tree(
             study,
             1 if group_by == "file" else number,
             key=(relative / source.name).as_posix(),
+            series_number=places.number(study, series),
         )
 
 
@@ -114,6 +118,8 @@ def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterat
 
     base = manifest.parent
     counters: dict[str, int] = {}
+    places = _SeriesPlaces()
+    targets: dict[Path, int] = {}
     for row_number, row in _manifest_rows(manifest):
         path = str(row.get("path") or "").strip()
         if not path:
@@ -141,12 +147,42 @@ def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterat
                 "(name one inside it in the output column, or allow it with "
                 "--allow-outside-output)",
             )
+        # Two rows writing one file would make one object of two inputs.
+        first = targets.setdefault(target, row_number)
+        if first != row_number:
+            raise ManifestError(
+                manifest,
+                row_number,
+                f"the output {target} is row {first}'s output too (name another in the "
+                "output column)",
+            )
         series = str(row.get("series_key") or relative.parent.as_posix())
         study = str(row.get("study_key") or series)
         counters[series] = counters.get(series, 0) + 1
         yield BatchItem(
-            str(source), str(target), series, study, counters[series], key=path, metadata=metadata
+            str(source),
+            str(target),
+            series,
+            study,
+            counters[series],
+            key=f"{path}\x1f{named}" if named else path,
+            metadata=metadata,
+            series_number=places.number(study, series),
         )
+
+
+class _SeriesPlaces:
+    """Number each study's series 1, 2, ... in the order they are met."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[tuple[str, str], int] = {}
+        self._counts: dict[str, int] = {}
+
+    def number(self, study: str, series: str) -> int:
+        key = (study, series)
+        if key not in self._numbers:
+            self._counts[study] = self._numbers[key] = self._counts.get(study, 0) + 1
+        return self._numbers[key]
 
 
 def _manifest_rows(manifest: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -221,12 +221,21 @@ def _dask_results(
 
 def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
     """Convert one item (in a worker); never raises for a bad input."""
-    from dicomize._convert import encode_series  # noqa: PLC0415
+    from dicomize._convert import (  # noqa: PLC0415
+        IDENTITY,
+        content_kind,
+        encode_series,
+        series_of_kind,
+    )
     from dicomize._write import write_object  # noqa: PLC0415
     from dicomize.uids import derive_uid  # noqa: PLC0415
 
     root = job.options.uid_root
-    sop_uid = derive_uid(job.seed, "sop", item.key or item.source, root=root)
+    # Whose it is goes into every UID: one seed (--uid-seed) reused for another patient or
+    # order never gives the first one's UIDs.
+    keys = {**job.metadata, **item.metadata}
+    identity = [str(keys.get(keyword) or "") for keyword in IDENTITY]
+    sop_uid = derive_uid(job.seed, "sop", item.key or item.source, *identity, root=root)
     # Names as text, not pathlib: this runs hundreds of times a second.
     output = item.output
     present = os.path.exists(output)
@@ -241,7 +250,7 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
     # The worklist's study: a series key is then unique within that study only.
     study = str(ordered.get("StudyInstanceUID") or item.study)
     layers = {
-        "StudyInstanceUID": derive_uid(job.seed, "study", item.study, root=root),
+        "StudyInstanceUID": derive_uid(job.seed, "study", item.study, *identity, root=root),
         "SeriesInstanceUID": derive_uid(job.seed, "series", study, item.series, root=root),
         "InstanceNumber": str(item.instance_number),
         **job.metadata,
@@ -250,6 +259,15 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
         "SOPInstanceUID": sop_uid,
     }
     try:
+        # A series holds one kind: a folder's PDFs or clips go beside its pictures, not in.
+        first = int(str(layers.get("SeriesNumber") or 1)) + item.series_number - 1
+        layers["SeriesInstanceUID"], number = series_of_kind(
+            str(layers["SeriesInstanceUID"]),
+            first,
+            content_kind(item.source, job.options),
+            root=root,
+        )
+        layers["SeriesNumber"] = str(number)
         ((_, encoded),) = encode_series([item.source], layers, options=job.options)
         if isinstance(encoded, DicomizeError):
             return BatchResult(item.source, None, None, BatchStatus.FAILED, str(encoded))

@@ -72,6 +72,8 @@ class DocumentFormat:
     #: The module in :mod:`dicomize.documents` whose function `function` reads it.
     module: str
     function: str = "read"
+    #: What the series holding it is of: a series holds one kind (one modality, PS3.3 A.1.2.3).
+    kind: str = "document"
 
     def reader(self) -> Reader:
         """Return the reader of this format, importing its module (PDFium loads only for PDF)."""
@@ -112,15 +114,23 @@ _MTL_OPENERS = frozenset(
 #: Every document format read, in the order they are tried (before the pictures).
 DOCUMENT_FORMATS: tuple[DocumentFormat, ...] = (
     DocumentFormat("PDF", _is_pdf, "_pdf"),
-    DocumentFormat("STL", _is_binary_stl, "_models", "read_binary_stl"),
+    DocumentFormat("STL", _is_binary_stl, "_models", "read_binary_stl", "model"),
     DocumentFormat(
-        "ASCII STL", lambda head, _: _first_statement(head) == b"solid", "_models", "read_ascii_stl"
+        "ASCII STL",
+        lambda head, _: _first_statement(head) == b"solid",
+        "_models",
+        "read_ascii_stl",
+        "model",
     ),
     DocumentFormat(
-        "OBJ", lambda head, _: _first_statement(head) in _OBJ_OPENERS, "_models", "read_obj"
+        "OBJ",
+        lambda head, _: _first_statement(head) in _OBJ_OPENERS,
+        "_models",
+        "read_obj",
+        "model",
     ),
     DocumentFormat(
-        "MTL", lambda head, _: _first_statement(head) == b"newmtl", "_models", "read_mtl"
+        "MTL", lambda head, _: _first_statement(head) == b"newmtl", "_models", "read_mtl", "model"
     ),
 )
 

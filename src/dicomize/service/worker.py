@@ -3,8 +3,9 @@
 Each step ends with one committed journal update, and each is safe to repeat
 after a crash between its work and that update:
 
-* **convert** derives every UID from the journal's seed and the file's content
-  digest, and keeps an output already written with this job's SOP Instance UID,
+* **convert** derives every UID from the journal's seed and the job (its SOP
+  Instance UID from the job alone, so two jobs never share one, whatever their
+  bytes), and keeps an output already written with this job's SOP Instance UID,
   so a conversion done twice gives one object;
 * **send** sends that object again if the crash came before the update; the
   PACS sees the same SOP Instance UID and stores one instance;
@@ -198,6 +199,7 @@ class Worker:
 
     def _layers(self, job: Job) -> dict[str, Any]:
         """Merge the attributes of one job: settings < worklist < the file's own, UIDs derived."""
+        from dicomize._convert import content_kind, series_of_kind  # noqa: PLC0415
         from dicomize.uids import derive_uid  # noqa: PLC0415
 
         keys = {**self.settings.metadata, **job.metadata}
@@ -216,12 +218,14 @@ class Worker:
                 "--patient-id)"
             )
         root = self.settings.convert_options.uid_root
+        # A visit's series are one study; a watched folder's files, one per patient and order.
+        visit = job.batch.rsplit("/", 1)[0] if job.origin == "web" else job.batch
         study = str(
             merged.get("StudyInstanceUID")
             or derive_uid(
                 self.seed,
                 "study",
-                job.batch,
+                visit,
                 str(merged["PatientID"]),
                 str(merged.get("AccessionNumber") or ""),
                 root=root,
@@ -231,13 +235,28 @@ class Worker:
             merged.get("SeriesInstanceUID")
             or derive_uid(self.seed, "series", study, job.batch, root=root)
         )
+        number = int(str(merged.get("SeriesNumber") or 1))
+        if job.origin != "web":  # the page gives each kind a series of its own, in sight
+            kind = content_kind(job.source, self._options(job))
+            series, number = series_of_kind(series, number, kind, root=root)
         return {
             **merged,
             "StudyInstanceUID": study,
             "SeriesInstanceUID": series,
+            "SeriesNumber": str(number),
             "InstanceNumber": str(job.instance_number),
-            "SOPInstanceUID": derive_uid(self.seed, "sop", job.digest, root=root),
+            # The job, not the content: the same bytes taken twice (another patient, another
+            # visit, a re-drop) are two instances; only this job's retry gives this UID again.
+            # The time it was taken too: an id freed by retention may be given again.
+            "SOPInstanceUID": derive_uid(
+                self.seed, "sop", str(job.id), repr(job.created), root=root
+            ),
         }
+
+    def _options(self, job: Job) -> ConvertOptions:
+        return replace(
+            self.settings.convert_options, temporary_folder=str(self.output), **job.options
+        )
 
     def _output_path(self, job: Job, sop_uid: str) -> Path:
         """Return the output beside its siblings; a name taken by another object gets the id."""
@@ -253,9 +272,7 @@ class Worker:
 
         if _is_object(output, str(layers["SOPInstanceUID"])):
             return ()  # written before a crash: the same object again
-        options = replace(
-            self.settings.convert_options, temporary_folder=str(self.output), **job.options
-        )
+        options = self._options(job)
         ((_, encoded),) = encode_series([job.source], layers, options=options)
         if isinstance(encoded, DicomizeError):
             raise encoded

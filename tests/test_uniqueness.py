@@ -1,0 +1,220 @@
+"""One input taken once is one instance: no two objects share a SOP Instance UID, and a series
+holds one kind of content.
+
+Every front door that derives UIDs is covered: ``convert`` (seeded), ``batch`` (folder and
+manifest), the watched folder and the web page's jobs (through the worker they share). Only a
+retry of the same job, after a crash, gives a UID again; that is what makes them idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pydicom
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import dicomize
+from conftest import encode, gradient
+from dicomize.service.journal import Journal
+from dicomize.service.worker import ServiceSettings, Worker, file_digest
+from test_documents import make_pdf
+
+JPEG = encode(Image.fromarray(gradient()), "JPEG", quality=90)
+PNG = encode(Image.fromarray(gradient()), "PNG")
+
+
+def _run(cli: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*cli, *args], check=False, capture_output=True, text=True, timeout=180)
+
+
+def _objects(folder: Path) -> list[pydicom.Dataset]:
+    return [pydicom.dcmread(path) for path in sorted(folder.rglob("*.dcm"))]
+
+
+def test_the_same_jpeg_dropped_for_two_patients_is_two_instances_in_two_studies(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    for name, patient in (("a", "P1"), ("b", "P2")):
+        (inbox / f"{name}.jpg").write_bytes(JPEG)
+        (inbox / f"{name}.jpg.json").write_text(json.dumps({"PatientID": patient}))
+
+    result = _run(dicomize_cli, "watch", str(inbox), "-o", str(out), "--once", "--sidecar")
+
+    assert result.returncode == 0, result.stderr
+    first, second = _objects(out)
+    assert (first.PatientID, second.PatientID) == ("P1", "P2")
+    assert first.SOPInstanceUID != second.SOPInstanceUID
+    assert first.StudyInstanceUID != second.StudyInstanceUID
+    assert first.SeriesInstanceUID != second.SeriesInstanceUID
+
+
+def test_forty_files_with_the_same_bytes_dropped_are_forty_instances(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    for number in range(40):
+        (inbox / f"copy{number:02d}.jpg").write_bytes(JPEG)
+
+    result = _run(dicomize_cli, "watch", str(inbox), "-o", str(out), "--once", "--patient-id", "P1")
+
+    assert result.returncode == 0, result.stderr
+    objects = _objects(out)
+    assert len(objects) == 40
+    assert len({ds.SOPInstanceUID for ds in objects}) == 40
+    assert len({ds.SeriesInstanceUID for ds in objects}) == 1
+
+
+def test_convert_puts_a_picture_and_a_pdf_in_two_series_of_one_study(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    (tmp_path / "a.png").write_bytes(PNG)
+    (tmp_path / "consent.pdf").write_bytes(make_pdf())
+    out = tmp_path / "out"
+
+    result = _run(
+        dicomize_cli,
+        "convert",
+        str(tmp_path / "a.png"),
+        str(tmp_path / "consent.pdf"),
+        "-o",
+        str(out),
+        "--patient-id",
+        "P1",
+    )
+
+    assert result.returncode == 0, result.stderr
+    picture = pydicom.dcmread(out / "a.dcm")
+    document = pydicom.dcmread(out / "consent.dcm")
+    assert (picture.Modality, document.Modality) == ("OT", "DOC")
+    assert picture.StudyInstanceUID == document.StudyInstanceUID
+    assert picture.SeriesInstanceUID != document.SeriesInstanceUID
+    assert picture.SeriesNumber != document.SeriesNumber
+
+
+def test_a_manifest_naming_one_file_for_two_patients_makes_two_instances(tmp_path: Path) -> None:
+    (tmp_path / "p.png").write_bytes(PNG)
+    manifest = tmp_path / "import.jsonl"
+    rows = [
+        {"path": "p.png", "output": "one.dcm", "PatientID": "P1", "study_key": "x"},
+        {"path": "p.png", "output": "two.dcm", "PatientID": "P2", "study_key": "x"},
+    ]
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "out"
+
+    summary = dicomize.run_batch(dicomize.plan_manifest(manifest, out), out, workers=1)
+
+    assert (summary.converted, summary.failed) == (2, 0)
+    one, two = pydicom.dcmread(out / "one.dcm"), pydicom.dcmread(out / "two.dcm")
+    assert one.SOPInstanceUID != two.SOPInstanceUID
+    # The same study key for two patients is still two studies: a study has one patient.
+    assert one.StudyInstanceUID != two.StudyInstanceUID
+
+
+def test_a_manifest_writing_one_output_twice_is_refused_before_anything_converts(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "p.png").write_bytes(PNG)
+    manifest = tmp_path / "import.csv"
+    manifest.write_text("path,PatientID\np.png,P1\np.png,P2\n")
+
+    with pytest.raises(dicomize.ManifestError, match=r"row 3: .* is row 2's output too"):
+        list(dicomize.plan_manifest(manifest, tmp_path / "out"))
+
+
+def test_one_uid_seed_for_two_patients_gives_each_its_own_uids(tmp_path: Path) -> None:
+    options = dicomize.ConvertOptions(uid_seed="clinic")
+    first = dicomize.convert(PNG, {"PatientID": "P1"}, options=options)
+    again = dicomize.convert(PNG, {"PatientID": "P1"}, options=options)
+    other = dicomize.convert(PNG, {"PatientID": "P2"}, options=options)
+    # A rerun for the same patient is the same instance; another patient's is not.
+    assert first.SOPInstanceUID == again.SOPInstanceUID
+    assert first.StudyInstanceUID == again.StudyInstanceUID
+    assert other.SOPInstanceUID != first.SOPInstanceUID
+    assert other.StudyInstanceUID != first.StudyInstanceUID
+    assert other.SeriesInstanceUID != first.SeriesInstanceUID
+    del tmp_path
+
+
+# -- the worker shared by the watched folder and the web page: a property ------------------------
+
+_JOB = st.fixed_dictionaries(
+    {
+        "content": st.sampled_from([JPEG, PNG]),
+        "patient": st.sampled_from(["P1", "P2"]),
+        "origin": st.sampled_from(["watch", "web"]),
+        "place": st.sampled_from(["a", "b"]),  # a watched sub-folder, or a visit
+    }
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(jobs=st.lists(_JOB, min_size=2, max_size=8))
+def test_distinct_jobs_never_share_a_sop_instance_uid_and_a_retry_keeps_its_own(
+    jobs: list[dict[str, object]],
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        journal = Journal(root / "journal.sqlite")
+        taken = []
+        for number, job in enumerate(jobs):
+            source = root / "in" / f"{number}.img"
+            source.parent.mkdir(exist_ok=True)
+            source.write_bytes(job["content"])  # type: ignore[arg-type]
+            web = job["origin"] == "web"
+            taken.append(
+                journal.add(
+                    origin=str(job["origin"]),
+                    batch=f"web/{job['place']}/0" if web else str(job["place"]),
+                    source=str(source),
+                    name=source.name,
+                    size=source.stat().st_size,
+                    mtime_ns=source.stat().st_mtime_ns,
+                    digest=file_digest(source),
+                    metadata={"PatientID": job["patient"]},
+                )
+            )
+        worker = Worker(journal, ServiceSettings(), root / "spool", filing=None)  # type: ignore[arg-type]
+        uids = [worker._layers(job)["SOPInstanceUID"] for job in taken]
+        assert len(set(uids)) == len(uids)
+        journal.close()
+
+        # A crash, then the same journal opened again: each job keeps the UID it had.
+        reopened = Journal(root / "journal.sqlite")
+        again = Worker(reopened, ServiceSettings(), root / "spool", filing=None)  # type: ignore[arg-type]
+        retried = [again._layers(job)["SOPInstanceUID"] for job in taken]
+        assert retried == uids
+        reopened.close()
+
+
+def test_the_series_of_one_visit_are_one_study(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    source = tmp_path / "photo.jpg"
+    source.write_bytes(JPEG)
+    jobs = [
+        journal.add(
+            origin="web",
+            batch=f"web/visit1/{series}",
+            source=str(source),
+            name=f"visit1/{series}/photo.jpg",
+            size=source.stat().st_size,
+            mtime_ns=source.stat().st_mtime_ns,
+            digest=file_digest(source),
+            metadata={"PatientID": "P1", "SeriesNumber": str(series + 1)},
+        )
+        for series in (0, 1)
+    ]
+    worker = Worker(journal, ServiceSettings(), tmp_path / "spool", filing=None)  # type: ignore[arg-type]
+    first, second = (worker._layers(job) for job in jobs)
+    journal.close()
+    assert first["StudyInstanceUID"] == second["StudyInstanceUID"]
+    assert first["SeriesInstanceUID"] != second["SeriesInstanceUID"]
+    assert (first["SeriesNumber"], second["SeriesNumber"]) == ("1", "2")
