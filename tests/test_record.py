@@ -6,14 +6,19 @@ tests hold them to what callers and the batch's worker processes rely on.
 
 from __future__ import annotations
 
+import importlib
 import pickle
+import pkgutil
+import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
+import dicomize
 from dicomize._record import as_dict, default_of, field, field_names, record, replace
 
 
@@ -160,3 +165,46 @@ def test_declaring_records_imports_neither_dataclasses_nor_inspect() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+#: Field names that hold credentials: a record's repr must never show them.
+_SECRET_NAME = re.compile(r"secret|password|passwd|token|basic|credential", re.IGNORECASE)
+
+
+def _records() -> Iterator[type]:
+    """Every record class of dicomize, from every module (the web page's included)."""
+    for module in pkgutil.walk_packages(dicomize.__path__, "dicomize."):
+        if module.name.endswith("__main__"):
+            continue
+        for value in vars(importlib.import_module(module.name)).values():
+            if isinstance(value, type) and "__record__" in vars(value):
+                yield value
+
+
+def test_no_record_shows_a_credential_in_its_repr() -> None:
+    records = set(_records())
+    assert {"WebSettings", "SendOptions", "ServiceSettings"} <= {cls.__name__ for cls in records}
+    shown = {
+        f"{cls.__qualname__}.{name}"
+        for cls in records
+        for name in cls.__record__.shown  # type: ignore[attr-defined]
+        if _SECRET_NAME.search(name)
+    }
+    assert shown == set()
+
+
+def test_the_web_settings_repr_hides_the_sign_in_secret() -> None:
+    from dicomize.options import SendOptions  # noqa: PLC0415
+    from dicomize.service.web import WebSettings  # noqa: PLC0415
+
+    hidden = ("s3cr3t", "t0k3n", "pa55word")
+    settings = WebSettings(
+        state=Path("state"),
+        secret=hidden[0],
+        worklist_options=SendOptions(token=hidden[1], basic=("user", hidden[2])),
+    )
+    text = repr(settings)
+    assert text.startswith("WebSettings(state=")
+    for value in hidden:
+        assert value not in text
+        assert value not in str(settings)

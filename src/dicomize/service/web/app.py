@@ -94,7 +94,8 @@ class WebSettings:
     """
 
     state: Path
-    secret: str | None = None
+    #: Left out of the repr, which ends up in logs and tracebacks.
+    secret: str | None = field(default=None, repr=False)
     worklist: str | None = None
     worklist_options: SendOptions = field(default_factory=SendOptions)
     max_upload: int = 4 << 30
