@@ -244,19 +244,11 @@ class Journal:
                 (JobState.NEW, JobState.CONVERTED),
             )
 
-    def counts(self, after: int = 0) -> dict[JobState, int]:
-        """Count the jobs after id `after` by state."""
+    def counts(self) -> dict[JobState, int]:
+        """Count the jobs by state."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT state, COUNT(*) FROM jobs WHERE id > ? GROUP BY state", (after,)
-            ).fetchall()
+            rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
         return {JobState(state): count for state, count in rows}
-
-    def last_id(self) -> int:
-        """Return the id of the latest job, 0 when there is none."""
-        with self._lock:
-            (latest,) = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()
-        return int(latest)
 
     def batch(self, batch: str) -> list[Job]:
         """Return the jobs of one batch, in the order they came."""

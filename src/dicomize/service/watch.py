@@ -27,7 +27,7 @@ from typing import Any
 from dicomize._record import record
 from dicomize.errors import ConfigError, DicomizeError
 from dicomize.service.defaults import POLL, SETTLE
-from dicomize.service.journal import Job, JobState, Journal
+from dicomize.service.journal import Job, Journal
 from dicomize.service.worker import ServiceSettings, Worker, file_digest, unique_path
 
 __all__ = ["WatchSettings", "WatchSummary", "Watcher"]
@@ -114,7 +114,8 @@ class Watcher:
     def __init__(self, watch: WatchSettings, settings: ServiceSettings) -> None:
         self.watch = watch
         self.journal = Journal(watch.state / "journal.sqlite")
-        self.worker = Worker(self.journal, settings, watch.state / "spool", _FolderFiling(watch))
+        self.filing = _FolderFiling(watch)
+        self.worker = Worker(self.journal, settings, watch.state / "spool", self.filing)
         self.wake = threading.Event()
         self._skip = {
             path.resolve()
@@ -122,7 +123,6 @@ class Watcher:
             if path is not None
         }
         self._seen: dict[str, tuple[int, int, float]] = {}
-        self._first_job = self.journal.last_id()
 
     def stop(self) -> None:
         """Finish the file in hand, then stop (SIGTERM)."""
@@ -155,11 +155,14 @@ class Watcher:
         return self.summary()
 
     def summary(self) -> WatchSummary:
-        """Count the jobs this watcher took by how they ended, and every job still waiting."""
-        counts = self.journal.counts(after=self._first_job)
+        """Count the jobs this watcher filed, by how they ended, and every job still waiting.
+
+        A job an earlier run left waiting (a PACS that was down) counts where this run
+        files it: the count is of filings, not of the jobs this run took in.
+        """
         return WatchSummary(
-            done=counts.get(JobState.DONE, 0),
-            failed=counts.get(JobState.FAILED, 0),
+            done=self.filing.done,
+            failed=self.filing.failed,
             waiting=len(self.journal.unfinished()),
         )
 
@@ -297,12 +300,19 @@ class _FolderFiling:
 
     def __init__(self, watch: WatchSettings) -> None:
         self.watch = watch
+        #: Sources filed by this process, for the summary.
+        self.done = 0
+        self.failed = 0
 
     def destination(self, job: Job, error: str | None) -> Path | None:
         folder = self.watch.failed if error else self.watch.done
         return unique_path(folder / job.name)
 
     def filed(self, job: Job, destination: Path | None, error: str | None) -> None:
+        if error:
+            self.failed += 1
+        else:
+            self.done += 1
         if destination is None:
             return
         sidecar = Path(f"{job.source}.json")
