@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from dicomize.batch.plan import plan_tree as plan_tree
     from dicomize.batch.run import BatchSummary as BatchSummary
     from dicomize.batch.run import run_batch as run_batch
+    from dicomize.consistency import ConsistencyFinding as ConsistencyFinding
+    from dicomize.consistency import ConsistencyReport as ConsistencyReport
+    from dicomize.consistency import check_consistency as check_consistency
     from dicomize.errors import ConfigError as ConfigError
     from dicomize.errors import CorruptImage as CorruptImage
     from dicomize.errors import DicomizeError as DicomizeError
@@ -122,6 +125,9 @@ _LOCATIONS: dict[str, str] = {
     "validate_file": "dicomize.validate",
     "Verdict": "dicomize.validate",
     "Finding": "dicomize.validate",
+    "check_consistency": "dicomize.consistency",
+    "ConsistencyReport": "dicomize.consistency",
+    "ConsistencyFinding": "dicomize.consistency",
     # The exception tree (dicomize.errors)
     **dict.fromkeys(errors.__all__, "dicomize.errors"),
 }
