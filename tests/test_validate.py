@@ -236,8 +236,14 @@ def test_cli_text_json_and_exit_codes(tmp_path: Path, dicomize_cli: list[str]) -
         check=False,
     )
     assert both.returncode == 1
-    rows = [json.loads(line) for line in both.stdout.splitlines()]
+    *rows, consistency = [json.loads(line) for line in both.stdout.splitlines()]
     assert [row["ok"] for row in rows] == [True, False]
+    # The set's verdict comes last: two conversions, two studies, nothing to compare.
+    assert (consistency["check"], consistency["ok"], consistency["files"]) == (
+        "consistency",
+        True,
+        2,
+    )
     missing = [f for f in rows[1]["findings"] if "Element=<PatientID>" in f["message"]]
     assert missing[0]["attribute"] == "PatientID"
     assert missing[0]["severity"] == "error"

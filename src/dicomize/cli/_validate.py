@@ -1,4 +1,9 @@
-"""``dicomize validate``: a verdict per file, for people or (``--json``) for machines."""
+"""``dicomize validate``: a verdict per file, then one for the set, for people or machines.
+
+After the files, the set: whether they agree on their patient, study and series
+attributes (:func:`dicomize.consistency.check_consistency`), which no check of
+one file can see.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from dicomize.cli._arguments import add_verbosity
 from dicomize.cli._common import EXIT_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
+    from dicomize.consistency import ConsistencyReport
     from dicomize.validate import Verdict
 
 __all__ = ["add_parser", "run"]
@@ -22,16 +28,23 @@ def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser: 
         help=line,
         description="Report, per file, whether it conforms: the IOD and its attributes "
         "(dciodvfy), Pixel Data against its description, encapsulation, decoding, ICC "
-        "profile and lossy bookkeeping. Exit code 0 only when no file has an error.",
+        "profile and lossy bookkeeping; then whether the files agree on their patient, "
+        "study and series attributes (one modality per series, one study per series, no "
+        "SOP Instance UID twice). Exit code 0 only when there is no error.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM files or folders")
-    parser.add_argument("--json", action="store_true", help="one JSON object per file")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per file, then one for the set ("check": "consistency")',
+    )
     add_verbosity(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Validate every input; exit 0 only when no file has an error."""
+    """Validate every input, then the set; exit 0 only when there is no error."""
+    from dicomize.consistency import check_consistency  # noqa: PLC0415  (pydicom)
     from dicomize.validate import dciodvfy_path, validate_paths  # noqa: PLC0415  (pydicom)
 
     if dciodvfy_path() is None and not args.quiet:
@@ -41,13 +54,20 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     failed = 0
+    paths = []
     for verdict in validate_paths(args.inputs):
+        paths.append(verdict.path)
         failed += not verdict.ok
         if args.json:
             print(verdict.to_json())
         elif not args.quiet or not verdict.ok:
             _print(verdict)
-    return EXIT_OK if failed == 0 else EXIT_FAILED
+    report = check_consistency(paths)
+    if args.json:
+        print(report.to_json())
+    elif report.findings or (report.files > 1 and not args.quiet):
+        _print_set(report)
+    return EXIT_OK if failed == 0 and report.ok else EXIT_FAILED
 
 
 def _print(verdict: Verdict) -> None:
@@ -63,3 +83,18 @@ def _print(verdict: Verdict) -> None:
     for finding in verdict.findings:
         where = f" {finding.attribute}:" if finding.attribute else ""
         print(f"  {finding.severity} [{finding.source}]{where} {finding.message}")
+
+
+def _print_set(report: ConsistencyReport) -> None:
+    studies = "study" if report.studies == 1 else "studies"
+    shape = f"{report.files} files, {report.studies} {studies}, {report.series} series"
+    if not report.findings:
+        print(f"consistency ({shape}): OK")
+        return
+    state = "OK" if report.ok else "INCONSISTENT"
+    print(
+        f"consistency ({shape}): {state}, {len(report.errors)} error(s), "
+        f"{len(report.warnings)} warning(s)"
+    )
+    for finding in report.findings:
+        print(f"  {finding.severity} [{finding.rule}] {finding.message}")
