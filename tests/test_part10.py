@@ -18,7 +18,13 @@ from pydicom.dataset import Dataset
 
 import dicomize
 from dicomize._convert import _encoded, _Plan, _read_for, encode_series
-from dicomize._part10 import _ENCODED, _REMEMBERED, Part10Object, write_part10
+from dicomize._part10 import (
+    _ENCODED,
+    _REMEMBERED,
+    _REMEMBERED_TAGS,
+    Part10Object,
+    write_part10,
+)
 from dicomize._write import write_object
 from dicomize.picture import PixelStrips
 
@@ -88,18 +94,71 @@ def test_text_remembered_from_file_to_file_gives_the_same_bytes_in_bounded_memor
     picture = _encoded(_read_for(SAMPLE, plan.options), plan.options)
     _ENCODED.clear()
     first = _part10_bytes(plan.elements(picture, 0))
-    assert (0x00100010, "PN", "Dœ^Jané", "utf-8") in _ENCODED
-    # The second object takes its text elements from what the first left.
+    assert (0x00080060, "CS", "OT", "utf-8") in _ENCODED  # Modality
+    # The second object takes its constant text elements from what the first left.
     assert (
         _part10_bytes(plan.elements(picture, 0)) == first == _dcmwrite_bytes(plan.build(picture, 0))
     )
     meta = plan.elements(picture, 0).meta
-    for number in range(3 * _REMEMBERED):  # a new SOP Instance UID per file, as in a batch
-        uid = f"1.2.3.{number}"
-        encoded = _part10_bytes(Part10Object(meta, [(0x00080018, "UI", uid, False)]))
-        value = uid.encode() + b"\0" * (len(uid) % 2)
-        assert encoded.endswith(b"\x08\x00\x18\x00UI" + len(value).to_bytes(2, "little") + value)
+    for number in range(3 * _REMEMBERED):  # a new value per file: the cache does not grow
+        maker = f"maker {number}"
+        encoded = _part10_bytes(Part10Object(meta, [(0x00080070, "LO", maker, False)]))
+        value = maker.encode() + b" " * (len(maker) % 2)
+        assert encoded.endswith(b"\x08\x00\x70\x00LO" + len(value).to_bytes(2, "little") + value)
         assert len(_ENCODED) <= _REMEMBERED
+
+
+#: Values a process that converts for months (serve, watch) must not keep after the job.
+IDENTITY = {
+    "PatientName": "Zyxwvut^Qponm",
+    "PatientID": "PID-98765",
+    "PatientBirthDate": "19020304",
+    "OtherPatientIDs": "OTHER-2468",
+    "AccessionNumber": "ACC-13579",
+    "StudyDescription": "Qzx wound review",
+    "ReferringPhysicianName": "Rqpon^Mlkj",
+    "InstitutionName": "Wvuts Clinic",
+    "StudyInstanceUID": "1.2.826.0.1.3680043.2.1143.975310",
+}
+
+
+def test_patient_data_is_not_kept_in_the_encoder_after_its_object(tmp_path: Path) -> None:
+    _ENCODED.clear()
+    # Other Patient IDs is not in the SC IOD: a user may still add it.
+    options = dicomize.ConvertOptions(allow_extra=True)
+    ((_, encoded),) = encode_series([SAMPLE], IDENTITY, options=options)
+    assert isinstance(encoded, Part10Object)
+    write_object(encoded, tmp_path / "identified.dcm")
+    written = (tmp_path / "identified.dcm").read_bytes()
+    kept = b"".join(_ENCODED.values()) + "".join(key[2] for key in _ENCODED).encode()
+    for value in IDENTITY.values():
+        assert value.encode() in written
+        assert value.encode() not in kept
+    # What makes a batch fast stays: the constants of the IOD, the equipment and the encoding.
+    kept_keywords = {pydicom.datadict.keyword_for_tag(key[0]) for key in _ENCODED}
+    assert {"SOPClassUID", "TransferSyntaxUID", "Modality", "PhotometricInterpretation"} <= (
+        kept_keywords
+    )
+
+
+#: What dicomize writes that PS3.15 Table E.1-1 lists (removed or replaced to de-identify),
+#: and the free text a user may fill with anything.
+E_1_1_WRITTEN = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "OtherPatientIDs",
+    "AccessionNumber", "ReferringPhysicianName", "StudyID", "StudyDescription",
+    "SeriesDescription", "DerivationDescription", "InstitutionName", "DeviceSerialNumber",
+    "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "MediaStorageSOPInstanceUID",
+    "FrameOfReferenceUID", "StudyDate", "StudyTime", "SeriesDate", "SeriesTime", "ContentDate",
+    "ContentTime", "AcquisitionDateTime", "InstanceCreationDate", "InstanceCreationTime",
+    "DateOfSecondaryCapture", "TimeOfSecondaryCapture", "TimezoneOffsetFromUTC",
+    "DocumentTitle", "ContentDescription",
+)  # fmt: skip
+
+
+def test_no_identifying_attribute_is_remembered() -> None:
+    identifying = {pydicom.datadict.tag_for_keyword(keyword) for keyword in E_1_1_WRITTEN}
+    assert None not in identifying
+    assert identifying.isdisjoint(_REMEMBERED_TAGS)
 
 
 def test_datasets_from_elsewhere_fall_back_to_pydicom_where_needed() -> None:

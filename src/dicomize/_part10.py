@@ -20,6 +20,7 @@ import io
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 
+from dicomize._dictionary import ENTRIES
 from dicomize._record import record
 from dicomize.picture import PixelStrips
 
@@ -35,6 +36,7 @@ _PREAMBLE = b"\0" * 128 + b"DICM"
 _TEXT = frozenset(
     {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UR", "UT"}
 )
+_TEXT_OR_UID = _TEXT | {"UI"}
 _BINARY = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 # PS3.5 7.1.2: these VRs have a 2-byte reserved field and a 4-byte length.
 _LONG = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"})
@@ -59,6 +61,49 @@ _GENERAL = frozenset({"", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99", "1.2.84
 _REMEMBERED = 1024
 _LONGEST_REMEMBERED = 1024
 _ENCODED: dict[tuple[int, str, str, str], bytes] = {}
+#: The only elements whose encoding is kept from object to object: the constants of the
+#: encoding, the IOD and the equipment, most of a batch's repeated text. None is in PS3.15
+#: Table E.1-1. Every other element may hold patient data (identity, order, dates and times,
+#: UIDs, descriptions, whatever a user sets), which must not outlive its job in a process
+#: that converts for months (serve, watch); a UID new in every object would only churn the
+#: cache anyway.
+_REMEMBERED_TAGS = frozenset(
+    ENTRIES[keyword][0]
+    for keyword in (
+        # File Meta Information (PS3.10 7.1), but the SOP Instance UID
+        "MediaStorageSOPClassUID",
+        "TransferSyntaxUID",
+        "ImplementationClassUID",
+        "ImplementationVersionName",
+        "SourceApplicationEntityTitle",
+        # The IOD and how its pixels or document are encoded
+        "SpecificCharacterSet",
+        "ImageType",
+        "SOPClassUID",
+        "Modality",
+        "ConversionType",
+        "SeriesNumber",
+        "PatientOrientation",
+        "ImageLaterality",
+        "Laterality",
+        "BodyPartExamined",
+        "PhotometricInterpretation",
+        "ColorSpace",
+        "PresentationLUTShape",
+        "LossyImageCompression",
+        "LossyImageCompressionMethod",
+        "BurnedInAnnotation",
+        "RecognizableVisualFeatures",
+        "MIMETypeOfEncapsulatedDocument",
+        # The equipment: dicomize itself, or the camera a user names
+        "Manufacturer",
+        "ManufacturerModelName",
+        "SoftwareVersions",
+        "SecondaryCaptureDeviceManufacturer",
+        "SecondaryCaptureDeviceManufacturerModelName",
+        "SecondaryCaptureDeviceSoftwareVersions",
+    )
+)
 
 
 #: (tag, VR, value, undefined length). An undefined-length Pixel Data value is either
@@ -199,7 +244,7 @@ def _encode(dataset: Part10Object) -> Iterator[_Chunk]:
 
 
 def _elements(elements: Iterable[Element], codec: str) -> Iterator[_Chunk]:
-    encoded = _ENCODED
+    encoded, remembered = _ENCODED, _REMEMBERED_TAGS
     for tag, vr, value, undefined in elements:
         if undefined and tag == _PIXEL_DATA:
             yield struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, 0xFFFFFFFF)
@@ -208,21 +253,38 @@ def _elements(elements: Iterable[Element], codec: str) -> Iterator[_Chunk]:
             else:
                 yield from _encapsulated(value)
             yield _SEQUENCE_DELIMITER
-        elif type(value) is str and len(value) < _LONGEST_REMEMBERED:
-            # Text is most elements, and most of it is the same from file to file of a
-            # batch (patient, study, series, equipment): each is encoded once per process.
+        elif type(value) is str and vr in _TEXT_OR_UID:
+            # Text is most elements: encoded in one step, and those of the IOD and the
+            # equipment, the same from file to file, once per process.
+            if tag not in remembered or len(value) >= _LONGEST_REMEMBERED:
+                yield _text_element(tag, vr, value, codec)
+                continue
             key = (tag, vr, value, codec)
             known = encoded.get(key)
             if known is None:
-                if len(encoded) >= _REMEMBERED:  # new UIDs every file: start again, not grow
+                if len(encoded) >= _REMEMBERED:  # values that change: start again, not grow
                     encoded.clear()
-                # Text is never PixelStrips: the test only tells the type checker so.
-                parts = _element(tag, vr, value, codec)
-                known = b"".join(part for part in parts if not isinstance(part, PixelStrips))
-                encoded[key] = known
+                known = encoded[key] = _text_element(tag, vr, value, codec)
             yield known
         else:
             yield from _element(tag, vr, value, codec)
+
+
+def _text_element(tag: int, vr: str, value: str, codec: str) -> bytes:
+    """Encode a text or UID element, as :func:`_element` does, in one piece."""
+    try:
+        body = value.encode(codec if vr in _CHARSET_VRS else "ascii")
+    except UnicodeEncodeError:
+        raise _Fallback from None
+    size = len(body)
+    if size % 2:
+        body += b"\0" if vr == "UI" else b" "
+        size += 1
+    if vr in _LONG:
+        return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr.encode(), 0, size) + body
+    if size > _SHORT_MAX:
+        raise _Fallback
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), size) + body
 
 
 def _element(tag: int, vr: str, value: object, codec: str) -> list[_Chunk]:
