@@ -19,6 +19,7 @@ from dicomize._record import replace
 from dicomize._version import __version__
 from dicomize._vr import Value, is_pydicom, utc_offset
 from dicomize.errors import MetadataError, UnsupportedInput
+from dicomize.iods import IOD_FAMILIES, ORDER_KEYWORDS, modality_for
 from dicomize.picture import Picture, PixelStrips
 from dicomize.uids import (
     IMPLEMENTATION_CLASS_UID,
@@ -113,7 +114,9 @@ def series_attributes(
     iod : str
         ``"sc"`` or ``"vl-photo"``: the VL Photographic Image IOD has no SC
         Equipment, needs General Equipment, Modality XC and an (empty)
-        Acquisition Context Sequence (PS3.3 A.32.4).
+        Acquisition Context Sequence (PS3.3 A.32.4). Modality follows the IOD's
+        rule (:func:`dicomize.iods.modality_for`): Secondary Capture takes the
+        worklist order's, VL Photographic keeps XC.
 
     Returns
     -------
@@ -139,7 +142,7 @@ def series_attributes(
         "StudyID": "1",
         "AccessionNumber": "",
         # General Series (C.7.3.1); SC Equipment re-declares Modality (C.8.6.1)
-        "Modality": "OT",
+        "Modality": modality_for(IOD_FAMILIES[iod][0], user),
         "SeriesNumber": "1",
         "SeriesDate": date,
         "SeriesTime": time,
@@ -170,16 +173,14 @@ def series_attributes(
         for keyword in _SC_ONLY:
             del values[keyword]
         values.update(
-            Modality="XC",
             Manufacturer="",
             AcquisitionContextSequence=[],
             # Photographs rarely show text but often show people (9.2).
             BurnedInAnnotation="NO",
             RecognizableVisualFeatures="YES",
         )
-        if "Modality" in user and user["Modality"] != "XC":
-            raise MetadataError("Modality", user["Modality"], "VL Photographic requires XC")
-    values.update(user)
+    # The worklist order informs Modality (above); it is not an attribute of these IODs.
+    values.update((k, v) for k, v in user.items() if k not in ORDER_KEYWORDS)
     if "Laterality" in user and "ImageLaterality" not in user:
         # With Image Laterality present, Laterality would be "present when condition
         # unsatisfied" (an error): the user's series laterality replaces the default.

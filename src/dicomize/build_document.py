@@ -28,8 +28,7 @@ from dicomize._part10 import Part10Object
 from dicomize._record import record
 from dicomize.build import assemble, code_item, tag_and_vr
 from dicomize.documents import Document
-from dicomize.errors import MetadataError
-from dicomize.iods import attributes_of
+from dicomize.iods import attributes_of, modality_for
 from dicomize.uids import new_uid
 
 __all__ = [
@@ -56,9 +55,6 @@ class DocumentIOD:
 
     sop_class: str
     name: str
-    #: Modality when the user gives none; a model's IOD allows nothing else (A.85.x.4.3).
-    modality: str
-    modality_fixed: bool = False
     #: Frame of Reference, Enhanced General Equipment, Manufacturing 3D Model (models).
     model: bool = False
     frame_of_reference: bool = False
@@ -70,12 +66,10 @@ class DocumentIOD:
 
 #: The IOD of each MIME type a document can have.
 DOCUMENT_IODS: dict[str, DocumentIOD] = {
-    "application/pdf": DocumentIOD(ENCAPSULATED_PDF_STORAGE, "Encapsulated PDF", "DOC"),
+    "application/pdf": DocumentIOD(ENCAPSULATED_PDF_STORAGE, "Encapsulated PDF"),
     "model/stl": DocumentIOD(
         "1.2.840.10008.5.1.4.1.1.104.3",
         "Encapsulated STL",
-        "M3D",
-        modality_fixed=True,
         model=True,
         frame_of_reference=True,
         burned_in_annotation="NO",
@@ -83,8 +77,6 @@ DOCUMENT_IODS: dict[str, DocumentIOD] = {
     "model/obj": DocumentIOD(
         "1.2.840.10008.5.1.4.1.1.104.4",
         "Encapsulated OBJ",
-        "M3D",
-        modality_fixed=True,
         model=True,
         frame_of_reference=True,
         icc_profile=True,
@@ -93,8 +85,6 @@ DOCUMENT_IODS: dict[str, DocumentIOD] = {
     "model/mtl": DocumentIOD(
         "1.2.840.10008.5.1.4.1.1.104.5",
         "Encapsulated MTL",
-        "M3D",
-        modality_fixed=True,
         model=True,
         icc_profile=True,
         burned_in_annotation="NO",
@@ -160,16 +150,15 @@ def build_encapsulated_document(
     Raises
     ------
     MetadataError
-        When the user's Modality contradicts a model's IOD (M3D only).
+        When the user's Modality contradicts a model's IOD (M3D only,
+        :func:`dicomize.iods.modality_for`).
     """
     iod = document_iod(document)
     allowed = attributes_of(iod.sop_class)
     given = for_document(attributes, iod)
     values = {keyword: value for keyword, value in given.items() if keyword in allowed}
-    if "Modality" not in user:
-        values["Modality"] = iod.modality  # C.7.3.1.1.1 "Document", "Model for 3D Manufacturing"
-    elif iod.modality_fixed and user["Modality"] != iod.modality:
-        raise MetadataError("Modality", user["Modality"], f"{iod.name} requires {iod.modality}")
+    # DOC for a PDF, M3D for a model: the worklist order's does not apply (iods.py).
+    values["Modality"] = modality_for(iod.sop_class, user)
     if "ImageLaterality" not in user:
         values.pop("ImageLaterality", None)  # the image IODs' "U" says nothing of a document
     if "BurnedInAnnotation" not in user:

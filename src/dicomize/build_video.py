@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any
 from dicomize._part10 import Part10Object
 from dicomize._record import record
 from dicomize.build import assemble, code_item
-from dicomize.errors import MetadataError
-from dicomize.iods import attributes_of
+from dicomize.iods import attributes_of, modality_for
 from dicomize.picture import PixelStrips
 from dicomize.uids import new_uid
 from dicomize.video import MAX_FRAGMENT, PreparedVideo
@@ -41,8 +40,6 @@ class VideoIOD:
 
     sop_class: str
     name: str
-    #: The one Modality the IOD allows (A.32.5.4.1, A.32.6.4.1, A.32.7.4.1).
-    modality: str
     #: Endoscopy towers and microscope cameras often overlay the patient's name.
     burned_in_annotation: str
 
@@ -50,14 +47,12 @@ class VideoIOD:
 #: The video IODs by the names ``iod`` takes.
 VIDEO_IODS: dict[str, VideoIOD] = {
     "video-endoscopic": VideoIOD(
-        "1.2.840.10008.5.1.4.1.1.77.1.1.1", "Video Endoscopic Image", "ES", "YES"
+        "1.2.840.10008.5.1.4.1.1.77.1.1.1", "Video Endoscopic Image", "YES"
     ),
     "video-microscopic": VideoIOD(
-        "1.2.840.10008.5.1.4.1.1.77.1.2.1", "Video Microscopic Image", "GM", "YES"
+        "1.2.840.10008.5.1.4.1.1.77.1.2.1", "Video Microscopic Image", "YES"
     ),
-    "video-photo": VideoIOD(
-        "1.2.840.10008.5.1.4.1.1.77.1.4.1", "Video Photographic Image", "XC", "NO"
-    ),
+    "video-photo": VideoIOD("1.2.840.10008.5.1.4.1.1.77.1.4.1", "Video Photographic Image", "NO"),
 }
 #: What a clip's audio is, when nothing says more (CID 3000): the room's microphone.
 _AUDIO_SOURCE = ("109112", "DCM", "Ambient room environment")
@@ -109,16 +104,13 @@ def build_video(
     Raises
     ------
     MetadataError
-        When the user's Modality is not the IOD's.
+        When the user's Modality is not the IOD's (:func:`dicomize.iods.modality_for`).
     """
     video_iod = VIDEO_IODS[iod]
     allowed = attributes_of(video_iod.sop_class)
     values = {keyword: value for keyword, value in attributes.items() if keyword in allowed}
-    if "Modality" in user and user["Modality"] != video_iod.modality:
-        raise MetadataError(
-            "Modality", user["Modality"], f"{video_iod.name} requires {video_iod.modality}"
-        )
-    values["Modality"] = video_iod.modality
+    # ES, GM or XC, one per IOD; the worklist order's does not apply (iods.py).
+    values["Modality"] = modality_for(video_iod.sop_class, user)
     values.setdefault("Manufacturer", "")  # General Equipment (C.7.5.1), Type 2
     values.setdefault("AcquisitionContextSequence", [])  # C.7.6.14, Type 2
     if "BurnedInAnnotation" not in user:
