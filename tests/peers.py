@@ -3,7 +3,9 @@
 * Orthanc (Debian packages ``orthanc`` and ``orthanc-dicomweb``) with its own temporary
   storage and a generated configuration;
 * dcmtk's ``storescp``, which accepts only uncompressed transfer syntaxes by default;
-* a small STOW-RS server whose answers a test scripts (409, 500, 401), plain or TLS.
+* a small STOW-RS server whose answers a test scripts (409, 500, 401), plain or TLS;
+* two Modality Worklist SCPs: dcmtk's ``wlmscpfs``, which keeps each query it
+  receives, and Orthanc's worklist plugin.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+WORKLIST_PLUGIN = Path("/usr/share/orthanc/plugins/libModalityWorklists.so")
 
 
 def free_port() -> int:
@@ -256,12 +259,16 @@ class WorklistServer:
         self.items.mkdir(parents=True, exist_ok=True)
         (self.items / "lockfile").touch()
         self._dump2dcm = dcmtk_tool("dump2dcm")
-        # -csk: answer in the character set each item file declares.
+        self.requests = folder / "requests"
+        self.requests.mkdir(exist_ok=True)
+        # -csk: answer in the character set each item file declares; -rfp: keep each
+        # query as received, as dcmdump text (its values' bytes as they came).
         self.process = subprocess.Popen(
-            [dcmtk_tool("wlmscpfs"), "-dfp", str(folder), "-csk", str(self.port)],
+            [dcmtk_tool("wlmscpfs"), "-dfp", str(folder), "-csk",
+             "-rfp", str(self.requests), str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-        )
+        )  # fmt: skip
         _wait_for(self._listening, "wlmscpfs")
 
     @property
@@ -279,6 +286,10 @@ class WorklistServer:
             timeout=30,
         )
 
+    def received(self) -> list[bytes]:
+        """The queries received so far, oldest first, as wlmscpfs wrote them (dcmdump text)."""
+        return [path.read_bytes() for path in sorted(self.requests.iterdir())]
+
     def _listening(self) -> bool:
         with socket.socket() as sock:
             return sock.connect_ex(("127.0.0.1", self.port)) == 0
@@ -286,3 +297,49 @@ class WorklistServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+class OrthancWorklist:
+    """Orthanc's worklist plugin serving ``.wl`` items written by the test, as WorklistServer.
+
+    Orthanc answers in its ``DefaultEncoding`` whatever the item or the query says;
+    `encoding` ``"Utf8"`` keeps names beyond Latin-1, which Debian's default
+    (``"Latin1"``) turns into nothing.
+    """
+
+    def __init__(self, folder: Path, encoding: str = "Utf8") -> None:
+        from conftest import dcmtk_tool  # noqa: PLC0415
+
+        self.items = folder / "worklists"
+        self.items.mkdir(parents=True, exist_ok=True)
+        self._dump2dcm = dcmtk_tool("dump2dcm")
+        self.orthanc = Orthanc(
+            folder,
+            Plugins=[str(WORKLIST_PLUGIN)],
+            Worklists={"Enable": True, "Database": str(self.items)},
+            DicomAlwaysAllowFindWorklist=True,
+            DefaultEncoding=encoding,
+        )
+        try:
+            self.orthanc.start()
+        except BaseException:
+            self.orthanc.stop()  # one that never answered is not left running
+            raise
+
+    @property
+    def url(self) -> str:
+        return f"dicom://ORTHANC@127.0.0.1:{self.orthanc.dicom_port}"
+
+    def add(self, name: str, dump: str, encoding: str = "ascii") -> None:
+        """Write one worklist item from dcmdump text (bytes in `encoding`)."""
+        text = self.items / f"{name}.dump"
+        text.write_bytes(dump.encode(encoding))
+        subprocess.run(
+            [self._dump2dcm, "-g", str(text), str(self.items / f"{name}.wl")],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+
+    def stop(self) -> None:
+        self.orthanc.stop()

@@ -1,11 +1,17 @@
-"""The patient, order and study from a real Modality Worklist (dcmtk's wlmscpfs), not typed."""
+"""The patient, order and study from a real Modality Worklist (dcmtk's wlmscpfs), not typed.
+
+Names with accents and in Japanese are searched for on both real worklist SCPs the
+project has, wlmscpfs and Orthanc's worklist plugin, which match them differently.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import pty
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,7 +25,7 @@ from PIL import Image
 import dicomize
 from dicomize.errors import QueryError
 from dicomize.worklist import WorklistQuery, find_worklist_item, query_worklist, worklist_metadata
-from peers import Orthanc, WorklistServer, free_port
+from peers import Orthanc, OrthancWorklist, WorklistServer, free_port
 
 TODAY = dt.date.today().strftime("%Y%m%d")
 STUDY_UID = "1.2.826.0.1.3680043.10.543.778"
@@ -316,3 +322,183 @@ def test_a_worklist_item_lands_in_its_study_on_the_pacs(
     tags = study["MainDicomTags"]
     assert (tags["StudyInstanceUID"], tags["AccessionNumber"]) == (STUDY_UID, "A778")
     assert study["PatientMainDicomTags"]["PatientID"] == "12345"
+
+
+# -- names with accents and in other scripts (PS3.5 6.1; PS3.4 C.2.2.2.1) -------------------
+
+
+@pytest.fixture(params=["wlmscpfs", "orthanc"])
+def peer(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[WorklistServer | OrthancWorklist]:
+    """Each real worklist SCP in turn: dcmtk's wlmscpfs, then Orthanc's worklist plugin."""
+    server: WorklistServer | OrthancWorklist
+    if request.param == "wlmscpfs":
+        server = WorklistServer(tmp_path / "worklist")
+    else:
+        server = OrthancWorklist(tmp_path / "orthanc")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _names(url: str, typed: str, matching: str = "insensitive") -> set[str]:
+    query = WorklistQuery(patient_name=typed, name_matching=matching)
+    return {str(item.dataset.PatientName) for item in query_worklist(url, query)}
+
+
+def _key(request: bytes, tag: str) -> bytes | None:
+    """One top-level value of a query as wlmscpfs received it: its bytes, or None if absent."""
+    found = re.search(rb"^\(" + tag.encode() + rb"\) .. (\[(.*)\]|\(no value available\))",
+                      request, re.MULTILINE)  # fmt: skip
+    if found is None:
+        return None
+    return (found.group(2) or b"").rstrip(b" ")
+
+
+LATIN = {
+    "a": ("Müller^Zoë", "ISO_IR 100", "latin-1"),
+    # The same family stored in UTF-8: a byte-matching SCP needs the query in UTF-8 too.
+    "b": ("MÜLLER^HANS", "ISO_IR 192", "utf-8"),
+    "c": ("Mueller^Max", "ISO_IR 100", "ascii"),
+    "d": ("Doe^Jane", "ISO_IR 100", "ascii"),
+}
+JAPANESE = {
+    "e": ("山田^太郎", "ISO_IR 192", "utf-8"),
+    # PS3.5 Annex H: alphabetic, ideographic and phonetic groups, in ISO 2022 IR 87.
+    "f": ("Yamada^Tarou=山田^太郎=やまだ^たろう", "\\ISO 2022 IR 87", "iso2022_jp"),
+    "g": ("Doe^Jane", "ISO_IR 192", "ascii"),
+}
+
+
+def _add(server: WorklistServer | OrthancWorklist, items: dict[str, tuple[str, str, str]]) -> None:
+    for number, (label, (name, charset, encoding)) in enumerate(items.items()):
+        server.add(label, item(f"A{number}", name=name, charset=charset), encoding=encoding)
+
+
+def test_a_name_is_sent_in_the_least_character_set_it_needs(worklist: WorklistServer) -> None:
+    _add(worklist, LATIN)
+    for typed, charset, encoding in [
+        ("Doe*", None, "ascii"),
+        ("Müller*", b"ISO_IR 100", "latin-1"),
+        ("山田*", b"ISO_IR 192", "utf-8"),
+    ]:
+        before = len(worklist.received())
+        query_worklist(worklist.url, WorklistQuery(patient_name=typed))
+        open_name, as_typed = worklist.received()[before:]
+        assert _key(as_typed, "0008,0005") == charset
+        assert _key(as_typed, "0010,0010") == typed.encode(encoding)
+        # The other query leaves the name open: nothing in it needs more than ASCII.
+        assert _key(open_name, "0008,0005") is None
+        assert _key(open_name, "0010,0010") == b""
+
+
+def test_a_latin_1_name_is_found_however_it_is_typed(
+    peer: WorklistServer | OrthancWorklist,
+) -> None:
+    _add(peer, LATIN)
+    for typed in ("Müller*", "müller*", "MÜLLER*", "Muller*", "muller*"):
+        assert _names(peer.url, typed) == {"Müller^Zoë", "MÜLLER^HANS"}, typed
+    assert _names(peer.url, "müller^zoe") == {"Müller^Zoë"}
+    assert _names(peer.url, "M?ller^*") == {"Müller^Zoë", "MÜLLER^HANS"}
+    assert _names(peer.url, "Mu*") == {"Müller^Zoë", "MÜLLER^HANS", "Mueller^Max"}
+
+
+def test_a_japanese_name_is_found_by_its_kanji_or_its_reading(
+    peer: WorklistServer | OrthancWorklist,
+) -> None:
+    _add(peer, JAPANESE)
+    annex_h = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+    assert _names(peer.url, "山田*") == {"山田^太郎", annex_h}
+    assert _names(peer.url, "山田^太郎") == {"山田^太郎", annex_h}
+    assert _names(peer.url, "やまだ*") == {annex_h}
+    assert _names(peer.url, "yamada*") == {annex_h}
+    found = find_worklist_item(peer.url, WorklistQuery(patient_name="*たろう"))
+    assert str(found.dataset.PatientName) == annex_h
+
+
+@pytest.mark.parametrize(
+    ("server", "found"),
+    [
+        # wlmscpfs compares bytes: case, accents and the item's own character set count.
+        ("wlmscpfs", {"Müller*": {"Müller^Zoë"}, "müller*": set(), "Muller*": set(),
+                      "山田*": {"山田^太郎"}}),
+        # Orthanc ignores case, even of Ü, and reads every character set; not accents.
+        ("orthanc", {"Müller*": {"Müller^Zoë", "MÜLLER^HANS"},
+                     "müller*": {"Müller^Zoë", "MÜLLER^HANS"}, "Muller*": set(),
+                     "山田*": {"山田^太郎"}}),
+    ],
+)  # fmt: skip
+def test_matched_by_the_scp_alone_a_name_is_found_only_as_the_scp_matches(
+    server: str, found: dict[str, set[str]], tmp_path: Path
+) -> None:
+    peer = WorklistServer(tmp_path / "wl") if server == "wlmscpfs" else OrthancWorklist(tmp_path)
+    try:
+        _add(peer, {**LATIN, **JAPANESE})
+        assert {typed: _names(peer.url, typed, "scp") for typed in found} == found
+    finally:
+        peer.stop()
+
+
+@pytest.mark.parametrize(
+    ("server", "refused"), [("wlmscpfs", True), ("orthanc", False)]
+)  # fmt: skip
+def test_iso_2022_ir_87_in_a_query_is_refused_by_wlmscpfs_so_utf_8_is_sent(
+    server: str, refused: bool, tmp_path: Path
+) -> None:
+    from dicomize.send.destination import DimseDestination, parse_destination  # noqa: PLC0415
+    from dicomize.send.dimse import c_find  # noqa: PLC0415
+
+    peer = WorklistServer(tmp_path / "wl") if server == "wlmscpfs" else OrthancWorklist(tmp_path)
+    try:
+        _add(peer, JAPANESE)
+        identifier = WorklistQuery(patient_name="山田*", name_matching="scp").identifier()
+        assert identifier.SpecificCharacterSet == "ISO_IR 192"
+        identifier.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+        target = parse_destination(peer.url)
+        assert isinstance(target, DimseDestination)
+        if refused:
+            with pytest.raises(QueryError, match="0xA900 Invalid Character Repertoire"):
+                c_find(target, identifier, "1.2.840.10008.5.1.4.31", dicomize.SendOptions(), "x")
+        else:
+            (answer,) = c_find(
+                target, identifier, "1.2.840.10008.5.1.4.31", dicomize.SendOptions(), "x"
+            )
+            assert str(answer.PatientName) == "山田^太郎"
+    finally:
+        peer.stop()
+
+
+def test_a_worklist_that_refuses_the_name_as_typed_still_finds_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # An SCP that takes only the default repertoire: the name as typed is refused,
+    # the query with the name left open is answered, and the name is matched here.
+    from pynetdicom import AE, evt  # noqa: PLC0415
+
+    def answer(event: evt.Event) -> Iterator[tuple[int, pydicom.Dataset | None]]:
+        if "SpecificCharacterSet" in event.identifier:
+            yield 0xA900, None
+            return
+        for name in ("Müller^Zoë", "Doe^Jane"):
+            found = pydicom.Dataset()
+            found.SpecificCharacterSet = "ISO_IR 192"
+            found.PatientName = name
+            yield 0xFF00, found
+
+    ae = AE(ae_title="ASCII")
+    ae.add_supported_context("1.2.840.10008.5.1.4.31")
+    port = free_port()
+    server = ae.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_FIND, answer)]
+    )
+    assert server is not None
+    try:
+        with caplog.at_level(logging.WARNING, logger="dicomize.worklist"):
+            assert _names(f"dicom://ASCII@127.0.0.1:{port}", "müller*") == {"Müller^Zoë"}
+        assert "0xA900" in caplog.text
+        assert "the name is matched here instead" in caplog.text
+        assert "ller" not in caplog.text  # no patient name in the log
+    finally:
+        server.shutdown()

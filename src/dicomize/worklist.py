@@ -9,17 +9,25 @@ several is an error that lists what matched. :func:`worklist_metadata` maps the
 item onto the object as PS3.17 J.2.2-J.2.3 and IHE RAD TF-2 Appendix A describe
 (the table in ``README.md``): the values are checked like a user's, and a bad one
 is refused by keyword, unless it is a Type 3 attribute that can be left out.
+
+Names with accents or in other scripts are sent in the least character set they
+need (PS3.5 6.1; PS3.4 K.4.1.1.3.1), and matched here ignoring case and accents as
+well as by the SCP (see :class:`WorklistQuery`): PS3.4 C.2.2.2.1 leaves Person
+Name matching to each SCP, and the peers tested differ (``README.md``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+import logging
 import re
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dicomize._record import as_dict, field, field_names, record
+from dicomize._record import field, field_names, record
 from dicomize.errors import ConfigError, MetadataError, QueryError
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination, parse_destination
@@ -28,6 +36,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
 __all__ = [
+    "NAME_MATCHING",
     "WorklistItem",
     "WorklistLookup",
     "WorklistQuery",
@@ -36,9 +45,20 @@ __all__ = [
     "worklist_metadata",
 ]
 
+logger = logging.getLogger(__name__)
+
 _MWL_FIND = "1.2.840.10008.5.1.4.31"
 _DATE = re.compile(r"^\d{8}$")
 _RANGE = re.compile(r"^(\d{8})?-(\d{8})?$")
+#: The fields of :class:`WorklistQuery` that are matching keys.
+_KEYS = ("accession", "patient_id", "scheduled", "modality", "station", "patient_name")
+#: How a Patient's Name key can be matched (see :class:`WorklistQuery`).
+NAME_MATCHING = ("insensitive", "scp")
+#: PS3.4 C.2.2.2.4: the wildcards of a matching key.
+_WILDCARDS = frozenset("*?")
+#: Latin letters whose stroke Unicode does not decompose as an accent (Søren, Łukasz,
+#: Đorđe, and Turkish dotless i): the letter each stands for when accents are ignored.
+_BARE_LETTERS = {"ø": "o", "ł": "l", "đ": "d", "\u0131": "i", "ħ": "h", "ŧ": "t"}
 
 
 @record(kw_only=True)
@@ -52,7 +72,9 @@ class WorklistQuery:
     patient_id : str or None
         Patient ID.
     patient_name : str or None
-        Patient's Name, ``*`` and ``?`` as wildcards (``Doe*``).
+        Patient's Name, ``*`` and ``?`` as wildcards (``Doe*``), in any script.
+        The whole name must match, as in DICOM: ``Müller`` alone finds only a
+        patient named just that; ``Müller*`` finds ``Müller^Zoë``.
     scheduled : str or None
         Scheduled Procedure Step Start Date: ``today``, ``YYYYMMDD`` or a range
         ``YYYYMMDD-YYYYMMDD`` (either end may be left open).
@@ -60,6 +82,27 @@ class WorklistQuery:
         Scheduled modality (``XC``, ``ES``, ...).
     station : str or None
         Scheduled Station AE Title.
+    name_matching : str
+        How `patient_name` matches, one of :data:`NAME_MATCHING`:
+
+        ``"insensitive"`` (the default)
+            As the SCP matches it, and here too, ignoring case and the accents
+            of Latin letters (``müller*``, ``MULLER*`` and ``Muller*`` find
+            ``Müller^Zoë``; ``ø``, ``ł``, ``đ`` and the dotless i count as ``o``,
+            ``l``, ``d``, ``i``; full-width and half-width forms as their plain ones).
+            PS3.4 C.2.2.2.1 lets each SCP match names case-sensitively or not,
+            and one that compares bytes (dcmtk's wlmscpfs) finds ``Müller`` only
+            in the character set its item was stored in. So a second query asks
+            for every item the other keys match, the name left open, and keeps
+            those whose name matches, whole or any one component group
+            (``山田*`` finds ``Yamada^Tarou=山田^太郎``). The cost: that query
+            returns all the items the other keys match; with the name as the
+            only key, the whole worklist. Give ``scheduled`` with a name when the
+            worklist is large. ``ü`` does not match ``ue``, nor kana kanji.
+        ``"scp"``
+            One query, the name as typed, matched only as the SCP matches: on an
+            SCP that matches case-sensitively, ``müller*`` does not find
+            ``Müller^Zoë``.
     """
 
     accession: str | None = None
@@ -68,20 +111,40 @@ class WorklistQuery:
     modality: str | None = None
     station: str | None = None
     patient_name: str | None = None
+    name_matching: str = "insensitive"
 
     def __post_init__(self) -> None:
-        if not any(as_dict(self).values()):
+        if not any(getattr(self, key) for key in _KEYS):
             raise ConfigError(
                 "a worklist query needs a key: an accession number, a patient ID or name, "
                 "a scheduled date, a modality or a station"
             )
+        if self.name_matching not in NAME_MATCHING:
+            raise ConfigError(
+                f"name_matching is one of {', '.join(NAME_MATCHING)}, not {self.name_matching!r}"
+            )
         if self.scheduled is not None:
             object.__setattr__(self, "scheduled", _date_key(self.scheduled))
 
-    def identifier(self) -> Dataset:
-        """Return the C-FIND identifier: these matching keys and every return key needed."""
+    def identifier(self, *, name: bool = True) -> Dataset:
+        """Return the C-FIND identifier: these matching keys and every return key needed.
+
+        Specific Character Set (0008,0005) is present only when the keys need
+        more than ASCII, and then names the least set that holds them (PS3.4
+        K.4.1.1.3.1): ``ISO_IR 100`` for Latin-1 text, else ``ISO_IR 192``.
+        `name` False leaves Patient's Name open (universal matching, C.2.2.2.3),
+        for the query whose answers are matched here.
+
+        >>> WorklistQuery(patient_name="Müller*").identifier().SpecificCharacterSet
+        'ISO_IR 100'
+        >>> WorklistQuery(patient_name="山田*").identifier().SpecificCharacterSet
+        'ISO_IR 192'
+        >>> "SpecificCharacterSet" in WorklistQuery(patient_name="Doe*").identifier()
+        False
+        """
         from pydicom.dataset import Dataset  # noqa: PLC0415
 
+        patient_name = self.patient_name if name else None
         step = Dataset()
         for keyword, value in (
             ("ScheduledStationAETitle", self.station),
@@ -100,7 +163,7 @@ class WorklistQuery:
         for keyword, value in (
             ("AccessionNumber", self.accession),
             ("PatientID", self.patient_id),
-            ("PatientName", self.patient_name),
+            ("PatientName", patient_name),
             ("IssuerOfPatientID", None),
             ("PatientBirthDate", None),
             ("PatientSex", None),
@@ -117,9 +180,98 @@ class WorklistQuery:
         ds.ReferencedStudySequence = []
         ds.RequestedProcedureCodeSequence = []
         ds.ScheduledProcedureStepSequence = [step]
-        if any(not str(value).isascii() for value in (self.accession, self.patient_id) if value):
-            ds.SpecificCharacterSet = "ISO_IR 192"  # K.4.1.1.3.1: only when needed
+        texts = (self.accession, self.patient_id, patient_name, self.station, self.modality)
+        character_set = _character_set(text for text in texts if text)
+        if character_set is not None:
+            ds.SpecificCharacterSet = character_set  # K.4.1.1.3.1: only when needed
         return ds
+
+    def matches_names_here(self) -> bool:
+        """Say whether :func:`query_worklist` also matches the name here (a second query).
+
+        Only a name with something to fold does: letters, or any character
+        beyond ASCII; ``*`` or ``12*`` the SCP matches as well as anyone.
+        """
+        name = self.patient_name or ""
+        return self.name_matching == "insensitive" and any(
+            ch not in _WILDCARDS and (ch.isalpha() or not ch.isascii()) for ch in name
+        )
+
+    def name_matches(self, name: str) -> bool:
+        """Say whether `name` matches this query's name, ignoring case and Latin accents.
+
+        The whole name, or any one of its component groups (PS3.5 6.2.1.2:
+        alphabetic, ideographic, phonetic), must match; trailing empty
+        components (``^``) do not count.
+
+        >>> query = WorklistQuery(patient_name="muller*")
+        >>> query.name_matches("MÜLLER^ZOË"), query.name_matches("Mueller^Max")
+        (True, False)
+        >>> WorklistQuery(patient_name="山田*").name_matches("Yamada^Tarou=山田^太郎")
+        True
+        """
+        pattern = _pattern(self.patient_name or "*")
+        folded = _fold(name.strip())
+        return any(
+            pattern.fullmatch(_trim(part)) is not None for part in (folded, *folded.split("="))
+        )
+
+
+def _character_set(texts: Iterable[str]) -> str | None:
+    """Name the least character set that holds `texts` (PS3.5 6.1.2.2; PS3.3 C.12.1.1.2).
+
+    None for plain ASCII, the default repertoire (PS3.5 6.1.2.1). ``ISO_IR 100``
+    (Latin-1) before ``ISO_IR 192`` (UTF-8): more SCPs accept it. Never the ISO
+    2022 sets: dcmtk's wlmscpfs refuses a key with escape sequences (status 0xA900,
+    "Invalid Character Repertoire for datatype PN"), while it and Orthanc both take
+    UTF-8 (``tests/test_worklist.py``).
+
+    >>> _character_set(["A778", "Zoë"]), _character_set(["山田"]), _character_set(["Doe"])
+    ('ISO_IR 100', 'ISO_IR 192', None)
+    """
+    text = "".join(texts)
+    if text.isascii():
+        return None
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return "ISO_IR 192"
+    return "ISO_IR 100"
+
+
+@functools.cache
+def _fold_character(ch: str) -> str:
+    """Fold one character for matching: lower case, no accent on a Latin letter, plain width."""
+    decomposed = unicodedata.normalize("NFKD", ch)
+    if len(decomposed) == 1:
+        plain = decomposed  # a compatibility form: full-width A is A, half-width ｶ is カ
+    elif all(unicodedata.combining(mark) for mark in decomposed[1:]) and (
+        "LATIN" in unicodedata.name(decomposed[0], "")
+    ):
+        plain = decomposed[0]  # é is e; but が stays が: its mark makes another kana
+    else:
+        plain = ch
+    lowered = plain.lower()
+    plain = lowered if len(lowered) == 1 else plain
+    return _BARE_LETTERS.get(plain, plain)
+
+
+def _fold(text: str) -> str:
+    # One character for one: ``?`` still stands for one character after folding.
+    return "".join(_fold_character(ch) for ch in text)
+
+
+def _trim(name: str) -> str:
+    # PS3.5 6.2.1.1: trailing empty components may be left out, so they do not count.
+    return name.strip(" ").rstrip("^")
+
+
+def _pattern(text: str) -> re.Pattern[str]:
+    """Turn a matching key's wildcards (PS3.4 C.2.2.2.4) into a regular expression."""
+    folded = _fold(text.strip())
+    trimmed = folded if folded.endswith("*") else _trim(folded)
+    parts = (".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in trimmed)
+    return re.compile("".join(parts), re.DOTALL)
 
 
 def _date_key(text: str) -> str:
@@ -168,6 +320,13 @@ def query_worklist(
 ) -> list[WorklistItem]:
     """Ask the worklist at ``dicom://AET@host:port`` for the items matching `query`.
 
+    Each answer is read in its own Specific Character Set, whatever the query's.
+    A name is matched as :class:`WorklistQuery` describes: by default the SCP's
+    answers to the name as typed come first, then the items it did not find
+    whose name matches ignoring case and accents. Should the SCP refuse the
+    name as typed (a character set it does not take), a warning says so and
+    the name is matched here alone.
+
     Raises
     ------
     QueryError
@@ -182,8 +341,34 @@ def query_worklist(
         raise ConfigError(f"a worklist is reached by DIMSE: dicom://AET@host:port, not {url}")
     from dicomize.send.dimse import c_find  # noqa: PLC0415  (pynetdicom only for a query)
 
-    found = c_find(target, query.identifier(), _MWL_FIND, options, "worklist")
+    if not query.matches_names_here():
+        found = c_find(target, query.identifier(), _MWL_FIND, options, "worklist")
+        return [WorklistItem(identifier) for identifier in found]
+    # The name left open: every item the other keys match, the name judged here. Asked
+    # first, so that a worklist that cannot answer at all says so once.
+    wider = c_find(target, query.identifier(name=False), _MWL_FIND, options, "worklist")
+    try:
+        found = c_find(target, query.identifier(), _MWL_FIND, options, "worklist")
+    except QueryError as exc:
+        if not exc.reached:
+            raise
+        logger.warning("%s; the name is matched here instead", exc)
+        found = []
+    seen = {_identity(identifier) for identifier in found}
+    found += [
+        identifier
+        for identifier in wider
+        if _identity(identifier) not in seen
+        and query.name_matches(str(identifier.get("PatientName", "")))
+    ]
     return [WorklistItem(identifier) for identifier in found]
+
+
+def _identity(identifier: Dataset) -> str:
+    """Say which item an answer is, whatever character set it came in."""
+    values = identifier.to_json_dict(suppress_invalid_tags=True)
+    values.pop("00080005", None)  # the same item, answered in another character set
+    return json.dumps(values, sort_keys=True)
 
 
 def find_worklist_item(
@@ -210,7 +395,7 @@ def find_worklist_item(
 
 def _keys(query: WorklistQuery) -> str:
     # By keyword only: the values may be patient data.
-    given = [name for name in field_names(query) if getattr(query, name)]
+    given = [name for name in field_names(query) if name in _KEYS and getattr(query, name)]
     return "the " + ", ".join(given)
 
 
