@@ -23,9 +23,11 @@ import pytest
 from PIL import Image
 
 import dicomize
+from conftest import assert_conforms, gradient
 from dicomize.errors import QueryError
 from dicomize.worklist import WorklistQuery, find_worklist_item, query_worklist, worklist_metadata
 from peers import Orthanc, OrthancWorklist, WorklistServer, free_port
+from test_documents import make_pdf
 
 TODAY = dt.date.today().strftime("%Y%m%d")
 STUDY_UID = "1.2.826.0.1.3680043.10.543.778"
@@ -502,3 +504,81 @@ def test_a_worklist_that_refuses_the_name_as_typed_still_finds_it(
         assert "ller" not in caplog.text  # no patient name in the log
     finally:
         server.shutdown()
+
+
+# -- the order's Modality (PS3.3 C.8.6.1; IHE RAD TF-2 Appendix A) ---------------------------
+
+
+def test_a_photo_takes_the_orders_modality_and_a_pdf_keeps_doc(
+    tmp_path: Path, worklist: WorklistServer, dicomize_cli: list[str]
+) -> None:
+    worklist.add("a", item("A778", modality="XC"))
+    # Two runs, two folders: each run dates the study itself (the item has no Study Date).
+    photo, document = tmp_path / "photo" / "wound.dcm", tmp_path / "pdf" / "consent.dcm"
+    photo.parent.mkdir()
+    document.parent.mkdir()
+    result = _cli(dicomize_cli, "convert", str(_photo(tmp_path)), "-o", str(photo),
+                  "--worklist", worklist.url, "--accession", "A778")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ds = pydicom.dcmread(photo)
+    assert (ds.SOPClassUID.name, ds.Modality) == ("Secondary Capture Image Storage", "XC")
+    assert "ScheduledProcedureStepSequence" not in ds
+    assert "Modality" not in result.stderr
+    assert_conforms(photo)
+    pdf = tmp_path / "consent.pdf"
+    pdf.write_bytes(make_pdf())
+    result = _cli(dicomize_cli, "convert", str(pdf), "-o", str(document),
+                  "--worklist", worklist.url, "--accession", "A778")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ds = pydicom.dcmread(document)
+    assert (ds.Modality, ds.AccessionNumber) == ("DOC", "A778")
+    assert "the worklist's Modality XC is not used: an Encapsulated PDF is a document" in (
+        result.stderr
+    )
+    assert_conforms(document, iod="EncapsulatedPDF")
+
+
+def test_a_vl_photograph_keeps_xc_under_another_order_and_says_why(
+    tmp_path: Path, worklist: WorklistServer, dicomize_cli: list[str]
+) -> None:
+    worklist.add("a", item("A778", modality="ES"))
+    output = tmp_path / "wound.dcm"
+    result = _cli(dicomize_cli, "convert", str(_photo(tmp_path)), "-o", str(output),
+                  "--worklist", worklist.url, "--accession", "A778",
+                  "--iod", "vl-photo")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert pydicom.dcmread(output).Modality == "XC"
+    assert "the worklist's Modality ES is not used: VL Photographic Image requires XC" in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    "pixels",
+    [gradient(), np.stack([gradient()] * 2), np.stack([gradient(channels=1)] * 2)],
+    ids=["single-frame", "true-color", "grayscale-byte"],
+)
+def test_every_secondary_capture_takes_the_orders_modality_unless_one_is_given(
+    pixels: np.ndarray, tmp_path: Path, worklist: WorklistServer
+) -> None:
+    worklist.add("a", item("A778", modality="XC"))
+    metadata, notes = worklist_metadata(
+        find_worklist_item(worklist.url, WorklistQuery(accession="A778"))
+    )
+    assert (metadata["ScheduledProcedureStepSequence"], notes) == ([{"Modality": "XC"}], [])
+    ordered = tmp_path / "ordered.dcm"
+    dicomize.write(dicomize.convert(pixels, metadata), ordered)
+    assert pydicom.dcmread(ordered).Modality == "XC"  # dciodvfy judges it after the test
+    assert dicomize.convert(pixels, {**metadata, "Modality": "OT"}).Modality == "OT"
+
+
+def test_a_modality_the_worklist_gets_wrong_is_left_out_with_a_note(
+    worklist: WorklistServer,
+) -> None:
+    worklist.add("a", item("A778", modality="PHOTO"))
+    found = find_worklist_item(worklist.url, WorklistQuery(accession="A778"))
+    metadata, notes = worklist_metadata(found)
+    assert "ScheduledProcedureStepSequence" not in metadata
+    assert len(notes) == 1
+    assert notes[0].startswith("the worklist's Modality is invalid")
+    assert dicomize.convert(np.zeros((8, 8), np.uint8), metadata).Modality == "OT"

@@ -436,6 +436,11 @@ _STEP_REQUEST = (
 def worklist_metadata(item: WorklistItem) -> tuple[dict[str, Any], list[str]]:
     """Map a worklist item onto the attributes of the objects made for it.
 
+    The scheduled step's Modality comes along as a one-item Scheduled
+    Procedure Step Sequence: not an attribute of the objects, but what the
+    builders read to give Secondary Capture the order's Modality, where other
+    IODs keep their own (:func:`dicomize.iods.modality_for`).
+
     Returns
     -------
     tuple
@@ -472,7 +477,25 @@ def worklist_metadata(item: WorklistItem) -> tuple[dict[str, Any], list[str]]:
             notes.append(f"the worklist's {keyword} is invalid ({exc.rule}); left out")
             continue
         out[keyword] = value
+    ordered, note = _ordered_modality(item)
+    if ordered:
+        out["ScheduledProcedureStepSequence"] = [{"Modality": ordered}]
+    notes += [note] if note else []
     return out, notes
+
+
+def _ordered_modality(item: WorklistItem) -> tuple[str | None, str | None]:
+    """Return the scheduled step's Modality, or why it cannot be used."""
+    from dicomize._vr import validate_attribute  # noqa: PLC0415
+
+    step = item.step()
+    modality = str(step.get("Modality") or "").strip() if step is not None else ""
+    if not modality:
+        return None, None
+    try:
+        return str(validate_attribute("Modality", modality)), None
+    except MetadataError as exc:
+        return None, f"the worklist's Modality is invalid ({exc.rule}); the IOD's own is used"
 
 
 def _present(ds: Dataset, keyword: str) -> bool:
