@@ -10,14 +10,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
 from PIL import Image
 
 from conftest import encode, gradient
-from dicomize.service import ServiceSettings, Watcher, WatchSettings
-from peers import Orthanc, WorklistServer
+from dicomize.options import SendOptions
+from dicomize.service import Job, JobState, Journal, ServiceSettings, Watcher, WatchSettings, Worker
+from dicomize.service.worker import file_digest
+from peers import Orthanc, WorklistServer, free_port
 from test_commit import LOSING_SCRIPT
 from test_documents import make_pdf
 from test_worklist import item
@@ -288,8 +291,6 @@ def test_once_counts_the_jobs_an_earlier_run_left_waiting_that_it_files(
 def test_once_counts_waiting_jobs_it_gives_up_on_as_failed(
     tmp_path: Path, dicomize_cli: list[str]
 ) -> None:
-    from peers import free_port  # noqa: PLC0415
-
     inbox = tmp_path / "inbox"
     send = ["--send", f"dicom://NOBODY@127.0.0.1:{free_port()}", "--connect-timeout", "2", *PATIENT]
     _drop(inbox / "a.jpg", _jpeg(1))
@@ -304,8 +305,6 @@ def test_once_counts_waiting_jobs_it_gives_up_on_as_failed(
 def test_a_stored_but_uncommitted_file_is_kept_and_the_others_go_on(
     tmp_path: Path, dicomize_cli: list[str]
 ) -> None:
-    from peers import free_port  # noqa: PLC0415
-
     listen = free_port()
     script = tmp_path / "lose.lua"
     script.write_text(LOSING_SCRIPT)
@@ -411,3 +410,178 @@ def test_flags_that_cannot_work_are_refused_before_anything_moves(
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert (tmp_path / "a.jpg").exists()
+
+
+# -- retention, stuck jobs ------------------------------------------------------------------------
+
+HOUR = 3600.0
+
+
+def _watcher(inbox: Path, settings: ServiceSettings, *, sidecar: bool = False) -> Watcher:
+    """A watcher in this process, scanning only, for files that are already complete."""
+    folders = (inbox, inbox / "done", inbox / "failed", inbox / ".dicomize")
+    return Watcher(WatchSettings(*folders, settle=0, events=False, sidecar=sidecar), settings)
+
+
+def _unreachable(**settings: Any) -> ServiceSettings:
+    """Settings that send to a PACS that is down: a closed loopback port, refused at once."""
+    return ServiceSettings(
+        send=f"dicom://NOBODY@127.0.0.1:{free_port()}",
+        send_options=SendOptions(connect_timeout=2),
+        metadata={"PatientID": "P2"},
+        **settings,
+    )
+
+
+def test_ended_jobs_are_forgotten_after_the_keep_time_and_waiting_ones_never(
+    tmp_path: Path,
+) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    _drop(inbox / "kept.jpg", _jpeg(1))
+    (inbox / "kept.jpg.json").write_text('{"PatientID": "P1", "PatientName": "Forget^Me"}')
+    _drop(inbox / "broken.jpg", _jpeg(2)[:200])
+    (inbox / "broken.jpg.json").write_text('{"PatientID": "P1", "PatientName": "Forget^Me"}')
+    first = _watcher(inbox, ServiceSettings(output=out, keep_for=HOUR), sidecar=True)
+    assert first.run(once=True).line() == "1 filed as done, 1 as failed, 0 waiting"
+    first.close()
+    _drop(inbox / "waiting.jpg", _jpeg(3))
+    second = _watcher(inbox, _unreachable(keep_for=HOUR))
+    try:
+        assert second.run(once=True).waiting == 1
+        (spooled,) = (inbox / ".dicomize" / "spool").rglob("*.dcm")
+        assert second.worker.expire(now=time.time() + HOUR / 2) == []
+        # Days later: the rows that ended go; the one the PACS never took stays, and its object.
+        forgotten = second.worker.expire(now=time.time() + 100 * HOUR)
+        assert sorted(job.name for job in forgotten) == ["broken.jpg", "kept.jpg"]
+        assert [(job.name, job.state) for job in second.journal.unfinished()] == [
+            ("waiting.jpg", JobState.CONVERTED)
+        ]
+        assert spooled.exists()
+    finally:
+        second.close()
+    # The operator's folders and the user's objects are theirs: retention touches neither.
+    assert _files(inbox / "done") == ["kept.jpg", "kept.jpg.json"]
+    assert "broken.jpg.error.txt" in _files(inbox / "failed")
+    assert len(list(out.rglob("*.dcm"))) == 1
+    # Deleted rows are overwritten, not left readable in the database file.
+    journal = (inbox / ".dicomize" / "journal.sqlite").read_bytes()
+    assert b"Forget^Me" not in journal
+    assert b"kept.jpg" not in journal
+
+
+def test_keep_days_zero_forgets_what_the_previous_run_finished(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    _drop(inbox / "a.jpg", _jpeg(1))
+    assert _watch(dicomize_cli, inbox, "-o", str(out), "--once", *PATIENT).returncode == 0
+    assert _jobs(inbox) == [("a.jpg", "done")]
+    again = _watch(dicomize_cli, inbox, "-o", str(out), "--once", "--keep-days", "0", *PATIENT)
+    assert again.returncode == 0, again.stderr
+    assert _jobs(inbox) == []
+    refused = _watch(dicomize_cli, inbox, "-o", str(out), "--once", "--keep-days", "-1")
+    assert refused.returncode == 2
+    assert "--keep-days -1" in refused.stderr
+
+
+class _Uploads:
+    """Filing as the web page's: an upload is deleted when its job ends."""
+
+    def destination(self, job: Job, error: str | None) -> Path | None:  # noqa: ARG002
+        return None
+
+    def filed(self, job: Job, destination: Path | None, error: str | None) -> None:
+        pass
+
+
+def test_a_held_upload_nobody_sent_expires_with_its_object_and_visit(tmp_path: Path) -> None:
+    state, visit = tmp_path / "state", "V" * 24
+    journal = Journal(state / "journal.sqlite")
+    worker = Worker(journal, ServiceSettings(keep_for=HOUR), state / "spool", _Uploads())
+    upload = state / "uploads" / visit / "a.jpg"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(_jpeg(1))
+    patient = {"PatientID": "P1", "PatientName": "Held^Never"}
+    journal.save_visit(visit, {"patient": patient, "summary": {}, "series": []})
+    job = journal.add(
+        origin="web",
+        batch=f"web/{visit}/0",
+        source=str(upload),
+        name=f"{visit}/0/a.jpg",
+        size=upload.stat().st_size,
+        mtime_ns=upload.stat().st_mtime_ns,
+        digest=file_digest(upload),
+        metadata=patient,
+    )
+    try:
+        held = worker.convert(job)
+        assert held.state == JobState.HELD
+        (output,) = map(Path, held.outputs)
+        assert worker.expire(now=time.time() + HOUR / 2) == []
+        assert [job.id for job in worker.expire(now=time.time() + 2 * HOUR)] == [job.id]
+        assert journal.get(job.id) is None
+        assert journal.visit(visit) is None
+    finally:
+        journal.close()
+    assert not upload.exists()
+    assert not upload.parent.exists()
+    assert not output.exists()
+
+
+def test_a_waiting_job_can_be_retried_now_or_cancelled_and_filed_as_failed(
+    tmp_path: Path,
+) -> None:
+    inbox = tmp_path / "inbox"
+    for name in ("a.jpg", "b.jpg"):
+        _drop(inbox / name, _jpeg(len(name) + ord(name[0])))
+    watcher = _watcher(inbox, _unreachable())
+    try:
+        assert watcher.run(once=True).waiting == 2
+        first, second = watcher.journal.unfinished()
+        retried = watcher.journal.retry(first.id)
+        assert retried is not None
+        assert retried.next_try == 0
+        # Due now, it may be in the worker's hands: neither retried again nor cancelled.
+        assert watcher.journal.retry(first.id) is None
+        assert watcher.worker.cancel(first.id, "cancelled by staff") is None
+        cancelled = watcher.worker.cancel(second.id, "cancelled by staff")
+        assert cancelled is not None
+        assert cancelled.state == JobState.FAILED
+        assert cancelled.error.startswith("b.jpg: cancelled by staff; the last attempt: ")
+        assert watcher.worker.cancel(second.id, "cancelled by staff") is None  # it ended
+        assert watcher.summary().line() == "0 filed as done, 1 as failed, 1 waiting"
+    finally:
+        watcher.close()
+    assert _files(inbox / "failed") == ["b.jpg", "b.jpg.error.txt"]
+    assert "cancelled by staff" in (inbox / "failed" / "b.jpg.error.txt").read_text()
+    assert (inbox / "a.jpg").exists()
+
+
+def test_status_lists_the_stuck_jobs_with_their_reasons(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    inbox = tmp_path / "inbox"
+    _drop(inbox / "waits.jpg", _jpeg(1))
+    _drop(inbox / "broken.jpg", _jpeg(2)[:200])
+    closed = f"dicom://NOBODY@127.0.0.1:{free_port()}"
+    _watch(dicomize_cli, inbox, "--send", closed, "--connect-timeout", "2", "--once", *PATIENT)
+    fresh = _watch(dicomize_cli, inbox, "--status")
+    assert fresh.returncode == 1  # the failed one, failed in the last day
+    assert "1 stuck:" in fresh.stdout
+    assert "broken.jpg" in fresh.stdout
+    assert "truncated" in fresh.stdout
+    assert "waits.jpg" not in fresh.stdout  # one attempt, a minute ago: not stuck yet
+    # Waiting since two hours ago: stuck.
+    with sqlite3.connect(inbox / ".dicomize" / "journal.sqlite") as db:
+        db.execute("UPDATE jobs SET created = created - 7200 WHERE name = 'waits.jpg'")
+    aged = _watch(dicomize_cli, inbox, "--status")
+    assert aged.returncode == 1
+    assert "1 converted, 1 failed" in aged.stdout
+    assert "2 stuck:" in aged.stdout
+    waiting = aged.stdout[aged.stdout.index("waits.jpg") - 200 :]
+    assert "waiting to retry (attempt 2, next at " in waiting
+    assert "1 failed attempt\n" in waiting
+    assert "NOBODY" in waiting or "refused" in waiting.lower()
+    nothing = _watch(dicomize_cli, tmp_path, "--status")
+    assert nothing.returncode == 2
+    assert "no journal" in nothing.stderr

@@ -11,7 +11,7 @@ from typing import Any
 from dicomize._record import replace
 from dicomize.cli._arguments import add_convert_arguments, add_send_arguments, send_options
 from dicomize.cli._common import EXIT_OK, log_service, refuse
-from dicomize.cli._watch import service_settings
+from dicomize.cli._watch import add_keep_days, service_settings
 from dicomize.errors import ConfigError, InputError, MetadataError, QueryError
 
 __all__ = ["add_parser", "run"]
@@ -48,6 +48,7 @@ def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser: 
     parser.add_argument(
         "--max-files", type=int, default=50, metavar="N", help="per upload (default 50)"
     )
+    add_keep_days(parser, held=True)
     add_convert_arguments(parser, single=False)
     add_send_arguments(parser, command=False)
     return parser

@@ -18,9 +18,21 @@ from dicomize.cli._arguments import (
 )
 from dicomize.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, log_service, refuse
 from dicomize.errors import ConfigError, InputError, MetadataError, QueryError
-from dicomize.service.defaults import GIVE_UP_AFTER, POLL, RETRY_AFTER, RETRY_MAX, SETTLE
+from dicomize.service.defaults import (
+    FAILED_RECENTLY,
+    GIVE_UP_AFTER,
+    KEEP_FOR,
+    POLL,
+    RETRY_AFTER,
+    RETRY_MAX,
+    SETTLE,
+    STUCK_AFTER,
+    STUCK_ATTEMPTS,
+)
 
-__all__ = ["add_parser", "run", "service_settings"]
+__all__ = ["add_keep_days", "add_parser", "run", "service_settings"]
+
+_DAY = 24 * 3600.0
 
 
 def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser:  # noqa: ANN401  (argparse's private type)
@@ -83,12 +95,33 @@ def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser: 
         help="file a job that could not be sent for this long as failed "
         f"(default {GIVE_UP_AFTER / 3600:g})",
     )
+    add_keep_days(parser, held=False)
     parser.add_argument(
         "--once", action="store_true", help="take what is there, work it off, and exit (cron)"
+    )
+    parser.add_argument(
+        "--status",
+        action="store_true",
+        help="print the journal's jobs by state and the stuck ones (waiting to retry for over "
+        f"{STUCK_AFTER / 3600:g} h or {STUCK_ATTEMPTS} attempts, failed in the last "
+        f"{FAILED_RECENTLY / 3600:g} h) with their reasons, and exit: 1 when any is stuck",
     )
     add_convert_arguments(parser, single=False)
     add_send_arguments(parser, command=False)
     return parser
+
+
+def add_keep_days(parser: argparse.ArgumentParser, *, held: bool) -> None:
+    """Add ``--keep-days``, the retention rule (`held`: and the web page's held uploads)."""
+    but = ", but a held upload nobody sent is, with its objects, once unchanged as long"
+    parser.add_argument(
+        "--keep-days",
+        type=float,
+        metavar="DAYS",
+        help="days after which a job done or failed is forgotten: its journal row (patient "
+        "data) and what the spool still holds of it; nothing on its way to the PACS is "
+        f"deleted{but if held else ''} (default {KEEP_FOR / _DAY:g})",
+    )
 
 
 def service_settings(args: argparse.Namespace, output: str | None) -> Any:  # noqa: ANN401
@@ -102,6 +135,9 @@ def service_settings(args: argparse.Namespace, output: str | None) -> Any:  # no
     from dicomize.metadata import resolve_metadata  # noqa: PLC0415
     from dicomize.service.worker import ServiceSettings  # noqa: PLC0415
 
+    keep_days = getattr(args, "keep_days", None)
+    if keep_days is not None and keep_days < 0:
+        raise ConfigError(f"--keep-days {keep_days:g}: a number of days, 0 or more")
     merged = metadata(args, worklist=False)  # the worklist is asked per file
     resolve_metadata(merged)
     options = convert_options(args)
@@ -118,14 +154,15 @@ def service_settings(args: argparse.Namespace, output: str | None) -> Any:  # no
             for name, value in (
                 ("retry_after", getattr(args, "retry_after", None)),
                 ("give_up_after", _seconds(getattr(args, "give_up_after", None))),
+                ("keep_for", _seconds(getattr(args, "keep_days", None), _DAY)),
             )
             if value is not None
         },
     )
 
 
-def _seconds(hours: float | None) -> float | None:
-    return None if hours is None else hours * 3600
+def _seconds(count: float | None, unit: float = 3600.0) -> float | None:
+    return None if count is None else count * unit
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,6 +173,9 @@ def run(args: argparse.Namespace) -> int:
     if not inbox.is_dir():
         fail(f"invalid arguments: {inbox} is not a folder")
         return EXIT_USAGE
+    state = Path(args.state) if args.state else inbox / ".dicomize"
+    if args.status:
+        return _status(state)
     if not args.output and not args.send:
         fail("invalid arguments: give -o OUT, --send URL, or both")
         return EXIT_USAGE
@@ -150,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
             inbox=inbox,
             done=Path(args.done) if args.done else inbox / "done",
             failed=Path(args.failed) if args.failed else inbox / "failed",
-            state=Path(args.state) if args.state else inbox / ".dicomize",
+            state=state,
             events=args.events,
             sidecar=args.sidecar,
             **given,
@@ -172,3 +212,32 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"dicomize: watch: {summary.line()}", file=sys.stderr)
     return EXIT_OK if summary.failed == 0 and summary.waiting == 0 else EXIT_FAILED
+
+
+def _status(state: Path) -> int:
+    """Print the journal's jobs by state, then each stuck job with its reason."""
+    import time  # noqa: PLC0415  (--help does without it)
+
+    from dicomize.service.journal import Journal, state_in_words  # noqa: PLC0415
+
+    path = state / "journal.sqlite"
+    if not path.exists():
+        fail(f"invalid arguments: no journal in {state} (has this folder been watched?)")
+        return EXIT_USAGE
+    journal = Journal(path)
+    try:
+        counts = journal.counts()
+        stuck = journal.stuck()
+    finally:
+        journal.close()
+    listed = ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items())) or "no jobs"
+    print(f"{path}: {listed}")
+    print(f"{len(stuck)} stuck" + (":" if stuck else ""))
+    for job in stuck:
+        taken = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created))
+        failed = f"{job.attempts} failed attempt" + ("" if job.attempts == 1 else "s")
+        print(f"  job {job.id}: {state_in_words(job)}; taken {taken}, {failed}")
+        print(f"    {job.name}")
+        if job.error:
+            print(f"    {job.error}")
+    return EXIT_FAILED if stuck else EXIT_OK

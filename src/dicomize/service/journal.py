@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from dicomize._record import record
+from dicomize.report import SendStatus
+from dicomize.service.defaults import FAILED_RECENTLY, STUCK_AFTER, STUCK_ATTEMPTS
 
-__all__ = ["Job", "JobState", "Journal"]
+__all__ = ["Job", "JobState", "Journal", "state_in_words", "waits_to_retry"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,6 +55,7 @@ CREATE TABLE IF NOT EXISTS visits (id TEXT PRIMARY KEY, data TEXT NOT NULL, crea
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, next_try);
 CREATE INDEX IF NOT EXISTS jobs_source ON jobs (source);
 CREATE INDEX IF NOT EXISTS jobs_batch ON jobs (batch);
+CREATE INDEX IF NOT EXISTS jobs_ended ON jobs (state, updated);
 """
 
 
@@ -74,6 +77,8 @@ class JobState(enum.StrEnum):
 
 #: States a job never leaves.
 FINAL = frozenset({JobState.DONE, JobState.FAILED})
+#: States a job waits in after a failed attempt (the worklist or the PACS did not answer).
+RETRYING = (JobState.NEW, JobState.CONVERTED)
 
 
 @record()
@@ -131,6 +136,8 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed state change survives a power cut as well as kill -9.
         self._db.execute("PRAGMA synchronous=FULL")
+        # Deleted rows hold patient data: overwritten, not left in free pages.
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -211,13 +218,17 @@ class Journal:
     def due(
         self, states: Iterable[JobState], *, now: float | None = None, limit: int = 256
     ) -> list[Job]:
-        """Return jobs in `states` whose next try has come, oldest first."""
+        """Return jobs in `states` whose next try has come, oldest first.
+
+        A job whose filing has begun (a failure, a cancel) is never converted or sent
+        again: only its filing is finished, as a stored job's is.
+        """
         wanted = list(states)
         marks = ", ".join("?" for _ in wanted)
         return self._many(
             f"SELECT * FROM jobs WHERE state IN ({marks}) AND next_try <= ? "  # noqa: S608
-            "ORDER BY next_try, id LIMIT ?",
-            (*wanted, time.time() if now is None else now, limit),
+            "AND (moved_to = '' OR state = ?) ORDER BY next_try, id LIMIT ?",
+            (*wanted, time.time() if now is None else now, JobState.STORED, limit),
         )
 
     def unfinished(self) -> list[Job]:
@@ -243,6 +254,85 @@ class Journal:
                 "UPDATE jobs SET next_try = 0 WHERE state IN (?, ?)",
                 (JobState.NEW, JobState.CONVERTED),
             )
+
+    def retry(self, job_id: int, *, now: float | None = None) -> Job | None:
+        """Make a job that waits to retry due at once (a person asked); None if it does not wait.
+
+        Only a job whose next try is still ahead changes: a due one may be in the
+        worker's hands, and one that ended has nothing left to try.
+        """
+        return self._waiting(job_id, now, next_try=0.0)
+
+    def begin_filing(
+        self, job_id: int, *, moved_to: str, error: str, now: float | None = None
+    ) -> Job | None:
+        """Record that a job waiting to retry ends as failed: where its source goes, and why.
+
+        The worker's filing then finishes it (at once, or at the next start after a
+        crash). None when the job does not wait: in the worker's hands, or ended.
+        """
+        return self._waiting(job_id, now, moved_to=moved_to, error=error)
+
+    def _waiting(self, job_id: int, now: float | None, **fields: Any) -> Job | None:  # noqa: ANN401
+        assignments = ", ".join(f"{name} = ?" for name in [*fields, "updated"])
+        moment = time.time() if now is None else now
+        with self._lock:
+            row = self._db.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN (?, ?) "  # noqa: S608
+                "AND moved_to = '' AND next_try > ? RETURNING *",
+                (*fields.values(), time.time(), job_id, *RETRYING, moment),
+            ).fetchone()
+        return None if row is None else _job(row)
+
+    def stuck(self, *, now: float | None = None) -> list[Job]:
+        """Return the jobs a person should look at, oldest first.
+
+        Those waiting to retry for more than ``STUCK_AFTER`` seconds or after
+        ``STUCK_ATTEMPTS`` attempts, and those failed in the last ``FAILED_RECENTLY``
+        seconds (:mod:`dicomize.service.defaults`).
+        """
+        moment = time.time() if now is None else now
+        return self._many(
+            "SELECT * FROM jobs WHERE (state IN (?, ?) AND attempts > 0 "
+            "AND (created < ? OR attempts >= ?)) OR (state = ? AND updated >= ?) ORDER BY id",
+            (
+                *RETRYING,
+                moment - STUCK_AFTER,
+                STUCK_ATTEMPTS,
+                JobState.FAILED,
+                moment - FAILED_RECENTLY,
+            ),
+        )
+
+    def expire(self, before: float, *, limit: int = 500) -> list[Job]:
+        """Delete what the retention rule lets go, and return the jobs deleted.
+
+        The jobs done or failed before `before`, and the held jobs (converted, never
+        sent) unchanged since then; then the visits older than `before` that have no
+        job left. Their rows hold patient data: identity, file names, errors. A job on
+        its way to the PACS (new, converted, stored) is never deleted. At most `limit`
+        jobs go at a time, so one pass stays short.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(
+                    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs "
+                    "WHERE state IN (?, ?, ?) AND updated < ? LIMIT ?) RETURNING *",
+                    (JobState.DONE, JobState.FAILED, JobState.HELD, before, limit),
+                ).fetchall()
+                # A visit's jobs are the batches 'web/VISIT/...': a range the index finds.
+                self._db.execute(
+                    "DELETE FROM visits WHERE created < ? AND NOT EXISTS (SELECT 1 FROM jobs "
+                    "WHERE batch >= 'web/' || visits.id || '/' "
+                    "AND batch < 'web/' || visits.id || '0')",
+                    (before,),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return sorted((_job(row) for row in rows), key=lambda job: job.id)
 
     def counts(self) -> dict[JobState, int]:
         """Count the jobs by state."""
@@ -305,6 +395,46 @@ class Journal:
         with self._lock:
             rows = self._db.execute(sql, parameters).fetchall()
         return [_job(row) for row in rows]
+
+
+def waits_to_retry(job: Job, *, now: float | None = None) -> bool:
+    """Tell whether `job` waits for its next try after a failed attempt, and not yet due.
+
+    Such a job is in nobody's hands: a person may retry it now or cancel it
+    (:meth:`Journal.retry`, :meth:`Journal.begin_filing`).
+    """
+    moment = time.time() if now is None else now
+    return job.state in RETRYING and job.attempts > 0 and not job.moved_to and job.next_try > moment
+
+
+def state_in_words(job: Job, *, now: float | None = None) -> str:
+    """Say how far `job` got, for a person: ``waiting to retry (attempt 3, next at 14:05:10)``.
+
+    Parameters
+    ----------
+    job : Job
+        The job.
+    now : float, optional
+        The time to compare its next try with (default: now).
+    """
+    moment = time.time() if now is None else now
+    committed = SendStatus.COMMITTED in job.statuses.values()
+    if job.moved_to and job.state not in FINAL:  # being filed
+        return "failed" if job.error else "committed" if committed else "stored"
+    if job.state in RETRYING and job.attempts:
+        when = "due now"
+        if job.next_try > moment:
+            shown = "%H:%M:%S" if job.next_try - moment < 12 * 3600 else "%Y-%m-%d %H:%M"
+            when = "next at " + time.strftime(shown, time.localtime(job.next_try))
+        return f"waiting to retry (attempt {job.attempts + 1}, {when})"
+    return {
+        JobState.NEW: "converting",
+        JobState.HELD: "ready to send",
+        JobState.CONVERTED: "sending",
+        JobState.STORED: "committed" if committed else "stored",
+        JobState.DONE: "committed" if committed else "stored",
+        JobState.FAILED: "failed",
+    }[job.state]
 
 
 def _job(row: sqlite3.Row) -> Job:

@@ -19,6 +19,7 @@ before the PACS has taken responsibility for it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -32,7 +33,7 @@ from dicomize._record import field, record, replace
 from dicomize.errors import ConfigError, DicomizeError, InputError, QueryError
 from dicomize.options import ConvertOptions, SendOptions
 from dicomize.report import SendStatus
-from dicomize.service.defaults import GIVE_UP_AFTER, RETRY_AFTER, RETRY_MAX
+from dicomize.service.defaults import EXPIRE_EVERY, GIVE_UP_AFTER, KEEP_FOR, RETRY_AFTER, RETRY_MAX
 from dicomize.service.journal import Job, JobState, Journal
 from dicomize.worklist import WorklistLookup
 
@@ -68,6 +69,11 @@ class ServiceSettings:
         Seconds before the first retry of a failed send, and the longest wait.
     give_up_after : float
         Seconds after which a job that could not be sent fails.
+    keep_for : float
+        Seconds a job is remembered once done or failed: then its journal row (patient
+        data) and what is left of it in the spool are deleted. A held job (converted,
+        never sent) is deleted after as long unchanged, with its upload and objects.
+        Nothing on its way to the PACS is ever deleted.
     """
 
     output: Path | None = None
@@ -80,6 +86,7 @@ class ServiceSettings:
     retry_after: float = RETRY_AFTER
     retry_max: float = RETRY_MAX
     give_up_after: float = GIVE_UP_AFTER
+    keep_for: float = KEEP_FOR
 
 
 class Filing(Protocol):
@@ -125,6 +132,7 @@ class Worker:
         self.seed = journal.seed()
         #: Set to stop after the file in hand (SIGTERM).
         self.stopping = threading.Event()
+        self._next_expiry = 0.0
 
     @property
     def output(self) -> Path:
@@ -139,6 +147,8 @@ class Worker:
 
     def step(self) -> bool:
         """Convert, send and file whatever is due; return whether anything was done."""
+        if time.time() >= self._next_expiry:
+            self.expire()
         worked = False
         for job in self.journal.due([JobState.NEW]):
             if self.stopping.is_set():
@@ -327,6 +337,49 @@ class Worker:
         )
 
     # -- file ---------------------------------------------------------------------------------
+
+    def cancel(self, job_id: int, reason: str) -> Job | None:
+        """End a job waiting to retry as failed (a person asked); None when it does not wait.
+
+        Its source is filed as any failure's. A job being converted or sent is left
+        alone: the worker may hold it.
+        """
+        job = self.journal.get(job_id)
+        if job is None:
+            return None
+        error = f"{job.name}: {reason}" + (f"; the last attempt: {job.error}" if job.error else "")
+        destination = self.filing.destination(job, error)
+        claimed = self.journal.begin_filing(
+            job_id, moved_to=str(destination) if destination else "-", error=error
+        )
+        if claimed is None:
+            return None
+        logger.info("job %d: %s", job_id, reason)
+        return self._file(claimed, error)
+
+    def expire(self, now: float | None = None) -> list[Job]:
+        """Forget what ``keep_for`` lets go; return the jobs forgotten.
+
+        A job done or failed goes with what is left of it in the spool; a held job
+        nobody sent, with its upload and its objects. Sources filed in a done or failed
+        folder are the operator's, and objects kept in ``output`` the user's.
+        """
+        moment = time.time() if now is None else now
+        self._next_expiry = moment + min(EXPIRE_EVERY, self.settings.keep_for)
+        forgotten = self.journal.expire(moment - self.settings.keep_for)
+        for job in forgotten:
+            held = job.state == JobState.HELD
+            for output in map(Path, job.outputs):
+                # By where it is, not by today's settings: an earlier run may have had -o.
+                if held or output.is_relative_to(self.spool):
+                    output.unlink(missing_ok=True)
+            if held:  # an upload: the service's own copy
+                source = Path(job.source)
+                source.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # the visit's other uploads are left
+                    source.parent.rmdir()
+            logger.info("job %d: forgotten (%s)", job.id, "never sent" if held else job.state)
+        return forgotten
 
     def fail(self, job: Job, error: str) -> Job:
         """End `job` as failed: its source is filed with `error`."""

@@ -35,7 +35,7 @@ from starlette.templating import Jinja2Templates
 from dicomize._record import field, record
 from dicomize.errors import ConfigError, DicomizeError, MetadataError
 from dicomize.options import SendOptions
-from dicomize.service.journal import Job, JobState, Journal
+from dicomize.service.journal import Job, JobState, Journal, state_in_words, waits_to_retry
 from dicomize.service.web.security import (
     Envelope,
     Guard,
@@ -200,6 +200,8 @@ def create_app(web: WebSettings, settings: ServiceSettings) -> Starlette:
         Route("/visit/{visit}/send", pages.send, methods=["POST"]),
         Route("/visit/{visit}/preview/{job:int}", pages.preview, methods=["GET"]),
         Route("/history", pages.history, methods=["GET"]),
+        Route("/history/{job:int}/retry", pages.retry, methods=["POST"]),
+        Route("/history/{job:int}/cancel", pages.cancel, methods=["POST"]),
         Route("/login", pages.login, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
     ]
@@ -524,27 +526,79 @@ class _Pages:
         return Response(png, media_type="image/png")
 
     async def history(self, request: Request) -> Response:
-        jobs = self.service.journal.recent(limit=200)
-        names = signed_in(request)
-        visits: dict[str, Any] = {}
-        rows = []
-        for job in jobs:
+        """Show the latest jobs and those that need a person, each with its state and reason."""
+        # Without a secret there is no sign-in (loopback only): whoever sees the page may.
+        names = not self.service.web.secret or signed_in(request)
+        stuck, rows = await run_in_threadpool(self._history, names)
+        note = request.session.pop("history_note", "")
+        return self._render(request, "history.html", stuck=stuck, rows=rows, names=names, note=note)
+
+    def _history(self, names: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        journal, now = self.service.journal, time.time()
+        visits: dict[str, dict[str, Any] | None] = {}
+
+        def row(job: Job) -> dict[str, Any]:
             visit_id = job.batch.split("/")[1] if job.origin == "web" else ""
-            patient = ""
-            if names and visit_id:
-                visit = visits.setdefault(visit_id, self.service.journal.visit(visit_id) or {})
-                patient = str(visit.get("summary", {}).get("patient_name", ""))
-            rows.append(
-                {
-                    "id": job.id,
-                    "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created)),
-                    "origin": job.origin,
-                    "kind": Path(job.name).suffix.lower(),
-                    "state": str(job.state),
-                    "patient": patient,
-                }
-            )
-        return self._render(request, "history.html", rows=rows, names=names)
+            if visit_id and visit_id not in visits:
+                visits[visit_id] = journal.visit(visit_id)
+            visit = visits.get(visit_id)
+            who = ""
+            if names:
+                summary = (visit or {}).get("summary", {})
+                name = summary.get("patient_name") or job.metadata.get("PatientName") or ""
+                number = summary.get("patient_id") or job.metadata.get("PatientID") or ""
+                who = f"{name} ({number})" if name else number
+            return {
+                "id": job.id,
+                "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created)),
+                "origin": job.origin,
+                "kind": Path(job.name).suffix.lower(),
+                "code": str(job.state),
+                "state": state_in_words(job, now=now),
+                # An error may quote the patient (a name in a file name, a worklist answer).
+                "reason": job.error if names else "",
+                "patient": who,
+                "visit": f"/visit/{visit_id}" if visit is not None else "",
+                "waiting": waits_to_retry(job, now=now),
+            }
+
+        return [row(job) for job in journal.stuck(now=now)], [
+            row(job) for job in journal.recent(limit=200)
+        ]
+
+    async def retry(self, request: Request) -> Response:
+        """Try a job waiting to retry again now (staff, from the History page)."""
+        _, refused = await self._form(request)
+        if refused is not None:
+            return refused
+        job_id = request.path_params["job"]
+        retried = await run_in_threadpool(self.service.journal.retry, job_id)
+        if retried is not None:
+            self.service.wake.set()
+        request.session["history_note"] = (
+            f"Job {job_id} is tried again now."
+            if retried is not None
+            else f"Job {job_id} was not waiting to retry (it is being sent, or it ended): "
+            "nothing was changed."
+        )
+        return RedirectResponse("/history", status_code=303)
+
+    async def cancel(self, request: Request) -> Response:
+        """End a job waiting to retry as failed (staff): filed as any failure, never sent."""
+        _, refused = await self._form(request)
+        if refused is not None:
+            return refused
+        job_id = request.path_params["job"]
+        cancelled = await run_in_threadpool(
+            self.service.worker.cancel, job_id, "cancelled by staff"
+        )
+        request.session["history_note"] = (
+            f"Job {job_id} is cancelled: it was not sent, and is filed as failed."
+            if cancelled is not None
+            else f"Job {job_id} was not waiting to retry (it is being sent, or it ended): "
+            "nothing was changed."
+        )
+        return RedirectResponse("/history", status_code=303)
 
     async def login(self, request: Request) -> Response:
         if request.method == "GET":
