@@ -11,10 +11,12 @@ import dataclasses
 import functools
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ import pydicom
 import pytest
 from PIL import Image
 
+from dicomize.consistency import check_consistency
+from dicomize.uids import IMPLEMENTATION_CLASS_UID
 from dicomize.validate import validate_file
 
 # Tests import helpers from this folder (pytest runs with --import-mode=importlib).
@@ -149,22 +153,135 @@ def dcmdump(path: Path) -> str:
     return text
 
 
+@dataclasses.dataclass(frozen=True)
+class EntityVerdict:
+    """dcentvfy's findings for a set of files."""
+
+    errors: list[str]
+    warnings: list[str]
+    output: str
+    returncode: int
+
+
+_ENTITY_MESSAGE = re.compile(r"\b(Error|Warning|Abort) - ")
+
+
+def run_dcentvfy(paths: Iterable[Path]) -> EntityVerdict:
+    """Run dicom3tools' dcentvfy over a set of files and sort its messages by severity.
+
+    dcentvfy compares the patient, study, series, equipment and frame of
+    reference attributes of every file with the others'. What it says
+    (dicom3tools 20260927, found by experiment; test_consistency holds it):
+
+    * a consistent set: nothing, exit status 0;
+    * on stderr, one line per disagreement, ``Error - `` for two values of one
+      attribute (``String attribute has different value - Element=<Modality>
+      IE=<Equipment> for file <a.dcm> versus <c.dcm> Value 1 <OT> versus
+      <DOC>``, ``Numeric string attribute has different value``), a series
+      under two studies (``Different StudyInstanceUID for same
+      SeriesInstanceUID``), another Patient ID in one study, and one SOP
+      Instance UID in two files, even byte-identical ones (``Duplicate
+      SOPInstanceUID``); exit status 1. It also compares patients across
+      studies by Patient ID, and calls another name an error;
+    * ``Warning - `` for an attribute that one file has and another lacks or
+      leaves empty, equal numbers written differently, an attribute two IODs
+      place in different entities, or a file that is not DICOM;
+    * ``Abort - `` (without a newline) for a file it cannot open.
+
+    Like dciodvfy it cannot read a deflated, HEVC or Fragmentable video file:
+    such a file is judged through a copy under a syntax it reads, named after
+    the original in a temporary folder.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        targets = []
+        for index, path in enumerate(paths):
+            meta = pydicom.dcmread(path, stop_before_pixels=True).file_meta
+            stand_in = _STAND_INS.get(str(meta.get("TransferSyntaxUID", "")))
+            if stand_in is not None:
+                copy = pydicom.dcmread(path)
+                copy.file_meta.TransferSyntaxUID = pydicom.uid.UID(stand_in)
+                path = Path(folder) / f"{index}-{path.name}"  # noqa: PLW2901
+                copy.save_as(path, enforce_file_format=True)
+            targets.append(str(path))
+        result = subprocess.run(
+            [_tool("dcentvfy"), *targets], capture_output=True, check=False, timeout=120
+        )
+    output = (result.stdout + result.stderr).decode("utf-8", "replace")
+    messages = [
+        line[m.start() :] for line in output.splitlines() if (m := _ENTITY_MESSAGE.search(line))
+    ]
+    return EntityVerdict(
+        errors=[m for m in messages if m.startswith(("Error", "Abort"))],
+        warnings=[m for m in messages if m.startswith("Warning")],
+        output=output,
+        returncode=result.returncode,
+    )
+
+
+def assert_consistent(paths: list[Path]) -> None:
+    """Assert a set of Part 10 files agrees on patient, study and series, by two judges.
+
+    dicomize's :func:`check_consistency` must find no error, and dcentvfy
+    (when there are two files or more to compare) must print no ``Error``.
+    """
+    report = check_consistency(paths)
+    assert report.ok, "\n".join(f.message for f in report.errors)
+    if len(paths) > 1:
+        verdict = run_dcentvfy(paths)
+        assert verdict.errors == [], verdict.output
+
+
+def output_sets(tmp_path: Path, paths: Iterable[Path]) -> dict[str, list[Path]]:
+    """Group a test's outputs into the sets that must agree: one per folder under `tmp_path`.
+
+    A test that writes two independent runs (the same input converted twice to
+    compare them, a write repeated to prove it is idempotent) writes them to
+    two folders; files directly in `tmp_path` form one set.
+    """
+    sets: dict[str, list[Path]] = {}
+    for path in paths:
+        parts = path.relative_to(tmp_path).parts
+        sets.setdefault(parts[0] if len(parts) > 1 else "", []).append(path)
+    return sets
+
+
+def written_by_dicomize(path: Path) -> bool:
+    """Tell whether dicomize wrote a Part 10 file: its Implementation Class UID is ours.
+
+    PS3.7 D.3.3.2 (carried into the File Meta Information, PS3.10 7.1): the
+    UID names the implementation that wrote the file. A copy that dcmtk
+    transcodes for comparison keeps the SOP Instance UID but names dcmtk.
+    """
+    meta = pydicom.dcmread(path, stop_before_pixels=True).file_meta
+    return str(meta.get("ImplementationClassUID", "")) == IMPLEMENTATION_CLASS_UID
+
+
 @pytest.fixture(autouse=True)
 def every_dicom_output_conforms(tmp_path: Path) -> Iterator[None]:
     """After each test, judge every Part 10 output (``*.dcm``) it left in its folder.
 
     Whatever else a test asserts, no DICOM file written anywhere in the suite
-    may have a dciodvfy error or fail to parse with dcmtk.
+    may have a dciodvfy error or fail to parse with dcmtk; and each set of
+    dicomize's outputs (:func:`output_sets`, :func:`written_by_dicomize`) must
+    agree on its patient, study and series attributes (PS3.3 A.1.2): one
+    modality per series, no SOP Instance UID twice, for dicomize's check and
+    for dcentvfy. Reference copies that another tool wrote beside them (dcmtk
+    decoding an output to compare pixels) are judged alone, not as members.
     """
     yield
-    for path in sorted(tmp_path.rglob("*.dcm")):
-        if path.is_file() and _is_part10(path):
-            verdict = run_dciodvfy(path)
-            assert verdict.errors == [], f"{path}:\n{verdict.output}"
-            dcmdump(path)
-            # dicomize's own checks too: lengths, encapsulation, the pixels decode, ICC, lossy.
-            own = validate_file(path, iod=False)
-            assert own.ok, f"{path}: {own.errors}"
+    outputs = [
+        path for path in sorted(tmp_path.rglob("*.dcm")) if path.is_file() and _is_part10(path)
+    ]
+    for path in outputs:
+        verdict = run_dciodvfy(path)
+        assert verdict.errors == [], f"{path}:\n{verdict.output}"
+        dcmdump(path)
+        # dicomize's own checks too: lengths, encapsulation, the pixels decode, ICC, lossy.
+        own = validate_file(path, iod=False)
+        assert own.ok, f"{path}: {own.errors}"
+    ours = [path for path in outputs if written_by_dicomize(path)]
+    for outputs_of_one_run in output_sets(tmp_path, ours).values():
+        assert_consistent(outputs_of_one_run)
 
 
 def _is_part10(path: Path) -> bool:
