@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     report = check_consistency(paths)
     if args.json:
         print(report.to_json())
-    elif report.findings or (report.files > 1 and not args.quiet):
+    elif not report.ok or (not args.quiet and (report.findings or report.files > 1)):
         _print_set(report)
     return EXIT_OK if failed == 0 and report.ok else EXIT_FAILED
 
