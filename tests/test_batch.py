@@ -222,7 +222,7 @@ def test_manifest_rows_carry_their_own_metadata(tmp_path: Path, dicomize_cli: li
                 "PatientName": f"Doe^Patient{index % 2}",
                 "patient-id": f"ID{index % 2}",
                 "study_key": f"visit{index % 2}",
-                "StudyDescription": "row value" if index == 3 else "",
+                "StudyDescription": "row value" if index % 2 else "",
             }
             for index in range(4)
         ],
@@ -245,10 +245,29 @@ def test_manifest_rows_carry_their_own_metadata(tmp_path: Path, dicomize_cli: li
     assert len(datasets) == 4
     assert datasets["p1.dcm"].PatientID == "ID1"
     assert str(datasets["p2.dcm"].PatientName) == "Doe^Patient0"
-    assert datasets["p3.dcm"].StudyDescription == "row value"  # a row wins over the command
+    # A row wins over the command (both rows of study visit1 say so: a study has one).
+    assert datasets["p3.dcm"].StudyDescription == datasets["p1.dcm"].StudyDescription == "row value"
     assert datasets["p0.dcm"].StudyDescription == "command value"
     assert datasets["p0.dcm"].StudyInstanceUID == datasets["p2.dcm"].StudyInstanceUID
     assert datasets["p0.dcm"].StudyInstanceUID != datasets["p1.dcm"].StudyInstanceUID
+
+
+def test_manifest_rows_of_one_study_that_disagree_on_it_are_refused_before_converting(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    (tmp_path / "p.png").write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    manifest = tmp_path / "import.csv"
+    _write_manifest(
+        manifest,
+        [
+            {"path": "p.png", "output": "a.dcm", "PatientID": "P1", "StudyDescription": "Hand"},
+            {"path": "p.png", "output": "b.dcm", "PatientID": "P1", "StudyDescription": "Foot"},
+        ],
+    )
+    result = _run(dicomize_cli, "batch", "--manifest", str(manifest), "-o", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "row 3: StudyDescription 'Foot' differs from row 2's 'Hand'" in result.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.dcm"))
 
 
 @pytest.mark.parametrize(

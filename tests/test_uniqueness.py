@@ -9,8 +9,10 @@ retry of the same job, after a crash, gives a UID again; that is what makes them
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pydicom
@@ -21,7 +23,7 @@ from PIL import Image
 
 import dicomize
 from conftest import encode, gradient
-from dicomize.service.journal import Journal
+from dicomize.service.journal import JobState, Journal
 from dicomize.service.worker import ServiceSettings, Worker, file_digest
 from test_documents import make_pdf
 
@@ -218,3 +220,89 @@ def test_the_series_of_one_visit_are_one_study(tmp_path: Path) -> None:
     assert first["StudyInstanceUID"] == second["StudyInstanceUID"]
     assert first["SeriesInstanceUID"] != second["SeriesInstanceUID"]
     assert (first["SeriesNumber"], second["SeriesNumber"]) == ("1", "2")
+
+
+# -- study and series attributes are the study's and series', not each file's -----------------
+
+
+def test_a_resumed_batch_gives_its_new_files_the_batch_s_study_and_series_time(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "a.png").write_bytes(PNG)
+    out = tmp_path / "out"
+    out.mkdir()
+    began = 1_000_000_000.0  # 2001-09-09: not now, so only the stored time can give it
+    (out / ".dicomize-batch.json").write_text(json.dumps({"uid_seed": "s", "begun": began}))
+
+    dicomize.run_batch(dicomize.plan_tree(source, out), out, {"PatientID": "P1"}, workers=1)
+
+    written = pydicom.dcmread(out / "a.dcm")
+    expected = time.strftime("%Y%m%d", time.localtime(began))
+    assert written.StudyDate == written.SeriesDate == expected
+    assert written.StudyTime == written.SeriesTime == time.strftime("%H%M%S", time.localtime(began))
+    assert written.ContentDate != expected  # the instance's own time is its own
+
+
+def test_the_watched_folder_gives_every_file_of_a_study_the_time_it_began(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    sources = []
+    for name in ("first.jpg", "later.jpg"):
+        sources.append(tmp_path / name)
+        sources[-1].write_bytes(JPEG)
+    jobs = [
+        journal.add(
+            origin="watch",
+            batch="ward",
+            source=str(path),
+            name=path.name,
+            size=path.stat().st_size,
+            mtime_ns=path.stat().st_mtime_ns,
+            digest=file_digest(path),
+            metadata={"PatientID": "P1"},
+        )
+        for path in sources
+    ]
+    worker = Worker(journal, ServiceSettings(), tmp_path / "spool", filing=None)  # type: ignore[arg-type]
+    first = worker._layers(jobs[0])
+    # The study began long ago: a file converted now still gets that time.
+    journal._db.execute("UPDATE meta SET value = '1000000000.0' WHERE key LIKE 'begun:%'")
+    later = worker._layers(jobs[1])
+    journal.close()
+    assert first["StudyInstanceUID"] == later["StudyInstanceUID"]
+    assert later["StudyDate"] == time.strftime("%Y%m%d", time.localtime(1_000_000_000))
+    assert later["SeriesTime"] == time.strftime("%H%M%S", time.localtime(1_000_000_000))
+
+
+def test_instance_numbers_go_on_after_retention_removed_the_older_jobs(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    source = tmp_path / "photo.jpg"
+    source.write_bytes(JPEG)
+
+    def add() -> int:
+        job = journal.add(
+            origin="watch",
+            batch="Mueller_Hans",
+            source=str(source),
+            name=source.name,
+            size=1,
+            mtime_ns=1,
+            digest="d",
+        )
+        return job.instance_number
+
+    numbers = [add(), add()]
+    for job in journal.batch("Mueller_Hans"):
+        journal.update(job.id, state=JobState.DONE)
+    assert len(journal.expire(time.time() + 1)) == 2
+    numbers.append(add())
+    journal.close()
+    assert numbers == [1, 2, 3]
+    # What outlives retention does not name the folder (it may be the patient's name).
+    assert b"Mueller" not in _meta_bytes(tmp_path / "journal.sqlite")
+
+
+def _meta_bytes(path: Path) -> bytes:
+    with sqlite3.connect(path) as db:
+        return repr(db.execute("SELECT key, value FROM meta").fetchall()).encode()

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     _T = TypeVar("_T")
 
 __all__ = [
+    "begun",
     "content_kind",
     "convert",
     "convert_frames",
@@ -396,6 +397,27 @@ def series_of_kind(
     if kind == KINDS[0]:
         return series_uid, series_number
     return derive_uid(series_uid, kind, root=root), series_number + _KIND_SERIES[kind]
+
+
+def begun(study: float, series: float) -> dict[str, str]:
+    """Return Study and Series Date and Time for a study and series begun at these times.
+
+    Front doors that convert one file at a time give every file of a study the time
+    the study began, not the file's own: they are attributes of the study and series,
+    equal in all their instances (C.7.2.1, C.7.3.1). Times are the host's local time,
+    like the Timezone Offset From UTC written beside them.
+
+    Parameters
+    ----------
+    study, series : float
+        Seconds since the epoch.
+    """
+    values = {}
+    for entity, stamp in (("Study", study), ("Series", series)):
+        moment = dt.datetime.fromtimestamp(stamp).astimezone()
+        values[f"{entity}Date"] = moment.strftime("%Y%m%d")
+        values[f"{entity}Time"] = moment.strftime("%H%M%S")
+    return values
 
 
 def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named | PreparedVideo:

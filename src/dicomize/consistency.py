@@ -56,11 +56,17 @@ from pathlib import Path
 from dicomize._record import as_dict, record
 from dicomize.files import walk_files
 
-__all__ = ["ConsistencyFinding", "ConsistencyReport", "check_consistency"]
+__all__ = [
+    "SERIES_ATTRIBUTES",
+    "STUDY_ATTRIBUTES",
+    "ConsistencyFinding",
+    "ConsistencyReport",
+    "check_consistency",
+]
 
 #: Keyword: whether a value in one instance and none in another is an error
 #: (Type 1 and 2) rather than a warning (Type 3, conditional).
-_STUDY_ATTRIBUTES: dict[str, bool] = {
+STUDY_ATTRIBUTES: dict[str, bool] = {
     # PS3.3 C.7.1.1 Patient Module
     "PatientName": True,
     "PatientID": True,
@@ -75,7 +81,7 @@ _STUDY_ATTRIBUTES: dict[str, bool] = {
     "AccessionNumber": True,
     "StudyDescription": False,
 }
-_SERIES_ATTRIBUTES: dict[str, bool] = {
+SERIES_ATTRIBUTES: dict[str, bool] = {
     # PS3.3 C.7.3.1 General Series Module (Laterality is Type 2C)
     "Modality": True,
     "SeriesNumber": True,
@@ -89,7 +95,7 @@ _SERIES_ATTRIBUTES: dict[str, bool] = {
 }
 _PATIENT_ATTRIBUTES = ("PatientName", "PatientBirthDate", "PatientSex")
 _UIDS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
-_READ = (*_UIDS, *_STUDY_ATTRIBUTES, *_SERIES_ATTRIBUTES)
+_READ = (*_UIDS, *STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES)
 #: PS3.6 Table A-1: the Media Storage Directory (DICOMDIR) is not a composite instance.
 _DICOMDIR = "1.2.840.10008.1.3.10"
 _NO_VALUE = ""
@@ -250,10 +256,10 @@ class _Tally:
             if first is not path:
                 self.duplicates.setdefault(sop, [first]).append(path)
         if study:
-            _note(self.studies.setdefault(study, {}), _STUDY_ATTRIBUTES, values, path)
+            _note(self.studies.setdefault(study, {}), STUDY_ATTRIBUTES, values, path)
         if series:
             group = self.series.setdefault(series, _Series())
-            _note(group.values, _SERIES_ATTRIBUTES, values, path)
+            _note(group.values, SERIES_ATTRIBUTES, values, path)
             if study:
                 _count(group.studies, study, study, path)
 
@@ -272,9 +278,9 @@ class _Tally:
                     )
                 )
         for uid, values in self.studies.items():
-            findings += _differences(values, _STUDY_ATTRIBUTES, "study", uid)
+            findings += _differences(values, STUDY_ATTRIBUTES, "study", uid)
         for uid, group in self.series.items():
-            findings += _differences(group.values, _SERIES_ATTRIBUTES, "series", uid)
+            findings += _differences(group.values, SERIES_ATTRIBUTES, "series", uid)
         findings += self._shared_series_numbers()
         findings += self._patients()
         return ConsistencyReport(

@@ -120,6 +120,7 @@ def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterat
     counters: dict[str, int] = {}
     places = _SeriesPlaces()
     targets: dict[Path, int] = {}
+    agreed = _Agreement(manifest)
     for row_number, row in _manifest_rows(manifest):
         path = str(row.get("path") or "").strip()
         if not path:
@@ -158,6 +159,7 @@ def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterat
             )
         series = str(row.get("series_key") or relative.parent.as_posix())
         study = str(row.get("study_key") or series)
+        agreed.check(row_number, study, series, metadata)
         counters[series] = counters.get(series, 0) + 1
         yield BatchItem(
             str(source),
@@ -169,6 +171,47 @@ def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterat
             metadata=metadata,
             series_number=places.number(study, series),
         )
+
+
+class _Agreement:
+    """Refuse rows of one study or series that disagree on what their study or series is.
+
+    A study has one description, date and referring physician, and a series one
+    modality, laterality and body part (PS3.3 A.1.2): a row saying otherwise would
+    write a study that contradicts itself. Whose study it is (Patient ID, Issuer,
+    Accession Number) may differ: each patient and order gets a study of its own.
+    """
+
+    def __init__(self, manifest: Path) -> None:
+        from dicomize._convert import IDENTITY  # noqa: PLC0415  (manifests only)
+        from dicomize.consistency import SERIES_ATTRIBUTES, STUDY_ATTRIBUTES  # noqa: PLC0415
+
+        self.manifest = manifest
+        self.keywords = {
+            "study": [k for k in STUDY_ATTRIBUTES if k not in IDENTITY],
+            "series": [k for k in SERIES_ATTRIBUTES if k not in IDENTITY],
+        }
+        self.identity = IDENTITY
+        self.first: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
+
+    def check(self, row: int, study: str, series: str, metadata: dict[str, Any]) -> None:
+        identity = "\x1f".join(str(metadata.get(k) or "") for k in self.identity)
+        for entity, key in (("study", study), ("series", series)):
+            values = {k: metadata.get(k) for k in self.keywords[entity]}
+            first_row, first = self.first.setdefault((entity, key, identity), (row, values))
+            for keyword, value in values.items():
+                if value != first[keyword]:
+                    raise ManifestError(
+                        self.manifest,
+                        row,
+                        f"{keyword} {_shown(value)} differs from row {first_row}'s "
+                        f"{_shown(first[keyword])}: the rows of one {entity} "
+                        f"({entity}_key {key!r}) must agree on it",
+                    )
+
+
+def _shown(value: object) -> str:
+    return "(none)" if value in (None, "") else repr(value)
 
 
 class _SeriesPlaces:

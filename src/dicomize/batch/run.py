@@ -21,7 +21,7 @@ from typing import Any
 
 from dicomize._record import record
 from dicomize.batch.plan import BatchItem
-from dicomize.errors import DicomizeError
+from dicomize.errors import ConfigError, DicomizeError
 from dicomize.files import is_temporary, is_temporary_of, temporary_name
 from dicomize.options import ConvertOptions
 from dicomize.report import BatchResult, BatchStatus
@@ -105,9 +105,12 @@ def run_batch(
     options = options or ConvertOptions()
     metadata = metadata or {}
     started = time.monotonic()
-    seed = options.uid_seed or _batch_seed(Path(output))
+    stored_seed, begun = _batch_state(Path(output))
+    seed = options.uid_seed or stored_seed
     summary = BatchSummary()
-    job = _Job(metadata, options, seed, verify, run=secrets.token_hex(8), worklist=worklist)
+    job = _Job(
+        metadata, options, seed, verify, run=secrets.token_hex(8), worklist=worklist, begun=begun
+    )
     for result in _results(items, job, workers, client):
         setattr(summary, result.status, getattr(summary, result.status) + 1)
         if on_result is not None:
@@ -116,24 +119,32 @@ def run_batch(
     return summary
 
 
-def _batch_seed(output: Path) -> str:
-    """Return the batch's UID seed, stored with the outputs so a rerun continues the series."""
+def _batch_state(output: Path) -> tuple[str, float]:
+    """Return the batch's UID seed and when it began, stored with the outputs.
+
+    A rerun then continues the same series: the same UIDs, and the same Study and
+    Series Date and Time for the files it adds.
+    """
     state = output / _STATE
+    if not state.exists():
+        output.mkdir(parents=True, exist_ok=True)
+        temporary = Path(temporary_name(str(state)))
+        begun = {"uid_seed": secrets.token_hex(16), "begun": time.time()}
+        temporary.write_text(json.dumps(begun), encoding="utf-8")
+        try:
+            os.link(temporary, state)
+        except FileExistsError:
+            pass  # another process won the race: its state is the batch's
+        finally:
+            temporary.unlink(missing_ok=True)
     try:
-        return str(json.loads(state.read_text(encoding="utf-8"))["uid_seed"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    output.mkdir(parents=True, exist_ok=True)
-    seed = secrets.token_hex(16)
-    temporary = Path(temporary_name(str(state)))
-    temporary.write_text(json.dumps({"uid_seed": seed}), encoding="utf-8")
-    try:
-        os.link(temporary, state)  # another process may have won the race: use its seed
-    except FileExistsError:
-        return _batch_seed(output)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return seed
+        stored = json.loads(state.read_text(encoding="utf-8"))
+        # A state written before the time was kept: the file's own time is the batch's start.
+        return str(stored["uid_seed"]), float(stored.get("begun") or state.stat().st_mtime)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{state}: the batch state cannot be read ({exc}); move it away to start anew"
+        ) from None
 
 
 @record()
@@ -147,6 +158,8 @@ class _Job:
     #: Identifies this run_batch call, so workers that outlive it (Dask) list folders anew.
     run: str = ""
     worklist: WorklistLookup | None = None
+    #: When the batch began (seconds since the epoch): its studies' and series' time.
+    begun: float = 0.0
 
 
 def _results(
@@ -223,6 +236,7 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
     """Convert one item (in a worker); never raises for a bad input."""
     from dicomize._convert import (  # noqa: PLC0415
         IDENTITY,
+        begun,
         content_kind,
         encode_series,
         series_of_kind,
@@ -247,10 +261,15 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
     ordered = _ordered(item, job)
     if isinstance(ordered, str):
         return BatchResult(item.source, None, None, BatchStatus.FAILED, ordered)
-    # The worklist's study: a series key is then unique within that study only.
-    study = str(ordered.get("StudyInstanceUID") or item.study)
+    # The worklist's study, or the batch's for this key and patient: a series key is then
+    # unique within that study only.
+    study = str(
+        ordered.get("StudyInstanceUID")
+        or derive_uid(job.seed, "study", item.study, *identity, root=root)
+    )
     layers = {
-        "StudyInstanceUID": derive_uid(job.seed, "study", item.study, *identity, root=root),
+        **begun(job.begun, job.begun),
+        "StudyInstanceUID": study,
         "SeriesInstanceUID": derive_uid(job.seed, "series", study, item.series, root=root),
         "InstanceNumber": str(item.instance_number),
         **job.metadata,

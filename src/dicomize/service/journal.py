@@ -12,6 +12,7 @@ harmless (see :mod:`dicomize.service.worker`).
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import secrets
 import sqlite3
@@ -155,6 +156,22 @@ class Journal:
             row = self._db.execute("SELECT value FROM meta WHERE key = 'uid_seed'").fetchone()
         return str(row["value"])
 
+    def begun(self, key: str) -> float:
+        """Return when `key` (a study's or series' UID) was first asked for, recording it now.
+
+        Files of one study are converted one at a time, hours apart: each gets the
+        time its study began, which survives restarts like the seed.
+        """
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                (f"begun:{key}", repr(time.time())),
+            )
+            row = self._db.execute(
+                "SELECT value FROM meta WHERE key = ?", (f"begun:{key}",)
+            ).fetchone()
+        return float(row["value"])
+
     def add(
         self,
         *,
@@ -168,13 +185,28 @@ class Journal:
         metadata: dict[str, Any] | None = None,
         options: dict[str, Any] | None = None,
     ) -> Job:
-        """Record a new job in state ``new``; its Instance Number follows its batch's count."""
+        """Record a new job in state ``new``; its Instance Number follows its batch's count.
+
+        The count is kept apart from the jobs, so numbers go on after retention has
+        removed the batch's older jobs: their objects are still in the series.
+        """
         now = time.time()
+        # Hashed: a folder may be named after its patient, and this row outlives retention.
+        counter = "instances:" + hashlib.sha256(batch.encode("utf-8")).hexdigest()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                (count,) = self._db.execute(
-                    "SELECT COUNT(*) FROM jobs WHERE batch = ?", (batch,)
+                # A journal from before the counter: it starts from the jobs it still has.
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) "
+                    "SELECT ?, COUNT(*) FROM jobs WHERE batch = ?",
+                    (counter, batch),
+                )
+                self._db.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", (counter,)
+                )
+                (number,) = self._db.execute(
+                    "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", (counter,)
                 ).fetchone()
                 cursor = self._db.execute(
                     "INSERT INTO jobs (origin, batch, source, name, size, mtime_ns, digest, "
@@ -188,7 +220,7 @@ class Journal:
                         size,
                         mtime_ns,
                         digest,
-                        count + 1,
+                        number,
                         JobState.NEW,
                         json.dumps(metadata or {}),
                         json.dumps(options or {}),

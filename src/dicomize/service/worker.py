@@ -209,7 +209,7 @@ class Worker:
 
     def _layers(self, job: Job) -> dict[str, Any]:
         """Merge the attributes of one job: settings < worklist < the file's own, UIDs derived."""
-        from dicomize._convert import content_kind, series_of_kind  # noqa: PLC0415
+        from dicomize._convert import begun, content_kind, series_of_kind  # noqa: PLC0415
         from dicomize.uids import derive_uid  # noqa: PLC0415
 
         keys = {**self.settings.metadata, **job.metadata}
@@ -250,6 +250,7 @@ class Worker:
             kind = content_kind(job.source, self._options(job))
             series, number = series_of_kind(series, number, kind, root=root)
         return {
+            **begun(self.journal.begun(study), self.journal.begun(series)),
             **merged,
             "StudyInstanceUID": study,
             "SeriesInstanceUID": series,
