@@ -1,0 +1,126 @@
+"""What the page says about a file, in the page's words.
+
+The worker writes its reasons for the journal and the command line: they name
+the upload's path in the state folder and suggest command-line flags. The page
+names the file as the person named it, leaves the paths and flags out, and says
+what to do on the page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+__all__ = ["FIELD_LABELS", "KIND_NOUNS", "left_out", "plain_error"]
+
+#: The page's label of each attribute it lets people set.
+FIELD_LABELS = {
+    "PatientID": "Patient ID",
+    "PatientName": "Name",
+    "PatientBirthDate": "Birth date",
+    "PatientSex": "Sex",
+    "AccessionNumber": "Accession number",
+    "StudyDescription": "Study description",
+    "SeriesDescription": "Series description",
+    "Laterality": "Laterality",
+    "ImageLaterality": "Laterality",
+    "BodyPartExamined": "Body part",
+}
+#: A file of each kind (:data:`dicomize._convert.KINDS`), as a sentence names it.
+KIND_NOUNS = {
+    "picture": "a picture",
+    "video": "a video clip",
+    "document": "a PDF document",
+    "model": "a 3D model",
+}
+#: A hint meant for the command line: ``(use --multiframe)``, ``(allow it with --allow-extra)``.
+_FLAG_HINT = re.compile(r"\s*\([^()]*--[a-z][a-z-]*[^()]*\)")
+_FLAG = re.compile(r"--[a-z][a-z-]*")
+#: A path: two folders or more, as the worker's messages hold the upload's.
+_PATH = re.compile(r"(?:/[^\s/:'\"()]+){2,}")
+#: The converter's refusal of an attribute its IOD does not define.
+_OUTSIDE = re.compile(r"(\w+) = '[^']*': is not part of the (.+?) IOD")
+#: The worker's words that mean something to its operator only, and the page's for them.
+_REWORDED = (
+    (re.compile(r"identity not resolved: no Patient ID.*"), "the patient has no Patient ID"),
+    (re.compile(r"identity not resolved: "), "the patient was not found: "),
+    (re.compile(r"internal error: .*"), "something went wrong inside the converter"),
+    (re.compile(r"; it would make the object a Standard Extended SOP Class"), ""),
+    (re.compile(r" \(PS3\.\d+[^)]*\)"), ""),
+)
+
+
+def plain_error(error: str, *, shown: str, internal: Sequence[str], stage: str) -> str:
+    """Return the worker's `error` about one file as the page says it.
+
+    Parameters
+    ----------
+    error : str
+        The reason the worker recorded.
+    shown : str
+        The file's name as the person gave it.
+    internal : sequence of str
+        The names the worker knows the file by (its upload path, its job name),
+        each replaced by `shown`.
+    stage : str
+        ``convert`` (it failed in conversion), ``send`` (the PACS never took it)
+        or ``retry`` (the PACS did not take it yet; it is tried again).
+
+    Examples
+    --------
+    >>> plain_error(
+    ...     "/srv/state/uploads/v1/ab12-heel.jpg: JPEG segment 0xFFE0 is truncated",
+    ...     shown="heel.jpg", internal=["/srv/state/uploads/v1/ab12-heel.jpg"], stage="convert")
+    'heel.jpg could not be converted: JPEG segment 0xFFE0 is truncated. Remove it, and add an intact copy of the file.'
+    >>> plain_error(
+    ...     "v1/0/a.pdf: identity not resolved: no Patient ID (give a sidecar or --patient-id)",
+    ...     shown="a.pdf", internal=["v1/0/a.pdf"], stage="convert")
+    'a.pdf could not be converted: the patient has no Patient ID. Remove it, and add an intact copy of the file.'
+    """  # noqa: E501  (doctest output is one line)
+    cause = error
+    for name in sorted(internal, key=len, reverse=True):
+        if name:
+            cause = cause.replace(f"{name}: ", "").replace(name, shown)
+    cause = _FLAG_HINT.sub("", cause)
+    cause = _OUTSIDE.sub(_outside_words, cause)
+    for pattern, words in _REWORDED:
+        cause = pattern.sub(words, cause)
+    cause = _PATH.sub("a working file", cause)
+    # A flag left in the middle of a sentence: the clause holding it is for the command line.
+    clauses = [clause for clause in re.split(r"(?<=[;:])\s+", cause) if not _FLAG.search(clause)]
+    cause = " ".join(clauses).strip().rstrip(";:.") or "its content was not understood"
+    if stage == "retry":
+        return f"{shown} could not be sent yet: {cause}. It is tried again by itself."
+    if stage == "send":
+        return (
+            f"{shown} could not be sent: {cause}. Remove it, and add it again once the "
+            "PACS answers."
+        )
+    return (
+        f"{shown} could not be converted: {cause}. Remove it, and add an intact copy of the file."
+    )
+
+
+def _outside_words(found: re.Match[str]) -> str:
+    keyword, iod = found.groups()
+    return f"{FIELD_LABELS.get(keyword, keyword)} has no place in an object of this kind ({iod})"
+
+
+def left_out(keywords: Iterable[str], kind: str) -> str:
+    """Say which series settings a file's object does not record, and why.
+
+    >>> left_out(["Laterality"], "document")
+    'Laterality is not recorded on a PDF document, so it was left out.'
+    >>> left_out(["Laterality", "BodyPartExamined"], "model")
+    'Laterality and body part are not recorded on a 3D model, so they were left out.'
+    >>> left_out([], "picture")
+    ''
+    """
+    labels = [FIELD_LABELS.get(keyword, keyword) for keyword in keywords]
+    if not labels:
+        return ""
+    labels = [labels[0], *(label[0].lower() + label[1:] for label in labels[1:])]
+    named = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    verb, pronoun = ("is", "it was") if len(labels) == 1 else ("are", "they were")
+    noun = KIND_NOUNS.get(kind, "this kind of object")
+    return f"{named} {verb} not recorded on {noun}, so {pronoun} left out."

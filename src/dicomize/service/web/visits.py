@@ -1,0 +1,164 @@
+"""A visit as the page keeps it: the patient, the series, and the attributes of each file.
+
+A visit is one study (the worker derives its Study Instance UID from the visit);
+its series are numbered by their place on the page. A series holds one kind of
+content, since a series has one Modality (PS3.3 A.1.2.3) and pictures, clips,
+documents and models each have IODs of their own: a file of another kind goes
+to a series of its kind, made when there is none.
+
+The visit is a plain dict (it is stored as JSON in the journal)::
+
+    {"patient": {...}, "summary": {...}, "series": [{...}, ...],
+     "names": {"<job id>": "the file's name as given"}, "removed": [<job id>, ...]}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dicomize.iods import DOCUMENT_SOP_CLASSES, IOD_FAMILIES, VIDEO_FAMILIES, outside
+from dicomize.options import IODS
+
+__all__ = [
+    "KIND_HEADINGS",
+    "LATERALITIES",
+    "SERIES_FIELDS",
+    "iod_choices",
+    "job_metadata",
+    "job_options",
+    "left_out_of",
+    "new_series",
+    "place",
+    "series_kind",
+]
+
+#: What the page sets per series, by the keyword each is written as.
+#: Laterality is Image Laterality (C.7.6.1.1.2), as the command line writes it: the
+#: series' own Laterality (C.7.3.1) holds R or L only, and a picture of both feet is B.
+SERIES_FIELDS = ("SeriesDescription", "ImageLaterality", "BodyPartExamined")
+#: Image Laterality's values, as the page offers them; none given is written U.
+LATERALITIES = (("", "not paired"), ("R", "right"), ("L", "left"), ("B", "both"))
+#: The heading of a series of each kind, and the description of one the page makes.
+KIND_HEADINGS = {
+    "picture": "Pictures",
+    "video": "Clips",
+    "document": "Documents",
+    "model": "3D models",
+}
+#: The IOD a series of each kind starts with: a clip's own, the others' only one.
+_FIRST_IOD = {"picture": "sc", "video": "video-photo", "document": "sc", "model": "sc"}
+
+
+def new_series(kind: str | None = None, description: str = "") -> dict[str, Any]:
+    """Return a series with nothing set (of `kind`, when the page makes it for one)."""
+    return {
+        "SeriesDescription": description,
+        "ImageLaterality": "",
+        "BodyPartExamined": "",
+        "iod": _FIRST_IOD[kind or "picture"],
+        "kind": kind,
+    }
+
+
+def series_kind(series: dict[str, Any]) -> str:
+    """Return the kind a series holds (pictures until a file says otherwise)."""
+    return str(series.get("kind") or "picture")
+
+
+def iod_choices(kind: str) -> tuple[tuple[str, str], ...]:
+    """Return the ``iod`` values a series of `kind` may take, with their names.
+
+    Documents and models have one IOD each, chosen by their format.
+
+    >>> iod_choices("picture")
+    (('sc', 'Secondary Capture Image'), ('vl-photo', 'VL Photographic Image'))
+    >>> [value for value, _ in iod_choices("video")]
+    ['video-photo', 'video-endoscopic', 'video-microscopic']
+    >>> iod_choices("document")
+    ()
+    """
+    from pydicom.uid import UID  # noqa: PLC0415
+
+    if kind in ("document", "model"):
+        return ()
+    videos = kind == "video"
+    values = [iod for iod in IODS if (iod in VIDEO_FAMILIES) == videos]
+    values.sort(key=lambda iod: iod != _FIRST_IOD[kind])
+    return tuple((iod, UID(IOD_FAMILIES[iod][0]).name.removesuffix(" Storage")) for iod in values)
+
+
+def _sop_classes(kind: str, iod: str) -> tuple[str, ...]:
+    if kind in ("document", "model"):
+        # PDF, STL, OBJ and MTL define the same series attributes; the format picks one.
+        return DOCUMENT_SOP_CLASSES
+    return IOD_FAMILIES[iod]
+
+
+def left_out_of(settings: dict[str, Any], kind: str, iod: str) -> list[str]:
+    """Return the series settings that an object of `kind` has no place for.
+
+    >>> left_out_of({"ImageLaterality": "L", "BodyPartExamined": "FOOT"}, "document", "sc")
+    ['BodyPartExamined']
+    """
+    given = [keyword for keyword in SERIES_FIELDS if settings.get(keyword)]
+    return outside(given, _sop_classes(kind, iod))
+
+
+def job_metadata(visit: dict[str, Any], index: int) -> dict[str, Any]:
+    """Return the attributes of a file of series `index`: the patient's and the series'.
+
+    A setting the file's IOD does not define is left out rather than failing the
+    file (it would make the object a Standard Extended SOP Class, PS3.4 B.1.3).
+    """
+    settings = visit["series"][index]
+    kind = series_kind(settings)
+    dropped = set(left_out_of(settings, kind, settings["iod"]))
+    values = {
+        keyword: settings[keyword]
+        for keyword in SERIES_FIELDS
+        if settings.get(keyword) and keyword not in dropped
+    }
+    return {**visit["patient"], **values, "SeriesNumber": str(index + 1)}
+
+
+def job_options(visit: dict[str, Any], index: int) -> dict[str, Any]:
+    """Return the conversion options of a file of series `index`."""
+    return {"iod": visit["series"][index]["iod"]}
+
+
+def place(visit: dict[str, Any], index: int, kind: str, occupied: set[int]) -> tuple[int, bool]:
+    """Return the series a file of `kind` dropped on series `index` goes to.
+
+    It stays there when that series is empty or holds `kind`; otherwise it goes
+    to the last series holding `kind`, or to a new one the page makes (and
+    appends to `visit`). `occupied` holds the series with files; the chosen one
+    joins it.
+
+    Returns
+    -------
+    tuple
+        The series' index, and whether it was made for this file.
+
+    Examples
+    --------
+    >>> visit = {"series": [new_series()]}
+    >>> place(visit, 0, "document", set()), place(visit, 0, "picture", {0})
+    ((0, False), (1, True))
+    >>> visit["series"][1]["SeriesDescription"], place(visit, 1, "document", {0, 1})
+    ('Pictures', (0, False))
+    """
+    series = visit["series"]
+    chosen = series[index]
+    if index not in occupied or series_kind(chosen) == kind:
+        if chosen.get("kind") != kind:  # an empty series takes the kind of its first file
+            chosen["kind"] = kind
+            if chosen["iod"] not in dict(iod_choices(kind)):
+                chosen["iod"] = _FIRST_IOD[kind]
+        occupied.add(index)
+        return index, False
+    for other in reversed(range(len(series))):
+        if other in occupied and series_kind(series[other]) == kind:
+            return other, False
+    series.append(new_series(kind, KIND_HEADINGS[kind]))
+    occupied.add(len(series) - 1)
+    return len(series) - 1, True
