@@ -237,6 +237,7 @@ def test_extract_renders_sixteen_bit_pixels_through_the_declared_window(tmp_path
     windowed = tmp_path / "windowed.dcm"
     ds = pydicom.dcmread(plain)
     ds.WindowCenter, ds.WindowWidth = 10000, 2000
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
     ds.save_as(windowed)
     shown = np.asarray(Image.open(io.BytesIO(dicomize.extract(windowed).data)))
     assert shown.dtype == np.uint16

@@ -160,6 +160,7 @@ LAYERS = [
     "pacs",
     "send",
     "validate",
+    "consistency",
     "_extract",
     "_convert",
     "build_video",

@@ -25,7 +25,9 @@ import dicomize
 from conftest import encode, gradient
 from dicomize.service.journal import JobState, Journal
 from dicomize.service.worker import ServiceSettings, Worker, file_digest
+from peers import WorklistServer
 from test_documents import make_pdf
+from test_worklist import item
 
 JPEG = encode(Image.fromarray(gradient()), "JPEG", quality=90)
 PNG = encode(Image.fromarray(gradient()), "PNG")
@@ -306,3 +308,21 @@ def test_instance_numbers_go_on_after_retention_removed_the_older_jobs(tmp_path:
 def _meta_bytes(path: Path) -> bytes:
     with sqlite3.connect(path) as db:
         return repr(db.execute("SELECT key, value FROM meta").fetchall()).encode()
+
+
+def test_a_worklist_answer_is_not_kept_past_its_reuse_window(
+    worklist: WorklistServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long-running watch must neither hold a patient's data in memory for good nor miss
+    # a correction made on the worklist since.
+    from dicomize import worklist as module  # noqa: PLC0415
+
+    worklist.add("order", item("ACC9", name="Before^Ann"))
+    lookup = module.WorklistLookup(worklist.url)
+    assert lookup.metadata_for("ACC9", None)["PatientName"] == "Before^Ann"
+    worklist.add("order", item("ACC9", name="After^Ann"))  # corrected on the worklist
+    assert lookup.metadata_for("ACC9", None)["PatientName"] == "Before^Ann"  # reused
+    clock = time.monotonic() + module._ANSWER_KEPT + 1
+    monkeypatch.setattr(time, "monotonic", lambda: clock)
+    assert lookup.metadata_for("ACC9", None)["PatientName"] == "After^Ann"
+    assert all("Before" not in repr(answer) for answer in module._answers.values())

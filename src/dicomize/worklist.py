@@ -23,6 +23,7 @@ import functools
 import json
 import logging
 import re
+import time
 import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -556,10 +557,28 @@ class WorklistLookup:
         return _cached(self, accession, patient_id)
 
 
-@functools.lru_cache(maxsize=1024)
+#: How long an answer is reused. A batch asks once per key and process, yet a
+#: long-running ``watch`` neither keeps patients' data in memory past their jobs nor
+#: misses a correction made on the worklist since.
+_ANSWER_KEPT = 60.0
+_answers: dict[tuple[WorklistLookup, str | None, str | None], tuple[float, dict[str, Any]]] = {}
+
+
 def _cached(
     lookup: WorklistLookup, accession: str | None, patient_id: str | None
 ) -> dict[str, Any]:
+    now = time.monotonic()
+    for key in [key for key, (when, _) in _answers.items() if now - when > _ANSWER_KEPT]:
+        _answers.pop(key, None)
+    key = (lookup, accession, patient_id)
+    if key in _answers:
+        return _answers[key][1]
+    found = _asked(lookup, accession, patient_id)
+    _answers[key] = (now, found)
+    return found
+
+
+def _asked(lookup: WorklistLookup, accession: str | None, patient_id: str | None) -> dict[str, Any]:
     query = WorklistQuery(
         accession=accession,
         patient_id=patient_id,
