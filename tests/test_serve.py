@@ -8,6 +8,7 @@ chromedriver. Screenshots of each page go to ``$DICOMIZE_ARTEFACTS`` (default
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ import pytest
 from PIL import Image
 
 from conftest import encode, gradient
+from dicomize.service.journal import Journal
 from peers import Orthanc, WorklistServer, free_port, self_signed_certificate
 from test_documents import make_pdf
 from test_worklist import STUDY_UID, item
@@ -156,100 +158,423 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def _shot(driver: Any, name: str) -> None:
+    """Screenshot the whole page at the window's width, then give the window back its size."""
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    size = driver.get_window_size()
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1000, max(800, min(int(height) + 120, 4000)))
+    driver.set_window_size(size["width"], max(800, min(int(height) + 120, 4000)))
     assert driver.save_screenshot(str(ARTEFACTS / f"serve-{name}.png"))
+    driver.set_window_size(size["width"], size["height"])
 
 
 def _until(driver: Any, condition: Callable[[Any], Any], timeout: float = 60) -> Any:
-    from selenium.common.exceptions import StaleElementReferenceException  # noqa: PLC0415
+    from selenium.common.exceptions import (  # noqa: PLC0415
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
 
     # The page replaces its file list as jobs move: an element may go stale between looks.
-    return WebDriverWait(
+    wait = WebDriverWait(
         driver, timeout, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException]
-    ).until(condition)
+    )
+    try:
+        return wait.until(condition)
+    except TimeoutException:
+        shown = driver.execute_script("return document.body.innerText")
+        raise AssertionError(f"waited {timeout:.0f} s; the page shows:\n{shown}") from None
 
 
-def test_find_the_order_drop_files_check_and_send_in_chromium(
-    tmp_path: Path,
-    browser: Any,
-    worklist: WorklistServer,
-    orthanc: Orthanc,
-    serving: Callable[..., Server],
-) -> None:
+#: What the page shows: its text, and the words of its images, labels and placeholders.
+_SHOWN = """
+const words = [document.body.innerText];
+for (const e of document.querySelectorAll("[alt], [title], [aria-label], [placeholder]")) {
+  for (const name of ["alt", "title", "aria-label", "placeholder"]) {
+    words.push(e.getAttribute(name) || "");
+  }
+}
+return words.join("\\n");
+"""
+
+
+def _in_the_pages_words(driver: Any, server: Server) -> str:
+    """Assert that nothing shown names the state folder or a command-line flag; return it."""
+    shown = str(driver.execute_script(_SHOWN))
+    for internal in (str(server.state), str(server.state.parent), "/uploads/", "/spool/"):
+        assert internal not in shown, shown
+    assert not re.search(r"(?<![\w-])--[a-z]", shown), shown
+    return shown
+
+
+def _fits(driver: Any) -> None:
+    """Assert that the page is no wider than the window: nothing scrolls sideways."""
+    wide = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert wide[0] <= wide[1], f"the page is {wide[0]} px wide in a {wide[1]} px window"
+
+
+def _card(driver: Any, name: str) -> Any:
+    """Return the card of the file named `name`."""
     from selenium.webdriver.common.by import By  # noqa: PLC0415
 
-    worklist.add("a", item("A778"))
-    worklist.add("b", item("B900", name="Other^Person", patient_id="999", study_uid="1.2.3.900"))
-    server = serving(
-        "--worklist",
-        worklist.url,
-        "--send",
-        f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}",
-    )
-    photo = _jpeg(tmp_path / "wound.jpg")
-    document = tmp_path / "consent.pdf"
-    document.write_bytes(make_pdf())
+    return driver.find_element(By.CSS_SELECTOR, f"li.object[data-name='{name}']")
 
-    # 1. Find the order on the worklist.
+
+def _shows(driver: Any, name: str, key: str) -> str:
+    """Return what the card of `name` shows for `key`, read from its object ("" before)."""
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+
+    found = _card(driver, name).find_elements(By.CSS_SELECTOR, f"dd[data-key='{key}']")
+    return str(found[0].text) if found else ""
+
+
+def _card_values(driver: Any, name: str, *keys: str) -> dict[str, str]:
+    """Return what the card of `name` shows for `keys`."""
+    return {key: _shows(driver, name, key) for key in keys}
+
+
+def _held_with_previews(count: int) -> Callable[[Any], bool]:
+    """Wait for `count` cards, all held, their previews rendered from their objects."""
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+
+    def held(driver: Any) -> bool:
+        items = driver.find_elements(By.CSS_SELECTOR, "li.object")
+        if len(items) != count or any(i.get_attribute("data-state") != "held" for i in items):
+            return False
+        images = driver.find_elements(By.CSS_SELECTOR, "li.object img")
+        # Previews load lazily: those below the fold of a phone are asked for now.
+        loaded = driver.execute_script(
+            "const all = [...arguments[0]]; all.forEach(i => { i.loading = 'eager'; });"
+            "return all.every(i => i.complete && i.naturalWidth > 0)",
+            images,
+        )
+        return len(images) == count and bool(loaded)
+
+    return held
+
+
+def _search_on_a_phone(browser: Any, server: Server, name: str) -> None:
+    """Search the worklist by name and today's date typed day first; choose the one order."""
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+
     browser.get(server.url + "/")
-    _shot(browser, "1-home")
-    browser.find_element(By.NAME, "accession").send_keys("A778")
+    _fits(browser)
+    today = dt.date.today()
+    browser.find_element(By.NAME, "name").send_keys(name)
+    browser.find_element(By.NAME, "date").send_keys(f"{today.day}.{today.month}.{today.year}")
     browser.find_element(By.CSS_SELECTOR, "form[action='/search'] button").click()
     use = _until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "button.use"))
     assert [button.get_attribute("data-accession") for button in use] == ["A778"]
-    _shot(browser, "2-search")
+    results = browser.find_element(By.CSS_SELECTOR, "table.results").text
+    assert "Müller, Zoë" in results
+    assert f"{today.day} {today:%b} {today.year} 09:30" in results
+    _fits(browser)
+    assert browser.execute_script(
+        "const box = arguments[0].getBoundingClientRect();"
+        "return box.left >= 0 && box.right <= window.innerWidth",
+        use[0],
+    ), "Use this order is off the screen"
+    _shot(browser, "phone-1-search")
     use[0].click()
 
-    # 2. Drop two files at once (the file chooser takes both).
+
+def _one_study_of_two_series_in(orthanc: Orthanc) -> None:
+    """The PACS holds the visit as one study: the photos in series 1, the PDF in series 2."""
+    (study,) = orthanc.get("/studies")
+    tags = orthanc.get(f"/studies/{study}")
+    assert tags["MainDicomTags"]["StudyInstanceUID"] == STUDY_UID
+    assert tags["PatientMainDicomTags"]["PatientName"] == "Müller^Zoë"
+    numbers = {}
+    for series in tags["Series"]:
+        found = orthanc.get(f"/series/{series}")
+        numbers[found["MainDicomTags"]["SeriesNumber"]] = found
+    assert sorted(numbers) == ["1", "2"]
+    assert len(numbers["1"]["Instances"]) == 2
+    assert numbers["2"]["MainDicomTags"]["Modality"] == "DOC"
+    photo = orthanc.get(f"/instances/{numbers['1']['Instances'][0]}/simplified-tags")
+    assert (photo["ImageLaterality"], photo["BodyPartExamined"]) == ("L", "FOOT")
+
+
+@pytest.fixture
+def committing_orthanc(tmp_path: Path) -> Iterator[tuple[Orthanc, int]]:
+    """Orthanc that sends its Storage Commitment reports to a port of ours."""
+    listen = free_port()
+    folder = tmp_path / "orthanc"
+    folder.mkdir()
+    server = Orthanc(folder, DicomModalities={"dicomize": ["DICOMIZE", "127.0.0.1", listen]})
+    server.start()
+    try:
+        yield server, listen
+    finally:
+        server.stop()
+
+
+def test_a_nurses_visit_on_a_phone_from_an_accented_name_to_the_visit_done(
+    tmp_path: Path,
+    browser: Any,
+    worklist: WorklistServer,
+    committing_orthanc: tuple[Orthanc, int],
+    serving: Callable[..., Server],
+) -> None:
+    """Search, choose, drop, check and send at 390 px, a PDF in a series of its own."""
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.support.ui import Select  # noqa: PLC0415
+
+    orthanc, listen = committing_orthanc
+    worklist.add("a", item("A778", name="Müller^Zoë", charset="ISO_IR 100"), encoding="latin-1")
+    worklist.add("b", item("B900", name="Other^Person", patient_id="999", study_uid="1.2.3.900"))
+    server = serving(
+        "--worklist", worklist.url,
+        "--send", f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}",
+        "--commit", "--commit-listen", f"127.0.0.1:{listen}",
+    )  # fmt: skip
+    heel, toe = _jpeg(tmp_path / "heel.jpg"), _jpeg(tmp_path / "toe.jpg")
+    consent = tmp_path / "consent.pdf"
+    consent.write_bytes(make_pdf())
+    browser.set_window_size(390, 844)  # a phone
+
+    # 1. The name with its accents and the date as a person types them.
+    _search_on_a_phone(browser, server, "Müller")
+
+    # 2. The series is described before any file: no button to press.
     _until(browser, lambda d: "/visit/" in d.current_url)
-    assert "Doe^Jane" in browser.find_element(By.CSS_SELECTOR, ".patient").text
-    chooser = browser.find_element(By.CSS_SELECTOR, "input[type=file]")
-    chooser.send_keys(f"{photo}\n{document}")
+    assert "Müller, Zoë" in browser.find_element(By.CSS_SELECTOR, ".patient").text
+    _fits(browser)
+    first = browser.find_element(By.ID, "series-1")
+    assert not first.find_element(By.CSS_SELECTOR, "button.apply").is_displayed()
+    Select(first.find_element(By.NAME, "ImageLaterality")).select_by_value("L")
+    first.find_element(By.NAME, "BodyPartExamined").send_keys("FOOT")
+    first.find_element(By.NAME, "SeriesDescription").send_keys("Left heel")
+    _until(browser, lambda d: "Saved" in d.find_element(By.CSS_SELECTOR, "#series-1 .saved").text)
 
-    # 3. Each object is previewed from its DICOM object and judged by dciodvfy.
-    def checked(driver: Any) -> bool:
-        items = driver.find_elements(By.CSS_SELECTOR, "li.object")
-        if len(items) != 2 or any(i.get_attribute("data-state") != "held" for i in items):
-            return False
-        images = driver.find_elements(By.CSS_SELECTOR, "li.object img")
-        loaded = driver.execute_script(
-            "return [...arguments[0]].every(i => i.complete && i.naturalWidth > 0)", images
-        )
-        return len(images) == 2 and bool(loaded)
+    # 3. Two photos and a PDF dropped together: the PDF gets a series of its own, in sight.
+    first.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(f"{heel}\n{toe}\n{consent}")
+    _until(browser, lambda d: d.find_elements(By.ID, "series-2"))
+    assert "Series 2: Documents" in browser.find_element(By.ID, "series-2").text
+    notice = _until(browser, lambda d: d.find_element(By.ID, "notice").text)
+    assert "consent.pdf went to series 2, Documents" in notice
+    _until(browser, _held_with_previews(3))
+    keys = ("Series number", "Series description", "Laterality", "Body part", "IOD")
+    for photo in ("heel.jpg", "toe.jpg"):
+        assert _card_values(browser, photo, *keys, "Transfer syntax") == {
+            "Series number": "1",
+            "Series description": "Left heel",
+            "Laterality": "left (L)",
+            "Body part": "FOOT",
+            "IOD": "Secondary Capture Image Storage",
+            "Transfer syntax": "JPEG Baseline (Process 1)",  # the photo passed through
+        }
+    assert _card_values(browser, "consent.pdf", *keys, "Modality") == {
+        "Series number": "2",
+        "Series description": "Documents",
+        "Laterality": "not recorded",
+        "Body part": "not recorded",
+        "IOD": "Encapsulated PDF Storage",
+        "Modality": "DOC",
+    }
+    text = _in_the_pages_words(browser, server)
+    assert text.count("dciodvfy: no errors") == 3, text
+    _fits(browser)
+    _shot(browser, "phone-2-checked")
 
-    _until(browser, checked)
-    text = browser.find_element(By.ID, "files").text
-    assert text.count("dciodvfy: no errors") == 2, text
-    assert "Secondary Capture Image Storage" in text
-    assert "Encapsulated PDF Storage" in text
-    assert "JPEG Baseline" in text  # the photo passed through
-    _shot(browser, "3-visit")
-
-    # 4. Send, and watch each file reach the PACS.
+    # 4. Sent, and said to be done once the PACS has committed to every object.
     browser.find_element(By.ID, "send").click()
-    _until(
-        browser,
-        lambda d: (
-            [i.text for i in d.find_elements(By.CSS_SELECTOR, "li.object .status")]
-            == ["stored", "stored"]
-        ),
-    )
-    _shot(browser, "4-sent")
-    browser.get(server.url + "/history")
-    assert "Doe" not in browser.page_source  # not signed in: no names
-    _shot(browser, "5-history")
+    done = _until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#summary.done"))
+    assert "This visit is done. 3 objects stored and committed in the PACS." in done[0].text
+    assert [i.text for i in browser.find_elements(By.CSS_SELECTOR, "li.object .status")] == [
+        "committed"
+    ] * 3
+    _fits(browser)
+    _in_the_pages_words(browser, server)
+    _shot(browser, "phone-3-done")
+    browser.find_element(By.ID, "next-visit").click()
+    _until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "form[action='/search']"))
 
-    studies = orthanc.get("/studies")
-    assert len(studies) == 1
-    study = orthanc.get(f"/studies/{studies[0]}")
-    assert study["MainDicomTags"]["StudyInstanceUID"] == STUDY_UID
-    assert study["MainDicomTags"]["AccessionNumber"] == "A778"
-    assert len(orthanc.get("/instances")) == 2
-    # The uploads are gone once the PACS has the objects.
+    _one_study_of_two_series_in(orthanc)
     assert [p for p in (server.state / "uploads").rglob("*") if p.is_file()] == []
+
+
+def _state_of(driver: Any, name: str) -> str:
+    """Return the state of the card of `name`, "" while there is none."""
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+
+    found = driver.find_elements(By.CSS_SELECTOR, f"li.object[data-name='{name}']")
+    return str(found[0].get_attribute("data-state")) if found else ""
+
+
+def _type_the_patient(driver: Any, server: Server, **values: str) -> None:
+    """Open a visit for a patient typed on the page (Enter in the last field sends it)."""
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.common.keys import Keys  # noqa: PLC0415
+
+    driver.get(server.url + "/")
+    for name, value in values.items():
+        driver.find_element(By.NAME, name).send_keys(value)
+    if "PatientBirthDate" in values:  # the date as the page read it, shown before it is used
+        reading = lambda d: d.find_element(By.ID, "PatientBirthDate-reading").text  # noqa: E731
+        assert _until(driver, reading).startswith("Read as ")
+    driver.switch_to.active_element.send_keys(Keys.ENTER)
+    _until(driver, lambda d: "/visit/" in d.current_url)
+
+
+def _each_setting_applies_as_changed(browser: Any, first: Any) -> None:
+    """Laterality, body part and kind of object reach the held photo as each is changed."""
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.support.ui import Select  # noqa: PLC0415
+
+    assert not first.find_element(By.CSS_SELECTOR, "button.apply").is_displayed()
+    Select(first.find_element(By.NAME, "ImageLaterality")).select_by_value("B")
+    _until(browser, lambda d: _shows(d, "heel.jpg", "Laterality") == "both (B)")
+    first.find_element(By.NAME, "BodyPartExamined").send_keys("FOOT")
+    _until(browser, lambda d: _shows(d, "heel.jpg", "Body part") == "FOOT")
+    Select(first.find_element(By.NAME, "iod")).select_by_value("vl-photo")
+    _until(browser, lambda d: _shows(d, "heel.jpg", "IOD") == "VL Photographic Image Storage")
+    assert _shows(browser, "heel.jpg", "Modality") == "XC"
+
+
+def _a_pdfs_own_series_leaves_out_what_it_has_no_place_for(browser: Any, consent: Path) -> None:
+    """A PDF dropped on a new series takes its laterality; its body part is left out, and said."""
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.support.ui import Select  # noqa: PLC0415
+
+    browser.find_element(
+        By.CSS_SELECTOR, "form:not([data-autosave])[action$='/series'] button"
+    ).click()
+    second = _until(browser, lambda d: d.find_elements(By.ID, "series-2"))[0]
+    second.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(consent))
+    _until(browser, lambda d: _state_of(d, "consent.pdf") == "held")
+    second = browser.find_element(By.ID, "series-2")  # shown again, as a series of documents
+    assert second.find_element(By.TAG_NAME, "h2").text == "Series 2 · Documents"
+    assert not second.find_elements(By.CSS_SELECTOR, "select[name=iod]")
+    Select(second.find_element(By.NAME, "ImageLaterality")).select_by_value("L")
+    second.find_element(By.NAME, "BodyPartExamined").send_keys("FOOT")
+    _until(browser, lambda d: _card(d, "consent.pdf").find_elements(By.CSS_SELECTOR, ".note"))
+    _until(browser, lambda d: _shows(d, "consent.pdf", "Laterality") == "left (L)")
+    note = _card(browser, "consent.pdf").find_element(By.CSS_SELECTOR, ".note").text
+    assert note == "Body part is not recorded on a PDF document, so it was left out."
+    assert _shows(browser, "consent.pdf", "Body part") == "not recorded"
+    assert _state_of(browser, "consent.pdf") == "held"
+    _shot(browser, "left-out")
+
+
+def _filed_in_one_study(out: Path) -> None:
+    """The PDF (series 2) and the moved photo (series 3) are one study, as the page showed."""
+    objects = {
+        str(ds.SeriesNumber): ds for ds in (pydicom.dcmread(path) for path in out.rglob("*.dcm"))
+    }
+    assert sorted(objects) == ["2", "3"]
+    assert objects["2"].StudyInstanceUID == objects["3"].StudyInstanceUID  # one visit, one study
+    assert objects["2"].ImageLaterality == "L"
+    assert "BodyPartExamined" not in objects["2"]
+    assert str(objects["3"].PatientName) == "Müller^Zoë"
+
+
+def test_settings_apply_as_changed_and_a_failed_file_is_removed_a_held_one_moved(
+    tmp_path: Path, browser: Any, serving: Callable[..., Server]
+) -> None:
+    """No Apply button, plain-words errors, a PDF's settings left out, remove and move."""
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.support.ui import Select  # noqa: PLC0415
+
+    server = serving("-o", str(tmp_path / "out"))
+    heel = _jpeg(tmp_path / "heel.jpg")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0garbage" * 10)
+    consent = tmp_path / "consent.pdf"
+    consent.write_bytes(make_pdf())
+
+    # 1. Names and dates typed as people write them, read back before they are used.
+    _type_the_patient(
+        browser, server, PatientID="P7", PatientName="Müller, Zoë", PatientBirthDate="4.12.1980"
+    )
+    header = browser.find_element(By.CSS_SELECTOR, ".patient").text
+    assert "Müller, Zoë · ID P7 · born 4 Dec 1980" in header
+
+    # 2. Sending nothing says why.
+    browser.find_element(By.ID, "send").click()
+    problem = _until(browser, lambda d: d.find_elements(By.ID, "send-problem"))
+    assert problem[0].text == "Add at least one file before sending."
+
+    # 3. A file that cannot be converted says so in the page's words.
+    first = browser.find_element(By.ID, "series-1")
+    first.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(f"{heel}\n{broken}")
+    files = ("heel.jpg", "broken.jpg")
+    _until(browser, lambda d: [_state_of(d, name) for name in files] == ["held", "failed"])
+    error = _card(browser, "broken.jpg").find_element(By.CSS_SELECTOR, ".error").text
+    assert error.startswith("broken.jpg could not be converted: JPEG"), error
+    assert error.endswith(". Remove it, and add an intact copy of the file.")
+    _in_the_pages_words(browser, server)
+    _shot(browser, "failed")
+
+    # 4. Each setting applies as it is changed, to the file already there: no button.
+    _each_setting_applies_as_changed(browser, first)
+
+    # 5. The failed file is removed: its card goes, and nothing of it stays.
+    _card(browser, "broken.jpg").find_element(By.CSS_SELECTOR, "form.remove button").click()
+    _until(browser, lambda d: "The file was removed" in d.find_element(By.ID, "notice").text)
+    assert _state_of(browser, "broken.jpg") == ""
+    uploads = [p.name for p in (server.state / "uploads").rglob("*") if p.is_file()]
+    assert [name.split("-", 1)[1] for name in uploads] == ["heel.jpg"]
+
+    # 6. A PDF on a series of its own: what its object has no place for is left out, and said.
+    _a_pdfs_own_series_leaves_out_what_it_has_no_place_for(browser, consent)
+
+    # 7. The photo moves to a new series (not to the documents'), converted again there.
+    move = _card(browser, "heel.jpg").find_element(By.CSS_SELECTOR, "form.move")
+    targets = Select(move.find_element(By.NAME, "series"))
+    assert [option.get_attribute("value") for option in targets.options] == ["new"]
+    targets.select_by_value("new")
+    move.find_element(By.TAG_NAME, "button").click()
+    _until(browser, lambda d: _shows(d, "heel.jpg", "Series number") == "3")
+    assert "moved to series 3" in browser.find_element(By.ID, "notice").text
+    assert _shows(browser, "heel.jpg", "Laterality") == "not paired (U)"
+
+    # 8. Sent (filed, here): the page says the visit is done.
+    browser.find_element(By.ID, "send").click()
+    done = _until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#summary.done"))
+    assert "This visit is done. 2 objects filed in the output folder." in done[0].text
+    _in_the_pages_words(browser, server)
+    _shot(browser, "done")
+
+    _filed_in_one_study(tmp_path / "out")
+
+
+def test_reloading_during_an_upload_says_which_file_did_not_arrive_and_logs_no_error(
+    tmp_path: Path, browser: Any, serving: Callable[..., Server]
+) -> None:
+    """A browser that goes away mid-upload is no server error; the page names the lost file."""
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+
+    server = serving("-o", str(tmp_path / "out"))
+    clip = tmp_path / "long clip.mp4"
+    clip.write_bytes(os.urandom(6 << 20))
+    _type_the_patient(browser, server, PatientID="P8")
+    uploads = server.state / "uploads"
+
+    # A slow line: 6 MB take half a minute, and the page is reloaded once the server receives.
+    slow = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 200_000}
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", slow)
+    browser.find_element(By.CSS_SELECTOR, "#series-1 input[type=file]").send_keys(str(clip))
+    _until(browser, lambda _: any(uploads.rglob("*long_clip.mp4")))
+    browser.refresh()
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", {**slow, "uploadThroughput": -1})
+
+    notice = _until(browser, lambda d: d.find_element(By.ID, "notice").text)
+    assert notice == (
+        "long clip.mp4 did not arrive: the page was reloaded or left while it was being sent. "
+        "Add it again."
+    )
+    assert "error" in str(browser.find_element(By.ID, "notice").get_attribute("class"))
+    _shot(browser, "upload-interrupted")
+    deadline = time.monotonic() + 30
+    while "the browser went away" not in server.output():
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.2)
+    log = server.output()
+    assert "Traceback" not in log
+    assert " 500 " not in log
+    assert "long clip" not in log  # a file name may name the patient
+    assert [p for p in uploads.rglob("*") if p.is_file()] == []  # the partial file is gone
 
 
 def test_typing_the_patient_with_the_keyboard_alone_on_a_phone_screen(
@@ -278,7 +603,7 @@ def test_typing_the_patient_with_the_keyboard_alone_on_a_phone_screen(
     _until(browser, lambda d: not d.find_element(By.ID, "PatientBirthDate-error").text)
     born.send_keys(Keys.ENTER)  # submits the form, as a keyboard user would
     _until(browser, lambda d: "/visit/" in d.current_url)
-    assert "Doe^Jane" in browser.find_element(By.CSS_SELECTOR, ".patient").text
+    assert "Doe, Jane" in browser.find_element(By.CSS_SELECTOR, ".patient").text
     browser.save_screenshot(str(ARTEFACTS / "serve-phone-visit.png"))
 
 
@@ -353,11 +678,11 @@ def test_a_series_setting_converts_its_files_again(
         )
         assert answer.status_code == 200, answer.text
         assert "Secondary Capture" in _wait_for_states(client, visit, {"held"}, 1)
-        settings = {
+        settings = {  # the form's own button, as without JavaScript
             "csrf": token,
             "index": "0",
             "SeriesDescription": "Left heel",
-            "Laterality": "L",
+            "ImageLaterality": "L",
             "BodyPartExamined": "FOOT",
             "iod": "vl-photo",
         }
@@ -368,8 +693,67 @@ def test_a_series_setting_converts_its_files_again(
         _wait_for_states(client, visit, {"done"}, 1)
     (written,) = (tmp_path / "out").rglob("*.dcm")
     ds = pydicom.dcmread(written)
-    assert (ds.SeriesDescription, ds.Laterality, ds.BodyPartExamined) == ("Left heel", "L", "FOOT")
+    assert (ds.SeriesDescription, ds.ImageLaterality, ds.BodyPartExamined) == (
+        "Left heel",
+        "L",
+        "FOOT",
+    )
     assert ds.Modality == "XC"
+
+
+def test_removing_a_held_file_deletes_its_upload_and_object_and_a_sent_one_stays(
+    tmp_path: Path, serving: Callable[..., Server]
+) -> None:
+    out = tmp_path / "out"
+    server = serving("-o", str(out))
+    photo = _jpeg(tmp_path / "a.jpg").read_bytes()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        visit, token = _visit(client, PatientID="P1")
+        upload = client.post(
+            f"{visit}/files?series=0",
+            files=[("files", (name, photo, "image/jpeg")) for name in ("a.jpg", "b.jpg")],
+            headers={"X-CSRF-Token": token},
+        )
+        first, second = upload.json()["jobs"]
+        _wait_for_states(client, visit, {"held"}, 2)
+        assert len(list(out.rglob("*.dcm"))) == 2
+        removed = client.post(f"{visit}/remove", data={"csrf": token, "job": str(first)})
+        assert removed.status_code == 303
+        _wait_for_states(client, visit, {"held"}, 1)
+        assert len(list(out.rglob("*.dcm"))) == 1
+        assert len([p for p in (server.state / "uploads").rglob("*") if p.is_file()]) == 1
+        client.post(f"{visit}/send", data={"csrf": token})
+        _wait_for_states(client, visit, {"done"}, 1)
+        client.post(f"{visit}/remove", data={"csrf": token, "job": str(second)})
+        assert "until it is sent" in client.get(visit).text
+    assert len(list(out.rglob("*.dcm"))) == 1  # what was filed stays
+
+
+def test_a_held_object_that_missed_a_setting_made_during_its_conversion_is_made_again(
+    tmp_path: Path, serving: Callable[..., Server]
+) -> None:
+    server = serving("-o", str(tmp_path / "out"))
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        visit, token = _visit(client, PatientID="P1")
+        upload = client.post(
+            f"{visit}/files?series=0",
+            files={"files": ("a.jpg", _jpeg(tmp_path / "a.jpg").read_bytes(), "image/jpeg")},
+            headers={"X-CSRF-Token": token},
+        )
+        (job,) = upload.json()["jobs"]
+        _wait_for_states(client, visit, {"held"}, 1)
+        # What the worker leaves when a setting lands as it converts: the job has the new
+        # value, the object it recorded has not.
+        journal = Journal(server.state / "journal.sqlite")
+        try:
+            metadata = journal.get(job).metadata  # type: ignore[union-attr]
+            journal.update(job, metadata={**metadata, "SeriesDescription": "Late"})
+        finally:
+            journal.close()
+        deadline = time.monotonic() + 60
+        while ">Late<" not in (page := _wait_for_states(client, visit, {"held", "new"}, 1)):
+            assert time.monotonic() < deadline, page
+            time.sleep(0.2)
 
 
 def test_listening_beyond_loopback_needs_a_secret(tmp_path: Path, dicomize_cli: list[str]) -> None:

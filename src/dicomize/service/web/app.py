@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -36,6 +36,14 @@ from dicomize._record import field, record
 from dicomize.errors import ConfigError, DicomizeError, MetadataError
 from dicomize.options import SendOptions
 from dicomize.service.journal import Job, JobState, Journal, state_in_words, waits_to_retry
+from dicomize.service.web.messages import FIELD_LABELS, left_out, plain_error
+from dicomize.service.web.readable import (
+    DateNotUnderstood,
+    parse_date,
+    person_name,
+    readable_date,
+    typed_name,
+)
 from dicomize.service.web.security import (
     Envelope,
     Guard,
@@ -44,7 +52,19 @@ from dicomize.service.web.security import (
     sign_in,
     signed_in,
 )
-from dicomize.service.web.uploads import UploadRefused, receive_files
+from dicomize.service.web.uploads import UploadRefused, receive_files, safe_name
+from dicomize.service.web.visits import (
+    KIND_HEADINGS,
+    LATERALITIES,
+    SERIES_FIELDS,
+    iod_choices,
+    job_metadata,
+    job_options,
+    left_out_of,
+    new_series,
+    place,
+    series_kind,
+)
 from dicomize.service.worker import ServiceSettings, Worker
 
 __all__ = ["WebSettings", "create_app"]
@@ -55,15 +75,12 @@ _HERE = Path(__file__).parent
 #: What a person types when there is no worklist, checked with the command line's rules.
 PATIENT_FIELDS = (
     ("PatientID", "Patient ID", True),
-    ("PatientName", "Name (Family^Given)", False),
-    ("PatientBirthDate", "Birth date (YYYYMMDD)", False),
+    ("PatientName", "Name (family, given)", False),
+    ("PatientBirthDate", "Birth date (e.g. 4.12.1980, day first)", False),
     ("PatientSex", "Sex (M, F or O)", False),
     ("AccessionNumber", "Accession number", False),
     ("StudyDescription", "Study description", False),
 )
-#: What the page sets per series.
-SERIES_FIELDS = ("SeriesDescription", "Laterality", "BodyPartExamined")
-SERIES_IODS = (("sc", "Secondary Capture"), ("vl-photo", "VL Photographic"))
 _VISIT = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 #: The longest video stream read into memory for its preview frame.
 _PREVIEW_VIDEO = 512 << 20
@@ -116,6 +133,10 @@ class _Service:
         self.worker = Worker(self.journal, settings, web.state / "spool", _UploadFiling(self))
         self.wake = threading.Event()
         self.found: dict[str, tuple[float, Any]] = {}
+        #: Held while a visit is read, changed and saved: uploads and settings arrive together.
+        self.visits = threading.Lock()
+        #: How often each held file was converted again for a setting it missed.
+        self.settled: dict[int, int] = {}
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -178,6 +199,8 @@ def create_app(web: WebSettings, settings: ServiceSettings) -> Starlette:
     """
     service = _Service(web, settings)
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
+    templates.env.filters["person"] = person_name
+    templates.env.filters["when"] = readable_date
     pages = _Pages(service, templates)
 
     @contextlib.asynccontextmanager
@@ -197,6 +220,8 @@ def create_app(web: WebSettings, settings: ServiceSettings) -> Starlette:
         Route("/visit/{visit}/files", pages.files, methods=["GET"]),
         Route("/visit/{visit}/files", pages.upload, methods=["POST"]),
         Route("/visit/{visit}/series", pages.series, methods=["POST"]),
+        Route("/visit/{visit}/remove", pages.remove, methods=["POST"]),
+        Route("/visit/{visit}/move", pages.move, methods=["POST"]),
         Route("/visit/{visit}/send", pages.send, methods=["POST"]),
         Route("/visit/{visit}/preview/{job:int}", pages.preview, methods=["GET"]),
         Route("/history", pages.history, methods=["GET"]),
@@ -240,6 +265,7 @@ class _Pages:
             needs_sign_in=bool(self.service.web.secret),
             worklist=self.service.web.worklist,
             sends_to=self.service.settings.send,
+            card_keys=CARD_KEYS,
         )
         return self.templates.TemplateResponse(request, name, context, status_code=status)
 
@@ -261,7 +287,7 @@ class _Pages:
             return PlainTextResponse("No worklist is configured.", status_code=400)
         try:
             items = await run_in_threadpool(self._search, keys)
-        except DicomizeError as exc:
+        except (DicomizeError, DateNotUnderstood) as exc:
             return self._render(
                 request,
                 "home.html",
@@ -286,13 +312,15 @@ class _Pages:
     def _search(self, keys: dict[str, str]) -> list[Any]:
         from dicomize.worklist import WorklistQuery, query_worklist  # noqa: PLC0415
 
-        name = keys["name"]
+        name = typed_name(keys["name"])  # "Müller, Z" is searched as Müller^Z
         if name and not name.endswith("*"):
             name += "*"  # a name typed is the start of one
         query = WorklistQuery(
             accession=keys["accession"] or None,
             patient_name=name or None,
-            scheduled=keys["date"] or ("today" if not (keys["accession"] or name) else None),
+            scheduled=parse_date(keys["date"], ranges=True)
+            if keys["date"]
+            else ("today" if not (keys["accession"] or name) else None),
         )
         assert self.service.web.worklist is not None  # noqa: S101  (checked by the caller)
         return query_worklist(self.service.web.worklist, query, self.service.web.worklist_options)
@@ -307,7 +335,8 @@ class _Pages:
         allowed = {name for name, _, _ in PATIENT_FIELDS} | set(SERIES_FIELDS)
         if keyword not in allowed:
             return JSONResponse({"error": "not a field of this page"}, status_code=400)
-        return JSONResponse({"error": _problem(keyword, value)})
+        _, reading, problem = _typed(keyword, value)
+        return JSONResponse({"error": problem, "reading": reading})
 
     async def new_visit(self, request: Request) -> Response:
         form, refused = await self._form(request)
@@ -328,12 +357,10 @@ class _Pages:
                 )
             summary = found[1].summary(names=True)
         else:
-            values = {name: _form_value(form, name) for name, _, _ in PATIENT_FIELDS}
-            errors = {
-                name: problem
-                for name, value in values.items()
-                if (problem := _problem(name, value))
-            }
+            shown = {name: _form_value(form, name) for name, _, _ in PATIENT_FIELDS}
+            typed = {name: _typed(name, value) for name, value in shown.items()}
+            values = {name: value for name, (value, _, _) in typed.items()}
+            errors = {name: problem for name, (_, _, problem) in typed.items() if problem}
             if not values["PatientID"]:
                 errors["PatientID"] = "a Patient ID is needed: the objects must find their patient"
             if errors:
@@ -342,7 +369,7 @@ class _Pages:
                     "home.html",
                     status=400,
                     fields=PATIENT_FIELDS,
-                    values=values,
+                    values=shown,
                     errors=errors,
                 )
             patient = {name: value for name, value in values.items() if value}
@@ -355,7 +382,13 @@ class _Pages:
         visit = secrets.token_urlsafe(18)
         self.service.journal.save_visit(
             visit,
-            {"patient": patient, "summary": summary, "series": [_new_series()]},
+            {
+                "patient": patient,
+                "summary": summary,
+                "series": [new_series()],
+                "names": {},
+                "removed": [],
+            },
         )
         return RedirectResponse(f"/visit/{visit}", status_code=303)
 
@@ -364,32 +397,105 @@ class _Pages:
     def _visit(self, visit: str) -> dict[str, Any] | None:
         return self.service.journal.visit(visit) if _VISIT.match(visit) else None
 
+    def _live(self, visit_id: str, visit: dict[str, Any]) -> list[Job]:
+        """Return the jobs of a visit, less those removed on the page."""
+        removed = set(visit.get("removed", []))
+        jobs = self.service.journal.batch_prefix(f"web/{visit_id}/")
+        return [job for job in jobs if job.id not in removed]
+
     async def visit(self, request: Request) -> Response:
         visit_id = request.path_params["visit"]
         visit = self._visit(visit_id)
         if visit is None:
             return PlainTextResponse("No such visit.", status_code=404)
-        rows = await run_in_threadpool(self._rows, visit_id)
+        rows = await run_in_threadpool(self._rows, visit_id, visit)
+        notice = request.session.pop("notice", None)
         return self._render(
             request,
             "visit.html",
             visit_id=visit_id,
             visit=visit,
-            rows=rows,
-            iods=SERIES_IODS,
+            series=_series_views(visit, rows),
+            summary=self._summary(rows),
+            notice=notice if isinstance(notice, dict) and notice.get("visit") == visit_id else None,
+            lateralities=LATERALITIES,
             max_files=self.service.web.max_files,
             max_upload=self.service.web.max_upload,
         )
 
     async def files(self, request: Request) -> Response:
         visit_id = request.path_params["visit"]
-        if self._visit(visit_id) is None:
+        visit = self._visit(visit_id)
+        if visit is None:
             return PlainTextResponse("No such visit.", status_code=404)
-        rows = await run_in_threadpool(self._rows, visit_id)
-        return self._render(request, "files.html", visit_id=visit_id, rows=rows)
+        rows = await run_in_threadpool(self._rows, visit_id, visit)
+        return self._render(
+            request,
+            "files.html",
+            visit_id=visit_id,
+            series=_series_views(visit, rows),
+            summary=self._summary(rows),
+        )
 
-    def _rows(self, visit_id: str) -> list[dict[str, Any]]:
-        return [_row(job) for job in self.service.journal.batch_prefix(f"web/{visit_id}/")]
+    def _rows(self, visit_id: str, visit: dict[str, Any]) -> list[dict[str, Any]]:
+        names = visit.get("names", {})
+        rows = []
+        for job in self._live(visit_id, visit):
+            index = _series_index(job)
+            if index >= len(visit["series"]):
+                continue  # a series the visit no longer has
+            shown = names.get(str(job.id)) or Path(job.name).name
+            row = _row(job, shown, visit["series"][index])
+            if self._missed(job, row):
+                row.update(attributes=None, status="converting", state=str(JobState.NEW))
+            rows.append(row)
+        return rows
+
+    def _missed(self, job: Job, row: dict[str, Any]) -> bool:
+        """Convert a held file again when its object missed a setting changed as it converted.
+
+        A setting changed while the worker converts a file is written to the job,
+        but the worker then records the object it made with the old values: the
+        object is compared with the job's attributes, at most twice per job.
+        """
+        if job.state != JobState.HELD or row["attributes"] is None:
+            return False
+        carried = row["attributes"]["carried"]
+        wanted = {k: str(job.metadata.get(k, "")) for k in (*SERIES_FIELDS, "SeriesNumber")}
+        if all(_same(k, carried.get(k, ""), v) for k, v in wanted.items()):
+            return False
+        tries = self.service.settled.get(job.id, 0)
+        if tries >= _SETTLE_TRIES:
+            return False
+        self.service.settled[job.id] = tries + 1
+        for output in job.outputs:
+            Path(output).unlink(missing_ok=True)
+        self.service.journal.update(job.id, state=JobState.NEW, outputs=[], next_try=0.0)
+        self.service.wake.set()
+        return True
+
+    def _summary(self, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Say where the visit stands once it is sent: on its way, or done."""
+        states = [row["state"] for row in rows]
+        done, failed = states.count(JobState.DONE), states.count(JobState.FAILED)
+        on_the_way = sum(state in (JobState.CONVERTED, JobState.STORED) for state in states)
+        sends = bool(self.service.settings.send)
+        if on_the_way:
+            where = "in the PACS" if sends else "filed"
+            return {"done": False, "text": f"Sending: {done} of {done + on_the_way} {where}."}
+        if not done or any(state in (JobState.NEW, JobState.HELD) for state in states):
+            return None
+        committed = all(row["committed"] for row in rows if row["state"] == JobState.DONE)
+        if not sends:
+            where = "filed in the output folder"
+        elif committed:
+            where = "stored and committed in the PACS"
+        else:
+            where = "stored in the PACS"
+        text = f"{_count(done, 'object')} {where}."
+        if failed:
+            text += f" {_count(failed, 'file')} failed: see below."
+        return {"done": True, "text": text}
 
     async def upload(self, request: Request) -> Response:
         visit_id = request.path_params["visit"]
@@ -401,7 +507,7 @@ class _Pages:
             return refused
         try:
             series = int(request.query_params.get("series", "0"))
-            settings = visit["series"][series]
+            visit["series"][series]
         except (ValueError, IndexError):
             return JSONResponse({"error": "No such series."}, status_code=400)
         folder = self.service.uploads / visit_id
@@ -414,39 +520,76 @@ class _Pages:
             )
         except UploadRefused as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        taken = await run_in_threadpool(self._take, visit_id, visit, series, settings, received)
+        except ClientDisconnect:
+            # A reload or a closed tab, not a fault: the page says what did not arrive.
+            logger.info("an upload ended when the browser went away; its partial files are removed")
+            return Response(status_code=400)
+        taken, notes, made = await run_in_threadpool(self._take, visit_id, series, received)
         self.service.wake.set()
-        return JSONResponse({"jobs": taken})
+        return JSONResponse({"jobs": taken, "notes": notes, "reload": made})
 
     def _take(
-        self,
-        visit_id: str,
-        visit: dict[str, Any],
-        series: int,
-        settings: dict[str, Any],
-        received: list[tuple[str, Path]],
-    ) -> list[int]:
+        self, visit_id: str, series: int, received: list[tuple[str, Path]]
+    ) -> tuple[list[int], list[str], bool]:
+        """Make a job of each file, in a series of its kind; say which went elsewhere.
+
+        The last value says whether the page must be loaded again to show its series.
+        """
+        from dicomize._convert import content_kind  # noqa: PLC0415
         from dicomize.service.worker import file_digest  # noqa: PLC0415
 
-        taken = []
-        for name, path in received:
-            stat = path.stat()
-            job = self.service.journal.add(
-                origin="web",
-                batch=f"web/{visit_id}/{series}",
-                source=str(path),
-                name=f"{visit_id}/{series}/{name}",
-                size=stat.st_size,
-                mtime_ns=stat.st_mtime_ns,
-                digest=file_digest(path),
-                metadata=_job_metadata(visit, settings),
-                options={"iod": settings["iod"]},
+        taken: list[int] = []
+        elsewhere: dict[int, list[str]] = {}
+        made = False
+        # Read before the visit is held: a long clip's digest takes seconds.
+        options = self.service.settings.convert_options
+        files = [
+            (shown, path, content_kind(path, options), file_digest(path), path.stat())
+            for shown, path in received
+        ]
+        with self.service.visits:
+            visit = self.service.journal.visit(visit_id)
+            assert visit is not None  # noqa: S101  (visits are never deleted by the page)
+            occupied = {_series_index(job) for job in self._live(visit_id, visit)}
+            forms = [iod_choices(series_kind(settings)) for settings in visit["series"]]
+            for shown, path, kind, digest, stat in files:
+                index, new = place(visit, series, kind, occupied)
+                made = made or new
+                job = self.service.journal.add(
+                    origin="web",
+                    batch=f"web/{visit_id}/{index}",
+                    source=str(path),
+                    name=f"{visit_id}/{index}/{safe_name(shown)}",
+                    size=stat.st_size,
+                    mtime_ns=stat.st_mtime_ns,
+                    digest=digest,
+                    metadata=job_metadata(visit, index),
+                    options=job_options(visit, index),
+                )
+                visit.setdefault("names", {})[str(job.id)] = shown
+                taken.append(job.id)
+                if index != series:
+                    elsewhere.setdefault(index, []).append(shown)
+            self.service.journal.save_visit(visit_id, visit)
+            # A series that became one of clips, documents or models shows other settings.
+            made = made or any(
+                iod_choices(series_kind(settings)) != form
+                for settings, form in zip(visit["series"], forms, strict=False)
             )
-            taken.append(job.id)
-        return taken
+        notes = [
+            f"{', '.join(names)} went to series {index + 1}, "
+            f"{KIND_HEADINGS[series_kind(visit['series'][index])]}: a series holds one kind "
+            "of file, so pictures, clips, PDF documents and 3D models each have their own."
+            for index, names in elsewhere.items()
+        ]
+        return taken, notes, made
 
     async def series(self, request: Request) -> Response:
-        """Add a series, or change one: its held files are converted again with the new values."""
+        """Add a series, or change one: its held files are converted again with the new values.
+
+        The page's script sends each change as it is made and takes a JSON answer;
+        without the script, the form's button sends them all and the page comes back.
+        """
         visit_id = request.path_params["visit"]
         visit = self._visit(visit_id)
         if visit is None:
@@ -455,60 +598,204 @@ class _Pages:
         if refused is not None:
             return refused
         if _form_value(form, "action") == "add":
-            visit["series"].append(_new_series())
-            self.service.journal.save_visit(visit_id, visit)
+            await run_in_threadpool(self._add_series, visit_id)
             return RedirectResponse(f"/visit/{visit_id}", status_code=303)
-        try:
-            index = int(_form_value(form, "index"))
-            current = visit["series"][index]
-        except (ValueError, IndexError):
-            return PlainTextResponse("No such series.", status_code=400)
         changed = {name: _form_value(form, name) for name in SERIES_FIELDS}
-        problems = [
-            f"{name}: {problem}"
-            for name, value in changed.items()
-            if (problem := _problem(name, value))
-        ]
-        iod = _form_value(form, "iod")
-        if iod not in dict(SERIES_IODS):
-            problems.append(f"iod: choose one of {', '.join(dict(SERIES_IODS))}")
-        if problems:
-            return PlainTextResponse("; ".join(problems), status_code=400)
-        current.update(changed, iod=iod)
-        self.service.journal.save_visit(visit_id, visit)
-        await run_in_threadpool(self._reconvert, visit_id, visit, index)
-        self.service.wake.set()
-        return RedirectResponse(f"/visit/{visit_id}", status_code=303)
+        index = _form_value(form, "index")
+        if not index.isdigit():
+            return PlainTextResponse("No such series.", status_code=400)
+        problems, count = await run_in_threadpool(
+            self._apply, visit_id, int(index), changed, _form_value(form, "iod")
+        )
+        return _settings_answer(request, visit_id, problems, count)
 
-    def _reconvert(self, visit_id: str, visit: dict[str, Any], index: int) -> None:
-        settings = visit["series"][index]
-        for job in self.service.journal.batch(f"web/{visit_id}/{index}"):
-            if job.state not in (JobState.HELD, JobState.NEW):
-                continue  # already on its way: it stays as it was sent
+    def _add_series(self, visit_id: str) -> None:
+        with self.service.visits:
+            visit = self.service.journal.visit(visit_id)
+            assert visit is not None  # noqa: S101  (visits are never deleted by the page)
+            visit["series"].append(new_series())
+            self.service.journal.save_visit(visit_id, visit)
+
+    def _apply(
+        self, visit_id: str, index: int, changed: dict[str, str], iod: str
+    ) -> tuple[dict[str, str], int]:
+        """Check and keep a series' settings; return the problems, or the files redone."""
+        with self.service.visits:
+            visit = self.service.journal.visit(visit_id)
+            assert visit is not None  # noqa: S101  (visits are never deleted by the page)
+            if index >= len(visit["series"]):
+                return {"index": "no such series"}, 0
+            current = visit["series"][index]
+            problems = {
+                name: problem
+                for name, value in changed.items()
+                if (problem := _problem(name, value))
+            }
+            choices = dict(iod_choices(series_kind(current)))
+            if not choices:
+                iod = current["iod"]  # a document's or a model's IOD follows its format
+            elif iod not in choices:
+                problems["iod"] = f"choose one of {', '.join(choices.values())}"
+            if problems:
+                return problems, 0
+            current.update(changed, iod=iod)
+            self.service.journal.save_visit(visit_id, visit)
+            count = self._reconvert(visit_id, visit, index)
+        self.service.wake.set()
+        return {}, count
+
+    def _reconvert(self, visit_id: str, visit: dict[str, Any], index: int) -> int:
+        """Convert the held files of a series again with its settings; return how many."""
+        count = 0
+        for job in self._live(visit_id, visit):
+            if _series_index(job) != index or job.state not in (JobState.HELD, JobState.NEW):
+                continue  # another series, or already on its way: it stays as it was sent
             for output in job.outputs:
                 Path(output).unlink(missing_ok=True)
             self.service.journal.update(
                 job.id,
                 state=JobState.NEW,
-                metadata=_job_metadata(visit, settings),
-                options={"iod": settings["iod"]},
+                metadata=job_metadata(visit, index),
+                options=job_options(visit, index),
                 outputs=[],
                 next_try=0.0,
             )
+            count += 1
+        return count
+
+    async def remove(self, request: Request) -> Response:
+        """Take a failed or held file off the visit: its upload and object go, nothing sent."""
+        return await self._act(request, self._remove)
+
+    async def move(self, request: Request) -> Response:
+        """Move a held file to another series (or a new one), converted again there."""
+        return await self._act(request, self._move)
+
+    async def _act(self, request: Request, act: Callable[..., str]) -> Response:
+        visit_id = request.path_params["visit"]
+        if self._visit(visit_id) is None:
+            return PlainTextResponse("No such visit.", status_code=404)
+        form, refused = await self._form(request)
+        if refused is not None:
+            return refused
+        job_id = _form_value(form, "job")
+        if not job_id.isdigit():
+            return PlainTextResponse("No such file.", status_code=400)
+        said = await run_in_threadpool(act, visit_id, int(job_id), _form_value(form, "series"))
+        self.service.wake.set()
+        # No file name in the cookie: the session is signed, not encrypted.
+        request.session["notice"] = {"visit": visit_id, "text": said}
+        return RedirectResponse(f"/visit/{visit_id}#files", status_code=303)
+
+    def _job_of(self, visit_id: str, visit: dict[str, Any], job_id: int) -> Job | None:
+        job = self.service.journal.get(job_id)
+        if job is None or not job.batch.startswith(f"web/{visit_id}/"):
+            return None
+        return None if job_id in visit.get("removed", []) else job
+
+    def _remove(self, visit_id: str, job_id: int, _: str) -> str:
+        with self.service.visits:
+            visit = self.service.journal.visit(visit_id)
+            assert visit is not None  # noqa: S101  (checked by the caller)
+            job = self._job_of(visit_id, visit, job_id)
+            if job is None:
+                return "That file is no longer on this visit."
+            if job.state not in (JobState.HELD, JobState.FAILED):
+                return "A file can be removed once it is converted, and until it is sent."
+            if job.state == JobState.HELD:
+                # Nothing of it was sent: its upload and its object go.
+                Path(job.source).unlink(missing_ok=True)
+                for output in job.outputs:
+                    Path(output).unlink(missing_ok=True)
+                self.service.journal.update(
+                    job.id,
+                    state=JobState.FAILED,
+                    error="removed on the page before it was sent",
+                    moved_to="-",
+                    outputs=[],
+                )
+            visit.setdefault("removed", []).append(job.id)
+            self.service.journal.save_visit(visit_id, visit)
+        with contextlib.suppress(OSError):  # not empty yet: another file of the visit
+            Path(job.source).parent.rmdir()
+        return "The file was removed; nothing of it was sent."
+
+    def _move(self, visit_id: str, job_id: int, target: str) -> str:
+        with self.service.visits:
+            visit = self.service.journal.visit(visit_id)
+            assert visit is not None  # noqa: S101  (checked by the caller)
+            job = self._job_of(visit_id, visit, job_id)
+            if job is None:
+                return "That file is no longer on this visit."
+            if job.state != JobState.HELD:
+                return "A file can be moved once it is converted, and until it is sent."
+            here = _series_index(job)
+            kind = series_kind(visit["series"][here])
+            others = [other for other in self._live(visit_id, visit) if other.id != job.id]
+            occupied = {_series_index(other) for other in others}
+            if target == "new":
+                visit["series"].append(new_series(kind))
+                to = len(visit["series"]) - 1
+            elif target.isdigit() and int(target) < len(visit["series"]) and int(target) != here:
+                to = int(target)
+            else:
+                return "Choose the series to move the file to."
+            if place(visit, to, kind, occupied)[0] != to:
+                heading = KIND_HEADINGS[series_kind(visit["series"][to])].lower()
+                return f"Series {to + 1} holds {heading}: a series holds one kind of file."
+            for output in job.outputs:
+                Path(output).unlink(missing_ok=True)
+            batch = f"web/{visit_id}/{to}"
+            number = max(
+                (other.instance_number for other in self.service.journal.batch(batch)), default=0
+            )
+            self.service.journal.update(
+                job.id,
+                batch=batch,
+                name=f"{visit_id}/{to}/{Path(job.name).name}",
+                instance_number=number + 1,
+                metadata=job_metadata(visit, to),
+                options=job_options(visit, to),
+                state=JobState.NEW,
+                outputs=[],
+                error="",
+                next_try=0.0,
+            )
+            self.service.journal.save_visit(visit_id, visit)
+        return f"The file was moved to series {to + 1} and is converted again there."
 
     async def send(self, request: Request) -> Response:
         visit_id = request.path_params["visit"]
-        if self._visit(visit_id) is None:
+        visit = self._visit(visit_id)
+        if visit is None:
             return PlainTextResponse("No such visit.", status_code=404)
         _, refused = await self._form(request)
         if refused is not None:
             return refused
-        state = JobState.CONVERTED if self.service.settings.send else JobState.STORED
-        for job in self.service.journal.batch_prefix(f"web/{visit_id}/"):
-            if job.state == JobState.HELD:
-                self.service.journal.update(job.id, state=state, next_try=0.0)
+        problem = await run_in_threadpool(self._send, visit_id, visit)
+        if problem:
+            request.session["notice"] = {"visit": visit_id, "text": problem, "send": True}
+            return RedirectResponse(f"/visit/{visit_id}#send-section", status_code=303)
         self.service.wake.set()
-        return RedirectResponse(f"/visit/{visit_id}", status_code=303)
+        return RedirectResponse(f"/visit/{visit_id}#files", status_code=303)
+
+    def _send(self, visit_id: str, visit: dict[str, Any]) -> str:
+        """Send the held files of a visit; or say why nothing can be sent."""
+        jobs = self._live(visit_id, visit)
+        if not jobs:
+            return "Add at least one file before sending."
+        converting = sum(job.state == JobState.NEW for job in jobs)
+        if converting:
+            return f"Wait until every file is converted ({converting} still converting), then send."
+        held = [job for job in jobs if job.state == JobState.HELD]
+        if not held:
+            if all(job.state == JobState.FAILED for job in jobs):
+                return "No file is ready to send: remove the failed ones and add them again."
+            return "Everything on this visit has been sent already."
+        state = JobState.CONVERTED if self.service.settings.send else JobState.STORED
+        for job in held:
+            self.service.journal.update(job.id, state=state, next_try=0.0)
+        return ""
 
     async def preview(self, request: Request) -> Response:
         visit_id = request.path_params["visit"]
@@ -612,13 +899,19 @@ class _Pages:
         return self._render(request, "login.html", status=401, error="That is not the secret.")
 
 
-def _new_series() -> dict[str, Any]:
-    return {"SeriesDescription": "", "Laterality": "", "BodyPartExamined": "", "iod": "sc"}
-
-
-def _job_metadata(visit: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    values = {name: settings[name] for name in SERIES_FIELDS if settings.get(name)}
-    return {**visit["patient"], **values}
+def _typed(keyword: str, value: str) -> tuple[str, str, str]:
+    """Return a typed value as DICOM holds it, as the page reads it back, and its problem."""
+    reading = ""
+    if keyword == "PatientBirthDate" and value:
+        try:
+            value = parse_date(value)
+        except DateNotUnderstood as exc:
+            return value, "", str(exc)
+        reading = readable_date(value)
+    elif keyword == "PatientName" and value:
+        value = typed_name(value)
+        reading = person_name(value)
+    return value, reading, _problem(keyword, value)
 
 
 def _problem(keyword: str, value: str) -> str:
@@ -641,35 +934,134 @@ def _from_worklist(item: Any) -> tuple[dict[str, Any], list[str]]:  # noqa: ANN4
     return dict(found), notes
 
 
-def _row(job: Job) -> dict[str, Any]:
-    labels = {
-        JobState.NEW: "converting",
-        JobState.HELD: "ready to send",
-        JobState.CONVERTED: "sending",
-        JobState.STORED: "stored",
-        JobState.DONE: "committed" if "committed" in job.statuses.values() else "stored",
-        JobState.FAILED: "failed",
-    }
-    status = labels[job.state]
+def _settings_answer(
+    request: Request, visit_id: str, problems: dict[str, str], count: int
+) -> Response:
+    """Answer a change of series settings: JSON to the page's script, the page to a form."""
+    if "application/json" not in request.headers.get("accept", ""):
+        if problems:
+            text = "; ".join(f"{FIELD_LABELS.get(k, k)}: {p}" for k, p in problems.items())
+            return PlainTextResponse(text, status_code=400)
+        return RedirectResponse(f"/visit/{visit_id}", status_code=303)
+    if problems:
+        return JSONResponse({"problems": problems}, status_code=400)
+    if count:
+        saved = f"Saved: {_count(count, 'file')} of this series being converted again."
+    else:
+        saved = "Saved: the files added to this series will have it."
+    return JSONResponse({"saved": saved})
+
+
+def _series_index(job: Job) -> int:
+    """Return the place on its visit of a web job's series (its batch is ``web/visit/N``)."""
+    return int(job.batch.rsplit("/", 1)[1])
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _same(keyword: str, carried: str, wanted: str) -> bool:
+    if keyword == "ImageLaterality" and not wanted:
+        return carried in ("", "U")  # none given is written U (unpaired)
+    return carried == wanted
+
+
+def _series_views(visit: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return each series of a visit as the page shows it: settings, kind, files, moves."""
+    held = {row["series"] for row in rows}
+    views = []
+    for index, settings in enumerate(visit["series"]):
+        kind = series_kind(settings)
+        targets = [
+            (str(other), f"series {other + 1}")
+            for other, those in enumerate(visit["series"])
+            if other != index and (other not in held or series_kind(those) == kind)
+        ]
+        views.append(
+            {
+                "index": index,
+                "number": index + 1,
+                "settings": settings,
+                "kind": kind,
+                "heading": KIND_HEADINGS[kind] if index in held else "",
+                "iods": iod_choices(kind),
+                "rows": [row for row in rows if row["series"] == index],
+                "targets": [*targets, ("new", "a new series")],
+            }
+        )
+    return views
+
+
+_LABELS = {
+    JobState.NEW: "converting",
+    JobState.HELD: "ready to send",
+    JobState.CONVERTED: "sending",
+    JobState.STORED: "stored",
+    JobState.FAILED: "failed",
+}
+#: How often a held file is converted again for a setting its object missed.
+_SETTLE_TRIES = 2
+
+
+def _row(job: Job, shown: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Return one file's card: its state in words, its object's attributes, what it can do."""
+    committed = bool(job.statuses) and all(s == "committed" for s in job.statuses.values())
+    status = ("committed" if committed else "stored") if job.state == JobState.DONE else ""
+    status = status or _LABELS[job.state]
     if job.state == JobState.CONVERTED and job.attempts:
         status = f"waiting to retry (attempt {job.attempts + 1})"
+    kind = series_kind(settings)
     row: dict[str, Any] = {
         "id": job.id,
-        "name": Path(job.name).name,
+        "series": _series_index(job),
+        "name": shown,
         "status": status,
         "state": str(job.state),
-        "error": job.error,
+        "error": "",
+        "note": "",
+        "committed": committed,
+        "removable": job.state in (JobState.HELD, JobState.FAILED),
+        "movable": job.state == JobState.HELD,
         "stamp": int(job.updated * 1000),
         "attributes": None,
     }
+    if job.error:
+        stage = "convert" if not job.outputs else "send"
+        if job.state == JobState.CONVERTED:
+            stage = "retry"
+        internal = [job.source, job.name, *job.outputs]
+        row["error"] = plain_error(job.error, shown=shown, internal=internal, stage=stage)
+    elif job.state != JobState.FAILED:
+        dropped = left_out_of(settings, kind, str(job.options.get("iod", "sc")))
+        row["note"] = left_out(dropped, kind)
     if job.outputs and Path(job.outputs[0]).exists():
         row["attributes"] = _attributes(job.outputs[0], Path(job.outputs[0]).stat().st_mtime_ns)
     return row
 
 
+#: What each card shows of its object, in this order.
+CARD_KEYS = (
+    "Patient",
+    "Study",
+    "Series number",
+    "Series description",
+    "Laterality",
+    "Body part",
+    "Modality",
+    "IOD",
+    "Transfer syntax",
+    "Verdict",
+)
+_SIDES = {"R": "right", "L": "left", "B": "both", "U": "not paired"}
+
+
 @functools.lru_cache(maxsize=512)
-def _attributes(path: str, stamp: int) -> dict[str, str]:  # noqa: ARG001  (a cache key)
-    """Return the attributes that matter and dciodvfy's verdict of one object (cached)."""
+def _attributes(path: str, stamp: int) -> dict[str, Any]:  # noqa: ARG001  (a cache key)
+    """Return what the card shows of one object, read from it, and dciodvfy's verdict (cached).
+
+    ``carried`` holds the series settings as the object carries them.
+    """
     from pydicom import dcmread  # noqa: PLC0415
     from pydicom.uid import UID  # noqa: PLC0415
 
@@ -683,14 +1075,31 @@ def _attributes(path: str, stamp: int) -> dict[str, str]:  # noqa: ARG001  (a ca
         judged = f"dciodvfy: no errors, {len(verdict.warnings)} warnings"
     else:
         judged = f"dciodvfy: {verdict.first_error()}"
-    return {
-        "Patient": f"{ds.get('PatientName', '')} ({ds.get('PatientID', '')})",
-        "Study": f"{ds.get('StudyDescription', '') or ''} {ds.get('AccessionNumber', '')}".strip(),
-        "Series": f"{ds.get('SeriesNumber', '')} {ds.get('SeriesDescription', '') or ''}".strip(),
+    carried = {
+        keyword: str(ds.get(keyword, "") or "") for keyword in (*SERIES_FIELDS, "SeriesNumber")
+    }
+    side = carried["ImageLaterality"] or str(ds.get("Laterality", "") or "")
+    study = (
+        str(ds.get("StudyDescription", "") or ""),
+        str(ds.get("AccessionNumber", "") or ""),
+        readable_date(str(ds.get("StudyDate", "") or "")),
+    )
+    shown = {
+        "Patient": f"{person_name(ds.get('PatientName', ''))} (ID {ds.get('PatientID', '')})",
+        "Study": " · ".join(part for part in study if part),
+        "Series number": carried["SeriesNumber"],
+        "Series description": carried["SeriesDescription"],
+        "Laterality": f"{_SIDES.get(side, side)} ({side})" if side else "",
+        "Body part": carried["BodyPartExamined"],
+        "Modality": str(ds.get("Modality", "") or ""),
         "IOD": UID(str(ds.SOPClassUID)).name,
         "Transfer syntax": UID(str(ds.file_meta.TransferSyntaxUID)).name,
         "Verdict": judged,
-        "ok": "yes" if verdict.ok else "no",
+    }
+    return {
+        "shown": {key: value or "not recorded" for key, value in shown.items()},
+        "ok": verdict.ok,
+        "carried": carried,
     }
 
 

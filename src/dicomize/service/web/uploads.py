@@ -15,11 +15,12 @@ from typing import IO, Any
 
 from starlette.requests import Request
 
-__all__ = ["UploadRefused", "receive_files"]
+__all__ = ["UploadRefused", "receive_files", "safe_name", "shown_name"]
 
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?')
 _FILENAME = re.compile(r'filename="([^"]*)"')
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class UploadRefused(Exception):
@@ -40,16 +41,32 @@ def safe_name(name: str) -> str:
     return base[:120] or "upload"
 
 
+def shown_name(name: str) -> str:
+    r"""Return the name the person gave a file, to show on the page: no folders, no controls.
+
+    >>> shown_name("C:\\Fotos\\Ferse links.JPG"), shown_name("../x\x00y.pdf")
+    ('Ferse links.JPG', 'xy.pdf')
+    """
+    base = _CONTROL.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    return base[:200] or "upload"
+
+
 async def receive_files(
     request: Request, folder: Path, *, max_bytes: int, max_files: int
 ) -> list[tuple[str, Path]]:
     """Stream the files of a multipart upload into `folder`; return (name, path) pairs.
+
+    Each name is the file's as the browser gave it (:func:`shown_name`); each
+    path, in `folder`, is made from :func:`safe_name`.
 
     Raises
     ------
     UploadRefused
         For a body over `max_bytes`, more than `max_files` files, or one that is
         not multipart; nothing of it is left on disk.
+    starlette.requests.ClientDisconnect
+        When the browser goes away before the end (a page reloaded or closed);
+        nothing of it is left on disk either.
     """
     declared = int(request.headers.get("content-length") or 0)
     if declared > max_bytes:
@@ -143,7 +160,7 @@ class _Receiver:
         # O_EXCL: never over another file, whatever name the browser sent.
         descriptor = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._stream = os.fdopen(descriptor, "wb")
-        self._display = name
+        self._display = shown_name(self._name)
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         if self._stream is not None:
