@@ -79,7 +79,7 @@ def test_a_stuck_job_shows_its_reason_and_is_retried_then_cancelled_from_history
     row = _job_row(browser, "recent", job)
     assert "next at " in row.find_element(By.CSS_SELECTOR, ".status").text
     assert "Connection refused" in row.find_element(By.CSS_SELECTOR, ".reason").text
-    assert row.find_element(By.CSS_SELECTOR, ".who").text == "Stuck^Sam (P4711)"
+    assert row.find_element(By.CSS_SELECTOR, ".who").text == "Stuck, Sam (P4711)"
     link = row.find_element(By.CSS_SELECTOR, "a.visit")
     assert str(link.get_attribute("href")).endswith(visit)
     assert "shown only when signed in" not in browser.page_source

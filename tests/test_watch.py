@@ -585,3 +585,69 @@ def test_status_lists_the_stuck_jobs_with_their_reasons(
     nothing = _watch(dicomize_cli, tmp_path, "--status")
     assert nothing.returncode == 2
     assert "no journal" in nothing.stderr
+
+
+def _web_job(journal: Journal, upload: Path, data: bytes, **metadata: str) -> Job:
+    upload.parent.mkdir(parents=True, exist_ok=True)
+    upload.write_bytes(data)
+    visit = upload.parent.name
+    return journal.add(
+        origin="web",
+        batch=f"web/{visit}/0",
+        source=str(upload),
+        name=f"{visit}/0/{upload.name}",
+        size=upload.stat().st_size,
+        mtime_ns=upload.stat().st_mtime_ns,
+        digest=file_digest(upload),
+        metadata={"PatientID": "P1", **metadata},
+    )
+
+
+def test_a_failed_upload_is_kept_until_retention_lets_it_go(tmp_path: Path) -> None:
+    from dicomize.service.web.app import _UploadFiling  # noqa: PLC0415
+
+    state = tmp_path / "state"
+    journal = Journal(state / "journal.sqlite")
+    worker = Worker(journal, ServiceSettings(keep_for=HOUR), state / "spool", _UploadFiling(None))  # type: ignore[arg-type]
+    upload = state / "uploads" / ("V" * 24) / "torn.jpg"
+    job = _web_job(journal, upload, _jpeg(1)[:300])
+    try:
+        failed = worker.convert(job)
+        assert failed.state == JobState.FAILED
+        # Never in the PACS: the only copy the service has stays for the person to see.
+        assert upload.exists()
+        worker.expire(now=time.time() + 2 * HOUR)
+        assert journal.get(job.id) is None
+    finally:
+        journal.close()
+    assert not upload.exists()
+    assert not upload.parent.exists()
+
+
+class _Interrupted(Worker):
+    """A worker during whose conversion the person changes the series on the page."""
+
+    def _produce(self, job: Job) -> tuple[Path, tuple[str, ...]]:
+        made = super()._produce(job)
+        self.journal.update(
+            job.id, state=JobState.NEW, metadata={**job.metadata, "SeriesDescription": "Late"}
+        )
+        return made
+
+
+def test_a_setting_changed_while_its_file_converts_is_not_lost(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    journal = Journal(state / "journal.sqlite")
+    settings = ServiceSettings()
+    job = _web_job(journal, state / "uploads" / ("V" * 24) / "a.jpg", _jpeg(2))
+    try:
+        again = _Interrupted(journal, settings, state / "spool", _Uploads()).convert(job)
+        # The object made with the old values is not recorded, and not left behind.
+        assert again.state == JobState.NEW
+        assert again.outputs == []
+        assert not list((state / "spool").rglob("*.dcm"))
+        held = Worker(journal, settings, state / "spool", _Uploads()).convert(again)
+        assert held.state == JobState.HELD
+        assert pydicom.dcmread(held.outputs[0]).SeriesDescription == "Late"
+    finally:
+        journal.close()

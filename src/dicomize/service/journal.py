@@ -389,20 +389,45 @@ class Journal:
 
     def update(self, job_id: int, **fields: Any) -> Job:  # noqa: ANN401  (column values)
         """Change fields of a job in one committed transaction; return the job as it is now."""
+        self._set(job_id, fields)
+        job = self.get(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        return job
+
+    def update_unchanged(self, job: Job, **fields: Any) -> Job | None:  # noqa: ANN401
+        """Change fields of `job` only if nobody changed it since it was read; else None.
+
+        A step's result is recorded this way when a person may change the job while
+        the step runs (a setting on the web page while the file converts): the change
+        wins, and the step is done again with it.
+        """
+        if not self._set(job.id, fields, unchanged_since=job.updated):
+            return None
+        return self.get(job.id)
+
+    def _set(
+        self, job_id: int, fields: dict[str, Any], *, unchanged_since: float | None = None
+    ) -> bool:
         names = list(fields)
         values = [
             json.dumps(fields[name]) if name in _JSON_FIELDS else fields[name] for name in names
         ]
         assignments = ", ".join(f"{name} = ?" for name in [*names, "updated"])
-        with self._lock:
-            self._db.execute(
-                f"UPDATE jobs SET {assignments} WHERE id = ?",  # noqa: S608  (our own column names)
-                (*values, time.time(), job_id),
+        where, guard = (
+            ("id = ?", ())
+            if unchanged_since is None
+            else (
+                "id = ? AND updated = ?",
+                (unchanged_since,),
             )
-        job = self.get(job_id)
-        if job is None:
-            raise KeyError(job_id)
-        return job
+        )
+        with self._lock:
+            cursor = self._db.execute(
+                f"UPDATE jobs SET {assignments} WHERE {where}",  # noqa: S608  (our own column names)
+                (*values, time.time(), job_id, *guard),
+            )
+        return cursor.rowcount > 0
 
     def save_visit(self, visit: str, data: dict[str, Any]) -> None:
         """Store (or replace) what the web page knows of one visit: patient, order, series."""

@@ -182,6 +182,10 @@ class Worker:
         except Exception as exc:  # one bad file never stops the service
             logger.debug("unexpected error converting job %d", job.id, exc_info=True)
             return self.fail(job, f"{job.name}: internal error: {exc!r}")
+        return self._converted(job, output, notes)
+
+    def _converted(self, job: Job, output: Path, notes: tuple[str, ...]) -> Job:
+        """Record the object of `job`: held, to be sent, or stored."""
         if job.origin == "web":
             state = JobState.HELD
         else:
@@ -189,9 +193,16 @@ class Worker:
         logger.info("job %d: converted", job.id)
         for note in notes:
             logger.info("job %d: %s", job.id, note)
-        return self.journal.update(
-            job.id, state=state, outputs=[str(output)], error="", attempts=0, next_try=0.0
+        done = self.journal.update_unchanged(
+            job, state=state, outputs=[str(output)], error="", attempts=0, next_try=0.0
         )
+        if done is None:
+            # Changed as it converted (a setting, a move, a removal on the page): the object
+            # has the old values, and the job is converted again as it now is, if at all.
+            logger.info("job %d: changed while converting; its object is made again", job.id)
+            output.unlink(missing_ok=True)
+            return self.journal.get(job.id) or job
+        return done
 
     def _produce(self, job: Job) -> tuple[Path, tuple[str, ...]]:
         """Write (and check) the object of `job`; return it and the notes on the way."""
@@ -362,8 +373,9 @@ class Worker:
         """Forget what ``keep_for`` lets go; return the jobs forgotten.
 
         A job done or failed goes with what is left of it in the spool; a held job
-        nobody sent, with its upload and its objects. Sources filed in a done or failed
-        folder are the operator's, and objects kept in ``output`` the user's.
+        nobody sent, or a failed upload, with its upload and its objects. Sources filed
+        in a done or failed folder are the operator's, and objects kept in ``output``
+        the user's.
         """
         moment = time.time() if now is None else now
         self._next_expiry = moment + min(EXPIRE_EVERY, self.settings.keep_for)
@@ -374,8 +386,8 @@ class Worker:
                 # By where it is, not by today's settings: an earlier run may have had -o.
                 if held or output.is_relative_to(self.spool):
                     output.unlink(missing_ok=True)
-            if held:  # an upload: the service's own copy
-                source = Path(job.source)
+            if held or (job.origin == "web" and job.state == JobState.FAILED):
+                source = Path(job.source)  # an upload: the service's own copy
                 source.unlink(missing_ok=True)
                 with contextlib.suppress(OSError):  # the visit's other uploads are left
                     source.parent.rmdir()

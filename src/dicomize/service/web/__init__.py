@@ -2,7 +2,11 @@
 
 * :mod:`~dicomize.service.web.app`: the pages and the worker thread behind them;
 * :mod:`~dicomize.service.web.uploads`: uploads streamed to a private folder within limits;
-* :mod:`~dicomize.service.web.security`: sign-in, CSRF, headers, an access log without data.
+* :mod:`~dicomize.service.web.security`: sign-in, CSRF, headers, an access log without data;
+* :mod:`~dicomize.service.web.visits`: a visit's series, one kind of content each;
+* :mod:`~dicomize.service.web.readable`: names and dates as people read and type them;
+* :mod:`~dicomize.service.web.messages`: errors in the page's words, without paths or flags;
+* :mod:`~dicomize.service.web.recent`: what the page keeps in memory, for minutes only.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import io
 import logging
 import os
@@ -44,6 +43,7 @@ from dicomize.service.web.readable import (
     readable_date,
     typed_name,
 )
+from dicomize.service.web.recent import Recent
 from dicomize.service.web.security import (
     Envelope,
     Guard,
@@ -86,6 +86,8 @@ _VISIT = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _PREVIEW_VIDEO = 512 << 20
 #: Worklist answers kept for the person to choose from, by token.
 _FOUND_FOR = 15 * 60.0
+#: How long a card's attributes and preview are kept in memory for the page's polling.
+_KEPT_FOR = 10 * 60.0
 
 
 @record()
@@ -135,8 +137,6 @@ class _Service:
         self.found: dict[str, tuple[float, Any]] = {}
         #: Held while a visit is read, changed and saved: uploads and settings arrive together.
         self.visits = threading.Lock()
-        #: How often each held file was converted again for a setting it missed.
-        self.settled: dict[int, int] = {}
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -173,13 +173,18 @@ class _Service:
 
 
 class _UploadFiling:
-    """An upload is deleted once its job ends; its folder goes when empty."""
+    """An upload is deleted once the PACS has its object; a failed one stays where it is.
+
+    A file that failed (damaged, cancelled while the PACS was away) is the visit's
+    only copy but the phone's: it is kept until the person removes it on the page
+    or the retention rule lets it go. The visit's folder goes when empty.
+    """
 
     def __init__(self, service: _Service) -> None:
         self.service = service
 
-    def destination(self, job: Job, error: str | None) -> Path | None:  # noqa: ARG002
-        return None
+    def destination(self, job: Job, error: str | None) -> Path | None:
+        return Path(job.source) if error else None
 
     def filed(self, job: Job, destination: Path | None, error: str | None) -> None:  # noqa: ARG002
         folder = Path(job.source).parent
@@ -445,34 +450,8 @@ class _Pages:
             if index >= len(visit["series"]):
                 continue  # a series the visit no longer has
             shown = names.get(str(job.id)) or Path(job.name).name
-            row = _row(job, shown, visit["series"][index])
-            if self._missed(job, row):
-                row.update(attributes=None, status="converting", state=str(JobState.NEW))
-            rows.append(row)
+            rows.append(_row(job, shown, visit["series"][index]))
         return rows
-
-    def _missed(self, job: Job, row: dict[str, Any]) -> bool:
-        """Convert a held file again when its object missed a setting changed as it converted.
-
-        A setting changed while the worker converts a file is written to the job,
-        but the worker then records the object it made with the old values: the
-        object is compared with the job's attributes, at most twice per job.
-        """
-        if job.state != JobState.HELD or row["attributes"] is None:
-            return False
-        carried = row["attributes"]["carried"]
-        wanted = {k: str(job.metadata.get(k, "")) for k in (*SERIES_FIELDS, "SeriesNumber")}
-        if all(_same(k, carried.get(k, ""), v) for k, v in wanted.items()):
-            return False
-        tries = self.service.settled.get(job.id, 0)
-        if tries >= _SETTLE_TRIES:
-            return False
-        self.service.settled[job.id] = tries + 1
-        for output in job.outputs:
-            Path(output).unlink(missing_ok=True)
-        self.service.journal.update(job.id, state=JobState.NEW, outputs=[], next_try=0.0)
-        self.service.wake.set()
-        return True
 
     def _summary(self, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         """Say where the visit stands once it is sent: on its way, or done."""
@@ -702,11 +681,11 @@ class _Pages:
                 return "That file is no longer on this visit."
             if job.state not in (JobState.HELD, JobState.FAILED):
                 return "A file can be removed once it is converted, and until it is sent."
+            # Nothing of it was sent: its upload (kept for a failed file too) and object go.
+            Path(job.source).unlink(missing_ok=True)
+            for output in job.outputs:
+                Path(output).unlink(missing_ok=True)
             if job.state == JobState.HELD:
-                # Nothing of it was sent: its upload and its object go.
-                Path(job.source).unlink(missing_ok=True)
-                for output in job.outputs:
-                    Path(output).unlink(missing_ok=True)
                 self.service.journal.update(
                     job.id,
                     state=JobState.FAILED,
@@ -834,16 +813,23 @@ class _Pages:
                 summary = (visit or {}).get("summary", {})
                 name = summary.get("patient_name") or job.metadata.get("PatientName") or ""
                 number = summary.get("patient_id") or job.metadata.get("PatientID") or ""
-                who = f"{name} ({number})" if name else number
+                who = f"{person_name(name)} ({number})" if name else number
+            # A web file by the name it was given; a watched one by its place in the folder.
+            shown = (visit or {}).get("names", {}).get(str(job.id)) or (
+                Path(job.name).name if visit_id else job.name
+            )
+            taken = time.localtime(job.created)
             return {
                 "id": job.id,
-                "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created)),
+                "when": readable_date(
+                    time.strftime("%Y%m%d", taken), time.strftime("%H%M%S", taken)
+                ),
                 "origin": job.origin,
                 "kind": Path(job.name).suffix.lower(),
                 "code": str(job.state),
                 "state": state_in_words(job, now=now),
                 # An error may quote the patient (a name in a file name, a worklist answer).
-                "reason": job.error if names else "",
+                "reason": _reason(job, shown) if names and job.error else "",
                 "patient": who,
                 "visit": f"/visit/{visit_id}" if visit is not None else "",
                 "waiting": waits_to_retry(job, now=now),
@@ -961,12 +947,6 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
-def _same(keyword: str, carried: str, wanted: str) -> bool:
-    if keyword == "ImageLaterality" and not wanted:
-        return carried in ("", "U")  # none given is written U (unpaired)
-    return carried == wanted
-
-
 def _series_views(visit: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Return each series of a visit as the page shows it: settings, kind, files, moves."""
     held = {row["series"] for row in rows}
@@ -1000,8 +980,6 @@ _LABELS = {
     JobState.STORED: "stored",
     JobState.FAILED: "failed",
 }
-#: How often a held file is converted again for a setting its object missed.
-_SETTLE_TRIES = 2
 
 
 def _row(job: Job, shown: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -1027,17 +1005,22 @@ def _row(job: Job, shown: str, settings: dict[str, Any]) -> dict[str, Any]:
         "attributes": None,
     }
     if job.error:
-        stage = "convert" if not job.outputs else "send"
-        if job.state == JobState.CONVERTED:
-            stage = "retry"
-        internal = [job.source, job.name, *job.outputs]
-        row["error"] = plain_error(job.error, shown=shown, internal=internal, stage=stage)
+        row["error"] = _reason(job, shown)
     elif job.state != JobState.FAILED:
         dropped = left_out_of(settings, kind, str(job.options.get("iod", "sc")))
         row["note"] = left_out(dropped, kind)
     if job.outputs and Path(job.outputs[0]).exists():
         row["attributes"] = _attributes(job.outputs[0], Path(job.outputs[0]).stat().st_mtime_ns)
     return row
+
+
+def _reason(job: Job, shown: str) -> str:
+    """Return why `job` failed or waits, in the page's words, the file named `shown`."""
+    stage = "convert" if not job.outputs else "send"
+    if job.state == JobState.CONVERTED:
+        stage = "retry"
+    internal = [job.source, job.name, *job.outputs]
+    return plain_error(job.error, shown=shown, internal=internal, stage=stage)
 
 
 #: What each card shows of its object, in this order.
@@ -1056,12 +1039,8 @@ CARD_KEYS = (
 _SIDES = {"R": "right", "L": "left", "B": "both", "U": "not paired"}
 
 
-@functools.lru_cache(maxsize=512)
-def _attributes(path: str, stamp: int) -> dict[str, Any]:  # noqa: ARG001  (a cache key)
-    """Return what the card shows of one object, read from it, and dciodvfy's verdict (cached).
-
-    ``carried`` holds the series settings as the object carries them.
-    """
+def _read_attributes(path: str, stamp: int) -> dict[str, Any]:  # noqa: ARG001  (a cache key)
+    """Return what the card shows of one object, read from it, and dciodvfy's verdict (cached)."""
     from pydicom import dcmread  # noqa: PLC0415
     from pydicom.uid import UID  # noqa: PLC0415
 
@@ -1099,12 +1078,10 @@ def _attributes(path: str, stamp: int) -> dict[str, Any]:  # noqa: ARG001  (a ca
     return {
         "shown": {key: value or "not recorded" for key, value in shown.items()},
         "ok": verdict.ok,
-        "carried": carried,
     }
 
 
-@functools.lru_cache(maxsize=256)
-def _thumbnail(path: str, stamp: int) -> bytes | None:  # noqa: ARG001  (a cache key)
+def _render_thumbnail(path: str, stamp: int) -> bytes | None:  # noqa: ARG001  (a cache key)
     """Render a PNG of the object at `path`: its first frame or page, from the object itself."""
     from dicomize._extract import extract  # noqa: PLC0415
 
@@ -1180,3 +1157,8 @@ def _video_frame(data: bytes) -> Any:  # noqa: ANN401
     finally:
         container.close()
     return None
+
+
+#: Kept while a visit is being worked on: names and pictures, never for the process' life.
+_attributes = Recent(_read_attributes, seconds=_KEPT_FOR, size=512)
+_thumbnail = Recent(_render_thumbnail, seconds=_KEPT_FOR, size=256)
