@@ -244,6 +244,19 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def write_item(text: Path, item: Path, dump: str, encoding: str) -> None:
+    """Write the worklist item `item` from dcmdump text, kept as `text` (bytes in `encoding`)."""
+    from conftest import dcmtk_tool  # noqa: PLC0415  (conftest imports this module)
+
+    text.write_bytes(dump.encode(encoding))
+    subprocess.run(
+        [dcmtk_tool("dump2dcm"), "-g", str(text), str(item)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
 class WorklistServer:
     """dcmtk's wlmscpfs serving worklist items written by the test (one ``.wl`` file each).
 
@@ -258,7 +271,6 @@ class WorklistServer:
         self.items = folder / aet
         self.items.mkdir(parents=True, exist_ok=True)
         (self.items / "lockfile").touch()
-        self._dump2dcm = dcmtk_tool("dump2dcm")
         self.requests = folder / "requests"
         self.requests.mkdir(exist_ok=True)
         # -csk: answer in the character set each item file declares; -rfp: keep each
@@ -277,14 +289,7 @@ class WorklistServer:
 
     def add(self, name: str, dump: str, encoding: str = "ascii") -> None:
         """Write one worklist item from dcmdump text (bytes in `encoding`)."""
-        text = self.folder / f"{name}.dump"
-        text.write_bytes(dump.encode(encoding))
-        subprocess.run(
-            [self._dump2dcm, "-g", str(text), str(self.items / f"{name}.wl")],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
+        write_item(self.folder / f"{name}.dump", self.items / f"{name}.wl", dump, encoding)
 
     def received(self) -> list[bytes]:
         """The queries received so far, oldest first, as wlmscpfs wrote them (dcmdump text)."""
@@ -308,11 +313,9 @@ class OrthancWorklist:
     """
 
     def __init__(self, folder: Path, encoding: str = "Utf8") -> None:
-        from conftest import dcmtk_tool  # noqa: PLC0415
 
         self.items = folder / "worklists"
         self.items.mkdir(parents=True, exist_ok=True)
-        self._dump2dcm = dcmtk_tool("dump2dcm")
         self.orthanc = Orthanc(
             folder,
             Plugins=[str(WORKLIST_PLUGIN)],
@@ -332,14 +335,7 @@ class OrthancWorklist:
 
     def add(self, name: str, dump: str, encoding: str = "ascii") -> None:
         """Write one worklist item from dcmdump text (bytes in `encoding`)."""
-        text = self.items / f"{name}.dump"
-        text.write_bytes(dump.encode(encoding))
-        subprocess.run(
-            [self._dump2dcm, "-g", str(text), str(self.items / f"{name}.wl")],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
+        write_item(self.items / f"{name}.dump", self.items / f"{name}.wl", dump, encoding)
 
     def stop(self) -> None:
         self.orthanc.stop()

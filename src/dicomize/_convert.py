@@ -413,10 +413,12 @@ def begun(study: float, series: float) -> dict[str, str]:
         Seconds since the epoch.
     """
     values = {}
-    for entity, stamp in (("Study", study), ("Series", series)):
+    for date, time, stamp in (
+        ("StudyDate", "StudyTime", study),
+        ("SeriesDate", "SeriesTime", series),
+    ):
         moment = dt.datetime.fromtimestamp(stamp).astimezone()
-        values[f"{entity}Date"] = moment.strftime("%Y%m%d")
-        values[f"{entity}Time"] = moment.strftime("%H%M%S")
+        values[date], values[time] = moment.strftime("%Y%m%d"), moment.strftime("%H%M%S")
     return values
 
 

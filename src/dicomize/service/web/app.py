@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -841,33 +842,32 @@ class _Pages:
 
     async def retry(self, request: Request) -> Response:
         """Try a job waiting to retry again now (staff, from the History page)."""
-        _, refused = await self._form(request)
-        if refused is not None:
-            return refused
-        job_id = request.path_params["job"]
-        retried = await run_in_threadpool(self.service.journal.retry, job_id)
-        if retried is not None:
-            self.service.wake.set()
-        request.session["history_note"] = (
-            f"Job {job_id} is tried again now."
-            if retried is not None
-            else f"Job {job_id} was not waiting to retry (it is being sent, or it ended): "
-            "nothing was changed."
+        return await self._staff(
+            request, self.service.journal.retry, "is tried again now", wake=True
         )
-        return RedirectResponse("/history", status_code=303)
 
     async def cancel(self, request: Request) -> Response:
         """End a job waiting to retry as failed (staff): filed as any failure, never sent."""
+        return await self._staff(
+            request,
+            functools.partial(self.service.worker.cancel, reason="cancelled by staff"),
+            "is cancelled: it was not sent, and is filed as failed",
+        )
+
+    async def _staff(
+        self, request: Request, act: Callable[[int], Job | None], done: str, *, wake: bool = False
+    ) -> Response:
+        """Do `act` to the job in the path, if it still waits to retry; say what came of it."""
         _, refused = await self._form(request)
         if refused is not None:
             return refused
         job_id = request.path_params["job"]
-        cancelled = await run_in_threadpool(
-            self.service.worker.cancel, job_id, "cancelled by staff"
-        )
+        acted = await run_in_threadpool(act, job_id)
+        if acted is not None and wake:
+            self.service.wake.set()
         request.session["history_note"] = (
-            f"Job {job_id} is cancelled: it was not sent, and is filed as failed."
-            if cancelled is not None
+            f"Job {job_id} {done}."
+            if acted is not None
             else f"Job {job_id} was not waiting to retry (it is being sent, or it ended): "
             "nothing was changed."
         )
