@@ -379,6 +379,8 @@ def test_a_nurses_visit_on_a_phone_from_an_accented_name_to_the_visit_done(
     browser.find_element(By.ID, "send").click()
     done = _until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#summary.done"))
     assert "This visit is done. 3 objects stored and committed in the PACS." in done[0].text
+    # Nothing is left to send: the next step offered is the next visit.
+    _until(browser, lambda d: not d.find_element(By.ID, "send").is_displayed())
     assert [i.text for i in browser.find_elements(By.CSS_SELECTOR, "li.object .status")] == [
         "committed"
     ] * 3

@@ -213,7 +213,14 @@ async function refresh() {
   if (files.contains(document.activeElement)) return;
   const answer = await fetch(files.dataset.src, { headers: { Accept: "text/html" } });
   if (answer.ok) files.innerHTML = await answer.text();
+  showSend();
 }
+// A visit that is done has nothing left to send: its next step is the next visit.
+function showSend() {
+  const send = document.getElementById("send-section");
+  if (send && files) send.hidden = Boolean(files.querySelector("#summary.done"));
+}
+showSend();
 if (files) {
   setInterval(() => {
     const states = [...files.querySelectorAll("[data-state]")].map((item) => item.dataset.state);
