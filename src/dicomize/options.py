@@ -174,8 +174,11 @@ class SendOptions:
     ----------
     calling_aet : str
         Our AE title (DIMSE).
-    tls, ca_file, cert_file, key_file
-        DICOM TLS for ``dicom://``; `ca_file` also says whom HTTPS trusts.
+    tls : bool
+        DICOM TLS for ``dicom://``.
+    ca_file, cert_file, key_file : str or None
+        PEM files: the CA certificates to trust (HTTPS too), and the client
+        certificate and private key that DICOM TLS presents.
     connect_timeout : float
         Seconds to open a connection (DIMSE and HTTP).
     acse_timeout, dimse_timeout : float
