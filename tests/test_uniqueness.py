@@ -27,6 +27,7 @@ from dicomize.service.journal import JobState, Journal
 from dicomize.service.worker import ServiceSettings, Worker, file_digest
 from peers import WorklistServer
 from test_documents import make_pdf
+from test_models import binary_stl
 from test_worklist import item
 
 JPEG = encode(Image.fromarray(gradient()), "JPEG", quality=90)
@@ -325,3 +326,131 @@ def test_a_worklist_answer_is_not_kept_past_its_reuse_window(worklist: WorklistS
         module._answers[key] = (when - module._ANSWER_KEPT - 1, answer)
     assert lookup.metadata_for("ACC9", None)["PatientName"] == "After^Ann"
     assert all("Before" not in repr(answer) for answer in module._answers.values())
+
+
+# -- what a review of the above found ---------------------------------------------------------
+
+
+def _seeded(sources: list[Path]) -> list[pydicom.Dataset]:
+    options = dicomize.ConvertOptions(uid_seed="S")
+    converted = dicomize.convert_series(sources, {"PatientID": "P1"}, options=options)
+    return [ds for _, ds in converted if isinstance(ds, pydicom.Dataset)]
+
+
+def test_which_series_a_kind_gets_does_not_follow_the_inputs_order(tmp_path: Path) -> None:
+    (tmp_path / "p.png").write_bytes(PNG)
+    (tmp_path / "d.pdf").write_bytes(make_pdf())
+    picture, document = _seeded([tmp_path / "p.png", tmp_path / "d.pdf"])
+    document_again, picture_again = _seeded([tmp_path / "d.pdf", tmp_path / "p.png"])
+    assert picture.SeriesInstanceUID == picture_again.SeriesInstanceUID
+    assert document.SeriesInstanceUID == document_again.SeriesInstanceUID
+    assert (picture_again.SeriesNumber, document_again.SeriesNumber) == (1, 2)
+
+
+def test_the_models_of_a_batch_folder_share_one_frame_of_reference(tmp_path: Path) -> None:
+    folder = tmp_path / "in" / "implant"
+    folder.mkdir(parents=True)
+    (folder / "a.stl").write_bytes(binary_stl())
+    (folder / "b.stl").write_bytes(binary_stl())
+    out = tmp_path / "out"
+    summary = dicomize.run_batch(
+        dicomize.plan_tree(tmp_path / "in", out), out, {"PatientID": "P1"}, workers=1
+    )
+    assert summary.converted == 2
+    frames = {ds.FrameOfReferenceUID for ds in _objects(out)}
+    assert len(frames) == 1
+
+
+def test_a_manifest_s_series_number_column_is_written_as_given(tmp_path: Path) -> None:
+    (tmp_path / "p.png").write_bytes(PNG)
+    manifest = tmp_path / "import.csv"
+    manifest.write_text(
+        "path,output,PatientID,series_key,SeriesNumber\n"
+        "p.png,a.dcm,P1,A,2\np.png,b.dcm,P1,B,1\np.png,c.dcm,P1,C,7\n"
+    )
+    out = tmp_path / "out"
+    dicomize.run_batch(dicomize.plan_manifest(manifest, out), out, workers=1)
+    numbers = [pydicom.dcmread(out / f"{n}.dcm").SeriesNumber for n in "abc"]
+    assert numbers == [2, 1, 7]
+
+
+def test_one_uid_seed_over_two_trees_with_the_same_names_gives_distinct_instances(
+    tmp_path: Path,
+) -> None:
+    for tree, data in (("d1", PNG), ("d2", encode(Image.fromarray(gradient() // 2), "PNG"))):
+        (tmp_path / tree / "cam").mkdir(parents=True)
+        (tmp_path / tree / "cam" / "IMG_0001.png").write_bytes(data)
+    options = dicomize.ConvertOptions(uid_seed="clinic")
+    for tree in ("d1", "d2"):
+        out = tmp_path / "out" / tree
+        plan = dicomize.plan_tree(tmp_path / tree, out)
+        dicomize.run_batch(plan, out, {"PatientID": "1"}, options=options, workers=1)
+    first, second = _objects(tmp_path / "out")
+    assert first.SOPInstanceUID != second.SOPInstanceUID
+
+
+def test_two_files_of_a_folder_with_one_output_name_fail_the_second_one_said_why(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.bmp").write_bytes(encode(Image.fromarray(gradient()), "BMP"))
+    (tmp_path / "in" / "a.png").write_bytes(PNG)
+    out = tmp_path / "out"
+    results: list[dicomize.BatchResult] = []
+    dicomize.run_batch(
+        dicomize.plan_tree(tmp_path / "in", out),
+        out,
+        {"PatientID": "P1"},
+        workers=1,
+        on_result=results.append,
+    )
+    assert [r.status for r in results] == ["converted", "failed"]
+    assert "its output a.dcm is a.bmp's: rename one of them" in str(results[1].error)
+
+
+def test_a_rerun_that_meets_a_new_folder_keeps_the_old_series_numbers(tmp_path: Path) -> None:
+    source, out = tmp_path / "in", tmp_path / "out"
+    (source / "b").mkdir(parents=True)
+    (source / "b" / "1.png").write_bytes(PNG)
+
+    def run() -> None:
+        plan = dicomize.plan_tree(source, out, group_by="tree")
+        dicomize.run_batch(plan, out, {"PatientID": "P1"}, workers=1)
+
+    run()
+    (source / "a").mkdir()
+    (source / "a" / "1.png").write_bytes(PNG)
+    (source / "b" / "2.png").write_bytes(PNG)
+    run()
+    numbers = {
+        path.relative_to(out).as_posix(): pydicom.dcmread(path).SeriesNumber
+        for path in out.rglob("*.dcm")
+    }
+    assert numbers == {"b/1.dcm": 1, "b/2.dcm": 1, "a/1.dcm": 2}
+
+
+def test_a_series_uid_given_to_a_batch_of_several_studies_fails_the_later_studies(
+    tmp_path: Path,
+) -> None:
+    for folder in ("x", "y"):
+        (tmp_path / "in" / folder).mkdir(parents=True)
+        (tmp_path / "in" / folder / "p.png").write_bytes(PNG)
+    out = tmp_path / "out"
+    summary = dicomize.run_batch(
+        dicomize.plan_tree(tmp_path / "in", out),
+        out,
+        {"PatientID": "P1", "SeriesInstanceUID": "1.2.3.4"},
+        workers=1,
+    )
+    assert (summary.converted, summary.failed) == (1, 1)
+
+
+def test_manifest_rows_agree_per_series_of_a_study_not_across_studies(tmp_path: Path) -> None:
+    (tmp_path / "p.png").write_bytes(PNG)
+    manifest = tmp_path / "import.csv"
+    manifest.write_text(
+        "path,output,PatientID,study_key,series_key,BodyPartExamined\n"
+        "p.png,a.dcm,P1,one,photos,HAND\np.png,b.dcm,P1,two,photos,FOOT\n"
+    )
+    items = list(dicomize.plan_manifest(manifest, tmp_path / "out"))
+    assert len(items) == 2

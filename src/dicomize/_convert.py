@@ -177,6 +177,9 @@ def _series(
             plan.user["SeriesInstanceUID"],
             "cannot be shared by one series per input",
         )
+    if not options.series_per_input and len(sources) > 1:
+        # Which series each kind gets follows the kinds in the call, not the inputs' order.
+        plan.expect(content_kind(source, options) for source in sources)
     for offset, source in enumerate(sources):
         try:
             # The IOD can refuse pixels (VL Photographic holds 8-bit only): that is this
@@ -549,10 +552,15 @@ class _Plan:
         self.first_series = int(str(self.attributes.get("SeriesNumber", "1")) or 1)
         self.given_sop_uid: Any = self.attributes.pop("SOPInstanceUID", None)
         self._seen: dict[str, int] = {}
-        #: The series of each kind met so far; the first takes the call's own series.
+        #: The series of each kind met so far.
         self._kinds: dict[str, dict[str, str]] = {}
-        self._last_series = self.first_series
-        self._frame_of_reference = options.frame_of_reference_uid
+        #: Each kind's place among the kinds of the call (:meth:`expect`).
+        self._ranks: dict[str, int] = {}
+
+    def expect(self, kinds: Iterable[str]) -> None:
+        """Say which kinds of content the call holds, so each kind's series is known ahead."""
+        present = set(kinds)
+        self._ranks = {kind: rank for rank, kind in enumerate(k for k in KINDS if k in present)}
 
     def build(self, content: Picture | _Named | PreparedVideo, offset: int) -> Dataset:
         return self.elements(content, offset).to_dataset()
@@ -589,9 +597,12 @@ class _Plan:
             raise _outside_error(extra[0], user[extra[0]], iod.name)
         attributes, number = self._place(offset, named.kind)
         sop_uid = self.given_sop_uid or self._sop_uid([named.document.data])
-        if iod.frame_of_reference and self._frame_of_reference is None:
-            # One new frame for the models of one call: parts of one assembly stay aligned.
-            self._frame_of_reference = self.make_uid("FrameOfReferenceUID")
+        frame = self.options.frame_of_reference_uid
+        if iod.frame_of_reference and frame is None:
+            # One frame for the models of one series (A.1.2.3), however many calls make
+            # it: parts of one assembly stay aligned.
+            series = str(attributes["SeriesInstanceUID"])
+            frame = derive_uid(series, "FrameOfReferenceUID", root=self.options.uid_root)
         return build_encapsulated_document(
             named.document,
             attributes,
@@ -599,7 +610,7 @@ class _Plan:
             title=named.name,
             instance_number=number,
             sop_instance_uid=sop_uid,
-            frame_of_reference_uid=self._frame_of_reference,
+            frame_of_reference_uid=frame,
             units=self.options.model_units,
         )
 
@@ -625,9 +636,9 @@ class _Plan:
     def _place(self, offset: int, kind: str) -> tuple[dict[str, Any], int]:
         """Return the series attributes and Instance Number of the input at `offset`.
 
-        One series holds one kind of content (PS3.3 A.1.2.3: one Modality): the first
-        kind met takes the call's series, each other kind a series of its own, numbered
-        after the last.
+        One series holds one kind of content (PS3.3 A.1.2.3: one Modality): the first of
+        the call's kinds in :data:`KINDS` order takes the call's series, each other kind a
+        series of its own, numbered after it in that order, whatever the inputs' order.
         """
         if self.options.series_per_input:
             series = {
@@ -636,14 +647,15 @@ class _Plan:
             }
             return {**self.attributes, **series}, self.first_number
         if kind not in self._kinds:
-            if self._kinds:
-                self._last_series += 1
-                self._kinds[kind] = {
+            rank = self._ranks.setdefault(kind, len(self._ranks))
+            self._kinds[kind] = (
+                {
                     "SeriesInstanceUID": self.make_uid(f"SeriesInstanceUID-{kind}"),
-                    "SeriesNumber": str(self._last_series),
+                    "SeriesNumber": str(self.first_series + rank),
                 }
-            else:
-                self._kinds[kind] = {}
+                if rank
+                else {}
+            )
         return {**self.attributes, **self._kinds[kind]}, self.first_number + offset
 
     def _instance(self, picture: Picture, offset: int) -> tuple[dict[str, Any], int, str]:

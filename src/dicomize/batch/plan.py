@@ -36,8 +36,11 @@ class BatchItem:
     #: Identifies the input however the root was spelled (relative path, manifest path).
     key: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
-    #: The series' place in its study, in the order the series are first met.
+    #: The series' place in its study: given by :func:`~dicomize.batch.run_batch`, which
+    #: keeps each series' number with the batch's state so a rerun keeps it too.
     series_number: int = 1
+    #: Why this input cannot be converted, found while planning (its output is another's).
+    problem: str = ""
 
 
 def plan_tree(
@@ -63,11 +66,17 @@ def plan_tree(
         )
         return
     numbers: dict[Path, int] = {}
-    places = _SeriesPlaces()
+    # Outputs mirror folders, so only one folder's names are kept to find two inputs
+    # with one output (photo.png and photo.bmp).
+    taken: dict[str, str] = {}
     for _, source in walk_files([root], skip=output):
         relative = source.parent.relative_to(root)
         key = relative.as_posix()
         numbers[relative] = number = numbers.get(relative, 0) + 1
+        if number == 1:
+            taken.clear()
+        target = output / relative / (source.stem + ".dcm")
+        first = taken.setdefault(target.name, source.name)
         if group_by == "file":
             study = series = (relative / source.name).as_posix()
         else:
@@ -75,12 +84,14 @@ def plan_tree(
             series = key
         yield BatchItem(
             str(source),
-            str(output / relative / (source.stem + ".dcm")),
+            str(target),
             series,
             study,
             1 if group_by == "file" else number,
             key=(relative / source.name).as_posix(),
-            series_number=places.number(study, series),
+            problem=""
+            if first == source.name
+            else f"its output {target.name} is {first}'s: rename one of them",
         )
 
 
@@ -118,7 +129,6 @@ def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterat
 
     base = manifest.parent
     counters: dict[str, int] = {}
-    places = _SeriesPlaces()
     targets: dict[Path, int] = {}
     agreed = _Agreement(manifest)
     for row_number, row in _manifest_rows(manifest):
@@ -169,7 +179,6 @@ def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterat
             counters[series],
             key=f"{path}\x1f{named}" if named else path,
             metadata=metadata,
-            series_number=places.number(study, series),
         )
 
 
@@ -196,7 +205,7 @@ class _Agreement:
 
     def check(self, row: int, study: str, series: str, metadata: dict[str, Any]) -> None:
         identity = "\x1f".join(str(metadata.get(k) or "") for k in self.identity)
-        for entity, key in (("study", study), ("series", series)):
+        for entity, key in (("study", study), ("series", f"{study}\x1f{series}")):
             values = {k: metadata.get(k) for k in self.keywords[entity]}
             first_row, first = self.first.setdefault((entity, key, identity), (row, values))
             for keyword, value in values.items():
@@ -206,26 +215,13 @@ class _Agreement:
                         row,
                         f"{keyword} {_shown(value)} differs from row {first_row}'s "
                         f"{_shown(first[keyword])}: the rows of one {entity} "
-                        f"({entity}_key {key!r}) must agree on it",
+                        f"({entity}_key {(study if entity == 'study' else series)!r}) must "
+                        "agree on it",
                     )
 
 
 def _shown(value: object) -> str:
     return "(none)" if value in (None, "") else repr(value)
-
-
-class _SeriesPlaces:
-    """Number each study's series 1, 2, ... in the order they are met."""
-
-    def __init__(self) -> None:
-        self._numbers: dict[tuple[str, str], int] = {}
-        self._counts: dict[str, int] = {}
-
-    def number(self, study: str, series: str) -> int:
-        key = (study, series)
-        if key not in self._numbers:
-            self._counts[study] = self._numbers[key] = self._counts.get(study, 0) + 1
-        return self._numbers[key]
 
 
 def _manifest_rows(manifest: Path) -> Iterator[tuple[int, dict[str, Any]]]:

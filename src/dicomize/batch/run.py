@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dicomize._record import record
+from dicomize._record import field, record, replace
 from dicomize.batch.plan import BatchItem
 from dicomize.errors import ConfigError, DicomizeError
 from dicomize.files import is_temporary, is_temporary_of, temporary_name
@@ -105,13 +105,22 @@ def run_batch(
     options = options or ConvertOptions()
     metadata = metadata or {}
     started = time.monotonic()
-    stored_seed, begun = _batch_state(Path(output))
-    seed = options.uid_seed or stored_seed
+    from dicomize._convert import begun  # noqa: PLC0415  (the batch converts: it loads anyway)
+
+    state = _BatchState(Path(output))
+    seed = options.uid_seed or state.seed
     summary = BatchSummary()
     job = _Job(
-        metadata, options, seed, verify, run=secrets.token_hex(8), worklist=worklist, begun=begun
+        metadata,
+        options,
+        seed,
+        verify,
+        run=secrets.token_hex(8),
+        worklist=worklist,
+        # Once, here: workers (on Dask, in other time zones) must not each make their own.
+        times=begun(state.begun, state.begun),
     )
-    for result in _results(items, job, workers, client):
+    for result in _results(state.numbered(items, metadata), job, workers, client):
         setattr(summary, result.status, getattr(summary, result.status) + 1)
         if on_result is not None:
             on_result(result)
@@ -119,32 +128,63 @@ def run_batch(
     return summary
 
 
-def _batch_state(output: Path) -> tuple[str, float]:
-    """Return the batch's UID seed and when it began, stored with the outputs.
+class _BatchState:
+    """What a batch keeps with its outputs so that a rerun continues it, not another.
 
-    A rerun then continues the same series: the same UIDs, and the same Study and
-    Series Date and Time for the files it adds.
+    The UID seed; when it began, its studies' and series' date and time; and each
+    series' number in its study, in the order first met, so files a rerun adds (a
+    new folder among the old ones) never renumber a series that has objects already.
     """
-    state = output / _STATE
-    if not state.exists():
-        output.mkdir(parents=True, exist_ok=True)
-        temporary = Path(temporary_name(str(state)))
-        begun = {"uid_seed": secrets.token_hex(16), "begun": time.time()}
-        temporary.write_text(json.dumps(begun), encoding="utf-8")
+
+    def __init__(self, output: Path) -> None:
+        self.path = output / _STATE
+        if not self.path.exists():
+            output.mkdir(parents=True, exist_ok=True)
+            temporary = Path(temporary_name(str(self.path)))
+            fresh = {"uid_seed": secrets.token_hex(16), "begun": time.time()}
+            temporary.write_text(json.dumps(fresh), encoding="utf-8")
+            try:
+                os.link(temporary, self.path)
+            except FileExistsError:
+                pass  # another process won the race: its state is the batch's
+            finally:
+                temporary.unlink(missing_ok=True)
         try:
-            os.link(temporary, state)
-        except FileExistsError:
-            pass  # another process won the race: its state is the batch's
-        finally:
-            temporary.unlink(missing_ok=True)
-    try:
-        stored = json.loads(state.read_text(encoding="utf-8"))
-        # A state written before the time was kept: the file's own time is the batch's start.
-        return str(stored["uid_seed"]), float(stored.get("begun") or state.stat().st_mtime)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(
-            f"{state}: the batch state cannot be read ({exc}); move it away to start anew"
-        ) from None
+            self.stored = json.loads(self.path.read_text(encoding="utf-8"))
+            self.seed = str(self.stored["uid_seed"])
+            # A state written before the time was kept: the file's own time is the start.
+            self.begun = float(self.stored.get("begun") or self.path.stat().st_mtime)
+            self.series: dict[str, int] = dict(self.stored.get("series") or {})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(
+                f"{self.path}: the batch state cannot be read ({exc}); move it away to start anew"
+            ) from None
+
+    def numbered(self, items: Iterable[BatchItem], metadata: dict[str, Any]) -> Iterator[BatchItem]:
+        """Give each item its series' number in its study, keeping those of earlier runs."""
+        last: dict[str, int] = {}
+        for key, number in self.series.items():
+            study = key.split("\x1f", 1)[0]
+            last[study] = max(last.get(study, 0), number)
+        one_series = "SeriesInstanceUID" in metadata
+        for item in items:
+            key = f"{item.study}\x1f{item.series}"
+            if key not in self.series:
+                last[item.study] = self.series[key] = last.get(item.study, 0) + 1
+                self._save()
+            problem = item.problem
+            if one_series and len(last) > 1 and "SeriesInstanceUID" not in item.metadata:
+                # A series is in one study (A.1.2.3): a given series cannot hold two.
+                problem = problem or (
+                    "a Series Instance UID given for the whole batch cannot span its "
+                    "studies: group the batch as one study (--group-by tree) or leave it out"
+                )
+            yield replace(item, series_number=self.series[key], problem=problem)
+
+    def _save(self) -> None:
+        temporary = Path(temporary_name(str(self.path)))
+        temporary.write_text(json.dumps({**self.stored, "series": self.series}), encoding="utf-8")
+        os.replace(temporary, self.path)
 
 
 @record()
@@ -158,8 +198,8 @@ class _Job:
     #: Identifies this run_batch call, so workers that outlive it (Dask) list folders anew.
     run: str = ""
     worklist: WorklistLookup | None = None
-    #: When the batch began (seconds since the epoch): its studies' and series' time.
-    begun: float = 0.0
+    #: Study and Series Date and Time: when the batch began.
+    times: dict[str, str] = field(default_factory=dict)
 
 
 def _results(
@@ -234,9 +274,16 @@ def _dask_results(
 
 def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
     """Convert one item (in a worker); never raises for a bad input."""
+    if item.problem:
+        return BatchResult(
+            item.source, None, None, BatchStatus.FAILED, f"{item.source}: {item.problem}"
+        )
+    return _convert_planned(item, job)
+
+
+def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
     from dicomize._convert import (  # noqa: PLC0415
         IDENTITY,
-        begun,
         content_kind,
         encode_series,
         series_of_kind,
@@ -249,7 +296,10 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
     # order never gives the first one's UIDs.
     keys = {**job.metadata, **item.metadata}
     identity = [str(keys.get(keyword) or "") for keyword in IDENTITY]
-    sop_uid = derive_uid(job.seed, "sop", item.key or item.source, *identity, root=root)
+    # A seed the user gives may serve several trees with the same names: the content
+    # tells their files apart, as it does for convert --uid-seed.
+    content = _digest(item.source) if job.options.uid_seed else ""
+    sop_uid = derive_uid(job.seed, "sop", item.key or item.source, *identity, content, root=root)
     # Names as text, not pathlib: this runs hundreds of times a second.
     output = item.output
     present = os.path.exists(output)
@@ -268,7 +318,7 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
         or derive_uid(job.seed, "study", item.study, *identity, root=root)
     )
     layers = {
-        **begun(job.begun, job.begun),
+        **job.times,
         "StudyInstanceUID": study,
         "SeriesInstanceUID": derive_uid(job.seed, "series", study, item.series, root=root),
         "InstanceNumber": str(item.instance_number),
@@ -279,10 +329,11 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
     }
     try:
         # A series holds one kind: a folder's PDFs or clips go beside its pictures, not in.
-        first = int(str(layers.get("SeriesNumber") or 1)) + item.series_number - 1
+        # A Series Number given (a flag, a row) is the user's; else the series' place.
+        given = layers.get("SeriesNumber")
         layers["SeriesInstanceUID"], number = series_of_kind(
             str(layers["SeriesInstanceUID"]),
-            first,
+            int(str(given)) if given else item.series_number,
             content_kind(item.source, job.options),
             root=root,
         )
@@ -300,6 +351,17 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
         logger.debug("unexpected error converting %s", item.source, exc_info=True)
         return BatchResult(item.source, None, None, BatchStatus.FAILED, f"internal error: {exc!r}")
     return _checked(item, sop_uid, job, encoded.notes)
+
+
+def _digest(source: str) -> str:
+    """Return the SHA-256 of a file's bytes, or nothing when it cannot be read (it fails)."""
+    import hashlib  # noqa: PLC0415  (--uid-seed only)
+
+    try:
+        with open(source, "rb") as stream:
+            return hashlib.file_digest(stream, "sha256").hexdigest()
+    except OSError:
+        return ""
 
 
 def _checked(item: BatchItem, sop_uid: str, job: _Job, notes: tuple[str, ...]) -> BatchResult:
