@@ -23,6 +23,7 @@ import functools
 import json
 import logging
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -562,19 +563,22 @@ class WorklistLookup:
 #: misses a correction made on the worklist since.
 _ANSWER_KEPT = 60.0
 _answers: dict[tuple[WorklistLookup, str | None, str | None], tuple[float, dict[str, Any]]] = {}
+_answers_lock = threading.Lock()
 
 
 def _cached(
     lookup: WorklistLookup, accession: str | None, patient_id: str | None
 ) -> dict[str, Any]:
     now = time.monotonic()
-    for key in [key for key, (when, _) in _answers.items() if now - when > _ANSWER_KEPT]:
-        _answers.pop(key, None)
     key = (lookup, accession, patient_id)
-    if key in _answers:
-        return _answers[key][1]
+    with _answers_lock:  # threads of one process (Dask's) share the answers
+        for old in [k for k, (when, _) in _answers.items() if now - when > _ANSWER_KEPT]:
+            del _answers[old]
+        if key in _answers:
+            return _answers[key][1]
     found = _asked(lookup, accession, patient_id)
-    _answers[key] = (now, found)
+    with _answers_lock:
+        _answers[key] = (now, found)
     return found
 
 
