@@ -148,7 +148,7 @@ def test_what_public_functions_return_is_exported() -> None:
     assert checked >= 8  # Picture, BatchSummary, SendResult, Verdict, ...
 
 
-#: The layers, top first, as the README's Development section lists them: a module
+#: The layers, top first, as docs/architecture.md lists them: a module
 #: imports only from its own layer or the ones after it.
 LAYERS = [
     "__main__",
