@@ -9,10 +9,12 @@ chromedriver. Screenshots of each page go to ``$DICOMIZE_ARTEFACTS`` (default
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
 import socket
+import sqlite3
 import ssl
 import subprocess
 import time
@@ -628,18 +630,49 @@ def test_a_form_without_its_csrf_token_is_refused(serving: Callable[..., Server]
 def test_typed_values_are_checked_with_the_command_line_rules(
     serving: Callable[..., Server],
 ) -> None:
+    """Sex as a word, and birth dates: none in the future, none guessed, a great age said."""
     server = serving("-o", "out")
     with httpx.Client(base_url=server.url) as client:
         token = _token(client.get("/").text)
-        check = client.post(
-            "/check",
-            json={"keyword": "PatientSex", "value": "female"},
-            headers={"X-CSRF-Token": token},
+
+        def check(keyword: str, value: str) -> dict[str, str]:
+            answer = client.post(
+                "/check",
+                json={"keyword": keyword, "value": value},
+                headers={"X-CSRF-Token": token},
+            )
+            return dict(answer.json())
+
+        assert check("PatientSex", "Female") == {"error": "", "reading": "female"}
+        assert check("PatientSex", "divers")["error"].startswith("Type female, male or other")
+        later = dt.date.today() + dt.timedelta(days=400)
+        future = check("PatientBirthDate", f"{later.day}.{later.month}.{later.year}")
+        assert future["error"] == f"{later.day} {later:%b} {later.year} is in the future: " + (
+            "a birth date cannot be"
         )
-        assert check.json()["error"]
+        assert check("PatientBirthDate", "1980") == {
+            "error": "Type the birth date as 4.12.1980 (day first)",  # no "today", no YYYYMMDD
+            "reading": "",
+        }
+        assert "day first or year first" in check("PatientBirthDate", "04121980")["error"]
+        old = check("PatientBirthDate", "4.12.1890")
+        assert old["error"] == ""
+        assert old["reading"].startswith("4 Dec 1890, 1")
+        assert old["reading"].endswith(" years ago: check the year")
         refused = client.post("/visit", data={"csrf": token, "PatientName": "Doe^Jane"})
         assert refused.status_code == 400
         assert "a Patient ID is needed" in refused.text
+        patient = {"csrf": token, "PatientID": "P1", "PatientSex": "male"}
+        born = f"{later.day}.{later.month}.{later.year}"
+        refused = client.post("/visit", data={**patient, "PatientBirthDate": born})
+        assert refused.status_code == 400
+        assert "is in the future" in refused.text
+        taken = client.post("/visit", data={**patient, "PatientBirthDate": "4.12.1890"})
+        assert taken.status_code == 303
+        assert "born 4 Dec 1890" in client.get(taken.headers["location"]).text
+    with sqlite3.connect(server.state / "journal.sqlite") as journal:
+        (data,) = journal.execute("SELECT data FROM visits").fetchone()
+    assert json.loads(data)["patient"]["PatientSex"] == "M"
 
 
 def test_an_oversized_upload_is_refused_with_a_clear_message_and_nothing_kept(

@@ -39,10 +39,13 @@ from dicomize.service.journal import Job, JobState, Journal, state_in_words, wai
 from dicomize.service.web.messages import FIELD_LABELS, left_out, plain_error
 from dicomize.service.web.readable import (
     DateNotUnderstood,
+    birth_date,
     parse_date,
     person_name,
     readable_date,
+    searched_name,
     typed_name,
+    typed_sex,
 )
 from dicomize.service.web.recent import Recent
 from dicomize.service.web.security import (
@@ -78,10 +81,12 @@ PATIENT_FIELDS = (
     ("PatientID", "Patient ID", True),
     ("PatientName", "Name (family, given)", False),
     ("PatientBirthDate", "Birth date (e.g. 4.12.1980, day first)", False),
-    ("PatientSex", "Sex (M, F or O)", False),
+    ("PatientSex", "Sex (female, male or other: F, M or O)", False),
     ("AccessionNumber", "Accession number", False),
     ("StudyDescription", "Study description", False),
 )
+#: Patient Sex (C.7.1.1) as the page reads it back.
+_SEX_WORDS = {"F": "female", "M": "male", "O": "other"}
 _VISIT = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 #: The longest video stream read into memory for its preview frame.
 _PREVIEW_VIDEO = 512 << 20
@@ -318,9 +323,7 @@ class _Pages:
     def _search(self, keys: dict[str, str]) -> list[Any]:
         from dicomize.worklist import WorklistQuery, query_worklist  # noqa: PLC0415
 
-        name = typed_name(keys["name"])  # "Müller, Z" is searched as Müller^Z
-        if name and not name.endswith("*"):
-            name += "*"  # a name typed is the start of one
+        name = searched_name(keys["name"])  # "Müller Z" and "Müller, Z" are Müller^Z*
         query = WorklistQuery(
             accession=keys["accession"] or None,
             patient_name=name or None,
@@ -890,10 +893,15 @@ def _typed(keyword: str, value: str) -> tuple[str, str, str]:
     reading = ""
     if keyword == "PatientBirthDate" and value:
         try:
-            value = parse_date(value)
+            value, warning = birth_date(value)
         except DateNotUnderstood as exc:
             return value, "", str(exc)
-        reading = readable_date(value)
+        reading = f"{readable_date(value)}, {warning}" if warning else readable_date(value)
+    elif keyword == "PatientSex" and value:
+        value = typed_sex(value)
+        if value not in _SEX_WORDS:
+            return value, "", "Type female, male or other (or F, M, O); leave it empty if unknown"
+        reading = _SEX_WORDS[value]
     elif keyword == "PatientName" and value:
         value = typed_name(value)
         reading = person_name(value)

@@ -5,7 +5,9 @@ The page shows ``Müller^Zoë`` as ``Müller, Zoë`` and ``20261204`` ``093000``
 slashes is read **day first** (``04/12/2026`` is 4 December): the page serves
 European clinics, where that is how dates are written, and it always shows back
 the date it read (``4 Dec 2026``), so a date typed the other way round is seen
-before it is used. Month names are spelt out for the same reason.
+before it is used. Month names are spelt out for the same reason. A birth date
+is read the same way, but eight digits alone are refused: ``04121980`` could be
+4 December 1980, or a year first typed wrong, and a birth date is no place to guess.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-__all__ = ["DateNotUnderstood", "parse_date", "person_name", "readable_date", "typed_name"]
+__all__ = [
+    "DateNotUnderstood",
+    "birth_date",
+    "parse_date",
+    "person_name",
+    "readable_date",
+    "searched_name",
+    "typed_name",
+    "typed_sex",
+]
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _WORDS = {"today": 0, "yesterday": -1, "tomorrow": 1}
@@ -25,6 +36,11 @@ _RANGE = re.compile(r"^(.+?)\s*(?:\s-\s|\u2013|\u2014|\.\.|\bto\b|\buntil\b)\s*(
 #: A range as DICOM writes it (C.2.2.2.5), either end open.
 _DICOM_RANGE = re.compile(r"^(\d{8})?-(\d{8})?$")
 _EXAMPLES = "4.12.2026, 04/12/2026 (day first), 2026-12-04, 20261204, today or yesterday"
+_BIRTH_EXAMPLE = "Type the birth date as 4.12.1980 (day first)"
+#: Older than anyone known to have lived: likely a year typed wrong, said but not refused.
+_OLDEST = 120
+#: Patient Sex (C.7.1.1) as people type it.
+_SEXES = {"f": "F", "female": "F", "m": "M", "male": "M", "o": "O", "other": "O"}
 
 
 class DateNotUnderstood(ValueError):
@@ -86,7 +102,73 @@ def parse_date(text: str, *, today: dt.date | None = None, ranges: bool = False)
     return _one(value, today)
 
 
-def _one(value: str, today: dt.date) -> str:
+def birth_date(text: str, *, today: dt.date | None = None) -> tuple[str, str]:
+    """Return the DICOM date of a typed birth date, and what to check about it.
+
+    Read as :func:`parse_date` reads a date, except that a day after `today` is
+    refused, and so are eight digits that could be read day first
+    (``04121980``); a birth date over 120 years ago is taken, with a warning.
+
+    Returns
+    -------
+    tuple of str
+        ``YYYYMMDD``, and a warning to show with it (empty when none).
+
+    Raises
+    ------
+    DateNotUnderstood
+        For text that is not a date, not a day of the calendar, or in the future.
+
+    Examples
+    --------
+    >>> day = dt.date(2026, 12, 4)
+    >>> birth_date("4.12.1980", today=day), birth_date("19800101", today=day)
+    (('19801204', ''), ('19800101', ''))
+    >>> birth_date("4.12.1890", today=day)
+    ('18901204', '136 years ago: check the year')
+    >>> birth_date("4.12.2030", today=day)
+    Traceback (most recent call last):
+    ...
+    dicomize.service.web.readable.DateNotUnderstood: 4 Dec 2030 is in the future: a birth date cannot be
+    >>> birth_date("04121980", today=day)
+    Traceback (most recent call last):
+    ...
+    dicomize.service.web.readable.DateNotUnderstood: 04121980 could be read day first or year first: type the birth date with dots, as 4.12.1980 (day first)
+    >>> birth_date("1980", today=day)
+    Traceback (most recent call last):
+    ...
+    dicomize.service.web.readable.DateNotUnderstood: Type the birth date as 4.12.1980 (day first)
+    """  # noqa: E501  (doctest output is one line)
+    value = " ".join(text.split()).lower()
+    today = today or dt.date.today()
+    if _COMPACT.match(value) and not _year_first(value):
+        raise DateNotUnderstood(
+            f"{value} could be read day first or year first: type the birth date with dots, "
+            "as 4.12.1980 (day first)"
+        )
+    born = _one(value, today, examples=_BIRTH_EXAMPLE)
+    day = dt.date(int(born[:4]), int(born[4:6]), int(born[6:]))
+    if day > today:
+        raise DateNotUnderstood(f"{readable_date(born)} is in the future: a birth date cannot be")
+    age = today.year - day.year - ((today.month, today.day) < (day.month, day.day))
+    return born, f"{age} years ago: check the year" if age > _OLDEST else ""
+
+
+def _year_first(digits: str) -> bool:
+    """Tell whether eight digits are a date only year first (``19800101``, never ``04121980``)."""
+
+    def valid(year: str, month: str, day: str) -> bool:
+        try:
+            dt.date(int(year), int(month), int(day))
+        except ValueError:
+            return False
+        return True
+
+    day_first = valid(digits[4:], digits[2:4], digits[:2])
+    return not day_first and valid(digits[:4], digits[4:6], digits[6:])
+
+
+def _one(value: str, today: dt.date, *, examples: str = f"Type the date as {_EXAMPLES}") -> str:
     if value in _WORDS:
         return (today + dt.timedelta(days=_WORDS[value])).strftime("%Y%m%d")
     if found := _ISO.match(value):
@@ -96,7 +178,7 @@ def _one(value: str, today: dt.date) -> str:
     elif found := _COMPACT.match(value):
         year, month, day = found.groups()
     else:
-        raise DateNotUnderstood(f"Type the date as {_EXAMPLES}")
+        raise DateNotUnderstood(examples)
     try:
         return dt.date(int(year), int(month), int(day)).strftime("%Y%m%d")
     except ValueError:
@@ -166,3 +248,33 @@ def typed_name(text: str) -> str:
         return text
     family, given = text.split(",", 1)
     return f"{family.strip()}^{given.strip()}"
+
+
+def searched_name(text: str) -> str:
+    """Return a name typed to search a worklist as the start of a Person Name to match.
+
+    A comma or the first space ends the family name, and the given name is a
+    start; a name alone is the start of a family name. A family name of several
+    words is typed with its comma (``van der Berg,``).
+
+    >>> searched_name("Müller Zoë"), searched_name("Müller, Z"), searched_name("Müller")
+    ('Müller^Zoë*', 'Müller^Z*', 'Müller*')
+    >>> searched_name("van der Berg,"), searched_name("Doe^J*"), searched_name(" ")
+    ('van der Berg*', 'Doe^J*', '')
+    """
+    text = " ".join(text.split())
+    if " " in text and "," not in text and "^" not in text:
+        text = text.replace(" ", ", ", 1)
+    name = typed_name(text).rstrip("^")
+    return name if not name or name.endswith("*") else name + "*"
+
+
+def typed_sex(text: str) -> str:
+    """Return Patient Sex as people type it as DICOM holds it (``F``, ``M`` or ``O``).
+
+    Anything else comes back as it was typed, for the attribute's check to refuse.
+
+    >>> typed_sex("female"), typed_sex(" Male "), typed_sex("o"), typed_sex("x")
+    ('F', 'M', 'O', 'x')
+    """
+    return _SEXES.get(text.strip().lower(), text.strip())
