@@ -738,29 +738,54 @@ def test_a_series_setting_converts_its_files_again(
 def test_removing_a_held_file_deletes_its_upload_and_object_and_a_sent_one_stays(
     tmp_path: Path, serving: Callable[..., Server]
 ) -> None:
+    """A removed file leaves nothing, in History neither; a failed one left keeps the visit open."""
     out = tmp_path / "out"
     server = serving("-o", str(out))
     photo = _jpeg(tmp_path / "a.jpg").read_bytes()
+    uploads = server.state / "uploads"
     with httpx.Client(base_url=server.url, timeout=30) as client:
         visit, token = _visit(client, PatientID="P1")
         upload = client.post(
             f"{visit}/files?series=0",
-            files=[("files", (name, photo, "image/jpeg")) for name in ("a.jpg", "b.jpg")],
+            files=[
+                *(("files", (name, photo, "image/jpeg")) for name in ("a.jpg", "b.jpg")),
+                ("files", ("wound-3.jpg", b"\xff\xd8\xff\xe0garbage" * 10, "image/jpeg")),
+            ],
             headers={"X-CSRF-Token": token},
         )
-        first, second = upload.json()["jobs"]
-        _wait_for_states(client, visit, {"held"}, 2)
+        first, second, damaged = upload.json()["jobs"]
+        _wait_for_states(client, visit, {"held", "failed"}, 3)
         assert len(list(out.rglob("*.dcm"))) == 2
         removed = client.post(f"{visit}/remove", data={"csrf": token, "job": str(first)})
         assert removed.status_code == 303
-        _wait_for_states(client, visit, {"held"}, 1)
+        _wait_for_states(client, visit, {"held", "failed"}, 2)
         assert len(list(out.rglob("*.dcm"))) == 1
-        assert len([p for p in (server.state / "uploads").rglob("*") if p.is_file()]) == 1
+        assert len([p for p in uploads.rglob("*") if p.is_file()]) == 2  # b.jpg, wound-3.jpg
+
+        # Sent with a failed file still on it: not done, and the file is named.
         client.post(f"{visit}/send", data={"csrf": token})
-        _wait_for_states(client, visit, {"done"}, 1)
+        page = _wait_for_states(client, visit, {"done", "failed"}, 2)
+        assert 'class="summary warn"' in page
+        assert (
+            "<strong>This visit is not done.</strong> 1 object filed in the output folder. "
+            "1 file was NOT sent: wound-3.jpg — remove it, and add an intact copy if it is "
+            "needed." in page
+        )
+        assert "next-visit" not in page
+        client.post(f"{visit}/remove", data={"csrf": token, "job": str(damaged)})
+        page = _wait_for_states(client, visit, {"done"}, 1)
+        assert "<strong>This visit is done.</strong> 1 object filed in the output" in page
         client.post(f"{visit}/remove", data={"csrf": token, "job": str(second)})
         assert "until it is sent" in client.get(visit).text
+
+        # Removed on the page is a decision, not a failure: History lists neither file.
+        history = client.get("/history").text
+        assert f'data-job="{second}"' in history
+        for gone in (first, damaged):
+            assert f'data-job="{gone}"' not in history
+        assert "Nothing is stuck." in history
     assert len(list(out.rglob("*.dcm"))) == 1  # what was filed stays
+    assert [p for p in uploads.rglob("*") if p.is_file()] == []
 
 
 def test_listening_beyond_loopback_needs_a_secret(tmp_path: Path, dicomize_cli: list[str]) -> None:

@@ -387,6 +387,19 @@ class Journal:
         """Return the latest jobs, newest first."""
         return self._many("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
 
+    def forget(self, job: Job) -> bool:
+        """Delete `job`'s row if nobody changed it since it was read; say whether it went.
+
+        For a file a person took off before it was sent (the web page's Remove): a
+        decision, not a failure, so nothing of it stays to be listed. A job changed
+        meanwhile (sent after all, converted again) stays, as it now is.
+        """
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM jobs WHERE id = ? AND updated = ?", (job.id, job.updated)
+            )
+        return cursor.rowcount > 0
+
     def update(self, job_id: int, **fields: Any) -> Job:  # noqa: ANN401  (column values)
         """Change fields of a job in one committed transaction; return the job as it is now."""
         self._set(job_id, fields)

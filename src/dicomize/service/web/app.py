@@ -36,7 +36,7 @@ from dicomize._record import field, record
 from dicomize.errors import ConfigError, DicomizeError, MetadataError
 from dicomize.options import SendOptions
 from dicomize.service.journal import Job, JobState, Journal, state_in_words, waits_to_retry
-from dicomize.service.web.messages import FIELD_LABELS, left_out, plain_error
+from dicomize.service.web.messages import FIELD_LABELS, left_out, not_sent, plain_error
 from dicomize.service.web.readable import (
     DateNotUnderstood,
     birth_date,
@@ -396,7 +396,6 @@ class _Pages:
                 "summary": summary,
                 "series": [new_series()],
                 "names": {},
-                "removed": [],
             },
         )
         return RedirectResponse(f"/visit/{visit}", status_code=303)
@@ -407,7 +406,11 @@ class _Pages:
         return self.service.journal.visit(visit) if _VISIT.match(visit) else None
 
     def _live(self, visit_id: str, visit: dict[str, Any]) -> list[Job]:
-        """Return the jobs of a visit, less those removed on the page."""
+        """Return the jobs of a visit, less those removed on the page.
+
+        A file removed now has no job left; a visit saved before lists its removed
+        files' jobs, kept as failed, in ``removed``.
+        """
         removed = set(visit.get("removed", []))
         jobs = self.service.journal.batch_prefix(f"web/{visit_id}/")
         return [job for job in jobs if job.id not in removed]
@@ -458,7 +461,7 @@ class _Pages:
         return rows
 
     def _summary(self, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-        """Say where the visit stands once it is sent: on its way, or done."""
+        """Say where the visit stands once it is sent: on its way, done, or not sent in full."""
         states = [row["state"] for row in rows]
         done, failed = states.count(JobState.DONE), states.count(JobState.FAILED)
         on_the_way = sum(state in (JobState.CONVERTED, JobState.STORED) for state in states)
@@ -477,7 +480,9 @@ class _Pages:
             where = "stored in the PACS"
         text = f"{_count(done, 'object')} {where}."
         if failed:
-            text += f" {_count(failed, 'file')} failed: see below."
+            # A file that failed and is still here is one the person has not given up on.
+            lost = [(row["name"], row["failed_at"]) for row in rows if row["failed_at"]]
+            return {"done": False, "warn": True, "text": f"{text} {not_sent(lost)}"}
         return {"done": True, "text": text}
 
     async def upload(self, request: Request) -> Response:
@@ -685,19 +690,15 @@ class _Pages:
                 return "That file is no longer on this visit."
             if job.state not in (JobState.HELD, JobState.FAILED):
                 return "A file can be removed once it is converted, and until it is sent."
+            # A person's decision, not a failure: its row goes, so History lists nothing of
+            # it; unless it was sent meanwhile (the Send button, in another tab).
+            if not self.service.journal.forget(job):
+                return "That file is on its way to the PACS now: it can no longer be removed."
             # Nothing of it was sent: its upload (kept for a failed file too) and object go.
             Path(job.source).unlink(missing_ok=True)
             for output in job.outputs:
                 Path(output).unlink(missing_ok=True)
-            if job.state == JobState.HELD:
-                self.service.journal.update(
-                    job.id,
-                    state=JobState.FAILED,
-                    error="removed on the page before it was sent",
-                    moved_to="-",
-                    outputs=[],
-                )
-            visit.setdefault("removed", []).append(job.id)
+            visit.get("names", {}).pop(str(job.id), None)
             self.service.journal.save_visit(visit_id, visit)
         with contextlib.suppress(OSError):  # not empty yet: another file of the visit
             Path(job.source).parent.rmdir()
@@ -1006,6 +1007,8 @@ def _row(job: Job, shown: str, settings: dict[str, Any]) -> dict[str, Any]:
         "state": str(job.state),
         "error": "",
         "note": "",
+        # Where a failed file stopped: its object never made (convert), or never taken (send).
+        "failed_at": ("send" if job.outputs else "convert") if job.state == JobState.FAILED else "",
         "committed": committed,
         "removable": job.state in (JobState.HELD, JobState.FAILED),
         "movable": job.state == JobState.HELD,

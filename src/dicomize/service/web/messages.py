@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-__all__ = ["FIELD_LABELS", "KIND_NOUNS", "left_out", "plain_error"]
+__all__ = ["FIELD_LABELS", "KIND_NOUNS", "left_out", "not_sent", "plain_error"]
 
 #: The page's label of each attribute it lets people set.
 FIELD_LABELS = {
@@ -124,3 +124,29 @@ def left_out(keywords: Iterable[str], kind: str) -> str:
     verb, pronoun = ("is", "it was") if len(labels) == 1 else ("are", "they were")
     noun = KIND_NOUNS.get(kind, "this kind of object")
     return f"{named} {verb} not recorded on {noun}, so {pronoun} left out."
+
+
+def not_sent(failed: Sequence[tuple[str, str]]) -> str:
+    """Say which files of a visit were not sent, and what to do: the visit is not done.
+
+    Each file is its name as the person gave it, and where it stopped, as
+    :func:`plain_error`'s `stage`: ``convert`` or ``send``.
+
+    >>> not_sent([("wound-3.jpg", "convert")])
+    '1 file was NOT sent: wound-3.jpg — remove it, and add an intact copy if it is needed.'
+    >>> not_sent([("a.jpg", "send"), ("b.pdf", "send")])
+    '2 files were NOT sent: a.jpg, b.pdf — remove them, and add them again once the PACS answers.'
+    >>> not_sent([("a.jpg", "convert"), ("b.pdf", "send")])
+    '2 files were NOT sent: a.jpg, b.pdf — see below what to do with each.'
+    """
+    names = ", ".join(name for name, _ in failed)
+    one = len(failed) == 1
+    said = f"1 file was NOT sent: {names}" if one else f"{len(failed)} files were NOT sent: {names}"
+    them = "it" if one else "them"
+    stages = {stage for _, stage in failed}
+    if stages == {"convert"}:
+        again = "an intact copy if it is needed" if one else "intact copies of those needed"
+        return f"{said} — remove {them}, and add {again}."
+    if stages == {"send"}:
+        return f"{said} — remove {them}, and add {them} again once the PACS answers."
+    return f"{said} — see below what to do with each."

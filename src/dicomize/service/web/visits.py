@@ -9,7 +9,10 @@ to a series of its kind, made when there is none.
 The visit is a plain dict (it is stored as JSON in the journal)::
 
     {"patient": {...}, "summary": {...}, "series": [{...}, ...],
-     "names": {"<job id>": "the file's name as given"}, "removed": [<job id>, ...]}
+     "names": {"<job id>": "the file's name as given"}}
+
+A file removed on the page has no job left. A visit saved before that also has
+``"removed": [<job id>, ...]``: its removed files' jobs, kept as failed.
 """
 
 from __future__ import annotations
