@@ -469,6 +469,7 @@ def _filed_in_one_study(out: Path) -> None:
     assert objects["2"].ImageLaterality == "L"
     assert "BodyPartExamined" not in objects["2"]
     assert str(objects["3"].PatientName) == "Müller^Zoë"
+    assert (objects["3"].ImageLaterality, objects["3"].BodyPartExamined) == ("B", "FOOT")
 
 
 def test_settings_apply_as_changed_and_a_failed_file_is_removed_a_held_one_moved(
@@ -521,15 +522,28 @@ def test_settings_apply_as_changed_and_a_failed_file_is_removed_a_held_one_moved
     # 6. A PDF on a series of its own: what its object has no place for is left out, and said.
     _a_pdfs_own_series_leaves_out_what_it_has_no_place_for(browser, consent)
 
-    # 7. The photo moves to a new series (not to the documents'), converted again there.
+    # 7. The photo moves to a new series (not to the documents'), converted again there with
+    # the settings it had; Move with nothing chosen moves nothing.
     move = _card(browser, "heel.jpg").find_element(By.CSS_SELECTOR, "form.move")
     targets = Select(move.find_element(By.NAME, "series"))
-    assert [option.get_attribute("value") for option in targets.options] == ["new"]
-    targets.select_by_value("new")
+    assert [option.get_attribute("value") for option in targets.options] == ["", "new"]
+    assert targets.first_selected_option.text == "choose…"
+    move.find_element(By.TAG_NAME, "button").click()
+    _until(browser, lambda d: "Choose the series" in d.find_element(By.ID, "notice").text)
+    assert _shows(browser, "heel.jpg", "Series number") == "1"
+    move = _card(browser, "heel.jpg").find_element(By.CSS_SELECTOR, "form.move")
+    Select(move.find_element(By.NAME, "series")).select_by_value("new")
     move.find_element(By.TAG_NAME, "button").click()
     _until(browser, lambda d: _shows(d, "heel.jpg", "Series number") == "3")
-    assert "moved to series 3" in browser.find_element(By.ID, "notice").text
-    assert _shows(browser, "heel.jpg", "Laterality") == "not paired (U)"
+    assert browser.find_element(By.ID, "notice").text == (
+        "The file was moved to series 3 and is converted again there, "
+        "with laterality both and body part FOOT."
+    )
+    assert _card_values(browser, "heel.jpg", "Laterality", "Body part", "IOD") == {
+        "Laterality": "both (B)",
+        "Body part": "FOOT",
+        "IOD": "VL Photographic Image Storage",
+    }
 
     # 8. Sent (filed, here): the page says the visit is done.
     browser.find_element(By.ID, "send").click()

@@ -61,6 +61,7 @@ from dicomize.service.web.visits import (
     KIND_HEADINGS,
     LATERALITIES,
     SERIES_FIELDS,
+    copy_series,
     iod_choices,
     job_metadata,
     job_options,
@@ -68,6 +69,7 @@ from dicomize.service.web.visits import (
     new_series,
     place,
     series_kind,
+    settings_in_words,
 )
 from dicomize.service.worker import ServiceSettings, Worker
 
@@ -718,7 +720,8 @@ class _Pages:
             others = [other for other in self._live(visit_id, visit) if other.id != job.id]
             occupied = {_series_index(other) for other in others}
             if target == "new":
-                visit["series"].append(new_series(kind))
+                # The file keeps what it had: its series' settings go with it.
+                visit["series"].append(copy_series(visit["series"][here]))
                 to = len(visit["series"]) - 1
             elif target.isdigit() and int(target) < len(visit["series"]) and int(target) != here:
                 to = int(target)
@@ -746,7 +749,8 @@ class _Pages:
                 next_try=0.0,
             )
             self.service.journal.save_visit(visit_id, visit)
-        return f"The file was moved to series {to + 1} and is converted again there."
+        has = settings_in_words(visit["series"][to]) or "no description, laterality or body part"
+        return f"The file was moved to series {to + 1} and is converted again there, with {has}."
 
     async def send(self, request: Request) -> Response:
         visit_id = request.path_params["visit"]
@@ -976,7 +980,8 @@ def _series_views(visit: dict[str, Any], rows: list[dict[str, Any]]) -> list[dic
                 "heading": KIND_HEADINGS[kind] if index in held else "",
                 "iods": iod_choices(kind),
                 "rows": [row for row in rows if row["series"] == index],
-                "targets": [*targets, ("new", "a new series")],
+                # Nothing chosen moves nothing: one careless tap makes no series.
+                "targets": [("", "choose…"), *targets, ("new", "a new series")],
             }
         )
     return views

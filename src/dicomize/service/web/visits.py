@@ -26,6 +26,7 @@ __all__ = [
     "KIND_HEADINGS",
     "LATERALITIES",
     "SERIES_FIELDS",
+    "copy_series",
     "iod_choices",
     "job_metadata",
     "job_options",
@@ -33,6 +34,7 @@ __all__ = [
     "new_series",
     "place",
     "series_kind",
+    "settings_in_words",
 ]
 
 #: What the page sets per series, by the keyword each is written as.
@@ -61,6 +63,43 @@ def new_series(kind: str | None = None, description: str = "") -> dict[str, Any]
         "iod": _FIRST_IOD[kind or "picture"],
         "kind": kind,
     }
+
+
+def copy_series(series: dict[str, Any]) -> dict[str, Any]:
+    """Return a new series with the settings of `series`: for a file moved to a series of its own.
+
+    >>> copy_series({**new_series(), "ImageLaterality": "L", "BodyPartExamined": "FOOT"})
+    {'SeriesDescription': '', 'ImageLaterality': 'L', 'BodyPartExamined': 'FOOT', 'iod': 'sc', 'kind': None}
+    """  # noqa: E501  (doctest output is one line)
+    return {**new_series(series.get("kind")), **{k: series[k] for k in (*SERIES_FIELDS, "iod")}}
+
+
+def settings_in_words(series: dict[str, Any]) -> str:
+    """Say which settings a file of `series` gets, as the page names them; "" for none.
+
+    Those its objects have no place for (:func:`left_out_of`) are not named.
+
+    >>> settings_in_words({**new_series(), "ImageLaterality": "B", "BodyPartExamined": "FOOT"})
+    'laterality both and body part FOOT'
+    >>> settings_in_words({**new_series("document", "Consent"), "BodyPartExamined": "FOOT"})
+    'series description "Consent"'
+    >>> settings_in_words(new_series())
+    ''
+    """
+    kind = series_kind(series)
+    dropped = set(left_out_of(series, kind, series["iod"]))
+    sides = dict(LATERALITIES)
+    words = {
+        "SeriesDescription": lambda value: f'series description "{value}"',
+        "ImageLaterality": lambda value: f"laterality {sides.get(value, value)}",
+        "BodyPartExamined": lambda value: f"body part {value}",
+    }
+    named = [
+        words[keyword](series[keyword])
+        for keyword in SERIES_FIELDS
+        if series.get(keyword) and keyword not in dropped
+    ]
+    return ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else "".join(named)
 
 
 def series_kind(series: dict[str, Any]) -> str:
