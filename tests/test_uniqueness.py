@@ -269,8 +269,11 @@ def test_the_watched_folder_gives_every_file_of_a_study_the_time_it_began(tmp_pa
     ]
     worker = Worker(journal, ServiceSettings(), tmp_path / "spool", filing=None)  # type: ignore[arg-type]
     first = worker._layers(jobs[0])
+    worker.convert(jobs[0])  # its object fixes when the study and series began
     # The study began long ago: a file converted now still gets that time.
-    journal._db.execute("UPDATE meta SET value = '1000000000.0' WHERE key LIKE 'begun:%'")
+    journal._db.execute(
+        "UPDATE meta SET value = json_set(value, '$.begun', 1000000000.0) WHERE key LIKE 'first:%'"
+    )
     later = worker._layers(jobs[1])
     journal.close()
     assert first["StudyInstanceUID"] == later["StudyInstanceUID"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -627,7 +628,7 @@ def test_a_failed_upload_is_kept_until_retention_lets_it_go(tmp_path: Path) -> N
 class _Interrupted(Worker):
     """A worker during whose conversion the person changes the series on the page."""
 
-    def _produce(self, job: Job) -> tuple[Path, tuple[str, ...]]:
+    def _produce(self, job: Job) -> tuple[Path, tuple[str, ...], dict[str, Any]]:
         made = super()._produce(job)
         self.journal.update(
             job.id, state=JobState.NEW, metadata={**job.metadata, "SeriesDescription": "Late"}
@@ -651,3 +652,76 @@ def test_a_setting_changed_while_its_file_converts_is_not_lost(tmp_path: Path) -
         assert pydicom.dcmread(held.outputs[0]).SeriesDescription == "Late"
     finally:
         journal.close()
+
+
+# -- a study's and series' values are those its first object fixed ----------------------------
+
+
+def _png(number: int) -> bytes:
+    pixels = (gradient().astype("uint16") + number * 13) % 256
+    return encode(Image.fromarray(pixels.astype("uint8")), "PNG")
+
+
+def _sidecar(inbox: Path, name: str, number: int, **values: str) -> None:
+    _drop(inbox / name, _png(number))
+    (inbox / f"{name}.json").write_text(json.dumps({"PatientID": "P1", **values}))
+
+
+def test_a_sidecar_that_contradicts_its_series_or_study_fails_and_a_later_file_takes_theirs(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    _sidecar(inbox, "a.png", 1, Laterality="L", BodyPartExamined="HAND", StudyDescription="one")
+    _sidecar(inbox, "b.png", 2, Laterality="R", BodyPartExamined="FOOT", StudyDescription="two")
+
+    result = _watch(dicomize_cli, inbox, "-o", str(out), "--once", "--sidecar")
+
+    assert result.returncode == 1, result.stderr
+    assert "1 filed as done, 1 as failed, 0 waiting" in result.stderr
+    assert _files(inbox / "done") == ["a.png", "a.png.json"]
+    assert _files(inbox / "failed") == ["b.png", "b.png.error.txt", "b.png.json"]
+    assert (inbox / "failed" / "b.png.error.txt").read_text() == (
+        "b.png: Laterality 'R' differs from 'L', BodyPartExamined 'FOOT' differs from 'HAND' "
+        "that its series already has; StudyDescription 'two' differs from 'one' that its study "
+        "already has: put it in a folder of its own, or correct its sidecar\n"
+    )
+    assert [p.name for p in out.rglob("*.dcm")] == ["a.dcm"]
+    # A later file, in a later run, that gives none of them takes its study's and series'.
+    _sidecar(inbox, "c.png", 3)
+    again = _watch(dicomize_cli, inbox, "-o", str(out), "--once", "--sidecar")
+    assert again.returncode == 0, again.stderr
+    first, later = (pydicom.dcmread(out / name) for name in ("a.dcm", "c.dcm"))
+    same = ("StudyInstanceUID", "SeriesInstanceUID", "StudyDate", "StudyTime", "SeriesTime")
+    assert [later[k].value for k in same] == [first[k].value for k in same]
+    assert (later.StudyDescription, later.Laterality, later.BodyPartExamined) == (
+        "one",
+        "L",
+        "HAND",
+    )
+    checked = subprocess.run(
+        [*dicomize_cli, "validate", str(out)], check=False, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout
+    assert "consistency (2 files, 1 study, 1 series): OK" in checked.stdout
+
+
+def test_a_file_that_failed_fixes_nothing_and_retention_forgets_what_the_first_one_fixed(
+    tmp_path: Path,
+) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    _sidecar(inbox, "a.png", 1, Laterality="L", StudyDescription="Wrist of Forget^Me")
+    (inbox / "a.png").write_bytes(_png(1)[:100])  # torn: no object
+    _sidecar(inbox, "b.png", 2, Laterality="R", StudyDescription="Wrist of Forget^Me")
+    watcher = _watcher(inbox, ServiceSettings(output=out, keep_for=HOUR), sidecar=True)
+    try:
+        assert watcher.run(once=True).line() == "1 filed as done, 1 as failed, 0 waiting"
+        assert "differs" not in (inbox / "failed" / "a.png.error.txt").read_text()
+        assert pydicom.dcmread(out / "b.dcm").Laterality == "R"
+        assert watcher.worker.expire(now=time.time() + HOUR / 2) == []
+        assert len(watcher.journal.first([str(pydicom.dcmread(out / "b.dcm").StudyInstanceUID)]))
+        assert len(watcher.worker.expire(now=time.time() + 100 * HOUR)) == 2
+        kept = [row[0] for row in watcher.journal._db.execute("SELECT key FROM meta")]
+        assert [key for key in kept if not key.startswith(("uid_seed", "instances:"))] == []
+    finally:
+        watcher.close()
+    assert b"Wrist of Forget" not in (inbox / ".dicomize" / "journal.sqlite").read_bytes()

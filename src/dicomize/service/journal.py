@@ -50,14 +50,25 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_try REAL NOT NULL DEFAULT 0,
     created REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    study TEXT NOT NULL DEFAULT '',
+    series TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS visits (id TEXT PRIMARY KEY, data TEXT NOT NULL, created REAL NOT NULL);
+"""
+#: Columns added since the first journals: a journal without them gets them when opened.
+_ADDED = {"study": "TEXT NOT NULL DEFAULT ''", "series": "TEXT NOT NULL DEFAULT ''"}
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, next_try);
 CREATE INDEX IF NOT EXISTS jobs_source ON jobs (source);
 CREATE INDEX IF NOT EXISTS jobs_batch ON jobs (batch);
 CREATE INDEX IF NOT EXISTS jobs_ended ON jobs (state, updated);
+CREATE INDEX IF NOT EXISTS jobs_study ON jobs (study);
+CREATE INDEX IF NOT EXISTS jobs_series ON jobs (series);
 """
+#: Where a study's or series' first values are kept in ``meta``, by its UID; ``begun:`` rows,
+#: its begun time alone, are what journals kept before.
+_FIRST, _BEGUN = "first:", "begun:"
 
 
 class JobState(enum.StrEnum):
@@ -114,6 +125,10 @@ class Job:
     next_try: float
     created: float
     updated: float
+    #: The Study and Series Instance UIDs of its object, once converted: a study's and a
+    #: series' first values (:meth:`Journal.first`) are kept while one of its jobs is.
+    study: str
+    series: str
 
 
 _JSON_FIELDS = ("metadata", "options", "outputs", "statuses")
@@ -140,6 +155,11 @@ class Journal:
         # Deleted rows hold patient data: overwritten, not left in free pages.
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for name, declaration in _ADDED.items():
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
+        self._db.executescript(_INDEXES)
 
     def close(self) -> None:
         """Close the database."""
@@ -156,21 +176,47 @@ class Journal:
             row = self._db.execute("SELECT value FROM meta WHERE key = 'uid_seed'").fetchone()
         return str(row["value"])
 
-    def begun(self, key: str) -> float:
-        """Return when `key` (a study's or series' UID) was first asked for, recording it now.
+    def first(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Return what the first object of each study or series in `keys` (UIDs) fixed.
 
-        Files of one study are converted one at a time, hours apart: each gets the
-        time its study began, which survives restarts like the seed.
+        Files of one study are converted one at a time, hours apart, each with its own
+        sidecar; a study's and a series' attributes are equal in all their instances
+        (PS3.3 A.1.2). So the first object of a study or series fixes them, with the time
+        it began, and the later ones take them. Each entry found is ``{"begun": seconds,
+        "values": {keyword: value}}``; one without ``values`` is a study begun by an
+        older journal, which kept its time alone. A key not found is not fixed yet: its
+        values are recorded with the object that fixes them (:meth:`update_unchanged`),
+        so a file that failed fixes nothing. One indexed read for all the keys.
         """
+        wanted = [prefix + key for key in keys for prefix in (_FIRST, _BEGUN)]
+        marks = ", ".join("?" for _ in wanted)
         with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
-                (f"begun:{key}", repr(time.time())),
-            )
-            row = self._db.execute(
-                "SELECT value FROM meta WHERE key = ?", (f"begun:{key}",)
-            ).fetchone()
-        return float(row["value"])
+            rows = self._db.execute(
+                f"SELECT key, value FROM meta WHERE key IN ({marks})",  # noqa: S608  (marks)
+                wanted,
+            ).fetchall()
+        found: dict[str, dict[str, Any]] = {}
+        for key, value in sorted(rows, key=lambda row: row["key"].startswith(_FIRST)):
+            if key.startswith(_FIRST):
+                found[key.removeprefix(_FIRST)] = dict(json.loads(value))
+            else:
+                found[key.removeprefix(_BEGUN)] = {"begun": float(value)}
+        return found
+
+    def _count(self, batch: str) -> int:
+        """Count one more instance of `batch` (in the caller's transaction); return its number."""
+        counter = _counter(batch)
+        # A journal from before the counter: it starts from the jobs it still has.
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) SELECT ?, COUNT(*) FROM jobs WHERE batch = ?",
+            (counter, batch),
+        )
+        ((number,),) = self._db.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ? "
+            "RETURNING CAST(value AS INTEGER)",
+            (counter,),
+        ).fetchall()
+        return int(number)
 
     def add(
         self,
@@ -191,23 +237,10 @@ class Journal:
         removed the batch's older jobs: their objects are still in the series.
         """
         now = time.time()
-        # Hashed: a folder may be named after its patient, and this row outlives retention.
-        counter = "instances:" + hashlib.sha256(batch.encode("utf-8")).hexdigest()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                # A journal from before the counter: it starts from the jobs it still has.
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) "
-                    "SELECT ?, COUNT(*) FROM jobs WHERE batch = ?",
-                    (counter, batch),
-                )
-                self._db.execute(
-                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", (counter,)
-                )
-                (number,) = self._db.execute(
-                    "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", (counter,)
-                ).fetchone()
+                number = self._count(batch)
                 cursor = self._db.execute(
                     "INSERT INTO jobs (origin, batch, source, name, size, mtime_ns, digest, "
                     "instance_number, state, metadata, options, created, updated) "
@@ -341,9 +374,14 @@ class Journal:
 
         The jobs done or failed before `before`, and the held jobs (converted, never
         sent) unchanged since then; then the visits older than `before` that have no
-        job left. Their rows hold patient data: identity, file names, errors. A job on
-        its way to the PACS (new, converted, stored) is never deleted. At most `limit`
-        jobs go at a time, so one pass stays short.
+        job left, with their series' instance counts; then the first values of each
+        study and series that no job is left of (:meth:`first`). Their rows hold
+        patient data: identity, file names, errors, a study's description and date. A
+        job on its way to the PACS (new, converted, stored) is never deleted. At most
+        `limit` jobs go at a time, so one pass stays short.
+
+        A watched folder's instance counts stay (a number, under a hashed name): the
+        folder's series go on when files come again, and their numbers must not repeat.
         """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -354,17 +392,43 @@ class Journal:
                     (JobState.DONE, JobState.FAILED, JobState.HELD, before, limit),
                 ).fetchall()
                 # A visit's jobs are the batches 'web/VISIT/...': a range the index finds.
-                self._db.execute(
+                visits = self._db.execute(
                     "DELETE FROM visits WHERE created < ? AND NOT EXISTS (SELECT 1 FROM jobs "
                     "WHERE batch >= 'web/' || visits.id || '/' "
-                    "AND batch < 'web/' || visits.id || '0')",
+                    "AND batch < 'web/' || visits.id || '0') RETURNING id, data",
                     (before,),
+                ).fetchall()
+                # A visit that is gone gets no more files: its series' counts go with it.
+                self._db.executemany(
+                    "DELETE FROM meta WHERE key = ?",
+                    [
+                        (_counter(f"web/{visit}/{index}"),)
+                        for visit, data in visits
+                        for index in range(len(json.loads(data).get("series", [])))
+                    ],
                 )
+                if rows:
+                    self._forget_firsts(before)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         return sorted((_job(row) for row in rows), key=lambda job: job.id)
+
+    def _forget_firsts(self, before: float) -> None:
+        """Delete the first values of the studies and series no job is left of."""
+        start = len(_FIRST) + 1
+        self._db.execute(
+            "DELETE FROM meta WHERE key > ? AND key < ? "
+            "AND NOT EXISTS (SELECT 1 FROM jobs WHERE study = substr(meta.key, ?)) "
+            "AND NOT EXISTS (SELECT 1 FROM jobs WHERE series = substr(meta.key, ?))",
+            (_FIRST, _after(_FIRST), start, start),
+        )
+        # An older journal's begun times: a study still going has moved its own to a first row.
+        self._db.execute(
+            "DELETE FROM meta WHERE key > ? AND key < ? AND CAST(value AS REAL) < ?",
+            (_BEGUN, _after(_BEGUN), before),
+        )
 
     def counts(self) -> dict[JobState, int]:
         """Count the jobs by state."""
@@ -408,19 +472,33 @@ class Journal:
             raise KeyError(job_id)
         return job
 
-    def update_unchanged(self, job: Job, **fields: Any) -> Job | None:  # noqa: ANN401
+    def update_unchanged(
+        self,
+        job: Job,
+        *,
+        first: dict[str, dict[str, Any]] | None = None,
+        **fields: Any,  # noqa: ANN401  (column values)
+    ) -> Job | None:
         """Change fields of `job` only if nobody changed it since it was read; else None.
 
         A step's result is recorded this way when a person may change the job while
         the step runs (a setting on the web page while the file converts): the change
-        wins, and the step is done again with it.
+        wins, and the step is done again with it. `first` gives, by UID, the first
+        values of the studies and series that the job's object is the first of
+        (:meth:`first`); they are recorded with it, in the same transaction, unless
+        another object fixed them first.
         """
-        if not self._set(job.id, fields, unchanged_since=job.updated):
+        if not self._set(job.id, fields, unchanged_since=job.updated, first=first):
             return None
         return self.get(job.id)
 
     def _set(
-        self, job_id: int, fields: dict[str, Any], *, unchanged_since: float | None = None
+        self,
+        job_id: int,
+        fields: dict[str, Any],
+        *,
+        unchanged_since: float | None = None,
+        first: dict[str, dict[str, Any]] | None = None,
     ) -> bool:
         names = list(fields)
         values = [
@@ -436,10 +514,24 @@ class Journal:
             )
         )
         with self._lock:
-            cursor = self._db.execute(
-                f"UPDATE jobs SET {assignments} WHERE {where}",  # noqa: S608  (our own column names)
-                (*values, time.time(), job_id, *guard),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(
+                    f"UPDATE jobs SET {assignments} WHERE {where}",  # noqa: S608  (our own names)
+                    (*values, time.time(), job_id, *guard),
+                )
+                if cursor.rowcount and first:
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                        [(_FIRST + key, json.dumps(entry)) for key, entry in first.items()],
+                    )
+                    self._db.executemany(
+                        "DELETE FROM meta WHERE key = ?", [(_BEGUN + key,) for key in first]
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
         return cursor.rowcount > 0
 
     def save_visit(self, visit: str, data: dict[str, Any]) -> None:
@@ -465,6 +557,17 @@ class Journal:
         with self._lock:
             rows = self._db.execute(sql, parameters).fetchall()
         return [_job(row) for row in rows]
+
+
+def _after(prefix: str) -> str:
+    """Return the least string above every string that starts with `prefix`."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _counter(batch: str) -> str:
+    """Return the ``meta`` key of `batch`'s instance count."""
+    # Hashed: a folder may be named after its patient, and this row outlives retention.
+    return "instances:" + hashlib.sha256(batch.encode("utf-8")).hexdigest()
 
 
 def waits_to_retry(job: Job, *, now: float | None = None) -> bool:

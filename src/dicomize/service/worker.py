@@ -170,7 +170,7 @@ class Worker:
     def convert(self, job: Job) -> Job:
         """Convert one job's source; the job is then held, to be sent, or stored."""
         try:
-            output, notes = self._produce(job)
+            output, notes, recorded = self._produce(job)
         except QueryError as exc:
             if not exc.reached:  # the worklist is down: ask again later
                 return self._wait(job, str(exc))
@@ -182,10 +182,12 @@ class Worker:
         except Exception as exc:  # one bad file never stops the service
             logger.debug("unexpected error converting job %d", job.id, exc_info=True)
             return self.fail(job, f"{job.name}: internal error: {exc!r}")
-        return self._converted(job, output, notes)
+        return self._converted(job, output, notes, recorded)
 
-    def _converted(self, job: Job, output: Path, notes: tuple[str, ...]) -> Job:
-        """Record the object of `job`: held, to be sent, or stored."""
+    def _converted(
+        self, job: Job, output: Path, notes: tuple[str, ...], recorded: dict[str, Any]
+    ) -> Job:
+        """Record the object of `job` (held, to be sent, or stored) and what it fixes."""
         if job.origin == "web":
             state = JobState.HELD
         else:
@@ -194,7 +196,13 @@ class Worker:
         for note in notes:
             logger.info("job %d: %s", job.id, note)
         done = self.journal.update_unchanged(
-            job, state=state, outputs=[str(output)], error="", attempts=0, next_try=0.0
+            job,
+            state=state,
+            outputs=[str(output)],
+            error="",
+            attempts=0,
+            next_try=0.0,
+            **recorded,
         )
         if done is None:
             # Changed as it converted (a setting, a move, a removal on the page): the object
@@ -204,9 +212,13 @@ class Worker:
             return self.journal.get(job.id) or job
         return done
 
-    def _produce(self, job: Job) -> tuple[Path, tuple[str, ...]]:
-        """Write (and check) the object of `job`; return it and the notes on the way."""
-        layers = self._layers(job)
+    def _produce(self, job: Job) -> tuple[Path, tuple[str, ...], dict[str, Any]]:
+        """Write (and check) the object of `job`.
+
+        Return it, the notes on the way, and the journal fields to record with it
+        (:meth:`_place`).
+        """
+        layers, recorded = self._place(job)
         output = self._output_path(job, str(layers["SOPInstanceUID"]))
         notes = self._write(job, layers, output)
         if self.settings.verify:
@@ -216,11 +228,23 @@ class Worker:
             if not verdict.ok:
                 output.unlink(missing_ok=True)
                 raise ConfigError(verdict.first_error())
-        return output, notes
+        return output, notes, recorded
 
     def _layers(self, job: Job) -> dict[str, Any]:
-        """Merge the attributes of one job: settings < worklist < the file's own, UIDs derived."""
-        from dicomize._convert import begun, content_kind, series_of_kind  # noqa: PLC0415
+        """Return the attributes of one job's object (:meth:`_place`)."""
+        return self._place(job)[0]
+
+    def _place(self, job: Job) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Merge the attributes of one job: settings < worklist < the file's own, UIDs derived.
+
+        Its study's and series' attributes are those the first object of each fixed
+        (:meth:`Journal.first`): a value the job does not give is taken from there, and
+        one that differs fails the job, whose object would contradict its study or series
+        (PS3.3 A.1.2). Also return the journal fields to record with the object: its
+        study and series, and what it fixes as the first of either.
+        """
+        from dicomize._convert import IDENTITY, content_kind, series_of_kind  # noqa: PLC0415
+        from dicomize.consistency import SERIES_ATTRIBUTES, STUDY_ATTRIBUTES  # noqa: PLC0415
         from dicomize.uids import derive_uid  # noqa: PLC0415
 
         keys = {**self.settings.metadata, **job.metadata}
@@ -256,16 +280,34 @@ class Worker:
             merged.get("SeriesInstanceUID")
             or derive_uid(self.seed, "series", study, job.batch, root=root)
         )
-        number = int(str(merged.get("SeriesNumber") or 1))
+        given = {key: _text(value) for key, value in merged.items() if _text(value)}
+        number, unnumbered = int(given.get("SeriesNumber", 1)), 1
         if job.origin != "web":  # the page gives each kind a series of its own, in sight
             kind = content_kind(job.source, self._options(job))
+            unnumbered = series_of_kind(series, 1, kind, root=root)[1]
             series, number = series_of_kind(series, number, kind, root=root)
-        return {
-            **begun(self.journal.begun(study), self.journal.begun(series)),
+        if "SeriesNumber" in given:
+            given["SeriesNumber"] = str(number)
+        # Whose study it is chooses the study: the rest is the study's own.
+        study_keys = [key for key in STUDY_ATTRIBUTES if key not in IDENTITY]
+        # The page keeps the settings of a series equal in its files, and refuses to
+        # change them once one is sent: a held file is converted again when they change.
+        series_keys = (
+            list(SERIES_ATTRIBUTES) if job.origin != "web" else ["SeriesDate", "SeriesTime"]
+        )
+        values, first = _agree(
+            given,
+            [("series", series, series_keys), ("study", study, study_keys)],
+            self.journal.first([study, series]),
+            unnumbered=str(unnumbered),
+        )
+        layers = {
             **merged,
+            # A value the file gives is as it gave it (its text is the one kept).
+            **{key: value for key, value in values.items() if key not in given},
             "StudyInstanceUID": study,
             "SeriesInstanceUID": series,
-            "SeriesNumber": str(number),
+            "SeriesNumber": values.get("SeriesNumber", str(number)),
             "InstanceNumber": str(job.instance_number),
             # The job, not the content: the same bytes taken twice (another patient, another
             # visit, a re-drop) are two instances; only this job's retry gives this UID again.
@@ -274,6 +316,7 @@ class Worker:
                 self.seed, "sop", str(job.id), repr(job.created), root=root
             ),
         }
+        return layers, {"study": study, "series": series, "first": first}
 
     def _options(self, job: Job) -> ConvertOptions:
         return replace(
@@ -426,6 +469,75 @@ class Worker:
         if not error:
             logger.info("job %d: done", job.id)
         return self.journal.update(job.id, state=state)
+
+
+def _agree(
+    given: dict[str, str],
+    entities: list[tuple[str, str, list[str]]],
+    known: dict[str, dict[str, Any]],
+    *,
+    unnumbered: str,
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """Return a job's study and series values, and what it fixes as the first of either.
+
+    Parameters
+    ----------
+    given : dict
+        The job's own values, as text.
+    entities : list of tuple
+        ``("series" or "study", its UID, the keywords it fixes)``.
+    known : dict
+        What the first object of each fixed (:meth:`Journal.first`).
+    unnumbered : str
+        The Series Number of a series whose files give none.
+
+    Raises
+    ------
+    ConfigError
+        When the job gives a value that differs from its series' or study's: one line
+        naming each, the two values, and what to do.
+    """
+    from dicomize._convert import begun  # noqa: PLC0415
+
+    now = time.time()
+    values: dict[str, str] = {}
+    first: dict[str, dict[str, Any]] = {}
+    differ: list[str] = []
+    for entity, uid, keywords in entities:
+        entry = known.get(uid, {})
+        began = float(entry.get("begun", now))
+        # What the first object had without being given it: when it began, and the number.
+        dates = {**begun(began, began), "SeriesNumber": unnumbered}
+        own = {key: given[key] for key in keywords if key in given}
+        fixed = entry.get("values")
+        if fixed is None:  # the first object of this study or series: it fixes them
+            first[uid] = {"begun": began, "values": own}
+            fixed = own
+        held = {key: value for key, value in {**dates, **fixed}.items() if key in keywords}
+        found = [
+            f"{key} {_shown(value)} differs from {_shown(held.get(key, ''))}"
+            for key, value in own.items()
+            if value != held.get(key, "")
+        ]
+        if found:
+            differ.append(f"{', '.join(found)} that its {entity} already has")
+        values.update(held)
+    if differ:
+        raise ConfigError(
+            f"{'; '.join(differ)}: put it in a folder of its own, or correct its sidecar"
+        )
+    return values, first
+
+
+def _text(value: object) -> str:
+    """Return an attribute's value as text, as it is compared and kept (empty: none)."""
+    if isinstance(value, list | tuple):
+        return "\\".join(str(part) for part in value).strip()
+    return "" if value is None else str(value).strip()
+
+
+def _shown(value: str) -> str:
+    return repr(value) if value else "none"
 
 
 def _is_object(path: Path, sop_uid: str) -> bool:
