@@ -268,6 +268,7 @@ def _search_on_a_phone(browser: Any, server: Server, name: str) -> None:
     results = browser.find_element(By.CSS_SELECTOR, "table.results").text
     assert "Müller, Zoë" in results
     assert f"{today.day} {today:%b} {today.year} 09:30" in results
+    assert browser.find_element(By.CSS_SELECTOR, "td.born").text == "1 Jan 1980"
     _fits(browser)
     assert browser.execute_script(
         "const box = arguments[0].getBoundingClientRect();"
@@ -687,6 +688,32 @@ def test_typed_values_are_checked_with_the_command_line_rules(
     with sqlite3.connect(server.state / "journal.sqlite") as journal:
         (data,) = journal.execute("SELECT data FROM visits").fetchone()
     assert json.loads(data)["patient"]["PatientSex"] == "M"
+
+
+def test_a_worklist_search_by_family_and_given_name_lists_orders_by_date_with_birth_dates(
+    worklist: WorklistServer, serving: Callable[..., Server]
+) -> None:
+    """'Müller Zoë' is family and given name; the orders come by date, each with its birth date."""
+    today = dt.date.today()
+    days = {when: (today + dt.timedelta(days=when)).strftime("%Y%m%d") for when in (-1, 0, 1)}
+    orders = (("C1", "Müller^Zoë", 1), ("C2", "Müller^Zoë", -1), ("C3", "Müller^Anna", 0))
+    for accession, name, when in orders:
+        dump = item(accession, name=name, date=days[when], birth_date="19751231")
+        worklist.add(accession, dump, encoding="utf-8")
+    server = serving("--worklist", worklist.url, "-o", "out")
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        token = _token(client.get("/").text)
+
+        def search(name: str) -> str:
+            keys = {"csrf": token, "name": name, "date": "yesterday - tomorrow", "accession": ""}
+            answer = client.post("/search", data=keys)
+            assert answer.status_code == 200, answer.text
+            return answer.text
+
+        page = search("Müller Zoë")
+        assert re.findall(r'data-accession="(\w+)"', page) == ["C2", "C1"]
+        assert page.count('<td data-label="Born" class="born">31 Dec 1975</td>') == 2
+        assert re.findall(r'data-accession="(\w+)"', search("müller")) == ["C2", "C3", "C1"]
 
 
 def test_an_oversized_upload_is_refused_with_a_clear_message_and_nothing_kept(

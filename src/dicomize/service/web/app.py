@@ -311,7 +311,13 @@ class _Pages:
                 keys=keys,
                 search_error=str(exc),
             )
-        found = [(self.service.remember(item), item.summary(names=True)) for item in items]
+        # A person checks two identifiers, the name and the birth date; the day's orders by time.
+        shown = []
+        for item in items:
+            born = str(item.dataset.get("PatientBirthDate") or "")
+            shown.append((item, {**item.summary(names=True), "birth_date": born}))
+        shown.sort(key=lambda pair: (pair[1]["date"], pair[1]["time"]))
+        found = [(self.service.remember(item), summary) for item, summary in shown]
         return self._render(
             request,
             "home.html",
