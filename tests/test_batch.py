@@ -420,3 +420,34 @@ def test_manifest_output_outside_the_output_folder_is_refused_unless_allowed(
     written = elsewhere if escape == "ABSOLUTE" else (out / escape).resolve()
     assert written.is_file()
     assert (out / "p.dcm").is_file()
+
+
+def test_a_missing_input_folder_is_one_line_and_leaves_no_output_folder(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    out = tmp_path / "dicom"
+    result = _run(dicomize_cli, "batch", str(tmp_path / "photos"), "-o", str(out))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("photos: no such file or folder")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+    with pytest.raises(dicomize.ConfigError, match="no such file or folder"):
+        dicomize.run_batch(dicomize.plan_tree(tmp_path / "photos", out), out)
+    assert not out.exists()
+
+
+def test_a_missing_clip_is_said_to_be_missing_not_to_be_no_clip(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    result = _run(
+        dicomize_cli,
+        "convert",
+        str(clip),
+        "--iod",
+        "video-endoscopic",
+        "-o",
+        str(tmp_path / "x.dcm"),
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"dicomize: {clip}: No such file or directory"

@@ -427,6 +427,8 @@ def begun(study: float, series: float) -> dict[str, str]:
 
 def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named | PreparedVideo:
     """Read a document, a video clip or a picture: the kind of object follows the content."""
+    if isinstance(source, str | os.PathLike) and not os.path.lexists(source):
+        raise InputError("No such file or directory")  # not "not a clip": there is nothing
     head, fmt = _sniff(source)
     if fmt is None and isinstance(source, str | os.PathLike) and _video_like(source, head):
         if options.iod == "sc" or options.iod in VIDEO_FAMILIES:

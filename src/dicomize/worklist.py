@@ -7,13 +7,13 @@ ID, scheduled date, modality, station) and every return key the mapping needs
 filed under the wrong person is the worst error a converter can make, so none or
 several is an error that lists what matched. :func:`worklist_metadata` maps the
 item onto the object as PS3.17 J.2.2-J.2.3 and IHE RAD TF-2 Appendix A describe
-(the table in ``README.md``): the values are checked like a user's, and a bad one
+(the table in ``docs/guides/worklist.md``): the values are checked like a user's, and a bad one
 is refused by keyword, unless it is a Type 3 attribute that can be left out.
 
 Names with accents or in other scripts are sent in the least character set they
 need (PS3.5 6.1; PS3.4 K.4.1.1.3.1), and matched here ignoring case and accents as
 well as by the SCP (see :class:`WorklistQuery`): PS3.4 C.2.2.2.1 leaves Person
-Name matching to each SCP, and the peers tested differ (``README.md``).
+Name matching to each SCP, and the peers tested differ (``docs/guides/worklist.md``).
 """
 
 from __future__ import annotations

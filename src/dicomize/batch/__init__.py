@@ -1,6 +1,6 @@
 """Batch conversion at archive scale: folders or manifests, parallel, resumable, reported.
 
-Rules (documented in the README):
+Rules (documented in docs/guides/batch.md):
 
 * **Outputs** mirror the input tree: ``photos/a/b.jpg`` → ``dicom/a/b.dcm``. A manifest row
   may name its output; otherwise the path relative to the manifest's folder is mirrored.

@@ -55,11 +55,13 @@ def plan_tree(
     Raises
     ------
     dicomize.errors.ConfigError
-        When `group_by` is not one of :data:`GROUPINGS`.
+        When `group_by` is not one of :data:`GROUPINGS`, or `root` does not exist.
     """
     if group_by not in GROUPINGS:
         raise ConfigError(f"group_by must be one of {', '.join(GROUPINGS)}, got {group_by!r}")
     root, output = Path(root), Path(output)
+    if not root.exists():
+        raise ConfigError(f"{root}: no such file or folder")
     if root.is_file():
         yield BatchItem(
             str(root), str(output / (root.stem + ".dcm")), root.stem, root.stem, 1, key=root.name

@@ -107,6 +107,11 @@ def run_batch(
     started = time.monotonic()
     from dicomize._convert import begun  # noqa: PLC0415  (the batch converts: it loads anyway)
 
+    # The first item before the state: a plan that fails at once (no such folder) leaves
+    # no output folder behind.
+    items = iter(items)
+    first = list(itertools.islice(items, 1))
+    items = itertools.chain(first, items)
     state = _BatchState(Path(output))
     seed = options.uid_seed or state.seed
     summary = BatchSummary()

@@ -90,10 +90,11 @@ def run(args: argparse.Namespace) -> int:
         merged = metadata(args, worklist=False)  # a batch asks the worklist per input
         resolve_metadata(merged)  # refuse bad metadata once, before any work
         lookup = worklist_lookup(args)
-        # A remuxed or transcoded clip waits in the output folder, never elsewhere.
+        items = _primed(_plan(args))  # a manifest is validated in full here
+        # A remuxed or transcoded clip waits in the output folder, never elsewhere; made
+        # once the inputs are known to be there, so a mistyped one leaves nothing behind.
         Path(args.output).mkdir(parents=True, exist_ok=True)
         options = replace(convert_options(args), temporary_folder=args.output)
-        items = _primed(_plan(args))  # a manifest is validated in full here
         client = _client(args.scheduler) if args.scheduler else None
     except QueryError as exc:
         return fail_query(exc, names=args.verbose > 0)

@@ -1,6 +1,6 @@
 """JPEG, PNG, BMP, GIF, TIFF and WebP decoded with Pillow, and the pixel policies for them.
 
-Policies (documented in the README, each covered by a test):
+Policies (documented in docs/guides/inputs.md, each covered by a test):
 
 * EXIF / TIFF Orientation is applied to the pixels: SC and VL objects have no
   attribute that could carry it (PS3.3 C.7.6.3.1.4 fixes the pixel order).
