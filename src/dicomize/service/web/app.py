@@ -36,7 +36,13 @@ from dicomize._record import field, record
 from dicomize.errors import ConfigError, DicomizeError, MetadataError
 from dicomize.options import SendOptions
 from dicomize.service.journal import Job, JobState, Journal, state_in_words, waits_to_retry
-from dicomize.service.web.messages import FIELD_LABELS, left_out, not_sent, plain_error
+from dicomize.service.web.messages import (
+    FIELD_LABELS,
+    KIND_NOUNS,
+    left_out,
+    not_sent,
+    plain_error,
+)
 from dicomize.service.web.readable import (
     DateNotUnderstood,
     birth_date,
@@ -279,6 +285,7 @@ class _Pages:
             worklist=self.service.web.worklist,
             sends_to=self.service.settings.send,
             card_keys=CARD_KEYS,
+            detail_keys=DETAIL_KEYS,
         )
         return self.templates.TemplateResponse(request, name, context, status_code=status)
 
@@ -1010,6 +1017,7 @@ def _row(job: Job, shown: str, settings: dict[str, Any]) -> dict[str, Any]:
     if job.state == JobState.CONVERTED and job.attempts:
         status = f"waiting to retry (attempt {job.attempts + 1})"
     kind = series_kind(settings)
+    noun = KIND_NOUNS[kind].split(" ", 1)[1]  # what the card calls it first: "PDF document"
     row: dict[str, Any] = {
         "id": job.id,
         "series": _series_index(job),
@@ -1025,6 +1033,7 @@ def _row(job: Job, shown: str, settings: dict[str, Any]) -> dict[str, Any]:
         "movable": job.state == JobState.HELD,
         "stamp": int(job.updated * 1000),
         "attributes": None,
+        "what": noun[0].upper() + noun[1:],
     }
     if job.error:
         row["error"] = _reason(job, shown)
@@ -1045,7 +1054,7 @@ def _reason(job: Job, shown: str) -> str:
     return plain_error(job.error, shown=shown, internal=internal, stage=stage)
 
 
-#: What each card shows of its object, in this order.
+#: What each card shows of its object, in this order, in plain words.
 CARD_KEYS = (
     "Patient",
     "Study",
@@ -1053,11 +1062,9 @@ CARD_KEYS = (
     "Series description",
     "Laterality",
     "Body part",
-    "Modality",
-    "IOD",
-    "Transfer syntax",
-    "Verdict",
 )
+#: What the card keeps under Details: DICOM's own terms, and the validator's verdict.
+DETAIL_KEYS = ("Modality", "IOD", "Transfer syntax", "Verdict")
 _SIDES = {"R": "right", "L": "left", "B": "both", "U": "not paired"}
 
 
@@ -1090,7 +1097,7 @@ def _read_attributes(path: str, stamp: int) -> dict[str, Any]:  # noqa: ARG001  
         "Study": " · ".join(part for part in study if part),
         "Series number": carried["SeriesNumber"],
         "Series description": carried["SeriesDescription"],
-        "Laterality": f"{_SIDES.get(side, side)} ({side})" if side else "",
+        "Laterality": _SIDES.get(side, side),
         "Body part": carried["BodyPartExamined"],
         "Modality": str(ds.get("Modality", "") or ""),
         "IOD": UID(str(ds.SOPClassUID)).name,
