@@ -910,3 +910,55 @@ def test_https_with_a_certificate_and_a_cookie_sent_over_https_only(
         assert "secure" in home.headers["set-cookie"].lower()
     with pytest.raises(httpx.HTTPError):
         httpx.get(server.url + "/", timeout=5)  # plain HTTP is not served
+
+
+# -- what a file takes from its series -----------------------------------------------------------
+
+
+def _add(
+    client: httpx.Client, visit: str, token: str, series: int, *files: tuple[str, bytes]
+) -> Any:
+    """Upload `files` (name, content) onto series `series`; return the answer's JSON."""
+    answer = client.post(
+        f"{visit}/files?series={series}",
+        files=[("files", (name, data, "image/jpeg")) for name, data in files],
+        headers={"X-CSRF-Token": token},
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _send_all(client: httpx.Client, visit: str, token: str, count: int) -> None:
+    assert client.post(f"{visit}/send", data={"csrf": token}).status_code == 303
+    _wait_for_states(client, visit, {"done"}, count)
+
+
+def _objects(out: Path) -> dict[str, pydicom.Dataset]:
+    return {p.name: pydicom.dcmread(p, stop_before_pixels=True) for p in out.rglob("*.dcm")}
+
+
+def test_a_moved_file_takes_the_next_instance_number_of_its_new_series(
+    tmp_path: Path, serving: Callable[..., Server]
+) -> None:
+    out = tmp_path / "out"
+    server = serving("-o", str(out))
+    photo = _jpeg(tmp_path / "a.jpg").read_bytes()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        visit, token = _visit(client, PatientID="P1")
+        moved = _add(client, visit, token, 0, ("a.jpg", photo), ("b.jpg", photo))["jobs"][1]
+        assert (
+            client.post(f"{visit}/series", data={"csrf": token, "action": "add"}).status_code == 303
+        )
+        _add(client, visit, token, 1, ("c.jpg", photo))
+        _wait_for_states(client, visit, {"held"}, 3)
+        answer = client.post(
+            f"{visit}/move", data={"csrf": token, "job": str(moved), "series": "1"}
+        )
+        assert answer.status_code == 303
+        _wait_for_states(client, visit, {"held"}, 3)
+        _add(client, visit, token, 1, ("d.jpg", photo))  # counted after b.jpg joined
+        _wait_for_states(client, visit, {"held"}, 4)
+        _send_all(client, visit, token, 4)
+    objects = _objects(out)
+    series = {name: (ds.SeriesNumber, ds.InstanceNumber) for name, ds in objects.items()}
+    assert series == {"a.dcm": (1, 1), "c.dcm": (2, 1), "b.dcm": (2, 2), "d.dcm": (2, 3)}

@@ -503,7 +503,7 @@ def test_a_held_upload_nobody_sent_expires_with_its_object_and_visit(tmp_path: P
     upload.parent.mkdir(parents=True)
     upload.write_bytes(_jpeg(1))
     patient = {"PatientID": "P1", "PatientName": "Held^Never"}
-    journal.save_visit(visit, {"patient": patient, "summary": {}, "series": []})
+    journal.save_visit(visit, {"patient": patient, "summary": {}, "series": [{}]})
     job = journal.add(
         origin="web",
         batch=f"web/{visit}/0",
@@ -522,6 +522,9 @@ def test_a_held_upload_nobody_sent_expires_with_its_object_and_visit(tmp_path: P
         assert [job.id for job in worker.expire(now=time.time() + 2 * HOUR)] == [job.id]
         assert journal.get(job.id) is None
         assert journal.visit(visit) is None
+        # Its series' instance counts go with it: no file can join a visit that is gone.
+        counts = "SELECT COUNT(*) FROM meta WHERE key LIKE 'instances:%'"
+        assert journal._db.execute(counts).fetchone()[0] == 0
     finally:
         journal.close()
     assert not upload.exists()

@@ -203,6 +203,21 @@ class Journal:
                 found[key.removeprefix(_BEGUN)] = {"begun": float(value)}
         return found
 
+    def next_instance(self, batch: str) -> int:
+        """Return the next Instance Number of `batch`'s series, counted as :meth:`add` counts.
+
+        For a job that joins another batch (moved to another series on the web page).
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                number = self._count(batch)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return number
+
     def _count(self, batch: str) -> int:
         """Count one more instance of `batch` (in the caller's transaction); return its number."""
         counter = _counter(batch)

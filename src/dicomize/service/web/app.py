@@ -746,14 +746,13 @@ class _Pages:
             for output in job.outputs:
                 Path(output).unlink(missing_ok=True)
             batch = f"web/{visit_id}/{to}"
-            number = max(
-                (other.instance_number for other in self.service.journal.batch(batch)), default=0
-            )
             self.service.journal.update(
                 job.id,
                 batch=batch,
                 name=f"{visit_id}/{to}/{Path(job.name).name}",
-                instance_number=number + 1,
+                # The series' count, as for a file added: its files forgotten or moved away
+                # still have their numbers in the PACS.
+                instance_number=self.service.journal.next_instance(batch),
                 metadata=job_metadata(visit, to),
                 options=job_options(visit, to),
                 state=JobState.NEW,
