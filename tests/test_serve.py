@@ -962,3 +962,97 @@ def test_a_moved_file_takes_the_next_instance_number_of_its_new_series(
     objects = _objects(out)
     series = {name: (ds.SeriesNumber, ds.InstanceNumber) for name, ds in objects.items()}
     assert series == {"a.dcm": (1, 1), "c.dcm": (2, 1), "b.dcm": (2, 2), "d.dcm": (2, 3)}
+
+
+# -- a series that was sent stays as it was sent -------------------------------------------------
+
+
+def test_a_sent_series_keeps_its_settings_and_says_so_and_another_series_takes_new_ones(
+    tmp_path: Path, serving: Callable[..., Server]
+) -> None:
+    out = tmp_path / "out"
+    server = serving("-o", str(out))
+    photo = _jpeg(tmp_path / "a.jpg").read_bytes()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        visit, token = _visit(client, PatientID="P1")
+        _add(client, visit, token, 0, ("a.jpg", photo))
+        _wait_for_states(client, visit, {"held"}, 1)
+        _send_all(client, visit, token, 1)
+        settings = {"csrf": token, "index": "0", "SeriesDescription": "", "BodyPartExamined": ""}
+        # As the page's script sends a change: the answer names what cannot change, and why.
+        for changed in (
+            {"iod": "vl-photo", "ImageLaterality": ""},
+            {"iod": "sc", "ImageLaterality": "L"},
+        ):
+            refused = client.post(
+                f"{visit}/series",
+                data={**settings, **changed},
+                headers={"Accept": "application/json"},
+            )
+            assert refused.status_code == 400
+            ((field, said),) = refused.json()["problems"].items()
+            assert field == ("iod" if changed["iod"] == "vl-photo" else "ImageLaterality")
+            assert said.startswith("Series 1 was sent with these settings")
+            assert "Add another series" in said
+        # The same values again change nothing: saved. And the page says it before anyone tries.
+        same = {**settings, "iod": "sc", "ImageLaterality": ""}
+        assert client.post(f"{visit}/series", data=same).status_code == 303
+        assert "Series 1 was sent with these settings" in client.get(visit).text
+        _add(client, visit, token, 0, ("b.jpg", photo))
+        _wait_for_states(client, visit, {"held", "done"}, 2)
+        assert (
+            client.post(f"{visit}/series", data={"csrf": token, "action": "add"}).status_code == 303
+        )
+        other = {**settings, "index": "1", "iod": "vl-photo", "ImageLaterality": "L"}
+        assert client.post(f"{visit}/series", data=other).status_code == 303
+        _add(client, visit, token, 1, ("c.jpg", photo))
+        _wait_for_states(client, visit, {"held", "done"}, 3)
+        _send_all(client, visit, token, 3)
+    objects = _objects(out)
+    a, b, c = (objects[name] for name in ("a.dcm", "b.dcm", "c.dcm"))
+    assert a.SeriesInstanceUID == b.SeriesInstanceUID != c.SeriesInstanceUID
+    assert a.Modality == b.Modality == "OT"
+    assert a.get("ImageLaterality") == b.get("ImageLaterality") != "L"
+    assert (c.Modality, c.ImageLaterality) == ("XC", "L")
+
+
+def test_a_series_sent_and_forgotten_by_retention_keeps_its_kind(
+    tmp_path: Path, serving: Callable[..., Server]
+) -> None:
+    from dicomize.service.journal import Journal  # noqa: PLC0415
+
+    out = tmp_path / "out"
+    server = serving("-o", str(out))
+    photo = _jpeg(tmp_path / "a.jpg").read_bytes()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        visit, token = _visit(client, PatientID="P1")
+        _add(client, visit, token, 0, ("a.jpg", photo))
+        _wait_for_states(client, visit, {"held"}, 1)
+        _send_all(client, visit, token, 1)
+        sent = time.time()
+        # A file still held in another series keeps the visit while series 1's file is forgotten.
+        assert (
+            client.post(f"{visit}/series", data={"csrf": token, "action": "add"}).status_code == 303
+        )
+        _add(client, visit, token, 1, ("b.jpg", photo))
+        _wait_for_states(client, visit, {"held", "done"}, 2)
+        journal = Journal(server.state / "journal.sqlite")
+        try:
+            assert [job.name for job in journal.expire(sent)] == [
+                f"{visit.rsplit('/', 1)[1]}/0/a.jpg"
+            ]
+        finally:
+            journal.close()
+        _wait_for_states(client, visit, {"held"}, 1)
+        answer = client.post(
+            f"{visit}/files?series=0",
+            files={"files": ("consent.pdf", make_pdf(), "application/pdf")},
+            headers={"X-CSRF-Token": token},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["notes"][0].startswith("consent.pdf went to series 3, Documents")
+        _wait_for_states(client, visit, {"held"}, 2)
+        _send_all(client, visit, token, 2)
+    objects = _objects(out)
+    assert objects["consent.dcm"].Modality == "DOC"
+    assert objects["consent.dcm"].SeriesInstanceUID != objects["a.dcm"].SeriesInstanceUID

@@ -629,6 +629,13 @@ class _Pages:
             if index >= len(visit["series"]):
                 return {"index": "no such series"}, 0
             current = visit["series"][index]
+            if index in self._sent(visit_id, visit):
+                # Its objects are in the PACS, or on their way: a change would give the series
+                # two modalities or lateralities (PS3.3 A.1.2.3), and would not reach them.
+                moved = [name for name, value in changed.items() if value != current.get(name, "")]
+                if iod and iod != current["iod"]:
+                    moved.append("iod")
+                return dict.fromkeys(moved, _sent_words(index)), 0
             problems = {
                 name: problem
                 for name, value in changed.items()
@@ -781,6 +788,11 @@ class _Pages:
 
     def _send(self, visit_id: str, visit: dict[str, Any]) -> str:
         """Send the held files of a visit; or say why nothing can be sent."""
+        with self.service.visits:  # a setting changed meanwhile would miss the files sent
+            visit = self.service.journal.visit(visit_id) or visit
+            return self._send_held(visit_id, visit)
+
+    def _send_held(self, visit_id: str, visit: dict[str, Any]) -> str:
         jobs = self._live(visit_id, visit)
         if not jobs:
             return "Add at least one file before sending."
@@ -795,7 +807,17 @@ class _Pages:
         state = JobState.CONVERTED if self.service.settings.send else JobState.STORED
         for job in held:
             self.service.journal.update(job.id, state=state, next_try=0.0)
+        # Their series are the PACS's now: their kind and settings stay, after retention too.
+        for index in {_series_index(job) for job in held}:
+            if index < len(visit["series"]):
+                visit["series"][index]["sent"] = True
+        self.service.journal.save_visit(visit_id, visit)
         return ""
+
+    def _sent(self, visit_id: str, visit: dict[str, Any]) -> set[int]:
+        """Return the series of a visit that were sent (a visit saved before marking them too)."""
+        placed = [(_series_index(job), str(job.state)) for job in self._live(visit_id, visit)]
+        return _sent_series(visit, placed)
 
     async def preview(self, request: Request) -> Response:
         visit_id = request.path_params["visit"]
@@ -972,9 +994,33 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
+#: A file in one of these states was sent, or is on its way.
+_ON_ITS_WAY = (JobState.CONVERTED, JobState.STORED, JobState.DONE)
+
+
+def _sent_series(visit: dict[str, Any], placed: list[tuple[int, str]]) -> set[int]:
+    """Return the series of `visit` that were sent: marked so, or with a file on its way.
+
+    `placed` gives the series and state of each file; a visit saved before series
+    were marked has only its files to tell.
+    """
+    marked = {index for index, settings in enumerate(visit["series"]) if settings.get("sent")}
+    return marked | {index for index, state in placed if state in _ON_ITS_WAY}
+
+
+def _sent_words(index: int) -> str:
+    """Say, in the page's words, why a sent series' settings stay as they are."""
+    return (
+        f"Series {index + 1} was sent with these settings, so they can no longer change. "
+        'For files with other settings, use "Add another series".'
+    )
+
+
 def _series_views(visit: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Return each series of a visit as the page shows it: settings, kind, files, moves."""
-    held = {row["series"] for row in rows}
+    sent = _sent_series(visit, [(row["series"], row["state"]) for row in rows])
+    # A series sent holds its kind, with files on the page or none left (retention).
+    held = {row["series"] for row in rows} | sent
     views = []
     for index, settings in enumerate(visit["series"]):
         kind = series_kind(settings)
@@ -991,6 +1037,7 @@ def _series_views(visit: dict[str, Any], rows: list[dict[str, Any]]) -> list[dic
                 "kind": kind,
                 "heading": KIND_HEADINGS[kind] if index in held else "",
                 "iods": iod_choices(kind),
+                "sent": _sent_words(index) if index in sent else "",
                 "rows": [row for row in rows if row["series"] == index],
                 # Nothing chosen moves nothing: one careless tap makes no series.
                 "targets": [("", "choose…"), *targets, ("new", "a new series")],

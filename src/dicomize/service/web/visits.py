@@ -13,6 +13,10 @@ The visit is a plain dict (it is stored as JSON in the journal)::
 
 A file removed on the page has no job left. A visit saved before that also has
 ``"removed": [<job id>, ...]``: its removed files' jobs, kept as failed.
+
+A series once sent is marked ``"sent": true``: the PACS has its objects under its
+Series Instance UID, so it keeps its kind and settings for the life of the visit,
+after retention has forgotten its files too.
 """
 
 from __future__ import annotations
@@ -174,7 +178,8 @@ def place(visit: dict[str, Any], index: int, kind: str, occupied: set[int]) -> t
     It stays there when that series is empty or holds `kind`; otherwise it goes
     to the last series holding `kind`, or to a new one the page makes (and
     appends to `visit`). `occupied` holds the series with files; the chosen one
-    joins it.
+    joins it, and so do the series that were sent, which hold their kind with no
+    file left on the page.
 
     Returns
     -------
@@ -188,8 +193,12 @@ def place(visit: dict[str, Any], index: int, kind: str, occupied: set[int]) -> t
     ((0, False), (1, True))
     >>> visit["series"][1]["SeriesDescription"], place(visit, 1, "document", {0, 1})
     ('Pictures', (0, False))
+    >>> visit["series"][1]["sent"] = True  # its files forgotten: still a series of pictures
+    >>> place(visit, 1, "document", {0})
+    (0, False)
     """
     series = visit["series"]
+    occupied.update(other for other, settings in enumerate(series) if settings.get("sent"))
     chosen = series[index]
     if index not in occupied or series_kind(chosen) == kind:
         if chosen.get("kind") != kind:  # an empty series takes the kind of its first file
