@@ -213,6 +213,17 @@ def _fits(driver: Any) -> None:
     assert wide[0] <= wide[1], f"the page is {wide[0]} px wide in a {wide[1]} px window"
 
 
+def _in_sight(driver: Any, element: Any) -> bool:
+    """Tell whether `element` is within the window, not scrolled out of view."""
+    return bool(
+        driver.execute_script(
+            "const box = arguments[0].getBoundingClientRect();"
+            "return box.top >= 0 && box.bottom <= window.innerHeight",
+            element,
+        )
+    )
+
+
 def _card(driver: Any, name: str) -> Any:
     """Return the card of the file named `name`."""
     from selenium.webdriver.common.by import By  # noqa: PLC0415
@@ -469,6 +480,38 @@ def _a_pdfs_own_series_leaves_out_what_it_has_no_place_for(browser: Any, consent
     _shot(browser, "left-out")
 
 
+def _moved_to_a_new_series_with_its_settings(browser: Any) -> None:
+    """The photo moves to a new series, converted again there with the settings it had.
+
+    Move with nothing chosen moves nothing; the notice says what came of each, in sight.
+    """
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.support.ui import Select  # noqa: PLC0415
+
+    move = _card(browser, "heel.jpg").find_element(By.CSS_SELECTOR, "form.move")
+    targets = Select(move.find_element(By.NAME, "series"))
+    assert [option.get_attribute("value") for option in targets.options] == ["", "new"]
+    assert targets.first_selected_option.text == "choose…"
+    move.find_element(By.TAG_NAME, "button").click()
+    _until(browser, lambda d: "Choose the series" in d.find_element(By.ID, "notice").text)
+    assert _shows(browser, "heel.jpg", "Series number") == "1"
+    move = _card(browser, "heel.jpg").find_element(By.CSS_SELECTOR, "form.move")
+    Select(move.find_element(By.NAME, "series")).select_by_value("new")
+    move.find_element(By.TAG_NAME, "button").click()
+    _until(browser, lambda d: _shows(d, "heel.jpg", "Series number") == "3")
+    notice = browser.find_element(By.ID, "notice")
+    assert notice.text == (
+        "The file was moved to series 3 and is converted again there, "
+        "with laterality both and body part FOOT."
+    )
+    assert _in_sight(browser, notice), "the notice is out of sight"
+    assert _card_values(browser, "heel.jpg", "Laterality", "Body part", "IOD") == {
+        "Laterality": "both",
+        "Body part": "FOOT",
+        "IOD": "VL Photographic Image Storage",
+    }
+
+
 def _filed_in_one_study(out: Path) -> None:
     """The PDF (series 2) and the moved photo (series 3) are one study, as the page showed."""
     objects = {
@@ -487,7 +530,6 @@ def test_settings_apply_as_changed_and_a_failed_file_is_removed_a_held_one_moved
 ) -> None:
     """No Apply button, plain-words errors, a PDF's settings left out, remove and move."""
     from selenium.webdriver.common.by import By  # noqa: PLC0415
-    from selenium.webdriver.support.ui import Select  # noqa: PLC0415
 
     server = serving("-o", str(tmp_path / "out"))
     heel = _jpeg(tmp_path / "heel.jpg")
@@ -503,10 +545,12 @@ def test_settings_apply_as_changed_and_a_failed_file_is_removed_a_held_one_moved
     header = browser.find_element(By.CSS_SELECTOR, ".patient").text
     assert "Müller, Zoë · ID P7 · born 4 Dec 1980" in header
 
-    # 2. Sending nothing says why.
-    browser.find_element(By.ID, "send").click()
+    # 2. Sending nothing says why; a second tap while the first is on its way sends nothing.
+    twice = "arguments[0].click(); arguments[0].click(); return arguments[0].disabled"
+    assert browser.execute_script(twice, browser.find_element(By.ID, "send"))
     problem = _until(browser, lambda d: d.find_elements(By.ID, "send-problem"))
     assert problem[0].text == "Add at least one file before sending."
+    assert server.output().count("/send 303") == 1
 
     # 3. A file that cannot be converted says so in the page's words.
     first = browser.find_element(By.ID, "series-1")
@@ -525,6 +569,7 @@ def test_settings_apply_as_changed_and_a_failed_file_is_removed_a_held_one_moved
     # 5. The failed file is removed: its card goes, and nothing of it stays.
     _card(browser, "broken.jpg").find_element(By.CSS_SELECTOR, "form.remove button").click()
     _until(browser, lambda d: "The file was removed" in d.find_element(By.ID, "notice").text)
+    assert _in_sight(browser, browser.find_element(By.ID, "notice")), "the notice is out of sight"
     assert _state_of(browser, "broken.jpg") == ""
     uploads = [p.name for p in (server.state / "uploads").rglob("*") if p.is_file()]
     assert [name.split("-", 1)[1] for name in uploads] == ["heel.jpg"]
@@ -532,28 +577,8 @@ def test_settings_apply_as_changed_and_a_failed_file_is_removed_a_held_one_moved
     # 6. A PDF on a series of its own: what its object has no place for is left out, and said.
     _a_pdfs_own_series_leaves_out_what_it_has_no_place_for(browser, consent)
 
-    # 7. The photo moves to a new series (not to the documents'), converted again there with
-    # the settings it had; Move with nothing chosen moves nothing.
-    move = _card(browser, "heel.jpg").find_element(By.CSS_SELECTOR, "form.move")
-    targets = Select(move.find_element(By.NAME, "series"))
-    assert [option.get_attribute("value") for option in targets.options] == ["", "new"]
-    assert targets.first_selected_option.text == "choose…"
-    move.find_element(By.TAG_NAME, "button").click()
-    _until(browser, lambda d: "Choose the series" in d.find_element(By.ID, "notice").text)
-    assert _shows(browser, "heel.jpg", "Series number") == "1"
-    move = _card(browser, "heel.jpg").find_element(By.CSS_SELECTOR, "form.move")
-    Select(move.find_element(By.NAME, "series")).select_by_value("new")
-    move.find_element(By.TAG_NAME, "button").click()
-    _until(browser, lambda d: _shows(d, "heel.jpg", "Series number") == "3")
-    assert browser.find_element(By.ID, "notice").text == (
-        "The file was moved to series 3 and is converted again there, "
-        "with laterality both and body part FOOT."
-    )
-    assert _card_values(browser, "heel.jpg", "Laterality", "Body part", "IOD") == {
-        "Laterality": "both",
-        "Body part": "FOOT",
-        "IOD": "VL Photographic Image Storage",
-    }
+    # 7. The photo moves to a new series (not to the documents'), with the settings it had.
+    _moved_to_a_new_series_with_its_settings(browser)
 
     # 8. Sent (filed, here): the page says the visit is done.
     browser.find_element(By.ID, "send").click()
@@ -583,6 +608,9 @@ def test_reloading_during_an_upload_says_which_file_did_not_arrive_and_logs_no_e
     browser.execute_cdp_cmd("Network.emulateNetworkConditions", slow)
     browser.find_element(By.CSS_SELECTOR, "#series-1 input[type=file]").send_keys(str(clip))
     _until(browser, lambda _: any(uploads.rglob("*long_clip.mp4")))
+    # The browser asks before a page is left with an upload under way.
+    leaving = "const e = new Event('beforeunload', {cancelable: true}); return !dispatchEvent(e)"
+    assert browser.execute_script(leaving), "no warning before leaving during an upload"
     browser.refresh()
     browser.execute_cdp_cmd("Network.emulateNetworkConditions", {**slow, "uploadThroughput": -1})
 

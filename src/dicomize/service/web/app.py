@@ -695,7 +695,8 @@ class _Pages:
         self.service.wake.set()
         # No file name in the cookie: the session is signed, not encrypted.
         request.session["notice"] = {"visit": visit_id, "text": said}
-        return RedirectResponse(f"/visit/{visit_id}#files", status_code=303)
+        # The page opens at what came of it: the Remove or Move button is far below.
+        return RedirectResponse(f"/visit/{visit_id}#notice", status_code=303)
 
     def _job_of(self, visit_id: str, visit: dict[str, Any], job_id: int) -> Job | None:
         job = self.service.journal.get(job_id)

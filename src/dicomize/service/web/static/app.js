@@ -11,6 +11,8 @@ function say(text, problem) {
   if (!notice) return;
   notice.textContent = text;
   notice.classList.toggle("error", Boolean(problem));
+  // Said where it is seen: the control that led to it may be a long way down a phone's page.
+  notice.scrollIntoView({ block: "nearest" });
 }
 
 // -- uploads ---------------------------------------------------------------------------------
@@ -86,6 +88,14 @@ function send(zone, files) {
   problem.textContent = "";
   request.send(body);
 }
+
+// Leaving or reloading the page ends the uploads under way: the browser asks first.
+window.addEventListener("beforeunload", (event) => {
+  if (uploading > 0) {
+    event.preventDefault();
+    event.returnValue = "";
+  }
+});
 
 for (const zone of document.querySelectorAll(".drop")) {
   const input = zone.querySelector("input[type=file]");
@@ -226,4 +236,24 @@ if (files) {
     const states = [...files.querySelectorAll("[data-state]")].map((item) => item.dataset.state);
     if (states.some((state) => moving.includes(state))) refresh();
   }, 1000);
+}
+
+// -- one tap, one send: the button waits for its answer -------------------------------------
+const sendForm = document.querySelector("#send-section form");
+if (sendForm) {
+  const button = sendForm.querySelector("button");
+  const label = button.textContent;
+  sendForm.addEventListener("submit", (event) => {
+    if (button.disabled) {
+      event.preventDefault();
+      return;
+    }
+    button.disabled = true;
+    button.textContent = button.dataset.busy || label;
+  });
+  // A page come back to from the history is as it was left: the button is ready again.
+  window.addEventListener("pageshow", () => {
+    button.disabled = false;
+    button.textContent = label;
+  });
 }
