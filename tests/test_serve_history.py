@@ -77,6 +77,9 @@ def test_a_stuck_job_shows_its_reason_and_is_retried_then_cancelled_from_history
         browser, lambda d: _status(d, "recent", job).startswith("waiting to retry (attempt 2")
     )
     row = _job_row(browser, "recent", job)
+    # The file as the person named it, and its series: not a kind and a number.
+    assert row.find_element(By.CSS_SELECTOR, ".file").text == "heel.jpg"
+    assert row.find_element(By.CSS_SELECTOR, ".where").text.startswith("series 1 · ")
     assert "next at " in row.find_element(By.CSS_SELECTOR, ".status").text
     assert "Connection refused" in row.find_element(By.CSS_SELECTOR, ".reason").text
     assert row.find_element(By.CSS_SELECTOR, ".who").text == "Stuck, Sam (P4711)"

@@ -870,6 +870,9 @@ class _Pages:
                 ),
                 "origin": job.origin,
                 "kind": Path(job.name).suffix.lower(),
+                # A file name may name the patient: shown where the patient is.
+                "file": shown if names else "",
+                "series": f"series {_series_index(job) + 1}" if visit_id else "watched folder",
                 "code": str(job.state),
                 "state": state_in_words(job, now=now),
                 # An error may quote the patient (a name in a file name, a worklist answer).
