@@ -689,10 +689,17 @@ def test_a_sidecar_that_contradicts_its_series_or_study_fails_and_a_later_file_t
         "already has: put it in a folder of its own, or correct its sidecar\n"
     )
     assert [p.name for p in out.rglob("*.dcm")] == ["a.dcm"]
-    # A later file, in a later run, that gives none of them takes its study's and series'.
+    # A later file, in a later run, that gives none of them takes its study's and series'; one
+    # that gives a value its study has none of would contradict the study too.
     _sidecar(inbox, "c.png", 3)
+    _sidecar(inbox, "d.png", 4, StudyID="7")
     again = _watch(dicomize_cli, inbox, "-o", str(out), "--once", "--sidecar")
-    assert again.returncode == 0, again.stderr
+    assert "1 filed as done, 1 as failed, 0 waiting" in again.stderr
+    assert (
+        (inbox / "failed" / "d.png.error.txt")
+        .read_text()
+        .startswith("d.png: StudyID '7' differs from (none) that its study already has: ")
+    )
     first, later = (pydicom.dcmread(out / name) for name in ("a.dcm", "c.dcm"))
     same = ("StudyInstanceUID", "SeriesInstanceUID", "StudyDate", "StudyTime", "SeriesTime")
     assert [later[k].value for k in same] == [first[k].value for k in same]

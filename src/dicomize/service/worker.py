@@ -537,7 +537,7 @@ def _text(value: object) -> str:
 
 
 def _shown(value: str) -> str:
-    return repr(value) if value else "none"
+    return repr(value) if value else "(none)"
 
 
 def _is_object(path: Path, sop_uid: str) -> bool:
