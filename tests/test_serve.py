@@ -850,6 +850,8 @@ def test_removing_a_held_file_deletes_its_upload_and_object_and_a_sent_one_stays
             "needed." in page
         )
         assert "next-visit" not in page
+        client.post(f"{visit}/send", data={"csrf": token})
+        assert "Nothing else is ready to send: remove the failed file" in client.get(visit).text
         client.post(f"{visit}/remove", data={"csrf": token, "job": str(damaged)})
         page = _wait_for_states(client, visit, {"done"}, 1)
         assert "<strong>This visit is done.</strong> 1 object filed in the output" in page

@@ -804,6 +804,8 @@ class _Pages:
         if not held:
             if all(job.state == JobState.FAILED for job in jobs):
                 return "No file is ready to send: remove the failed ones and add them again."
+            if any(job.state == JobState.FAILED for job in jobs):
+                return "Nothing else is ready to send: remove the failed file, or add it again."
             return "Everything on this visit has been sent already."
         state = JobState.CONVERTED if self.service.settings.send else JobState.STORED
         for job in held:
