@@ -17,8 +17,8 @@ from PIL import Image
 
 import dicomize
 from conftest import assert_conforms, encode, gradient
-from dicomize._record import default_of
 from dicomize.cli import main
+from dicomize.cli._arguments import default_of
 
 
 def _run(cli: list[str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

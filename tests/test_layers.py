@@ -186,7 +186,6 @@ LAYERS = [
     "uids",
     "_icc",
     "_dictionary",
-    "_record",
     "errors",
     "_version",
 ]

@@ -102,7 +102,7 @@ def test_text_remembered_from_file_to_file_gives_the_same_bytes_in_bounded_memor
     meta = plan.elements(picture, 0).meta
     for number in range(3 * _REMEMBERED):  # a new value per file: the cache does not grow
         maker = f"maker {number}"
-        encoded = _part10_bytes(Part10Object(meta, [(0x00080070, "LO", maker, False)]))
+        encoded = _part10_bytes(Part10Object(meta=meta, body=[(0x00080070, "LO", maker, False)]))
         value = maker.encode() + b" " * (len(maker) % 2)
         assert encoded.endswith(b"\x08\x00\x70\x00LO" + len(value).to_bytes(2, "little") + value)
         assert len(_ENCODED) <= _REMEMBERED

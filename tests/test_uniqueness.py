@@ -320,7 +320,7 @@ def test_a_worklist_answer_is_not_kept_past_its_reuse_window(worklist: WorklistS
     from dicomize import worklist as module  # noqa: PLC0415
 
     worklist.add("order", item("ACC9", name="Before^Ann"))
-    lookup = module.WorklistLookup(worklist.url)
+    lookup = module.WorklistLookup(url=worklist.url)
     assert lookup.metadata_for("ACC9", None)["PatientName"] == "Before^Ann"
     worklist.add("order", item("ACC9", name="After^Ann"))  # corrected on the worklist
     assert lookup.metadata_for("ACC9", None)["PatientName"] == "Before^Ann"  # reused

@@ -153,7 +153,12 @@ def test_a_file_still_being_written_is_taken_once_complete(tmp_path: Path) -> No
     inbox.mkdir()
     watcher = Watcher(
         WatchSettings(
-            inbox, inbox / "done", inbox / "failed", inbox / ".dicomize", settle=0.6, poll=0.1
+            inbox=inbox,
+            done=inbox / "done",
+            failed=inbox / "failed",
+            state=inbox / ".dicomize",
+            settle=0.6,
+            poll=0.1,
         ),
         ServiceSettings(output=out, metadata={"PatientID": "P1"}),
     )
@@ -420,8 +425,16 @@ HOUR = 3600.0
 
 def _watcher(inbox: Path, settings: ServiceSettings, *, sidecar: bool = False) -> Watcher:
     """A watcher in this process, scanning only, for files that are already complete."""
-    folders = (inbox, inbox / "done", inbox / "failed", inbox / ".dicomize")
-    return Watcher(WatchSettings(*folders, settle=0, events=False, sidecar=sidecar), settings)
+    folders = WatchSettings(
+        inbox=inbox,
+        done=inbox / "done",
+        failed=inbox / "failed",
+        state=inbox / ".dicomize",
+        settle=0,
+        events=False,
+        sidecar=sidecar,
+    )
+    return Watcher(folders, settings)
 
 
 def _unreachable(**settings: Any) -> ServiceSettings:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from dicomize._part10 import Part10Object
-from dicomize._record import record, replace
 from dicomize.build import (
     build_secondary_capture,
     for_multiframe,
@@ -341,14 +341,20 @@ def _one_picture(shape: tuple[int, ...]) -> bool:
     return len(shape) == 2 or (len(shape) == 3 and shape[-1] == 3)  # noqa: PLR2004
 
 
-@record()
 class _Named:
     """A document and the name it came under (its Document Title when it has none)."""
+
+    __slots__ = ("document", "kind", "name")
 
     document: Document
     name: str
     #: ``"document"`` or ``"model"``: its series holds nothing else.
     kind: str
+
+    def __init__(self, *, document: Document, name: str, kind: str) -> None:
+        self.document = document
+        self.name = name
+        self.kind = kind
 
 
 #: What a series holds: pictures, clips, documents and models never share one, since a
@@ -460,7 +466,7 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named |
     if options.pdf_as_images and document.source_format == "PDF":
         pages = render_pages(document, dpi=options.dpi, max_pixels=options.max_pixels)
         return _encoded(pages, options)
-    return _Named(document, name, fmt.kind)
+    return _Named(document=document, name=name, kind=fmt.kind)
 
 
 def _video_like(source: str | os.PathLike[str], head: bytes) -> bool:

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from dicomize._record import record
 from dicomize.errors import CorruptImage, InputError, UnsupportedInput
 
 __all__ = ["Extracted", "FileSpan", "extract", "extract_all"]
@@ -52,7 +52,7 @@ _CODESTREAMS = {
 }
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class FileSpan:
     """Bytes of a file, by place (offset, length), in order: a video stream's fragments."""
 
@@ -73,7 +73,7 @@ class FileSpan:
                     yield chunk
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Extracted:
     """What a DICOM file holds, ready to be written."""
 
@@ -145,7 +145,7 @@ def _guarded(path: str | os.PathLike[str], work: Callable[[Any], _T]) -> _T:
             ds = dcmread(stream, stop_before_pixels=True)
             pixels_at = stream.tell()
         if str(ds.file_meta.get("TransferSyntaxUID", "")) in _VIDEOS:
-            return work(_WithStream(ds, _video_span(name, pixels_at)))
+            return work(_WithStream(header=ds, span=_video_span(name, pixels_at)))
         ds = dcmread(name, defer_size="1 MB")
         return work(ds)
     except InputError as exc:
@@ -167,7 +167,9 @@ def _contents(
 ) -> Iterator[Extracted]:
     if isinstance(ds, _WithStream):
         suffix = _video_suffix(ds.span)
-        yield Extracted(ds.span, suffix, f"video stream ({suffix[1:].upper()}) as stored")
+        yield Extracted(
+            content=ds.span, suffix=suffix, kind=f"video stream ({suffix[1:].upper()}) as stored"
+        )
         return
     if "EncapsulatedDocument" in ds:
         data = bytes(ds.EncapsulatedDocument)
@@ -175,7 +177,11 @@ def _contents(
         if isinstance(length, int) and len(data) - 1 <= length <= len(data):
             data = data[:length]  # the OB value's padding byte goes (C.24.2)
         mime = str(ds.get("MIMETypeOfEncapsulatedDocument", "")).strip().lower()
-        yield Extracted(data, _SUFFIXES.get(mime, ".bin"), f"encapsulated {mime or 'document'}")
+        yield Extracted(
+            content=data,
+            suffix=_SUFFIXES.get(mime, ".bin"),
+            kind=f"encapsulated {mime or 'document'}",
+        )
         return
     if "PixelData" not in ds:
         raise UnsupportedInput("holds neither an encapsulated document nor pixels")
@@ -190,14 +196,16 @@ def _contents(
         wanted = set(frames or range(1, count + 1))
         for number, stream in enumerate(generate_frames(ds.PixelData, number_of_frames=count), 1):
             if number in wanted:
-                yield Extracted(bytes(stream), _CODESTREAMS[syntax], "codestream as stored")
+                yield Extracted(
+                    content=bytes(stream), suffix=_CODESTREAMS[syntax], kind="codestream as stored"
+                )
         return
     from pydicom.pixels.utils import iter_pixels  # noqa: PLC0415
 
     indices = [number - 1 for number in frames] if frames else None
     kind = "raw pixels" if raw else "rendered pixels"
     for pixels in iter_pixels(path, indices=indices):
-        yield Extracted(_png(ds, pixels, raw=raw), ".png", kind)
+        yield Extracted(content=_png(ds, pixels, raw=raw), suffix=".png", kind=kind)
 
 
 #: The video transfer syntaxes (PS3.5 A.4.5-A.4.10), Fragmentable ones included.
@@ -209,7 +217,7 @@ _ITEM = 0xE000FFFE  # (FFFE,E000) read as one little-endian word
 _SEQUENCE_END = 0xE0DDFFFE
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class _WithStream:
     """A video object's header, and where its stream lies in the file."""
 
@@ -245,7 +253,7 @@ def _video_span(path: Path, at: int) -> FileSpan:
     total = sum(length for _, length in spans)
     offset, length = spans[-1]
     spans[-1] = (offset, length - (total - _unpadded(path, spans, total)))
-    return FileSpan(path, tuple(spans))
+    return FileSpan(path=path, ranges=tuple(spans))
 
 
 def _unpadded(path: Path, spans: list[tuple[int, int]], length: int) -> int:

@@ -21,7 +21,6 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 
 from dicomize._dictionary import ENTRIES
-from dicomize._record import record
 from dicomize.picture import PixelStrips
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -111,16 +110,30 @@ _REMEMBERED_TAGS = frozenset(
 Element: TypeAlias = "tuple[int, str, Any, bool]"
 
 
-@record()
 class Part10Object:
     """A dataset as sorted elements: what :func:`write_part10` needs and no more."""
+
+    __slots__ = ("body", "charset", "meta", "notes")
 
     meta: list[Element]
     body: list[Element]
     #: Specific Character Set: empty (ASCII) or ``"ISO_IR 192"`` (UTF-8).
-    charset: str = ""
+    charset: str
     #: What was done to the content on the way, for the user (a clip transcoded, and why).
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...]
+
+    def __init__(
+        self,
+        *,
+        meta: list[Element],
+        body: list[Element],
+        charset: str = "",
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        self.meta = meta
+        self.body = body
+        self.charset = charset
+        self.notes = notes
 
     def to_dataset(self) -> Dataset:
         """Return the same object as a pydicom dataset (pydicom checks the values)."""
@@ -218,7 +231,7 @@ def _as_object(dataset: Dataset | Part10Object) -> Part10Object:
         for e in dataset
         if e.tag.group != _META_GROUP
     ]
-    return Part10Object(meta, body, dataset.get("SpecificCharacterSet", ""))
+    return Part10Object(meta=meta, body=body, charset=dataset.get("SpecificCharacterSet", ""))
 
 
 def _encode(dataset: Part10Object) -> Iterator[_Chunk]:

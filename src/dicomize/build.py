@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 
 from dicomize._dictionary import lookup
 from dicomize._icc import srgb_profile
 from dicomize._part10 import Element, Part10Object
-from dicomize._record import replace
 from dicomize._version import __version__
 from dicomize._vr import Value, is_pydicom, utc_offset
 from dicomize.errors import MetadataError, UnsupportedInput
@@ -295,7 +295,9 @@ def assemble(
             ("ImplementationVersionName", IMPLEMENTATION_VERSION_NAME),
         )
     ]
-    return Part10Object(meta, body, str(values.get("SpecificCharacterSet", "")), notes=notes)
+    return Part10Object(
+        meta=meta, body=body, charset=str(values.get("SpecificCharacterSet", "")), notes=notes
+    )
 
 
 def code_item(value: str, scheme: str, meaning: str) -> Dataset:

@@ -21,11 +21,11 @@ these do not are left out by the standard's own module tables (:mod:`dicomize.io
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dicomize._icc import srgb_profile
 from dicomize._part10 import Part10Object
-from dicomize._record import record
 from dicomize.build import assemble, code_item, tag_and_vr
 from dicomize.documents import Document
 from dicomize.iods import attributes_of, modality_for
@@ -49,7 +49,7 @@ _ST_LENGTH = 1024
 _UNKNOWN_EQUIPMENT = "unknown"
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DocumentIOD:
     """One Encapsulated Document IOD and what sets it apart."""
 
@@ -66,25 +66,25 @@ class DocumentIOD:
 
 #: The IOD of each MIME type a document can have.
 DOCUMENT_IODS: dict[str, DocumentIOD] = {
-    "application/pdf": DocumentIOD(ENCAPSULATED_PDF_STORAGE, "Encapsulated PDF"),
+    "application/pdf": DocumentIOD(sop_class=ENCAPSULATED_PDF_STORAGE, name="Encapsulated PDF"),
     "model/stl": DocumentIOD(
-        "1.2.840.10008.5.1.4.1.1.104.3",
-        "Encapsulated STL",
+        sop_class="1.2.840.10008.5.1.4.1.1.104.3",
+        name="Encapsulated STL",
         model=True,
         frame_of_reference=True,
         burned_in_annotation="NO",
     ),
     "model/obj": DocumentIOD(
-        "1.2.840.10008.5.1.4.1.1.104.4",
-        "Encapsulated OBJ",
+        sop_class="1.2.840.10008.5.1.4.1.1.104.4",
+        name="Encapsulated OBJ",
         model=True,
         frame_of_reference=True,
         icc_profile=True,
         burned_in_annotation="NO",
     ),
     "model/mtl": DocumentIOD(
-        "1.2.840.10008.5.1.4.1.1.104.5",
-        "Encapsulated MTL",
+        sop_class="1.2.840.10008.5.1.4.1.1.104.5",
+        name="Encapsulated MTL",
         model=True,
         icc_profile=True,
         burned_in_annotation="NO",

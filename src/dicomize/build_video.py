@@ -17,11 +17,11 @@ import functools
 import json
 import struct
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dicomize._part10 import Part10Object
-from dicomize._record import record
 from dicomize.build import assemble, code_item
 from dicomize.iods import attributes_of, modality_for
 from dicomize.picture import PixelStrips
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["VIDEO_IODS", "VideoIOD", "anatomic_region", "build_video", "transfer_syntax_for"]
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class VideoIOD:
     """One video IOD: its SOP Class and what its content constraints say."""
 
@@ -47,12 +47,20 @@ class VideoIOD:
 #: The video IODs by the names ``iod`` takes.
 VIDEO_IODS: dict[str, VideoIOD] = {
     "video-endoscopic": VideoIOD(
-        "1.2.840.10008.5.1.4.1.1.77.1.1.1", "Video Endoscopic Image", "YES"
+        sop_class="1.2.840.10008.5.1.4.1.1.77.1.1.1",
+        name="Video Endoscopic Image",
+        burned_in_annotation="YES",
     ),
     "video-microscopic": VideoIOD(
-        "1.2.840.10008.5.1.4.1.1.77.1.2.1", "Video Microscopic Image", "YES"
+        sop_class="1.2.840.10008.5.1.4.1.1.77.1.2.1",
+        name="Video Microscopic Image",
+        burned_in_annotation="YES",
     ),
-    "video-photo": VideoIOD("1.2.840.10008.5.1.4.1.1.77.1.4.1", "Video Photographic Image", "NO"),
+    "video-photo": VideoIOD(
+        sop_class="1.2.840.10008.5.1.4.1.1.77.1.4.1",
+        name="Video Photographic Image",
+        burned_in_annotation="NO",
+    ),
 }
 #: What a clip's audio is, when nothing says more (CID 3000): the room's microphone.
 _AUDIO_SOURCE = ("109112", "DCM", "Ambient room environment")

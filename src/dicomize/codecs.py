@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dicomize._record import record
 from dicomize.errors import ConfigError, UnsupportedInput
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -58,22 +57,40 @@ __all__ = ["CODECS", "Codec", "codec_for", "resolve_transfer_syntax"]
 Encoder = Callable[["Picture", "npt.NDArray[Any]", "EncoderSettings"], bytes]
 
 
-@record()
 class Codec:
     """One output transfer syntax."""
+
+    __slots__ = ("describe", "encode", "extra", "lossy_method", "name", "uid")
 
     #: The name the command line and :class:`dicomize.ConvertOptions` take.
     name: str
     uid: str
     #: Encodes one frame; None for the native syntaxes (the pixels are written as they are).
-    encode: Encoder | None = None
+    encode: Encoder | None
     #: Photometric Interpretation of an encoded frame, read from its codestream;
     #: None keeps the picture's own (RLE and JPEG-LS code the samples as given).
-    describe: Callable[[bytes], str] | None = None
+    describe: Callable[[bytes], str] | None
     #: The pip extra of dicomize that brings pydicom's encoder plugin.
-    extra: str | None = None
+    extra: str | None
     #: Lossy Image Compression Method (C.7.6.1.1.5), None for lossless.
-    lossy_method: str | None = None
+    lossy_method: str | None
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        uid: str,
+        encode: Encoder | None = None,
+        describe: Callable[[bytes], str] | None = None,
+        extra: str | None = None,
+        lossy_method: str | None = None,
+    ) -> None:
+        self.name = name
+        self.uid = uid
+        self.encode = encode
+        self.describe = describe
+        self.extra = extra
+        self.lossy_method = lossy_method
 
 
 def _libjpeg_baseline(
@@ -187,41 +204,56 @@ _JPEG2000 = "1.2.840.10008.1.2.4.91"
 
 #: Every output transfer syntax, in the order ``--help`` lists them.
 CODECS: tuple[Codec, ...] = (
-    Codec("explicit", "1.2.840.10008.1.2.1"),
-    Codec("deflated", "1.2.840.10008.1.2.1.99"),
-    Codec("rle", _RLE, _pydicom(_RLE), extra="rle"),
-    Codec("jpeg-lossless", "1.2.840.10008.1.2.4.70", _libjpeg_lossless, _describe_jpeg),
+    Codec(name="explicit", uid="1.2.840.10008.1.2.1"),
+    Codec(name="deflated", uid="1.2.840.10008.1.2.1.99"),
+    Codec(name="rle", uid=_RLE, encode=_pydicom(_RLE), extra="rle"),
     Codec(
-        "jpeg-baseline",
-        "1.2.840.10008.1.2.4.50",
-        _libjpeg_baseline,
-        _describe_jpeg,
+        name="jpeg-lossless",
+        uid="1.2.840.10008.1.2.4.70",
+        encode=_libjpeg_lossless,
+        describe=_describe_jpeg,
+    ),
+    Codec(
+        name="jpeg-baseline",
+        uid="1.2.840.10008.1.2.4.50",
+        encode=_libjpeg_baseline,
+        describe=_describe_jpeg,
         lossy_method="ISO_10918_1",
     ),
-    Codec("jpeg-ls-lossless", _JPEGLS_LOSSLESS, _pydicom(_JPEGLS_LOSSLESS), extra="jpegls"),
     Codec(
-        "jpeg-ls-near-lossless",
-        _JPEGLS_NEAR,
-        _pydicom(_JPEGLS_NEAR, jls_error=lambda s: s.jpegls_error),
+        name="jpeg-ls-lossless",
+        uid=_JPEGLS_LOSSLESS,
+        encode=_pydicom(_JPEGLS_LOSSLESS),
+        extra="jpegls",
+    ),
+    Codec(
+        name="jpeg-ls-near-lossless",
+        uid=_JPEGLS_NEAR,
+        encode=_pydicom(_JPEGLS_NEAR, jls_error=lambda s: s.jpegls_error),
         extra="jpegls",
         lossy_method="ISO_14495_1",
     ),
     Codec(
-        "jpeg2000-lossless",
-        _JPEG2000_LOSSLESS,
-        _pydicom(_JPEG2000_LOSSLESS, colour_as="YBR_RCT"),
-        _describe_j2k,
+        name="jpeg2000-lossless",
+        uid=_JPEG2000_LOSSLESS,
+        encode=_pydicom(_JPEG2000_LOSSLESS, colour_as="YBR_RCT"),
+        describe=_describe_j2k,
         extra="j2k",
     ),
     Codec(
-        "jpeg2000",
-        _JPEG2000,
-        _pydicom(_JPEG2000, colour_as="YBR_ICT", j2k_cr=lambda s: [s.j2k_ratio]),
-        _describe_j2k,
+        name="jpeg2000",
+        uid=_JPEG2000,
+        encode=_pydicom(_JPEG2000, colour_as="YBR_ICT", j2k_cr=lambda s: [s.j2k_ratio]),
+        describe=_describe_j2k,
         extra="j2k",
         lossy_method="ISO_15444_1",
     ),
-    Codec("htj2k-lossless", "1.2.840.10008.1.2.4.201", _openjph_lossless, _describe_j2k),
+    Codec(
+        name="htj2k-lossless",
+        uid="1.2.840.10008.1.2.4.201",
+        encode=_openjph_lossless,
+        describe=_describe_j2k,
+    ),
 )
 
 _BY_NAME = {codec.name: codec for codec in CODECS}

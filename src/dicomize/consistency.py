@@ -51,9 +51,9 @@ import json
 import os
 import warnings
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dicomize._record import as_dict, record
 from dicomize.files import walk_files
 
 __all__ = [
@@ -101,7 +101,7 @@ _DICOMDIR = "1.2.840.10008.1.3.10"
 _NO_VALUE = ""
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ConsistencyFinding:
     """One disagreement between files of a set.
 
@@ -127,7 +127,7 @@ class ConsistencyFinding:
     paths: tuple[str, ...]
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ConsistencyReport:
     """What :func:`check_consistency` found in a set of files.
 
@@ -166,8 +166,8 @@ class ConsistencyReport:
 
     def to_json(self) -> str:
         """Return the report as one JSON line, ``"check": "consistency"`` first."""
-        document = {"check": "consistency", "ok": self.ok, **as_dict(self)}
-        return json.dumps(document, ensure_ascii=False, default=as_dict)
+        document = {"check": "consistency", "ok": self.ok, **asdict(self)}
+        return json.dumps(document, ensure_ascii=False)
 
 
 def check_consistency(paths: Iterable[str | os.PathLike[str]]) -> ConsistencyReport:
@@ -269,12 +269,12 @@ class _Tally:
             if len(group.studies) > 1:
                 findings.append(
                     ConsistencyFinding(
-                        "error",
-                        "series-in-one-study",
-                        "StudyInstanceUID",
-                        f"StudyInstanceUID differs within series {uid}: "
+                        severity="error",
+                        rule="series-in-one-study",
+                        attribute="StudyInstanceUID",
+                        message=f"StudyInstanceUID differs within series {uid}: "
                         f"{_listing(group.studies)} (PS3.3 A.1.2.3: a series is in one study)",
-                        _paths(group.studies),
+                        paths=_paths(group.studies),
                     )
                 )
         for uid, values in self.studies.items():
@@ -304,12 +304,12 @@ class _Tally:
                 listing = ", ".join(f"{uid} in {seen.first}" for uid, seen in series.items())
                 findings.append(
                     ConsistencyFinding(
-                        "warning",
-                        "series-number",
-                        "SeriesNumber",
-                        f"SeriesNumber {number} is shared by {len(series)} series of study "
+                        severity="warning",
+                        rule="series-number",
+                        attribute="SeriesNumber",
+                        message=f"SeriesNumber {number} is shared by {len(series)} series of study "
                         f"{study}: {listing} (allowed, but a viewer lists them alike)",
-                        _paths(series),
+                        paths=_paths(series),
                     )
                 )
         return findings
@@ -338,12 +338,12 @@ class _Tally:
                 first = {value: entry for value, (entry, _) in pool.items()}
                 findings.append(
                     ConsistencyFinding(
-                        "warning",
-                        "patient",
-                        keyword,
-                        f"{keyword} differs for Patient ID {patient_id} across "
+                        severity="warning",
+                        rule="patient",
+                        attribute=keyword,
+                        message=f"{keyword} differs for Patient ID {patient_id} across "
                         f"{len(among)} studies: {_listing(first)} (PS3.3 A.1.2.1)",
-                        _paths(first),
+                        paths=_paths(first),
                     )
                 )
         return findings
@@ -356,12 +356,12 @@ def _duplicate(uid: str, paths: list[str]) -> ConsistencyFinding:
     # Even a lossless transcode of one object, which keeps its UID (PS3.5 10), is one
     # object in two files: a receiver keeps one of them.
     return ConsistencyFinding(
-        "error",
-        "sop-instance-uid",
-        "SOPInstanceUID",
-        f"SOP Instance UID {uid} is in {len(paths)} files: {', '.join(paths)} "
+        severity="error",
+        rule="sop-instance-uid",
+        attribute="SOPInstanceUID",
+        message=f"SOP Instance UID {uid} is in {len(paths)} files: {', '.join(paths)} "
         "(PS3.3 C.12.1.1.1: one UID, one object)",
-        tuple(paths),
+        paths=tuple(paths),
     )
 
 
@@ -393,11 +393,11 @@ def _differences(
         severity = "error" if given > 1 or required else "warning"
         findings.append(
             ConsistencyFinding(
-                severity,
-                level,
-                keyword,
-                f"{keyword} differs within {level} {uid}: {_listing(seen)} ({_WHY[level]})",
-                _paths(seen),
+                severity=severity,
+                rule=level,
+                attribute=keyword,
+                message=f"{keyword} differs within {level} {uid}: {_listing(seen)} ({_WHY[level]})",
+                paths=_paths(seen),
             )
         )
     return findings

@@ -8,9 +8,9 @@ JPEG 2000 records ISO_10918_1, then ISO_15444_1.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from dicomize._record import replace
 from dicomize.codecs import codec_for
 from dicomize.picture import Picture, PixelStrips
 from dicomize.uids import is_encapsulated

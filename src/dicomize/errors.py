@@ -43,7 +43,16 @@ __all__ = [
 
 
 class DicomizeError(Exception):
-    """Base class of every error dicomize raises on purpose."""
+    """Base class of every error dicomize raises on purpose.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong, in one line.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 class InputError(DicomizeError):

@@ -21,7 +21,6 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from dicomize._record import record
 from dicomize.errors import MetadataError
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -72,53 +71,65 @@ DOCUMENT_SOP_CLASSES = (
 ORDER_KEYWORDS = frozenset({"ScheduledProcedureStepSequence"})
 
 
-@record()
 class ModalityRule:
     """How one IOD's Modality (0008,0060) is decided."""
+
+    __slots__ = ("fixed", "keeps_own", "modality")
 
     #: The Modality when neither the user nor the worklist order gives one.
     modality: str
     #: The IOD allows no other value (an Enumerated Value): another given one is refused.
-    fixed: bool = False
+    fixed: bool
     #: Why the worklist order's Scheduled Modality is not used (and, for a fixed IOD,
     #: why another given one is refused); empty when the order's is used.
-    keeps_own: str = ""
+    keeps_own: str
+
+    def __init__(self, *, modality: str, fixed: bool = False, keeps_own: str = "") -> None:
+        self.modality = modality
+        self.fixed = fixed
+        self.keeps_own = keeps_own
 
 
 # C.8.6.1: SC Equipment's Modality, which overrides General Series', is the "source
 # equipment for the image": here the equipment of the order the picture fulfils. IHE RAD
 # TF-2 Appendix A keeps the worklist's Modality where the IOD allows it (as issue 23
 # reads it; Table A.1-1 itself was not checked).
-_SECONDARY_CAPTURE = ModalityRule("OT")
+_SECONDARY_CAPTURE = ModalityRule(modality="OT")
 #: One rule per SOP Class dicomize writes: every builder asks :func:`modality_for`.
 MODALITY_RULES: dict[str, ModalityRule] = {
     **dict.fromkeys(IOD_FAMILIES["sc"], _SECONDARY_CAPTURE),
     # A.32.4.4.1: VL Photographic Image, Modality XC only.
     IOD_FAMILIES["vl-photo"][0]: ModalityRule(
-        "XC", fixed=True, keeps_own="VL Photographic Image requires XC (PS3.3 A.32.4.4.1)"
+        modality="XC", fixed=True, keeps_own="VL Photographic Image requires XC (PS3.3 A.32.4.4.1)"
     ),
     # A.32.5.4.1, A.32.6.4.1, A.32.7.4.1: each video IOD has one Modality.
     IOD_FAMILIES["video-endoscopic"][0]: ModalityRule(
-        "ES", fixed=True, keeps_own="Video Endoscopic Image requires ES (PS3.3 A.32.5.4.1)"
+        modality="ES", fixed=True, keeps_own="Video Endoscopic Image requires ES (PS3.3 A.32.5.4.1)"
     ),
     IOD_FAMILIES["video-microscopic"][0]: ModalityRule(
-        "GM", fixed=True, keeps_own="Video Microscopic Image requires GM (PS3.3 A.32.6.4.1)"
+        modality="GM",
+        fixed=True,
+        keeps_own="Video Microscopic Image requires GM (PS3.3 A.32.6.4.1)",
     ),
     IOD_FAMILIES["video-photo"][0]: ModalityRule(
-        "XC", fixed=True, keeps_own="Video Photographic Image requires XC (PS3.3 A.32.7.4.1)"
+        modality="XC",
+        fixed=True,
+        keeps_own="Video Photographic Image requires XC (PS3.3 A.32.7.4.1)",
     ),
     # C.24.1 leaves an Encapsulated PDF's Modality to the Defined Terms of C.7.3.1.1.1,
     # and the one that says what the object is, "DOC" (Document), is kept: the order's
     # Modality names the acquiring equipment, which a document does not come from.
     DOCUMENT_SOP_CLASSES[0]: ModalityRule(
-        "DOC",
+        modality="DOC",
         keeps_own="an Encapsulated PDF is a document, DOC (PS3.3 C.7.3.1.1.1), whatever "
         "equipment the order was for",
     ),
     # A.85.1.4.3, A.85.2.4.3, A.85.3.4.3: STL, OBJ and MTL, Modality M3D only.
     **{
         sop_class: ModalityRule(
-            "M3D", fixed=True, keeps_own=f"Encapsulated {kind} requires M3D (PS3.3 {section})"
+            modality="M3D",
+            fixed=True,
+            keeps_own=f"Encapsulated {kind} requires M3D (PS3.3 {section})",
         )
         for sop_class, kind, section in zip(
             DOCUMENT_SOP_CLASSES[1:],

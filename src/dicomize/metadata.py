@@ -13,8 +13,7 @@ before anything is written (see :func:`dicomize._vr.validate_attribute`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-from dicomize._record import field, field_names, record
+from dataclasses import dataclass, field, fields
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["METADATA_FLAGS", "Metadata", "MetadataLike", "keyword_for_name", "resolve_metadata"]
 
 
-@record(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Metadata:
     """Common attributes of the objects dicomize writes, with Python names.
 
@@ -97,10 +96,10 @@ class Metadata:
     def to_keywords(self) -> dict[str, Any]:
         """Return the given fields as ``{keyword: value}``, `extra` last."""
         out: dict[str, Any] = {}
-        for name in field_names(self):
-            value = getattr(self, name)
-            if name != "extra" and value is not None:
-                out[keyword_for_field(name)] = value
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name != "extra" and value is not None:
+                out[keyword_for_field(item.name)] = value
         out.update(self.extra)
         return out
 

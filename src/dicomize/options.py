@@ -8,7 +8,8 @@ line shows these defaults in its ``--help``, read from the fields.
 
 from __future__ import annotations
 
-from dicomize._record import field, record
+from dataclasses import dataclass, field
+
 from dicomize.codecs import resolve_transfer_syntax
 from dicomize.errors import ConfigError
 
@@ -26,7 +27,7 @@ _DPI_RANGE = (36, 1200)
 _MAX_CRF = 51
 
 
-@record(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ConvertOptions:
     """How pictures are read, encoded and identified.
 
@@ -163,7 +164,7 @@ class ConvertOptions:
                 )
 
 
-@record(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SendOptions:
     """How to connect, authenticate, retry and clean up when sending.
 

@@ -11,9 +11,9 @@ attributes that file a new object into that study, checked like a user's.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dicomize._record import record
 from dicomize.errors import ConfigError, MetadataError, QueryError
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination, parse_destination
@@ -42,7 +42,7 @@ _COPIED: dict[str, int] = {
 }
 
 
-@record(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StudyQuery:
     """The keys that find one study: an accession number, or a patient ID and a date."""
 
@@ -66,7 +66,7 @@ class StudyQuery:
         return {keyword: value for keyword, value in found.items() if value}
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StudyMatch:
     """One study the PACS answered with."""
 
@@ -128,7 +128,7 @@ def _c_find(target: DimseDestination, query: StudyQuery, options: SendOptions) -
     from dicomize.send.dimse import c_find  # noqa: PLC0415  (pynetdicom only for a query)
 
     found = c_find(target, _identifier(query), _STUDY_ROOT_FIND, options, "PACS")
-    return [StudyMatch(identifier) for identifier in found]
+    return [StudyMatch(dataset=identifier) for identifier in found]
 
 
 def _qido(root: str, query: StudyQuery, options: SendOptions) -> list[StudyMatch]:
@@ -150,7 +150,7 @@ def _qido(root: str, query: StudyQuery, options: SendOptions) -> list[StudyMatch
         raise QueryError(f"PACS {root}: HTTP {response.status_code} {response.reason_phrase}")
     try:
         document = response.json()
-        return [StudyMatch(Dataset.from_json(item)) for item in document]
+        return [StudyMatch(dataset=Dataset.from_json(item)) for item in document]
     except (ValueError, TypeError, KeyError) as exc:
         raise QueryError(f"PACS {root}: the answer is not DICOM JSON ({exc})") from None
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 
-from dicomize._record import record, replace
 from dicomize.errors import ImageTooLarge, UnsupportedInput
 
 __all__ = ["MAX_DIMENSION", "Picture", "PixelStrips", "check_size", "stack_pictures"]
@@ -73,7 +73,7 @@ class PixelStrips:
         return memoryview(pixels)
 
 
-@record(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Picture:
     """Decoded pixels and the facts about them that the Image Pixel module records.
 

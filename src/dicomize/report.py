@@ -6,15 +6,17 @@ command wrote it; their statuses are enumerations, not free strings.
 Kept free of heavy imports: the command line loads it before any conversion.
 
 >>> import json
->>> json.loads(BatchResult("a.png", "a.dcm", "2.25.1", BatchStatus.CONVERTED).to_json())["status"]
+>>> result = BatchResult(
+...     input="a.png", output="a.dcm", sop_instance_uid="2.25.1", status=BatchStatus.CONVERTED
+... )
+>>> json.loads(result.to_json())["status"]
 'converted'
 """
 
 from __future__ import annotations
 
 import enum
-
-from dicomize._record import as_dict, record
+from dataclasses import asdict, dataclass
 
 __all__ = ["BatchResult", "BatchStatus", "SendResult", "SendStatus"]
 
@@ -40,16 +42,16 @@ class SendStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class _Record:
     def to_json(self) -> str:
         """Return the record as one JSON line."""
         import json  # noqa: PLC0415  (the CLI loads this module before any report is asked for)
 
-        return json.dumps(as_dict(self), ensure_ascii=False)
+        return json.dumps(asdict(self), ensure_ascii=False)
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class BatchResult(_Record):
     """What happened to one input of a batch (one line of its JSON Lines report)."""
 
@@ -63,7 +65,7 @@ class BatchResult(_Record):
     notes: tuple[str, ...] = ()
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SendResult(_Record):
     """What happened to one file sent (one line of ``send --report``)."""
 

@@ -28,10 +28,10 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from dicomize._record import as_dict, record
 from dicomize.files import walk_files
 
 __all__ = ["Finding", "Verdict", "dciodvfy_path", "validate_file", "validate_paths"]
@@ -51,7 +51,7 @@ _ATTRIBUTE_PATTERNS = (
 )
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Finding:
     """One problem found in a file."""
 
@@ -62,7 +62,7 @@ class Finding:
     source: str = "dicomize"
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Verdict:
     """Everything found in one file."""
 
@@ -96,10 +96,10 @@ class Verdict:
 
     def to_json(self) -> str:
         """Return the verdict as one JSON line."""
-        document = as_dict(self)
+        # asdict makes each Finding in the lists a dict of its own.
+        document = asdict(self)
         document["ok"] = self.ok
-        # Each Finding in the lists becomes its own dict.
-        return json.dumps(document, ensure_ascii=False, default=as_dict)
+        return json.dumps(document, ensure_ascii=False)
 
 
 def dciodvfy_path() -> str | None:
@@ -122,7 +122,11 @@ def validate_file(path: str | os.PathLike[str], *, iod: bool = True) -> Verdict:
     try:
         ds = dcmread(path)
     except Exception as exc:  # any unreadable file is a verdict, not a crash
-        return Verdict(str(path), None, (Finding("error", f"not a readable DICOM file: {exc}"),))
+        return Verdict(
+            path=str(path),
+            iod=None,
+            findings=(Finding(severity="error", message=f"not a readable DICOM file: {exc}"),),
+        )
     tool = dciodvfy_path() if iod else None
     name: str | None = None
     findings: list[Finding] = []
@@ -130,7 +134,7 @@ def validate_file(path: str | os.PathLike[str], *, iod: bool = True) -> Verdict:
         name, found = _dciodvfy(tool, path, ds)
         findings.extend(found)
     findings.extend(_own_checks(ds))
-    return Verdict(str(path), name, tuple(findings), iod_checked=tool is not None)
+    return Verdict(path=str(path), iod=name, findings=tuple(findings), iod_checked=tool is not None)
 
 
 def _dciodvfy(tool: str, path: Path, ds: Any) -> tuple[str | None, list[Finding]]:  # noqa: ANN401
@@ -161,7 +165,14 @@ def _dciodvfy(tool: str, path: Path, ds: Any) -> tuple[str | None, list[Finding]
             severity, message = match.group(1).lower(), match.group(2).strip()
             if stand_in is not None and "inconsistent with Transfer Syntax" in message:
                 continue  # about the stand-in's syntax, not the file's: judged below
-            findings.append(Finding(severity, message, _attribute(message), "dciodvfy"))
+            findings.append(
+                Finding(
+                    severity=severity,
+                    message=message,
+                    attribute=_attribute(message),
+                    source="dciodvfy",
+                )
+            )
         elif line.strip():
             others.append(line.strip())
     return (others[-1] if others else None), findings
@@ -212,18 +223,22 @@ def _document_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
         padded = length == len(data) - 1 and data[-1:] == b"\0"
         if length != len(data) and not padded:
             message = f"Encapsulated Document Length is {length}; the value is {len(data)} bytes"
-            findings.append(Finding("error", message, "EncapsulatedDocumentLength"))
+            findings.append(
+                Finding(severity="error", message=message, attribute="EncapsulatedDocumentLength")
+            )
         else:
             data = data[:length]
     if len(ds.get("ConceptNameCodeSequence", [])) > 1:
         message = "Concept Name Code Sequence has more than one item (C.24.2)"
-        findings.append(Finding("error", message, "ConceptNameCodeSequence"))
+        findings.append(
+            Finding(severity="error", message=message, attribute="ConceptNameCodeSequence")
+        )
     units = [str(unit.get("CodeValue")) for unit in ds.get("MeasurementUnitsCodeSequence", [])]
     findings += [
         Finding(
-            "error",
-            f"model unit {unit!r} is not in CID 7063 ({', '.join(MODEL_UNITS)})",
-            "MeasurementUnitsCodeSequence",
+            severity="error",
+            message=f"model unit {unit!r} is not in CID 7063 ({', '.join(MODEL_UNITS)})",
+            attribute="MeasurementUnitsCodeSequence",
         )
         for unit in units
         if unit not in MODEL_UNITS
@@ -234,7 +249,9 @@ def _document_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
             read_document(data, fmt)
         except InputError as exc:
             message = f"the encapsulated {fmt.name} is damaged: {exc}"
-            findings.append(Finding("error", message, "EncapsulatedDocument"))
+            findings.append(
+                Finding(severity="error", message=message, attribute="EncapsulatedDocument")
+            )
     return findings
 
 
@@ -252,7 +269,7 @@ def _pixel_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
             * int(ds.BitsAllocated)
         )
     except (AttributeError, TypeError, ValueError) as exc:
-        return [Finding("error", f"Image Pixel description incomplete: {exc}")]
+        return [Finding(severity="error", message=f"Image Pixel description incomplete: {exc}")]
     if str(syntax) in _VIDEO_SYNTAXES:
         return _video_checks(ds, frames, str(syntax))
     findings = (
@@ -264,7 +281,13 @@ def _pixel_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
         try:
             ds.pixel_array  # noqa: B018  (decoding is the check)
         except Exception as exc:  # any decoder failure is the finding
-            findings.append(Finding("error", f"the pixels do not decode: {exc}", "PixelData"))
+            findings.append(
+                Finding(
+                    severity="error",
+                    message=f"the pixels do not decode: {exc}",
+                    attribute="PixelData",
+                )
+            )
     return findings
 
 
@@ -275,9 +298,9 @@ def _native_length(ds: Any, expected_bits: int) -> list[Finding]:  # noqa: ANN40
     if actual != expected:
         return [
             Finding(
-                "error",
-                f"Pixel Data is {actual} bytes; the image description needs {expected}",
-                "PixelData",
+                severity="error",
+                message=f"Pixel Data is {actual} bytes; the image description needs {expected}",
+                attribute="PixelData",
             )
         ]
     return []
@@ -288,9 +311,9 @@ def _encapsulation_checks(ds: Any, frames: int, syntax: Any) -> list[Finding]:  
     if not items:
         return [
             Finding(
-                "error",
-                "encapsulated Pixel Data is not a sequence of items (PS3.5 A.4)",
-                "PixelData",
+                severity="error",
+                message="encapsulated Pixel Data is not a sequence of items (PS3.5 A.4)",
+                attribute="PixelData",
             )
         ]
     offset_table, fragments = items[0], items[1:]
@@ -299,25 +322,44 @@ def _encapsulation_checks(ds: Any, frames: int, syntax: Any) -> list[Finding]:  
     if entries and entries != frames:
         findings.append(
             Finding(
-                "error",
-                f"the Basic Offset Table has {entries} entries for {frames} frame(s) (PS3.5 A.4)",
-                "PixelData",
+                severity="error",
+                message=f"the Basic Offset Table has {entries} entries for {frames} frame(s) "
+                "(PS3.5 A.4)",
+                attribute="PixelData",
             )
         )
     if len(fragments) < frames:
         findings.append(
-            Finding("error", f"{len(fragments)} fragment(s) for {frames} frame(s)", "PixelData")
+            Finding(
+                severity="error",
+                message=f"{len(fragments)} fragment(s) for {frames} frame(s)",
+                attribute="PixelData",
+            )
         )
     if any(len(fragment) % 2 for fragment in fragments):
-        findings.append(Finding("error", "a fragment has odd length (PS3.5 A.4)", "PixelData"))
+        findings.append(
+            Finding(
+                severity="error",
+                message="a fragment has odd length (PS3.5 A.4)",
+                attribute="PixelData",
+            )
+        )
     if any(not fragment for fragment in fragments):
-        findings.append(Finding("error", "a fragment is empty (PS3.5 A.4)", "PixelData"))
+        findings.append(
+            Finding(
+                severity="error", message="a fragment is empty (PS3.5 A.4)", attribute="PixelData"
+            )
+        )
     wavelet = str(syntax).endswith((".90", ".91", ".201", ".202", ".203"))
     jpeg = str(syntax).startswith("1.2.840.10008.1.2.4.") and not wavelet
     marker, name = (b"\xff\x4f", "SOC") if wavelet else (b"\xff\xd8", "SOI")
     if (jpeg or wavelet) and fragments and not fragments[0].startswith(marker):
         findings.append(
-            Finding("warning", f"the first fragment does not start with {name}", "PixelData")
+            Finding(
+                severity="warning",
+                message=f"the first fragment does not start with {name}",
+                attribute="PixelData",
+            )
         )
     return findings
 
@@ -326,16 +368,28 @@ def _video_checks(ds: Any, frames: int, syntax: str) -> list[Finding]:  # noqa: 
     """Check what dciodvfy does not of a video object (conformance-more 2.6): the stream."""
     items = _items(bytes(ds.PixelData))
     if not items:
-        return [Finding("error", "encapsulated Pixel Data is not a sequence of items", "PixelData")]
+        return [
+            Finding(
+                severity="error",
+                message="encapsulated Pixel Data is not a sequence of items",
+                attribute="PixelData",
+            )
+        ]
     offset_table, fragments = items[0], items[1:]
     findings: list[Finding] = []
     if offset_table:
         # No entry can point into one fragment that all frames share (PS3.5 A.4, 8.2.5).
-        findings.append(Finding("error", "a video's Basic Offset Table must be empty", "PixelData"))
+        findings.append(
+            Finding(
+                severity="error",
+                message="a video's Basic Offset Table must be empty",
+                attribute="PixelData",
+            )
+        )
     fragmentable = syntax.endswith(".1") or syntax.endswith((".107", ".108"))
     if len(fragments) != 1 and not fragmentable:
         message = f"{len(fragments)} fragments under a non-fragmentable syntax (PS3.5 8.2.5-8.2.9)"
-        findings.append(Finding("error", message, "PixelData"))
+        findings.append(Finding(severity="error", message=message, attribute="PixelData"))
     expected = {
         "PhotometricInterpretation": "YBR_PARTIAL_420",
         "SamplesPerPixel": 3,
@@ -345,7 +399,11 @@ def _video_checks(ds: Any, frames: int, syntax: str) -> list[Finding]:  # noqa: 
         "PixelRepresentation": 0,
     }
     findings += [
-        Finding("error", f"{keyword} is {ds.get(keyword)!r}; PS3.5 8.2 requires {value!r}", keyword)
+        Finding(
+            severity="error",
+            message=f"{keyword} is {ds.get(keyword)!r}; PS3.5 8.2 requires {value!r}",
+            attribute=keyword,
+        )
         for keyword, value in expected.items()
         if ds.get(keyword) != value
         and not (syntax.endswith(".108") and keyword.startswith(("Bits", "High")))
@@ -355,7 +413,9 @@ def _video_checks(ds: Any, frames: int, syntax: str) -> list[Finding]:  # noqa: 
     own = _VIDEO_METHODS[syntax[:23]]  # the Fragmentable ".1" variants share their family
     if ds.get("LossyImageCompression") != "01" or (methods and methods[-1] != own):
         message = f"a {own} stream is lossy: Lossy Image Compression 01, last method {own}"
-        findings.append(Finding("error", message, "LossyImageCompressionMethod"))
+        findings.append(
+            Finding(severity="error", message=message, attribute="LossyImageCompressionMethod")
+        )
     findings += _stream_checks(ds, b"".join(fragments), frames, syntax)
     return findings
 
@@ -373,30 +433,40 @@ def _stream_checks(ds: Any, stream: bytes, frames: int, syntax: str) -> list[Fin
     try:
         from dicomize.video import probe_stream  # noqa: PLC0415
     except ImportError:  # pragma: no cover - PyAV is a dependency of the video extra
-        return [Finding("warning", "PyAV is not installed: the video stream was not read")]
+        return [
+            Finding(
+                severity="warning", message="PyAV is not installed: the video stream was not read"
+            )
+        ]
     from dicomize.errors import InputError  # noqa: PLC0415
 
     try:
         video, fits, why = probe_stream(stream)
     except InputError as exc:
-        return [Finding("error", f"the video stream does not read: {exc}", "PixelData")]
+        return [
+            Finding(
+                severity="error",
+                message=f"the video stream does not read: {exc}",
+                attribute="PixelData",
+            )
+        ]
     findings = []
     if video.frames != frames:
         message = f"Number of Frames is {frames}; the stream has {video.frames}"
-        findings.append(Finding("error", message, "NumberOfFrames"))
+        findings.append(Finding(severity="error", message=message, attribute="NumberOfFrames"))
     if (video.height, video.width) != (ds.get("Rows"), ds.get("Columns")):
         message = (
             f"Rows x Columns are {ds.get('Rows')}x{ds.get('Columns')}; "
             f"the stream is {video.height}x{video.width}"
         )
-        findings.append(Finding("error", message, "Rows"))
+        findings.append(Finding(severity="error", message=message, attribute="Rows"))
     frame_time = float(ds.get("FrameTime", 0) or 0)
     if frame_time and abs(frame_time - 1000 / float(video.rate)) > 0.001 * frame_time:
         message = f"Frame Time is {frame_time} ms; the stream runs at {float(video.rate):.4g} fps"
-        findings.append(Finding("error", message, "FrameTime"))
+        findings.append(Finding(severity="error", message=message, attribute="FrameTime"))
     if syntax.removesuffix(".1") not in _HOLDERS.get(fits or "", ()):
         message = f"the stream does not fit {syntax}: {why or 'it fits ' + str(fits)}"
-        findings.append(Finding("error", message, "TransferSyntaxUID"))
+        findings.append(Finding(severity="error", message=message, attribute="TransferSyntaxUID"))
     return findings
 
 
@@ -434,24 +504,30 @@ def _icc_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
         return []
     profile = bytes(profile)
     if len(profile) < 128 or profile[36:40] != b"acsp":  # noqa: PLR2004
-        return [Finding("error", "ICC Profile is not a valid ICC profile", "ICCProfile")]
+        return [
+            Finding(
+                severity="error",
+                message="ICC Profile is not a valid ICC profile",
+                attribute="ICCProfile",
+            )
+        ]
     findings = []
     if profile[12:16] != b"scnr":
         findings.append(
             Finding(
-                "warning",
-                f"ICC profile device class is {profile[12:16]!r}; "
+                severity="warning",
+                message=f"ICC profile device class is {profile[12:16]!r}; "
                 "DICOM requires Input, b'scnr' (PS3.3 C.11.15.1.1)",
-                "ICCProfile",
+                attribute="ICCProfile",
             )
         )
     if profile[16:20] != b"RGB ":
         findings.append(
             Finding(
-                "error",
-                f"ICC profile colour space is {profile[16:20]!r}; "
+                severity="error",
+                message=f"ICC profile colour space is {profile[16:20]!r}; "
                 "DICOM requires b'RGB ' (PS3.3 C.11.15.1.1)",
-                "ICCProfile",
+                attribute="ICCProfile",
             )
         )
     return findings
@@ -474,10 +550,10 @@ def _lossy_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
     if (syntax in _LOSSY_SYNTAXES or lossy_wavelet) and flag != "01":
         return [
             Finding(
-                "error",
-                f"lossy transfer syntax {syntax} but Lossy Image Compression "
+                severity="error",
+                message=f"lossy transfer syntax {syntax} but Lossy Image Compression "
                 f"is {flag or 'absent'} (PS3.3 C.7.6.1.1.5)",
-                "LossyImageCompression",
+                attribute="LossyImageCompression",
             )
         ]
     return []

@@ -29,10 +29,10 @@ import os
 import tempfile
 import weakref
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dicomize._record import record
 from dicomize.codestreams.containers import VIDEO_SUFFIXES, is_video
 from dicomize.codestreams.video import (
     H264Profile,
@@ -102,7 +102,7 @@ _METHODS = {
 _LOSSLESS_CODECS = frozenset(("rawvideo", "ffv1", "png", "huffyuv", "utvideo", "qtrle"))
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AudioTrack:
     """An audio stream beside the video."""
 
@@ -112,7 +112,7 @@ class AudioTrack:
     bit_rate: int
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Video:
     """What a clip holds, read from its container and stream."""
 
@@ -243,10 +243,10 @@ def _probe(container: Any, name: Path, max_pixels: int | None, size: int) -> Vid
         mpeg2=mpeg2_profile(extradata + sample) if context.name == "mpeg2video" else None,
         audio=tuple(
             AudioTrack(
-                a.codec_context.name,
-                int(a.codec_context.sample_rate or 0),
-                int(a.codec_context.channels or 0),
-                int(a.codec_context.bit_rate or a.bit_rate or 0),
+                codec=a.codec_context.name,
+                sample_rate=int(a.codec_context.sample_rate or 0),
+                channels=int(a.codec_context.channels or 0),
+                bit_rate=int(a.codec_context.bit_rate or a.bit_rate or 0),
             )
             for a in container.streams.audio
         ),
@@ -514,7 +514,8 @@ def _audio_allowed(track: AudioTrack, syntax: str, *, mp4: bool) -> str:
     return ""
 
 
-@record(frozen=False)
+# A weak reference: the temporary stream is removed when the object goes (weakref.finalize).
+@dataclass(kw_only=True, slots=True, weakref_slot=True)
 class PreparedVideo:
     """The bytes to store and the facts the object records."""
 

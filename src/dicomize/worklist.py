@@ -27,9 +27,9 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from dicomize._record import field, field_names, record
 from dicomize.errors import ConfigError, MetadataError, QueryError
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination, parse_destination
@@ -63,7 +63,7 @@ _WILDCARDS = frozenset("*?")
 _BARE_LETTERS = {"ø": "o", "ł": "l", "đ": "d", "\u0131": "i", "ħ": "h", "ŧ": "t"}
 
 
-@record(kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class WorklistQuery:
     """What the user knows of the order: the matching keys (PS3.4 Table K.6-1).
 
@@ -287,7 +287,7 @@ def _date_key(text: str) -> str:
     raise ConfigError(f"--scheduled takes today, YYYYMMDD or YYYYMMDD-YYYYMMDD, got {text!r}")
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class WorklistItem:
     """One scheduled procedure step, as the worklist SCP answered it."""
 
@@ -345,7 +345,7 @@ def query_worklist(
 
     if not query.matches_names_here():
         found = c_find(target, query.identifier(), _MWL_FIND, options, "worklist")
-        return [WorklistItem(identifier) for identifier in found]
+        return [WorklistItem(dataset=identifier) for identifier in found]
     # The name left open: every item the other keys match, the name judged here. Asked
     # first, so that a worklist that cannot answer at all says so once.
     wider = c_find(target, query.identifier(name=False), _MWL_FIND, options, "worklist")
@@ -363,7 +363,7 @@ def query_worklist(
         if _identity(identifier) not in seen
         and query.name_matches(str(identifier.get("PatientName", "")))
     ]
-    return [WorklistItem(identifier) for identifier in found]
+    return [WorklistItem(dataset=identifier) for identifier in found]
 
 
 def _identity(identifier: Dataset) -> str:
@@ -397,7 +397,7 @@ def find_worklist_item(
 
 def _keys(query: WorklistQuery) -> str:
     # By keyword only: the values may be patient data.
-    given = [name for name in field_names(query) if name in _KEYS and getattr(query, name)]
+    given = [f.name for f in fields(query) if f.name in _KEYS and getattr(query, f.name)]
     return "the " + ", ".join(given)
 
 
@@ -532,7 +532,7 @@ def _plain(value: object) -> object:
     return value if isinstance(value, str | int | float | Mapping) else str(value)
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class WorklistLookup:
     """A worklist to resolve each input of a batch against, by its own keys.
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dicomize._record import field, record
 from dicomize.errors import ConfigError, ManifestError, MetadataError
 from dicomize.files import walk_files
 from dicomize.metadata import keyword_for_name
@@ -23,7 +23,7 @@ GROUPINGS = ("folder", "tree", "file")
 _SPECIAL_COLUMNS = frozenset({"path", "output", "study_key", "series_key"})
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class BatchItem:
     """One picture to convert, with everything a worker needs and nothing shared."""
 
@@ -64,7 +64,12 @@ def plan_tree(
         raise ConfigError(f"{root}: no such file or folder")
     if root.is_file():
         yield BatchItem(
-            str(root), str(output / (root.stem + ".dcm")), root.stem, root.stem, 1, key=root.name
+            source=str(root),
+            output=str(output / (root.stem + ".dcm")),
+            series=root.stem,
+            study=root.stem,
+            instance_number=1,
+            key=root.name,
         )
         return
     numbers: dict[Path, int] = {}
@@ -85,11 +90,11 @@ def plan_tree(
             study = "" if group_by == "tree" else key
             series = key
         yield BatchItem(
-            str(source),
-            str(target),
-            series,
-            study,
-            1 if group_by == "file" else number,
+            source=str(source),
+            output=str(target),
+            series=series,
+            study=study,
+            instance_number=1 if group_by == "file" else number,
             key=(relative / source.name).as_posix(),
             problem=""
             if first == source.name
@@ -174,11 +179,11 @@ def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterat
         agreed.check(row_number, study, series, metadata)
         counters[series] = counters.get(series, 0) + 1
         yield BatchItem(
-            str(source),
-            str(target),
-            series,
-            study,
-            counters[series],
+            source=str(source),
+            output=str(target),
+            series=series,
+            study=study,
+            instance_number=counters[series],
             key=f"{path}\x1f{named}" if named else path,
             metadata=metadata,
         )

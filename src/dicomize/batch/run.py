@@ -16,10 +16,10 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from dicomize._record import field, record, replace
 from dicomize.batch.plan import BatchItem
 from dicomize.errors import ConfigError, DicomizeError
 from dicomize.files import is_temporary, is_temporary_of, temporary_name
@@ -36,7 +36,7 @@ _STATE = ".dicomize-batch.json"
 _CHUNK = 8
 
 
-@record(frozen=False)
+@dataclass(kw_only=True, slots=True)
 class BatchSummary:
     """Counts of a finished batch."""
 
@@ -116,10 +116,10 @@ def run_batch(
     seed = options.uid_seed or state.seed
     summary = BatchSummary()
     job = _Job(
-        metadata,
-        options,
-        seed,
-        verify,
+        metadata=metadata,
+        options=options,
+        seed=seed,
+        verify=verify,
         run=secrets.token_hex(8),
         worklist=worklist,
         # Once, here: workers (on Dask, in other time zones) must not each make their own.
@@ -192,7 +192,7 @@ class _BatchState:
         os.replace(temporary, self.path)
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class _Job:
     """What every worker needs besides the item: picklable, small."""
 
@@ -281,7 +281,11 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
     """Convert one item (in a worker); never raises for a bad input."""
     if item.problem:
         return BatchResult(
-            item.source, None, None, BatchStatus.FAILED, f"{item.source}: {item.problem}"
+            input=item.source,
+            output=None,
+            sop_instance_uid=None,
+            status=BatchStatus.FAILED,
+            error=f"{item.source}: {item.problem}",
         )
     return _convert_planned(item, job)
 
@@ -312,10 +316,21 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
         # Killed between linking the output into place and removing its temporary name,
         # a run leaves both: the output is kept, the temporary goes.
         _remove_stale_temporaries(output, job.run)
-        return BatchResult(item.source, item.output, sop_uid, BatchStatus.SKIPPED)
+        return BatchResult(
+            input=item.source,
+            output=item.output,
+            sop_instance_uid=sop_uid,
+            status=BatchStatus.SKIPPED,
+        )
     ordered = _ordered(item, job)
     if isinstance(ordered, str):
-        return BatchResult(item.source, None, None, BatchStatus.FAILED, ordered)
+        return BatchResult(
+            input=item.source,
+            output=None,
+            sop_instance_uid=None,
+            status=BatchStatus.FAILED,
+            error=ordered,
+        )
     # The worklist's study, or the batch's for this key and patient: a series key is then
     # unique within that study only.
     study = str(
@@ -345,16 +360,34 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
         layers["SeriesNumber"] = str(number)
         ((_, encoded),) = encode_series([item.source], layers, options=job.options)
         if isinstance(encoded, DicomizeError):
-            return BatchResult(item.source, None, None, BatchStatus.FAILED, str(encoded))
+            return BatchResult(
+                input=item.source,
+                output=None,
+                sop_instance_uid=None,
+                status=BatchStatus.FAILED,
+                error=str(encoded),
+            )
         _make_folder(os.path.dirname(output) or ".", job.run)
         _remove_stale_temporaries(output, job.run)
         # A file that is there but not our complete output is replaced.
         write_object(encoded, output, overwrite=present)
     except DicomizeError as exc:
-        return BatchResult(item.source, None, None, BatchStatus.FAILED, str(exc))
+        return BatchResult(
+            input=item.source,
+            output=None,
+            sop_instance_uid=None,
+            status=BatchStatus.FAILED,
+            error=str(exc),
+        )
     except Exception as exc:  # one bad file never stops a batch
         logger.debug("unexpected error converting %s", item.source, exc_info=True)
-        return BatchResult(item.source, None, None, BatchStatus.FAILED, f"internal error: {exc!r}")
+        return BatchResult(
+            input=item.source,
+            output=None,
+            sop_instance_uid=None,
+            status=BatchStatus.FAILED,
+            error=f"internal error: {exc!r}",
+        )
     return _checked(item, sop_uid, job, encoded.notes)
 
 
@@ -377,8 +410,20 @@ def _checked(item: BatchItem, sop_uid: str, job: _Job, notes: tuple[str, ...]) -
         verdict = validate_file(item.output)
         if not verdict.ok:
             error = f"{item.source}: {verdict.first_error()}"
-            return BatchResult(item.source, item.output, sop_uid, BatchStatus.FAILED, error)
-    return BatchResult(item.source, item.output, sop_uid, BatchStatus.CONVERTED, notes=notes)
+            return BatchResult(
+                input=item.source,
+                output=item.output,
+                sop_instance_uid=sop_uid,
+                status=BatchStatus.FAILED,
+                error=error,
+            )
+    return BatchResult(
+        input=item.source,
+        output=item.output,
+        sop_instance_uid=sop_uid,
+        status=BatchStatus.CONVERTED,
+        notes=notes,
+    )
 
 
 def _ordered(item: BatchItem, job: _Job) -> dict[str, Any] | str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import fields
 
-from dicomize._record import default_of, field_names
 from dicomize.codecs import CODECS
 from dicomize.errors import ConfigError, InputError, QueryError
 from dicomize.metadata import METADATA_FLAGS
@@ -29,6 +29,7 @@ __all__ = [
     "add_verify",
     "add_worklist_keys",
     "convert_options",
+    "default_of",
     "format_item",
     "metadata",
     "positive_int",
@@ -66,6 +67,15 @@ def add_verify(parser: argparse.ArgumentParser) -> None:
         help="validate each file (dciodvfy and dicomize's checks); a file with errors "
         "counts as failed and is not sent",
     )
+
+
+def default_of(options: type[ConvertOptions | SendOptions], name: str) -> object:
+    """Return the default of one field of an options class: each default is written there once.
+
+    >>> default_of(ConvertOptions, "jpeg_quality")
+    90
+    """
+    return next(field.default for field in fields(options) if field.name == name)
 
 
 def _default(options: type[ConvertOptions | SendOptions], name: str) -> str:
@@ -429,9 +439,9 @@ def add_send_arguments(parser: argparse.ArgumentParser, *, command: bool) -> Non
 def _given(args: argparse.Namespace, options: type[ConvertOptions | SendOptions]) -> dict[str, Any]:
     """Return the options fields that flags of the same name set (left out, a flag is None)."""
     return {
-        name: getattr(args, name)
-        for name in field_names(options)
-        if getattr(args, name, None) is not None
+        field.name: getattr(args, field.name)
+        for field in fields(options)
+        if getattr(args, field.name, None) is not None
     }
 
 
@@ -556,7 +566,7 @@ def worklist_lookup(args: argparse.Namespace) -> Any:  # noqa: ANN401  (a Workli
     from dicomize.worklist import WorklistLookup  # noqa: PLC0415
 
     return WorklistLookup(
-        args.worklist,
+        url=args.worklist,
         scheduled=args.scheduled,
         modality=args.kw_Modality,
         station=args.scheduled_station,

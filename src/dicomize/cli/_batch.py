@@ -7,10 +7,10 @@ import itertools
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dicomize._record import replace
 from dicomize.batch.plan import GROUPINGS, BatchItem, plan_manifest, plan_tree
 from dicomize.cli._arguments import (
     add_convert_arguments,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
-from dicomize._record import replace
 from dicomize.cli._arguments import (
     add_convert_arguments,
     add_send_arguments,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dicomize._record import replace
 from dicomize.cli._arguments import add_convert_arguments, add_send_arguments, send_options
 from dicomize.cli._common import EXIT_OK, log_service, refuse
 from dicomize.cli._watch import add_keep_days, service_settings

@@ -12,9 +12,9 @@ interpretation: MCT on → YBR_RCT (reversible 5-3) or YBR_ICT (irreversible
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 from dicomize._icc import as_input_profile
-from dicomize._record import record
 from dicomize.codestreams.boxes import box
 from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import CorruptImage
@@ -33,7 +33,7 @@ _SOC, _SIZ, _CAP, _COD, _SOT, _EOC = 0x4F, 0x51, 0x50, 0x52, 0x90, 0xD9
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class J2kInfo:
     """What the main header of a JPEG 2000 codestream says."""
 

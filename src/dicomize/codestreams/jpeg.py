@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import struct
 
-from dicomize._record import record
 from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import CorruptImage
 
@@ -43,9 +42,27 @@ _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 _NEXT_MARKER_LS = re.compile(rb"\xff[\x80-\xcf\xd8-\xff]")
 
 
-@record()
 class JpegInfo:
     """What the markers of a JPEG codestream say."""
+
+    __slots__ = (
+        "adobe_transform",
+        "columns",
+        "component_ids",
+        "end",
+        "exif",
+        "first_scan",
+        "icc_profile",
+        "jfif",
+        "lse_ids",
+        "orientation",
+        "orientation_at",
+        "precision",
+        "predictors",
+        "rows",
+        "segments",
+        "sof",
+    )
 
     sof: int
     precision: int
@@ -65,11 +82,48 @@ class JpegInfo:
     #: Offset just after EOI: anything later (an MPO's second picture, junk) is not ours.
     end: int
     #: IDs of JPEG-LS parameter (LSE) segments.
-    lse_ids: tuple[int, ...] = ()
+    lse_ids: tuple[int, ...]
     #: Where the EXIF Orientation value is stored: (offset in the stream, "<" or ">").
-    orientation_at: tuple[int, str] | None = None
+    orientation_at: tuple[int, str] | None
     #: The EXIF block (APP1 body), for the VL Photographic IOD; never stored as it is.
-    exif: bytes | None = None
+    exif: bytes | None
+
+    def __init__(
+        self,
+        *,
+        sof: int,
+        precision: int,
+        rows: int,
+        columns: int,
+        component_ids: tuple[int, ...],
+        adobe_transform: int | None,
+        jfif: bool,
+        icc_profile: bytes | None,
+        orientation: int,
+        predictors: tuple[int, ...],
+        segments: tuple[tuple[int, int, int], ...],
+        first_scan: int,
+        end: int,
+        lse_ids: tuple[int, ...] = (),
+        orientation_at: tuple[int, str] | None = None,
+        exif: bytes | None = None,
+    ) -> None:
+        self.sof = sof
+        self.precision = precision
+        self.rows = rows
+        self.columns = columns
+        self.component_ids = component_ids
+        self.adobe_transform = adobe_transform
+        self.jfif = jfif
+        self.icc_profile = icc_profile
+        self.orientation = orientation
+        self.predictors = predictors
+        self.segments = segments
+        self.first_scan = first_scan
+        self.end = end
+        self.lse_ids = lse_ids
+        self.orientation_at = orientation_at
+        self.exif = exif
 
     @property
     def process(self) -> str:
@@ -237,7 +291,12 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
             "1.2.840.10008.1.2.4.70" if set(info.predictors) == {1} else "1.2.840.10008.1.2.4.57"
         )
         return Passthrough(
-            syntax, "MONOCHROME2" if grey else "RGB", components, bits, info.precision, None
+            transfer_syntax=syntax,
+            photometric_interpretation="MONOCHROME2" if grey else "RGB",
+            samples_per_pixel=components,
+            bits_allocated=bits,
+            bits_stored=info.precision,
+            lossy_method=None,
         )
     if info.process == "extended":
         if not grey:
@@ -245,8 +304,22 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
                 "colour extended (SOF1) JPEG has no DICOM transfer syntax row (PS3.5 Table 8.2.1-1)"
             )
         if info.precision == 8:  # noqa: PLR2004
-            return Passthrough("1.2.840.10008.1.2.4.51", "MONOCHROME2", 1, 8, 8, "ISO_10918_1")
-        return Passthrough("1.2.840.10008.1.2.4.51", "MONOCHROME2", 1, 16, 12, "ISO_10918_1")
+            return Passthrough(
+                transfer_syntax="1.2.840.10008.1.2.4.51",
+                photometric_interpretation="MONOCHROME2",
+                samples_per_pixel=1,
+                bits_allocated=8,
+                bits_stored=8,
+                lossy_method="ISO_10918_1",
+            )
+        return Passthrough(
+            transfer_syntax="1.2.840.10008.1.2.4.51",
+            photometric_interpretation="MONOCHROME2",
+            samples_per_pixel=1,
+            bits_allocated=16,
+            bits_stored=12,
+            lossy_method="ISO_10918_1",
+        )
     if info.precision != 8:  # noqa: PLR2004
         return "baseline JPEG must be 8-bit"
     # PS3.5 8.2.1: YCbCr-coded JPEG is YBR_FULL_422 whatever the chroma subsampling.
@@ -254,7 +327,14 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
         photometric = "MONOCHROME2"
     else:
         photometric = "RGB" if info.colour_transform == "RGB" else "YBR_FULL_422"
-    return Passthrough("1.2.840.10008.1.2.4.50", photometric, components, 8, 8, "ISO_10918_1")
+    return Passthrough(
+        transfer_syntax="1.2.840.10008.1.2.4.50",
+        photometric_interpretation=photometric,
+        samples_per_pixel=components,
+        bits_allocated=8,
+        bits_stored=8,
+        lossy_method="ISO_10918_1",
+    )
 
 
 #: Segments kept when metadata is stripped: everything needed to decode correctly.
@@ -299,10 +379,10 @@ def _jpeg_ls_passthrough(info: JpegInfo) -> Passthrough | str:
         return "JPEG-LS needs at least 2 bits per sample in DICOM"
     near = max(info.predictors)
     return Passthrough(
-        "1.2.840.10008.1.2.4.80" if near == 0 else "1.2.840.10008.1.2.4.81",
-        "MONOCHROME2" if grey else "RGB",
-        len(info.component_ids),
-        8 if info.precision <= 8 else 16,  # noqa: PLR2004
-        info.precision,
-        None if near == 0 else "ISO_14495_1",
+        transfer_syntax="1.2.840.10008.1.2.4.80" if near == 0 else "1.2.840.10008.1.2.4.81",
+        photometric_interpretation="MONOCHROME2" if grey else "RGB",
+        samples_per_pixel=len(info.component_ids),
+        bits_allocated=8 if info.precision <= 8 else 16,  # noqa: PLR2004
+        bits_stored=info.precision,
+        lossy_method=None if near == 0 else "ISO_14495_1",
     )

@@ -9,7 +9,6 @@ and whether the picture was coded in XYB, which only lossy coding uses.
 
 from __future__ import annotations
 
-from dicomize._record import record
 from dicomize.codestreams.boxes import boxes
 from dicomize.errors import CorruptImage, UnsupportedInput
 
@@ -25,9 +24,19 @@ _RATIOS = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 
 _ALPHA, _SPOT, _CFA = 0, 2, 5
 
 
-@record()
 class JxlInfo:
     """What the headers of a JPEG XL codestream say."""
+
+    __slots__ = (
+        "animated",
+        "bits_per_sample",
+        "columns",
+        "extra_channels",
+        "float_samples",
+        "orientation",
+        "rows",
+        "xyb_encoded",
+    )
 
     rows: int
     columns: int
@@ -40,6 +49,27 @@ class JxlInfo:
     #: Coded in XYB, which libjxl uses only for lossy coding.
     xyb_encoded: bool
     animated: bool
+
+    def __init__(
+        self,
+        *,
+        rows: int,
+        columns: int,
+        bits_per_sample: int,
+        float_samples: bool,
+        orientation: int,
+        extra_channels: int,
+        xyb_encoded: bool,
+        animated: bool,
+    ) -> None:
+        self.rows = rows
+        self.columns = columns
+        self.bits_per_sample = bits_per_sample
+        self.float_samples = float_samples
+        self.orientation = orientation
+        self.extra_channels = extra_channels
+        self.xyb_encoded = xyb_encoded
+        self.animated = animated
 
 
 class _Bits:
@@ -152,7 +182,16 @@ def parse_jxl(data: bytes) -> JxlInfo:
     rows, columns = _size(bits)
     orientation, animated = 1, False
     if bits.flag():  # all_default: 8-bit, upright, XYB
-        return JxlInfo(rows, columns, 8, False, 1, 0, xyb_encoded=True, animated=False)
+        return JxlInfo(
+            rows=rows,
+            columns=columns,
+            bits_per_sample=8,
+            float_samples=False,
+            orientation=1,
+            extra_channels=0,
+            xyb_encoded=True,
+            animated=False,
+        )
     if bits.flag():  # extra_fields
         orientation = 1 + bits.u(3)
         if bits.flag():
@@ -170,12 +209,12 @@ def parse_jxl(data: bytes) -> JxlInfo:
     for _ in range(extra):
         _skip_extra_channel(bits)
     return JxlInfo(
-        rows,
-        columns,
-        depth,
-        floating,
-        orientation,
-        extra,
+        rows=rows,
+        columns=columns,
+        bits_per_sample=depth,
+        float_samples=floating,
+        orientation=orientation,
+        extra_channels=extra,
         xyb_encoded=bits.flag(),
         animated=animated,
     )

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from dicomize._icc import srgb_profile
-from dicomize._record import record
 from dicomize.picture import Picture
 
 __all__ = ["Passthrough"]
 
 
-@record()
 class Passthrough:
     """How a legal codestream is described in DICOM."""
+
+    __slots__ = (
+        "bits_allocated",
+        "bits_stored",
+        "lossy_method",
+        "photometric_interpretation",
+        "pixel_representation",
+        "samples_per_pixel",
+        "transfer_syntax",
+    )
 
     transfer_syntax: str
     photometric_interpretation: str
@@ -19,7 +27,26 @@ class Passthrough:
     bits_allocated: int
     bits_stored: int
     lossy_method: str | None
-    pixel_representation: int = 0
+    pixel_representation: int
+
+    def __init__(
+        self,
+        *,
+        transfer_syntax: str,
+        photometric_interpretation: str,
+        samples_per_pixel: int,
+        bits_allocated: int,
+        bits_stored: int,
+        lossy_method: str | None,
+        pixel_representation: int = 0,
+    ) -> None:
+        self.transfer_syntax = transfer_syntax
+        self.photometric_interpretation = photometric_interpretation
+        self.samples_per_pixel = samples_per_pixel
+        self.bits_allocated = bits_allocated
+        self.bits_stored = bits_stored
+        self.lossy_method = lossy_method
+        self.pixel_representation = pixel_representation
 
     def picture(
         self,

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-
-from dicomize._record import record
+from dataclasses import dataclass
 
 __all__ = [
     "H264Profile",
@@ -40,7 +39,7 @@ _MPEG2_EXTENSION = b"\x00\x00\x01\xb5"
 _SEQUENCE_EXTENSION_ID = 1
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class H264Profile:
     """What an H.264 stream declares of itself."""
 
@@ -54,7 +53,7 @@ class H264Profile:
         return bool(self.constraints & (0x80 >> number))
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class HevcProfile:
     """What an HEVC stream declares of itself."""
 
@@ -64,7 +63,7 @@ class HevcProfile:
     level_idc: int
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Mpeg2Profile:
     """What an MPEG-2 video stream declares of itself."""
 
@@ -100,11 +99,13 @@ def h264_profile(extradata: bytes, sample: bytes = b"") -> H264Profile | None:
         Annex B stream data holding a sequence parameter set (MPEG-TS), or empty.
     """
     if len(extradata) >= 4 and extradata[0] == 1:  # noqa: PLR2004  (avcC configurationVersion)
-        return H264Profile(extradata[1], extradata[2], extradata[3])
+        return H264Profile(
+            profile_idc=extradata[1], constraints=extradata[2], level_idc=extradata[3]
+        )
     for nal in _nal_units(extradata or sample):
         if nal and nal[0] & 0x1F == _H264_SPS and len(nal) >= 4:  # noqa: PLR2004
             head = _unescaped(nal[1:], 3)
-            return H264Profile(head[0], head[1], head[2])
+            return H264Profile(profile_idc=head[0], constraints=head[1], level_idc=head[2])
     return None
 
 
@@ -173,14 +174,20 @@ def _sei_types(payload: bytes) -> set[int]:
 def hevc_profile(extradata: bytes, sample: bytes = b"") -> HevcProfile | None:
     """Read an HEVC stream's profile from its ``hvcC`` record, or its SPS in `sample`."""
     if len(extradata) >= 13 and extradata[0] == 1:  # noqa: PLR2004  (hvcC configurationVersion)
-        return HevcProfile(extradata[1] & 0x1F, bool(extradata[1] & 0x20), extradata[12])
+        return HevcProfile(
+            profile_idc=extradata[1] & 0x1F,
+            high_tier=bool(extradata[1] & 0x20),
+            level_idc=extradata[12],
+        )
     for nal in _nal_units(extradata or sample):
         if len(nal) >= 3 and (nal[0] >> 1) & 0x3F == _HEVC_SPS:  # noqa: PLR2004
             # After the 2-byte NAL header, one byte of SPS ids, then profile_tier_level:
             # a byte of space/tier/profile, 4 of compatibility flags, 6 of constraints, level.
             ptl = _unescaped(nal[3:], 12)
             if len(ptl) == 12:  # noqa: PLR2004
-                return HevcProfile(ptl[0] & 0x1F, bool(ptl[0] & 0x20), ptl[11])
+                return HevcProfile(
+                    profile_idc=ptl[0] & 0x1F, high_tier=bool(ptl[0] & 0x20), level_idc=ptl[11]
+                )
     return None
 
 

@@ -20,7 +20,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from dicomize._record import record
 from dicomize.errors import InputError, UnsupportedInput
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -44,36 +43,68 @@ __all__ = [
 HEAD = 1024
 
 
-@record()
 class Document:
     """A document to encapsulate, and what its own content says about it."""
+
+    __slots__ = ("created", "data", "mime_type", "source_format", "title")
 
     data: bytes
     mime_type: str
     #: Short name of the format (``"PDF"``, ``"STL"``, ...).
     source_format: str
     #: The document's own title (PDF Info ``Title``), or None.
-    title: str | None = None
+    title: str | None
     #: When the document's content was created (PDF Info ``CreationDate``), or None.
-    created: dt.datetime | None = None
+    created: dt.datetime | None
+
+    def __init__(
+        self,
+        *,
+        data: bytes,
+        mime_type: str,
+        source_format: str,
+        title: str | None = None,
+        created: dt.datetime | None = None,
+    ) -> None:
+        self.data = data
+        self.mime_type = mime_type
+        self.source_format = source_format
+        self.title = title
+        self.created = created
 
 
 #: A format's check: the file's bytes → the document (or an InputError).
 Reader: TypeAlias = Callable[[bytes], Document]
 
 
-@record()
 class DocumentFormat:
     """One document format: how its content is recognised and which module checks it."""
+
+    __slots__ = ("accept", "function", "kind", "module", "name")
 
     name: str
     #: True when a file with these first bytes (at most :data:`HEAD`) and this size is one.
     accept: Callable[[bytes, int], bool]
     #: The module in :mod:`dicomize.documents` whose function `function` reads it.
     module: str
-    function: str = "read"
+    function: str
     #: What the series holding it is of: a series holds one kind (one modality, PS3.3 A.1.2.3).
-    kind: str = "document"
+    kind: str
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        accept: Callable[[bytes, int], bool],
+        module: str,
+        function: str = "read",
+        kind: str = "document",
+    ) -> None:
+        self.name = name
+        self.accept = accept
+        self.module = module
+        self.function = function
+        self.kind = kind
 
     def reader(self) -> Reader:
         """Return the reader of this format, importing its module (PDFium loads only for PDF)."""
@@ -113,24 +144,34 @@ _MTL_OPENERS = frozenset(
 
 #: Every document format read, in the order they are tried (before the pictures).
 DOCUMENT_FORMATS: tuple[DocumentFormat, ...] = (
-    DocumentFormat("PDF", _is_pdf, "_pdf"),
-    DocumentFormat("STL", _is_binary_stl, "_models", "read_binary_stl", "model"),
+    DocumentFormat(name="PDF", accept=_is_pdf, module="_pdf"),
     DocumentFormat(
-        "ASCII STL",
-        lambda head, _: _first_statement(head) == b"solid",
-        "_models",
-        "read_ascii_stl",
-        "model",
+        name="STL",
+        accept=_is_binary_stl,
+        module="_models",
+        function="read_binary_stl",
+        kind="model",
     ),
     DocumentFormat(
-        "OBJ",
-        lambda head, _: _first_statement(head) in _OBJ_OPENERS,
-        "_models",
-        "read_obj",
-        "model",
+        name="ASCII STL",
+        accept=lambda head, _: _first_statement(head) == b"solid",
+        module="_models",
+        function="read_ascii_stl",
+        kind="model",
     ),
     DocumentFormat(
-        "MTL", lambda head, _: _first_statement(head) == b"newmtl", "_models", "read_mtl", "model"
+        name="OBJ",
+        accept=lambda head, _: _first_statement(head) in _OBJ_OPENERS,
+        module="_models",
+        function="read_obj",
+        kind="model",
+    ),
+    DocumentFormat(
+        name="MTL",
+        accept=lambda head, _: _first_statement(head) == b"newmtl",
+        module="_models",
+        function="read_mtl",
+        kind="model",
     ),
 )
 

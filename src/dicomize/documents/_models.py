@@ -37,7 +37,7 @@ _KEYWORDS = [i for i, word in enumerate(_FACET_WORDS) if word != "#"]
 def read_binary_stl(data: bytes) -> Document:
     """Check a binary STL: the facet count agrees with the size, every coordinate is a number."""
     _binary_facets(data)
-    return Document(data, "model/stl", "STL")
+    return Document(data=data, mime_type="model/stl", source_format="STL")
 
 
 def _binary_facets(data: bytes) -> np.ndarray:
@@ -79,7 +79,7 @@ def read_ascii_stl(data: bytes) -> Document:
         row = int(np.argmax(~np.isfinite(numbers).all(axis=1)))
         raise CorruptImage(f"STL facet {row + 1} has a coordinate beyond 32-bit floats")
     binary = _CONVERTED_HEADER + len(facets).to_bytes(4, "little") + facets.tobytes()
-    return Document(binary, "model/stl", "STL")
+    return Document(data=binary, mime_type="model/stl", source_format="STL")
 
 
 def _solids(words: list[str]) -> Iterator[tuple[int, int]]:
@@ -155,7 +155,7 @@ def read_obj(data: bytes) -> Document:
             raise CorruptImage(f"OBJ line {number}: unknown statement {keyword[:20]!r}")
     if counts["v"] == 0:
         raise CorruptImage("OBJ has no vertices")
-    return Document(data, "model/obj", "OBJ")
+    return Document(data=data, mime_type="model/obj", source_format="OBJ")
 
 
 def _check_element(keyword: str, arguments: list[str], counts: dict[str, int], line: int) -> None:
@@ -213,7 +213,7 @@ def read_mtl(data: bytes) -> Document:
             raise CorruptImage(f"MTL line {number}: {keyword!r} needs a file name")
     if materials == 0:
         raise CorruptImage("MTL defines no material")
-    return Document(data, "model/mtl", "MTL")
+    return Document(data=data, mime_type="model/mtl", source_format="MTL")
 
 
 def _statements(data: bytes, kind: str) -> Iterator[tuple[int, str, list[str]]]:

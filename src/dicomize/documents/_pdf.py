@@ -53,7 +53,9 @@ def read(data: bytes) -> Document:
         created = _pdf_date(document.get_metadata_value("CreationDate") or "")
     finally:
         document.close()
-    return Document(data, PDF_MIME_TYPE, "PDF", title=title, created=created)
+    return Document(
+        data=data, mime_type=PDF_MIME_TYPE, source_format="PDF", title=title, created=created
+    )
 
 
 def _pdf_date(text: str) -> dt.datetime | None:

@@ -13,7 +13,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from dicomize._record import record
 from dicomize.codestreams.heif import is_avif, is_heif
 from dicomize.codestreams.jxl import CONTAINER_SIGNATURE as JXL_CONTAINER
 from dicomize.codestreams.jxl import SIGNATURE as JXL_SIGNATURE
@@ -46,9 +45,10 @@ Reader: TypeAlias = "Callable[[bytes | BinaryIO, str, ConvertOptions], Picture]"
 _HEAD = 4096
 
 
-@record()
 class Format:
     """One input format: how its content is recognised and which module reads it."""
+
+    __slots__ = ("accept", "label", "module", "name", "streams")
 
     name: str
     #: True when the first bytes of a file are this format's.
@@ -57,9 +57,24 @@ class Format:
     module: str
     #: The reader takes the open file and reads as it decodes: holding the whole file
     #: as well would cost up to another frame of memory for a large picture.
-    streams: bool = False
+    streams: bool
     #: How the format is named to a user, when that differs from `name`.
-    label: str = ""
+    label: str
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        accept: Callable[[bytes], bool],
+        module: str,
+        streams: bool = False,
+        label: str = "",
+    ) -> None:
+        self.name = name
+        self.accept = accept
+        self.module = module
+        self.streams = streams
+        self.label = label
 
     def reader(self) -> Reader:
         """Return the reader of this format, importing its module."""
@@ -75,26 +90,42 @@ _PNM_MAGICS = frozenset((b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"P7"))
 
 #: Every format read, in the order they are tried.
 FORMATS: tuple[Format, ...] = (
-    Format("PNG", _starts(b"\x89PNG\r\n\x1a\n"), "_pillow", streams=True),
-    Format("JPEG", _starts(b"\xff\xd8\xff"), "_jpeg", label="JPEG, JPEG-LS"),
-    Format("GIF", _starts(b"GIF87a", b"GIF89a"), "_pillow"),
-    Format("BMP", _starts(b"BM"), "_pillow"),
-    Format("TIFF", _starts(b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"), "_pillow"),
-    Format("WEBP", lambda data: data[:4] == b"RIFF" and data[8:12] == b"WEBP", "_pillow"),
+    Format(name="PNG", accept=_starts(b"\x89PNG\r\n\x1a\n"), module="_pillow", streams=True),
+    Format(name="JPEG", accept=_starts(b"\xff\xd8\xff"), module="_jpeg", label="JPEG, JPEG-LS"),
+    Format(name="GIF", accept=_starts(b"GIF87a", b"GIF89a"), module="_pillow"),
+    Format(name="BMP", accept=_starts(b"BM"), module="_pillow"),
     Format(
-        "J2K",
-        _starts(b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  \r\n\x87\n"),
-        "_j2k",
+        name="TIFF",
+        accept=_starts(b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),
+        module="_pillow",
+    ),
+    Format(
+        name="WEBP",
+        accept=lambda data: data[:4] == b"RIFF" and data[8:12] == b"WEBP",
+        module="_pillow",
+    ),
+    Format(
+        name="J2K",
+        accept=_starts(b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  \r\n\x87\n"),
+        module="_j2k",
         label="JPEG 2000",
     ),
-    Format("PNM", lambda data: data[:2] in _PNM_MAGICS and data[2:3].isspace(), "_pnm"),
-    Format("FITS", _starts(b"SIMPLE  ="), "_fits"),
-    Format("HEIF", is_heif, "_heif", label="HEIC/HEIF"),
-    Format("AVIF", is_avif, "_pillow"),
-    Format("JXL", _starts(JXL_SIGNATURE, JXL_CONTAINER), "_jxl", label="JPEG XL"),
+    Format(
+        name="PNM",
+        accept=lambda data: data[:2] in _PNM_MAGICS and data[2:3].isspace(),
+        module="_pnm",
+    ),
+    Format(name="FITS", accept=_starts(b"SIMPLE  ="), module="_fits"),
+    Format(name="HEIF", accept=is_heif, module="_heif", label="HEIC/HEIF"),
+    Format(name="AVIF", accept=is_avif, module="_pillow"),
+    Format(
+        name="JXL", accept=_starts(JXL_SIGNATURE, JXL_CONTAINER), module="_jxl", label="JPEG XL"
+    ),
 )
 #: Content no row recognises: every Pillow plugin may try, and the pixel policies decide.
-FALLBACK = Format("PILLOW", lambda _: True, "_pillow", label="any other format Pillow reads")
+FALLBACK = Format(
+    name="PILLOW", accept=lambda _: True, module="_pillow", label="any other format Pillow reads"
+)
 #: Formats detected and decoded, as a user knows them.
 SUPPORTED_FORMATS = tuple(fmt.label or fmt.name for fmt in (*FORMATS, FALLBACK))
 

@@ -16,12 +16,12 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from dicomize._icc import as_input_profile, srgb_profile
-from dicomize._record import replace
 from dicomize.errors import CorruptImage, DicomizeError, UnsupportedInput
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, check_size

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import shutil
 import struct
+from dataclasses import replace
 
-from dicomize._record import replace
 from dicomize.codestreams.jpeg import JpegInfo, jpeg_passthrough, parse_jpeg, strip_segments
 from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import CorruptImage

@@ -8,8 +8,6 @@ undoing it makes the pixels upright, as DICOM's rows and columns must be.
 
 from __future__ import annotations
 
-from dicomize._record import record
-
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from typing import Any
@@ -19,9 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["ORIENTATIONS", "Turn", "apply_orientation"]
 
 
-@record()
 class Turn:
     """How one Orientation value is undone."""
+
+    __slots__ = ("jpegtran", "mirror_columns", "mirror_rows", "pillow", "transpose")
 
     #: Swap rows and columns first.
     transpose: bool
@@ -34,15 +33,72 @@ class Turn:
     #: The same transform as a member of Pillow's ``Image.Transpose``.
     pillow: str
 
+    def __init__(
+        self,
+        *,
+        transpose: bool,
+        mirror_columns: bool,
+        mirror_rows: bool,
+        jpegtran: tuple[str, ...],
+        pillow: str,
+    ) -> None:
+        self.transpose = transpose
+        self.mirror_columns = mirror_columns
+        self.mirror_rows = mirror_rows
+        self.jpegtran = jpegtran
+        self.pillow = pillow
+
 
 ORIENTATIONS: dict[int, Turn] = {
-    2: Turn(False, True, False, ("-flip", "horizontal"), "FLIP_LEFT_RIGHT"),
-    3: Turn(False, True, True, ("-rotate", "180"), "ROTATE_180"),
-    4: Turn(False, False, True, ("-flip", "vertical"), "FLIP_TOP_BOTTOM"),
-    5: Turn(True, False, False, ("-transpose",), "TRANSPOSE"),
-    6: Turn(True, True, False, ("-rotate", "90"), "ROTATE_270"),
-    7: Turn(True, True, True, ("-transverse",), "TRANSVERSE"),
-    8: Turn(True, False, True, ("-rotate", "270"), "ROTATE_90"),
+    2: Turn(
+        transpose=False,
+        mirror_columns=True,
+        mirror_rows=False,
+        jpegtran=("-flip", "horizontal"),
+        pillow="FLIP_LEFT_RIGHT",
+    ),
+    3: Turn(
+        transpose=False,
+        mirror_columns=True,
+        mirror_rows=True,
+        jpegtran=("-rotate", "180"),
+        pillow="ROTATE_180",
+    ),
+    4: Turn(
+        transpose=False,
+        mirror_columns=False,
+        mirror_rows=True,
+        jpegtran=("-flip", "vertical"),
+        pillow="FLIP_TOP_BOTTOM",
+    ),
+    5: Turn(
+        transpose=True,
+        mirror_columns=False,
+        mirror_rows=False,
+        jpegtran=("-transpose",),
+        pillow="TRANSPOSE",
+    ),
+    6: Turn(
+        transpose=True,
+        mirror_columns=True,
+        mirror_rows=False,
+        jpegtran=("-rotate", "90"),
+        pillow="ROTATE_270",
+    ),
+    7: Turn(
+        transpose=True,
+        mirror_columns=True,
+        mirror_rows=True,
+        jpegtran=("-transverse",),
+        pillow="TRANSVERSE",
+    ),
+    8: Turn(
+        transpose=True,
+        mirror_columns=False,
+        mirror_rows=True,
+        jpegtran=("-rotate", "270"),
+        pillow="ROTATE_90",
+    ),
 }
 
 

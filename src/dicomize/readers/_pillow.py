@@ -25,12 +25,12 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
 from dicomize._icc import as_input_profile, srgb_profile
-from dicomize._record import replace
 from dicomize.codestreams.heif import av1_bit_depth
 from dicomize.errors import CorruptImage, DicomizeError, ImageTooLarge, UnsupportedInput
 from dicomize.options import ConvertOptions

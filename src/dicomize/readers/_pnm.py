@@ -9,12 +9,12 @@ directly: the maxval gives Bits Stored.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 
-from dicomize._record import replace
 from dicomize.errors import CorruptImage, UnsupportedInput
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, check_size

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
-from dicomize._record import replace
 from dicomize.errors import ConfigError
 from dicomize.files import walk_files
 from dicomize.options import SendOptions

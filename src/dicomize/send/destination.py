@@ -7,14 +7,14 @@ DimseDestination(called_aet='ORTHANC', host='pacs.example.org', port=4242)
 from __future__ import annotations
 
 import urllib.parse
+from dataclasses import dataclass
 
-from dicomize._record import record
 from dicomize.errors import ConfigError
 
 __all__ = ["Destination", "DimseDestination", "StowDestination", "parse_destination"]
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DimseDestination:
     """A DICOM peer reached by DIMSE: ``dicom://AET@host:port``."""
 
@@ -26,7 +26,7 @@ class DimseDestination:
         return f"dicom://{self.called_aet}@{self.host}:{self.port}"
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StowDestination:
     """A DICOMweb service root reached by STOW-RS: ``https://host/dicom-web``."""
 
@@ -55,7 +55,7 @@ def parse_destination(url: str) -> Destination:
     if parts.scheme in {"http", "https"}:
         if not parts.netloc:
             raise ConfigError(f"{url!r} has no host")
-        return StowDestination(url.rstrip("/"))
+        return StowDestination(url=url.rstrip("/"))
     if parts.scheme != "dicom":
         raise ConfigError(f"{url!r}: use dicom://AET@host:port or an http(s):// DICOMweb root")
     if not parts.username or not parts.hostname or not port:
@@ -63,4 +63,4 @@ def parse_destination(url: str) -> Destination:
     aet = urllib.parse.unquote(parts.username)
     if len(aet) > 16 or not aet.isascii() or "\\" in aet:  # noqa: PLR2004  (AE VR, PS3.5 6.2)
         raise ConfigError(f"called AE title {aet!r} must be at most 16 ASCII characters")
-    return DimseDestination(aet, parts.hostname, port)
+    return DimseDestination(called_aet=aet, host=parts.hostname, port=port)

@@ -14,10 +14,10 @@ import logging
 import socket
 import ssl
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomize._record import record
 from dicomize.options import SendOptions
 from dicomize.report import SendResult, SendStatus
 from dicomize.send._retry import pause_before_retry
@@ -39,7 +39,7 @@ _WARNINGS = frozenset({0x0001, 0xB000, 0xB006, 0xB007})
 _MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are odd numbers 1-255
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class _File:
     path: Path
     sop_class: str
@@ -56,7 +56,13 @@ def send_dimse(
     for path in files:
         described = _describe(path)
         if isinstance(described, str):
-            yield SendResult(str(path), destination, None, SendStatus.FAILED, described)
+            yield SendResult(
+                input=str(path),
+                output=destination,
+                sop_instance_uid=None,
+                status=SendStatus.FAILED,
+                error=described,
+            )
         else:
             pending.append(described)
     ae = _application_entity(pending, options)
@@ -83,7 +89,11 @@ def send_dimse(
         if final or failures > options.retries:
             for item in pending:
                 yield SendResult(
-                    str(item.path), destination, item.sop_instance, SendStatus.FAILED, problem
+                    input=str(item.path),
+                    output=destination,
+                    sop_instance_uid=item.sop_instance,
+                    status=SendStatus.FAILED,
+                    error=problem,
                 )
             return
         logger.info("%s; retrying", problem)
@@ -96,7 +106,10 @@ def _describe(path: Path) -> _File | str:
     try:
         ds = dcmread(path, stop_before_pixels=True)
         return _File(
-            path, str(ds.SOPClassUID), str(ds.SOPInstanceUID), str(ds.file_meta.TransferSyntaxUID)
+            path=path,
+            sop_class=str(ds.SOPClassUID),
+            sop_instance=str(ds.SOPInstanceUID),
+            transfer_syntax=str(ds.file_meta.TransferSyntaxUID),
         )
     except Exception as exc:  # any unreadable file is reported, not fatal
         return f"{path}: not a readable DICOM file ({type(exc).__name__})"
@@ -274,7 +287,11 @@ def _store(assoc: Association, item: _File, destination: str) -> SendResult | No
         problem = _decompressed_for_peer(ds, item, accepted)
         if problem:
             return SendResult(
-                str(item.path), destination, item.sop_instance, SendStatus.FAILED, problem
+                input=str(item.path),
+                output=destination,
+                sop_instance_uid=item.sop_instance,
+                status=SendStatus.FAILED,
+                error=problem,
             )
         dataset = ds
     try:
@@ -293,14 +310,29 @@ def _store(assoc: Association, item: _File, destination: str) -> SendResult | No
 def _outcome(item: _File, destination: str, code: int, comment: str) -> SendResult:
     # PS3.4 Annex B.2.3: 0000 success, B000/B006/B007 warnings (stored), anything else failure.
     if code == 0x0000:
-        return SendResult(str(item.path), destination, item.sop_instance, SendStatus.STORED)
+        return SendResult(
+            input=str(item.path),
+            output=destination,
+            sop_instance_uid=item.sop_instance,
+            status=SendStatus.STORED,
+        )
     if code in _WARNINGS:
         warning = f"stored with warning status 0x{code:04X} {comment}".strip()
         return SendResult(
-            str(item.path), destination, item.sop_instance, SendStatus.STORED, warning
+            input=str(item.path),
+            output=destination,
+            sop_instance_uid=item.sop_instance,
+            status=SendStatus.STORED,
+            error=warning,
         )
     failure = f"C-STORE failed with status 0x{code:04X} {comment}".strip()
-    return SendResult(str(item.path), destination, item.sop_instance, SendStatus.FAILED, failure)
+    return SendResult(
+        input=str(item.path),
+        output=destination,
+        sop_instance_uid=item.sop_instance,
+        status=SendStatus.FAILED,
+        error=failure,
+    )
 
 
 def _decompressed_for_peer(ds: Dataset, item: _File, accepted: set[tuple[str, str]]) -> str:

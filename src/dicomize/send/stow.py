@@ -100,7 +100,13 @@ def _send_batch(
         yield from _results(response, files, uids, target.url)
         return
     for path in files:
-        yield SendResult(str(path), target.url, uids[path], SendStatus.FAILED, problem)
+        yield SendResult(
+            input=str(path),
+            output=target.url,
+            sop_instance_uid=uids[path],
+            status=SendStatus.FAILED,
+            error=problem,
+        )
 
 
 def _results(
@@ -113,23 +119,33 @@ def _results(
     for path in files:
         uid = uids[path]
         if uid is not None and uid in stored:
-            yield SendResult(str(path), url, uid, SendStatus.STORED)
+            yield SendResult(
+                input=str(path), output=url, sop_instance_uid=uid, status=SendStatus.STORED
+            )
         elif uid is not None and uid in failed:
             yield SendResult(
-                str(path),
-                url,
-                uid,
-                SendStatus.FAILED,
-                f"refused by the server, failure reason {failed[uid]}",
+                input=str(path),
+                output=url,
+                sop_instance_uid=uid,
+                status=SendStatus.FAILED,
+                error=f"refused by the server, failure reason {failed[uid]}",
             )
         elif 200 <= response.status_code < 300 and not stored and not failed:  # noqa: PLR2004
             # A 2xx with no body listing is success for every part (PS3.18 10.5.3).
-            yield SendResult(str(path), url, uid, SendStatus.STORED)
+            yield SendResult(
+                input=str(path), output=url, sop_instance_uid=uid, status=SendStatus.STORED
+            )
         else:
             reason = f"HTTP {response.status_code} {response.reason_phrase}"
             if response.status_code < 300:  # noqa: PLR2004
                 reason += ", and the response does not list this instance"
-            yield SendResult(str(path), url, uid, SendStatus.FAILED, reason)
+            yield SendResult(
+                input=str(path),
+                output=url,
+                sop_instance_uid=uid,
+                status=SendStatus.FAILED,
+                error=reason,
+            )
 
 
 def _parse(response: httpx.Response) -> tuple[set[str], dict[str, str]]:

@@ -19,10 +19,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dicomize._record import record
 from dicomize.report import SendStatus
 from dicomize.service.defaults import FAILED_RECENTLY, STUCK_AFTER, STUCK_ATTEMPTS
 
@@ -93,7 +93,7 @@ FINAL = frozenset({JobState.DONE, JobState.FAILED})
 RETRYING = (JobState.NEW, JobState.CONVERTED)
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Job:
     """One input file and everything the service knows about it."""
 

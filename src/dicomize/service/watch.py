@@ -21,10 +21,10 @@ import os
 import re
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dicomize._record import record
 from dicomize.errors import ConfigError, DicomizeError
 from dicomize.service.defaults import POLL, SETTLE
 from dicomize.service.journal import Job, Journal
@@ -41,7 +41,7 @@ SIDECAR_TABLE = "metadata.csv"
 _FIELDS = ("folder", "stem", "name")
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class WatchSettings:
     """Where the hot folder is and how files are taken from it.
 
@@ -86,7 +86,7 @@ class WatchSettings:
                 raise ConfigError(f"the {name} folder cannot be the watched folder itself")
 
 
-@record(frozen=False)
+@dataclass(kw_only=True, slots=True)
 class WatchSummary:
     """What one run of the watcher did."""
 

@@ -26,10 +26,10 @@ import shutil
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from dicomize._record import field, record, replace
 from dicomize.errors import ConfigError, DicomizeError, InputError, QueryError
 from dicomize.options import ConvertOptions, SendOptions
 from dicomize.report import SendStatus
@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 _SEND_BATCH = 64
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ServiceSettings:
     """What the service does with every file: the convert and send flags of the command line.
 

@@ -19,6 +19,7 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from dicomize._record import field, record
 from dicomize.errors import ConfigError, DicomizeError, MetadataError
 from dicomize.options import SendOptions
 from dicomize.service.journal import Job, JobState, Journal, state_in_words, waits_to_retry
@@ -104,7 +104,7 @@ _FOUND_FOR = 15 * 60.0
 _KEPT_FOR = 10 * 60.0
 
 
-@record()
+@dataclass(frozen=True, kw_only=True, slots=True)
 class WebSettings:
     """How the web page runs.
 
