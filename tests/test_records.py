@@ -14,7 +14,8 @@ import inspect
 import pickle
 import pkgutil
 import re
-from collections.abc import Iterator
+import typing
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,39 @@ def test_every_public_signature_shows_its_parameters(name: str) -> None:
     assert not {"args", "kwargs"} & set(parameters), parameters
     if dataclasses.is_dataclass(value):
         assert list(parameters) == [field.name for field in dataclasses.fields(value)]
+
+
+def _annotated(value: object) -> Iterator[Callable[..., object] | type]:
+    """`value`, and the public methods, properties and ``__init__`` of a class."""
+    if isinstance(value, type) or callable(value):
+        yield value
+    if isinstance(value, type):
+        for name, member in vars(value).items():
+            function = member.fget if isinstance(member, property) else member
+            if inspect.isfunction(function) and (name == "__init__" or not name.startswith("_")):
+                yield function
+
+
+#: Their annotations name pydicom's Dataset, which dicomize.worklist imports for the type
+#: checker only: every batch loads that module (WorklistLookup), and must not load pydicom.
+_WORKLIST_DATASETS = {"dicomize.WorklistItem", "dicomize.WorklistQuery"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(raises=NameError, strict=True, reason="Dataset"),
+        )
+        if name in _WORKLIST_DATASETS
+        else name
+        for name in sorted(PUBLIC)
+    ],
+)
+def test_type_hints_resolve_on_every_public_name(name: str) -> None:
+    for target in _annotated(PUBLIC[name]):
+        assert isinstance(typing.get_type_hints(target), dict)
 
 
 def test_options_are_changed_with_dataclasses_replace_and_checked_again() -> None:

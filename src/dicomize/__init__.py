@@ -22,14 +22,16 @@ TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from typing import Any
 
-    from dicomize._convert import convert as convert
-    from dicomize._convert import convert_frames as convert_frames
-    from dicomize._convert import convert_series as convert_series
-    from dicomize._convert import convert_video as convert_video
+    from dicomize._api import convert as convert
+    from dicomize._api import convert_frames as convert_frames
+    from dicomize._api import convert_series as convert_series
+    from dicomize._api import convert_video as convert_video
+    from dicomize._api import read_picture as read_picture
+    from dicomize._api import resolve_metadata as resolve_metadata
+    from dicomize._api import write as write
     from dicomize._extract import Extracted as Extracted
     from dicomize._extract import extract as extract
     from dicomize._extract import extract_all as extract_all
-    from dicomize._write import write as write
     from dicomize.batch.plan import BatchItem as BatchItem
     from dicomize.batch.plan import plan_manifest as plan_manifest
     from dicomize.batch.plan import plan_tree as plan_tree
@@ -50,7 +52,6 @@ if TYPE_CHECKING:
     from dicomize.errors import QueryError as QueryError
     from dicomize.errors import UnsupportedInput as UnsupportedInput
     from dicomize.metadata import Metadata as Metadata
-    from dicomize.metadata import resolve_metadata as resolve_metadata
     from dicomize.options import ConvertOptions as ConvertOptions
     from dicomize.options import SendOptions as SendOptions
     from dicomize.pacs import StudyMatch as StudyMatch
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
     from dicomize.pacs import find_study as find_study
     from dicomize.pacs import study_metadata as study_metadata
     from dicomize.picture import Picture as Picture
-    from dicomize.readers import read_picture as read_picture
     from dicomize.reference import reference_metadata as reference_metadata
     from dicomize.report import BatchResult as BatchResult
     from dicomize.report import BatchStatus as BatchStatus
@@ -80,12 +80,12 @@ if TYPE_CHECKING:
 #: Every public name, and the module that defines it.
 _LOCATIONS: dict[str, str] = {
     # Converting and writing
-    "convert": "dicomize._convert",
-    "convert_frames": "dicomize._convert",
-    "convert_series": "dicomize._convert",
-    "convert_video": "dicomize._convert",
-    "write": "dicomize._write",
-    "read_picture": "dicomize.readers",
+    "convert": "dicomize._api",
+    "convert_frames": "dicomize._api",
+    "convert_series": "dicomize._api",
+    "convert_video": "dicomize._api",
+    "write": "dicomize._api",
+    "read_picture": "dicomize._api",
     "Picture": "dicomize.picture",
     "ConvertOptions": "dicomize.options",
     # Metadata
@@ -99,7 +99,7 @@ _LOCATIONS: dict[str, str] = {
     "query_worklist": "dicomize.worklist",
     "find_worklist_item": "dicomize.worklist",
     "worklist_metadata": "dicomize.worklist",
-    "resolve_metadata": "dicomize.metadata",
+    "resolve_metadata": "dicomize._api",
     "reference_metadata": "dicomize.reference",
     # Batches
     "plan_manifest": "dicomize.batch.plan",

@@ -1,4 +1,8 @@
-"""The conversion API: a picture or array (plus metadata) to a DICOM dataset."""
+"""Conversion: a picture or array (plus metadata) to an object ready to encode.
+
+The public functions that return pydicom datasets (:func:`dicomize.convert` and its
+kin) are in :mod:`dicomize._api`; they call these.
+"""
 
 from __future__ import annotations
 
@@ -41,10 +45,6 @@ if TYPE_CHECKING:
 __all__ = [
     "begun",
     "content_kind",
-    "convert",
-    "convert_frames",
-    "convert_series",
-    "convert_video",
     "encode_frames",
     "encode_series",
     "encode_video",
@@ -66,95 +66,13 @@ def _iod_name(iod: str) -> str:
     return VIDEO_IODS[iod].name
 
 
-def convert(
-    source: Source,
-    metadata: MetadataLike = None,
-    *,
-    options: ConvertOptions | None = None,
-) -> Dataset:
-    """Convert one picture file, its bytes, or a numpy array to a Secondary Capture dataset.
-
-    Parameters
-    ----------
-    source : str, os.PathLike, bytes or numpy.ndarray
-        The picture; its format is detected from the content.
-    metadata : Metadata or Mapping[str, object] or None
-        Attribute values, as a :class:`~dicomize.Metadata` or ``{keyword: value}``.
-    options : ConvertOptions or None
-        Reading and UID options.
-
-    Returns
-    -------
-    pydicom.dataset.Dataset
-        A complete SC Image dataset with File Meta Information, ready for
-        :func:`dicomize.write`. For an array input, Pixel Data shares the
-        array's memory when its layout allows: do not modify the array until
-        the dataset is written.
-
-    Raises
-    ------
-    dicomize.errors.MetadataError
-        Before anything is decoded, when a metadata value is invalid.
-    dicomize.errors.InputError
-        When the picture cannot be converted.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> ds = convert(np.zeros((4, 6), np.uint8), {"PatientName": "Doe^Jane"})
-    >>> ds.Rows, ds.Columns, ds.PhotometricInterpretation, str(ds.PatientName)
-    (4, 6, 'MONOCHROME2', 'Doe^Jane')
-    """
-    for _, result in convert_series([source], metadata, options=options):
-        if isinstance(result, InputError):
-            raise result
-        return result
-    raise AssertionError("convert_series yields one result per source")  # pragma: no cover
-
-
-def convert_series(
-    sources: Iterable[Source],
-    metadata: MetadataLike = None,
-    *,
-    options: ConvertOptions | None = None,
-) -> Iterator[tuple[Source, Dataset | InputError]]:
-    """Convert several pictures into one series of one study.
-
-    All outputs share Study and Series Instance UIDs (given or generated once)
-    and are numbered in input order from the given Instance Number (default 1).
-    With ``options.series_per_input`` each input gets a series of its own,
-    numbered from the given Series Number. A bad input does not stop the
-    others: its error is yielded in its place.
-
-    Parameters
-    ----------
-    sources : iterable
-        Paths, bytes or arrays.
-    metadata : Metadata or Mapping[str, object] or None
-        Attribute values shared by every output.
-    options : ConvertOptions or None
-        Reading, encoding and UID options.
-
-    Yields
-    ------
-    tuple
-        ``(source, dataset)`` or ``(source, error)`` for each source, in order.
-
-    Raises
-    ------
-    dicomize.errors.MetadataError
-        Before the first source is read, when the metadata is invalid.
-    """
-    yield from _series(sources, metadata, options, _Plan.build)
-
-
 def encode_series(
     sources: Iterable[Source],
     metadata: MetadataLike = None,
     *,
     options: ConvertOptions | None = None,
 ) -> Iterator[tuple[Source, Part10Object | InputError]]:
-    """:func:`convert_series`, for writing: objects ready to encode, not pydicom datasets."""
+    """:func:`dicomize.convert_series`, for writing: objects ready to encode, not datasets."""
     yield from _series(sources, metadata, options, _Plan.elements)
 
 
@@ -193,34 +111,13 @@ def _series(
         yield source, result
 
 
-def convert_frames(
-    sources: Iterable[Source],
-    metadata: MetadataLike = None,
-    *,
-    options: ConvertOptions | None = None,
-) -> Dataset:
-    """Join several single-frame pictures as the pages of one multi-frame object.
-
-    The pictures must agree in size and colour. JPEGs that pass through stay
-    compressed, frame by frame, when they agree in encoding too (several JPEGs
-    of one size join without re-encoding); otherwise every picture is decoded.
-    Frames are numbered as pages (Page Number Vector).
-
-    Raises
-    ------
-    dicomize.errors.InputError
-        When a picture cannot be read or the frames do not agree.
-    """
-    return _frames(sources, metadata, options, _Plan.build)
-
-
 def encode_frames(
     sources: Iterable[Source],
     metadata: MetadataLike = None,
     *,
     options: ConvertOptions | None = None,
 ) -> Part10Object:
-    """:func:`convert_frames`, for writing: an object ready to encode."""
+    """:func:`dicomize.convert_frames`, for writing: an object ready to encode."""
     return _frames(sources, metadata, options, _Plan.elements)
 
 
@@ -253,28 +150,6 @@ def _frames(
     return make(plan, _encoded(joined, options), 0)
 
 
-def convert_video(
-    sources: Iterable[Source],
-    metadata: MetadataLike = None,
-    *,
-    fps: float | fractions.Fraction = 25,
-    options: ConvertOptions | None = None,
-) -> Dataset:
-    """Join pictures, or the frames of a 3-D (or 4-D colour) array, into one video object.
-
-    The pictures are encoded as H.264 High (HEVC Main beyond 1080p60) at
-    ``options.crf``: lossy, and small. For lossless frames use
-    :func:`convert_frames` (multi-frame SC). The IOD is ``options.iod`` when it
-    is a video IOD, else Video Photographic.
-
-    Raises
-    ------
-    dicomize.errors.InputError
-        When a picture cannot be read, is not 8-bit, or differs in size.
-    """
-    return _video_from(sources, metadata, fps, options, _Plan.build)
-
-
 def encode_video(
     sources: Iterable[Source],
     metadata: MetadataLike = None,
@@ -282,7 +157,7 @@ def encode_video(
     fps: float | fractions.Fraction = 25,
     options: ConvertOptions | None = None,
 ) -> Part10Object:
-    """:func:`convert_video`, for writing: an object ready to encode."""
+    """:func:`dicomize.convert_video`, for writing: an object ready to encode."""
     return _video_from(sources, metadata, fps, options, _Plan.elements)
 
 

@@ -23,31 +23,7 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
-__all__ = ["write", "write_atomically", "write_object"]
-
-
-def write(
-    dataset: Dataset, destination: str | os.PathLike[str] | BinaryIO, *, overwrite: bool = False
-) -> None:
-    """Write `dataset` as a DICOM Part 10 file.
-
-    Parameters
-    ----------
-    dataset : pydicom.dataset.Dataset
-        A dataset with File Meta Information, as :func:`dicomize.convert` returns.
-    destination : str, os.PathLike or binary file object
-        A path, written atomically, or an open binary stream (``sys.stdout.buffer``).
-    overwrite : bool
-        Replace an existing file at `destination`.
-
-    Raises
-    ------
-    OutputExists
-        When `destination` exists and `overwrite` is false.
-    OutputError
-        When the file cannot be written; no partial file remains.
-    """
-    write_object(dataset, destination, overwrite=overwrite)
+__all__ = ["write_atomically", "write_object"]
 
 
 def write_object(

@@ -22,10 +22,8 @@ and ``str(exc)`` is a one-line message fit for a terminal.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
-if TYPE_CHECKING:
-    from pathlib import Path
-    from typing import Any
+import os
+from collections.abc import Sequence
 
 __all__ = [
     "ConfigError",
@@ -62,11 +60,11 @@ class InputError(DicomizeError):
     ----------
     message : str
         What is wrong, without the file name.
-    source : str or pathlib.Path or None
+    source : str or os.PathLike or None
         The input file, or ``None`` for an in-memory array or buffer.
     """
 
-    def __init__(self, message: str, source: str | Path | None = None) -> None:
+    def __init__(self, message: str, source: str | os.PathLike[str] | None = None) -> None:
         self.message = message
         self.source = None if source is None else str(source)
         super().__init__(message)
@@ -74,7 +72,7 @@ class InputError(DicomizeError):
     def __str__(self) -> str:
         return f"{self.source}: {self.message}" if self.source else self.message
 
-    def with_source(self, source: str | Path) -> InputError:
+    def with_source(self, source: str | os.PathLike[str]) -> InputError:
         """Return a copy of this error that names `source` as the input."""
         return type(self)(self.message, source)
 
@@ -116,7 +114,7 @@ class ManifestError(DicomizeError):
 
     Parameters
     ----------
-    manifest : str or pathlib.Path
+    manifest : str or os.PathLike
         The manifest file.
     row : int
         The row (CSV: the header is row 1) or line (JSON Lines) at fault.
@@ -124,7 +122,7 @@ class ManifestError(DicomizeError):
         What is wrong.
     """
 
-    def __init__(self, manifest: str | Path, row: int, message: str) -> None:
+    def __init__(self, manifest: str | os.PathLike[str], row: int, message: str) -> None:
         self.manifest, self.row = str(manifest), row
         super().__init__(f"{manifest}: row {row}: {message}")
 
@@ -136,18 +134,17 @@ class QueryError(DicomizeError):
     ----------
     message : str
         What happened, in one line.
-    items : list
+    items : sequence
         What matched, when several did: :class:`dicomize.worklist.WorklistItem` or
-        :class:`dicomize.pacs.StudyMatch` objects (each has ``summary()``).
+        :class:`dicomize.pacs.StudyMatch` objects (each has ``summary()``); kept as
+        the list :attr:`items`.
     reached : bool
         False when the peer could not be reached or stopped answering: asking
         again later may succeed, unlike a query that found no single item.
     """
 
-    def __init__(
-        self, message: str, items: list[Any] | None = None, *, reached: bool = True
-    ) -> None:
-        self.items = items or []
+    def __init__(self, message: str, items: Sequence[object] = (), *, reached: bool = True) -> None:
+        self.items = list(items)
         self.reached = reached
         super().__init__(message)
 
@@ -168,11 +165,11 @@ class OutputError(DicomizeError):
     ----------
     message : str
         What went wrong.
-    path : str or pathlib.Path
+    path : str or os.PathLike
         The output path.
     """
 
-    def __init__(self, message: str, path: str | Path) -> None:
+    def __init__(self, message: str, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
         self.message = message
         super().__init__(f"{self.path}: {message}")

@@ -12,19 +12,20 @@ before anything is written (see :func:`dicomize._vr.validate_attribute`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
-    import datetime as dt
     from typing import Any, TypeAlias
 
     from dicomize._vr import Value
 
-    _Date: TypeAlias = str | dt.date | None
-    _Time: TypeAlias = str | dt.time | None
-    _Int: TypeAlias = str | int | None
+# Aliases made at run time, as the annotations that use them are read by typing.get_type_hints.
+_Date: TypeAlias = str | dt.date | None
+_Time: TypeAlias = str | dt.time | None
+_Int: TypeAlias = str | int | None
 
 __all__ = ["METADATA_FLAGS", "Metadata", "MetadataLike", "keyword_for_name", "resolve_metadata"]
 
@@ -91,11 +92,11 @@ class Metadata:
     recognizable_visual_features: str | None = None
     conversion_type: str | None = None
     #: Any other attribute, by DICOM keyword.
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, object] = field(default_factory=dict)
 
-    def to_keywords(self) -> dict[str, Any]:
+    def to_keywords(self) -> dict[str, object]:
         """Return the given fields as ``{keyword: value}``, `extra` last."""
-        out: dict[str, Any] = {}
+        out: dict[str, object] = {}
         for item in fields(self):
             value = getattr(self, item.name)
             if item.name != "extra" and value is not None:
@@ -177,7 +178,7 @@ _BY_NAME = {flag.lstrip("-").replace("-", "_"): keyword for flag, keyword, _ in 
 _FIELD_KEYWORDS = {"laterality": "ImageLaterality"}
 
 #: What the API accepts as metadata.
-MetadataLike: TypeAlias = "Metadata | Mapping[str, Any] | None"
+MetadataLike: TypeAlias = Metadata | Mapping[str, object] | None
 
 
 def keyword_for_field(name: str) -> str:
@@ -193,23 +194,7 @@ def keyword_for_field(name: str) -> str:
 
 
 def resolve_metadata(*sources: MetadataLike) -> dict[str, Value]:
-    """Merge metadata sources (later wins) and validate every value.
-
-    Parameters
-    ----------
-    *sources : Metadata or Mapping[str, object] or None
-        Typed objects or mappings of DICOM keyword to value.
-
-    Returns
-    -------
-    dict[str, Value]
-        Validated, normalised values by keyword.
-
-    Raises
-    ------
-    dicomize.errors.MetadataError
-        For the first value that breaks a rule.
-    """
+    """:func:`dicomize.resolve_metadata`, for dicomize's own callers."""
     # The VR rules need pydicom's data dictionary: loaded here, not when the CLI
     # only reads the flag table.
     from dicomize._vr import validate_attribute  # noqa: PLC0415

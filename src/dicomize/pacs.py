@@ -12,14 +12,15 @@ attributes that file a new object into that study, checked like a user's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+# At run time, not for the type checker only: StudyMatch holds one, and its annotations
+# resolve (typing.get_type_hints). Only a query of a PACS loads this module.
+from pydicom.dataset import Dataset
 
 from dicomize.errors import ConfigError, MetadataError, QueryError
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination, parse_destination
-
-if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
 
 __all__ = ["StudyMatch", "StudyQuery", "find_study", "study_metadata"]
 

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     class _Record(Protocol):
         def to_json(self) -> str: ...
 
+    class _Match(Protocol):
+        def summary(self, *, names: bool = False) -> dict[str, str]: ...
+
 
 __all__ = [
     "EXIT_FAILED",
@@ -50,8 +53,10 @@ EXIT_INTERRUPTED = 130
 
 def fail_query(exc: QueryError, *, names: bool = False) -> int:
     """Report a worklist that gave no single item: the line, then what matched; exit 2."""
+    from typing import cast  # noqa: PLC0415  (a query failed: the start-up is over)
+
     fail(str(exc))
-    for item in exc.items:
+    for item in cast("list[_Match]", exc.items):
         print("  " + format_item(item.summary(names=names)), file=sys.stderr)
     return EXIT_USAGE
 

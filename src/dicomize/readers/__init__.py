@@ -157,26 +157,7 @@ def detect_format(data: bytes) -> Format:
 
 
 def read_picture(source: Source, options: ConvertOptions | None = None) -> Picture:
-    """Read a picture file, its bytes, or a numpy array.
-
-    Parameters
-    ----------
-    source : str, os.PathLike, bytes or numpy.ndarray
-        The picture. Paths are read once; the format comes from the content.
-    options : ConvertOptions or None
-        Background colour, pixel limit, passthrough; defaults when None.
-
-    Returns
-    -------
-    Picture
-        Native pixels with their description, or a legal codestream kept as
-        it came (passthrough).
-
-    Raises
-    ------
-    dicomize.errors.InputError
-        With the file named, when the input cannot be converted.
-    """
+    """:func:`dicomize.read_picture`, for dicomize's own callers."""
     options = options or ConvertOptions()
     if isinstance(source, bytes | bytearray | memoryview):
         return _decode(bytes(source), options)
