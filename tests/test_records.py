@@ -18,9 +18,12 @@ import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pydicom
 import pytest
+from PIL import Image
 
 import dicomize
+from conftest import encode, gradient
 from dicomize import service
 
 #: Every public name, by its dotted name.
@@ -106,6 +109,28 @@ def test_options_are_changed_with_dataclasses_replace_and_checked_again() -> Non
     send = dataclasses.replace(dicomize.SendOptions(basic=basic), retries=0)
     assert (send.retries, send.basic) == (0, basic)
     assert dataclasses.asdict(send)["batch_size"] == dicomize.SendOptions().batch_size
+
+
+def test_run_batch_takes_a_metadata_object_as_convert_does(tmp_path: Path) -> None:
+    photos, out = tmp_path / "photos", tmp_path / "dicom"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    meta = dicomize.Metadata(patient_id="12345", patient_name="Doe^Jane")
+    summary = dicomize.run_batch(dicomize.plan_tree(photos, out), out, meta, workers=1)
+    assert (summary.converted, summary.failed) == (1, 0)
+    ds = pydicom.dcmread(next(out.rglob("*.dcm")))
+    assert (ds.PatientID, str(ds.PatientName)) == ("12345", "Doe^Jane")
+
+
+def test_run_batch_refuses_bad_metadata_before_it_writes_anything(tmp_path: Path) -> None:
+    photos, out = tmp_path / "photos", tmp_path / "dicom"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    with pytest.raises(dicomize.MetadataError, match="PatientSex"):
+        dicomize.run_batch(
+            dicomize.plan_tree(photos, out), out, dicomize.Metadata(patient_sex="X"), workers=1
+        )
+    assert not out.exists()
 
 
 def test_records_refuse_changes_and_positional_fields() -> None:

@@ -23,6 +23,7 @@ from typing import Any
 from dicomize.batch.plan import BatchItem
 from dicomize.errors import ConfigError, DicomizeError
 from dicomize.files import is_temporary, is_temporary_of, temporary_name
+from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.report import BatchResult, BatchStatus
 from dicomize.worklist import WorklistLookup
@@ -63,7 +64,7 @@ class BatchSummary:
 def run_batch(
     items: Iterable[BatchItem],
     output: str | os.PathLike[str],
-    metadata: dict[str, Any] | None = None,
+    metadata: MetadataLike = None,
     *,
     options: ConvertOptions | None = None,
     workers: int | None = None,
@@ -80,8 +81,9 @@ def run_batch(
         From :func:`plan_tree` or :func:`plan_manifest`; consumed lazily.
     output : str or os.PathLike
         The output folder (holds the batch state that keeps UIDs stable).
-    metadata : dict or None
-        Attributes for every picture; a manifest row's values win over them.
+    metadata : Metadata or Mapping[str, object] or None
+        Attributes for every picture, as a :class:`~dicomize.Metadata` or
+        ``{keyword: value}``; a manifest row's values win over them.
     options : ConvertOptions or None
         Conversion options, the same as for ``dicomize convert``.
     workers : int or None
@@ -101,9 +103,14 @@ def run_batch(
     -------
     BatchSummary
         The counts; ``summary.ok`` is False when any input failed.
+
+    Raises
+    ------
+    dicomize.errors.MetadataError
+        When a value of `metadata` is invalid: before anything is written.
     """
     options = options or ConvertOptions()
-    metadata = metadata or {}
+    values = resolve_metadata(metadata)
     started = time.monotonic()
     from dicomize._convert import begun  # noqa: PLC0415  (the batch converts: it loads anyway)
 
@@ -116,7 +123,7 @@ def run_batch(
     seed = options.uid_seed or state.seed
     summary = BatchSummary()
     job = _Job(
-        metadata=metadata,
+        metadata=values,
         options=options,
         seed=seed,
         verify=verify,
@@ -125,7 +132,7 @@ def run_batch(
         # Once, here: workers (on Dask, in other time zones) must not each make their own.
         times=begun(state.begun, state.begun),
     )
-    for result in _results(state.numbered(items, metadata), job, workers, client):
+    for result in _results(state.numbered(items, values), job, workers, client):
         setattr(summary, result.status, getattr(summary, result.status) + 1)
         if on_result is not None:
             on_result(result)
