@@ -7,6 +7,7 @@ name of :mod:`dicomize` and :mod:`dicomize.service` to what those tools need (is
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import enum
 import importlib
@@ -18,6 +19,7 @@ import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 from PIL import Image
@@ -198,3 +200,41 @@ def test_the_web_settings_repr_hides_the_sign_in_secret() -> None:
     for value in hidden:
         assert value not in text
         assert value not in str(settings)
+
+
+#: A flag as the command line spells it.
+_FLAG = re.compile(r"(?<![\w-])--[a-z]")
+
+
+def _library_messages() -> Iterator[tuple[str, str]]:
+    """Every text in every ``raise`` of the library: all of dicomize but its front ends."""
+    root = Path(dicomize.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        if {"cli", "service"} & set(path.relative_to(root).parts):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                for part in ast.walk(node.exc):
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                        yield f"{path.relative_to(root)}:{node.lineno}", part.value
+
+
+def test_no_library_error_names_a_command_line_flag() -> None:
+    messages = list(_library_messages())
+    assert len(messages) > 100  # the scan reads the raises at all
+    assert [f"{where}: {text!r}" for where, text in messages if _FLAG.search(text)] == []
+
+
+def test_api_errors_name_the_option_and_leave_the_flag_to_the_command_line(
+    tmp_path: Path,
+) -> None:
+    # The command line adds its flags: test_cli (--overwrite), test_vl_photo (--keep-gps).
+    existing = tmp_path / "exists.dcm"
+    existing.write_bytes(b"precious")
+    dataset = dicomize.convert(np.zeros((2, 2), np.uint8), dicomize.Metadata(patient_id="1"))
+    with pytest.raises(dicomize.OutputExists) as raised:
+        dicomize.write(dataset, existing)
+    assert (str(raised.value), raised.value.option) == (f"{existing}: exists", "overwrite")
+    with pytest.raises(dicomize.ConfigError) as refused:
+        dicomize.ConvertOptions(keep_gps=True)
+    assert (refused.value.option, _FLAG.search(str(refused.value))) == ("keep_gps", None)

@@ -198,8 +198,9 @@ def _arrays_of(source: Source, options: ConvertOptions) -> Iterator[Any]:
         picture = read_picture(source, options)
         if picture.bits_allocated != 8 or picture.pixel_representation:  # noqa: PLR2004
             raise UnsupportedInput(
-                f"{picture.bits_stored}-bit pictures: video holds 8 bits (use --multiframe)",
+                f"{picture.bits_stored}-bit pictures: video holds 8 bits",
                 str(source) if isinstance(source, str | os.PathLike) else None,
+                option="multiframe",
             )
         shape: tuple[int, ...] = (picture.number_of_frames, picture.rows, picture.columns)
         if picture.samples_per_pixel > 1:

@@ -325,7 +325,7 @@ def _png(ds: Any, pixels: Any, *, raw: bool) -> bytes:  # noqa: ANN401  (Dataset
         return bytes(imagecodecs.png_encode(pixels.astype(out_type)))
     if raw:
         if pixels.dtype.kind == "i":
-            raise UnsupportedInput("raw signed pixels have no PNG form; leave out --raw")
+            raise UnsupportedInput("raw signed pixels have no PNG form", option="raw")
         return bytes(imagecodecs.png_encode(pixels.astype(out_type)))
     top = float(np.iinfo(out_type).max)
     values = pixels * top if bits == 1 else _rendered(ds, pixels, bits, top)

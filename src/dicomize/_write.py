@@ -54,7 +54,7 @@ def write_atomically(
     # Names as text, not pathlib: a batch writes hundreds of files a second.
     target = os.fspath(path)
     if not overwrite and os.path.exists(target):
-        raise OutputExists("exists (use --overwrite to replace it)", target)
+        raise OutputExists("exists", target, option="overwrite")
     temporary = temporary_name(target)
     try:
         # O_EXCL: never write through a name someone else created; 0o666 lets the umask decide.
@@ -76,9 +76,9 @@ def _link_without_replacing(temporary: str, target: str) -> None:
     try:
         os.link(temporary, target)
     except FileExistsError:
-        raise OutputExists("exists (use --overwrite to replace it)", target) from None
+        raise OutputExists("exists", target, option="overwrite") from None
     except OSError:
         # File systems without hard links: a check-then-rename is the best available.
         if os.path.exists(target):
-            raise OutputExists("exists (use --overwrite to replace it)", target) from None
+            raise OutputExists("exists", target, option="overwrite") from None
         os.replace(temporary, target)

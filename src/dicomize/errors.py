@@ -46,10 +46,16 @@ class DicomizeError(Exception):
     Parameters
     ----------
     message : str
-        What went wrong, in one line.
+        What went wrong, in one line. It names no command-line flag: API callers,
+        the web page and the command line all show it.
+    option : str or None
+        What would change the outcome, by its name in the API, when one thing would
+        (``overwrite``, ``transcode``): each front end words it its own way (the
+        command line names its flag).
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        self.option = option
         super().__init__(message)
 
 
@@ -64,17 +70,23 @@ class InputError(DicomizeError):
         The input file, or ``None`` for an in-memory array or buffer.
     """
 
-    def __init__(self, message: str, source: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        source: str | os.PathLike[str] | None = None,
+        *,
+        option: str | None = None,
+    ) -> None:
         self.message = message
         self.source = None if source is None else str(source)
-        super().__init__(message)
+        super().__init__(message, option=option)
 
     def __str__(self) -> str:
         return f"{self.source}: {self.message}" if self.source else self.message
 
     def with_source(self, source: str | os.PathLike[str]) -> InputError:
         """Return a copy of this error that names `source` as the input."""
-        return type(self)(self.message, source)
+        return type(self)(self.message, source, option=self.option)
 
 
 class UnsupportedInput(InputError):
@@ -122,9 +134,16 @@ class ManifestError(DicomizeError):
         What is wrong.
     """
 
-    def __init__(self, manifest: str | os.PathLike[str], row: int, message: str) -> None:
+    def __init__(
+        self,
+        manifest: str | os.PathLike[str],
+        row: int,
+        message: str,
+        *,
+        option: str | None = None,
+    ) -> None:
         self.manifest, self.row = str(manifest), row
-        super().__init__(f"{manifest}: row {row}: {message}")
+        super().__init__(f"{manifest}: row {row}: {message}", option=option)
 
 
 class QueryError(DicomizeError):
@@ -169,10 +188,12 @@ class OutputError(DicomizeError):
         The output path.
     """
 
-    def __init__(self, message: str, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, message: str, path: str | os.PathLike[str], *, option: str | None = None
+    ) -> None:
         self.path = str(path)
         self.message = message
-        super().__init__(f"{self.path}: {message}")
+        super().__init__(f"{self.path}: {message}", option=option)
 
 
 class OutputExists(OutputError):

@@ -135,9 +135,7 @@ class ConvertOptions:
             raise ConfigError(f"iod must be one of {', '.join(IODS)}, got {self.iod!r}")
         if self.keep_gps and self.iod != "vl-photo":
             # Only VL Photographic has a module for a position (C.8.12.10, Geolocation).
-            raise ConfigError(
-                "keep_gps (--keep-gps) applies only to iod 'vl-photo' (--iod vl-photo)"
-            )
+            raise ConfigError("keep_gps applies only to iod 'vl-photo'", option="keep_gps")
         if self.uid_seed is not None and not self.uid_seed:
             raise ConfigError("uid_seed must not be empty")
         if not self.j2k_ratio > 1:

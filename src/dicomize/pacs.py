@@ -53,9 +53,7 @@ class StudyQuery:
 
     def __post_init__(self) -> None:
         if not self.accession and not self.patient_id:
-            raise ConfigError(
-                "finding a study needs --accession, or --patient-id (and --study-date)"
-            )
+            raise ConfigError("finding a study needs accession, or patient_id (and study_date)")
 
     def keys(self) -> dict[str, str]:
         """Return the matching keys by keyword (empty ones left out)."""

@@ -573,9 +573,7 @@ def prepare_video(
             video.path,
         )
     if not transcode:
-        raise UnsupportedInput(
-            f"would need transcoding: {reason} (leave out --no-transcode)", video.path
-        )
+        raise UnsupportedInput(f"would need transcoding: {reason}", video.path, option="transcode")
     return _transcode(video, reason, crf, raw, temporary_folder)
 
 

@@ -284,7 +284,7 @@ def _date_key(text: str) -> str:
     compact = value.replace(":", "")
     if _DATE.match(compact) or (_RANGE.match(compact) and compact != "-"):
         return compact
-    raise ConfigError(f"--scheduled takes today, YYYYMMDD or YYYYMMDD-YYYYMMDD, got {text!r}")
+    raise ConfigError(f"scheduled takes today, YYYYMMDD or YYYYMMDD-YYYYMMDD, got {text!r}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -389,7 +389,7 @@ def find_worklist_item(
     if len(items) > 1:
         raise QueryError(
             f"worklist {url}: {len(items)} scheduled procedure steps match {_keys(query)}; "
-            "narrow the query (--accession, --patient-id, --scheduled, --modality)",
+            "narrow the query",
             items,
         )
     return items[0]

@@ -161,9 +161,9 @@ def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterat
             raise ManifestError(
                 manifest,
                 row_number,
-                f"the output {named or target} is outside the output folder {output} "
-                "(name one inside it in the output column, or allow it with "
-                "--allow-outside-output)",
+                f"the output {named or target} is outside the output folder {output}: "
+                "name one inside it in the output column",
+                option="allow_outside",
             )
         # Two rows writing one file would make one object of two inputs.
         first = targets.setdefault(target, row_number)

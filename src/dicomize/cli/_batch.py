@@ -23,11 +23,11 @@ from dicomize.cli._arguments import (
 from dicomize.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_USAGE,
     ReportWriter,
     deliver,
     fail,
     fail_query,
+    refuse,
 )
 from dicomize.errors import ConfigError, InputError, ManifestError, MetadataError, QueryError
 from dicomize.report import BatchResult, BatchStatus
@@ -99,8 +99,7 @@ def run(args: argparse.Namespace) -> int:
     except QueryError as exc:
         return fail_query(exc, names=args.verbose > 0)
     except (MetadataError, ConfigError, ManifestError, InputError) as exc:
-        fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
-        return EXIT_USAGE
+        return refuse(exc, args)
     show = sys.stderr.isatty() and not args.quiet
     # On a terminal only: a cheap second walk gives the total for the ETA.
     total = sum(1 for _ in _plan(args)) if show and not args.manifest else None

@@ -37,6 +37,7 @@ __all__ = [
     "ReportWriter",
     "configure_logging",
     "deliver",
+    "explain",
     "fail",
     "fail_query",
     "log_service",
@@ -65,7 +66,7 @@ def refuse(exc: DicomizeError, args: argparse.Namespace) -> int:
     """Report what stops a command before any work (flags, metadata, the worklist); exit 2."""
     if isinstance(exc, QueryError):
         return fail_query(exc, names=args.verbose > 0)
-    fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
+    fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {explain(exc)}")
     return EXIT_USAGE
 
 
@@ -81,6 +82,26 @@ def log_service(args: argparse.Namespace) -> None:
 def fail(message: str) -> None:
     """Report one failure on one line of stderr."""
     print(f"dicomize: {message}", file=sys.stderr)
+
+
+#: The flag that changes an outcome, by the name the library's error gives it
+#: (DicomizeError.option): the library names no flags, as its errors reach the web
+#: page and API callers too.
+_FLAG_HINTS = {
+    "overwrite": "use --overwrite to replace it",
+    "keep_gps": "--keep-gps needs --iod vl-photo",
+    "transcode": "leave out --no-transcode",
+    "multiframe": "use --multiframe",
+    "raw": "leave out --raw",
+    "allow_outside": "or allow it with --allow-outside-output",
+    "dpi": "lower --dpi, or raise --max-pixels",
+}
+
+
+def explain(exc: DicomizeError) -> str:
+    """Return `exc` as one line, with the flag that would change the outcome if one would."""
+    hint = _FLAG_HINTS.get(exc.option or "")
+    return f"{exc} ({hint})" if hint else str(exc)
 
 
 class ReportWriter:
@@ -156,7 +177,7 @@ def deliver(
         destination = parse_destination(url)
         options = send_options(args)
     except ConfigError as exc:
-        fail(f"invalid arguments: {exc}")
+        fail(f"invalid arguments: {explain(exc)}")
         return EXIT_USAGE
     counts = dict.fromkeys(SendStatus, 0)
     try:
@@ -170,7 +191,7 @@ def deliver(
                 ):
                     fail(f"{result.input}: {result.status}: {result.error}")
     except ConfigError as exc:
-        fail(f"invalid arguments: {exc}")
+        fail(f"invalid arguments: {explain(exc)}")
         return EXIT_USAGE
     if not args.quiet:
         stored = counts[SendStatus.STORED] + counts[SendStatus.COMMITTED]

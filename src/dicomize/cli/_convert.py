@@ -17,8 +17,10 @@ from dicomize.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     deliver,
+    explain,
     fail,
     fail_query,
+    refuse,
     verified,
 )
 from dicomize.errors import ConfigError, InputError, MetadataError, OutputError, QueryError
@@ -76,8 +78,7 @@ def run(args: argparse.Namespace) -> int:
         folder = next((d.parent for d in destinations if d is not None), Path())
         options = replace(options, temporary_folder=str(folder))
     except (MetadataError, ConfigError) as exc:
-        fail(f"invalid {'metadata' if isinstance(exc, MetadataError) else 'arguments'}: {exc}")
-        return EXIT_USAGE
+        return refuse(exc, args)
     except QueryError as exc:
         return fail_query(exc, names=args.verbose > 0)
     if args.multiframe or args.video:
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         for (source, result), destination in zip(results, destinations, strict=True):
             if isinstance(result, InputError):
                 failed += 1
-                fail(str(result))
+                fail(explain(result))
             elif _write_one(args, source, result, destination):
                 new_frame = new_frame or _in_new_frame(result, options, merged)
                 if destination is not None:
@@ -121,7 +122,7 @@ def _write_one(
         else:
             write_object(result, destination, overwrite=args.overwrite)
     except (OutputError, InputError) as exc:  # pixels are packed while written
-        fail(f"{source!s}: {exc}")
+        fail(f"{source!s}: {explain(exc)}")
         return False
     if destination is not None and args.verify and not verified(destination):
         return False
@@ -180,7 +181,7 @@ def _run_joined(args: argparse.Namespace, merged: dict[str, Any], options: Conve
         fail(f"invalid metadata: {exc}")
         return EXIT_USAGE
     except InputError as exc:
-        fail(str(exc))
+        fail(explain(exc))
         return EXIT_FAILED
     try:
         if destination is None:
@@ -189,7 +190,7 @@ def _run_joined(args: argparse.Namespace, merged: dict[str, Any], options: Conve
             destination.parent.mkdir(parents=True, exist_ok=True)
             write_object(dataset, destination, overwrite=args.overwrite)
     except (OutputError, InputError) as exc:
-        fail(str(exc))
+        fail(explain(exc))
         return EXIT_FAILED
     if destination is not None and args.verify and not verified(destination):
         return EXIT_FAILED

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dicomize.cli._arguments import add_verbosity, positive_int
-from dicomize.cli._common import EXIT_FAILED, EXIT_OK, fail
+from dicomize.cli._common import EXIT_FAILED, EXIT_OK, explain, fail
 from dicomize.errors import InputError, OutputError, OutputExists
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         for output, item in zip(outputs, found, strict=True):
             write_atomically(output, item.write_to, args.overwrite)
     except (InputError, OutputError) as exc:
-        fail(str(exc))
+        fail(explain(exc))
         return EXIT_FAILED
     if not args.quiet:
         where = str(outputs[0]) if len(outputs) == 1 else f"{outputs[0]} ... {outputs[-1]}"
@@ -76,5 +76,5 @@ def _outputs(args: argparse.Namespace, found: list[Extracted]) -> list[Path]:
         paths = [base.with_name(f"{base.stem}-{n:04d}{suffix}") for n in range(1, len(found) + 1)]
     existing = [path for path in paths if path.exists()]
     if existing and not args.overwrite:
-        raise OutputExists("exists (use --overwrite to replace it)", existing[0])
+        raise OutputExists("exists", existing[0], option="overwrite")
     return paths

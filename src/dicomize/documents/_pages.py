@@ -74,7 +74,7 @@ def render_pages(data: bytes, *, dpi: int, max_pixels: int | None) -> Picture:
         try:
             check_size(columns, rows, max_pixels, frames=len(sizes))
         except ImageTooLarge as exc:
-            raise ImageTooLarge(f"{exc} (lower --dpi, or raise --max-pixels)") from None
+            raise ImageTooLarge(exc.message, option="dpi") from None
         pages = _pages(pdf, scale, columns, rows, smooth=False)
         try:
             kind = _kind(pages)
