@@ -162,6 +162,7 @@ LAYERS = [
     "validate",
     "consistency",
     "_extract",
+    "_api",
     "_convert",
     "build_video",
     "build_document",
