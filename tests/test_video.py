@@ -296,6 +296,14 @@ def test_no_transcode_refuses_a_clip_that_needs_it(tmp_path: Path, dicomize_cli:
     )
     assert not (tmp_path / "web.dcm").exists()
     assert not list(tmp_path.glob(".dicomize-*"))
+    # A batch says the same: its workers send the way out back with the failure.
+    batch = subprocess.run(
+        [*dicomize_cli, "batch", str(source), "-o", str(tmp_path / "out"), "--no-transcode",
+         "--patient-id", "1"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert batch.returncode == 1
+    assert "vp9 has no DICOM transfer syntax (leave out --no-transcode)" in batch.stderr
 
 
 def _truncated(folder: Path) -> Path:

@@ -63,6 +63,8 @@ class BatchResult(_Record):
     error: str | None = None
     #: What was done to the content on the way (a clip transcoded, and why).
     notes: tuple[str, ...] = ()
+    #: The option that would change a failure's outcome (``DicomizeError.option``), if any.
+    option: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -373,6 +373,7 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
                 sop_instance_uid=None,
                 status=BatchStatus.FAILED,
                 error=str(encoded),
+                option=encoded.option,
             )
         _make_folder(os.path.dirname(output) or ".", job.run)
         _remove_stale_temporaries(output, job.run)
@@ -385,6 +386,7 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
             sop_instance_uid=None,
             status=BatchStatus.FAILED,
             error=str(exc),
+            option=exc.option,
         )
     except Exception as exc:  # one bad file never stops a batch
         logger.debug("unexpected error converting %s", item.source, exc_info=True)

@@ -27,6 +27,7 @@ from dicomize.cli._common import (
     deliver,
     fail,
     fail_query,
+    hinted,
     refuse,
 )
 from dicomize.errors import ConfigError, InputError, ManifestError, MetadataError, QueryError
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
                 report.write(result)
                 if result.status == BatchStatus.FAILED and not args.quiet:
                     progress.clear()
-                    fail(result.error or f"{result.input}: failed")
+                    fail(hinted(result.error or f"{result.input}: failed", result.option))
                 if result.notes and not args.quiet:
                     progress.clear()
                     for note in result.notes:

@@ -100,8 +100,13 @@ _FLAG_HINTS = {
 
 def explain(exc: DicomizeError) -> str:
     """Return `exc` as one line, with the flag that would change the outcome if one would."""
-    hint = _FLAG_HINTS.get(exc.option or "")
-    return f"{exc} ({hint})" if hint else str(exc)
+    return hinted(str(exc), exc.option)
+
+
+def hinted(message: str, option: str | None) -> str:
+    """Return `message` with the flag of `option` (a failure's way out), if it has one."""
+    hint = _FLAG_HINTS.get(option or "")
+    return f"{message} ({hint})" if hint else message
 
 
 class ReportWriter:
