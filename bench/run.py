@@ -132,7 +132,7 @@ def large_clip(path: Path, size: int) -> int:
     shifted) makes a valid stream of any length at the speed of the disk.
     Returns the number of frames.
     """
-    import av  # noqa: PLC0415
+    import av
 
     segment = path.with_suffix(".segment.mp4")
     rng = np.random.default_rng(5)
@@ -542,7 +542,7 @@ class Suite:
             self.notes.append("Orthanc not installed: the watch benchmark is left out")
             return
         sys.path.insert(0, str(HERE.parent / "tests"))
-        from peers import Orthanc  # noqa: PLC0415  (the test suite's real Orthanc peer)
+        from peers import Orthanc  # the test suite's real Orthanc peer
 
         count = 50 if self.quick else 200
         staging = self.work / "watch-staging"
@@ -774,7 +774,7 @@ _PILLOW_DECODE = (
 
 def _has_highdicom() -> bool:
     try:
-        import highdicom  # noqa: F401, PLC0415
+        import highdicom  # noqa: F401
     except ImportError:
         return False
     return True
@@ -801,10 +801,10 @@ for name in sys.argv[1:]:
 
 
 def _versions() -> str:
-    import PIL  # noqa: PLC0415
-    import pydicom  # noqa: PLC0415
+    import PIL
+    import pydicom
 
-    import dicomize  # noqa: PLC0415
+    import dicomize
 
     parts = [
         f"dicomize {dicomize.__version__}",

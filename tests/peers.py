@@ -130,7 +130,7 @@ class StoreScp:
     def __init__(self, folder: Path, aet: str = "STORESCP", *extra: str) -> None:
         self.folder, self.aet, self.port = folder, aet, free_port()
         folder.mkdir(parents=True, exist_ok=True)
-        from conftest import dcmtk_tool  # noqa: PLC0415  (dcmtk's, not pynetdicom's storescp)
+        from conftest import dcmtk_tool  # dcmtk's, not pynetdicom's storescp
 
         executable = dcmtk_tool("storescp")
         self.process = subprocess.Popen(
@@ -246,7 +246,7 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
 
 def write_item(text: Path, item: Path, dump: str, encoding: str) -> None:
     """Write the worklist item `item` from dcmdump text, kept as `text` (bytes in `encoding`)."""
-    from conftest import dcmtk_tool  # noqa: PLC0415  (conftest imports this module)
+    from conftest import dcmtk_tool  # conftest imports this module
 
     text.write_bytes(dump.encode(encoding))
     subprocess.run(
@@ -265,7 +265,7 @@ class WorklistServer:
     """
 
     def __init__(self, folder: Path, aet: str = "RIS") -> None:
-        from conftest import dcmtk_tool  # noqa: PLC0415
+        from conftest import dcmtk_tool
 
         self.folder, self.aet, self.port = folder, aet, free_port()
         self.items = folder / aet

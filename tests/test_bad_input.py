@@ -39,7 +39,7 @@ def _ztxt_bomb() -> bytes:
 
 def _j2k_zero_height() -> bytes:
     """A JPEG 2000 codestream whose SIZ says 0 rows (Ysiz = YOsiz = 0), otherwise whole."""
-    import openjpeg  # noqa: PLC0415
+    import openjpeg
 
     stream = bytearray(openjpeg.encode(gradient(), photometric_interpretation=1))
     stream[12:16] = (0).to_bytes(4, "big")  # SOC, SIZ, Lsiz, Rsiz, Xsiz, then Ysiz

@@ -297,7 +297,7 @@ def test_json_lines_manifest(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(encode(Image.fromarray(gradient()), "PNG"))
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(json.dumps({"path": "a.png", "PatientID": "J1"}) + "\n\n")
-    from dicomize.batch import plan_manifest  # noqa: PLC0415
+    from dicomize.batch import plan_manifest
 
     out = tmp_path / "out"
     summary = run_batch(plan_manifest(manifest, out), out, workers=1)
@@ -327,7 +327,7 @@ def test_output_folder_inside_the_input_tree_is_not_converted_again(tmp_path: Pa
 @pytest.fixture
 def dask_client() -> Iterator[object]:
     # Installed by the test extra: a missing Dask fails here rather than skipping.
-    from dask import distributed  # noqa: PLC0415
+    from dask import distributed
 
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None

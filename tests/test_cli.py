@@ -328,7 +328,7 @@ def test_version_and_help(dicomize_cli: list[str]) -> None:
 def test_internal_error_has_no_traceback_without_debug(
     photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import dicomize._convert  # noqa: PLC0415
+    import dicomize._convert
 
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("simulated bug")
@@ -407,8 +407,8 @@ def test_a_picture_that_fails_while_written_is_reported_and_the_next_converted(
 ) -> None:
     # Pillow's pixels are packed while the file is written, so a late failure must still be
     # one line naming the input, leave no file, and not stop the inputs after it.
-    import dicomize.readers._pillow as pillow_reader  # noqa: PLC0415
-    from dicomize.errors import CorruptImage  # noqa: PLC0415
+    import dicomize.readers._pillow as pillow_reader
+    from dicomize.errors import CorruptImage
 
     real = pillow_reader._raw_pieces
     first, second = tmp_path / "first.png", tmp_path / "second.png"
@@ -434,7 +434,7 @@ def test_a_picture_that_fails_while_written_is_reported_and_the_next_converted(
 
 
 def test_verify_is_one_flag_with_one_meaning_on_every_command() -> None:
-    from dicomize.cli import build_parser  # noqa: PLC0415
+    from dicomize.cli import build_parser
 
     commands = next(
         action
@@ -469,8 +469,8 @@ def test_help_shows_the_defaults_of_the_options_objects(dicomize_cli: list[str])
 
 
 def test_flags_left_out_leave_the_options_defaults(photo: Path) -> None:
-    from dicomize.cli import build_parser  # noqa: PLC0415
-    from dicomize.cli._arguments import convert_options, send_options  # noqa: PLC0415
+    from dicomize.cli import build_parser
+    from dicomize.cli._arguments import convert_options, send_options
 
     args = build_parser().parse_args(["convert", str(photo), "--send", "https://pacs/dicom-web"])
     assert convert_options(args) == dicomize.ConvertOptions()

@@ -270,7 +270,7 @@ def _pdfium_pages(path: Path, dpi: int, *, smooth: bool = True) -> list[np.ndarr
     pypdfium2 rounds up to 91). Black-and-white scans are rendered with image
     smoothing off, which keeps them black and white.
     """
-    import pypdfium2  # noqa: PLC0415
+    import pypdfium2
 
     pdf = pypdfium2.PdfDocument(path)
     pdf.init_forms()

@@ -164,9 +164,9 @@ def test_heic_without_the_extra_names_the_extra_to_install(tmp_path: Path) -> No
 
 
 def test_big_endian_sixteen_bit_pixels_keep_their_values(tmp_path: Path) -> None:
-    import io  # noqa: PLC0415
+    import io
 
-    import tifffile  # noqa: PLC0415
+    import tifffile
 
     pixels = (np.arange(48 * 64, dtype=np.uint16).reshape(48, 64) * 13).astype(">u2")
     buffer = io.BytesIO()

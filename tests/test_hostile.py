@@ -37,7 +37,7 @@ def _clip(suffix: str, codec: str, **options: Any) -> bytes:
 
 
 def _openjpeg(codec_format: int) -> bytes:
-    import openjpeg  # noqa: PLC0415
+    import openjpeg
 
     return bytes(openjpeg.encode(SMALL, photometric_interpretation=1, codec_format=codec_format))
 

@@ -70,7 +70,7 @@ def png_gray12_sbit() -> tuple[bytes, npt.NDArray[Any], dict[str, Any]]:
 
 
 def _png_with_sbit(pixels: npt.NDArray[np.uint16], bits: int) -> bytes:
-    import zlib  # noqa: PLC0415
+    import zlib
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         crc = zlib.crc32(kind + body) & 0xFFFFFFFF

@@ -127,8 +127,8 @@ def test_what_public_functions_return_is_exported() -> None:
     exported = {id(getattr(dicomize, name)) for name in dicomize.__all__}
     # Annotations name types that modules import for type checkers only: resolve them
     # in every dicomize module's namespace.
-    from pydicom.dataset import Dataset  # noqa: PLC0415
-    from pydicom.sequence import Sequence  # noqa: PLC0415
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
 
     # pydicom's types too: the start-up path names them for type checkers only.
     namespace: dict[str, object] = {"Dataset": Dataset, "DicomSequence": Sequence}

@@ -250,7 +250,7 @@ def test_extended_12_bit_grayscale_passes_through_as_jpeg_extended(tmp_path: Pat
     assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit) == (16, 12, 11)
     assert _scan(_frame(output)) == _scan(data)
     # pydicom decodes .51 with pylibjpeg-libjpeg: compare with that library on the source.
-    from libjpeg import decode  # noqa: PLC0415
+    from libjpeg import decode
 
     np.testing.assert_array_equal(ds.pixel_array, decode(data))
     # dcmtk against dcmtk: img2dcm wraps the 12-bit source unchanged.
@@ -313,7 +313,7 @@ def test_phone_photo_is_rotated_without_decoding_when_the_rotation_is_perfect(
     assert (ds.Rows, ds.Columns) == ((64, 48) if orientation >= 5 else (48, 64))
     assert f"EXIF Orientation {orientation} applied without decoding" in ds.DerivationDescription
     # The stream's own EXIF now says upright, so no viewer turns it twice.
-    from dicomize.codestreams.jpeg import parse_jpeg  # noqa: PLC0415
+    from dicomize.codestreams.jpeg import parse_jpeg
 
     stream = _frame(output)
     assert parse_jpeg(stream).orientation == 1
@@ -351,7 +351,7 @@ def test_progressive_jpeg_is_rewritten_as_baseline_with_identical_pixels(tmp_pat
 def test_without_jpegtran_a_progressive_jpeg_is_decoded_losslessly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dicomize.readers._jpeg as jpeg  # noqa: PLC0415
+    import dicomize.readers._jpeg as jpeg
 
     # Only dicomize's lookup is blinded; the validators the test runs are still found.
     monkeypatch.setattr(jpeg, "shutil", types.SimpleNamespace(which=lambda _: None))

@@ -186,8 +186,8 @@ def test_no_record_shows_a_credential_in_its_repr() -> None:
 
 
 def test_the_web_settings_repr_hides_the_sign_in_secret() -> None:
-    from dicomize.options import SendOptions  # noqa: PLC0415
-    from dicomize.service.web import WebSettings  # noqa: PLC0415
+    from dicomize.options import SendOptions
+    from dicomize.service.web import WebSettings
 
     hidden = ("s3cr3t", "t0k3n", "pa55word")
     settings = WebSettings(

@@ -356,8 +356,8 @@ def test_storescp_receives_and_compressed_files_are_decompressed_for_it(
 
 
 def test_each_c_store_status_is_checked_and_reported(outputs: list[Path]) -> None:
-    from pynetdicom import AE, evt  # noqa: PLC0415
-    from pynetdicom.presentation import AllStoragePresentationContexts  # noqa: PLC0415
+    from pynetdicom import AE, evt
+    from pynetdicom.presentation import AllStoragePresentationContexts
 
     uids = [str(pydicom.dcmread(p).SOPInstanceUID) for p in outputs]
     answers = {uids[0]: 0x0000, uids[1]: 0xB000, uids[2]: 0xA700}

@@ -128,7 +128,7 @@ def _wait_for_states(client: httpx.Client, visit: str, wanted: set[str], count: 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
     """Debian's Chromium, headless, driven by Debian's chromedriver (no downloads)."""
-    from selenium import webdriver  # noqa: PLC0415
+    from selenium import webdriver
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -169,11 +169,11 @@ def _shot(driver: Any, name: str) -> None:
 
 
 def _until(driver: Any, condition: Callable[[Any], Any], timeout: float = 60) -> Any:
-    from selenium.common.exceptions import (  # noqa: PLC0415
+    from selenium.common.exceptions import (
         StaleElementReferenceException,
         TimeoutException,
     )
-    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
+    from selenium.webdriver.support.ui import WebDriverWait
 
     # The page replaces its file list as jobs move: an element may go stale between looks.
     wait = WebDriverWait(
@@ -226,7 +226,7 @@ def _in_sight(driver: Any, element: Any) -> bool:
 
 def _card(driver: Any, name: str) -> Any:
     """Return the card of the file named `name`."""
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
 
     return driver.find_element(By.CSS_SELECTOR, f"li.object[data-name='{name}']")
 
@@ -236,7 +236,7 @@ def _shows(driver: Any, name: str, key: str) -> str:
 
     Its text, whether in sight or under the card's Details, closed.
     """
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
 
     found = _card(driver, name).find_elements(By.CSS_SELECTOR, f"dd[data-key='{key}']")
     return str(found[0].get_attribute("textContent")).strip() if found else ""
@@ -249,7 +249,7 @@ def _card_values(driver: Any, name: str, *keys: str) -> dict[str, str]:
 
 def _held_with_previews(count: int) -> Callable[[Any], bool]:
     """Wait for `count` cards, all held, their previews rendered from their objects."""
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
 
     def held(driver: Any) -> bool:
         items = driver.find_elements(By.CSS_SELECTOR, "li.object")
@@ -269,7 +269,7 @@ def _held_with_previews(count: int) -> Callable[[Any], bool]:
 
 def _search_on_a_phone(browser: Any, server: Server, name: str) -> None:
     """Search the worklist by name and today's date typed day first; choose the one order."""
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
 
     browser.get(server.url + "/")
     _fits(browser)
@@ -332,8 +332,8 @@ def test_a_nurses_visit_on_a_phone_from_an_accented_name_to_the_visit_done(
     serving: Callable[..., Server],
 ) -> None:
     """Search, choose, drop, check and send at 390 px, a PDF in a series of its own."""
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
-    from selenium.webdriver.support.ui import Select  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     orthanc, listen = committing_orthanc
     worklist.add("a", item("A778", name="Müller^Zoë", charset="ISO_IR 100"), encoding="latin-1")
@@ -419,7 +419,7 @@ def test_a_nurses_visit_on_a_phone_from_an_accented_name_to_the_visit_done(
 
 def _state_of(driver: Any, name: str) -> str:
     """Return the state of the card of `name`, "" while there is none."""
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
 
     found = driver.find_elements(By.CSS_SELECTOR, f"li.object[data-name='{name}']")
     return str(found[0].get_attribute("data-state")) if found else ""
@@ -427,8 +427,8 @@ def _state_of(driver: Any, name: str) -> str:
 
 def _type_the_patient(driver: Any, server: Server, **values: str) -> None:
     """Open a visit for a patient typed on the page (Enter in the last field sends it)."""
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
-    from selenium.webdriver.common.keys import Keys  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     driver.get(server.url + "/")
     for name, value in values.items():
@@ -442,8 +442,8 @@ def _type_the_patient(driver: Any, server: Server, **values: str) -> None:
 
 def _each_setting_applies_as_changed(browser: Any, first: Any) -> None:
     """Laterality, body part and kind of object reach the held photo as each is changed."""
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
-    from selenium.webdriver.support.ui import Select  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     assert not first.find_element(By.CSS_SELECTOR, "button.apply").is_displayed()
     Select(first.find_element(By.NAME, "ImageLaterality")).select_by_value("B")
@@ -457,8 +457,8 @@ def _each_setting_applies_as_changed(browser: Any, first: Any) -> None:
 
 def _a_pdfs_own_series_leaves_out_what_it_has_no_place_for(browser: Any, consent: Path) -> None:
     """A PDF dropped on a new series takes its laterality; its body part is left out, and said."""
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
-    from selenium.webdriver.support.ui import Select  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     browser.find_element(
         By.CSS_SELECTOR, "form:not([data-autosave])[action$='/series'] button"
@@ -485,8 +485,8 @@ def _moved_to_a_new_series_with_its_settings(browser: Any) -> None:
 
     Move with nothing chosen moves nothing; the notice says what came of each, in sight.
     """
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
-    from selenium.webdriver.support.ui import Select  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     move = _card(browser, "heel.jpg").find_element(By.CSS_SELECTOR, "form.move")
     targets = Select(move.find_element(By.NAME, "series"))
@@ -529,7 +529,7 @@ def test_settings_apply_as_changed_and_a_failed_file_is_removed_a_held_one_moved
     tmp_path: Path, browser: Any, serving: Callable[..., Server]
 ) -> None:
     """No Apply button, plain-words errors, a PDF's settings left out, remove and move."""
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
 
     server = serving("-o", str(tmp_path / "out"))
     heel = _jpeg(tmp_path / "heel.jpg")
@@ -594,7 +594,7 @@ def test_reloading_during_an_upload_says_which_file_did_not_arrive_and_logs_no_e
     tmp_path: Path, browser: Any, serving: Callable[..., Server]
 ) -> None:
     """A browser that goes away mid-upload is no server error; the page names the lost file."""
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
 
     server = serving("-o", str(tmp_path / "out"))
     clip = tmp_path / "long clip.mp4"
@@ -635,8 +635,8 @@ def test_reloading_during_an_upload_says_which_file_did_not_arrive_and_logs_no_e
 def test_typing_the_patient_with_the_keyboard_alone_on_a_phone_screen(
     tmp_path: Path, browser: Any, serving: Callable[..., Server]
 ) -> None:
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
-    from selenium.webdriver.common.keys import Keys  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     server = serving("-o", str(tmp_path / "out"))
     browser.set_window_size(390, 844)  # a phone
@@ -1049,7 +1049,7 @@ def test_a_sent_series_keeps_its_settings_and_says_so_and_another_series_takes_n
 def test_a_series_sent_and_forgotten_by_retention_keeps_its_kind(
     tmp_path: Path, serving: Callable[..., Server]
 ) -> None:
-    from dicomize.service.journal import Journal  # noqa: PLC0415
+    from dicomize.service.journal import Journal
 
     out = tmp_path / "out"
     server = serving("-o", str(out))

@@ -27,7 +27,7 @@ from test_serve import (  # noqa: F401  (browser and serving: fixtures pytest fi
 
 
 def _job_row(driver: Any, section: str, job: int) -> Any:
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
 
     found = driver.find_elements(By.CSS_SELECTOR, f"#{section} tr.job[data-job='{job}']")
     return found[0] if found else None
@@ -44,7 +44,7 @@ def _reload_until(driver: Any, condition: Callable[[Any], Any]) -> Any:
 
 
 def _status(driver: Any, section: str, job: int) -> str:
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
 
     row = _job_row(driver, section, job)
     return "" if row is None else str(row.find_element(By.CSS_SELECTOR, ".status").text)
@@ -55,7 +55,7 @@ def test_a_stuck_job_shows_its_reason_and_is_retried_then_cancelled_from_history
     browser: Any,  # noqa: F811  (test_serve's fixtures)
     serving: Callable[..., Server],  # noqa: F811
 ) -> None:
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.common.by import By
 
     server = serving("--send", f"dicom://NOBODY@127.0.0.1:{free_port()}", "--connect-timeout", "2")
     with httpx.Client(base_url=server.url, timeout=30) as client:

@@ -160,7 +160,7 @@ def test_unknown_or_retired_transfer_syntax_is_refused() -> None:
 
 
 def test_missing_encoder_plugin_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pydicom.pixels.encoders import base  # noqa: PLC0415
+    from pydicom.pixels.encoders import base
 
     class Unavailable:
         is_available = False
@@ -198,7 +198,7 @@ def test_cli_transfer_syntax_flag(tmp_path: Path, dicomize_cli: list[str]) -> No
 
 
 def test_every_codec_row_agrees_with_pydicoms_transfer_syntax_table() -> None:
-    from dicomize.codecs import CODECS  # noqa: PLC0415
+    from dicomize.codecs import CODECS
 
     assert len({c.name for c in CODECS}) == len({c.uid for c in CODECS}) == len(CODECS)
     for codec in CODECS:

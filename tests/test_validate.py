@@ -279,7 +279,7 @@ def test_verify_reports_an_invalid_output_as_failed(
 
 
 def test_batch_verify_counts_verified_outputs(tmp_path: Path) -> None:
-    from dicomize.batch import plan_tree, run_batch  # noqa: PLC0415
+    from dicomize.batch import plan_tree, run_batch
 
     photos = tmp_path / "photos"
     photos.mkdir()

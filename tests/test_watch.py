@@ -621,7 +621,7 @@ def _web_job(journal: Journal, upload: Path, data: bytes, **metadata: str) -> Jo
 
 
 def test_a_failed_upload_is_kept_until_retention_lets_it_go(tmp_path: Path) -> None:
-    from dicomize.service.web.app import _UploadFiling  # noqa: PLC0415
+    from dicomize.service.web.app import _UploadFiling
 
     state = tmp_path / "state"
     journal = Journal(state / "journal.sqlite")

@@ -290,7 +290,7 @@ def test_choose_lets_the_person_at_a_terminal_pick_one_of_several(
 
 
 def test_a_worklist_that_stops_answering_is_one_line() -> None:
-    from pynetdicom import AE, evt  # noqa: PLC0415
+    from pynetdicom import AE, evt
 
     def never_answers(_event: object) -> Iterator[tuple[int, None]]:
         time.sleep(5)  # past the SCU's DIMSE timeout
@@ -449,8 +449,8 @@ def test_matched_by_the_scp_alone_a_name_is_found_only_as_the_scp_matches(
 def test_iso_2022_ir_87_in_a_query_is_refused_by_wlmscpfs_so_utf_8_is_sent(
     server: str, refused: bool, tmp_path: Path
 ) -> None:
-    from dicomize.send.destination import DimseDestination, parse_destination  # noqa: PLC0415
-    from dicomize.send.dimse import c_find  # noqa: PLC0415
+    from dicomize.send.destination import DimseDestination, parse_destination
+    from dicomize.send.dimse import c_find
 
     peer = WorklistServer(tmp_path / "wl") if server == "wlmscpfs" else OrthancWorklist(tmp_path)
     try:
@@ -477,7 +477,7 @@ def test_a_worklist_that_refuses_the_name_as_typed_still_finds_it(
 ) -> None:
     # An SCP that takes only the default repertoire: the name as typed is refused,
     # the query with the name left open is answered, and the name is matched here.
-    from pynetdicom import AE, evt  # noqa: PLC0415
+    from pynetdicom import AE, evt
 
     def answer(event: evt.Event) -> Iterator[tuple[int, pydicom.Dataset | None]]:
         if "SpecificCharacterSet" in event.identifier:

@@ -66,7 +66,7 @@ def test_missing_folder_is_an_output_error(dataset: pydicom.Dataset, tmp_path: P
 def test_output_permissions_follow_the_umask_not_the_temporary_file(
     dataset: pydicom.Dataset, tmp_path: Path
 ) -> None:
-    import os  # noqa: PLC0415
+    import os
 
     old = os.umask(0o022)
     try:

@@ -61,7 +61,7 @@ def _iod_name(iod: str) -> str:
     """Name an ``iod`` option's IOD for people."""
     if iod in _IOD_NAMES:
         return _IOD_NAMES[iod]
-    from dicomize.build_video import VIDEO_IODS  # noqa: PLC0415
+    from dicomize.build_video import VIDEO_IODS
 
     return VIDEO_IODS[iod].name
 
@@ -170,12 +170,12 @@ def _video_from(
 ) -> _T:
     options = options or ConvertOptions()
     plan = _Plan(metadata, options)
-    from fractions import Fraction  # noqa: PLC0415  (video only)
+    from fractions import Fraction  # video only
 
     rate = Fraction(fps).limit_denominator(1001)
     if rate <= 0:
         raise UnsupportedInput(f"a frame rate must be positive, got {fps}")
-    from dicomize.video import encode_pictures  # noqa: PLC0415  (PyAV and the video rules)
+    from dicomize.video import encode_pictures  # PyAV and the video rules
 
     decoded = replace(options, passthrough=False)
     prepared = encode_pictures(
@@ -189,7 +189,7 @@ def _video_from(
 
 def _arrays_of(source: Source, options: ConvertOptions) -> Iterator[Any]:
     """Yield a source's pictures as 8-bit arrays (rows, columns[, 3]), one per frame."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     frames: Iterable[Any]
     if isinstance(source, np.ndarray) and not _one_picture(source.shape):
@@ -314,7 +314,7 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named |
     head, fmt = _sniff(source)
     if fmt is None and isinstance(source, str | os.PathLike) and _video_like(source, head):
         if options.iod == "sc" or options.iod in VIDEO_FAMILIES:
-            from dicomize.video import prepare_video  # noqa: PLC0415
+            from dicomize.video import prepare_video
 
             return prepare_video(
                 source,
@@ -333,7 +333,7 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named |
         return _encoded(_read_for(source, options), options)
     if options.iod != "sc":
         raise UnsupportedInput(f"a document cannot be stored as the {options.iod} IOD")
-    from dicomize.documents import read_document, render_pages  # noqa: PLC0415
+    from dicomize.documents import read_document, render_pages
 
     if isinstance(source, str | os.PathLike):
         document, name = read_document(source, fmt), Path(source).stem
@@ -385,7 +385,7 @@ def _encoded(picture: Picture, options: ConvertOptions) -> Picture:
     picture = for_multiframe(picture)
     if is_encapsulated(picture.transfer_syntax):
         return picture  # a codestream kept as it came is never re-encoded
-    from dicomize.encode import encode_picture  # noqa: PLC0415  (numpy, the codec plugins)
+    from dicomize.encode import encode_picture  # numpy, the codec plugins
 
     return encode_picture(picture, options.transfer_syntax, options)
 
@@ -468,7 +468,7 @@ class _Plan:
         )
 
     def _document(self, named: _Named, offset: int) -> Part10Object:
-        from dicomize.build_document import (  # noqa: PLC0415
+        from dicomize.build_document import (
             build_encapsulated_document,
             document_iod,
             for_document,
@@ -499,7 +499,7 @@ class _Plan:
         )
 
     def _video(self, prepared: PreparedVideo, offset: int) -> Part10Object:
-        from dicomize.build_video import VIDEO_IODS, build_video  # noqa: PLC0415
+        from dicomize.build_video import VIDEO_IODS, build_video
 
         iod = self.options.iod if self.options.iod in VIDEO_IODS else "video-photo"
         sop_class = VIDEO_IODS[iod].sop_class
@@ -554,7 +554,7 @@ class _Plan:
         digest = ""
         if self.options.uid_seed:
             # Seeded UIDs follow the content, so a rerun gives each input the same UID.
-            import hashlib  # noqa: PLC0415  (--uid-seed only)
+            import hashlib  # --uid-seed only
 
             hashed = hashlib.sha256()
             for piece in content:

@@ -135,8 +135,8 @@ def extract_all(path: str | os.PathLike[str], *, raw: bool = False) -> list[Extr
 
 
 def _guarded(path: str | os.PathLike[str], work: Callable[[Any], _T]) -> _T:
-    from pydicom import dcmread  # noqa: PLC0415
-    from pydicom.errors import InvalidDicomError  # noqa: PLC0415
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
 
     name = Path(path)
     try:
@@ -191,7 +191,7 @@ def _contents(
             raise UnsupportedInput(f"has no frame {number} (frames 1 to {count})")
     syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
     if syntax in _CODESTREAMS and not raw:
-        from pydicom.encaps import generate_frames  # noqa: PLC0415
+        from pydicom.encaps import generate_frames
 
         wanted = set(frames or range(1, count + 1))
         for number, stream in enumerate(generate_frames(ds.PixelData, number_of_frames=count), 1):
@@ -200,7 +200,7 @@ def _contents(
                     content=bytes(stream), suffix=_CODESTREAMS[syntax], kind="codestream as stored"
                 )
         return
-    from pydicom.pixels.utils import iter_pixels  # noqa: PLC0415
+    from pydicom.pixels.utils import iter_pixels
 
     indices = [number - 1 for number in frames] if frames else None
     kind = "raw pixels" if raw else "rendered pixels"
@@ -227,7 +227,7 @@ class _WithStream:
 
 def _video_span(path: Path, at: int) -> FileSpan:
     """Find the stream of a video object's Pixel Data (one fragment, or several in a row)."""
-    import struct  # noqa: PLC0415
+    import struct
 
     spans: list[tuple[int, int]] = []
     with path.open("rb") as stream:
@@ -274,7 +274,7 @@ def _unpadded(path: Path, spans: list[tuple[int, int]], length: int) -> int:
 
 def _mp4_end(path: Path, spans: list[tuple[int, int]], length: int) -> int:
     """Return where the top-level boxes of an MP4 end, counted in the joined fragments."""
-    import struct  # noqa: PLC0415
+    import struct
 
     def read(stream: BinaryIO, position: int, count: int) -> bytes:
         out = b""
@@ -316,8 +316,8 @@ def _video_suffix(span: FileSpan) -> str:
 
 
 def _png(ds: Any, pixels: Any, *, raw: bool) -> bytes:  # noqa: ANN401  (Dataset, ndarray)
-    import imagecodecs  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
+    import imagecodecs
+    import numpy as np
 
     bits = int(ds.get("BitsStored", 8))
     out_type = np.uint16 if bits > 8 else np.uint8  # noqa: PLR2004
@@ -336,8 +336,8 @@ def _png(ds: Any, pixels: Any, *, raw: bool) -> bytes:  # noqa: ANN401  (Dataset
 
 def _rendered(ds: Any, pixels: Any, bits: int, top: float) -> Any:  # noqa: ANN401
     """Apply the Modality LUT, then the VOI LUT or window when the file declares one."""
-    import numpy as np  # noqa: PLC0415
-    from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut  # noqa: PLC0415
+    import numpy as np
+    from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
     values = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float64)
     if "WindowCenter" in ds or "VOILUTSequence" in ds:

@@ -59,7 +59,7 @@ def as_input_profile(profile: bytes) -> bytes | None:
 def _profile_id(profile: bytearray) -> bytes:
     # ICC.1:2022 7.2.18: MD5 over the whole profile with the flags, rendering intent
     # and profile ID fields set to zero.
-    import hashlib  # noqa: PLC0415  (OpenSSL loads in 3 ms: only a profile being fixed needs it)
+    import hashlib  # OpenSSL loads in 3 ms: only a profile being fixed needs it
 
     work = bytearray(profile)
     work[44:48] = bytes(4)

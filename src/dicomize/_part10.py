@@ -137,10 +137,10 @@ class Part10Object:
 
     def to_dataset(self) -> Dataset:
         """Return the same object as a pydicom dataset (pydicom checks the values)."""
-        from pydicom import config  # noqa: PLC0415  (a dataset is asked for: pydicom is needed)
-        from pydicom.dataelem import DataElement  # noqa: PLC0415
-        from pydicom.dataset import Dataset, FileMetaDataset  # noqa: PLC0415
-        from pydicom.encaps import encapsulate  # noqa: PLC0415
+        from pydicom import config  # a dataset is asked for: pydicom is needed
+        from pydicom.dataelem import DataElement
+        from pydicom.dataset import Dataset, FileMetaDataset
+        from pydicom.encaps import encapsulate
 
         ds = Dataset()
         for tag, vr, given, undefined in self.body:
@@ -164,7 +164,7 @@ class Part10Object:
 
 
 def _checked() -> int:
-    from pydicom import config  # noqa: PLC0415
+    from pydicom import config
 
     return int(config.settings.writing_validation_mode)
 
@@ -191,7 +191,7 @@ def write_part10(stream: BinaryIO, dataset: Dataset | Part10Object) -> None:
         # pixel strips are only referenced here, and made as they are written.
         chunks = list(_encode(_as_object(dataset)))
     except _Fallback:
-        from pydicom import dcmwrite  # noqa: PLC0415  (the general writer, for the rare cases)
+        from pydicom import dcmwrite  # the general writer, for the rare cases
 
         if isinstance(dataset, Part10Object):
             dataset = dataset.to_dataset()
@@ -389,10 +389,10 @@ def _items(value: object) -> Sequence[object]:
 def _by_pydicom(tag: int, vr: str, value: object, codec: str) -> bytes:
     if "or" in vr:
         raise _Fallback  # an ambiguous VR needs the whole dataset to resolve
-    from pydicom.charset import convert_encodings  # noqa: PLC0415  (sequences, other values)
-    from pydicom.dataelem import DataElement  # noqa: PLC0415
-    from pydicom.filebase import DicomBytesIO  # noqa: PLC0415
-    from pydicom.filewriter import write_data_element  # noqa: PLC0415
+    from pydicom.charset import convert_encodings  # sequences, other values
+    from pydicom.dataelem import DataElement
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_data_element
 
     buffer = DicomBytesIO()
     buffer.is_little_endian = True

@@ -216,7 +216,7 @@ def _datasets(value: object) -> bool:
 
 
 def _item(values: Mapping[str, object]) -> Dataset:
-    from pydicom.dataset import Dataset  # noqa: PLC0415  (sequences only)
+    from pydicom.dataset import Dataset  # sequences only
 
     item = Dataset()
     for keyword, value in values.items():

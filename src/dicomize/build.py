@@ -302,7 +302,7 @@ def assemble(
 
 def code_item(value: str, scheme: str, meaning: str) -> Dataset:
     """Return a Code Sequence Macro item (PS3.3 Table 8.8-1)."""
-    from pydicom.dataset import Dataset  # noqa: PLC0415  (coded values only)
+    from pydicom.dataset import Dataset  # coded values only
 
     item = Dataset()
     item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
@@ -389,7 +389,7 @@ def for_multiframe(picture: Picture) -> Picture:
     """
     if picture.number_of_frames == 1 or not picture.pixel_representation:
         return picture
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     signed = np.frombuffer(picture.native(), "<i2")
     unsigned = (signed.astype(np.int32) + 32768).astype("<u2")
@@ -431,7 +431,7 @@ def _multiframe_attributes(picture: Picture, sop_class: str) -> dict[str, Any]:
 
 
 def _pack_bits(picture: Picture) -> Picture:
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     # PS3.5 8.1.1 / D: 8 pixels per byte, the first in the least significant bit, frames
     # concatenated without padding.

@@ -173,7 +173,7 @@ def _cine(prepared: PreparedVideo) -> dict[str, Any]:
 
 
 def _audio_item(number: int, channels: int) -> Dataset:
-    from pydicom.dataset import Dataset  # noqa: PLC0415
+    from pydicom.dataset import Dataset
 
     item = Dataset()
     item.ChannelIdentificationCode = str(min(number, 9))

@@ -96,7 +96,7 @@ class Codec:
 def _libjpeg_baseline(
     picture: Picture, array: npt.NDArray[Any], settings: EncoderSettings
 ) -> bytes:
-    import imagecodecs  # noqa: PLC0415
+    import imagecodecs
 
     if picture.bits_allocated != 8 or picture.pixel_representation:  # noqa: PLR2004
         raise UnsupportedInput(
@@ -111,7 +111,7 @@ def _libjpeg_lossless(
     array: npt.NDArray[Any],
     settings: EncoderSettings,  # noqa: ARG001  (lossless: nothing to set)
 ) -> bytes:
-    import imagecodecs  # noqa: PLC0415
+    import imagecodecs
 
     colour = picture.samples_per_pixel == 3  # noqa: PLR2004
     if picture.pixel_representation:
@@ -135,7 +135,7 @@ def _openjph_lossless(
     array: npt.NDArray[Any],
     settings: EncoderSettings,  # noqa: ARG001  (lossless: nothing to set)
 ) -> bytes:
-    import imagecodecs  # noqa: PLC0415
+    import imagecodecs
 
     colour = picture.samples_per_pixel > 1
     return bytes(imagecodecs.htj2k_encode(array, reversible=True, rgb=colour))
@@ -152,7 +152,7 @@ def _pydicom(
     """
 
     def encode(picture: Picture, array: npt.NDArray[Any], chosen: EncoderSettings) -> bytes:
-        from pydicom.pixels.encoders.base import get_encoder  # noqa: PLC0415
+        from pydicom.pixels.encoders.base import get_encoder
 
         colour = picture.samples_per_pixel == 3  # noqa: PLR2004
         options: dict[str, Any] = {key: value(chosen) for key, value in settings.items()}
@@ -184,13 +184,13 @@ def _described(found: Passthrough | str) -> str:
 
 # The codestream parsers load when a frame is described, not when options are made.
 def _describe_jpeg(stream: bytes) -> str:
-    from dicomize.codestreams.jpeg import jpeg_passthrough, parse_jpeg  # noqa: PLC0415
+    from dicomize.codestreams.jpeg import jpeg_passthrough, parse_jpeg
 
     return _described(jpeg_passthrough(parse_jpeg(stream)))
 
 
 def _describe_j2k(stream: bytes) -> str:
-    from dicomize.codestreams.j2k import j2k_passthrough, parse_j2k  # noqa: PLC0415
+    from dicomize.codestreams.j2k import j2k_passthrough, parse_j2k
 
     return _described(j2k_passthrough(parse_j2k(stream)))
 
@@ -288,8 +288,8 @@ def resolve_transfer_syntax(value: str) -> str:
     """
     codec = codec_for(value)
     if codec.extra is not None:
-        from pydicom.pixels.encoders.base import get_encoder  # noqa: PLC0415
-        from pydicom.uid import UID  # noqa: PLC0415
+        from pydicom.pixels.encoders.base import get_encoder
+        from pydicom.uid import UID
 
         if not get_encoder(codec.uid).is_available:
             raise ConfigError(

@@ -422,7 +422,7 @@ def _paths(seen: dict[str, _Seen]) -> tuple[str, ...]:
 
 def _read(path: str) -> dict[str, tuple[str, str]] | None:
     """Return ``{keyword: (normalised, as written)}`` for each value; None: skip the file."""
-    from pydicom import dcmread  # noqa: PLC0415  (pydicom only when files are read)
+    from pydicom import dcmread  # pydicom only when files are read
 
     with warnings.catch_warnings():
         # A value that breaks its VR is validate_file's finding; here it is only compared.
@@ -455,7 +455,7 @@ def _read(path: str) -> dict[str, tuple[str, str]] | None:
 
 
 def _vr(keyword: str) -> str:
-    from pydicom.datadict import dictionary_VR  # noqa: PLC0415
+    from pydicom.datadict import dictionary_VR
 
     return str(dictionary_VR(keyword))
 

@@ -50,7 +50,7 @@ def encode_picture(picture: Picture, transfer_syntax: str, settings: EncoderSett
         codec.describe(streams[-1]) if codec.describe else picture.photometric_interpretation
     )
     lossy = picture.lossy
-    from pydicom.uid import UID  # noqa: PLC0415  (its registry names the syntax)
+    from pydicom.uid import UID  # its registry names the syntax
 
     note = f"stored as {UID(codec.uid).name}"
     if codec.lossy_method is not None:
@@ -74,7 +74,7 @@ def _frames_of(picture: Picture) -> Iterator[npt.NDArray[Any]]:
     Pixels made strip by strip (pages rendered as they are needed) are gathered a
     frame at a time, so encoding holds one frame, not the picture.
     """
-    import numpy as np  # noqa: PLC0415  (only when pixels are encoded)
+    import numpy as np  # only when pixels are encoded
 
     dtype = np.dtype(
         f"<{'i' if picture.pixel_representation else 'u'}{picture.bits_allocated // 8}"

@@ -45,7 +45,7 @@ def exif_attributes(raw: bytes, *, keep_gps: bool = False) -> dict[str, Any]:
     dict
         ``{keyword: value}``, each value valid for its VR.
     """
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     exif = Image.Exif()
     try:

@@ -206,7 +206,7 @@ def modality_for(sop_class: str, given: Mapping[str, Any]) -> str:
     if ordered and not rule.keeps_own:
         return ordered
     if ordered and ordered != rule.modality:
-        import logging  # noqa: PLC0415  (start-up does without it: only a note needs it)
+        import logging  # start-up does without it: only a note needs it
 
         logging.getLogger(__name__).warning(
             "the worklist's Modality %s is not used: %s", ordered, rule.keeps_own

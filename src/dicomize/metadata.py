@@ -165,7 +165,7 @@ def keyword_for_name(name: str) -> str | None:
     >>> keyword_for_name("patient_id"), keyword_for_name("PatientID"), keyword_for_name("nope")
     ('PatientID', 'PatientID', None)
     """
-    from dicomize._dictionary import lookup  # noqa: PLC0415
+    from dicomize._dictionary import lookup
 
     if lookup(name) is not None:
         return name
@@ -197,7 +197,7 @@ def resolve_metadata(*sources: MetadataLike) -> dict[str, Value]:
     """:func:`dicomize.resolve_metadata`, for dicomize's own callers."""
     # The VR rules need pydicom's data dictionary: loaded here, not when the CLI
     # only reads the flag table.
-    from dicomize._vr import validate_attribute  # noqa: PLC0415
+    from dicomize._vr import validate_attribute
 
     merged: dict[str, Any] = {}
     for source in sources:

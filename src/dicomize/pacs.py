@@ -112,7 +112,7 @@ def find_study(url: str, query: StudyQuery, options: SendOptions | None = None) 
 
 
 def _identifier(query: StudyQuery) -> Dataset:
-    from pydicom.dataset import Dataset  # noqa: PLC0415
+    from pydicom.dataset import Dataset
 
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
@@ -124,17 +124,17 @@ def _identifier(query: StudyQuery) -> Dataset:
 
 
 def _c_find(target: DimseDestination, query: StudyQuery, options: SendOptions) -> list[StudyMatch]:
-    from dicomize.send.dimse import c_find  # noqa: PLC0415  (pynetdicom only for a query)
+    from dicomize.send.dimse import c_find  # pynetdicom only for a query
 
     found = c_find(target, _identifier(query), _STUDY_ROOT_FIND, options, "PACS")
     return [StudyMatch(dataset=identifier) for identifier in found]
 
 
 def _qido(root: str, query: StudyQuery, options: SendOptions) -> list[StudyMatch]:
-    import httpx  # noqa: PLC0415
-    from pydicom.dataset import Dataset  # noqa: PLC0415
+    import httpx
+    from pydicom.dataset import Dataset
 
-    from dicomize.send.stow import client_settings  # noqa: PLC0415
+    from dicomize.send.stow import client_settings
 
     params: list[tuple[str, str | int | float | bool | None]] = list(query.keys().items())
     params += [("includefield", keyword) for keyword in _COPIED]
@@ -162,7 +162,7 @@ def study_metadata(match: StudyMatch) -> tuple[dict[str, Any], list[str]]:
     MetadataError
         When a Type 1 or 2 value the PACS returned breaks its VR's rules.
     """
-    from dicomize._vr import validate_attribute  # noqa: PLC0415
+    from dicomize._vr import validate_attribute
 
     out: dict[str, Any] = {}
     notes: list[str] = []

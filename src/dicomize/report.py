@@ -46,7 +46,7 @@ class SendStatus(enum.StrEnum):
 class _Record:
     def to_json(self) -> str:
         """Return the record as one JSON line."""
-        import json  # noqa: PLC0415  (the CLI loads this module before any report is asked for)
+        import json  # the CLI loads this module before any report is asked for
 
         return json.dumps(asdict(self), ensure_ascii=False)
 

@@ -145,7 +145,7 @@ def derive_uid(seed: str, *parts: str, root: str | None = None) -> str:
     >>> derive_uid("clinic-42", "study") != derive_uid("clinic-43", "study")
     True
     """
-    import hashlib  # noqa: PLC0415  (OpenSSL loads in 3 ms: only when UIDs are derived)
+    import hashlib  # OpenSSL loads in 3 ms: only when UIDs are derived
 
     name = "\x1f".join((seed, *parts))
     if root is None:

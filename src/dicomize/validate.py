@@ -116,7 +116,7 @@ def validate_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Verdict]
 
 def validate_file(path: str | os.PathLike[str], *, iod: bool = True) -> Verdict:
     """Validate one file with dciodvfy (when installed and `iod`) and dicomize's own checks."""
-    from pydicom import dcmread  # noqa: PLC0415
+    from pydicom import dcmread
 
     path = Path(path)
     try:
@@ -211,9 +211,9 @@ def _own_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
 
 
 def _document_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
-    from dicomize.documents import format_for_mime, read_document  # noqa: PLC0415
-    from dicomize.errors import InputError  # noqa: PLC0415
-    from dicomize.options import MODEL_UNITS  # noqa: PLC0415
+    from dicomize.documents import format_for_mime, read_document
+    from dicomize.errors import InputError
+    from dicomize.options import MODEL_UNITS
 
     findings = []
     data = bytes(ds.EncapsulatedDocument)
@@ -256,7 +256,7 @@ def _document_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
 
 
 def _pixel_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
-    from pydicom.uid import UID  # noqa: PLC0415
+    from pydicom.uid import UID
 
     syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")))
     try:
@@ -431,14 +431,14 @@ _VIDEO_METHODS = {
 def _stream_checks(ds: Any, stream: bytes, frames: int, syntax: str) -> list[Finding]:  # noqa: ANN401
     """Read the stream with FFmpeg: frames, size and rate as the attributes say, syntax fits."""
     try:
-        from dicomize.video import probe_stream  # noqa: PLC0415
+        from dicomize.video import probe_stream
     except ImportError:  # pragma: no cover - PyAV is a dependency of the video extra
         return [
             Finding(
                 severity="warning", message="PyAV is not installed: the video stream was not read"
             )
         ]
-    from dicomize.errors import InputError  # noqa: PLC0415
+    from dicomize.errors import InputError
 
     try:
         video, fits, why = probe_stream(stream)
@@ -483,7 +483,7 @@ _HOLDERS = {
 
 def _items(data: bytes) -> list[bytes] | None:
     """Return the values of the Items of encapsulated Pixel Data; None when malformed."""
-    from pydicom.encaps import generate_fragments  # noqa: PLC0415
+    from pydicom.encaps import generate_fragments
 
     try:
         # The Basic Offset Table is an Item like the fragments (PS3.5 A.4): it comes first.
@@ -538,9 +538,9 @@ def _lossy_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
     flag = str(ds.get("LossyImageCompression", "")).strip()
     lossy_wavelet = False
     if syntax in {"1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.203"} and "PixelData" in ds:
-        from pydicom.encaps import generate_frames  # noqa: PLC0415
+        from pydicom.encaps import generate_frames
 
-        from dicomize.codestreams.j2k import parse_j2k  # noqa: PLC0415
+        from dicomize.codestreams.j2k import parse_j2k
 
         try:
             frame = next(generate_frames(ds.PixelData, number_of_frames=1))

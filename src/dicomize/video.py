@@ -141,7 +141,7 @@ class Video:
 #: File name suffixes of video containers: only to explain why such a file is refused.
 def _av() -> Any:  # noqa: ANN401  (the av module)
     try:
-        import av  # noqa: PLC0415  (FFmpeg loads only for video)
+        import av  # FFmpeg loads only for video
     except ImportError:
         raise UnsupportedInput("video needs PyAV: pip install 'dicomize[video]'") from None
     return av
@@ -186,7 +186,7 @@ def probe_stream(data: bytes) -> tuple[Video, str | None, str]:
     dicomize.errors.InputError
         When FFmpeg cannot read it.
     """
-    import io  # noqa: PLC0415
+    import io
 
     av = _av()
     try:
@@ -280,7 +280,7 @@ def _check_complete(demuxer: str, path: Path | None, size: int) -> None:
 
 
 def _walk_program_stream(path: Path) -> None:
-    import struct  # noqa: PLC0415
+    import struct
 
     with path.open("rb") as stream:
         size = path.stat().st_size

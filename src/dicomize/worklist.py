@@ -144,7 +144,7 @@ class WorklistQuery:
         >>> "SpecificCharacterSet" in WorklistQuery(patient_name="Doe*").identifier()
         False
         """
-        from pydicom.dataset import Dataset  # noqa: PLC0415
+        from pydicom.dataset import Dataset
 
         patient_name = self.patient_name if name else None
         step = Dataset()
@@ -341,7 +341,7 @@ def query_worklist(
     target = parse_destination(url)
     if not isinstance(target, DimseDestination):
         raise ConfigError(f"a worklist is reached by DIMSE: dicom://AET@host:port, not {url}")
-    from dicomize.send.dimse import c_find  # noqa: PLC0415  (pynetdicom only for a query)
+    from dicomize.send.dimse import c_find  # pynetdicom only for a query
 
     if not query.matches_names_here():
         found = c_find(target, query.identifier(), _MWL_FIND, options, "worklist")
@@ -454,7 +454,7 @@ def worklist_metadata(item: WorklistItem) -> tuple[dict[str, Any], list[str]]:
     MetadataError
         When a Type 1 or 2 value from the worklist breaks its VR's rules.
     """
-    from dicomize._vr import validate_attribute  # noqa: PLC0415
+    from dicomize._vr import validate_attribute
 
     ds = item.dataset
     out: dict[str, Any] = {}
@@ -488,7 +488,7 @@ def worklist_metadata(item: WorklistItem) -> tuple[dict[str, Any], list[str]]:
 
 def _ordered_modality(item: WorklistItem) -> tuple[str | None, str | None]:
     """Return the scheduled step's Modality, or why it cannot be used."""
-    from dicomize._vr import validate_attribute  # noqa: PLC0415
+    from dicomize._vr import validate_attribute
 
     step = item.step()
     modality = str(step.get("Modality") or "").strip() if step is not None else ""
@@ -515,9 +515,9 @@ def _request_item(item: WorklistItem) -> dict[str, Any]:
 
 def _plain(value: object) -> object:
     """Turn a pydicom value into what dicomize's validation takes (text, lists, items)."""
-    from pydicom.dataset import Dataset  # noqa: PLC0415
-    from pydicom.multival import MultiValue  # noqa: PLC0415
-    from pydicom.sequence import Sequence  # noqa: PLC0415
+    from pydicom.dataset import Dataset
+    from pydicom.multival import MultiValue
+    from pydicom.sequence import Sequence
 
     if isinstance(value, Sequence | list) and all(isinstance(i, Dataset) for i in value):
         # Worklist servers fill every attribute of a returned item, some empty: an empty

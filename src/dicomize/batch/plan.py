@@ -132,7 +132,7 @@ def plan_manifest(
 
 
 def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterator[BatchItem]:
-    from dicomize._vr import validate_attribute  # noqa: PLC0415  (pydicom: manifests only)
+    from dicomize._vr import validate_attribute  # pydicom: manifests only
 
     base = manifest.parent
     counters: dict[str, int] = {}
@@ -199,8 +199,8 @@ class _Agreement:
     """
 
     def __init__(self, manifest: Path) -> None:
-        from dicomize._convert import IDENTITY  # noqa: PLC0415  (manifests only)
-        from dicomize.consistency import SERIES_ATTRIBUTES, STUDY_ATTRIBUTES  # noqa: PLC0415
+        from dicomize._convert import IDENTITY  # manifests only
+        from dicomize.consistency import SERIES_ATTRIBUTES, STUDY_ATTRIBUTES
 
         self.manifest = manifest
         self.keywords = {
@@ -232,8 +232,8 @@ def _shown(value: object) -> str:
 
 
 def _manifest_rows(manifest: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    import csv  # noqa: PLC0415  (manifests only, not the command line's start)
-    import json  # noqa: PLC0415
+    import csv  # manifests only, not the command line's start
+    import json
 
     try:
         with manifest.open(encoding="utf-8-sig", newline="") as stream:

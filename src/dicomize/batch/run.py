@@ -112,7 +112,7 @@ def run_batch(
     options = options or ConvertOptions()
     values = resolve_metadata(metadata)
     started = time.monotonic()
-    from dicomize._convert import begun  # noqa: PLC0415  (the batch converts: it loads anyway)
+    from dicomize._convert import begun  # the batch converts: it loads anyway
 
     # The first item before the state: a plan that fails at once (no such folder) leaves
     # no output folder behind.
@@ -269,7 +269,7 @@ def _dask_results(
     job: _Job,
     client: Any,  # noqa: ANN401  (a Dask Client)
 ) -> Iterator[BatchResult]:
-    from dask.distributed import as_completed  # noqa: PLC0415
+    from dask.distributed import as_completed
 
     window = max(8, 4 * len(client.scheduler_info().get("workers", {})))
     futures = as_completed()
@@ -298,14 +298,14 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
 
 
 def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
-    from dicomize._convert import (  # noqa: PLC0415
+    from dicomize._convert import (
         IDENTITY,
         content_kind,
         encode_series,
         series_of_kind,
     )
-    from dicomize._write import write_object  # noqa: PLC0415
-    from dicomize.uids import derive_uid  # noqa: PLC0415
+    from dicomize._write import write_object
+    from dicomize.uids import derive_uid
 
     root = job.options.uid_root
     # Whose it is goes into every UID: one seed (--uid-seed) reused for another patient or
@@ -402,7 +402,7 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
 
 def _digest(source: str) -> str:
     """Return the SHA-256 of a file's bytes, or nothing when it cannot be read (it fails)."""
-    import hashlib  # noqa: PLC0415  (--uid-seed only)
+    import hashlib  # --uid-seed only
 
     try:
         with open(source, "rb") as stream:
@@ -414,7 +414,7 @@ def _digest(source: str) -> str:
 def _checked(item: BatchItem, sop_uid: str, job: _Job, notes: tuple[str, ...]) -> BatchResult:
     """Return the converted result, or a failure when --verify finds errors in the output."""
     if job.verify:
-        from dicomize.validate import validate_file  # noqa: PLC0415
+        from dicomize.validate import validate_file
 
         verdict = validate_file(item.output)
         if not verdict.ok:
@@ -448,7 +448,7 @@ def _ordered(item: BatchItem, job: _Job) -> dict[str, Any] | str:
 
 def _complete(output: str, sop_uid: str) -> bool:
     """Tell whether `output`, which exists, is our finished object for this input."""
-    from pydicom import dcmread  # noqa: PLC0415
+    from pydicom import dcmread
 
     try:
         ds = dcmread(output, stop_before_pixels=True)

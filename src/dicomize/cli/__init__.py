@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(only=_command_in(words) or "").parse_args(words)
     # After parsing: --help and --version have exited without loading the shared flags.
-    from dicomize.cli._common import EXIT_INTERNAL, EXIT_INTERRUPTED, configure_logging  # noqa: PLC0415
+    from dicomize.cli._common import EXIT_INTERNAL, EXIT_INTERRUPTED, configure_logging
 
     configure_logging(args)
     run: Callable[[argparse.Namespace], int] = args.run

@@ -458,7 +458,7 @@ def convert_options(args: argparse.Namespace) -> ConvertOptions:
     if frame is not None:
         given["frame_of_reference_uid"] = frame
     if args.background is not None:
-        from PIL import ImageColor  # noqa: PLC0415  (Pillow only when a colour is given)
+        from PIL import ImageColor  # Pillow only when a colour is given
 
         try:
             given["background"] = tuple(ImageColor.getrgb(args.background)[:3])
@@ -475,7 +475,7 @@ def _frame_of_reference(args: argparse.Namespace) -> str | None:
     reference = explicit or args.study_from or args.series_from
     if not reference:
         return None
-    from dicomize.reference import frame_of_reference_of  # noqa: PLC0415  (pydicom)
+    from dicomize.reference import frame_of_reference_of  # pydicom
 
     try:
         frame = frame_of_reference_of(reference)
@@ -512,7 +512,7 @@ def _secret(variable: str | None, file: str | None) -> str | None:
             raise ConfigError(f"environment variable {variable} is not set")
         return value.strip()
     if file:
-        from pathlib import Path  # noqa: PLC0415  (convert --help does without it)
+        from pathlib import Path  # convert --help does without it
 
         try:
             return Path(file).read_text(encoding="utf-8").strip()
@@ -563,7 +563,7 @@ def worklist_lookup(args: argparse.Namespace) -> Any:  # noqa: ANN401  (a Workli
     """Return the worklist each input is resolved against (by its own accession), or None."""
     if not args.worklist:
         return None
-    from dicomize.worklist import WorklistLookup  # noqa: PLC0415
+    from dicomize.worklist import WorklistLookup
 
     return WorklistLookup(
         url=args.worklist,
@@ -575,7 +575,7 @@ def worklist_lookup(args: argparse.Namespace) -> Any:  # noqa: ANN401  (a Workli
 
 
 def _worklist_layer(args: argparse.Namespace) -> dict[str, Any]:
-    from dicomize.worklist import WorklistQuery, find_worklist_item, worklist_metadata  # noqa: PLC0415
+    from dicomize.worklist import WorklistQuery, find_worklist_item, worklist_metadata
 
     query = WorklistQuery(
         accession=getattr(args, "kw_AccessionNumber", None),
@@ -627,7 +627,7 @@ def _choose(items: list[Any]) -> Any:  # noqa: ANN401  (WorklistItem)
 
 
 def _pacs_layer(args: argparse.Namespace) -> dict[str, Any]:
-    from dicomize.pacs import StudyQuery, find_study, study_metadata  # noqa: PLC0415
+    from dicomize.pacs import StudyQuery, find_study, study_metadata
 
     query = StudyQuery(
         accession=getattr(args, "kw_AccessionNumber", None),
@@ -650,7 +650,7 @@ def _layers(
     if args.source_image and not reference_path:
         raise ConfigError("--source-image needs --study-from or --series-from")
     if reference_path:
-        from dicomize.reference import reference_metadata  # noqa: PLC0415  (pydicom)
+        from dicomize.reference import reference_metadata  # pydicom
 
         try:
             found = reference_metadata(
@@ -695,8 +695,8 @@ def _code(text: str, flag: str) -> dict[str, str]:
 
 
 def _read_json(path: str) -> dict[str, Any]:
-    import json  # noqa: PLC0415  (only with --metadata)
-    from pathlib import Path  # noqa: PLC0415
+    import json  # only with --metadata
+    from pathlib import Path
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -84,8 +84,8 @@ def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser: 
 
 def run(args: argparse.Namespace) -> int:
     """Run a batch; one line per failure, a summary line; return the exit code."""
-    from dicomize.batch.run import run_batch  # noqa: PLC0415  (the process pool)
-    from dicomize.metadata import resolve_metadata  # noqa: PLC0415
+    from dicomize.batch.run import run_batch  # the process pool
+    from dicomize.metadata import resolve_metadata
 
     try:
         merged = metadata(args, worklist=False)  # a batch asks the worklist per input
@@ -166,7 +166,7 @@ def _primed(items: Iterable[BatchItem]) -> Iterator[BatchItem]:
 
 def _client(address: str) -> Any:  # noqa: ANN401  (dask.distributed.Client, an optional extra)
     try:
-        from dask.distributed import Client  # noqa: PLC0415
+        from dask.distributed import Client
     except ImportError:
         raise ConfigError("--scheduler needs Dask: pip install 'dicomize[dask]'") from None
     try:

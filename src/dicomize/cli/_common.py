@@ -54,7 +54,7 @@ EXIT_INTERRUPTED = 130
 
 def fail_query(exc: QueryError, *, names: bool = False) -> int:
     """Report a worklist that gave no single item: the line, then what matched; exit 2."""
-    from typing import cast  # noqa: PLC0415  (a query failed: the start-up is over)
+    from typing import cast  # a query failed: the start-up is over
 
     fail(str(exc))
     for item in cast("list[_Match]", exc.items):
@@ -72,7 +72,7 @@ def refuse(exc: DicomizeError, args: argparse.Namespace) -> int:
 
 def log_service(args: argparse.Namespace) -> None:
     """Log a service's work at info level: jobs by number, requests by route, never patient data."""
-    import logging  # noqa: PLC0415  (--help does without it)
+    import logging  # --help does without it
 
     if not args.quiet:
         level = logging.DEBUG if args.debug else logging.INFO
@@ -118,7 +118,7 @@ class ReportWriter:
     def __init__(self, path: str | None) -> None:
         self._stream: IO[str] | None = None
         if path:
-            from pathlib import Path  # noqa: PLC0415  (convert --help does without it)
+            from pathlib import Path  # convert --help does without it
 
             self._stream = Path(path).open("w", encoding="utf-8")  # noqa: SIM115  (closed in __exit__)
 
@@ -143,7 +143,7 @@ class ReportWriter:
 
 def configure_logging(args: argparse.Namespace) -> None:
     """Send log records to stderr at the level -v, -q and --debug ask for."""
-    import logging  # noqa: PLC0415  (--help does without it)
+    import logging  # --help does without it
 
     if args.debug:
         level = logging.DEBUG
@@ -162,7 +162,7 @@ def configure_logging(args: argparse.Namespace) -> None:
 
 def verified(path: Path) -> bool:
     """Validate a written file (``--verify``); report it on one line when it has errors."""
-    from dicomize.validate import validate_file  # noqa: PLC0415  (pydicom, dciodvfy)
+    from dicomize.validate import validate_file  # pydicom, dciodvfy
 
     verdict = validate_file(path)
     if not verdict.ok:
@@ -174,9 +174,9 @@ def deliver(
     args: argparse.Namespace, paths: Iterable[str], url: str, *, report_path: str | None = None
 ) -> int:
     """Send `paths` to `url` with the delivery flags in `args`; return the exit code."""
-    from dicomize.report import SendStatus  # noqa: PLC0415  (loaded when sending)
-    from dicomize.send import send_files  # noqa: PLC0415
-    from dicomize.send.destination import parse_destination  # noqa: PLC0415
+    from dicomize.report import SendStatus  # loaded when sending
+    from dicomize.send import send_files
+    from dicomize.send.destination import parse_destination
 
     try:
         destination = parse_destination(url)

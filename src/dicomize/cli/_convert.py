@@ -64,7 +64,7 @@ def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser: 
 
 def run(args: argparse.Namespace) -> int:
     """Convert ``args.inputs``; report each failure on one line; return the exit code."""
-    from pathlib import Path  # noqa: PLC0415  (convert --help does without it)
+    from pathlib import Path  # convert --help does without it
 
     try:
         merged = metadata(args)
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         return fail_query(exc, names=args.verbose > 0)
     if args.multiframe or args.video:
         return _run_joined(args, merged, options)
-    from dicomize._convert import encode_series  # noqa: PLC0415  (pydicom and the readers)
+    from dicomize._convert import encode_series  # pydicom and the readers
 
     failed = 0
     written: list[str] = []
@@ -113,7 +113,7 @@ def _write_one(
     args: argparse.Namespace, source: object, result: Part10Object, destination: Path | None
 ) -> bool:
     """Write one object (to stdout when `destination` is None); report; tell whether it counts."""
-    from dicomize._write import write_object  # noqa: PLC0415
+    from dicomize._write import write_object
 
     try:
         if destination is None:
@@ -165,13 +165,13 @@ def _send(args: argparse.Namespace, written: list[str]) -> int:
 
 def _run_joined(args: argparse.Namespace, merged: dict[str, Any], options: ConvertOptions) -> int:
     """Join every input into one multi-frame or video object written to one file."""
-    from dicomize._convert import encode_frames, encode_video  # noqa: PLC0415  (pydicom)
-    from dicomize._write import write_object  # noqa: PLC0415
+    from dicomize._convert import encode_frames, encode_video  # pydicom
+    from dicomize._write import write_object
 
     destination = _joined_destination(args)
     try:
         if args.video:
-            from fractions import Fraction  # noqa: PLC0415  (--video only)
+            from fractions import Fraction  # --video only
 
             fps = {} if args.fps is None else {"fps": Fraction(args.fps)}
             dataset = encode_video(_sources(args.inputs), merged, options=options, **fps)
@@ -203,7 +203,7 @@ def _run_joined(args: argparse.Namespace, merged: dict[str, Any], options: Conve
 
 def _joined_destination(args: argparse.Namespace) -> Path | None:
     """Name the one output of --multiframe or --video (None: stdout)."""
-    from pathlib import Path  # noqa: PLC0415
+    from pathlib import Path
 
     if args.output == "-":
         return None
@@ -215,7 +215,7 @@ def _joined_destination(args: argparse.Namespace) -> Path | None:
 
 def _sources(inputs: list[str]) -> list[object]:
     """Load the inputs of --video: pictures by name, numpy .npy files of frames as arrays."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     sources: list[object] = []
     for name in inputs:
@@ -231,7 +231,7 @@ def _sources(inputs: list[str]) -> list[object]:
 
 def _destinations(inputs: list[str], output: str | None) -> list[Path | None]:
     """Map inputs to output paths (None = stdout), refusing collisions up front."""
-    from pathlib import Path  # noqa: PLC0415
+    from pathlib import Path
 
     if output == "-":
         if len(inputs) != 1:

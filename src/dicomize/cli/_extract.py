@@ -46,8 +46,8 @@ def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser: 
 
 def run(args: argparse.Namespace) -> int:
     """Extract one file; report a failure on one line."""
-    from dicomize._extract import extract, extract_all  # noqa: PLC0415  (pydicom)
-    from dicomize._write import write_atomically  # noqa: PLC0415
+    from dicomize._extract import extract, extract_all  # pydicom
+    from dicomize._write import write_atomically
 
     try:
         if args.frame is not None:

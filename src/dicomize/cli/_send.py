@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     paths: list[str] = list(args.inputs)
     refused = 0
     if args.verify:
-        from dicomize.validate import validate_paths  # noqa: PLC0415  (pydicom, dciodvfy)
+        from dicomize.validate import validate_paths  # pydicom, dciodvfy
 
         paths = []
         for verdict in validate_paths(args.inputs):

@@ -72,7 +72,7 @@ def _read_secret(args: argparse.Namespace) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; return the exit code."""
-    from dicomize.service.web.security import check_bind  # noqa: PLC0415
+    from dicomize.service.web.security import check_bind
 
     try:
         secret = _read_secret(args)
@@ -84,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
     except (QueryError, MetadataError, ConfigError, InputError) as exc:
         return refuse(exc, args)
     log_service(args)
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
-    from dicomize.service.web import create_app  # noqa: PLC0415
+    from dicomize.service.web import create_app
 
     app = create_app(web, settings)
     scheme = "https" if args.certfile else "http"
@@ -111,7 +111,7 @@ def _check_tls(args: argparse.Namespace) -> None:
 
 
 def _web_settings(args: argparse.Namespace, secret: str | None) -> Any:  # noqa: ANN401
-    from dicomize.service.web import WebSettings  # noqa: PLC0415
+    from dicomize.service.web import WebSettings
 
     return WebSettings(
         state=_state(args),

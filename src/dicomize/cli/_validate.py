@@ -44,8 +44,8 @@ def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser: 
 
 def run(args: argparse.Namespace) -> int:
     """Validate every input, then the set; exit 0 only when there is no error."""
-    from dicomize.consistency import check_consistency  # noqa: PLC0415  (pydicom)
-    from dicomize.validate import dciodvfy_path, validate_paths  # noqa: PLC0415  (pydicom)
+    from dicomize.consistency import check_consistency  # pydicom
+    from dicomize.validate import dciodvfy_path, validate_paths  # pydicom
 
     if dciodvfy_path() is None and not args.quiet:
         print(

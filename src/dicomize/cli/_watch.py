@@ -132,8 +132,8 @@ def service_settings(args: argparse.Namespace, output: str | None) -> Any:  # no
     ConfigError, MetadataError, QueryError, InputError
         For flags that cannot work; nothing has started yet.
     """
-    from dicomize.metadata import resolve_metadata  # noqa: PLC0415
-    from dicomize.service.worker import ServiceSettings  # noqa: PLC0415
+    from dicomize.metadata import resolve_metadata
+    from dicomize.service.worker import ServiceSettings
 
     keep_days = getattr(args, "keep_days", None)
     if keep_days is not None and keep_days < 0:
@@ -167,7 +167,7 @@ def _seconds(count: float | None, unit: float = 3600.0) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     """Watch until SIGTERM (or once); return the exit code."""
-    from dicomize.service.watch import Watcher, WatchSettings  # noqa: PLC0415
+    from dicomize.service.watch import Watcher, WatchSettings
 
     inbox = Path(args.inbox)
     if not inbox.is_dir():
@@ -216,9 +216,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _status(state: Path) -> int:
     """Print the journal's jobs by state, then each stuck job with its reason."""
-    import time  # noqa: PLC0415  (--help does without it)
+    import time  # --help does without it
 
-    from dicomize.service.journal import Journal, state_in_words  # noqa: PLC0415
+    from dicomize.service.journal import Journal, state_in_words
 
     path = state / "journal.sqlite"
     if not path.exists():

@@ -35,8 +35,8 @@ def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser: 
 
 def run(args: argparse.Namespace) -> int:
     """Query and print; a worklist that cannot answer is one line, exit 2."""
-    from dicomize.options import SendOptions  # noqa: PLC0415
-    from dicomize.worklist import WorklistQuery, query_worklist  # noqa: PLC0415
+    from dicomize.options import SendOptions
+    from dicomize.worklist import WorklistQuery, query_worklist
 
     try:
         query = WorklistQuery(

@@ -31,5 +31,5 @@ def is_video(head: bytes) -> bool:
         or head.startswith(b"\x1a\x45\xdf\xa3")  # Matroska, WebM
         or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
         or head.startswith((b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"))  # MPEG PS, MPEG-2 ES
-        or (len(head) > 376 and head[0] == head[188] == head[376] == 0x47)  # noqa: PLR2004  (TS)
+        or (len(head) > 376 and head[0] == head[188] == head[376] == 0x47)  # TS
     )

@@ -45,7 +45,7 @@ def av1_bit_depth(data: bytes) -> int | None:
     twelve_bit (bit 5). None when there is no such box.
     """
     span = find(data, b"meta", b"iprp", b"ipco", b"av1C")
-    if span is None or span[1] - span[0] < 3:  # noqa: PLR2004
+    if span is None or span[1] - span[0] < 3:
         return None
     flags = data[span[0] + 2]
     if flags & 0x40:

@@ -75,13 +75,13 @@ def parse_j2k(data: bytes) -> J2kInfo:
     siz = cod = b""
     cap = False
     while True:
-        if position + 4 > size or data[position] != 0xFF:  # noqa: PLR2004
+        if position + 4 > size or data[position] != 0xFF:
             raise CorruptImage("JPEG 2000 main header is truncated or damaged")
         marker = data[position + 1]
         if marker == _SOT:
             break
         (length,) = struct.unpack_from(">H", data, position + 2)
-        if length < 2 or position + 2 + length > size:  # noqa: PLR2004
+        if length < 2 or position + 2 + length > size:
             raise CorruptImage(f"JPEG 2000 segment 0xFF{marker:02X} is truncated")
         body = data[position + 4 : position + 2 + length]
         if marker == _SIZ:
@@ -91,7 +91,7 @@ def parse_j2k(data: bytes) -> J2kInfo:
         elif marker == _COD:
             cod = body
         position += 2 + length
-    if len(siz) < 38 or len(cod) < 10:  # noqa: PLR2004
+    if len(siz) < 38 or len(cod) < 10:
         raise CorruptImage("JPEG 2000 main header lacks SIZ or COD")
     rsiz, xsiz, ysiz, xosiz, yosiz = struct.unpack_from(">HIIII", siz, 0)
     (components,) = struct.unpack_from(">H", siz, 34)
@@ -134,7 +134,7 @@ def _consistent(siz: bytes, cod: bytes, components: int) -> bool:
         and ytsiz + ytosiz > yosiz
     )
     samples = all(
-        (siz[36 + 3 * i] & 0x7F) < 38 and siz[37 + 3 * i] and siz[38 + 3 * i]  # noqa: PLR2004
+        (siz[36 + 3 * i] & 0x7F) < 38 and siz[37 + 3 * i] and siz[38 + 3 * i]
         for i in range(components)
     )
     # SGcod: progression order <= 4, at least one layer, MCT 0/1; SPcod: at most 32
@@ -142,13 +142,13 @@ def _consistent(siz: bytes, cod: bytes, components: int) -> bool:
     progression, layers, mct = cod[1], int.from_bytes(cod[2:4], "big"), cod[4]
     levels, block_width, block_height, wavelet = cod[5], cod[6], cod[7], cod[9]
     coding = (
-        progression <= 4  # noqa: PLR2004
+        progression <= 4
         and layers >= 1
         and mct <= 1
-        and levels <= 32  # noqa: PLR2004
-        and block_width <= 8  # noqa: PLR2004
-        and block_height <= 8  # noqa: PLR2004
-        and block_width + block_height <= 8  # noqa: PLR2004
+        and levels <= 32
+        and block_width <= 8
+        and block_height <= 8
+        and block_width + block_height <= 8
         and wavelet <= 1
     )
     return image and tiles and samples and coding
@@ -179,9 +179,9 @@ def j2k_passthrough(info: J2kInfo) -> Passthrough | str:
     """Describe `info` for DICOM, or say why it cannot be stored as it is."""
     if info.components not in {1, 3}:
         return f"JPEG 2000 with {info.components} components has no photometric interpretation here"
-    if info.precision > 16:  # noqa: PLR2004
+    if info.precision > 16:
         return f"{info.precision}-bit JPEG 2000 is beyond the 16 bits these IODs hold"
-    if info.signed and info.components == 3:  # noqa: PLR2004
+    if info.signed and info.components == 3:
         return "signed colour JPEG 2000 is not allowed (colour is unsigned)"
     if info.components == 1:
         photometric = "MONOCHROME2"
@@ -199,7 +199,7 @@ def j2k_passthrough(info: J2kInfo) -> Passthrough | str:
         transfer_syntax=syntax,
         photometric_interpretation=photometric,
         samples_per_pixel=info.components,
-        bits_allocated=8 if info.precision <= 8 else 16,  # noqa: PLR2004
+        bits_allocated=8 if info.precision <= 8 else 16,
         bits_stored=info.precision,
         lossy_method=None if info.reversible else method,
         pixel_representation=1 if info.signed else 0,
@@ -218,9 +218,9 @@ def jp2_header(data: bytes) -> tuple[str | None, bytes | None]:
         return None, None
     start, end = colour
     method = data[start]
-    if method == 1 and end - start >= 7:  # noqa: PLR2004  (enumerated colour space)
+    if method == 1 and end - start >= 7:  # enumerated colour space
         (space,) = struct.unpack_from(">I", data, start + 3)
-        if space == 18:  # noqa: PLR2004
+        if space == 18:
             return "sYCC JP2 colour has no DICOM photometric interpretation here", None
         return None, None
     if method in {2, 3}:  # restricted or any ICC profile

@@ -166,10 +166,10 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
     while True:
         if position >= size:
             raise CorruptImage("JPEG ends before its EOI marker (truncated)")
-        if data[position] != 0xFF:  # noqa: PLR2004
+        if data[position] != 0xFF:
             raise CorruptImage(f"JPEG has no marker where one is required (byte {position})")
         start = position
-        while position < size and data[position] == 0xFF:  # noqa: PLR2004  (fill bytes)
+        while position < size and data[position] == 0xFF:  # fill bytes
             position += 1
         if position >= size:
             raise CorruptImage("JPEG ends before its EOI marker (truncated)")
@@ -177,12 +177,12 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
         position += 1
         if marker == _EOI:
             break
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # noqa: PLR2004  (no length)
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length
             continue
         if position + 2 > size:
             raise CorruptImage("JPEG segment header is truncated")
         length = int.from_bytes(data[position : position + 2], "big")
-        if length < 2 or position + length > size:  # noqa: PLR2004
+        if length < 2 or position + length > size:
             raise CorruptImage(f"JPEG segment 0xFF{marker:02X} is truncated")
         body = data[position + 2 : position + length]
         position += length
@@ -201,11 +201,11 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
             orientation, found_at = _exif_orientation(body[6:])
             if found_at is not None:
                 orientation_at = (start + 4 + 6 + found_at[0], found_at[1])
-        elif marker == _APP2 and body.startswith(b"ICC_PROFILE\x00") and len(body) > 14:  # noqa: PLR2004
+        elif marker == _APP2 and body.startswith(b"ICC_PROFILE\x00") and len(body) > 14:
             icc_chunks[body[12]] = body[14:]
         elif marker == _LSE and body:
             lse_ids.append(body[0])
-        elif marker == _APP14 and body.startswith(b"Adobe") and len(body) >= 12:  # noqa: PLR2004
+        elif marker == _APP14 and body.startswith(b"Adobe") and len(body) >= 12:
             adobe = body[11]
         elif marker == _SOS:
             if not sof_marker:
@@ -221,7 +221,7 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
             position = found.start()
     if not sof_marker or not predictors:
         raise CorruptImage("JPEG has no frame header or no scan")
-    if len(frame) < 6:  # noqa: PLR2004
+    if len(frame) < 6:
         raise CorruptImage("JPEG frame header is damaged")
     precision, rows, columns, count = struct.unpack(">BHHB", frame[:6])
     if len(frame) < 6 + 3 * count or count == 0 or rows == 0 or columns == 0:
@@ -257,8 +257,8 @@ def _exif_orientation(tiff: bytes) -> tuple[int, tuple[int, str] | None]:
         for index in range(count):
             entry = ifd + 2 + 12 * index
             tag, kind, _, value = struct.unpack_from(order + "HHIH", tiff, entry)
-            if tag == 0x0112 and kind == 3:  # noqa: PLR2004  (Orientation, SHORT)
-                return (value if 1 <= value <= 8 else 1), (entry + 8, order)  # noqa: PLR2004
+            if tag == 0x0112 and kind == 3:  # Orientation, SHORT
+                return (value if 1 <= value <= 8 else 1), (entry + 8, order)
     except (KeyError, struct.error):
         pass
     return 1, None
@@ -276,7 +276,7 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
     components = len(info.component_ids)
     if info.process in {"progressive", "arithmetic", "hierarchical"}:
         return f"{info.process} JPEG has only a retired transfer syntax"
-    if components == 4:  # noqa: PLR2004
+    if components == 4:
         return "CMYK/YCCK JPEG has only a retired photometric interpretation"
     if components not in {1, 3}:
         return f"JPEG with {components} components has no DICOM photometric interpretation"
@@ -286,7 +286,7 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
     if info.process == "jpeg-ls":
         return _jpeg_ls_passthrough(info)
     if info.process == "lossless":
-        bits = 8 if info.precision <= 8 else 16  # noqa: PLR2004
+        bits = 8 if info.precision <= 8 else 16
         syntax = (
             "1.2.840.10008.1.2.4.70" if set(info.predictors) == {1} else "1.2.840.10008.1.2.4.57"
         )
@@ -303,7 +303,7 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
             return (
                 "colour extended (SOF1) JPEG has no DICOM transfer syntax row (PS3.5 Table 8.2.1-1)"
             )
-        if info.precision == 8:  # noqa: PLR2004
+        if info.precision == 8:
             return Passthrough(
                 transfer_syntax="1.2.840.10008.1.2.4.51",
                 photometric_interpretation="MONOCHROME2",
@@ -320,7 +320,7 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
             bits_stored=12,
             lossy_method="ISO_10918_1",
         )
-    if info.precision != 8:  # noqa: PLR2004
+    if info.precision != 8:
         return "baseline JPEG must be 8-bit"
     # PS3.5 8.2.1: YCbCr-coded JPEG is YBR_FULL_422 whatever the chroma subsampling.
     if grey:
@@ -364,7 +364,7 @@ def strip_segments(data: bytes, info: JpegInfo) -> tuple[bytes, list[str]]:
 def _segment_name(marker: int) -> str:
     if marker == _COM:
         return "COM"
-    if 0xE0 <= marker <= 0xEF:  # noqa: PLR2004
+    if 0xE0 <= marker <= 0xEF:
         return f"APP{marker - 0xE0}"
     return f"0xFF{marker:02X}"
 
@@ -373,16 +373,16 @@ def _jpeg_ls_passthrough(info: JpegInfo) -> Passthrough | str:
     # PS3.5 8.2.3: .80 when every scan has NEAR 0, else .81. DICOM names no JPEG-LS
     # colour transform, so colour is RGB.
     grey = len(info.component_ids) == 1
-    if not grey and 13 in info.lse_ids:  # noqa: PLR2004  (ISO 14495-2 colour transform)
+    if not grey and 13 in info.lse_ids:  # ISO 14495-2 colour transform
         return "JPEG-LS with a colour transform has no DICOM photometric interpretation"
-    if info.precision < 2:  # noqa: PLR2004
+    if info.precision < 2:
         return "JPEG-LS needs at least 2 bits per sample in DICOM"
     near = max(info.predictors)
     return Passthrough(
         transfer_syntax="1.2.840.10008.1.2.4.80" if near == 0 else "1.2.840.10008.1.2.4.81",
         photometric_interpretation="MONOCHROME2" if grey else "RGB",
         samples_per_pixel=len(info.component_ids),
-        bits_allocated=8 if info.precision <= 8 else 16,  # noqa: PLR2004
+        bits_allocated=8 if info.precision <= 8 else 16,
         bits_stored=info.precision,
         lossy_method=None if near == 0 else "ISO_14495_1",
     )

@@ -63,7 +63,7 @@ class Passthrough:
         if self.lossy_method is not None:
             decoded = rows * columns * self.samples_per_pixel * self.bits_allocated // 8
             lossy = ((self.lossy_method, round(decoded / len(stream), 2)),)
-        colour = self.samples_per_pixel == 3  # noqa: PLR2004
+        colour = self.samples_per_pixel == 3
         return Picture(
             pixels=stream,
             rows=rows,

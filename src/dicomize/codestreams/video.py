@@ -98,12 +98,12 @@ def h264_profile(extradata: bytes, sample: bytes = b"") -> H264Profile | None:
     sample : bytes
         Annex B stream data holding a sequence parameter set (MPEG-TS), or empty.
     """
-    if len(extradata) >= 4 and extradata[0] == 1:  # noqa: PLR2004  (avcC configurationVersion)
+    if len(extradata) >= 4 and extradata[0] == 1:  # avcC configurationVersion
         return H264Profile(
             profile_idc=extradata[1], constraints=extradata[2], level_idc=extradata[3]
         )
     for nal in _nal_units(extradata or sample):
-        if nal and nal[0] & 0x1F == _H264_SPS and len(nal) >= 4:  # noqa: PLR2004
+        if nal and nal[0] & 0x1F == _H264_SPS and len(nal) >= 4:
             head = _unescaped(nal[1:], 3)
             return H264Profile(profile_idc=head[0], constraints=head[1], level_idc=head[2])
     return None
@@ -132,7 +132,7 @@ def h264_frame_packing(sample: bytes, extradata: bytes = b"") -> bool:
     units (MP4, the prefix size from the ``avcC`` record). PS3.5 8.2.8 keeps frame
     packing out of the "2D" syntaxes; the stereo ones need Stereo Pairs Present.
     """
-    if extradata[:1] == b"\x01" and len(extradata) > 4:  # noqa: PLR2004
+    if extradata[:1] == b"\x01" and len(extradata) > 4:
         units = _length_prefixed(sample, (extradata[4] & 0x03) + 1)
     else:
         units = _nal_units(sample)
@@ -150,9 +150,9 @@ def _sei_types(payload: bytes) -> set[int]:
     """Return the payload types of the SEI messages in an SEI RBSP (H.264 7.3.2.3)."""
     found: set[int] = set()
     position = 0
-    while position < len(payload) and payload[position] != 0x80:  # noqa: PLR2004  (trailing bits)
+    while position < len(payload) and payload[position] != 0x80:  # trailing bits
         kind = 0
-        while position < len(payload) and payload[position] == 0xFF:  # noqa: PLR2004
+        while position < len(payload) and payload[position] == 0xFF:
             kind += 255
             position += 1
         if position >= len(payload):
@@ -160,7 +160,7 @@ def _sei_types(payload: bytes) -> set[int]:
         kind += payload[position]
         position += 1
         size = 0
-        while position < len(payload) and payload[position] == 0xFF:  # noqa: PLR2004
+        while position < len(payload) and payload[position] == 0xFF:
             size += 255
             position += 1
         if position >= len(payload):
@@ -173,18 +173,18 @@ def _sei_types(payload: bytes) -> set[int]:
 
 def hevc_profile(extradata: bytes, sample: bytes = b"") -> HevcProfile | None:
     """Read an HEVC stream's profile from its ``hvcC`` record, or its SPS in `sample`."""
-    if len(extradata) >= 13 and extradata[0] == 1:  # noqa: PLR2004  (hvcC configurationVersion)
+    if len(extradata) >= 13 and extradata[0] == 1:  # hvcC configurationVersion
         return HevcProfile(
             profile_idc=extradata[1] & 0x1F,
             high_tier=bool(extradata[1] & 0x20),
             level_idc=extradata[12],
         )
     for nal in _nal_units(extradata or sample):
-        if len(nal) >= 3 and (nal[0] >> 1) & 0x3F == _HEVC_SPS:  # noqa: PLR2004
+        if len(nal) >= 3 and (nal[0] >> 1) & 0x3F == _HEVC_SPS:
             # After the 2-byte NAL header, one byte of SPS ids, then profile_tier_level:
             # a byte of space/tier/profile, 4 of compatibility flags, 6 of constraints, level.
             ptl = _unescaped(nal[3:], 12)
-            if len(ptl) == 12:  # noqa: PLR2004
+            if len(ptl) == 12:
                 return HevcProfile(
                     profile_idc=ptl[0] & 0x1F, high_tier=bool(ptl[0] & 0x20), level_idc=ptl[11]
                 )
@@ -196,7 +196,7 @@ def mpeg2_profile(sample: bytes) -> Mpeg2Profile | None:
     position = sample.find(_MPEG2_EXTENSION)
     while position >= 0:
         body = sample[position + 4 : position + 10]
-        if len(body) >= 6 and body[0] >> 4 == _SEQUENCE_EXTENSION_ID:  # noqa: PLR2004
+        if len(body) >= 6 and body[0] >> 4 == _SEQUENCE_EXTENSION_ID:
             indication = (body[0] & 0x0F) << 4 | body[1] >> 4
             return Mpeg2Profile(
                 profile=(indication >> 4) & 0x07,

@@ -261,6 +261,6 @@ def render_pages(document: Document, *, dpi: int, max_pixels: int | None) -> Pic
     dicomize.errors.ImageTooLarge
         When the pages together exceed `max_pixels`.
     """
-    from dicomize.documents._pages import render_pages as render  # noqa: PLC0415  (PDFium)
+    from dicomize.documents._pages import render_pages as render  # PDFium
 
     return render(document.data, dpi=dpi, max_pixels=max_pixels)

@@ -30,8 +30,8 @@ def read(data: bytes) -> Document:
         raise UnsupportedInput("not a PDF (no %PDF- header)")
     if b"%%EOF" not in data[-_TAIL:]:
         raise CorruptImage("PDF does not end with %%EOF (truncated)")
-    import pypdfium2  # noqa: PLC0415  (PDFium loads only for documents)
-    import pypdfium2.raw as pdfium_c  # noqa: PLC0415
+    import pypdfium2  # PDFium loads only for documents
+    import pypdfium2.raw as pdfium_c
 
     try:
         document = pypdfium2.PdfDocument(data)

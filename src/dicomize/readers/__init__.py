@@ -176,7 +176,7 @@ def read_picture(source: Source, options: ConvertOptions | None = None) -> Pictu
         raise UnsupportedInput(
             f"cannot convert a {type(source).__name__}; give a path, bytes or a numpy array"
         )
-    from dicomize.readers._array import read_array  # noqa: PLC0415
+    from dicomize.readers._array import read_array
 
     return read_array(source, options)
 

@@ -32,7 +32,7 @@ def read_array(source: Any, options: ConvertOptions) -> Picture:  # noqa: ANN401
     stacks of frames; ``(rows, columns, 1-4)`` is one frame with samples.
     """
     array = np.asarray(source)
-    if array.ndim == 4 or (array.ndim == 3 and array.shape[2] not in {1, 2, 3, 4}):  # noqa: PLR2004
+    if array.ndim == 4 or (array.ndim == 3 and array.shape[2] not in {1, 2, 3, 4}):
         if array.shape[0] == 0:
             raise UnsupportedInput("the array has no frames")
         frames = [picture_from_array(frame, background=options.background) for frame in array]
@@ -74,7 +74,7 @@ def picture_from_array(
     UnsupportedInput
         For dtypes, shapes or sizes DICOM cannot hold in these IODs.
     """
-    if array.ndim == 3 and array.shape[2] == 1:  # noqa: PLR2004
+    if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.dtype == np.bool_:
         array = array.view(np.uint8) * np.uint8(255)
@@ -84,14 +84,14 @@ def picture_from_array(
         raise UnsupportedInput(
             f"pixel type {array.dtype} is not supported; use bool, uint8, uint16 or int16"
         )
-    if array.ndim == 3 and array.shape[2] in {_GRAY_ALPHA, _RGBA}:  # noqa: PLR2004
+    if array.ndim == 3 and array.shape[2] in {_GRAY_ALPHA, _RGBA}:
         if kind == "i2":
             raise UnsupportedInput("pixels with alpha must be unsigned")
         array, note = composite(array, background)
         derivation = (*derivation, note)
-    if array.ndim == 2:  # noqa: PLR2004
+    if array.ndim == 2:
         samples, photometric = 1, "MONOCHROME2"
-    elif array.ndim == 3 and array.shape[2] == _RGB:  # noqa: PLR2004
+    elif array.ndim == 3 and array.shape[2] == _RGB:
         if kind == "i2":
             raise UnsupportedInput("colour pixels must be unsigned (PS3.3 C.7.6.3.1)")
         samples, photometric = 3, "RGB"
@@ -104,7 +104,7 @@ def picture_from_array(
     # An array is in memory already: no pixel limit, only what DICOM can hold.
     check_size(columns, rows, None)
     bits = array.dtype.itemsize * 8
-    stored = bits if bits_stored is None or bits == 8 else bits_stored  # noqa: PLR2004
+    stored = bits if bits_stored is None or bits == 8 else bits_stored
     # Native Pixel Data is little-endian and row-major (PS3.5 8.1.1); this copies
     # only when the caller's array is not already laid out that way.
     array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))

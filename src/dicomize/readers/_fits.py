@@ -40,7 +40,7 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
     if bitpix not in _TYPES:
         raise CorruptImage(f"FITS BITPIX {bitpix} is not a valid integer sample size")
     shape = [_integer(cards, f"NAXIS{axis}") for axis in range(1, axes + 1)]
-    if axes < 2 or any(length != 1 for length in shape[2:]):  # noqa: PLR2004
+    if axes < 2 or any(length != 1 for length in shape[2:]):
         raise UnsupportedInput(f"FITS data with {axes} axes of {shape} is not a 2-D picture")
     columns, rows = shape[0], shape[1]
     check_size(columns, rows, options.max_pixels)
@@ -53,8 +53,8 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
     stored = np.frombuffer(data, _TYPES[bitpix], rows * columns, start).reshape(rows, columns)
     values = stored.astype(np.int64) + int(float(zero))
     low, high = int(values.min()), int(values.max())
-    if low >= 0 and high <= 0xFFFF:  # noqa: PLR2004
-        array = values.astype(np.uint16 if bitpix > 8 else np.uint8)  # noqa: PLR2004
+    if low >= 0 and high <= 0xFFFF:
+        array = values.astype(np.uint16 if bitpix > 8 else np.uint8)
     elif low >= -(2**15) and high < 2**15:
         array = values.astype(np.int16)
     else:

@@ -36,7 +36,7 @@ _SRGB_PRIMARIES = 1
 def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture:  # noqa: ARG001
     """Decode the primary image of a HEIF file."""
     try:
-        import pillow_heif  # noqa: PLC0415
+        import pillow_heif
     except ImportError:
         raise UnsupportedInput(
             "HEIC/HEIF pictures need the heif extra: pip install 'dicomize[heif]'"
@@ -61,17 +61,17 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
         ) from exc
     depth = int(info.get("bit_depth") or 8)
     derivation: list[str] = []
-    if array.dtype == np.uint16 and depth < 16:  # noqa: PLR2004
+    if array.dtype == np.uint16 and depth < 16:
         # pillow-heif scales deep samples to 16 bits; the file's own values are wanted.
         array = array >> (16 - depth)
     if count > 1:
         derivation.append(f"primary image of the {count} in the HEIF file")
-    colour = array.ndim == 3  # noqa: PLR2004
+    colour = array.ndim == 3
     icc = _profile(info, derivation) if colour else None
     picture = picture_from_array(
         array,
         background=options.background,
-        bits_stored=depth if depth > 8 else None,  # noqa: PLR2004
+        bits_stored=depth if depth > 8 else None,
         icc_profile=icc,
         derivation=tuple(derivation),
         lossy=(("ISO_23008_2", _ratio(array, depth, len(data))),),
@@ -98,5 +98,5 @@ def _profile(info: dict[str, Any], derivation: list[str]) -> bytes:
 
 
 def _ratio(array: Any, depth: int, size: int) -> float:  # noqa: ANN401  (numpy array)
-    decoded = array.size * (2 if depth > 8 else 1)  # noqa: PLR2004
+    decoded = array.size * (2 if depth > 8 else 1)
     return round(float(decoded) / max(size, 1), 2)

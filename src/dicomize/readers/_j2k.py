@@ -66,7 +66,7 @@ def _decoded_picture(
     icc: bytes | None,
     options: ConvertOptions,
 ) -> Picture:
-    import imagecodecs  # noqa: PLC0415
+    import imagecodecs
 
     try:
         array = imagecodecs.htj2k_decode(stream) if info.htj2k else imagecodecs.jpeg2k_decode(data)
@@ -76,7 +76,7 @@ def _decoded_picture(
     return picture_from_array(
         array,
         background=options.background,
-        bits_stored=info.precision if 8 < info.precision <= 16 else None,  # noqa: PLR2004
+        bits_stored=info.precision if 8 < info.precision <= 16 else None,
         icc_profile=icc,
         derivation=(f"JPEG 2000 decoded because {reason}",),
         lossy=() if info.reversible else ((method, None),),

@@ -44,11 +44,11 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
             legal = jpeg_passthrough(described)
             if not isinstance(legal, str):
                 return passthrough_picture(stream, described, legal, options, note)
-    if info.precision > 8 or info.process in {"lossless", "jpeg-ls"}:  # noqa: PLR2004
+    if info.precision > 8 or info.process in {"lossless", "jpeg-ls"}:
         # Pillow decodes only 8-bit lossy JPEG; libjpeg-turbo (imagecodecs) does the rest.
         picture = decode_deep_jpeg(data, info, options)
     else:
-        from dicomize.readers._pillow import read as read_with_pillow  # noqa: PLC0415
+        from dicomize.readers._pillow import read as read_with_pillow
 
         picture = read_with_pillow(data, fmt, options)
     note = f"JPEG decoded because {reason}"
@@ -82,10 +82,10 @@ def passthrough_picture(
 
 def decode_deep_jpeg(data: bytes, info: JpegInfo, options: ConvertOptions) -> Picture:
     """Decode a 12/16-bit, lossless or JPEG-LS stream exactly (Pillow handles only 8-bit lossy)."""
-    import imagecodecs  # noqa: PLC0415
+    import imagecodecs
 
-    from dicomize.readers._array import picture_from_array  # noqa: PLC0415
-    from dicomize.readers._orientation import apply_orientation  # noqa: PLC0415
+    from dicomize.readers._array import picture_from_array
+    from dicomize.readers._orientation import apply_orientation
 
     decode = imagecodecs.jpegls_decode if info.process == "jpeg-ls" else imagecodecs.jpeg8_decode
     try:
@@ -104,7 +104,7 @@ def decode_deep_jpeg(data: bytes, info: JpegInfo, options: ConvertOptions) -> Pi
     return picture_from_array(
         array,
         background=options.background,
-        bits_stored=info.precision if info.precision > 8 else None,  # noqa: PLR2004
+        bits_stored=info.precision if info.precision > 8 else None,
         icc_profile=info.icc_profile,
         derivation=derivation,
         lossy=lossy,
@@ -148,13 +148,13 @@ def lossless_transcode(data: bytes, info: JpegInfo) -> tuple[bytes, JpegInfo, st
 def _jpegtran(data: bytes, info: JpegInfo, transform: tuple[str, ...]) -> bytes | None:
     transcodable = (
         info.process in {"baseline", "extended", "progressive", "arithmetic"}
-        and info.precision == 8  # noqa: PLR2004
+        and info.precision == 8
         and len(info.component_ids) in {1, 3}
     )
     jpegtran = shutil.which("jpegtran") if transcodable else None
     if jpegtran is None:
         return None
-    import subprocess  # noqa: PLC0415  (5 ms; only progressive or rotated JPEGs need it)
+    import subprocess  # 5 ms; only progressive or rotated JPEGs need it
 
     command = [jpegtran, "-copy", "all", *(("-perfect", *transform) if transform else ())]
     try:

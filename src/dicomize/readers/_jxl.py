@@ -24,12 +24,12 @@ __all__ = ["read"]
 
 def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture:  # noqa: ARG001
     """Decode a JPEG XL file or bare codestream."""
-    import imagecodecs  # noqa: PLC0415
+    import imagecodecs
 
     data = source if isinstance(source, bytes) else source.read()
     info = parse_jxl(data)
     check_size(info.columns, info.rows, options.max_pixels)  # before anything is decoded
-    if info.bits_per_sample > 16:  # noqa: PLR2004
+    if info.bits_per_sample > 16:
         raise UnsupportedInput(f"{info.bits_per_sample}-bit JPEG XL is beyond the 16 bits of DICOM")
     try:
         array = np.asarray(imagecodecs.jpegxl_decode(data, index=0 if info.animated else None))
@@ -44,7 +44,7 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
     return picture_from_array(
         array,
         background=options.background,
-        bits_stored=depth if 8 < depth < 16 else None,  # noqa: PLR2004
+        bits_stored=depth if 8 < depth < 16 else None,
         derivation=derivation,
         lossy=lossy,
         source_format="JPEG XL",

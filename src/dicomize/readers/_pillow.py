@@ -163,7 +163,7 @@ def _read(
             source.seek(0)
             source = source.read()
         picture = _deep_png(source, image, background)
-    elif fmt == "AVIF" and (av1_bit_depth(data) or 8) > 8:  # noqa: PLR2004
+    elif fmt == "AVIF" and (av1_bit_depth(data) or 8) > 8:
         picture = _deep_avif(data, image, background)
     else:
         picture = _picture(image, data, fmt, background, max_pixels)
@@ -287,10 +287,10 @@ def _to_picture(
             source_format=fmt,
             bilevel=bilevel,
         )
-    from dicomize.readers._array import picture_from_array  # noqa: PLC0415  (numpy)
+    from dicomize.readers._array import picture_from_array  # numpy
 
     array = _array_of(image)
-    if array.ndim == 3 and array.shape[2] == 3:  # noqa: PLR2004
+    if array.ndim == 3 and array.shape[2] == 3:
         icc = _colour_profile(icc)
     if bits_stored is not None and int(array.max(initial=0)) >= 1 << bits_stored:
         bits_stored = None  # the samples were scaled to the full depth; sBIT is history only
@@ -337,7 +337,7 @@ def _raw_pieces(image: Image.Image) -> Iterator[bytes]:
 
 
 def _array_of(image: Image.Image) -> npt.NDArray[Any]:
-    import numpy as np  # noqa: PLC0415  (only pixels Pillow cannot hand over as they are)
+    import numpy as np  # only pixels Pillow cannot hand over as they are
 
     mode = image.mode
     if mode in {"LA", "RGBA"} or mode.startswith("I;16"):
@@ -345,7 +345,7 @@ def _array_of(image: Image.Image) -> npt.NDArray[Any]:
     if mode == "I":
         array = np.asarray(image)
         low, high = int(array.min(initial=0)), int(array.max(initial=0))
-        if low >= 0 and high <= 0xFFFF:  # noqa: PLR2004
+        if low >= 0 and high <= 0xFFFF:
             return array.astype(np.uint16)
         if low >= -(2**15) and high < 2**15:
             return array.astype(np.int16)
@@ -364,7 +364,7 @@ def _colour_profile(icc: bytes | None) -> bytes:
 
 def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None, str]:
     if icc and icc[16:20] == b"CMYK":
-        from PIL import ImageCms  # noqa: PLC0415
+        from PIL import ImageCms
 
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
@@ -415,7 +415,7 @@ def _png_head(stream: BinaryIO) -> bytes:
     while True:
         header = stream.read(8)
         parts.append(header)
-        if len(header) < 8 or header[4:] == b"IDAT":  # noqa: PLR2004
+        if len(header) < 8 or header[4:] == b"IDAT":
             break
         parts.append(stream.read(int.from_bytes(header[:4], "big") + 4))
     stream.seek(0)
@@ -437,21 +437,21 @@ def _png_is_deep_colour(data: bytes) -> bool:
     # IHDR: width, height, bit depth, colour type. Colour types 2, 4, 6 at depth 16
     # (RGB, gray+alpha, RGBA) are the ones Pillow reduces to 8 bits.
     for kind, body in _png_chunks(data):
-        if kind == b"IHDR" and len(body) >= 10:  # noqa: PLR2004
-            return body[8] == 16 and body[9] in {2, 4, 6}  # noqa: PLR2004
+        if kind == b"IHDR" and len(body) >= 10:
+            return body[8] == 16 and body[9] in {2, 4, 6}
     return False
 
 
 def _png_significant_bits(data: bytes) -> int | None:
     for kind, body in _png_chunks(data):
         if kind == b"sBIT" and body:
-            return max(body[:3]) if len(body) >= 3 else body[0]  # noqa: PLR2004
+            return max(body[:3]) if len(body) >= 3 else body[0]
     return None
 
 
 def _tiff_is_deep_colour(image: Image.Image) -> bool:
     bits = getattr(image, "tag_v2", {}).get(258)
-    return isinstance(bits, tuple) and len(bits) > 1 and max(bits) > 8  # noqa: PLR2004
+    return isinstance(bits, tuple) and len(bits) > 1 and max(bits) > 8
 
 
 def _read_frames(
@@ -505,8 +505,8 @@ def _applied(orientation: int) -> str:
 
 
 def _deep_png(data: bytes, image: Image.Image, background: tuple[int, int, int]) -> Picture:
-    import imagecodecs  # noqa: PLC0415  (only 16-bit colour PNGs need libpng)
-    import numpy as np  # noqa: PLC0415  (only pixels Pillow cannot hand over as they are)
+    import imagecodecs  # only 16-bit colour PNGs need libpng
+    import numpy as np  # only pixels Pillow cannot hand over as they are
 
     try:
         array = imagecodecs.png_decode(data)
@@ -518,8 +518,8 @@ def _deep_png(data: bytes, image: Image.Image, background: tuple[int, int, int])
 def _deep_avif(data: bytes, image: Image.Image, background: tuple[int, int, int]) -> Picture:
     # Pillow gives AVIF as 8 bits; libavif (imagecodecs) keeps 10 and 12 as they are.
     # Pillow still says how to turn the picture upright (irot/imir and EXIF, merged).
-    import imagecodecs  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415  (only pixels Pillow cannot hand over as they are)
+    import imagecodecs
+    import numpy as np  # only pixels Pillow cannot hand over as they are
 
     depth = av1_bit_depth(data) or 8
     try:
@@ -537,7 +537,7 @@ def _deep_avif(data: bytes, image: Image.Image, background: tuple[int, int, int]
 def _deep_tiff(
     data: bytes, image: Image.Image, background: tuple[int, int, int], max_pixels: int
 ) -> Picture:
-    import tifffile  # noqa: PLC0415
+    import tifffile
 
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
@@ -563,7 +563,7 @@ def _deep_tiff(
 
 
 def _interleaved(array: npt.NDArray[Any], axes: str) -> npt.NDArray[Any]:
-    import numpy as np  # noqa: PLC0415  (only pixels Pillow cannot hand over as they are)
+    import numpy as np  # only pixels Pillow cannot hand over as they are
 
     # Planar pages (RRR..GGG..BBB) become interleaved samples.
     return np.moveaxis(array, 0, -1) if axes.startswith("S") else array
@@ -578,7 +578,7 @@ def _deep_picture(
     bits_stored: int | None = None,
     lossy: tuple[tuple[str | None, float | None], ...] = (),
 ) -> Picture:
-    from dicomize.readers._array import picture_from_array  # noqa: PLC0415  (numpy)
+    from dicomize.readers._array import picture_from_array  # numpy
 
     derivation: tuple[str, ...] = ()
     orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
@@ -586,7 +586,7 @@ def _deep_picture(
         array = apply_orientation(array, orientation)
         derivation = (_applied(orientation),)
     icc = image.info.get("icc_profile")
-    colour = array.ndim == 3 and array.shape[2] in {3, 4}  # noqa: PLR2004
+    colour = array.ndim == 3 and array.shape[2] in {3, 4}
     return picture_from_array(
         array,
         background=background,

@@ -46,7 +46,7 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
     picture = picture_from_array(
         array,
         background=background,
-        bits_stored=bits if bits > 8 else None,  # noqa: PLR2004
+        bits_stored=bits if bits > 8 else None,
         derivation=derivation,
         source_format="PNM",
     )
@@ -92,10 +92,10 @@ def _read_graymap(data: bytes, max_pixels: int) -> tuple[npt.NDArray[Any], int]:
     check_size(width, height, max_pixels)
     if not 1 <= maxval <= _MAX_MAXVAL:
         raise CorruptImage(f"Netpbm maxval {maxval} is outside 1..65535")
-    shape = (height, width, samples) if samples == 3 else (height, width)  # noqa: PLR2004
+    shape = (height, width, samples) if samples == 3 else (height, width)
     count = width * height * samples
     if magic in {b"P5", b"P6"}:
-        dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)  # noqa: PLR2004
+        dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)
         if len(data) < offset + count * dtype.itemsize:
             raise CorruptImage("Netpbm pixel data is truncated")
         array = np.frombuffer(data, dtype, count, offset).reshape(shape)
@@ -107,7 +107,7 @@ def _read_graymap(data: bytes, max_pixels: int) -> tuple[npt.NDArray[Any], int]:
             array = np.array(tokens[:count], dtype=np.int64).reshape(shape)
         except ValueError:
             raise CorruptImage("Netpbm plain pixel data is not numeric") from None
-        array = array.astype(np.uint16 if maxval > 255 else np.uint8)  # noqa: PLR2004
+        array = array.astype(np.uint16 if maxval > 255 else np.uint8)
     if int(array.max(initial=0)) > maxval:
         raise CorruptImage(f"Netpbm sample exceeds maxval {maxval}")
     return array, maxval
@@ -130,7 +130,7 @@ def _read_pam(data: bytes, max_pixels: int) -> tuple[npt.NDArray[Any], int]:
     check_size(width, height, max_pixels)
     if depth not in {1, 2, 3, 4} or not 1 <= maxval <= _MAX_MAXVAL:
         raise UnsupportedInput(f"PAM depth {depth} / maxval {maxval} is not supported")
-    dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)  # noqa: PLR2004
+    dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)
     count = width * height * depth
     offset = end + len(b"ENDHDR\n")
     if len(data) < offset + count * dtype.itemsize:

@@ -59,11 +59,11 @@ def send_files(
     target = parse_destination(destination) if isinstance(destination, str) else destination
     files = [path for _, path in walk_files(paths)]
     if isinstance(target, DimseDestination):
-        from dicomize.send.dimse import send_dimse  # noqa: PLC0415  (pynetdicom when needed)
+        from dicomize.send.dimse import send_dimse  # pynetdicom when needed
 
         results = send_dimse(files, target, options)
     else:
-        from dicomize.send.stow import send_stow  # noqa: PLC0415  (httpx when needed)
+        from dicomize.send.stow import send_stow  # httpx when needed
 
         results = send_stow(files, target, options)
     if options.commit:
@@ -85,9 +85,9 @@ def _committed(
     results: list[SendResult], target: DimseDestination, options: SendOptions
 ) -> Iterator[SendResult]:
     """Ask for commitment of what was stored; mark each stored result committed or not."""
-    from pydicom import dcmread  # noqa: PLC0415
+    from pydicom import dcmread
 
-    from dicomize.send.commit import request_commitment  # noqa: PLC0415
+    from dicomize.send.commit import request_commitment
 
     stored = [r for r in results if r.status == SendStatus.STORED and r.sop_instance_uid]
     classes = {

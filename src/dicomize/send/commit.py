@@ -47,11 +47,11 @@ def request_commitment(
     dict
         SOP Instance UID → None when committed, else why not (one line).
     """
-    from pydicom.dataset import Dataset  # noqa: PLC0415
-    from pydicom.uid import generate_uid  # noqa: PLC0415
-    from pynetdicom import evt  # noqa: PLC0415
+    from pydicom.dataset import Dataset
+    from pydicom.uid import generate_uid
+    from pynetdicom import evt
 
-    from dicomize.send.dimse import (  # noqa: PLC0415
+    from dicomize.send.dimse import (
         close_transport,
         new_application_entity,
         open_association,
@@ -110,7 +110,7 @@ def _listen(options: SendOptions, handlers: list[Any]) -> Any:  # noqa: ANN401
     """Start the listener a PACS reports to on a new association (J.3.3.1.3), if asked."""
     if options.commit_listen is None:
         return None
-    from pynetdicom import AE  # noqa: PLC0415
+    from pynetdicom import AE
 
     host, _, port = options.commit_listen.rpartition(":")
     ae = AE(ae_title=options.calling_aet)
@@ -121,7 +121,7 @@ def _listen(options: SendOptions, handlers: list[Any]) -> Any:  # noqa: ANN401
 
 
 def _reference(sop_class: str, sop_instance: str) -> Dataset:
-    from pydicom.dataset import Dataset  # noqa: PLC0415
+    from pydicom.dataset import Dataset
 
     item = Dataset()
     item.ReferencedSOPClassUID = sop_class

@@ -101,7 +101,7 @@ def send_dimse(
 
 
 def _describe(path: Path) -> _File | str:
-    from pydicom import dcmread  # noqa: PLC0415
+    from pydicom import dcmread
 
     try:
         ds = dcmread(path, stop_before_pixels=True)
@@ -117,7 +117,7 @@ def _describe(path: Path) -> _File | str:
 
 def new_application_entity(options: SendOptions, *sop_classes: str) -> AE:
     """Return our AE, with the options' title and timeouts, proposing `sop_classes`."""
-    from pynetdicom import AE  # noqa: PLC0415  (pynetdicom loads only when needed)
+    from pynetdicom import AE  # pynetdicom loads only when needed
 
     ae = AE(ae_title=options.calling_aet)
     ae.connection_timeout = options.connect_timeout
@@ -144,7 +144,7 @@ def c_find(
         Named after `what` (``"worklist"``, ``"PACS"``): the peer cannot be reached,
         refuses, fails the query or stops answering.
     """
-    from dicomize.errors import QueryError  # noqa: PLC0415
+    from dicomize.errors import QueryError
 
     assoc, problem, final = open_association(
         new_application_entity(options, model), target, options
@@ -252,8 +252,8 @@ def _rejection_recorder(rejections: list[A_ASSOCIATE_RJ]) -> tuple[Any, Any]:
     transport reaches the state machine first (wlmscpfs does this about half the
     time); the PDU itself is always seen, so the rejection is taken from it.
     """
-    from pynetdicom import evt  # noqa: PLC0415
-    from pynetdicom.pdu import A_ASSOCIATE_RJ  # noqa: PLC0415
+    from pynetdicom import evt
+    from pynetdicom.pdu import A_ASSOCIATE_RJ
 
     def record(event: Event) -> None:
         if isinstance(event.pdu, A_ASSOCIATE_RJ):
@@ -276,7 +276,7 @@ def _reason(pdu: A_ASSOCIATE_RJ) -> str:
 
 def _store(assoc: Association, item: _File, destination: str) -> SendResult | None:
     """C-STORE one file; None when the association is gone (retry the file later)."""
-    from pydicom import dcmread  # noqa: PLC0415
+    from pydicom import dcmread
 
     accepted = {
         (str(c.abstract_syntax), str(c.transfer_syntax[0])) for c in assoc.accepted_contexts
@@ -342,7 +342,7 @@ def _decompressed_for_peer(ds: Dataset, item: _File, accepted: set[tuple[str, st
             f"the peer accepts neither {item.transfer_syntax} nor uncompressed "
             f"for SOP class {item.sop_class}"
         )
-    from pydicom.uid import UID  # noqa: PLC0415
+    from pydicom.uid import UID
 
     if item.transfer_syntax.startswith("1.2.840.10008.1.2.4.10"):
         # MPEG-2, H.264 and HEVC (PS3.5 A.4.5-A.4.10): decoding a clip to frames would

@@ -36,7 +36,7 @@ def send_stow(
     files: list[Path], target: StowDestination, options: SendOptions
 ) -> Iterator[SendResult]:
     """POST the files to ``{root}/studies`` in batches; yield a result per file."""
-    import httpx  # noqa: PLC0415
+    import httpx
 
     with httpx.Client(**client_settings(options)) as client:
         for start in range(0, len(files), options.batch_size):
@@ -51,7 +51,7 @@ def client_settings(options: SendOptions) -> dict[str, Any]:
     Credentials go in headers only; verification stays on, a CA file only says
     whom to trust.
     """
-    import httpx  # noqa: PLC0415
+    import httpx
 
     headers = {"Accept": "application/dicom+json"}
     auth = None
@@ -73,7 +73,7 @@ def _send_batch(
     target: StowDestination,
     options: SendOptions,
 ) -> Iterator[SendResult]:
-    import httpx  # noqa: PLC0415
+    import httpx
 
     uids: dict[Path, str | None] = {path: _sop_instance(path) for path in files}
     boundary = f"dicomize-{secrets.token_hex(12)}"
@@ -178,7 +178,7 @@ def _value(item: dict[str, Any], tag: str) -> str:
 
 
 def _sop_instance(path: Path) -> str | None:
-    from pydicom import dcmread  # noqa: PLC0415
+    from pydicom import dcmread
 
     try:
         return str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)

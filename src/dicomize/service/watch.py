@@ -274,8 +274,8 @@ class Watcher:
     def _observe(self) -> Any:  # noqa: ANN401  (a watchdog Observer)
         """Start waking on filesystem events; None (polling only) when they are unavailable."""
         try:
-            from watchdog.events import FileSystemEventHandler  # noqa: PLC0415
-            from watchdog.observers import Observer  # noqa: PLC0415
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
         except ImportError:
             logger.info("watchdog is not installed: polling every %.1f s", self.watch.poll)
             return None
@@ -336,7 +336,7 @@ def _sidecar(path: Path) -> dict[str, Any]:
         return data
     table = path.parent / SIDECAR_TABLE
     if table.exists():
-        from dicomize.batch.plan import plan_manifest  # noqa: PLC0415
+        from dicomize.batch.plan import plan_manifest
 
         for item in plan_manifest(table, path.parent):
             if Path(item.source).resolve() == path.resolve():

@@ -101,7 +101,7 @@ class Filing(Protocol):
 
 def file_digest(path: Path) -> str:
     """Return the SHA-256 of a file, read in blocks."""
-    import hashlib  # noqa: PLC0415
+    import hashlib
 
     with path.open("rb") as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()
@@ -222,7 +222,7 @@ class Worker:
         output = self._output_path(job, str(layers["SOPInstanceUID"]))
         notes = self._write(job, layers, output)
         if self.settings.verify:
-            from dicomize.validate import validate_file  # noqa: PLC0415
+            from dicomize.validate import validate_file
 
             verdict = validate_file(output)
             if not verdict.ok:
@@ -243,9 +243,9 @@ class Worker:
         (PS3.3 A.1.2). Also return the journal fields to record with the object: its
         study and series, and what it fixes as the first of either.
         """
-        from dicomize._convert import IDENTITY, content_kind, series_of_kind  # noqa: PLC0415
-        from dicomize.consistency import SERIES_ATTRIBUTES, STUDY_ATTRIBUTES  # noqa: PLC0415
-        from dicomize.uids import derive_uid  # noqa: PLC0415
+        from dicomize._convert import IDENTITY, content_kind, series_of_kind
+        from dicomize.consistency import SERIES_ATTRIBUTES, STUDY_ATTRIBUTES
+        from dicomize.uids import derive_uid
 
         keys = {**self.settings.metadata, **job.metadata}
         ordered: dict[str, Any] = {}
@@ -332,8 +332,8 @@ class Worker:
         return path
 
     def _write(self, job: Job, layers: dict[str, Any], output: Path) -> tuple[str, ...]:
-        from dicomize._convert import encode_series  # noqa: PLC0415
-        from dicomize._write import write_object  # noqa: PLC0415
+        from dicomize._convert import encode_series
+        from dicomize._write import write_object
 
         if _is_object(output, str(layers["SOPInstanceUID"])):
             return ()  # written before a crash: the same object again
@@ -349,7 +349,7 @@ class Worker:
 
     def send(self, jobs: list[Job]) -> None:
         """Send the objects of `jobs` over one association; each job is stored or waits."""
-        from dicomize.send import send_files  # noqa: PLC0415
+        from dicomize.send import send_files
 
         assert self.settings.send is not None  # noqa: S101  (step() sends only then)
         # The service retries on its own schedule: one attempt here, so a down PACS
@@ -497,7 +497,7 @@ def _agree(
         When the job gives a value that differs from its series' or study's: one line
         naming each, the two values, and what to do.
     """
-    from dicomize._convert import begun  # noqa: PLC0415
+    from dicomize._convert import begun
 
     now = time.time()
     values: dict[str, str] = {}
@@ -544,7 +544,7 @@ def _is_object(path: Path, sop_uid: str) -> bool:
     """Tell whether `path` is a complete object with this SOP Instance UID."""
     if not path.is_file():
         return False
-    from pydicom import dcmread  # noqa: PLC0415
+    from pydicom import dcmread
 
     try:
         ds = dcmread(path, stop_before_pixels=True)

@@ -336,7 +336,7 @@ class _Pages:
         )
 
     def _search(self, keys: dict[str, str]) -> list[Any]:
-        from dicomize.worklist import WorklistQuery, query_worklist  # noqa: PLC0415
+        from dicomize.worklist import WorklistQuery, query_worklist
 
         name = searched_name(keys["name"])  # "Müller Z" and "Müller, Z" are Müller^Z*
         query = WorklistQuery(
@@ -538,8 +538,8 @@ class _Pages:
 
         The last value says whether the page must be loaded again to show its series.
         """
-        from dicomize._convert import content_kind  # noqa: PLC0415
-        from dicomize.service.worker import file_digest  # noqa: PLC0415
+        from dicomize._convert import content_kind
+        from dicomize.service.worker import file_digest
 
         taken: list[int] = []
         elsewhere: dict[int, list[str]] = {}
@@ -957,7 +957,7 @@ def _problem(keyword: str, value: str) -> str:
     """Return why `value` cannot be `keyword`, or an empty string."""
     if not value:
         return ""
-    from dicomize._vr import validate_attribute  # noqa: PLC0415
+    from dicomize._vr import validate_attribute
 
     try:
         validate_attribute(keyword, value)
@@ -967,7 +967,7 @@ def _problem(keyword: str, value: str) -> str:
 
 
 def _from_worklist(item: Any) -> tuple[dict[str, Any], list[str]]:  # noqa: ANN401
-    from dicomize.worklist import worklist_metadata  # noqa: PLC0415
+    from dicomize.worklist import worklist_metadata
 
     found, notes = worklist_metadata(item)
     return dict(found), notes
@@ -1122,10 +1122,10 @@ _SIDES = {"R": "right", "L": "left", "B": "both", "U": "not paired"}
 
 def _read_attributes(path: str, stamp: int) -> dict[str, Any]:  # noqa: ARG001  (a cache key)
     """Return what the card shows of one object, read from it, and dciodvfy's verdict (cached)."""
-    from pydicom import dcmread  # noqa: PLC0415
-    from pydicom.uid import UID  # noqa: PLC0415
+    from pydicom import dcmread
+    from pydicom.uid import UID
 
-    from dicomize.validate import validate_file  # noqa: PLC0415
+    from dicomize.validate import validate_file
 
     ds = dcmread(path, stop_before_pixels=True)
     verdict = validate_file(path)
@@ -1164,7 +1164,7 @@ def _read_attributes(path: str, stamp: int) -> dict[str, Any]:  # noqa: ARG001  
 
 def _render_thumbnail(path: str, stamp: int) -> bytes | None:  # noqa: ARG001  (a cache key)
     """Render a PNG of the object at `path`: its first frame or page, from the object itself."""
-    from dicomize._extract import extract  # noqa: PLC0415
+    from dicomize._extract import extract
 
     try:
         found = extract(path)
@@ -1185,7 +1185,7 @@ def _render_thumbnail(path: str, stamp: int) -> bytes | None:  # noqa: ARG001  (
 
 
 def _picture(suffix: str, data: bytes) -> Any:  # noqa: ANN401  (a PIL image or None)
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     render: dict[str, Callable[[bytes], Any]] = {
         ".pdf": _pdf_page,
@@ -1203,8 +1203,8 @@ def _picture(suffix: str, data: bytes) -> Any:  # noqa: ANN401  (a PIL image or 
 
 def _decoded(path: str) -> Any:  # noqa: ANN401  (a PIL image or None)
     """Decode the first frame with pydicom, for codestreams Pillow does not read (JPEG-LS)."""
-    from PIL import Image  # noqa: PLC0415
-    from pydicom import dcmread  # noqa: PLC0415
+    from PIL import Image
+    from pydicom import dcmread
 
     try:
         ds = dcmread(path)
@@ -1219,7 +1219,7 @@ def _decoded(path: str) -> Any:  # noqa: ANN401  (a PIL image or None)
 
 
 def _pdf_page(data: bytes) -> Any:  # noqa: ANN401
-    import pypdfium2  # noqa: PLC0415
+    import pypdfium2
 
     document = pypdfium2.PdfDocument(data)
     try:
@@ -1229,7 +1229,7 @@ def _pdf_page(data: bytes) -> Any:  # noqa: ANN401
 
 
 def _video_frame(data: bytes) -> Any:  # noqa: ANN401
-    import av  # noqa: PLC0415
+    import av
 
     container = av.open(io.BytesIO(data), mode="r")
     try:

@@ -80,7 +80,7 @@ async def receive_files(
         raise UploadRefused("Send the files as multipart/form-data.", status=415)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     receiver = _Receiver(folder, max_files)
-    from python_multipart import MultipartParser  # noqa: PLC0415
+    from python_multipart import MultipartParser
 
     parser = MultipartParser(match.group(1), receiver.callbacks())
     try:

@@ -123,7 +123,7 @@ def iod_choices(kind: str) -> tuple[tuple[str, str], ...]:
     >>> iod_choices("document")
     ()
     """
-    from pydicom.uid import UID  # noqa: PLC0415
+    from pydicom.uid import UID
 
     if kind in ("document", "model"):
         return ()
