@@ -137,10 +137,6 @@ def _first_statement(head: bytes) -> bytes:
 _OBJ_OPENERS = frozenset(
     (b"v", b"vt", b"vn", b"vp", b"f", b"l", b"p", b"o", b"g", b"s", b"mtllib", b"usemtl")
 )
-#: newmtl opens a material; a colour or map statement first is still an MTL, out of order.
-_MTL_OPENERS = frozenset(
-    (b"newmtl", b"Ka", b"Kd", b"Ks", b"Ke", b"Ns", b"Ni", b"Tf", b"illum", b"map_Kd", b"map_Ka")
-)
 
 #: Every document format read, in the order they are tried (before the pictures).
 DOCUMENT_FORMATS: tuple[DocumentFormat, ...] = (
