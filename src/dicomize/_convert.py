@@ -28,7 +28,14 @@ from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, PixelStrips, stack_pictures
 from dicomize.readers import FALLBACK, Source, detect_format, read_picture
-from dicomize.uids import derive_uid, is_encapsulated, new_uid
+from dicomize.uids import (
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    JPEG_BASELINE_PROCESS_1,
+    JPEG_EXTENDED_PROCESS_2_4,
+    derive_uid,
+    is_encapsulated,
+    new_uid,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -51,9 +58,8 @@ __all__ = [
     "series_of_kind",
 ]
 
-_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 #: JPEG Baseline (Process 1) and Extended (Process 2 & 4): PS3.5 A.4.1.
-_LOSSY_JPEG = frozenset({"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"})
+_LOSSY_JPEG = frozenset({JPEG_BASELINE_PROCESS_1, JPEG_EXTENDED_PROCESS_2_4})
 _IOD_NAMES = {"sc": "Secondary Capture", "vl-photo": "VL Photographic Image"}
 
 
@@ -142,7 +148,7 @@ def _frames(
     try:
         joined = stack_pictures(pictures, None)
     except UnsupportedInput:
-        if all(p.transfer_syntax == _EXPLICIT_VR_LITTLE_ENDIAN for p in pictures):
+        if all(p.transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN for p in pictures):
             raise
         # Compressed frames that differ in encoding: decode them all, then join.
         decoded = replace(options, passthrough=False)

@@ -24,6 +24,19 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from dicomize.errors import CorruptImage, InputError, UnsupportedInput
+from dicomize.uids import (
+    ALL_VIDEO_SYNTAXES,
+    HTJ2K,
+    HTJ2K_LOSSLESS,
+    JPEG_2000,
+    JPEG_2000_LOSSLESS,
+    JPEG_BASELINE_PROCESS_1,
+    JPEG_EXTENDED_PROCESS_2_4,
+    JPEG_LOSSLESS_PROCESS_14,
+    JPEG_LOSSLESS_SV1,
+    JPEG_LS_LOSSLESS,
+    JPEG_LS_NEAR_LOSSLESS,
+)
 
 __all__ = ["Extracted", "FileSpan", "extract", "extract_all"]
 
@@ -39,16 +52,16 @@ _SUFFIXES = {
 }
 #: Transfer syntaxes whose frames are whole codestreams of a common format.
 _CODESTREAMS = {
-    "1.2.840.10008.1.2.4.50": ".jpg",
-    "1.2.840.10008.1.2.4.51": ".jpg",
-    "1.2.840.10008.1.2.4.57": ".jpg",
-    "1.2.840.10008.1.2.4.70": ".jpg",
-    "1.2.840.10008.1.2.4.80": ".jls",
-    "1.2.840.10008.1.2.4.81": ".jls",
-    "1.2.840.10008.1.2.4.90": ".j2k",
-    "1.2.840.10008.1.2.4.91": ".j2k",
-    "1.2.840.10008.1.2.4.201": ".j2k",
-    "1.2.840.10008.1.2.4.203": ".j2k",
+    JPEG_BASELINE_PROCESS_1: ".jpg",
+    JPEG_EXTENDED_PROCESS_2_4: ".jpg",
+    JPEG_LOSSLESS_PROCESS_14: ".jpg",
+    JPEG_LOSSLESS_SV1: ".jpg",
+    JPEG_LS_LOSSLESS: ".jls",
+    JPEG_LS_NEAR_LOSSLESS: ".jls",
+    JPEG_2000_LOSSLESS: ".j2k",
+    JPEG_2000: ".j2k",
+    HTJ2K_LOSSLESS: ".j2k",
+    HTJ2K: ".j2k",
 }
 
 
@@ -144,7 +157,7 @@ def _guarded(path: str | os.PathLike[str], work: Callable[[Any], _T]) -> _T:
             # The header only: Pixel Data is left on disk until a frame is asked for.
             ds = dcmread(stream, stop_before_pixels=True)
             pixels_at = stream.tell()
-        if str(ds.file_meta.get("TransferSyntaxUID", "")) in _VIDEOS:
+        if str(ds.file_meta.get("TransferSyntaxUID", "")) in ALL_VIDEO_SYNTAXES:
             return work(_WithStream(header=ds, span=_video_span(name, pixels_at)))
         ds = dcmread(name, defer_size="1 MB")
         return work(ds)
@@ -208,11 +221,6 @@ def _contents(
         yield Extracted(content=_png(ds, pixels, raw=raw), suffix=".png", kind=kind)
 
 
-#: The video transfer syntaxes (PS3.5 A.4.5-A.4.10), Fragmentable ones included.
-_VIDEOS = frozenset(
-    {f"1.2.840.10008.1.2.4.{n}" for n in range(100, 109)}
-    | {f"1.2.840.10008.1.2.4.{n}.1" for n in range(100, 107)}
-)
 _ITEM = 0xE000FFFE  # (FFFE,E000) read as one little-endian word
 _SEQUENCE_END = 0xE0DDFFFE
 

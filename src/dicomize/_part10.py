@@ -22,6 +22,10 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from dicomize._dictionary import ENTRIES
 from dicomize.picture import PixelStrips
+from dicomize.uids import (
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    NATIVE_SYNTAXES,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -52,9 +56,9 @@ _GATHER = 1 << 16
 _GROUP_LENGTH = 0x00020000
 _META_GROUP = 0x0002
 _SHORT_MAX = 0xFFFF
-#: Syntaxes pydicom's general writer handles: Implicit VR LE, Deflated, Explicit VR BE
-#: (PS3.5 A.1, A.5, A.3). Every other syntax is Explicit VR Little Endian (A.2, A.4).
-_GENERAL = frozenset({"", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"})
+#: Syntaxes pydicom's general writer handles: the native ones but Explicit VR LE, and none
+#: given (PS3.5 A.1, A.5, A.3). Every other syntax is Explicit VR Little Endian (A.2, A.4).
+_GENERAL = (NATIVE_SYNTAXES - {EXPLICIT_VR_LITTLE_ENDIAN}) | {""}
 #: How many encoded text elements are kept, and the length of text kept (shorter than
 #: this: longer text is rarely repeated from file to file).
 _REMEMBERED = 1024

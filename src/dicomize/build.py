@@ -24,6 +24,13 @@ from dicomize.picture import Picture, PixelStrips
 from dicomize.uids import (
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
+    MULTI_FRAME_GRAYSCALE_BYTE_SECONDARY_CAPTURE_IMAGE_STORAGE,
+    MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE,
+    MULTI_FRAME_SINGLE_BIT_SECONDARY_CAPTURE_IMAGE_STORAGE,
+    MULTI_FRAME_TRUE_COLOR_SECONDARY_CAPTURE_IMAGE_STORAGE,
+    NATIVE_SYNTAXES,
+    SECONDARY_CAPTURE_IMAGE_STORAGE,
+    VL_PHOTOGRAPHIC_IMAGE_STORAGE,
     is_encapsulated,
     new_uid,
 )
@@ -45,13 +52,7 @@ __all__ = [
     "tag_and_vr",
 ]
 
-SECONDARY_CAPTURE_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.7"
 #: The multi-frame SC IODs (PS3.3 A.8.2-A.8.5), chosen from the pixels.
-MULTIFRAME_SINGLE_BIT = "1.2.840.10008.5.1.4.1.1.7.1"
-MULTIFRAME_GRAYSCALE_BYTE = "1.2.840.10008.5.1.4.1.1.7.2"
-MULTIFRAME_GRAYSCALE_WORD = "1.2.840.10008.5.1.4.1.1.7.3"
-MULTIFRAME_TRUE_COLOR = "1.2.840.10008.5.1.4.1.1.7.4"
-VL_PHOTOGRAPHIC_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.77.1.4"
 # SC Equipment (C.8.6.1) and SC Image (C.8.6.2) attributes, absent from VL Photographic.
 _SC_ONLY = (
     "ConversionType",
@@ -63,7 +64,6 @@ _SC_ONLY = (
 )
 # A.32.4.4: VL Photographic pixels (C.8.12.1.1.1).
 _VL_PHOTOMETRIC = frozenset({"MONOCHROME2", "RGB", "YBR_FULL_422", "YBR_RCT", "YBR_ICT"})
-_NATIVE = frozenset({"1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99"})
 #: C.8.6.1 "DI" (Digital Interface): the picture arrived as a digital file.
 DEFAULT_CONVERSION_TYPE = "DI"
 
@@ -334,7 +334,7 @@ def _instance_values(
     values["SOPClassUID"] = sop_class
     if sop_class not in {SECONDARY_CAPTURE_IMAGE_STORAGE, VL_PHOTOGRAPHIC_IMAGE_STORAGE}:
         values.update(_multiframe_attributes(picture, sop_class))
-        if sop_class == MULTIFRAME_SINGLE_BIT:
+        if sop_class == MULTI_FRAME_SINGLE_BIT_SECONDARY_CAPTURE_IMAGE_STORAGE:
             picture = _pack_bits(picture)
     values.update(_lossy_attributes(picture, values))
     values["DerivationDescription"] = _derivation(picture, values)
@@ -364,10 +364,14 @@ def sop_class_for(picture: Picture, iod: str = "sc") -> str:
                 "several frames of 16-bit colour have no multi-frame SC IOD (True Color is "
                 "8-bit); convert the frames one by one"
             )
-        return MULTIFRAME_TRUE_COLOR
-    if picture.bilevel and picture.transfer_syntax in _NATIVE:
-        return MULTIFRAME_SINGLE_BIT
-    return MULTIFRAME_GRAYSCALE_BYTE if picture.bits_allocated == 8 else MULTIFRAME_GRAYSCALE_WORD  # noqa: PLR2004
+        return MULTI_FRAME_TRUE_COLOR_SECONDARY_CAPTURE_IMAGE_STORAGE
+    if picture.bilevel and picture.transfer_syntax in NATIVE_SYNTAXES:
+        return MULTI_FRAME_SINGLE_BIT_SECONDARY_CAPTURE_IMAGE_STORAGE
+    return (
+        MULTI_FRAME_GRAYSCALE_BYTE_SECONDARY_CAPTURE_IMAGE_STORAGE
+        if picture.bits_allocated == 8  # noqa: PLR2004
+        else MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE
+    )
 
 
 def _check_vl_pixels(picture: Picture) -> None:
@@ -419,7 +423,10 @@ def _multiframe_attributes(picture: Picture, sop_class: str) -> dict[str, Any]:
         else:
             out["PageNumberVector"] = [str(page) for page in range(1, picture.number_of_frames + 1)]
             out["FrameIncrementPointer"] = 0x00182001
-    if sop_class in {MULTIFRAME_GRAYSCALE_BYTE, MULTIFRAME_GRAYSCALE_WORD}:
+    if sop_class in {
+        MULTI_FRAME_GRAYSCALE_BYTE_SECONDARY_CAPTURE_IMAGE_STORAGE,
+        MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE,
+    }:
         # C.8.6.3: required for MONOCHROME2 with Bits Stored > 1; Byte needs 0 and 1.
         out.update(
             RescaleIntercept=str(picture.rescale_intercept),

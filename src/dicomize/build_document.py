@@ -29,7 +29,14 @@ from dicomize._part10 import Part10Object
 from dicomize.build import assemble, code_item, tag_and_vr
 from dicomize.documents import Document
 from dicomize.iods import attributes_of, modality_for
-from dicomize.uids import new_uid
+from dicomize.uids import (
+    ENCAPSULATED_MTL_STORAGE,
+    ENCAPSULATED_OBJ_STORAGE,
+    ENCAPSULATED_PDF_STORAGE,
+    ENCAPSULATED_STL_STORAGE,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    new_uid,
+)
 
 __all__ = [
     "DOCUMENT_IODS",
@@ -40,8 +47,6 @@ __all__ = [
     "for_document",
 ]
 
-ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
-_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 #: ST holds at most 1024 characters (PS3.5 6.2).
 _ST_LENGTH = 1024
 #: What Enhanced General Equipment (Type 1) says when the user does not name the system
@@ -68,14 +73,14 @@ class DocumentIOD:
 DOCUMENT_IODS: dict[str, DocumentIOD] = {
     "application/pdf": DocumentIOD(sop_class=ENCAPSULATED_PDF_STORAGE, name="Encapsulated PDF"),
     "model/stl": DocumentIOD(
-        sop_class="1.2.840.10008.5.1.4.1.1.104.3",
+        sop_class=ENCAPSULATED_STL_STORAGE,
         name="Encapsulated STL",
         model=True,
         frame_of_reference=True,
         burned_in_annotation="NO",
     ),
     "model/obj": DocumentIOD(
-        sop_class="1.2.840.10008.5.1.4.1.1.104.4",
+        sop_class=ENCAPSULATED_OBJ_STORAGE,
         name="Encapsulated OBJ",
         model=True,
         frame_of_reference=True,
@@ -83,7 +88,7 @@ DOCUMENT_IODS: dict[str, DocumentIOD] = {
         burned_in_annotation="NO",
     ),
     "model/mtl": DocumentIOD(
-        sop_class="1.2.840.10008.5.1.4.1.1.104.5",
+        sop_class=ENCAPSULATED_MTL_STORAGE,
         name="Encapsulated MTL",
         model=True,
         icc_profile=True,
@@ -182,7 +187,7 @@ def build_encapsulated_document(
     # document comes back exactly (PS3.5 6.2 pads OB to even length with 00H).
     values["EncapsulatedDocumentLength"] = len(document.data)
     bulk = (*tag_and_vr("EncapsulatedDocument"), document.data, False)
-    return assemble(values, bulk, _EXPLICIT_VR_LITTLE_ENDIAN)
+    return assemble(values, bulk, EXPLICIT_VR_LITTLE_ENDIAN)
 
 
 def _model_values(

@@ -25,7 +25,13 @@ from dicomize._part10 import Part10Object
 from dicomize.build import assemble, code_item
 from dicomize.iods import attributes_of, modality_for
 from dicomize.picture import PixelStrips
-from dicomize.uids import new_uid
+from dicomize.uids import (
+    FRAGMENTABLE_VIDEO_SYNTAXES,
+    VIDEO_ENDOSCOPIC_IMAGE_STORAGE,
+    VIDEO_MICROSCOPIC_IMAGE_STORAGE,
+    VIDEO_PHOTOGRAPHIC_IMAGE_STORAGE,
+    new_uid,
+)
 from dicomize.video import MAX_FRAGMENT, PreparedVideo
 
 if TYPE_CHECKING:
@@ -47,17 +53,17 @@ class VideoIOD:
 #: The video IODs by the names ``iod`` takes.
 VIDEO_IODS: dict[str, VideoIOD] = {
     "video-endoscopic": VideoIOD(
-        sop_class="1.2.840.10008.5.1.4.1.1.77.1.1.1",
+        sop_class=VIDEO_ENDOSCOPIC_IMAGE_STORAGE,
         name="Video Endoscopic Image",
         burned_in_annotation="YES",
     ),
     "video-microscopic": VideoIOD(
-        sop_class="1.2.840.10008.5.1.4.1.1.77.1.2.1",
+        sop_class=VIDEO_MICROSCOPIC_IMAGE_STORAGE,
         name="Video Microscopic Image",
         burned_in_annotation="YES",
     ),
     "video-photo": VideoIOD(
-        sop_class="1.2.840.10008.5.1.4.1.1.77.1.4.1",
+        sop_class=VIDEO_PHOTOGRAPHIC_IMAGE_STORAGE,
         name="Video Photographic Image",
         burned_in_annotation="NO",
     ),
@@ -208,11 +214,9 @@ def transfer_syntax_for(prepared: PreparedVideo) -> str:
     """
     if prepared.size <= MAX_FRAGMENT:
         return prepared.transfer_syntax
-    return _FRAGMENTABLE.get(prepared.transfer_syntax, prepared.transfer_syntax)
+    return FRAGMENTABLE_VIDEO_SYNTAXES.get(prepared.transfer_syntax, prepared.transfer_syntax)
 
 
-#: The Fragmentable sibling of each single-fragment video syntax (PS3.6 Annex A).
-_FRAGMENTABLE = {f"1.2.840.10008.1.2.4.{n}": f"1.2.840.10008.1.2.4.{n}.1" for n in range(100, 107)}
 #: Fragments of a long stream: 1 GiB, even, well under the 2^32 - 2 limit.
 FRAGMENT = 1 << 30
 

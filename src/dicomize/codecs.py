@@ -23,6 +23,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dicomize.errors import ConfigError, UnsupportedInput
+from dicomize.uids import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    HTJ2K_LOSSLESS,
+    JPEG_2000,
+    JPEG_2000_LOSSLESS,
+    JPEG_BASELINE_PROCESS_1,
+    JPEG_LOSSLESS_SV1,
+    JPEG_LS_LOSSLESS,
+    JPEG_LS_NEAR_LOSSLESS,
+    RLE_LOSSLESS,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -196,61 +208,56 @@ def _describe_j2k(stream: bytes) -> str:
 
 
 # The syntaxes pydicom's plugins encode: each UID names the row and the plugin.
-_RLE = "1.2.840.10008.1.2.5"
-_JPEGLS_LOSSLESS = "1.2.840.10008.1.2.4.80"
-_JPEGLS_NEAR = "1.2.840.10008.1.2.4.81"
-_JPEG2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
-_JPEG2000 = "1.2.840.10008.1.2.4.91"
 
 #: Every output transfer syntax, in the order ``--help`` lists them.
 CODECS: tuple[Codec, ...] = (
-    Codec(name="explicit", uid="1.2.840.10008.1.2.1"),
-    Codec(name="deflated", uid="1.2.840.10008.1.2.1.99"),
-    Codec(name="rle", uid=_RLE, encode=_pydicom(_RLE), extra="rle"),
+    Codec(name="explicit", uid=EXPLICIT_VR_LITTLE_ENDIAN),
+    Codec(name="deflated", uid=DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN),
+    Codec(name="rle", uid=RLE_LOSSLESS, encode=_pydicom(RLE_LOSSLESS), extra="rle"),
     Codec(
         name="jpeg-lossless",
-        uid="1.2.840.10008.1.2.4.70",
+        uid=JPEG_LOSSLESS_SV1,
         encode=_libjpeg_lossless,
         describe=_describe_jpeg,
     ),
     Codec(
         name="jpeg-baseline",
-        uid="1.2.840.10008.1.2.4.50",
+        uid=JPEG_BASELINE_PROCESS_1,
         encode=_libjpeg_baseline,
         describe=_describe_jpeg,
         lossy_method="ISO_10918_1",
     ),
     Codec(
         name="jpeg-ls-lossless",
-        uid=_JPEGLS_LOSSLESS,
-        encode=_pydicom(_JPEGLS_LOSSLESS),
+        uid=JPEG_LS_LOSSLESS,
+        encode=_pydicom(JPEG_LS_LOSSLESS),
         extra="jpegls",
     ),
     Codec(
         name="jpeg-ls-near-lossless",
-        uid=_JPEGLS_NEAR,
-        encode=_pydicom(_JPEGLS_NEAR, jls_error=lambda s: s.jpegls_error),
+        uid=JPEG_LS_NEAR_LOSSLESS,
+        encode=_pydicom(JPEG_LS_NEAR_LOSSLESS, jls_error=lambda s: s.jpegls_error),
         extra="jpegls",
         lossy_method="ISO_14495_1",
     ),
     Codec(
         name="jpeg2000-lossless",
-        uid=_JPEG2000_LOSSLESS,
-        encode=_pydicom(_JPEG2000_LOSSLESS, colour_as="YBR_RCT"),
+        uid=JPEG_2000_LOSSLESS,
+        encode=_pydicom(JPEG_2000_LOSSLESS, colour_as="YBR_RCT"),
         describe=_describe_j2k,
         extra="j2k",
     ),
     Codec(
         name="jpeg2000",
-        uid=_JPEG2000,
-        encode=_pydicom(_JPEG2000, colour_as="YBR_ICT", j2k_cr=lambda s: [s.j2k_ratio]),
+        uid=JPEG_2000,
+        encode=_pydicom(JPEG_2000, colour_as="YBR_ICT", j2k_cr=lambda s: [s.j2k_ratio]),
         describe=_describe_j2k,
         extra="j2k",
         lossy_method="ISO_15444_1",
     ),
     Codec(
         name="htj2k-lossless",
-        uid="1.2.840.10008.1.2.4.201",
+        uid=HTJ2K_LOSSLESS,
         encode=_openjph_lossless,
         describe=_describe_j2k,
     ),

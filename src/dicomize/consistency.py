@@ -55,6 +55,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dicomize.files import walk_files
+from dicomize.uids import MEDIA_STORAGE_DIRECTORY_STORAGE
 
 __all__ = [
     "SERIES_ATTRIBUTES",
@@ -97,7 +98,6 @@ _PATIENT_ATTRIBUTES = ("PatientName", "PatientBirthDate", "PatientSex")
 _UIDS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 _READ = (*_UIDS, *STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES)
 #: PS3.6 Table A-1: the Media Storage Directory (DICOMDIR) is not a composite instance.
-_DICOMDIR = "1.2.840.10008.1.3.10"
 _NO_VALUE = ""
 
 
@@ -434,7 +434,7 @@ def _read(path: str) -> dict[str, tuple[str, str]] | None:
             ds = dcmread(path, stop_before_pixels=True, specific_tags=list(_READ))
         except Exception:  # any file pydicom cannot read is skipped, not a crash
             return None
-        if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == _DICOMDIR:
+        if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY_STORAGE:
             return None
         found = {}
         for keyword in _READ:

@@ -22,6 +22,21 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from dicomize.errors import MetadataError
+from dicomize.uids import (
+    ENCAPSULATED_MTL_STORAGE,
+    ENCAPSULATED_OBJ_STORAGE,
+    ENCAPSULATED_PDF_STORAGE,
+    ENCAPSULATED_STL_STORAGE,
+    MULTI_FRAME_GRAYSCALE_BYTE_SECONDARY_CAPTURE_IMAGE_STORAGE,
+    MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE,
+    MULTI_FRAME_SINGLE_BIT_SECONDARY_CAPTURE_IMAGE_STORAGE,
+    MULTI_FRAME_TRUE_COLOR_SECONDARY_CAPTURE_IMAGE_STORAGE,
+    SECONDARY_CAPTURE_IMAGE_STORAGE,
+    VIDEO_ENDOSCOPIC_IMAGE_STORAGE,
+    VIDEO_MICROSCOPIC_IMAGE_STORAGE,
+    VIDEO_PHOTOGRAPHIC_IMAGE_STORAGE,
+    VL_PHOTOGRAPHIC_IMAGE_STORAGE,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -42,16 +57,16 @@ __all__ = [
 #: The SOP Classes an ``iod`` option can produce: SC is chosen among five by the pixels.
 IOD_FAMILIES: dict[str, tuple[str, ...]] = {
     "sc": (
-        "1.2.840.10008.5.1.4.1.1.7",
-        "1.2.840.10008.5.1.4.1.1.7.1",
-        "1.2.840.10008.5.1.4.1.1.7.2",
-        "1.2.840.10008.5.1.4.1.1.7.3",
-        "1.2.840.10008.5.1.4.1.1.7.4",
+        SECONDARY_CAPTURE_IMAGE_STORAGE,
+        MULTI_FRAME_SINGLE_BIT_SECONDARY_CAPTURE_IMAGE_STORAGE,
+        MULTI_FRAME_GRAYSCALE_BYTE_SECONDARY_CAPTURE_IMAGE_STORAGE,
+        MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE,
+        MULTI_FRAME_TRUE_COLOR_SECONDARY_CAPTURE_IMAGE_STORAGE,
     ),
-    "vl-photo": ("1.2.840.10008.5.1.4.1.1.77.1.4",),
-    "video-endoscopic": ("1.2.840.10008.5.1.4.1.1.77.1.1.1",),
-    "video-microscopic": ("1.2.840.10008.5.1.4.1.1.77.1.2.1",),
-    "video-photo": ("1.2.840.10008.5.1.4.1.1.77.1.4.1",),
+    "vl-photo": (VL_PHOTOGRAPHIC_IMAGE_STORAGE,),
+    "video-endoscopic": (VIDEO_ENDOSCOPIC_IMAGE_STORAGE,),
+    "video-microscopic": (VIDEO_MICROSCOPIC_IMAGE_STORAGE,),
+    "video-photo": (VIDEO_PHOTOGRAPHIC_IMAGE_STORAGE,),
 }
 
 #: The ``iod`` options that write video (their IODs are in :mod:`dicomize.build_video`).
@@ -59,10 +74,10 @@ VIDEO_FAMILIES = frozenset({"video-endoscopic", "video-microscopic", "video-phot
 #: Encapsulated PDF, STL, OBJ and MTL (A.45.1, A.85.1-A.85.3), which an ``sc`` call
 #: writes for documents and models (their IODs are in :mod:`dicomize.build_document`).
 DOCUMENT_SOP_CLASSES = (
-    "1.2.840.10008.5.1.4.1.1.104.1",
-    "1.2.840.10008.5.1.4.1.1.104.3",
-    "1.2.840.10008.5.1.4.1.1.104.4",
-    "1.2.840.10008.5.1.4.1.1.104.5",
+    ENCAPSULATED_PDF_STORAGE,
+    ENCAPSULATED_STL_STORAGE,
+    ENCAPSULATED_OBJ_STORAGE,
+    ENCAPSULATED_MTL_STORAGE,
 )
 #: What a worklist order tells the builders without being written itself: the
 #: Scheduled Procedure Step, whose Modality (0008,0060) :func:`modality_for` reads

@@ -21,10 +21,10 @@ from pydicom.dataset import Dataset
 from dicomize.errors import ConfigError, MetadataError, QueryError
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination, parse_destination
+from dicomize.uids import STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND
 
 __all__ = ["StudyMatch", "StudyQuery", "find_study", "study_metadata"]
 
-_STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
 #: Patient (C.7.1.1) and General Study (C.7.2.1) attributes returned and copied, with their
 #: Type in the object: 1 and 2 are refused when invalid, 3 left out.
 _COPIED: dict[str, int] = {
@@ -126,7 +126,13 @@ def _identifier(query: StudyQuery) -> Dataset:
 def _c_find(target: DimseDestination, query: StudyQuery, options: SendOptions) -> list[StudyMatch]:
     from dicomize.send.dimse import c_find  # pynetdicom only for a query
 
-    found = c_find(target, _identifier(query), _STUDY_ROOT_FIND, options, "PACS")
+    found = c_find(
+        target,
+        _identifier(query),
+        STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
+        options,
+        "PACS",
+    )
     return [StudyMatch(dataset=identifier) for identifier in found]
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from dicomize.errors import ImageTooLarge, UnsupportedInput
+from dicomize.uids import EXPLICIT_VR_LITTLE_ENDIAN
 
 __all__ = ["MAX_DIMENSION", "Picture", "PixelStrips", "check_size", "stack_pictures"]
 
@@ -102,7 +103,7 @@ class Picture:
     source_format: str = ""
     #: Explicit VR Little Endian for native pixels; for an encapsulated transfer
     #: syntax, `pixels` is the first frame's codestream and `frames` holds every frame's.
-    transfer_syntax: str = "1.2.840.10008.1.2.1"
+    transfer_syntax: str = EXPLICIT_VR_LITTLE_ENDIAN
     #: Frames in the picture; native frames are concatenated in `pixels`.
     number_of_frames: int = 1
     #: Each frame's codestream, when encapsulated with more than one frame.
@@ -146,7 +147,7 @@ def stack_pictures(pictures: Sequence[Picture], frame_times: tuple[float, ...] |
             raise UnsupportedInput(
                 f"frame {index} differs from frame 1 in colour, bit depth or encoding"
             )
-    encapsulated = first.transfer_syntax != "1.2.840.10008.1.2.1"
+    encapsulated = first.transfer_syntax != EXPLICIT_VR_LITTLE_ENDIAN
     notes = tuple(dict.fromkeys(note for picture in pictures for note in picture.derivation))
     return replace(
         first,

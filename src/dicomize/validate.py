@@ -33,14 +33,36 @@ from pathlib import Path
 from typing import Any
 
 from dicomize.files import walk_files
+from dicomize.uids import (
+    ALL_VIDEO_SYNTAXES,
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    ENCAPSULATED_SYNTAX_PREFIX,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    FRAGMENTABLE_VIDEO_SYNTAXES,
+    HEVC_M10P51,
+    HEVC_MP51,
+    HTJ2K,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+    JPEG_2000,
+    JPEG_BASELINE_PROCESS_1,
+    JPEG_EXTENDED_PROCESS_2_4,
+    JPEG_LS_NEAR_LOSSLESS,
+    MPEG2_MAIN_PROFILE_HIGH_LEVEL,
+    MPEG2_MAIN_PROFILE_MAIN_LEVEL,
+    MPEG4_HP41,
+    MPEG4_HP41_BD,
+    MPEG4_HP42_2D,
+    MPEG4_HP42_3D,
+    MPEG4_HP42_STEREO,
+)
 
 __all__ = ["Finding", "Verdict", "dciodvfy_path", "validate_file", "validate_paths"]
 
 _LOSSY_SYNTAXES = frozenset(
     {
-        "1.2.840.10008.1.2.4.50",
-        "1.2.840.10008.1.2.4.51",
-        "1.2.840.10008.1.2.4.81",
+        JPEG_BASELINE_PROCESS_1,
+        JPEG_EXTENDED_PROCESS_2_4,
+        JPEG_LS_NEAR_LOSSLESS,
     }
 )
 _MESSAGE = re.compile(r"^(Error|Warning) - (.*)$")
@@ -180,15 +202,11 @@ def _dciodvfy(tool: str, path: Path, ds: Any) -> tuple[str | None, list[Finding]
 
 #: Transfer syntaxes dciodvfy 20260927 cannot read, and the one its copy is judged under.
 _STAND_INS = {
-    "1.2.840.10008.1.2.1.99": "1.2.840.10008.1.2.1",  # deflate: inflated
-    "1.2.840.10008.1.2.4.107": "1.2.840.10008.1.2.4.102",  # HEVC Main
-    "1.2.840.10008.1.2.4.108": "1.2.840.10008.1.2.4.102",  # HEVC Main 10
-    **{f"1.2.840.10008.1.2.4.{n}.1": f"1.2.840.10008.1.2.4.{n}" for n in range(100, 107)},
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN: EXPLICIT_VR_LITTLE_ENDIAN,  # deflate: inflated
+    HEVC_MP51: MPEG4_HP41,  # HEVC Main
+    HEVC_M10P51: MPEG4_HP41,  # HEVC Main 10
+    **{fragmentable: single for single, fragmentable in FRAGMENTABLE_VIDEO_SYNTAXES.items()},
 }
-_VIDEO_SYNTAXES = frozenset(
-    {f"1.2.840.10008.1.2.4.{n}" for n in range(100, 109)}
-    | {f"1.2.840.10008.1.2.4.{n}.1" for n in range(100, 107)}
-)
 
 
 def _attribute(message: str) -> str | None:
@@ -258,7 +276,7 @@ def _document_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
 def _pixel_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
     from pydicom.uid import UID
 
-    syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")))
+    syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", IMPLICIT_VR_LITTLE_ENDIAN)))
     try:
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         expected_bits = (
@@ -270,7 +288,7 @@ def _pixel_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
         )
     except (AttributeError, TypeError, ValueError) as exc:
         return [Finding(severity="error", message=f"Image Pixel description incomplete: {exc}")]
-    if str(syntax) in _VIDEO_SYNTAXES:
+    if str(syntax) in ALL_VIDEO_SYNTAXES:
         return _video_checks(ds, frames, str(syntax))
     findings = (
         _encapsulation_checks(ds, frames, syntax)
@@ -351,7 +369,7 @@ def _encapsulation_checks(ds: Any, frames: int, syntax: Any) -> list[Finding]:  
             )
         )
     wavelet = str(syntax).endswith((".90", ".91", ".201", ".202", ".203"))
-    jpeg = str(syntax).startswith("1.2.840.10008.1.2.4.") and not wavelet
+    jpeg = str(syntax).startswith(ENCAPSULATED_SYNTAX_PREFIX) and not wavelet
     marker, name = (b"\xff\x4f", "SOC") if wavelet else (b"\xff\xd8", "SOI")
     if (jpeg or wavelet) and fragments and not fragments[0].startswith(marker):
         findings.append(
@@ -422,9 +440,15 @@ def _video_checks(ds: Any, frames: int, syntax: str) -> list[Finding]:  # noqa: 
 
 #: C.7.6.1.1.5.1: the Lossy Image Compression Method of each video syntax family.
 _VIDEO_METHODS = {
-    **{f"1.2.840.10008.1.2.4.{n}": "ISO_13818_2" for n in (100, 101)},
-    **{f"1.2.840.10008.1.2.4.{n}": "ISO_14496_10" for n in range(102, 107)},
-    **{f"1.2.840.10008.1.2.4.{n}": "ISO_23008_2" for n in (107, 108)},
+    MPEG2_MAIN_PROFILE_MAIN_LEVEL: "ISO_13818_2",
+    MPEG2_MAIN_PROFILE_HIGH_LEVEL: "ISO_13818_2",
+    MPEG4_HP41: "ISO_14496_10",
+    MPEG4_HP41_BD: "ISO_14496_10",
+    MPEG4_HP42_2D: "ISO_14496_10",
+    MPEG4_HP42_3D: "ISO_14496_10",
+    MPEG4_HP42_STEREO: "ISO_14496_10",
+    HEVC_MP51: "ISO_23008_2",
+    HEVC_M10P51: "ISO_23008_2",
 }
 
 
@@ -472,12 +496,12 @@ def _stream_checks(ds: Any, stream: bytes, frames: int, syntax: str) -> list[Fin
 
 #: The syntaxes that hold a stream that fits the key (BD-compatible ⊂ HP/L4.1 ⊂ HP/L4.2).
 _HOLDERS = {
-    "1.2.840.10008.1.2.4.100": ("1.2.840.10008.1.2.4.100",),
-    "1.2.840.10008.1.2.4.101": ("1.2.840.10008.1.2.4.101",),
-    "1.2.840.10008.1.2.4.103": tuple(f"1.2.840.10008.1.2.4.{n}" for n in (102, 103, 104)),
-    "1.2.840.10008.1.2.4.102": ("1.2.840.10008.1.2.4.102", "1.2.840.10008.1.2.4.104"),
-    "1.2.840.10008.1.2.4.104": ("1.2.840.10008.1.2.4.104",),
-    "1.2.840.10008.1.2.4.107": ("1.2.840.10008.1.2.4.107",),
+    MPEG2_MAIN_PROFILE_MAIN_LEVEL: (MPEG2_MAIN_PROFILE_MAIN_LEVEL,),
+    MPEG2_MAIN_PROFILE_HIGH_LEVEL: (MPEG2_MAIN_PROFILE_HIGH_LEVEL,),
+    MPEG4_HP41_BD: (MPEG4_HP41, MPEG4_HP41_BD, MPEG4_HP42_2D),
+    MPEG4_HP41: (MPEG4_HP41, MPEG4_HP42_2D),
+    MPEG4_HP42_2D: (MPEG4_HP42_2D,),
+    HEVC_MP51: (HEVC_MP51,),
 }
 
 
@@ -537,7 +561,7 @@ def _lossy_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
     syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
     flag = str(ds.get("LossyImageCompression", "")).strip()
     lossy_wavelet = False
-    if syntax in {"1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.203"} and "PixelData" in ds:
+    if syntax in {JPEG_2000, HTJ2K} and "PixelData" in ds:
         from pydicom.encaps import generate_frames
 
         from dicomize.codestreams.j2k import parse_j2k

@@ -44,9 +44,16 @@ from dicomize.codestreams.video import (
     mpeg2_profile,
 )
 from dicomize.errors import CorruptImage, ImageTooLarge, InputError, UnsupportedInput
+from dicomize.uids import (
+    HEVC_MP51,
+    MPEG2_MAIN_PROFILE_HIGH_LEVEL,
+    MPEG2_MAIN_PROFILE_MAIN_LEVEL,
+    MPEG4_HP41,
+    MPEG4_HP41_BD,
+    MPEG4_HP42_2D,
+)
 
 __all__ = [
-    "MPEG2_MPML",
     "VIDEO_SUFFIXES",
     "VIDEO_SYNTAXES",
     "AudioTrack",
@@ -60,21 +67,15 @@ __all__ = [
     "probe_stream",
 ]
 
-MPEG2_MPML = "1.2.840.10008.1.2.4.100"
-MPEG2_MPHL = "1.2.840.10008.1.2.4.101"
-H264_HP41 = "1.2.840.10008.1.2.4.102"
-H264_BD = "1.2.840.10008.1.2.4.103"
-H264_HP42_2D = "1.2.840.10008.1.2.4.104"
-HEVC_MAIN = "1.2.840.10008.1.2.4.107"
 #: The video transfer syntaxes dicomize writes, and the Lossy Image Compression Method
 #: each one's stream is (C.7.6.1.1.5.1).
 VIDEO_SYNTAXES: dict[str, str] = {
-    MPEG2_MPML: "ISO_13818_2",
-    MPEG2_MPHL: "ISO_13818_2",
-    H264_HP41: "ISO_14496_10",
-    H264_BD: "ISO_14496_10",
-    H264_HP42_2D: "ISO_14496_10",
-    HEVC_MAIN: "ISO_23008_2",
+    MPEG2_MAIN_PROFILE_MAIN_LEVEL: "ISO_13818_2",
+    MPEG2_MAIN_PROFILE_HIGH_LEVEL: "ISO_13818_2",
+    MPEG4_HP41: "ISO_14496_10",
+    MPEG4_HP41_BD: "ISO_14496_10",
+    MPEG4_HP42_2D: "ISO_14496_10",
+    HEVC_MP51: "ISO_23008_2",
 }
 #: One fragment holds at most 2^32 - 2 bytes (PS3.5 A.4: the length is 32 bits and
 #: FFFFFFFFH means undefined); the non-fragmentable syntaxes hold one fragment.
@@ -389,7 +390,7 @@ def _mpeg2_syntax(video: Video) -> tuple[str | None, str]:
         limit = 480 if ntsc else 576 if math.isclose(fps, 25) else 0
         fits = bool(limit) and video.height <= limit and video.width <= 720  # noqa: PLR2004
         why = "MPEG-2 Main Level allows 720x480 at 30 fps or 720x576 at 25 fps (Table 8-1)"
-        return (MPEG2_MPML, "") if fits else (None, why)
+        return (MPEG2_MAIN_PROFILE_MAIN_LEVEL, "") if fits else (None, why)
     if profile.level == _MPEG2_HIGH_LEVEL:
         # 8.2.6: 1080x1920 or 720x1280 at 25, 29.97, 30, 50, 59.94 or 60 fps (Table 8-2).
         rates = (25, 30000 / 1001, 30, 50, 60000 / 1001, 60)
@@ -397,7 +398,7 @@ def _mpeg2_syntax(video: Video) -> tuple[str | None, str]:
             math.isclose(fps, r, rel_tol=1e-3) for r in rates
         )
         why = "MPEG-2 High Level allows 1920x1080 or 1280x720 at 25 to 60 fps (8.2.6)"
-        return (MPEG2_MPHL, "") if fits else (None, why)
+        return (MPEG2_MAIN_PROFILE_HIGH_LEVEL, "") if fits else (None, why)
     return None, f"MPEG-2 level {profile.level} is neither Main nor High Level"
 
 
@@ -422,11 +423,11 @@ def _h264_syntax(video: Video) -> tuple[str | None, str]:
         return None, reason
     fps = float(video.rate)
     macroblocks = math.ceil(video.width / 16) * math.ceil(video.height / 16)
-    for level, syntax in ((41, H264_HP41), (42, H264_HP42_2D)):
+    for level, syntax in ((41, MPEG4_HP41), (42, MPEG4_HP42_2D)):
         max_fs, max_mbps = _H264_LEVELS[level]
         if profile.level_idc <= level and macroblocks <= max_fs and macroblocks * fps <= max_mbps:
-            if syntax == H264_HP41 and _on_bd_list(video, fps):
-                return H264_BD, ""  # 8.2.7, Table 8-4: the most specific syntax
+            if syntax == MPEG4_HP41 and _on_bd_list(video, fps):
+                return MPEG4_HP41_BD, ""  # 8.2.7, Table 8-4: the most specific syntax
             return syntax, ""
     return None, (
         f"H.264 level {profile.level_idc / 10:g} at {video.width}x{video.height} "
@@ -480,7 +481,7 @@ def _hevc_syntax(video: Video) -> tuple[str | None, str]:
         and samples <= _HEVC_51[0]
         and samples * float(video.rate) <= _HEVC_51[1]
     ):
-        return HEVC_MAIN, ""
+        return HEVC_MP51, ""
     return None, "HEVC level beyond 5.1 (8.2.10)"
 
 
@@ -499,7 +500,7 @@ _AUDIO_RULES: dict[str, tuple[frozenset[int], int, bool]] = {
 
 def _audio_allowed(track: AudioTrack, syntax: str, *, mp4: bool) -> str:
     """Return why `track` cannot stay beside the stream, or empty (PS3.5 8.2.12)."""
-    if syntax in {MPEG2_MPML, MPEG2_MPHL}:
+    if syntax in {MPEG2_MAIN_PROFILE_MAIN_LEVEL, MPEG2_MAIN_PROFILE_HIGH_LEVEL}:
         return ""  # 8.2.12 constrains the AVC and HEVC syntaxes only
     rule = _AUDIO_RULES.get(track.codec)
     if rule is None:
@@ -581,7 +582,7 @@ def _keep(
     video: Video, syntax: str, raw: float, folder: str | os.PathLike[str] | None
 ) -> PreparedVideo:
     method = VIDEO_SYNTAXES[syntax]
-    mpeg2 = syntax in {MPEG2_MPML, MPEG2_MPHL}
+    mpeg2 = syntax in {MPEG2_MAIN_PROFILE_MAIN_LEVEL, MPEG2_MAIN_PROFILE_HIGH_LEVEL}
     container_ok = mpeg2 or video.mp4 or video.container == "mpegts"
     dropped = [
         f"audio dropped: {why}"
@@ -758,7 +759,7 @@ def _encoder_for(width: int, height: int, fps: float, crf: int) -> tuple[str, st
     macroblocks = math.ceil(width / 16) * math.ceil(height / 16)
     samples = width * height
     options: dict[str, str]
-    for level, syntax in ((41, H264_HP41), (42, H264_HP42_2D)):
+    for level, syntax in ((41, MPEG4_HP41), (42, MPEG4_HP42_2D)):
         max_fs, max_mbps = _H264_LEVELS[level]
         if macroblocks <= max_fs and macroblocks * fps <= max_mbps:
             options = {"profile": "high", "level": f"{level / 10:g}", "crf": str(crf)}
@@ -766,7 +767,7 @@ def _encoder_for(width: int, height: int, fps: float, crf: int) -> tuple[str, st
     if samples <= _HEVC_51[0] and samples * fps <= _HEVC_51[1]:
         # 8.2.10: Main tier; x265 picks the High tier at 4K unless told.
         params = "level-idc=51:high-tier=0:log-level=error"
-        return "libx265", HEVC_MAIN, {"profile": "main", "x265-params": params, "crf": str(crf)}
+        return "libx265", HEVC_MP51, {"profile": "main", "x265-params": params, "crf": str(crf)}
     raise UnsupportedInput(
         f"{width}x{height} at {fps:.4g} fps is beyond every DICOM video syntax "
         "(HEVC Level 5.1 at most); scale it down first"

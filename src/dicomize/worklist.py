@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from dicomize.errors import ConfigError, MetadataError, QueryError
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination, parse_destination
+from dicomize.uids import MODALITY_WORKLIST_INFORMATION_MODEL_FIND
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -49,7 +50,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_MWL_FIND = "1.2.840.10008.5.1.4.31"
 _DATE = re.compile(r"^\d{8}$")
 _RANGE = re.compile(r"^(\d{8})?-(\d{8})?$")
 #: The fields of :class:`WorklistQuery` that are matching keys.
@@ -344,13 +344,31 @@ def query_worklist(
     from dicomize.send.dimse import c_find  # pynetdicom only for a query
 
     if not query.matches_names_here():
-        found = c_find(target, query.identifier(), _MWL_FIND, options, "worklist")
+        found = c_find(
+            target,
+            query.identifier(),
+            MODALITY_WORKLIST_INFORMATION_MODEL_FIND,
+            options,
+            "worklist",
+        )
         return [WorklistItem(dataset=identifier) for identifier in found]
     # The name left open: every item the other keys match, the name judged here. Asked
     # first, so that a worklist that cannot answer at all says so once.
-    wider = c_find(target, query.identifier(name=False), _MWL_FIND, options, "worklist")
+    wider = c_find(
+        target,
+        query.identifier(name=False),
+        MODALITY_WORKLIST_INFORMATION_MODEL_FIND,
+        options,
+        "worklist",
+    )
     try:
-        found = c_find(target, query.identifier(), _MWL_FIND, options, "worklist")
+        found = c_find(
+            target,
+            query.identifier(),
+            MODALITY_WORKLIST_INFORMATION_MODEL_FIND,
+            options,
+            "worklist",
+        )
     except QueryError as exc:
         if not exc.reached:
             raise

@@ -18,6 +18,7 @@ from dicomize._icc import as_input_profile
 from dicomize.codestreams.boxes import box
 from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import CorruptImage
+from dicomize.uids import HTJ2K, HTJ2K_LOSSLESS, JPEG_2000, JPEG_2000_LOSSLESS
 
 __all__ = [
     "JP2_SIGNATURE",
@@ -190,10 +191,10 @@ def j2k_passthrough(info: J2kInfo) -> Passthrough | str:
     else:
         photometric = "RGB"
     if info.htj2k:
-        syntax = "1.2.840.10008.1.2.4.201" if info.reversible else "1.2.840.10008.1.2.4.203"
+        syntax = HTJ2K_LOSSLESS if info.reversible else HTJ2K
         method = "ISO_15444_15"
     else:
-        syntax = "1.2.840.10008.1.2.4.90" if info.reversible else "1.2.840.10008.1.2.4.91"
+        syntax = JPEG_2000_LOSSLESS if info.reversible else JPEG_2000
         method = "ISO_15444_1"
     return Passthrough(
         transfer_syntax=syntax,

@@ -16,6 +16,14 @@ import struct
 
 from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import CorruptImage
+from dicomize.uids import (
+    JPEG_BASELINE_PROCESS_1,
+    JPEG_EXTENDED_PROCESS_2_4,
+    JPEG_LOSSLESS_PROCESS_14,
+    JPEG_LOSSLESS_SV1,
+    JPEG_LS_LOSSLESS,
+    JPEG_LS_NEAR_LOSSLESS,
+)
 
 __all__ = ["JpegInfo", "jpeg_passthrough", "parse_jpeg", "strip_segments"]
 
@@ -287,9 +295,7 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
         return _jpeg_ls_passthrough(info)
     if info.process == "lossless":
         bits = 8 if info.precision <= 8 else 16
-        syntax = (
-            "1.2.840.10008.1.2.4.70" if set(info.predictors) == {1} else "1.2.840.10008.1.2.4.57"
-        )
+        syntax = JPEG_LOSSLESS_SV1 if set(info.predictors) == {1} else JPEG_LOSSLESS_PROCESS_14
         return Passthrough(
             transfer_syntax=syntax,
             photometric_interpretation="MONOCHROME2" if grey else "RGB",
@@ -305,7 +311,7 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
             )
         if info.precision == 8:
             return Passthrough(
-                transfer_syntax="1.2.840.10008.1.2.4.51",
+                transfer_syntax=JPEG_EXTENDED_PROCESS_2_4,
                 photometric_interpretation="MONOCHROME2",
                 samples_per_pixel=1,
                 bits_allocated=8,
@@ -313,7 +319,7 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
                 lossy_method="ISO_10918_1",
             )
         return Passthrough(
-            transfer_syntax="1.2.840.10008.1.2.4.51",
+            transfer_syntax=JPEG_EXTENDED_PROCESS_2_4,
             photometric_interpretation="MONOCHROME2",
             samples_per_pixel=1,
             bits_allocated=16,
@@ -328,7 +334,7 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
     else:
         photometric = "RGB" if info.colour_transform == "RGB" else "YBR_FULL_422"
     return Passthrough(
-        transfer_syntax="1.2.840.10008.1.2.4.50",
+        transfer_syntax=JPEG_BASELINE_PROCESS_1,
         photometric_interpretation=photometric,
         samples_per_pixel=components,
         bits_allocated=8,
@@ -379,7 +385,7 @@ def _jpeg_ls_passthrough(info: JpegInfo) -> Passthrough | str:
         return "JPEG-LS needs at least 2 bits per sample in DICOM"
     near = max(info.predictors)
     return Passthrough(
-        transfer_syntax="1.2.840.10008.1.2.4.80" if near == 0 else "1.2.840.10008.1.2.4.81",
+        transfer_syntax=JPEG_LS_LOSSLESS if near == 0 else JPEG_LS_NEAR_LOSSLESS,
         photometric_interpretation="MONOCHROME2" if grey else "RGB",
         samples_per_pixel=len(info.component_ids),
         bits_allocated=8 if info.precision <= 8 else 16,

@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination
+from dicomize.uids import STORAGE_COMMITMENT_PUSH_MODEL, STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
 __all__ = ["request_commitment"]
 
-_STORAGE_COMMITMENT = "1.2.840.10008.1.20.1"
-_WELL_KNOWN_INSTANCE = "1.2.840.10008.1.20.1.1"
 _REQUEST = 1  # Action Type ID (J.3.2.1)
 _FAILURE_REASONS = {
     0x0110: "processing failure",
@@ -73,7 +72,7 @@ def request_commitment(
 
     handlers = [(evt.EVT_N_EVENT_REPORT, on_report)]
     listener = _listen(options, handlers)
-    ae = new_application_entity(options, _STORAGE_COMMITMENT)
+    ae = new_application_entity(options, STORAGE_COMMITMENT_PUSH_MODEL)
     try:
         assoc, problem, _ = open_association(ae, target, options, handlers)
         if assoc is None:
@@ -83,7 +82,10 @@ def request_commitment(
             request.TransactionUID = transaction
             request.ReferencedSOPSequence = [_reference(cls, uid) for uid, cls in pairs]
             status, _ = assoc.send_n_action(
-                request, _REQUEST, _STORAGE_COMMITMENT, _WELL_KNOWN_INSTANCE
+                request,
+                _REQUEST,
+                STORAGE_COMMITMENT_PUSH_MODEL,
+                STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE,
             )
             code = int(status.Status) if status and "Status" in status else None
             if code != 0:
@@ -116,7 +118,7 @@ def _listen(options: SendOptions, handlers: list[Any]) -> Any:  # noqa: ANN401
     ae = AE(ae_title=options.calling_aet)
     ae.network_timeout = options.dimse_timeout
     # The PACS proposes the SCP role for the report (J.3.3.1.2, Role Selection).
-    ae.add_supported_context(_STORAGE_COMMITMENT, scu_role=True, scp_role=True)
+    ae.add_supported_context(STORAGE_COMMITMENT_PUSH_MODEL, scu_role=True, scp_role=True)
     return ae.start_server((host, int(port)), block=False, evt_handlers=handlers)
 
 

@@ -22,6 +22,7 @@ from dicomize.options import SendOptions
 from dicomize.report import SendResult, SendStatus
 from dicomize.send._retry import pause_before_retry
 from dicomize.send.destination import DimseDestination
+from dicomize.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, VIDEO_SYNTAX_PREFIX
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -34,7 +35,7 @@ __all__ = ["c_find", "close_transport", "new_application_entity", "open_associat
 
 logger = logging.getLogger(__name__)
 
-_UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
+_UNCOMPRESSED = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
 _WARNINGS = frozenset({0x0001, 0xB000, 0xB006, 0xB007})
 _MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are odd numbers 1-255
 
@@ -344,7 +345,7 @@ def _decompressed_for_peer(ds: Dataset, item: _File, accepted: set[tuple[str, st
         )
     from pydicom.uid import UID
 
-    if item.transfer_syntax.startswith("1.2.840.10008.1.2.4.10"):
+    if item.transfer_syntax.startswith(VIDEO_SYNTAX_PREFIX):
         # MPEG-2, H.264 and HEVC (PS3.5 A.4.5-A.4.10): decoding a clip to frames would
         # multiply it a hundredfold and is never done silently.
         return (
