@@ -156,6 +156,7 @@ LAYERS = [
     "cli",
     "service",
     "batch",
+    "worklist_lookup",
     "worklist",
     "pacs",
     "send",

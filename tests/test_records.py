@@ -79,23 +79,7 @@ def _annotated(value: object) -> Iterator[Callable[..., object] | type]:
                 yield function
 
 
-#: Their annotations name pydicom's Dataset, which dicomize.worklist imports for the type
-#: checker only: every batch loads that module (WorklistLookup), and must not load pydicom.
-_WORKLIST_DATASETS = {"dicomize.WorklistItem", "dicomize.WorklistQuery"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(raises=NameError, strict=True, reason="Dataset"),
-        )
-        if name in _WORKLIST_DATASETS
-        else name
-        for name in sorted(PUBLIC)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(PUBLIC))
 def test_type_hints_resolve_on_every_public_name(name: str) -> None:
     for target in _annotated(PUBLIC[name]):
         assert isinstance(typing.get_type_hints(target), dict)

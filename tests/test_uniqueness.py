@@ -317,7 +317,7 @@ def _meta_bytes(path: Path) -> bytes:
 def test_a_worklist_answer_is_not_kept_past_its_reuse_window(worklist: WorklistServer) -> None:
     # A long-running watch must neither hold a patient's data in memory for good nor miss
     # a correction made on the worklist since.
-    from dicomize import worklist as module
+    from dicomize import worklist_lookup as module
 
     worklist.add("order", item("ACC9", name="Before^Ann"))
     lookup = module.WorklistLookup(url=worklist.url)

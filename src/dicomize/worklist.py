@@ -23,25 +23,23 @@ import functools
 import json
 import logging
 import re
-import threading
-import time
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, fields
+from typing import Any
+
+# At run time, so type hints resolve (documentation, IDEs): this module is loaded only
+# where a worklist is asked; a batch's or watch's lookup lives in worklist_lookup.
+from pydicom.dataset import Dataset
 
 from dicomize.errors import ConfigError, MetadataError, QueryError
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination, parse_destination
 from dicomize.uids import MODALITY_WORKLIST_INFORMATION_MODEL_FIND
 
-if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
-
 __all__ = [
     "NAME_MATCHING",
     "WorklistItem",
-    "WorklistLookup",
     "WorklistQuery",
     "find_worklist_item",
     "query_worklist",
@@ -144,8 +142,6 @@ class WorklistQuery:
         >>> "SpecificCharacterSet" in WorklistQuery(patient_name="Doe*").identifier()
         False
         """
-        from pydicom.dataset import Dataset
-
         patient_name = self.patient_name if name else None
         step = Dataset()
         for keyword, value in (
@@ -533,7 +529,6 @@ def _request_item(item: WorklistItem) -> dict[str, Any]:
 
 def _plain(value: object) -> object:
     """Turn a pydicom value into what dicomize's validation takes (text, lists, items)."""
-    from pydicom.dataset import Dataset
     from pydicom.multival import MultiValue
     from pydicom.sequence import Sequence
 
@@ -548,65 +543,3 @@ def _plain(value: object) -> object:
     if isinstance(value, MultiValue | list):
         return [_plain(v) for v in value]
     return value if isinstance(value, str | int | float | Mapping) else str(value)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class WorklistLookup:
-    """A worklist to resolve each input of a batch against, by its own keys.
-
-    A manifest row's ``accession`` (or ``patient_id``) column picks its item; the
-    other keys are the same for every row. Picklable: batch workers look up
-    their own rows, each key once per process.
-    """
-
-    url: str
-    scheduled: str | None = None
-    modality: str | None = None
-    station: str | None = None
-    options: SendOptions = field(default_factory=SendOptions)
-
-    def metadata_for(self, accession: str | None, patient_id: str | None) -> dict[str, Any]:
-        """Return the attributes of the one item matching this input's keys.
-
-        Raises
-        ------
-        QueryError, MetadataError, ConfigError
-            As :func:`find_worklist_item` and :func:`worklist_metadata`.
-        """
-        return _cached(self, accession, patient_id)
-
-
-#: How long an answer is reused. A batch asks once per key and process, yet a
-#: long-running ``watch`` neither keeps patients' data in memory past their jobs nor
-#: misses a correction made on the worklist since.
-_ANSWER_KEPT = 60.0
-_answers: dict[tuple[WorklistLookup, str | None, str | None], tuple[float, dict[str, Any]]] = {}
-_answers_lock = threading.Lock()
-
-
-def _cached(
-    lookup: WorklistLookup, accession: str | None, patient_id: str | None
-) -> dict[str, Any]:
-    now = time.monotonic()
-    key = (lookup, accession, patient_id)
-    with _answers_lock:  # threads of one process (Dask's) share the answers
-        for old in [k for k, (when, _) in _answers.items() if now - when > _ANSWER_KEPT]:
-            del _answers[old]
-        if key in _answers:
-            return _answers[key][1]
-    found = _asked(lookup, accession, patient_id)
-    with _answers_lock:
-        _answers[key] = (now, found)
-    return found
-
-
-def _asked(lookup: WorklistLookup, accession: str | None, patient_id: str | None) -> dict[str, Any]:
-    query = WorklistQuery(
-        accession=accession,
-        patient_id=patient_id,
-        scheduled=lookup.scheduled,
-        modality=lookup.modality,
-        station=lookup.station,
-    )
-    found, _ = worklist_metadata(find_worklist_item(lookup.url, query, lookup.options))
-    return found

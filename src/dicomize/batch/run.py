@@ -26,7 +26,7 @@ from dicomize.files import is_temporary, is_temporary_of, temporary_name
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.report import BatchResult, BatchStatus
-from dicomize.worklist import WorklistLookup
+from dicomize.worklist_lookup import WorklistLookup
 
 __all__ = ["BatchSummary", "run_batch"]
 

@@ -563,7 +563,7 @@ def worklist_lookup(args: argparse.Namespace) -> Any:  # noqa: ANN401  (a Workli
     """Return the worklist each input is resolved against (by its own accession), or None."""
     if not args.worklist:
         return None
-    from dicomize.worklist import WorklistLookup
+    from dicomize.worklist_lookup import WorklistLookup
 
     return WorklistLookup(
         url=args.worklist,

@@ -35,7 +35,7 @@ from dicomize.options import ConvertOptions, SendOptions
 from dicomize.report import SendStatus
 from dicomize.service.defaults import EXPIRE_EVERY, GIVE_UP_AFTER, KEEP_FOR, RETRY_AFTER, RETRY_MAX
 from dicomize.service.journal import Job, JobState, Journal
-from dicomize.worklist import WorklistLookup
+from dicomize.worklist_lookup import WorklistLookup
 
 __all__ = ["Filing", "ServiceSettings", "Worker", "file_digest"]
 
