@@ -172,15 +172,26 @@ def _until(driver: Any, condition: Callable[[Any], Any], timeout: float = 60) ->
     from selenium.common.exceptions import (
         StaleElementReferenceException,
         TimeoutException,
+        WebDriverException,
     )
     from selenium.webdriver.support.ui import WebDriverWait
+
+    def looked(d: Any) -> Any:
+        try:
+            return condition(d)
+        except WebDriverException as exc:
+            # A page that reloads (after Remove, Move) between finding an element and
+            # reading it: Chromium says so in its own words, not as a stale element.
+            if "does not belong to the document" in str(exc):
+                return False
+            raise
 
     # The page replaces its file list as jobs move: an element may go stale between looks.
     wait = WebDriverWait(
         driver, timeout, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException]
     )
     try:
-        return wait.until(condition)
+        return wait.until(looked)
     except TimeoutException:
         shown = driver.execute_script("return document.body.innerText")
         raise AssertionError(f"waited {timeout:.0f} s; the page shows:\n{shown}") from None
