@@ -256,13 +256,17 @@ def content_kind(source: Source, options: ConvertOptions | None = None) -> str:
     >>> import numpy as np; content_kind(np.zeros((2, 2), np.uint8))
     'picture'
     """
-    options = options or ConvertOptions()
     head, fmt = _sniff(source)
+    return _kind(source, head, fmt, options or ConvertOptions())
+
+
+def _kind(source: Source, head: bytes, fmt: DocumentFormat | None, options: ConvertOptions) -> str:
+    """Decide the kind from what :func:`_sniff` read: the one decision, for both callers."""
     if fmt is None:
         video = isinstance(source, str | os.PathLike) and _video_like(source, head)
         return "video" if video else "picture"
     if options.pdf_as_images and fmt.name == "PDF":
-        return "picture"
+        return "picture"  # its pages, rendered
     return fmt.kind
 
 
@@ -318,7 +322,8 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named |
     if isinstance(source, str | os.PathLike) and not os.path.lexists(source):
         raise InputError("No such file or directory")  # not "not a clip": there is nothing
     head, fmt = _sniff(source)
-    if fmt is None and isinstance(source, str | os.PathLike) and _video_like(source, head):
+    if _kind(source, head, fmt, options) == "video":
+        assert isinstance(source, str | os.PathLike)  # noqa: S101  (only a file is a clip)
         if options.iod == "sc" or options.iod in VIDEO_FAMILIES:
             from dicomize.video import prepare_video
 
