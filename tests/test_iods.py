@@ -13,7 +13,7 @@ from PIL import Image
 
 import dicomize
 from conftest import FULL_METADATA, assert_conforms, encode, gradient
-from dicomize.iods import IOD_FAMILIES, attributes_of
+from dicomize.iods import IODS, attributes_of
 
 
 @pytest.mark.parametrize(
@@ -29,14 +29,14 @@ from dicomize.iods import IOD_FAMILIES, attributes_of
 )
 def test_every_attribute_dicomize_writes_is_in_the_table_of_its_iod(source: Any, iod: str) -> None:
     ds = dicomize.convert(source, FULL_METADATA, options=dicomize.ConvertOptions(iod=iod))
-    assert ds.SOPClassUID in IOD_FAMILIES[iod]
+    assert ds.SOPClassUID in IODS[iod].sop_classes
     written = {element.keyword for element in ds if element.tag.group != 0x0002}
     assert written - attributes_of(ds.SOPClassUID) == set()
 
 
 def test_the_table_names_only_keywords_pydicom_knows() -> None:
-    for family in IOD_FAMILIES.values():
-        for sop_class in family:
+    for family in IODS.values():
+        for sop_class in family.sop_classes:
             keywords = attributes_of(sop_class)
             assert len(keywords) > 200
             unknown = [

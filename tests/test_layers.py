@@ -165,8 +165,7 @@ LAYERS = [
     "_extract",
     "_api",
     "_convert",
-    "build_video",
-    "build_document",
+    "iods.*",
     "build",
     "exif",
     "reference",
@@ -195,6 +194,8 @@ LAYERS = [
 
 def _layer(module: str) -> int:
     parts = module.split(".")
+    if len(parts) > 2 and f"{parts[1]}.*" in LAYERS:  # a package whose modules sit higher
+        return LAYERS.index(f"{parts[1]}.*")
     return LAYERS.index(parts[1] if len(parts) > 1 else "__init__")
 
 

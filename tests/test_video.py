@@ -16,7 +16,7 @@ from PIL import Image
 import dicomize
 from clips import decoded, make_clip, picture, psnr, video_packets_digest
 from conftest import FULL_METADATA, assert_conforms, dcmtk_tool
-from dicomize import build_video
+from dicomize.iods import video as build_video
 from peers import Orthanc, StoreScp
 
 H264_HP41 = "1.2.840.10008.1.2.4.102"

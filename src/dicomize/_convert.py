@@ -13,29 +13,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from dicomize._part10 import Part10Object
-from dicomize.build import (
-    build_secondary_capture,
-    for_multiframe,
-    series_attributes,
-    sop_class_for,
-)
+from dicomize.build import PictureRules, build_image, for_multiframe, series_attributes
 from dicomize.codestreams.containers import VIDEO_SUFFIXES, is_video
 from dicomize.documents import HEAD, detect_document, named_format
 from dicomize.errors import InputError, MetadataError, UnsupportedInput
 from dicomize.exif import exif_attributes
-from dicomize.iods import DOCUMENT_SOP_CLASSES, IOD_FAMILIES, VIDEO_FAMILIES, outside
+from dicomize.iods import IOD, IODS, attributes_of, by_mime_type, chosen, outside
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, PixelStrips, stack_pictures
 from dicomize.readers import FALLBACK, Source, detect_format, read_picture
-from dicomize.uids import (
-    EXPLICIT_VR_LITTLE_ENDIAN,
-    JPEG_BASELINE_PROCESS_1,
-    JPEG_EXTENDED_PROCESS_2_4,
-    derive_uid,
-    is_encapsulated,
-    new_uid,
-)
+from dicomize.uids import EXPLICIT_VR_LITTLE_ENDIAN, derive_uid, is_encapsulated, new_uid
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -58,18 +46,43 @@ __all__ = [
     "series_of_kind",
 ]
 
-#: JPEG Baseline (Process 1) and Extended (Process 2 & 4): PS3.5 A.4.1.
-_LOSSY_JPEG = frozenset({JPEG_BASELINE_PROCESS_1, JPEG_EXTENDED_PROCESS_2_4})
-_IOD_NAMES = {"sc": "Secondary Capture", "vl-photo": "VL Photographic Image"}
+#: How each kind of content is named in a refusal.
+_NOUNS = {
+    "picture": "a picture",
+    "video": "a video clip",
+    "document": "a document",
+    "model": "a 3D model",
+}
 
 
-def _iod_name(iod: str) -> str:
-    """Name an ``iod`` option's IOD for people."""
-    if iod in _IOD_NAMES:
-        return _IOD_NAMES[iod]
-    from dicomize.build_video import VIDEO_IODS
+def iod_for(kind: str, options: ConvertOptions) -> IOD | None:
+    """Return the IOD content of `kind` is stored as; None where its format decides.
 
-    return VIDEO_IODS[iod].name
+    The IOD ``options.iod`` names holds its own kind; the default picture IOD
+    (``sc``) stands for every kind's default, so a folder of mixed content converts
+    with no option: clips go to the first video IOD, documents and models to the
+    IOD of their format.
+
+    Raises
+    ------
+    UnsupportedInput
+        When the named IOD holds another kind of content.
+    """
+    row = IODS[options.iod]
+    if row.kind == kind:
+        return row
+    if row is chosen("picture")[0]:
+        others = chosen(kind)
+        return others[0] if others else None
+    offered = ", ".join(iod.name for iod in chosen(kind)) or "the default, sc"
+    raise UnsupportedInput(
+        f"{_NOUNS[kind]} cannot be stored as the {row.title} IOD (use {offered})"
+    )
+
+
+def _rules(iod: IOD) -> PictureRules:
+    rules: PictureRules = iod.load().RULES
+    return rules
 
 
 def encode_series(
@@ -322,28 +335,22 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named |
     if isinstance(source, str | os.PathLike) and not os.path.lexists(source):
         raise InputError("No such file or directory")  # not "not a clip": there is nothing
     head, fmt = _sniff(source)
-    if _kind(source, head, fmt, options) == "video":
+    kind = _kind(source, head, fmt, options)
+    iod_for(kind, options)  # refuses content the chosen IOD cannot hold, before reading it
+    if kind == "video":
         assert isinstance(source, str | os.PathLike)  # noqa: S101  (only a file is a clip)
-        if options.iod == "sc" or options.iod in VIDEO_FAMILIES:
-            from dicomize.video import prepare_video
+        from dicomize.video import prepare_video
 
-            return prepare_video(
-                source,
-                transcode=options.transcode,
-                crf=options.crf,
-                temporary_folder=options.temporary_folder,
-                max_pixels=options.max_pixels,
-            )
-        raise UnsupportedInput(
-            f"a video clip cannot be stored as the {options.iod} IOD "
-            "(use video-photo, video-endoscopic or video-microscopic)"
+        return prepare_video(
+            source,
+            transcode=options.transcode,
+            crf=options.crf,
+            temporary_folder=options.temporary_folder,
+            max_pixels=options.max_pixels,
         )
-    if options.iod in VIDEO_FAMILIES:
-        raise UnsupportedInput(f"not a video clip: the {options.iod} IOD holds video only")
-    if fmt is None:
+    if kind == "picture" and fmt is None:
         return _encoded(_read_for(source, options), options)
-    if options.iod != "sc":
-        raise UnsupportedInput(f"a document cannot be stored as the {options.iod} IOD")
+    assert fmt is not None  # noqa: S101  (a document's or a model's format was sniffed)
     from dicomize.documents import read_document, render_pages
 
     if isinstance(source, str | os.PathLike):
@@ -384,10 +391,9 @@ def _sniff(source: Source) -> tuple[bytes, DocumentFormat | None]:
 
 def _read_for(source: Source, options: ConvertOptions) -> Picture:
     picture = read_picture(source, options)
-    lossy_jpeg = picture.transfer_syntax in _LOSSY_JPEG
-    if options.iod == "vl-photo" and lossy_jpeg and picture.photometric_interpretation == "RGB":
-        # VL Photographic allows only YBR_FULL_422 with lossy JPEG (C.8.12.1.1.1): an
-        # RGB-coded JPEG is decoded and stored losslessly instead.
+    if is_encapsulated(picture.transfer_syntax) and not _rules(IODS[options.iod]).keeps(picture):
+        # The IOD does not allow the codestream as it came (VL Images take lossy JPEG as
+        # YBR_FULL_422 only, C.8.12.1.1.1): it is decoded and stored losslessly instead.
         return read_picture(source, replace(options, passthrough=False))
     return picture
 
@@ -413,16 +419,23 @@ def _outside_error(keyword: str, value: object, iod: str) -> MetadataError:
 class _Plan:
     """The attributes and UIDs shared by the outputs of one call."""
 
-    def _with_exif(self, picture: Picture, attributes: dict[str, Any]) -> dict[str, Any]:
-        # The camera's own record fills what the user did not say (C.8.12.10, C.8.12.11).
+    def _with_exif(
+        self, picture: Picture, attributes: dict[str, Any], sop_class: str
+    ) -> dict[str, Any]:
+        # The camera's own record fills what the user did not say and the IOD defines
+        # (C.8.12.10, C.8.12.11).
         found = (
             exif_attributes(picture.exif, keep_gps=self.options.keep_gps) if picture.exif else {}
         )
-        merged = {**attributes, **{k: v for k, v in found.items() if k not in self.user}}
+        allowed = attributes_of(sop_class)
+        merged = {
+            **attributes,
+            **{k: v for k, v in found.items() if k not in self.user and k in allowed},
+        }
         if "ImageType" not in self.user:
             # VL Image (C.8.12.1.1.6): a camera's photograph is ORIGINAL; anything else DERIVED.
             camera = "Manufacturer" in found or "AcquisitionDateTime" in found
-            merged["ImageType"] = ["ORIGINAL" if camera else "DERIVED", "PRIMARY"]
+            merged["ImageType"] = self.rules.image_type(camera=camera)
         return merged
 
     def __init__(self, metadata: MetadataLike, options: ConvertOptions) -> None:
@@ -430,18 +443,27 @@ class _Plan:
         self.user = resolve_metadata(metadata)
         # Before anything is read: outside every IOD this call can write. A document
         # is checked again against its own IOD when its kind is known.
-        documents = DOCUMENT_SOP_CLASSES if options.iod == "sc" else ()
-        videos = IOD_FAMILIES["video-photo"] if options.iod == "sc" else ()
-        possible = [*IOD_FAMILIES[options.iod], *documents, *videos]
+        self.iod = IODS[options.iod]
+        possible = [
+            sop_class
+            for row in IODS.values()
+            if row is self.iod or (self.iod is chosen("picture")[0] and row.kind != "picture")
+            for sop_class in row.sop_classes
+        ]
         extra = [] if options.allow_extra else outside(self.user, possible)
         if extra:
-            raise _outside_error(extra[0], self.user[extra[0]], _iod_name(options.iod))
+            raise _outside_error(extra[0], self.user[extra[0]], self.iod.title)
         self.make_uid = _uid_factory(options, self.user)
+        # Clips, documents and models take what their IOD defines of the default
+        # picture IOD's series attributes.
+        self.picture_iod = self.iod if self.iod.kind == "picture" else chosen("picture")[0]
+        self.rules = _rules(self.picture_iod)
         self.attributes = series_attributes(
             self.user,
             now=dt.datetime.now().astimezone(),
+            iod=self.picture_iod,
+            rules=self.rules,
             make_uid=self.make_uid,
-            iod="vl-photo" if options.iod == "vl-photo" else "sc",
         )
         self.first_number = int(str(self.attributes.pop("InstanceNumber", "1")) or 1)
         self.first_series = int(str(self.attributes.get("SeriesNumber", "1")) or 1)
@@ -466,34 +488,33 @@ class _Plan:
         if not isinstance(content, Picture):
             return self._video(content, offset)
         picture = content
-        extra = outside(self.user, [sop_class_for(picture, self.options.iod)])
+        iod = self.picture_iod
+        sop_class = self.rules.sop_class(picture, iod)
+        extra = outside(self.user, [sop_class])
         if extra and not self.options.allow_extra:
-            raise _outside_error(extra[0], self.user[extra[0]], _iod_name(self.options.iod))
-        attributes, number, sop_uid = self._instance(picture, offset)
-        return build_secondary_capture(
+            raise _outside_error(extra[0], self.user[extra[0]], iod.title)
+        attributes, number, sop_uid = self._instance(picture, offset, sop_class)
+        return build_image(
             picture,
             attributes,
-            iod=self.options.iod,
+            iod=iod,
+            rules=self.rules,
             instance_number=number,
             sop_instance_uid=sop_uid,
         )
 
     def _document(self, named: _Named, offset: int) -> Part10Object:
-        from dicomize.build_document import (
-            build_encapsulated_document,
-            document_iod,
-            for_document,
-        )
+        from dicomize.iods.encapsulated import build_encapsulated_document, for_document
 
-        iod = document_iod(named.document)
+        iod = by_mime_type(named.document.mime_type)
         user = for_document(self.user, iod)
-        extra = outside(user, [iod.sop_class])
+        extra = outside(user, iod.sop_classes)
         if extra and not self.options.allow_extra:
-            raise _outside_error(extra[0], user[extra[0]], iod.name)
+            raise _outside_error(extra[0], user[extra[0]], iod.title)
         attributes, number = self._place(offset, named.kind)
         sop_uid = self.given_sop_uid or self._sop_uid([named.document.data])
         frame = self.options.frame_of_reference_uid
-        if iod.frame_of_reference and frame is None:
+        if frame is None and "FrameOfReferenceUID" in attributes_of(iod.sop_classes[0]):
             # One frame for the models of one series (A.1.2.3), however many calls make
             # it: parts of one assembly stay aligned.
             series = str(attributes["SeriesInstanceUID"])
@@ -501,6 +522,7 @@ class _Plan:
         return build_encapsulated_document(
             named.document,
             attributes,
+            iod=iod,
             user=user,
             title=named.name,
             instance_number=number,
@@ -510,13 +532,13 @@ class _Plan:
         )
 
     def _video(self, prepared: PreparedVideo, offset: int) -> Part10Object:
-        from dicomize.build_video import VIDEO_IODS, build_video
+        from dicomize.iods.video import build_video
 
-        iod = self.options.iod if self.options.iod in VIDEO_IODS else "video-photo"
-        sop_class = VIDEO_IODS[iod].sop_class
-        extra = outside(self.user, [sop_class])
+        iod = iod_for("video", self.options)
+        assert iod is not None  # noqa: S101  (every clip has one: a video row exists)
+        extra = outside(self.user, iod.sop_classes)
         if extra and not self.options.allow_extra:
-            raise _outside_error(extra[0], self.user[extra[0]], VIDEO_IODS[iod].name)
+            raise _outside_error(extra[0], self.user[extra[0]], iod.title)
         attributes, number = self._place(offset, "video")
         sop_uid = self.given_sop_uid or self._sop_uid(prepared.chunks())
         return build_video(
@@ -553,11 +575,13 @@ class _Plan:
             )
         return {**self.attributes, **self._kinds[kind]}, self.first_number + offset
 
-    def _instance(self, picture: Picture, offset: int) -> tuple[dict[str, Any], int, str]:
+    def _instance(
+        self, picture: Picture, offset: int, sop_class: str
+    ) -> tuple[dict[str, Any], int, str]:
         attributes, number = self._place(offset, "picture")
-        if self.options.iod == "vl-photo":
-            attributes = self._with_exif(picture, attributes)
-        if picture.source_format == "PDF" and "ConversionType" not in self.user:
+        if self.rules.exif:
+            attributes = self._with_exif(picture, attributes, sop_class)
+        if picture.source_format == "PDF" and "ConversionType" in attributes:
             attributes = {**attributes, "ConversionType": "SD"}  # C.8.6.1: a scanned document
         return attributes, number, self.given_sop_uid or self._sop_uid(_content_of(picture))
 

@@ -1,16 +1,18 @@
-"""Pixels + metadata → Secondary Capture Image dataset (PS3.3 A.8.1). No IO.
+"""Pixels + metadata → an image object of a picture IOD (PS3.3 A.8, A.32, A.39). No IO.
 
-The attribute set follows the module table of the SC Image IOD (Table A.8-1):
-Patient, General Study, General Series, SC Equipment, General Image, Image
-Pixel, SC Image and SOP Common, with the conditions dciodvfy checks
-(see the shared conformance notes, sections 2, 9 and 10).
+What every picture IOD shares is here: Patient, General Study, General Series,
+General Image, Image Pixel and SOP Common, with the conditions dciodvfy checks
+(see the shared conformance notes, sections 2, 9 and 10), and the object's layout
+(:func:`assemble`, which the video and document builders end with too). What one
+IOD adds or constrains is in its module under :mod:`dicomize.iods`, as a
+:class:`PictureRules`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from dicomize._dictionary import lookup
@@ -18,19 +20,12 @@ from dicomize._icc import srgb_profile
 from dicomize._part10 import Element, Part10Object
 from dicomize._version import __version__
 from dicomize._vr import Value, is_pydicom, utc_offset
-from dicomize.errors import MetadataError, UnsupportedInput
-from dicomize.iods import IOD_FAMILIES, ORDER_KEYWORDS, modality_for
-from dicomize.picture import Picture, PixelStrips
+from dicomize.errors import MetadataError
+from dicomize.iods import IOD, ORDER_KEYWORDS, modality_for
+from dicomize.picture import Picture
 from dicomize.uids import (
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
-    MULTI_FRAME_GRAYSCALE_BYTE_SECONDARY_CAPTURE_IMAGE_STORAGE,
-    MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE,
-    MULTI_FRAME_SINGLE_BIT_SECONDARY_CAPTURE_IMAGE_STORAGE,
-    MULTI_FRAME_TRUE_COLOR_SECONDARY_CAPTURE_IMAGE_STORAGE,
-    NATIVE_SYNTAXES,
-    SECONDARY_CAPTURE_IMAGE_STORAGE,
-    VL_PHOTOGRAPHIC_IMAGE_STORAGE,
     is_encapsulated,
     new_uid,
 )
@@ -42,30 +37,14 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
 __all__ = [
-    "DEFAULT_CONVERSION_TYPE",
-    "SECONDARY_CAPTURE_IMAGE_STORAGE",
+    "PictureRules",
     "any_non_ascii",
     "assemble",
-    "build_secondary_capture",
+    "build_image",
     "code_item",
     "series_attributes",
     "tag_and_vr",
 ]
-
-#: The multi-frame SC IODs (PS3.3 A.8.2-A.8.5), chosen from the pixels.
-# SC Equipment (C.8.6.1) and SC Image (C.8.6.2) attributes, absent from VL Photographic.
-_SC_ONLY = (
-    "ConversionType",
-    "SecondaryCaptureDeviceManufacturer",
-    "SecondaryCaptureDeviceManufacturerModelName",
-    "SecondaryCaptureDeviceSoftwareVersions",
-    "DateOfSecondaryCapture",
-    "TimeOfSecondaryCapture",
-)
-# A.32.4.4: VL Photographic pixels (C.8.12.1.1.1).
-_VL_PHOTOMETRIC = frozenset({"MONOCHROME2", "RGB", "YBR_FULL_422", "YBR_RCT", "YBR_ICT"})
-#: C.8.6.1 "DI" (Digital Interface): the picture arrived as a digital file.
-DEFAULT_CONVERSION_TYPE = "DI"
 
 # Any of these makes the General Equipment module present, and then its
 # Manufacturer (Type 2) must be too (C.7.5.1).
@@ -89,12 +68,61 @@ _GENERAL_EQUIPMENT = frozenset(
 _SHARED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID")
 
 
+class PictureRules:
+    """What one picture IOD adds to, or asks of, what every picture IOD shares.
+
+    Each picture IOD's module under :mod:`dicomize.iods` makes one, as ``RULES``,
+    named by the ``rules`` of its row; this base is an IOD that adds nothing.
+    """
+
+    #: The camera's EXIF record fills the attributes the IOD defines (C.8.12.10, C.8.12.11).
+    exif = False
+
+    def series(self, values: dict[str, Any], user: Mapping[str, Any]) -> None:
+        """Add the IOD's own series defaults to `values` (the user's come after)."""
+
+    def finish(self, values: dict[str, Any]) -> None:
+        """Complete the series' attributes once the user's and the UIDs are in, or refuse them.
+
+        Raises
+        ------
+        MetadataError
+            When the IOD needs what the user did not give.
+        """
+
+    def sop_class(self, picture: Picture, iod: IOD) -> str:
+        """Return the SOP Class the pixels are stored as, or refuse them.
+
+        Raises
+        ------
+        UnsupportedInput
+            When the IOD cannot hold these pixels.
+        """
+        return iod.sop_classes[0]
+
+    def image_type(self, *, camera: bool) -> list[str]:
+        """Return Image Type for a picture whose EXIF shows a camera (`camera`), or not.
+
+        C.8.12.1.1.6: a camera's photograph is ORIGINAL; anything else DERIVED.
+        """
+        return ["ORIGINAL" if camera else "DERIVED", "PRIMARY"]
+
+    def keeps(self, picture: Picture) -> bool:
+        """Tell whether a codestream kept as it came may be stored as is (else it is decoded)."""
+        return True
+
+    def instance(self, values: dict[str, Any], picture: Picture, sop_class: str) -> Picture:
+        """Add the attributes that follow from the pixels; return the pixels as stored."""
+        return picture
+
+
 def series_attributes(
     user: Mapping[str, Value],
     *,
     now: dt.datetime,
+    iod: IOD,
+    rules: PictureRules,
     make_uid: Callable[[str], str] | None = None,
-    iod: str = "sc",
 ) -> dict[str, Any]:
     """Complete the non-pixel attributes that every instance of one series shares.
 
@@ -108,20 +136,20 @@ def series_attributes(
         over every default.
     now : datetime.datetime
         The conversion time, timezone-aware; dates and times default to it.
+    iod : IOD
+        The picture IOD's row: its defaults and its Modality rule
+        (:func:`dicomize.iods.modality_for`; Secondary Capture takes the worklist
+        order's, the others keep their own).
+    rules : PictureRules
+        The IOD's own series defaults and checks.
     make_uid : callable or None
         Makes the Study or Series Instance UID not given, from its keyword;
         None makes new ``2.25`` UIDs.
-    iod : str
-        ``"sc"`` or ``"vl-photo"``: the VL Photographic Image IOD has no SC
-        Equipment, needs General Equipment, Modality XC and an (empty)
-        Acquisition Context Sequence (PS3.3 A.32.4). Modality follows the IOD's
-        rule (:func:`dicomize.iods.modality_for`): Secondary Capture takes the
-        worklist order's, VL Photographic keeps XC.
 
     Returns
     -------
     dict
-        Keyword → value, ready for :func:`build_secondary_capture`.
+        Keyword → value, ready for :func:`build_image`.
 
     Raises
     ------
@@ -141,26 +169,16 @@ def series_attributes(
         "ReferringPhysicianName": "",
         "StudyID": "1",
         "AccessionNumber": "",
-        # General Series (C.7.3.1); SC Equipment re-declares Modality (C.8.6.1)
-        "Modality": modality_for(IOD_FAMILIES[iod][0], user),
+        # General Series (C.7.3.1); an IOD's own series module may re-declare Modality
+        "Modality": modality_for(iod.sop_classes[0], user),
         "SeriesNumber": "1",
         "SeriesDate": date,
         "SeriesTime": time,
-        # SC Equipment (C.8.6.1): dicomize is the converting device
-        "ConversionType": DEFAULT_CONVERSION_TYPE,
-        "SecondaryCaptureDeviceManufacturer": "dicomize",
-        "SecondaryCaptureDeviceManufacturerModelName": "dicomize",
-        "SecondaryCaptureDeviceSoftwareVersions": __version__,
-        # General Image (C.7.6.1), SC Image (C.8.6.2)
+        # General Image (C.7.6.1)
         "ImageType": ["DERIVED", "SECONDARY"],
         "PatientOrientation": "",
         "ContentDate": date,
         "ContentTime": time,
-        "DateOfSecondaryCapture": date,
-        "TimeOfSecondaryCapture": time,
-        # Screenshots and scans usually show names and dates; "YES" is the safe
-        # statement for de-identification until the user says otherwise (9.2).
-        "BurnedInAnnotation": "YES",
         # dciodvfy demands Laterality unless Image Laterality is present (10.2);
         # "U" (unpaired) is the honest value when nothing is known.
         "ImageLaterality": "U",
@@ -169,16 +187,8 @@ def series_attributes(
         "InstanceCreationTime": time,
         "TimezoneOffsetFromUTC": utc_offset(now),
     }
-    if iod == "vl-photo":
-        for keyword in _SC_ONLY:
-            del values[keyword]
-        values.update(
-            Manufacturer="",
-            AcquisitionContextSequence=[],
-            # Photographs rarely show text but often show people (9.2).
-            BurnedInAnnotation="NO",
-            RecognizableVisualFeatures="YES",
-        )
+    rules.series(values, user)
+    values.update(iod.defaults)
     # The worklist order informs Modality (above); it is not an attribute of these IODs.
     values.update((k, v) for k, v in user.items() if k not in ORDER_KEYWORDS)
     if "Laterality" in user and "ImageLaterality" not in user:
@@ -196,6 +206,7 @@ def series_attributes(
         raise MetadataError(
             "SeriesInstanceUID", values["SeriesInstanceUID"], "must differ from StudyInstanceUID"
         )
+    rules.finish(values)
     return values
 
 
@@ -219,15 +230,16 @@ def _add_veterinary(values: dict[str, Any]) -> None:
         )
 
 
-def build_secondary_capture(
+def build_image(
     picture: Picture,
     attributes: Mapping[str, Any],
     *,
+    iod: IOD,
+    rules: PictureRules,
     instance_number: int = 1,
     sop_instance_uid: str | None = None,
-    iod: str = "sc",
 ) -> Part10Object:
-    """Build a Secondary Capture (or VL Photographic) object with its File Meta Information.
+    """Build an image object of a picture IOD, with its File Meta Information.
 
     Parameters
     ----------
@@ -235,12 +247,14 @@ def build_secondary_capture(
         The pixels and their description.
     attributes : Mapping[str, Any]
         The output of :func:`series_attributes`.
+    iod : IOD
+        The picture IOD's row.
+    rules : PictureRules
+        Its rules: they choose the SOP Class from the pixels (or refuse them).
     instance_number : int
         Instance Number, unless `attributes` has one.
     sop_instance_uid : str or None
         SOP Instance UID, unless `attributes` has one; None makes a new one.
-    iod : str
-        ``"sc"`` (the SC IOD the pixels need) or ``"vl-photo"``.
 
     Returns
     -------
@@ -250,13 +264,15 @@ def build_secondary_capture(
         that dominates the cost of a passed-through JPEG; Pixel Data may share memory
         with `picture`.
     """
-    values, picture = _instance_values(
-        picture,
-        attributes,
-        instance_number=instance_number,
-        sop_instance_uid=sop_instance_uid,
-        iod=iod,
-    )
+    values = dict(attributes)
+    values.setdefault("InstanceNumber", str(instance_number))
+    if not values.get("SOPInstanceUID"):
+        values["SOPInstanceUID"] = sop_instance_uid or new_uid()
+    sop_class = rules.sop_class(picture, iod)
+    values["SOPClassUID"] = sop_class
+    picture = rules.instance(values, picture, sop_class)
+    values.update(_lossy_attributes(picture, values))
+    values["DerivationDescription"] = _derivation(picture, values)
     values.update(_image_pixel_values(picture))
     return assemble(values, _pixel_data(picture), picture.transfer_syntax)
 
@@ -318,73 +334,6 @@ def tag_and_vr(keyword: str) -> tuple[int, str]:
     return entry[0], entry[1]
 
 
-def _instance_values(
-    picture: Picture,
-    attributes: Mapping[str, Any],
-    *,
-    instance_number: int,
-    sop_instance_uid: str | None,
-    iod: str,
-) -> tuple[dict[str, Any], Picture]:
-    values = dict(attributes)
-    values.setdefault("InstanceNumber", str(instance_number))
-    if not values.get("SOPInstanceUID"):
-        values["SOPInstanceUID"] = sop_instance_uid or new_uid()
-    sop_class = sop_class_for(picture, iod)
-    values["SOPClassUID"] = sop_class
-    if sop_class not in {SECONDARY_CAPTURE_IMAGE_STORAGE, VL_PHOTOGRAPHIC_IMAGE_STORAGE}:
-        values.update(_multiframe_attributes(picture, sop_class))
-        if sop_class == MULTI_FRAME_SINGLE_BIT_SECONDARY_CAPTURE_IMAGE_STORAGE:
-            picture = _pack_bits(picture)
-    values.update(_lossy_attributes(picture, values))
-    values["DerivationDescription"] = _derivation(picture, values)
-    return values, picture
-
-
-def sop_class_for(picture: Picture, iod: str = "sc") -> str:
-    """Choose the SC IOD the pixels need (PS3.3 A.8.1-A.8.5).
-
-    One frame: Secondary Capture, the least constrained. Several frames: Single
-    Bit for bilevel pages stored natively, Grayscale Byte or Word by depth,
-    True Color for 8-bit colour.
-
-    Raises
-    ------
-    UnsupportedInput
-        For several frames of 16-bit colour (True Color is 8-bit only).
-    """
-    if iod == "vl-photo":
-        _check_vl_pixels(picture)
-        return VL_PHOTOGRAPHIC_IMAGE_STORAGE
-    if picture.number_of_frames == 1:
-        return SECONDARY_CAPTURE_IMAGE_STORAGE
-    if picture.samples_per_pixel == 3:  # noqa: PLR2004
-        if picture.bits_allocated != 8:  # noqa: PLR2004
-            raise UnsupportedInput(
-                "several frames of 16-bit colour have no multi-frame SC IOD (True Color is "
-                "8-bit); convert the frames one by one"
-            )
-        return MULTI_FRAME_TRUE_COLOR_SECONDARY_CAPTURE_IMAGE_STORAGE
-    if picture.bilevel and picture.transfer_syntax in NATIVE_SYNTAXES:
-        return MULTI_FRAME_SINGLE_BIT_SECONDARY_CAPTURE_IMAGE_STORAGE
-    return (
-        MULTI_FRAME_GRAYSCALE_BYTE_SECONDARY_CAPTURE_IMAGE_STORAGE
-        if picture.bits_allocated == 8  # noqa: PLR2004
-        else MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE
-    )
-
-
-def _check_vl_pixels(picture: Picture) -> None:
-    if picture.number_of_frames != 1:
-        raise UnsupportedInput("VL Photographic Image is single-frame; use the SC IOD for frames")
-    if picture.bits_allocated != 8 or picture.pixel_representation:  # noqa: PLR2004
-        raise UnsupportedInput("VL Photographic Image holds unsigned 8-bit pixels only")
-    if picture.photometric_interpretation not in _VL_PHOTOMETRIC:
-        raise UnsupportedInput(
-            f"VL Photographic Image does not allow {picture.photometric_interpretation}"
-        )
-
-
 def for_multiframe(picture: Picture) -> Picture:
     """Store several frames of signed pixels unsigned, as MF Grayscale Word requires.
 
@@ -405,63 +354,6 @@ def for_multiframe(picture: Picture) -> Picture:
         bits_stored=16,
         derivation=(*picture.derivation, "signed pixels stored offset by 32768"),
     )
-
-
-def _multiframe_attributes(picture: Picture, sop_class: str) -> dict[str, Any]:
-    # Multi-frame (C.7.6.6), Cine (C.7.6.5), SC Multi-frame Image (C.8.6.3) and
-    # SC Multi-frame Vector (C.8.6.4).
-    out: dict[str, Any] = {"NumberOfFrames": str(picture.number_of_frames)}
-    if picture.number_of_frames > 1:
-        times = picture.frame_times
-        if times and len(set(times)) == 1:
-            out["FrameTime"] = f"{times[0]:.10g}"
-            out["FrameIncrementPointer"] = 0x00181063
-        elif times:
-            # The first frame has no increment; then each frame follows the previous one's time.
-            out["FrameTimeVector"] = ["0", *(f"{t:.10g}" for t in times[:-1])]
-            out["FrameIncrementPointer"] = 0x00181065
-        else:
-            out["PageNumberVector"] = [str(page) for page in range(1, picture.number_of_frames + 1)]
-            out["FrameIncrementPointer"] = 0x00182001
-    if sop_class in {
-        MULTI_FRAME_GRAYSCALE_BYTE_SECONDARY_CAPTURE_IMAGE_STORAGE,
-        MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE,
-    }:
-        # C.8.6.3: required for MONOCHROME2 with Bits Stored > 1; Byte needs 0 and 1.
-        out.update(
-            RescaleIntercept=str(picture.rescale_intercept),
-            RescaleSlope="1",
-            RescaleType="US",
-            PresentationLUTShape="IDENTITY",
-        )
-    return out
-
-
-def _pack_bits(picture: Picture) -> Picture:
-    import numpy as np
-
-    # PS3.5 8.1.1 / D: 8 pixels per byte, the first in the least significant bit, frames
-    # concatenated without padding.
-    source = picture.pixels
-    if isinstance(source, PixelStrips):
-        # Pages made as they are written stay that way: a frame need not end on a byte,
-        # so the bits left over from one strip open the next.
-        def packed() -> Iterator[bytes]:
-            carry = np.empty(0, bool)
-            for strip in source.strips():
-                bits = np.concatenate((carry, np.frombuffer(strip, np.uint8) > 0))
-                whole = len(bits) - len(bits) % 8
-                yield np.packbits(bits[:whole], bitorder="little").tobytes()
-                carry = bits[whole:]
-            if len(carry):
-                yield np.packbits(carry, bitorder="little").tobytes()
-
-        count = picture.rows * picture.columns * picture.number_of_frames
-        pixels: bytes | PixelStrips = PixelStrips((count + 7) // 8, packed)
-    else:
-        ink = np.frombuffer(picture.native(), np.uint8) > 0
-        pixels = np.packbits(ink, bitorder="little").tobytes()
-    return replace(picture, pixels=pixels, bits_allocated=1, bits_stored=1, icc_profile=None)
 
 
 def _lossy_attributes(picture: Picture, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,12 +12,10 @@ from dataclasses import dataclass, field
 
 from dicomize.codecs import resolve_transfer_syntax
 from dicomize.errors import ConfigError
+from dicomize.iods import IODS, chosen
 
-__all__ = ["IODS", "MODEL_UNITS", "ConvertOptions", "SendOptions"]
+__all__ = ["MODEL_UNITS", "ConvertOptions", "SendOptions"]
 
-#: The IODs a picture (``sc``, ``vl-photo``) or a video clip (``video-*``) can be stored
-#: as, by the names ``iod`` takes. A clip given ``sc``, the default, is Video Photographic.
-IODS = ("sc", "vl-photo", "video-endoscopic", "video-microscopic", "video-photo")
 #: CID 7063 Model Scale Unit (UCUM, non-extensible): the units a 3D model's numbers can be in.
 MODEL_UNITS = ("m", "cm", "mm", "um")
 #: Rendering resolutions of PDF pages: below 36 dpi text is unreadable; above 1200 a
@@ -63,13 +61,17 @@ class ConvertOptions:
     series_per_input : bool
         Give each input its own series instead of one series for all.
     iod : str
-        ``"sc"`` (Secondary Capture, multi-frame SC chosen by the pixels),
-        ``"vl-photo"`` (VL Photographic Image, for clinical photographs), or for
-        video clips ``"video-endoscopic"``, ``"video-microscopic"`` or
-        ``"video-photo"`` (the default for a clip).
+        The IOD pictures or clips are stored as: a name of
+        :data:`dicomize.iods.IODS` that the user may choose (``sc``, ``vl-photo``,
+        ``vl-endoscopic``, ``vl-microscopic``, ``ophthalmic``, ``dermoscopic``,
+        ``video-photo``, ``video-endoscopic``, ``video-microscopic``). The default,
+        ``sc``, stores every kind of content as its default IOD: pictures as
+        Secondary Capture, clips as Video Photographic, documents and models as the
+        IOD of their format.
     keep_gps : bool
-        With ``"vl-photo"``, copy the EXIF GPS position (VL Photographic
-        Geolocation). Off by default: a position can identify a patient's home.
+        Copy the EXIF GPS position, for an IOD with a Geolocation module (VL
+        Photographic, C.8.12.10). Off by default: a position can identify a
+        patient's home.
     allow_extra : bool
         Keep given attributes that the IOD does not define; the object is then
         a Standard Extended SOP Class (PS3.4 B.1.3). Off: they are refused.
@@ -131,17 +133,28 @@ class ConvertOptions:
             raise ConfigError("jpeg_quality must be 1 to 100")
         if not 1 <= self.jpegls_error <= 255:  # noqa: PLR2004
             raise ConfigError("jpegls_error (NEAR) must be 1 to 255; 0 is lossless JPEG-LS")
-        if self.iod not in IODS:
-            raise ConfigError(f"iod must be one of {', '.join(IODS)}, got {self.iod!r}")
-        if self.keep_gps and self.iod != "vl-photo":
-            # Only VL Photographic has a module for a position (C.8.12.10, Geolocation).
-            raise ConfigError("keep_gps applies only to iod 'vl-photo'", option="keep_gps")
+        if self.iod not in IODS or not IODS[self.iod].chosen:
+            names = ", ".join(iod.name for iod in chosen())
+            raise ConfigError(f"iod must be one of {names}, got {self.iod!r}")
+        if self.keep_gps:
+            self._check_gps()
         if self.uid_seed is not None and not self.uid_seed:
             raise ConfigError("uid_seed must not be empty")
         if not self.j2k_ratio > 1:
             raise ConfigError("j2k_ratio must be greater than 1")
         self._check_documents()
         object.__setattr__(self, "transfer_syntax", resolve_transfer_syntax(self.transfer_syntax))
+
+    def _check_gps(self) -> None:
+        from dicomize.iods import attributes_of  # the IODs' tables: only with keep_gps
+
+        def located(name: str) -> bool:
+            # A position needs a module to hold it (VL Photographic Geolocation, C.8.12.10).
+            return any("GPSLatitude" in attributes_of(uid) for uid in IODS[name].sop_classes)
+
+        if not located(self.iod):
+            names = ", ".join(repr(iod.name) for iod in chosen() if located(iod.name))
+            raise ConfigError(f"keep_gps applies only to iod {names}", option="keep_gps")
 
     def _check_documents(self) -> None:
         if not 0 <= self.crf <= _MAX_CRF:

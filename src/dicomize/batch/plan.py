@@ -20,7 +20,7 @@ __all__ = ["GROUPINGS", "BatchItem", "plan_manifest", "plan_tree"]
 
 #: How pictures are grouped into studies and series (``group_by``).
 GROUPINGS = ("folder", "tree", "file")
-_SPECIAL_COLUMNS = frozenset({"path", "output", "study_key", "series_key"})
+_SPECIAL_COLUMNS = frozenset({"path", "output", "study_key", "series_key", "iod"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -41,6 +41,8 @@ class BatchItem:
     series_number: int = 1
     #: Why this input cannot be converted, found while planning (its output is another's).
     problem: str = ""
+    #: The IOD this input is stored as (a manifest's ``iod`` column); empty: the batch's.
+    iod: str = ""
 
 
 def plan_tree(
@@ -176,7 +178,9 @@ def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterat
             )
         series = str(row.get("series_key") or relative.parent.as_posix())
         study = str(row.get("study_key") or series)
-        agreed.check(row_number, study, series, metadata)
+        iod = _iod_column(manifest, row_number, row)
+        # One series, one IOD: its instances share one Modality and one SOP Class family.
+        agreed.check(row_number, study, series, {**metadata, "iod": iod})
         counters[series] = counters.get(series, 0) + 1
         yield BatchItem(
             source=str(source),
@@ -186,7 +190,18 @@ def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterat
             instance_number=counters[series],
             key=f"{path}\x1f{named}" if named else path,
             metadata=metadata,
+            iod=iod,
         )
+
+
+def _iod_column(manifest: Path, row_number: int, row: dict[str, Any]) -> str:
+    from dicomize.iods import chosen
+
+    iod = str(row.get("iod") or "").strip()
+    names = [row.name for row in chosen()]
+    if iod and iod not in names:
+        raise ManifestError(manifest, row_number, f"iod {iod!r} is not one of {', '.join(names)}")
+    return iod
 
 
 class _Agreement:
@@ -205,7 +220,7 @@ class _Agreement:
         self.manifest = manifest
         self.keywords = {
             "study": [k for k in STUDY_ATTRIBUTES if k not in IDENTITY],
-            "series": [k for k in SERIES_ATTRIBUTES if k not in IDENTITY],
+            "series": [*(k for k in SERIES_ATTRIBUTES if k not in IDENTITY), "iod"],
         }
         self.identity = IDENTITY
         self.first: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}

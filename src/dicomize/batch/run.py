@@ -354,6 +354,7 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
         **item.metadata,
         "SOPInstanceUID": sop_uid,
     }
+    options = replace(job.options, iod=item.iod) if item.iod else job.options
     try:
         # A series holds one kind: a folder's PDFs or clips go beside its pictures, not in.
         # A Series Number given (a flag, a row) is the user's; else the series' place.
@@ -361,11 +362,11 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
         layers["SeriesInstanceUID"], number = series_of_kind(
             str(layers["SeriesInstanceUID"]),
             int(str(given)) if given else item.series_number,
-            content_kind(item.source, job.options),
+            content_kind(item.source, options),
             root=root,
         )
         layers["SeriesNumber"] = str(number)
-        ((_, encoded),) = encode_series([item.source], layers, options=job.options)
+        ((_, encoded),) = encode_series([item.source], layers, options=options)
         if isinstance(encoded, DicomizeError):
             return BatchResult(
                 input=item.source,

@@ -15,8 +15,9 @@ from dataclasses import fields
 
 from dicomize.codecs import CODECS
 from dicomize.errors import ConfigError, InputError, QueryError
+from dicomize.iods import chosen
 from dicomize.metadata import METADATA_FLAGS
-from dicomize.options import IODS, MODEL_UNITS, ConvertOptions, SendOptions
+from dicomize.options import MODEL_UNITS, ConvertOptions, SendOptions
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -264,16 +265,17 @@ def _add_placement(parser: argparse.ArgumentParser, *, single: bool) -> None:
     )
     place.add_argument(
         "--iod",
-        choices=IODS,
-        help="sc: Secondary Capture (multi-frame SC chosen by the pixels); "
-        "vl-photo: VL Photographic Image for clinical photographs, with EXIF mapped "
-        f"(default {_default(ConvertOptions, 'iod')})",
+        choices=[iod.name for iod in chosen()],
+        help="; ".join(f"{iod.name}: {iod.summary}" for iod in chosen())
+        + f" (default {_default(ConvertOptions, 'iod')}: clips, documents and models go to "
+        "their own default IOD)",
     )
     place.add_argument(
         "--keep-gps",
         action="store_true",
         default=None,
-        help="with --iod vl-photo, keep the photo's EXIF GPS position (off: it can locate a home)",
+        help="keep the photo's EXIF GPS position, with an IOD that holds one (vl-photo; "
+        "off: it can locate a home)",
     )
     if single:
         joined_as = place.add_mutually_exclusive_group()

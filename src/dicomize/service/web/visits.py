@@ -23,8 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dicomize.iods import DOCUMENT_SOP_CLASSES, IOD_FAMILIES, VIDEO_FAMILIES, outside
-from dicomize.options import IODS
+from dicomize.iods import IODS, chosen, outside
 
 __all__ = [
     "KIND_HEADINGS",
@@ -54,8 +53,6 @@ KIND_HEADINGS = {
     "document": "Documents",
     "model": "3D models",
 }
-#: The IOD a series of each kind starts with: a clip's own, the others' only one.
-_FIRST_IOD = {"picture": "sc", "video": "video-photo", "document": "sc", "model": "sc"}
 
 
 def new_series(kind: str | None = None, description: str = "") -> dict[str, Any]:
@@ -64,7 +61,7 @@ def new_series(kind: str | None = None, description: str = "") -> dict[str, Any]
         "SeriesDescription": description,
         "ImageLaterality": "",
         "BodyPartExamined": "",
-        "iod": _FIRST_IOD[kind or "picture"],
+        "iod": _first_iod(kind or "picture"),
         "kind": kind,
     }
 
@@ -111,33 +108,32 @@ def series_kind(series: dict[str, Any]) -> str:
     return str(series.get("kind") or "picture")
 
 
+def _first_iod(kind: str) -> str:
+    """Return the IOD a series of `kind` starts with: its kind's default, else SC."""
+    own = chosen(kind)
+    return (own or chosen("picture"))[0].name
+
+
 def iod_choices(kind: str) -> tuple[tuple[str, str], ...]:
     """Return the ``iod`` values a series of `kind` may take, with their names.
 
     Documents and models have one IOD each, chosen by their format.
 
-    >>> iod_choices("picture")
-    (('sc', 'Secondary Capture Image'), ('vl-photo', 'VL Photographic Image'))
-    >>> [value for value, _ in iod_choices("video")]
-    ['video-photo', 'video-endoscopic', 'video-microscopic']
+    >>> [value for value, _ in iod_choices("picture")][:2]
+    ['sc', 'vl-photo']
+    >>> iod_choices("video")[0]
+    ('video-photo', 'Video Photographic Image')
     >>> iod_choices("document")
     ()
     """
-    from pydicom.uid import UID
-
-    if kind in ("document", "model"):
-        return ()
-    videos = kind == "video"
-    values = [iod for iod in IODS if (iod in VIDEO_FAMILIES) == videos]
-    values.sort(key=lambda iod: iod != _FIRST_IOD[kind])
-    return tuple((iod, UID(IOD_FAMILIES[iod][0]).name.removesuffix(" Storage")) for iod in values)
+    return tuple((iod.name, iod.title) for iod in chosen(kind))
 
 
 def _sop_classes(kind: str, iod: str) -> tuple[str, ...]:
     if kind in ("document", "model"):
         # PDF, STL, OBJ and MTL define the same series attributes; the format picks one.
-        return DOCUMENT_SOP_CLASSES
-    return IOD_FAMILIES[iod]
+        return tuple(uid for row in IODS.values() if row.kind == kind for uid in row.sop_classes)
+    return IODS[iod].sop_classes
 
 
 def left_out_of(settings: dict[str, Any], kind: str, iod: str) -> list[str]:
@@ -199,12 +195,12 @@ def place(visit: dict[str, Any], index: int, kind: str, occupied: set[int]) -> t
     """
     series = visit["series"]
     occupied.update(other for other, settings in enumerate(series) if settings.get("sent"))
-    chosen = series[index]
-    if index not in occupied or series_kind(chosen) == kind:
-        if chosen.get("kind") != kind:  # an empty series takes the kind of its first file
-            chosen["kind"] = kind
-            if chosen["iod"] not in dict(iod_choices(kind)):
-                chosen["iod"] = _FIRST_IOD[kind]
+    picked = series[index]
+    if index not in occupied or series_kind(picked) == kind:
+        if picked.get("kind") != kind:  # an empty series takes the kind of its first file
+            picked["kind"] = kind
+            if picked["iod"] not in dict(iod_choices(kind)):
+                picked["iod"] = _first_iod(kind)
         occupied.add(index)
         return index, False
     for other in reversed(range(len(series))):

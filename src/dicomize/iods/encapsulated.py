@@ -3,7 +3,7 @@
 The modules: Patient, General Study and Patient Study as for the images;
 Encapsulated Document Series (Series Number Type 1); General Equipment; the
 Encapsulated Document (C.24.2); SOP Common. Then, by IOD (one row of
-:data:`DOCUMENT_IODS` each):
+:data:`dicomize.iods.IODS` each, chosen by the document's MIME type):
 
 * PDF: SC Equipment (the converter, Conversion Type Type 1), Modality ``DOC``.
 * STL, OBJ: Frame of Reference (the space the model's coordinates are in),
@@ -21,31 +21,21 @@ these do not are left out by the standard's own module tables (:mod:`dicomize.io
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from dicomize._icc import srgb_profile
 from dicomize._part10 import Part10Object
 from dicomize.build import assemble, code_item, tag_and_vr
 from dicomize.documents import Document
-from dicomize.iods import attributes_of, modality_for
+from dicomize.iods import IOD, attributes_of, modality_for
 from dicomize.uids import (
     ENCAPSULATED_MTL_STORAGE,
     ENCAPSULATED_OBJ_STORAGE,
-    ENCAPSULATED_PDF_STORAGE,
-    ENCAPSULATED_STL_STORAGE,
     EXPLICIT_VR_LITTLE_ENDIAN,
     new_uid,
 )
 
-__all__ = [
-    "DOCUMENT_IODS",
-    "ENCAPSULATED_PDF_STORAGE",
-    "DocumentIOD",
-    "build_encapsulated_document",
-    "document_iod",
-    "for_document",
-]
+__all__ = ["build_encapsulated_document", "for_document"]
 
 #: ST holds at most 1024 characters (PS3.5 6.2).
 _ST_LENGTH = 1024
@@ -54,55 +44,11 @@ _ST_LENGTH = 1024
 _UNKNOWN_EQUIPMENT = "unknown"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class DocumentIOD:
-    """One Encapsulated Document IOD and what sets it apart."""
-
-    sop_class: str
-    name: str
-    #: Frame of Reference, Enhanced General Equipment, Manufacturing 3D Model (models).
-    model: bool = False
-    frame_of_reference: bool = False
-    icc_profile: bool = False
-    #: Burned In Annotation default: a document names its patient; a model is rarely
-    #: embossed with a name (C.24.2: embossed identification would be YES).
-    burned_in_annotation: str = "YES"
+#: OBJ and MTL carry an sRGB ICC Profile: dciodvfy 20260927 requires it of these two.
+_ICC_PROFILE = frozenset({ENCAPSULATED_OBJ_STORAGE, ENCAPSULATED_MTL_STORAGE})
 
 
-#: The IOD of each MIME type a document can have.
-DOCUMENT_IODS: dict[str, DocumentIOD] = {
-    "application/pdf": DocumentIOD(sop_class=ENCAPSULATED_PDF_STORAGE, name="Encapsulated PDF"),
-    "model/stl": DocumentIOD(
-        sop_class=ENCAPSULATED_STL_STORAGE,
-        name="Encapsulated STL",
-        model=True,
-        frame_of_reference=True,
-        burned_in_annotation="NO",
-    ),
-    "model/obj": DocumentIOD(
-        sop_class=ENCAPSULATED_OBJ_STORAGE,
-        name="Encapsulated OBJ",
-        model=True,
-        frame_of_reference=True,
-        icc_profile=True,
-        burned_in_annotation="NO",
-    ),
-    "model/mtl": DocumentIOD(
-        sop_class=ENCAPSULATED_MTL_STORAGE,
-        name="Encapsulated MTL",
-        model=True,
-        icc_profile=True,
-        burned_in_annotation="NO",
-    ),
-}
-
-
-def document_iod(document: Document) -> DocumentIOD:
-    """Return the IOD `document` is stored as."""
-    return DOCUMENT_IODS[document.mime_type]
-
-
-def for_document(attributes: Mapping[str, Any], iod: DocumentIOD) -> dict[str, Any]:
+def for_document(attributes: Mapping[str, Any], iod: IOD) -> dict[str, Any]:
     """Give an image's source reference the form a document's IOD takes (C.24.2, C.12.2).
 
     A document derived from DICOM instances lists them in Source Instance
@@ -114,7 +60,7 @@ def for_document(attributes: Mapping[str, Any], iod: DocumentIOD) -> dict[str, A
     out = dict(attributes)
     if "SourceImageSequence" in out and "SourceInstanceSequence" not in out:
         out["SourceInstanceSequence"] = out.pop("SourceImageSequence")
-        if "ReferencedSeriesSequence" not in attributes_of(iod.sop_class):
+        if "ReferencedSeriesSequence" not in attributes_of(iod.sop_classes[0]):
             out.pop("ReferencedSeriesSequence", None)
     return out
 
@@ -123,6 +69,7 @@ def build_encapsulated_document(
     document: Document,
     attributes: Mapping[str, Any],
     *,
+    iod: IOD,
     user: Mapping[str, Any],
     title: str,
     instance_number: int = 1,
@@ -139,12 +86,14 @@ def build_encapsulated_document(
     attributes : Mapping[str, Any]
         The series' attributes (:func:`dicomize.build.series_attributes`); those
         the document's IOD does not define are left out.
+    iod : IOD
+        The row of the document's IOD (:func:`dicomize.iods.by_mime_type`).
     user : Mapping[str, Any]
         What the user gave: it wins over the document's own title and date.
     title : str
         Document Title when neither the user nor the document gives one (the file name).
     instance_number, sop_instance_uid
-        As for :func:`dicomize.build.build_secondary_capture`.
+        As for :func:`dicomize.build.build_image`.
     frame_of_reference_uid : str or None
         STL, OBJ: the space of the model's coordinates (of the images it was
         segmented from); None makes a new one.
@@ -158,19 +107,18 @@ def build_encapsulated_document(
         When the user's Modality contradicts a model's IOD (M3D only,
         :func:`dicomize.iods.modality_for`).
     """
-    iod = document_iod(document)
-    allowed = attributes_of(iod.sop_class)
+    sop_class = iod.sop_classes[0]
+    allowed = attributes_of(sop_class)
     given = for_document(attributes, iod)
     values = {keyword: value for keyword, value in given.items() if keyword in allowed}
-    # DOC for a PDF, M3D for a model: the worklist order's does not apply (iods.py).
-    values["Modality"] = modality_for(iod.sop_class, user)
+    # DOC for a PDF, M3D for a model: the worklist order's does not apply (their rows say).
+    values["Modality"] = modality_for(sop_class, user)
     if "ImageLaterality" not in user:
         values.pop("ImageLaterality", None)  # the image IODs' "U" says nothing of a document
-    if "BurnedInAnnotation" not in user:
-        values["BurnedInAnnotation"] = iod.burned_in_annotation
+    values.update((k, v) for k, v in iod.defaults.items() if k not in user)
     values.setdefault("Manufacturer", "")  # General Equipment (C.7.5.1), Type 2
-    if iod.model:
-        values.update(_model_values(values, iod, frame_of_reference_uid, units))
+    if iod.kind == "model":
+        values.update(_model_values(values, sop_class, frame_of_reference_uid, units))
     values.setdefault("AcquisitionDateTime", "")  # C.24.2, Type 2
     values.setdefault("DocumentTitle", (document.title or title)[:_ST_LENGTH])
     values.setdefault("ConceptNameCodeSequence", [])  # Type 2, zero or one item (BCID 7020/7061)
@@ -181,7 +129,7 @@ def build_encapsulated_document(
     values.setdefault("InstanceNumber", str(instance_number))
     if not values.get("SOPInstanceUID"):
         values["SOPInstanceUID"] = sop_instance_uid or new_uid()
-    values["SOPClassUID"] = iod.sop_class
+    values["SOPClassUID"] = sop_class
     values["MIMETypeOfEncapsulatedDocument"] = document.mime_type
     # C.24.2: the length before the OB value's padding byte, so that an odd-length
     # document comes back exactly (PS3.5 6.2 pads OB to even length with 00H).
@@ -191,7 +139,7 @@ def build_encapsulated_document(
 
 
 def _model_values(
-    values: Mapping[str, Any], iod: DocumentIOD, frame_of_reference_uid: str | None, units: str
+    values: Mapping[str, Any], sop_class: str, frame_of_reference_uid: str | None, units: str
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     # Enhanced General Equipment (C.7.5.2): Type 1, and about the system that made the
@@ -204,7 +152,7 @@ def _model_values(
     ):
         if not values.get(keyword):
             out[keyword] = _UNKNOWN_EQUIPMENT
-    if iod.frame_of_reference:
+    if "FrameOfReferenceUID" in attributes_of(sop_class):  # STL, OBJ: their coordinates
         if not values.get("FrameOfReferenceUID"):
             out["FrameOfReferenceUID"] = frame_of_reference_uid or new_uid()
         if "PositionReferenceIndicator" not in values:
@@ -212,7 +160,7 @@ def _model_values(
     if "MeasurementUnitsCodeSequence" not in values:
         # C.35.1: exactly one item, DCID 7063 (UCUM; the meaning is the code itself).
         out["MeasurementUnitsCodeSequence"] = [code_item(units, "UCUM", units)]
-    if iod.icc_profile and "ICCProfile" not in values:
+    if sop_class in _ICC_PROFILE and "ICCProfile" not in values:
         out["ICCProfile"] = srgb_profile()
         out["ColorSpace"] = "SRGB"  # C.11.15.1.2: agrees with the profile
     return out

@@ -17,57 +17,21 @@ import functools
 import json
 import struct
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dicomize._part10 import Part10Object
 from dicomize.build import assemble, code_item
-from dicomize.iods import attributes_of, modality_for
+from dicomize.iods import IOD, attributes_of, modality_for
 from dicomize.picture import PixelStrips
-from dicomize.uids import (
-    FRAGMENTABLE_VIDEO_SYNTAXES,
-    VIDEO_ENDOSCOPIC_IMAGE_STORAGE,
-    VIDEO_MICROSCOPIC_IMAGE_STORAGE,
-    VIDEO_PHOTOGRAPHIC_IMAGE_STORAGE,
-    new_uid,
-)
+from dicomize.uids import FRAGMENTABLE_VIDEO_SYNTAXES, new_uid
 from dicomize.video import MAX_FRAGMENT, PreparedVideo
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-__all__ = ["VIDEO_IODS", "VideoIOD", "anatomic_region", "build_video", "transfer_syntax_for"]
+__all__ = ["anatomic_region", "build_video", "transfer_syntax_for"]
 
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class VideoIOD:
-    """One video IOD: its SOP Class and what its content constraints say."""
-
-    sop_class: str
-    name: str
-    #: Endoscopy towers and microscope cameras often overlay the patient's name.
-    burned_in_annotation: str
-
-
-#: The video IODs by the names ``iod`` takes.
-VIDEO_IODS: dict[str, VideoIOD] = {
-    "video-endoscopic": VideoIOD(
-        sop_class=VIDEO_ENDOSCOPIC_IMAGE_STORAGE,
-        name="Video Endoscopic Image",
-        burned_in_annotation="YES",
-    ),
-    "video-microscopic": VideoIOD(
-        sop_class=VIDEO_MICROSCOPIC_IMAGE_STORAGE,
-        name="Video Microscopic Image",
-        burned_in_annotation="YES",
-    ),
-    "video-photo": VideoIOD(
-        sop_class=VIDEO_PHOTOGRAPHIC_IMAGE_STORAGE,
-        name="Video Photographic Image",
-        burned_in_annotation="NO",
-    ),
-}
 #: What a clip's audio is, when nothing says more (CID 3000): the room's microphone.
 _AUDIO_SOURCE = ("109112", "DCM", "Ambient room environment")
 #: Anatomic Region when neither a region nor a known Body Part Examined is given: the
@@ -79,7 +43,7 @@ _FRAME_TIME = 0x00181063
 
 @functools.cache
 def _body_parts() -> dict[str, list[str]]:
-    text = (Path(__file__).parent / "data" / "body_parts.json").read_text("utf-8")
+    text = (Path(__file__).parent.parent / "data" / "body_parts.json").read_text("utf-8")
     return json.loads(text)  # type: ignore[no-any-return]
 
 
@@ -98,7 +62,7 @@ def build_video(
     attributes: Mapping[str, Any],
     *,
     user: Mapping[str, Any],
-    iod: str,
+    iod: IOD,
     instance_number: int = 1,
     sop_instance_uid: str | None = None,
 ) -> Part10Object:
@@ -112,23 +76,22 @@ def build_video(
         The series' attributes; those the IOD does not define are left out.
     user : Mapping[str, Any]
         What the user gave: it wins over every default.
-    iod : str
-        A key of :data:`VIDEO_IODS`.
+    iod : IOD
+        A video row of :data:`dicomize.iods.IODS`.
 
     Raises
     ------
     MetadataError
         When the user's Modality is not the IOD's (:func:`dicomize.iods.modality_for`).
     """
-    video_iod = VIDEO_IODS[iod]
-    allowed = attributes_of(video_iod.sop_class)
+    sop_class = iod.sop_classes[0]
+    allowed = attributes_of(sop_class)
     values = {keyword: value for keyword, value in attributes.items() if keyword in allowed}
-    # ES, GM or XC, one per IOD; the worklist order's does not apply (iods.py).
-    values["Modality"] = modality_for(video_iod.sop_class, user)
+    # ES, GM or XC, one per IOD; the worklist order's does not apply (its row says).
+    values["Modality"] = modality_for(sop_class, user)
     values.setdefault("Manufacturer", "")  # General Equipment (C.7.5.1), Type 2
     values.setdefault("AcquisitionContextSequence", [])  # C.7.6.14, Type 2
-    if "BurnedInAnnotation" not in user:
-        values["BurnedInAnnotation"] = video_iod.burned_in_annotation
+    values.update((k, v) for k, v in iod.defaults.items() if k not in user)
     if "ImageType" not in user:
         # C.8.12.1.1.6: the camera's own pictures are ORIGINAL; re-encoded ones DERIVED.
         values["ImageType"] = ["DERIVED" if prepared.derived else "ORIGINAL", "PRIMARY"]
@@ -141,7 +104,7 @@ def build_video(
     values.setdefault("InstanceNumber", str(instance_number))
     if not values.get("SOPInstanceUID"):
         values["SOPInstanceUID"] = sop_instance_uid or new_uid()
-    values["SOPClassUID"] = video_iod.sop_class
+    values["SOPClassUID"] = sop_class
     values.update(
         # PS3.5 8.2.5-8.2.10: the stream's own description, the same for every syntax used.
         SamplesPerPixel=3,
