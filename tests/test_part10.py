@@ -7,6 +7,7 @@ not make), the fast encoder's output is compared byte for byte with ``dcmwrite``
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ from PIL import Image
 from pydicom.dataset import Dataset
 
 import dicomize
+from clips import make_clip
 from dicomize._convert import _encoded, _Plan, _read_for, encode_series
 from dicomize._part10 import (
     _ENCODED,
+    _PIXEL_DATA,
     _REMEMBERED,
     _REMEMBERED_TAGS,
     Part10Object,
@@ -52,6 +55,8 @@ def _png(pixels: Any) -> bytes:
 CASES: dict[str, tuple[Any, dict[str, Any], dict[str, Any]]] = {
     "passed-through JPEG": (SAMPLE, {"PatientName": "Doe^Jane"}, {}),
     "UTF-8 text": (SAMPLE, {"PatientName": "Dœ^Jané", "InstitutionName": "Zürich"}, {}),
+    # pydicom leaves out a name's trailing empty group (PS3.5 6.2.1.1 lets it go).
+    "a name with an empty group": (SAMPLE, {"PatientName": "Doe^Jane="}, {}),
     "veterinary sequences": (
         np.zeros((5, 7), np.uint8),
         {"PatientSpeciesDescription": "dog", "PatientBreedDescription": "beagle"},
@@ -171,6 +176,16 @@ def test_datasets_from_elsewhere_fall_back_to_pydicom_where_needed() -> None:
     assert "Müller" in str(pydicom.dcmread(io.BytesIO(_part10_bytes(dataset))).PatientName)
 
 
+def test_a_dataset_given_a_new_sop_instance_uid_names_it_in_its_meta(tmp_path: Path) -> None:
+    dataset = dicomize.convert(np.zeros((4, 4), np.uint8))
+    dataset.SOPInstanceUID = "1.2.826.0.1.3680043.2.1143.42"  # after the meta was made
+    dicomize.write(dataset, tmp_path / "renamed.dcm")
+    # PS3.10 7.1: the Media Storage SOP Instance UID is that of the dataset in the file.
+    written = pydicom.dcmread(tmp_path / "renamed.dcm")
+    assert written.file_meta.MediaStorageSOPInstanceUID == "1.2.826.0.1.3680043.2.1143.42"
+    assert _part10_bytes(dataset) == _dcmwrite_bytes(dataset)
+
+
 def test_large_pixel_data_is_written_from_the_callers_buffer() -> None:
     pixels = np.zeros((512, 512), np.uint8)
     dataset = dicomize.convert(pixels)
@@ -200,3 +215,43 @@ def test_documents_and_their_pages_encode_as_dcmwrite_does(pages: int, tmp_path:
         assert _part10_bytes(encoded) == _dcmwrite_bytes(encoded.to_dataset())
         # As files too, which the suite's fixture judges with dciodvfy and dcmdump.
         write_object(encoded, tmp_path / f"doc-{options.pdf_as_images}.dcm")
+
+
+def _binary_stl() -> bytes:
+    """A tetrahedron as a binary STL (tests/test_models.py has the model tests)."""
+    corners = [(0.0, 0.0, 0.0), (10.5, 0.0, 0.0), (0.0, 20.25, 0.0), (0.0, 0.0, -30.125)]
+    facets = b"".join(
+        struct.pack("<3f", 0, 0, 1)
+        + b"".join(struct.pack("<3f", *corners[i]) for i in face)
+        + b"\0\0"
+        for face in [(0, 2, 1), (0, 1, 3), (0, 3, 2), (1, 2, 3)]
+    )
+    return b"segmented by hand".ljust(80) + struct.pack("<I", 4) + facets
+
+
+MODELS = {
+    "stl": _binary_stl(),
+    "obj": b"mtllib tetra.mtl\no tetra\nv 0 0 0\nv 10.5 0 0\nv 0 20.25 0\nv 0 0 -30.125\n"
+    b"usemtl bone\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n",
+    "mtl": b"newmtl bone\nKd 0.9 0.85 0.8\n",
+}
+
+
+@pytest.mark.parametrize("kind", ["video", "stl", "obj", "mtl"])
+def test_video_and_model_objects_are_written_as_dcmwrite_writes_them(
+    kind: str, tmp_path: Path
+) -> None:
+    if kind == "video":
+        source = make_clip(tmp_path / "clip.mp4", "libx264", (320, 240), 25, frames=3)
+    else:
+        source = tmp_path / f"tetra.{kind}"
+        source.write_bytes(MODELS[kind])
+    ((_, encoded),) = encode_series([source], {"PatientName": "Dœ^Jané", "PatientID": "7"})
+    assert isinstance(encoded, Part10Object)
+    if kind == "video":
+        # The stream is read from its file as the object is written, never held whole.
+        (pixels,) = [value for tag, _, value, _ in encoded.body if tag == _PIXEL_DATA]
+        assert isinstance(pixels, PixelStrips)
+    # The whole file, as written (streamed), against dcmwrite of the same dataset.
+    write_object(encoded, tmp_path / f"{kind}.dcm")
+    assert (tmp_path / f"{kind}.dcm").read_bytes() == _dcmwrite_bytes(encoded.to_dataset())

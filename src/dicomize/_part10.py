@@ -7,8 +7,10 @@ objects per batch, so this module encodes the common element shapes (text,
 numbers, bytes) directly and hands everything else (sequences, ambiguous VRs,
 other character sets) to pydicom, element by element. Transfer syntaxes other
 than Explicit VR Little Endian and its encapsulated variants go to ``dcmwrite``
-whole. Pixel Data is written from the dataset's own buffer: a large frame is
-never joined or copied into the output's bytes (PS3.5 7.1.2, A.4).
+whole, as does a dataset whose File Meta Information is incomplete or names
+another SOP Instance (PS3.10 7.1). Pixel Data is written from the dataset's own
+buffer: a large frame is never joined or copied into the output's bytes (PS3.5
+7.1.2, A.4).
 
 The output is byte-for-byte what ``dcmwrite(..., enforce_file_format=True)``
 writes for the same dataset; the tests hold the two to that.
@@ -21,6 +23,7 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 
 from dicomize._dictionary import ENTRIES
+from dicomize._vr import TEXT_VRS
 from dicomize.picture import PixelStrips
 from dicomize.uids import (
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -43,8 +46,9 @@ _TEXT_OR_UID = _TEXT | {"UI"}
 _BINARY = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 # PS3.5 7.1.2: these VRs have a 2-byte reserved field and a 4-byte length.
 _LONG = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"})
-# PS3.5 6.1.2.3: only these VRs are affected by Specific Character Set.
-_CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+#: VRs whose text pydicom changes as it takes it (its DS, IS and PersonName values), and the
+#: output must change as pydicom does: see :func:`_as_pydicom_writes`.
+_RESHAPED = frozenset({"DS", "IS", "PN"})
 _NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d"}
 _UTF8 = ("ISO_IR 192",)
 _ASCII: tuple[str, ...] = ("", "ISO_IR 6")
@@ -52,9 +56,17 @@ _SEQUENCE_DELIMITER = struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
 _PIXEL_DATA = 0x7FE00010
 _TRANSFER_SYNTAX = 0x00020010
 _META_VERSION = 0x00020001
+#: Type 1 File Meta Information, but the version, which is added when absent (PS3.10 7.1).
+_META_TYPE_1 = (0x00020002, 0x00020003, 0x00020010, 0x00020012)
+_IMPLEMENTATION_VERSION = 0x00020013
+_SOP_INSTANCE = 0x00080018
+#: SOP Class and Instance UIDs → the Media Storage UIDs of the meta that repeat them.
+_MEDIA_STORAGE = {0x00080016: 0x00020002, _SOP_INSTANCE: 0x00020003}
 _GATHER = 1 << 16
 _GROUP_LENGTH = 0x00020000
 _META_GROUP = 0x0002
+#: Groups no dataset in a file holds: the Command Set (PS3.7 E.1) and the meta's own.
+_NOT_IN_BODY = frozenset({0x0000, _META_GROUP})
 _SHORT_MAX = 0xFFFF
 #: Syntaxes pydicom's general writer handles: the native ones but Explicit VR LE, and none
 #: given (PS3.5 A.1, A.5, A.3). Every other syntax is Explicit VR Little Endian (A.2, A.4).
@@ -240,7 +252,7 @@ def _as_object(dataset: Dataset | Part10Object) -> Part10Object:
 
 def _encode(dataset: Part10Object) -> Iterator[_Chunk]:
     syntax = next((str(v) for tag, _, v, _ in dataset.meta if tag == _TRANSFER_SYNTAX), "")
-    if syntax in _GENERAL:
+    if syntax in _GENERAL or not _meta_holds(dataset):
         raise _Fallback
     charset = dataset.charset
     if charset in _UTF8:
@@ -258,6 +270,32 @@ def _encode(dataset: Part10Object) -> Iterator[_Chunk]:
     yield struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, length)
     yield from meta
     yield from _elements(dataset.body, text_codec)
+
+
+def _meta_holds(dataset: Part10Object) -> bool:
+    """Whether the File Meta Information is whole and names the dataset's SOP Instance.
+
+    PS3.10 7.1: the Media Storage SOP Class and Instance UIDs are those of the dataset in
+    the file, and they, the Transfer Syntax and the Implementation Class UID are Type 1;
+    the meta is group 0002 and only the meta is. A dataset changed after its meta was made
+    (a new SOP Instance UID set on what :func:`dicomize.convert` returned), or a meta that
+    lacks one, goes to ``dcmwrite``, which brings the UIDs into step, adds what is missing,
+    or refuses (as it refuses a Command Set element, group 0000 of PS3.7 E.1, in a file).
+    """
+    meta = {tag: value for tag, _, value, _ in dataset.meta}
+    if any(tag >> 16 != _META_GROUP for tag in meta) or _IMPLEMENTATION_VERSION not in meta:
+        return False
+    if not (meta.get(_META_VERSION, True) and all(meta.get(tag) for tag in _META_TYPE_1)):
+        return False
+    for tag, _, value, _ in dataset.body:  # sorted: what is checked comes first
+        if tag > _SOP_INSTANCE:
+            break
+        if tag >> 16 in _NOT_IN_BODY:
+            return False
+        media = _MEDIA_STORAGE.get(tag)
+        if media is not None and value and value != meta[media]:
+            return False
+    return True
 
 
 def _elements(elements: Iterable[Element], codec: str) -> Iterator[_Chunk]:
@@ -289,8 +327,11 @@ def _elements(elements: Iterable[Element], codec: str) -> Iterator[_Chunk]:
 
 def _text_element(tag: int, vr: str, value: str, codec: str) -> bytes:
     """Encode a text or UID element, as :func:`_element` does, in one piece."""
+    if vr in _RESHAPED:
+        value = _as_pydicom_writes(vr, value)
     try:
-        body = value.encode(codec if vr in _CHARSET_VRS else "ascii")
+        # PS3.5 6.1.2.3: only these VRs are affected by Specific Character Set.
+        body = value.encode(codec if vr in TEXT_VRS else "ascii")
     except UnicodeEncodeError:
         raise _Fallback from None
     size = len(body)
@@ -367,20 +408,55 @@ def _value_bytes(vr: str, value: object, codec: str) -> _Chunk | None:  # noqa: 
 
 
 def _text_bytes(vr: str, value: object, codec: str) -> bytes | None:
-    encoding = codec if vr in _CHARSET_VRS else "ascii"
+    encoding = codec if vr in TEXT_VRS else "ascii"
     if type(value) is str:
         text = value
     else:
-        items = _items(value)
-        # PersonName, DSfloat and IS keep the text they were made from; other objects
-        # are pydicom's to write.
-        if vr not in {"PN", "DS", "IS"} and not all(isinstance(item, str) for item in items):
-            return None
-        text = "\\".join(str(item) for item in items)
+        texts = []
+        for item in _items(value):
+            item_text = _item_text(vr, item)
+            if item_text is None:
+                return None
+            texts.append(item_text)
+        text = "\\".join(texts)
+    if vr in _RESHAPED:
+        text = _as_pydicom_writes(vr, text)
     try:
         return text.encode(encoding)
     except UnicodeEncodeError:
         raise _Fallback from None
+
+
+def _item_text(vr: str, item: object) -> str | None:
+    """Return the text of one value as pydicom writes it; None when pydicom should write it."""
+    if isinstance(item, str):
+        return str(item)  # a UID, say, is a str
+    if vr == "DS" and type(item) is float:
+        return repr(item)  # the text of pydicom's DSfloat of a float
+    if vr == "IS" and type(item) is int:
+        return str(item)
+    if vr in _RESHAPED and type(item).__module__ == "pydicom.valuerep":
+        if vr == "PN" and getattr(item, "original_string", None) is not None:
+            return None  # a name that holds encoded bytes writes those bytes: pydicom's
+        return str(item)  # DSfloat, DSdecimal, IS: the text written, or made from
+    # Other numbers (pydicom writes the int 5 as DS "5.0" and the float 10.0 as IS "10"),
+    # dates and times, bytes: pydicom's to write.
+    return None
+
+
+def _as_pydicom_writes(vr: str, text: str) -> str:
+    """Reshape a DS, IS or PN value, of one value or several, as pydicom writes it.
+
+    pydicom strips the spaces around each DS and IS value (PS3.5 Table 6.2-1 allows them
+    as padding) but leaves a value of spaces alone, and leaves out a name's trailing empty
+    component groups with their ``=`` delimiters (PS3.5 6.2.1.1 lets trailing empty
+    components go). Either way a value means the same.
+    """
+    if vr == "PN":
+        if "=" not in text:
+            return text
+        return "\\".join(name.rstrip("=") for name in text.split("\\"))
+    return "\\".join(number.strip() or number for number in text.split("\\"))
 
 
 def _items(value: object) -> Sequence[object]:
