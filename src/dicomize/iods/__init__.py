@@ -42,6 +42,7 @@ from dicomize.uids import (
     VIDEO_ENDOSCOPIC_IMAGE_STORAGE,
     VIDEO_MICROSCOPIC_IMAGE_STORAGE,
     VIDEO_PHOTOGRAPHIC_IMAGE_STORAGE,
+    VL_ENDOSCOPIC_IMAGE_STORAGE,
     VL_PHOTOGRAPHIC_IMAGE_STORAGE,
 )
 
@@ -226,6 +227,18 @@ IODS: dict[str, IOD] = {
             summary="VL Photographic Image, for clinical photographs, with EXIF mapped",
             # Photographs rarely show text but often show people.
             defaults={"BurnedInAnnotation": "NO", "RecognizableVisualFeatures": "YES"},
+        ),
+        IOD(
+            name="vl-endoscopic",
+            title="VL Endoscopic Image",
+            section="A.32.1",
+            kind="picture",
+            sop_classes=(VL_ENDOSCOPIC_IMAGE_STORAGE,),
+            **_fixed("ES", "VL Endoscopic Image", "C.8.12.1"),
+            rules="dicomize.iods.vl_endoscopic",
+            summary="VL Endoscopic Image, for stills from an endoscope",
+            # Endoscopy towers overlay the patient's name and the date on the picture.
+            defaults={"BurnedInAnnotation": "YES"},
         ),
         IOD(
             name="video-photo",
