@@ -43,6 +43,7 @@ from dicomize.uids import (
     VIDEO_MICROSCOPIC_IMAGE_STORAGE,
     VIDEO_PHOTOGRAPHIC_IMAGE_STORAGE,
     VL_ENDOSCOPIC_IMAGE_STORAGE,
+    VL_MICROSCOPIC_IMAGE_STORAGE,
     VL_PHOTOGRAPHIC_IMAGE_STORAGE,
 )
 
@@ -238,6 +239,17 @@ IODS: dict[str, IOD] = {
             rules="dicomize.iods.vl_endoscopic",
             summary="VL Endoscopic Image, for stills from an endoscope",
             # Endoscopy towers overlay the patient's name and the date on the picture.
+            defaults={"BurnedInAnnotation": "YES"},
+        ),
+        IOD(
+            name="vl-microscopic",
+            title="VL Microscopic Image",
+            section="A.32.2",
+            kind="picture",
+            sop_classes=(VL_MICROSCOPIC_IMAGE_STORAGE,),
+            **_fixed("GM", "VL Microscopic Image", "C.8.12.1"),
+            rules="dicomize.iods.vl_microscopic",
+            summary="VL Microscopic Image, for pictures from a microscope camera",
             defaults={"BurnedInAnnotation": "YES"},
         ),
         IOD(
