@@ -255,14 +255,7 @@ def test_the_page_stores_a_series_as_the_iod_chosen_in_its_list(
     server = serving("-o", str(tmp_path / "out"), "--metadata", str(tmp_path / "station.json"))
     with httpx.Client(base_url=server.url, timeout=30) as client:
         visit, token = _visit(client, PatientID="P1", PatientName="Doe^Jane")
-        photo = encode(Image.fromarray(gradient()), "PNG")
-        answer = client.post(
-            f"{visit}/files?series=0",
-            files={"files": ("eye.png", photo, "image/png")},
-            headers={"X-CSRF-Token": token},
-        )
-        assert answer.status_code == 200, answer.text
-        _wait_for_states(client, visit, {"held", "failed"}, 1)
+        # The series is set as a nurse sets it before dropping the photos of one eye.
         settings = {
             "csrf": token,
             "index": "0",
@@ -272,6 +265,13 @@ def test_the_page_stores_a_series_as_the_iod_chosen_in_its_list(
             "iod": iod,
         }
         assert client.post(f"{visit}/series", data=settings).status_code == 303
+        photo = encode(Image.fromarray(gradient()), "PNG")
+        answer = client.post(
+            f"{visit}/files?series=0",
+            files={"files": ("eye.png", photo, "image/png")},
+            headers={"X-CSRF-Token": token},
+        )
+        assert answer.status_code == 200, answer.text
         page = _wait_for_states(client, visit, {"held"}, 1)
         assert IODS[iod].title in page
         client.post(f"{visit}/send", data={"csrf": token})

@@ -38,6 +38,8 @@ from dicomize.uids import (
     MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE,
     MULTI_FRAME_SINGLE_BIT_SECONDARY_CAPTURE_IMAGE_STORAGE,
     MULTI_FRAME_TRUE_COLOR_SECONDARY_CAPTURE_IMAGE_STORAGE,
+    OPHTHALMIC_PHOTOGRAPHY_8_BIT_IMAGE_STORAGE,
+    OPHTHALMIC_PHOTOGRAPHY_16_BIT_IMAGE_STORAGE,
     SECONDARY_CAPTURE_IMAGE_STORAGE,
     VIDEO_ENDOSCOPIC_IMAGE_STORAGE,
     VIDEO_MICROSCOPIC_IMAGE_STORAGE,
@@ -251,6 +253,21 @@ IODS: dict[str, IOD] = {
             rules="dicomize.iods.vl_microscopic",
             summary="VL Microscopic Image, for pictures from a microscope camera",
             defaults={"BurnedInAnnotation": "YES"},
+        ),
+        IOD(
+            name="ophthalmic",
+            title="Ophthalmic Photography Image",
+            section="A.41-A.42",
+            kind="picture",
+            sop_classes=(
+                OPHTHALMIC_PHOTOGRAPHY_8_BIT_IMAGE_STORAGE,
+                OPHTHALMIC_PHOTOGRAPHY_16_BIT_IMAGE_STORAGE,
+            ),
+            **_fixed("OP", "Ophthalmic Photography", "C.8.17.1"),
+            rules="dicomize.iods.ophthalmic",
+            summary="Ophthalmic Photography 8 or 16 Bit (by the pixels), for fundus and eye "
+            "photographs; needs --laterality",
+            defaults={"BurnedInAnnotation": "NO"},
         ),
         IOD(
             name="video-photo",

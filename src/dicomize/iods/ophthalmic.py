@@ -1,0 +1,135 @@
+r"""Ophthalmic Photography 8 Bit and 16 Bit Images (PS3.3 A.41, A.42): photographs of the eye.
+
+Modality OP (C.8.17.1). The pixels pick the SOP Class: 8/8/7 is 8 Bit, 16/16/15 is
+16 Bit (A.41.4.1, A.42.4.1); other depths are refused. The IOD is multi-frame even
+for one frame (Multi-frame, C.7.6.6: Number of Frames 1, Frame Increment Pointer to
+a Frame Time of 0, as C.7.6.5.1.1 allows for one frame) and has a Synchronization
+module (C.7.4.2: a Synchronization Frame of Reference per series, no trigger).
+Image Type is ORIGINAL\\PRIMARY: DERIVED would need the source image referenced
+(C.8.17.2.1.4), which a converter does not have; ORIGINAL then needs when the
+photograph was taken (Acquisition DateTime, 1C), from the camera's EXIF or the user.
+
+What only the user knows is asked, not invented: the eye (Image Laterality R, L or
+B, Type 1: ``--laterality``) and the acquiring device (Acquisition Device Type Code
+Sequence, Type 1, CID 4202: a code item in ``--metadata`` JSON or the API). The
+region defaults to the eye (CID 4209 "Eye"); the other Type 2 acquisition and
+photographic parameters are written empty (C.8.17.3, C.8.17.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dicomize.build import code_item
+from dicomize.errors import MetadataError, UnsupportedInput
+from dicomize.iods import IOD
+from dicomize.iods._vl import VisibleLight
+from dicomize.picture import Picture
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["RULES", "OphthalmicPhotography"]
+
+#: C.8.17.2 (and the VL pixels it shares, C.8.12.1.1.1): YBR_PARTIAL_420 is MPEG-2 only.
+_PHOTOMETRIC = frozenset({"MONOCHROME2", "RGB", "YBR_FULL_422", "YBR_RCT", "YBR_ICT"})
+#: The 8 Bit and 16 Bit SOP Classes, by Bits Allocated (their rows' order).
+_DEPTHS = (8, 16)
+#: CID 4209 Ophthalmic Anatomic Structure Imaged: the eye, when the user names no part.
+_EYE = ("81745001", "SCT", "Eye")
+#: Some of CID 4202 Ophthalmic Image Acquisition Device, for the message that asks for one.
+_DEVICES = "409898007 Fundus Camera, 397247004 Slit Lamp Biomicroscope, 409903006 External Camera"
+_FRAME_TIME = 0x00181063
+#: C.8.17.3, C.8.17.4: Type 2, empty when not known.
+_EMPTY = {
+    "PatientEyeMovementCommanded": "",
+    "HorizontalFieldOfView": "",
+    "RefractiveStateSequence": [],
+    "EmmetropicMagnification": "",
+    "IntraOcularPressure": "",
+    "PupilDilated": "",
+    "IlluminationTypeCodeSequence": [],
+    "LightPathFilterTypeStackCodeSequence": [],
+    "ImagePathFilterTypeStackCodeSequence": [],
+    "LensesCodeSequence": [],
+    "DetectorType": "",
+}
+
+
+class OphthalmicPhotography(VisibleLight):
+    """Ophthalmic Photography: the eye and the device from the user, the rest from the pixels."""
+
+    def series(self, values: dict[str, Any], user: Mapping[str, Any]) -> None:
+        """Write the Synchronization module, the eye as region, and the Type 2 parameters."""
+        super().series(values, user)
+        values["SynchronizationTrigger"] = "NO TRIGGER"
+        values["AcquisitionTimeSynchronized"] = "N"
+        values["AnatomicRegionSequence"] = [code_item(*_EYE)]
+        values.update(_EMPTY)
+
+    def finish(self, values: dict[str, Any]) -> None:
+        """Refuse a series without the eye or the device; derive its Synchronization UID."""
+        from dicomize.uids import derive_uid
+
+        # One Synchronization Frame of Reference per series, derived from the series so
+        # every instance of it (and every rerun with a seed) shares it.
+        values.setdefault(
+            "SynchronizationFrameOfReferenceUID",
+            derive_uid(str(values["SeriesInstanceUID"]), "SynchronizationFrameOfReferenceUID"),
+        )
+        if values.get("ImageLaterality") not in {"R", "L", "B"}:
+            raise MetadataError(
+                "ImageLaterality",
+                values.get("ImageLaterality") or None,
+                "Ophthalmic Photography needs the eye imaged: give --laterality R, L or B "
+                "(Image Laterality, PS3.3 C.8.17.5, Type 1)",
+            )
+        if not values.get("AcquisitionDeviceTypeCodeSequence"):
+            raise MetadataError(
+                "AcquisitionDeviceTypeCodeSequence",
+                None,
+                "Ophthalmic Photography needs the acquiring device (PS3.3 C.8.17.3, Type 1, "
+                f"a code of CID 4202 such as {_DEVICES}): give it as a code item in "
+                "--metadata JSON",
+            )
+
+    def image_type(self, *, camera: bool) -> list[str]:
+        r"""Return ORIGINAL\\PRIMARY: DERIVED would need its source image referenced."""
+        return ["ORIGINAL", "PRIMARY"]
+
+    def sop_class(self, picture: Picture, iod: IOD) -> str:
+        """Take one frame, 8/8/7 or 16/16/15 unsigned, in a VL Photometric Interpretation."""
+        if picture.number_of_frames != 1:
+            raise UnsupportedInput(f"{iod.title}: dicomize stores one frame per object")
+        if picture.pixel_representation or picture.bits_allocated not in _DEPTHS:
+            raise UnsupportedInput(f"{iod.title} holds unsigned 8- or 16-bit pixels only")
+        if picture.bits_stored != picture.bits_allocated:
+            raise UnsupportedInput(
+                f"{iod.title} {picture.bits_allocated} Bit needs all {picture.bits_allocated} "
+                f"bits stored, not {picture.bits_stored} (PS3.3 A.41.4.1, A.42.4.1)"
+            )
+        if picture.photometric_interpretation not in _PHOTOMETRIC:
+            raise UnsupportedInput(
+                f"{iod.title} does not allow {picture.photometric_interpretation}"
+            )
+        return iod.sop_classes[_DEPTHS.index(picture.bits_allocated)]
+
+    def instance(self, values: dict[str, Any], picture: Picture, sop_class: str) -> Picture:
+        """Describe the one frame; refuse an ORIGINAL image without its acquisition time."""
+        values.update(NumberOfFrames="1", FrameIncrementPointer=_FRAME_TIME, FrameTime="0")
+        if picture.photometric_interpretation == "MONOCHROME2":
+            values["PresentationLUTShape"] = "IDENTITY"  # C.8.17.2, 1C
+        if values["ImageType"][0] == "ORIGINAL" and not values.get("AcquisitionDateTime"):
+            raise MetadataError(
+                "AcquisitionDateTime",
+                None,
+                "Ophthalmic Photography needs when the photograph was taken (PS3.3 C.8.17.2, "
+                "Type 1C for ORIGINAL images) and the picture's EXIF has no date: give "
+                "--set AcquisitionDateTime=YYYYMMDDHHMMSS",
+            )
+        return picture
+
+
+#: What the ``ophthalmic`` row's ``rules`` names.
+RULES = OphthalmicPhotography()
