@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["add_parser", "run"]
 
+#: Media Storage SOP Class UID (0002,0002).
+_SOP_CLASS = 0x00020002
 _FRAME_OF_REFERENCE_UID = 0x00200052
 
 
@@ -153,7 +155,13 @@ def _in_new_frame(result: Part10Object, options: ConvertOptions, merged: dict[st
     """Tell whether `result` is a model placed in a Frame of Reference made for it."""
     if options.frame_of_reference_uid or merged.get("FrameOfReferenceUID"):
         return False
-    return any(tag == _FRAME_OF_REFERENCE_UID for tag, *_ in result.body)
+    from dicomize.iods import of_sop_class
+
+    sop_class = next(str(value) for tag, _, value, _ in result.meta if tag == _SOP_CLASS)
+    # A Dermoscopic photo's frame is its series' own, not a claim that images share it.
+    return of_sop_class(sop_class).kind == "model" and any(
+        tag == _FRAME_OF_REFERENCE_UID for tag, *_ in result.body
+    )
 
 
 def _send(args: argparse.Namespace, written: list[str]) -> int:
