@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 
 from dicomize.errors import MetadataError
 from dicomize.uids import (
+    DERMOSCOPIC_PHOTOGRAPHY_IMAGE_STORAGE,
     ENCAPSULATED_MTL_STORAGE,
     ENCAPSULATED_OBJ_STORAGE,
     ENCAPSULATED_PDF_STORAGE,
@@ -268,6 +269,18 @@ IODS: dict[str, IOD] = {
             summary="Ophthalmic Photography 8 or 16 Bit (by the pixels), for fundus and eye "
             "photographs; needs --laterality",
             defaults={"BurnedInAnnotation": "NO"},
+        ),
+        IOD(
+            name="dermoscopic",
+            title="Dermoscopic Photography Image",
+            section="A.32.11",
+            kind="picture",
+            sop_classes=(DERMOSCOPIC_PHOTOGRAPHY_IMAGE_STORAGE,),
+            **_fixed("DMS", "Dermoscopic Photography Image", "C.8.12.1, CID 33"),
+            rules="dicomize.iods.dermoscopic",
+            summary="Dermoscopic Photography, for pictures from a dermatoscope",
+            # Type 1 here (C.8.12.13): YES is the safe statement; a close-up can show a fingerprint.
+            defaults={"BurnedInAnnotation": "NO", "RecognizableVisualFeatures": "YES"},
         ),
         IOD(
             name="video-photo",
