@@ -48,7 +48,7 @@ def lookup(keyword: str) -> tuple[int, str, str] | None:
     entry = ENTRIES.get(keyword)
     if entry is not None:
         return entry
-    from pydicom.datadict import dictionary_VM, dictionary_VR, tag_for_keyword  # noqa: PLC0415
+    from pydicom.datadict import dictionary_VM, dictionary_VR, tag_for_keyword
 
     tag = tag_for_keyword(keyword)
     if tag is None:

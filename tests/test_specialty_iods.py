@@ -157,7 +157,8 @@ def test_ophthalmic_asks_for_the_eye_and_the_device_and_writes_nothing(
         [*base, "--patient-id", "1"], capture_output=True, text=True, check=False
     )
     assert no_eye.returncode == 2
-    assert "needs the eye imaged: give --laterality R, L or B" in no_eye.stderr
+    assert "needs the eye imaged: Image Laterality R, L or B" in no_eye.stderr
+    assert "(give --laterality R, L or B)" in no_eye.stderr
     no_device = subprocess.run(
         [*base, "--patient-id", "1", "--laterality", "R"],
         capture_output=True,

@@ -112,13 +112,17 @@ class MetadataError(DicomizeError):
         The offending value as the user gave it.
     rule : str
         The rule it breaks, phrased for a person.
+    option : str or None
+        As for :class:`DicomizeError`: the option that gives the value, where one does.
     """
 
-    def __init__(self, keyword: str, value: object, rule: str) -> None:
+    def __init__(
+        self, keyword: str, value: object, rule: str, *, option: str | None = None
+    ) -> None:
         self.keyword = keyword
         self.value = value
         self.rule = rule
-        super().__init__(f"{keyword} = {value!r}: {rule}")
+        super().__init__(f"{keyword} = {value!r}: {rule}", option=option)
 
 
 class ManifestError(DicomizeError):

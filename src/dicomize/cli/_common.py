@@ -95,6 +95,9 @@ _FLAG_HINTS = {
     "raw": "leave out --raw",
     "allow_outside": "or allow it with --allow-outside-output",
     "dpi": "lower --dpi, or raise --max-pixels",
+    "laterality": "give --laterality R, L or B",
+    "metadata": "give it as a code item in --metadata JSON",
+    "acquired": "give --set AcquisitionDateTime=YYYYMMDDHHMMSS",
 }
 
 

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 failed += 1
     except MetadataError as exc:
-        fail(f"invalid metadata: {exc}")
+        fail(f"invalid metadata: {explain(exc)}")
         return EXIT_USAGE
     if not args.quiet:
         _summary(args.inputs, failed, new_frame=new_frame)
@@ -186,7 +186,7 @@ def _run_joined(args: argparse.Namespace, merged: dict[str, Any], options: Conve
         else:
             dataset = encode_frames(args.inputs, merged, options=options)
     except MetadataError as exc:
-        fail(f"invalid metadata: {exc}")
+        fail(f"invalid metadata: {explain(exc)}")
         return EXIT_USAGE
     except InputError as exc:
         fail(explain(exc))

@@ -82,16 +82,17 @@ class OphthalmicPhotography(VisibleLight):
             raise MetadataError(
                 "ImageLaterality",
                 values.get("ImageLaterality") or None,
-                "Ophthalmic Photography needs the eye imaged: give --laterality R, L or B "
-                "(Image Laterality, PS3.3 C.8.17.5, Type 1)",
+                "Ophthalmic Photography needs the eye imaged: Image Laterality R, L or B "
+                "(PS3.3 C.8.17.5, Type 1)",
+                option="laterality",
             )
         if not values.get("AcquisitionDeviceTypeCodeSequence"):
             raise MetadataError(
                 "AcquisitionDeviceTypeCodeSequence",
                 None,
                 "Ophthalmic Photography needs the acquiring device (PS3.3 C.8.17.3, Type 1, "
-                f"a code of CID 4202 such as {_DEVICES}): give it as a code item in "
-                "--metadata JSON",
+                f"a code of CID 4202 such as {_DEVICES})",
+                option="metadata",
             )
 
     def image_type(self, *, camera: bool) -> list[str]:
@@ -125,8 +126,8 @@ class OphthalmicPhotography(VisibleLight):
                 "AcquisitionDateTime",
                 None,
                 "Ophthalmic Photography needs when the photograph was taken (PS3.3 C.8.17.2, "
-                "Type 1C for ORIGINAL images) and the picture's EXIF has no date: give "
-                "--set AcquisitionDateTime=YYYYMMDDHHMMSS",
+                "Type 1C for ORIGINAL images) and the picture's EXIF has no date",
+                option="acquired",
             )
         return picture
 
