@@ -169,6 +169,7 @@ LAYERS = [
     "build",
     "exif",
     "reference",
+    "inputs",
     "encode",
     "video",
     "readers",

@@ -14,15 +14,14 @@ from pathlib import Path
 
 from dicomize._part10 import Part10Object
 from dicomize.build import PictureRules, build_image, for_multiframe, series_attributes
-from dicomize.codestreams.containers import VIDEO_SUFFIXES, is_video
-from dicomize.documents import HEAD, detect_document, named_format
 from dicomize.errors import InputError, MetadataError, UnsupportedInput
 from dicomize.exif import exif_attributes
+from dicomize.inputs import KINDS, Sniffed, content_kind, sniff
 from dicomize.iods import IOD, IODS, attributes_of, by_mime_type, chosen, outside
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, PixelStrips, stack_pictures
-from dicomize.readers import FALLBACK, Source, detect_format, read_picture
+from dicomize.readers import Source, read_picture
 from dicomize.uids import EXPLICIT_VR_LITTLE_ENDIAN, derive_uid, is_encapsulated, new_uid
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -32,27 +31,18 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
-    from dicomize.documents import Document, DocumentFormat
+    from dicomize.documents import Document
     from dicomize.video import PreparedVideo
 
     _T = TypeVar("_T")
 
 __all__ = [
     "begun",
-    "content_kind",
     "encode_frames",
     "encode_series",
     "encode_video",
     "series_of_kind",
 ]
-
-#: How each kind of content is named in a refusal.
-_NOUNS = {
-    "picture": "a picture",
-    "video": "a video clip",
-    "document": "a document",
-    "model": "a 3D model",
-}
 
 
 def iod_for(kind: str, options: ConvertOptions) -> IOD | None:
@@ -76,7 +66,7 @@ def iod_for(kind: str, options: ConvertOptions) -> IOD | None:
         return others[0] if others else None
     offered = ", ".join(iod.name for iod in chosen(kind)) or "the default, sc"
     raise UnsupportedInput(
-        f"{_NOUNS[kind]} cannot be stored as the {row.title} IOD (use {offered})"
+        f"{KINDS[kind].noun} cannot be stored as the {row.title} IOD (use {offered})"
     )
 
 
@@ -252,40 +242,10 @@ class _Named:
         self.kind = kind
 
 
-#: What a series holds: pictures, clips, documents and models never share one, since a
-#: series has one Modality (PS3.3 A.1.2.3) and each of these IODs has its own.
-KINDS = ("picture", "video", "document", "model")
-
-
-def content_kind(source: Source, options: ConvertOptions | None = None) -> str:
-    """Return what `source` becomes: one of :data:`KINDS`, read from its content.
-
-    Front doors that convert one file at a time into a shared series (a batch, the
-    watched folder, the web page) use it to give each kind its own series. A file
-    that cannot be read is called a picture: converting it names the problem.
-
-    >>> content_kind(b"%PDF-1.7 ...")
-    'document'
-    >>> import numpy as np; content_kind(np.zeros((2, 2), np.uint8))
-    'picture'
-    """
-    head, fmt = _sniff(source)
-    return _kind(source, head, fmt, options or ConvertOptions())
-
-
-def _kind(source: Source, head: bytes, fmt: DocumentFormat | None, options: ConvertOptions) -> str:
-    """Decide the kind from what :func:`_sniff` read: the one decision, for both callers."""
-    if fmt is None:
-        video = isinstance(source, str | os.PathLike) and _video_like(source, head)
-        return "video" if video else "picture"
-    if options.pdf_as_images and fmt.name == "PDF":
-        return "picture"  # its pages, rendered
-    return fmt.kind
-
-
 #: Where the series of each kind is numbered, beside a series of pictures numbered N, by
 #: front doors that convert one file at a time and so cannot count the kinds they meet.
 _KIND_SERIES = {kind: 1000 * rank for rank, kind in enumerate(KINDS)}
+_PICTURE = next(iter(KINDS))
 
 
 def series_of_kind(
@@ -302,7 +262,7 @@ def series_of_kind(
     >>> uid != "1.2.3", number
     (True, 2004)
     """
-    if kind == KINDS[0]:
+    if kind == _PICTURE:
         return series_uid, series_number
     return derive_uid(series_uid, kind, root=root), series_number + _KIND_SERIES[kind]
 
@@ -334,8 +294,8 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named |
     """Read a document, a video clip or a picture: the kind of object follows the content."""
     if isinstance(source, str | os.PathLike) and not os.path.lexists(source):
         raise InputError("No such file or directory")  # not "not a clip": there is nothing
-    head, fmt = _sniff(source)
-    kind = _kind(source, head, fmt, options)
+    sniffed = sniff(source, options)
+    kind = sniffed.kind
     iod_for(kind, options)  # refuses content the chosen IOD cannot hold, before reading it
     if kind == "video":
         assert isinstance(source, str | os.PathLike)  # noqa: S101  (only a file is a clip)
@@ -348,9 +308,9 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named |
             temporary_folder=options.temporary_folder,
             max_pixels=options.max_pixels,
         )
-    if kind == "picture" and fmt is None:
-        return _encoded(_read_for(source, options), options)
-    assert fmt is not None  # noqa: S101  (a document's or a model's format was sniffed)
+    fmt = sniffed.document
+    if fmt is None:
+        return _encoded(_read_for(source, options, sniffed), options)
     from dicomize.documents import read_document, render_pages
 
     if isinstance(source, str | os.PathLike):
@@ -363,38 +323,13 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named |
     return _Named(document=document, name=name, kind=fmt.kind)
 
 
-def _video_like(source: str | os.PathLike[str], head: bytes) -> bool:
-    """Tell a clip by content; or by name, when no picture format takes it (FFmpeg says why)."""
-    if is_video(head):
-        return True
-    named = Path(source).suffix.lower() in VIDEO_SUFFIXES
-    return named and bool(head) and detect_format(head) is FALLBACK
-
-
-def _sniff(source: Source) -> tuple[bytes, DocumentFormat | None]:
-    """Return a file's first bytes and its document format, if it is a document."""
-    if isinstance(source, bytes | bytearray | memoryview):
-        head = bytes(source[:HEAD])
-        return head, detect_document(head, len(source))
-    if not isinstance(source, str | os.PathLike) or not Path(source).is_file():
-        return b"", None  # an array; or a pipe, which can be read once only
-    try:
-        with Path(source).open("rb") as stream:
-            head = stream.read(HEAD)
-            found = detect_document(head, os.fstat(stream.fileno()).st_size)
-    except OSError:
-        return b"", None  # the picture reader names the problem
-    if found is None and head and not is_video(head) and detect_format(head) is FALLBACK:
-        return head, named_format(source)  # no format takes it: its name's reader says why
-    return head, found
-
-
-def _read_for(source: Source, options: ConvertOptions) -> Picture:
-    picture = read_picture(source, options)
+def _read_for(source: Source, options: ConvertOptions, sniffed: Sniffed | None = None) -> Picture:
+    fmt = sniffed.picture if sniffed else None  # the head read once, by sniff()
+    picture = read_picture(source, options, fmt)
     if is_encapsulated(picture.transfer_syntax) and not _rules(IODS[options.iod]).keeps(picture):
         # The IOD does not allow the codestream as it came (VL Images take lossy JPEG as
         # YBR_FULL_422 only, C.8.12.1.1.1): it is decoded and stored losslessly instead.
-        return read_picture(source, replace(options, passthrough=False))
+        return read_picture(source, replace(options, passthrough=False), fmt)
     return picture
 
 

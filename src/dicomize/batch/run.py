@@ -298,13 +298,9 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
 
 
 def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
-    from dicomize._convert import (
-        IDENTITY,
-        content_kind,
-        encode_series,
-        series_of_kind,
-    )
+    from dicomize._convert import IDENTITY, encode_series, series_of_kind
     from dicomize._write import write_object
+    from dicomize.inputs import content_kind
     from dicomize.uids import derive_uid
 
     root = job.options.uid_root

@@ -156,16 +156,22 @@ def detect_format(data: bytes) -> Format:
     return FALLBACK
 
 
-def read_picture(source: Source, options: ConvertOptions | None = None) -> Picture:
-    """:func:`dicomize.read_picture`, for dicomize's own callers."""
+def read_picture(
+    source: Source, options: ConvertOptions | None = None, fmt: Format | None = None
+) -> Picture:
+    """:func:`dicomize.read_picture`, for dicomize's own callers.
+
+    `fmt` is the format when the caller has read the head already
+    (:func:`dicomize.inputs.sniff`); None detects it here.
+    """
     options = options or ConvertOptions()
     if isinstance(source, bytes | bytearray | memoryview):
-        return _decode(bytes(source), options)
+        return _decode(bytes(source), options, fmt)
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         try:
             with path.open("rb") as stream:
-                return _decode_file(stream, options)
+                return _decode_file(stream, options, fmt)
         except IsADirectoryError:
             raise UnsupportedInput("is a directory", path) from None
         except InputError as exc:
@@ -181,17 +187,18 @@ def read_picture(source: Source, options: ConvertOptions | None = None) -> Pictu
     return read_array(source, options)
 
 
-def _decode_file(stream: BinaryIO, options: ConvertOptions) -> Picture:
-    head = stream.read(_HEAD)
-    if not stream.seekable():  # a pipe, as from a shell's <(...)
-        return _decode(head + stream.read(), options)
-    fmt = detect_format(head)
-    stream.seek(0)
+def _decode_file(stream: BinaryIO, options: ConvertOptions, fmt: Format | None) -> Picture:
+    if fmt is None:
+        head = stream.read(_HEAD)
+        if not stream.seekable():  # a pipe, as from a shell's <(...)
+            return _decode(head + stream.read(), options, None)
+        fmt = detect_format(head)
+        stream.seek(0)
     if fmt.streams:
         return fmt.reader()(stream, fmt.name, options)
     return fmt.reader()(stream.read(), fmt.name, options)
 
 
-def _decode(data: bytes, options: ConvertOptions) -> Picture:
-    fmt = detect_format(data)
+def _decode(data: bytes, options: ConvertOptions, fmt: Format | None) -> Picture:
+    fmt = fmt or detect_format(data)
     return fmt.reader()(data, fmt.name, options)

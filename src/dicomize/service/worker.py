@@ -243,8 +243,9 @@ class Worker:
         (PS3.3 A.1.2). Also return the journal fields to record with the object: its
         study and series, and what it fixes as the first of either.
         """
-        from dicomize._convert import IDENTITY, content_kind, series_of_kind
+        from dicomize._convert import IDENTITY, series_of_kind
         from dicomize.consistency import SERIES_ATTRIBUTES, STUDY_ATTRIBUTES
+        from dicomize.inputs import content_kind
         from dicomize.uids import derive_uid
 
         keys = {**self.settings.metadata, **job.metadata}

@@ -538,7 +538,7 @@ class _Pages:
 
         The last value says whether the page must be loaded again to show its series.
         """
-        from dicomize._convert import content_kind
+        from dicomize.inputs import content_kind
         from dicomize.service.worker import file_digest
 
         taken: list[int] = []

@@ -26,7 +26,7 @@ FIELD_LABELS = {
     "ImageLaterality": "Laterality",
     "BodyPartExamined": "Body part",
 }
-#: A file of each kind (:data:`dicomize._convert.KINDS`), as a sentence names it.
+#: A file of each kind (:data:`dicomize.inputs.KINDS`), as a sentence names it.
 KIND_NOUNS = {
     "picture": "a picture",
     "video": "a video clip",
