@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate src/dicomize/_dictionary.py: tag, VR and VM of the attributes dicomize writes.
+"""Regenerate src/dicomize/dicom/dictionary.py: tag, VR and VM of the attributes dicomize writes.
 
 pydicom's data dictionary stays the source of truth; this copies from it the
 entries dicomize needs on its own paths, so converting a JPEG need not import
@@ -21,7 +21,7 @@ from pydicom.datadict import DicomDictionary, dictionary_VM, dictionary_VR, tag_
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "dicomize"
-TARGET = PACKAGE / "_dictionary.py"
+TARGET = PACKAGE / "dicom" / "dictionary.py"
 
 HEADER = '''"""Tag, VR and VM of the attributes dicomize writes itself, copied from pydicom's dictionary.
 

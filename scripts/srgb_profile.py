@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import ImageCms
 
-from dicomize._icc import as_input_profile
+from dicomize.dicom.icc import as_input_profile
 
 
 def main() -> None:

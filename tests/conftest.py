@@ -27,7 +27,7 @@ import pytest
 from PIL import Image
 
 from dicomize.consistency import check_consistency
-from dicomize.uids import IMPLEMENTATION_CLASS_UID
+from dicomize.dicom.uids import IMPLEMENTATION_CLASS_UID
 from dicomize.validate import validate_file
 
 # Tests import helpers from this folder (pytest runs with --import-mode=importlib).

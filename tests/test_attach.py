@@ -200,7 +200,7 @@ def test_uid_seed_gives_the_same_uids_on_every_run(photo: Path) -> None:
     first, second = (dicomize.convert(photo, FULL_METADATA, options=options) for _ in range(2))
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
         assert first[keyword].value == second[keyword].value, keyword
-        assert dicomize.uids.is_valid_uid(first[keyword].value)
+        assert dicomize.dicom.uids.is_valid_uid(first[keyword].value)
     other = dicomize.convert(
         photo, FULL_METADATA, options=dicomize.ConvertOptions(uid_seed="another-seed")
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydicom.datadict import dictionary_VM, dictionary_VR, tag_for_keyword
 
-from dicomize._dictionary import ENTRIES, lookup
+from dicomize.dicom.dictionary import ENTRIES, lookup
 
 SOURCE = Path(__file__).parent.parent / "src" / "dicomize"
 

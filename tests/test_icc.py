@@ -6,7 +6,7 @@ import io
 
 from PIL import ImageCms
 
-from dicomize._icc import srgb_profile
+from dicomize.dicom.icc import srgb_profile
 
 
 def test_the_shipped_profile_is_an_input_class_srgb_profile() -> None:

@@ -15,7 +15,7 @@ from PIL import Image
 
 import dicomize
 from conftest import FULL_METADATA, assert_conforms, run_dciodvfy
-from dicomize._vr import ENUMERATED
+from dicomize.dicom.vr import ENUMERATED
 from dicomize.metadata import Metadata, keyword_for_field, resolve_metadata
 
 
@@ -145,7 +145,7 @@ def test_defaults_fill_every_attribute_a_pacs_needs(tmp_path: Path) -> None:
     uids = {ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID}
     assert len(uids) == 3
     assert all(uid.startswith("2.25.") for uid in uids)
-    assert ds.file_meta.ImplementationClassUID == dicomize.uids.IMPLEMENTATION_CLASS_UID
+    assert ds.file_meta.ImplementationClassUID == dicomize.dicom.uids.IMPLEMENTATION_CLASS_UID
     assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
 
 
@@ -154,7 +154,7 @@ def test_uid_root_is_used_for_every_generated_uid() -> None:
     ds = dicomize.convert(np.zeros((2, 2), np.uint8), options=options)
     for uid in (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID):
         assert uid.startswith("1.2.826.0.1.3680043.10.543.")
-        assert dicomize.uids.is_valid_uid(uid)
+        assert dicomize.dicom.uids.is_valid_uid(uid)
         assert len(uid) <= 64
     with pytest.raises(ValueError, match="not a valid UID"):
         dicomize.ConvertOptions(uid_root="1.2.abc")

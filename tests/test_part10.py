@@ -20,16 +20,16 @@ from pydicom.dataset import Dataset
 import dicomize
 from clips import make_clip
 from dicomize._convert import _encoded, _Plan, _read_for, encode_series
-from dicomize._part10 import (
+from dicomize._write import write_object
+from dicomize.dicom.part10 import (
     _ENCODED,
     _PIXEL_DATA,
     _REMEMBERED,
     _REMEMBERED_TAGS,
     Part10Object,
+    PixelStrips,
     write_part10,
 )
-from dicomize._write import write_object
-from dicomize.picture import PixelStrips
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "wound-photo.jpg"
 

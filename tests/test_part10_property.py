@@ -27,7 +27,7 @@ from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
-from dicomize._part10 import (
+from dicomize.dicom.part10 import (
     _REMEMBERED_TAGS,
     Element,
     Part10Object,
@@ -35,13 +35,13 @@ from dicomize._part10 import (
     _Fallback,
     write_part10,
 )
-from dicomize._vr import TEXT_VRS
-from dicomize.uids import (
+from dicomize.dicom.uids import (
     EXPLICIT_VR_LITTLE_ENDIAN,
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
     SECONDARY_CAPTURE_IMAGE_STORAGE,
 )
+from dicomize.dicom.vr import TEXT_VRS
 
 #: Every VR of PS3.5 Table 6.2-1.
 VRS = (

@@ -12,7 +12,7 @@ from PIL import Image, ImageCms, ImageOps
 
 import dicomize
 from conftest import FULL_METADATA, assert_conforms, encode, gradient
-from dicomize._icc import srgb_profile
+from dicomize.dicom.icc import srgb_profile
 from dicomize.readers._orientation import apply_orientation
 
 ORIENTATION = 0x0112

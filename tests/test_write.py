@@ -10,8 +10,8 @@ import pydicom
 import pytest
 
 import dicomize
-import dicomize._part10
 import dicomize._write
+import dicomize.dicom.part10
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_a_file_appearing_during_the_write_is_not_replaced(
     dataset: pydicom.Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "race.dcm"
-    real = dicomize._part10.write_part10
+    real = dicomize.dicom.part10.write_part10
 
     def write_while_someone_else_creates(stream: Any, *args: Any, **kwargs: Any) -> None:
         target.write_bytes(b"theirs")

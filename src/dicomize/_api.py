@@ -1,6 +1,6 @@
 """The public functions whose annotations name pydicom's or typing's types.
 
-Inside dicomize a DICOM object is a :class:`~dicomize._part10.Part10Object`, which the
+Inside dicomize a DICOM object is a :class:`~dicomize.dicom.part10.Part10Object`, which the
 command line, batches and the services encode without loading pydicom; the API hands
 out pydicom :class:`~pydicom.dataset.Dataset` objects. The functions here are where the
 two meet. This module imports pydicom and :mod:`typing` when it loads, so that the names
@@ -20,8 +20,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
 from dicomize._convert import encode_frames, encode_series, encode_video
-from dicomize._vr import Value
 from dicomize._write import write_object
+from dicomize.dicom.vr import Value
 from dicomize.errors import InputError
 from dicomize.metadata import MetadataLike
 from dicomize.metadata import resolve_metadata as _resolve_metadata
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: Names that only the aliases these annotations use mention (:data:`dicomize.readers.Source`
-#: and :data:`dicomize._vr.Value` are text, resolved in the module whose annotation names
+#: and :data:`dicomize.dicom.vr.Value` are text, resolved in the module whose annotation names
 #: them): held here so that they resolve.
 _ALIASED = (Any, DicomSequence)
 

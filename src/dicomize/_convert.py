@@ -12,17 +12,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from dicomize._part10 import Part10Object
 from dicomize.build import PictureRules, build_image, for_multiframe, series_attributes
+from dicomize.dicom.part10 import Part10Object, PixelStrips
+from dicomize.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, derive_uid, is_encapsulated, new_uid
 from dicomize.errors import InputError, MetadataError, UnsupportedInput
 from dicomize.exif import exif_attributes
 from dicomize.inputs import KINDS, Sniffed, content_kind, sniff
 from dicomize.iods import IOD, IODS, attributes_of, by_mime_type, chosen, outside
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
-from dicomize.picture import Picture, PixelStrips, stack_pictures
+from dicomize.picture import Picture, stack_pictures
 from dicomize.readers import Source, read_picture
-from dicomize.uids import EXPLICIT_VR_LITTLE_ENDIAN, derive_uid, is_encapsulated, new_uid
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from dicomize.errors import CorruptImage, InputError, UnsupportedInput
-from dicomize.uids import (
+from dicomize.dicom.uids import (
     ALL_VIDEO_SYNTAXES,
     HTJ2K,
     HTJ2K_LOSSLESS,
@@ -37,6 +36,7 @@ from dicomize.uids import (
     JPEG_LS_LOSSLESS,
     JPEG_LS_NEAR_LOSSLESS,
 )
+from dicomize.errors import CorruptImage, InputError, UnsupportedInput
 
 __all__ = ["Extracted", "FileSpan", "extract", "extract_all"]
 

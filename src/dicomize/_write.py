@@ -13,7 +13,7 @@ import contextlib
 import os
 from collections.abc import Callable
 
-from dicomize._part10 import Part10Object, write_part10
+from dicomize.dicom.part10 import Part10Object, write_part10
 from dicomize.errors import OutputError, OutputExists
 from dicomize.files import temporary_name
 

@@ -15,20 +15,20 @@ import functools
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from dicomize._dictionary import lookup
-from dicomize._icc import srgb_profile
-from dicomize._part10 import Element, Part10Object
 from dicomize._version import __version__
-from dicomize._vr import Value, is_pydicom, utc_offset
-from dicomize.errors import MetadataError
-from dicomize.iods import IOD, ORDER_KEYWORDS, modality_for
-from dicomize.picture import Picture
-from dicomize.uids import (
+from dicomize.dicom.dictionary import lookup
+from dicomize.dicom.icc import srgb_profile
+from dicomize.dicom.part10 import Element, Part10Object
+from dicomize.dicom.uids import (
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
     is_encapsulated,
     new_uid,
 )
+from dicomize.dicom.vr import Value, is_pydicom, utc_offset
+from dicomize.errors import MetadataError
+from dicomize.iods import IOD, ORDER_KEYWORDS, modality_for
+from dicomize.picture import Picture
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -259,7 +259,7 @@ def build_image(
     Returns
     -------
     Part10Object
-        Sorted elements, ready for :func:`dicomize._part10.write_part10`, or for
+        Sorted elements, ready for :func:`dicomize.dicom.part10.write_part10`, or for
         ``.to_dataset()``. Building no pydicom ``Dataset`` saves the per-attribute work
         that dominates the cost of a passed-through JPEG; Pixel Data may share memory
         with `picture`.

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dicomize.errors import ConfigError, UnsupportedInput
-from dicomize.uids import (
+from dicomize.dicom.uids import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
     EXPLICIT_VR_LITTLE_ENDIAN,
     HTJ2K_LOSSLESS,
@@ -35,6 +34,7 @@ from dicomize.uids import (
     JPEG_LS_NEAR_LOSSLESS,
     RLE_LOSSLESS,
 )
+from dicomize.errors import ConfigError, UnsupportedInput
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:

@@ -54,8 +54,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from dicomize.dicom.uids import MEDIA_STORAGE_DIRECTORY_STORAGE
 from dicomize.files import walk_files
-from dicomize.uids import MEDIA_STORAGE_DIRECTORY_STORAGE
 
 __all__ = [
     "SERIES_ATTRIBUTES",

@@ -12,8 +12,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from dicomize.codecs import codec_for
-from dicomize.picture import Picture, PixelStrips
-from dicomize.uids import is_encapsulated
+from dicomize.dicom.part10 import PixelStrips
+from dicomize.dicom.uids import is_encapsulated
+from dicomize.picture import Picture
 
 if TYPE_CHECKING:
     import numpy.typing as npt

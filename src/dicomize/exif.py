@@ -16,7 +16,7 @@ import logging
 import math
 from collections.abc import Callable
 
-from dicomize._vr import validate_attribute
+from dicomize.dicom.vr import validate_attribute
 from dicomize.errors import MetadataError
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up

@@ -7,7 +7,7 @@ Both forms resolve to one validated ``{keyword: value}`` mapping:
 {'PatientName': 'Doe^Jane', 'PatientBirthDate': '19800131', 'AccessionNumber': 'A778'}
 
 Later sources win over earlier ones. Every value is checked against its VR
-before anything is written (see :func:`dicomize._vr.validate_attribute`).
+before anything is written (see :func:`dicomize.dicom.vr.validate_attribute`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
     from typing import Any, TypeAlias
 
-    from dicomize._vr import Value
+    from dicomize.dicom.vr import Value
 
 # Aliases made at run time, as the annotations that use them are read by typing.get_type_hints.
 _Date: TypeAlias = str | dt.date | None
@@ -165,7 +165,7 @@ def keyword_for_name(name: str) -> str | None:
     >>> keyword_for_name("patient_id"), keyword_for_name("PatientID"), keyword_for_name("nope")
     ('PatientID', 'PatientID', None)
     """
-    from dicomize._dictionary import lookup
+    from dicomize.dicom.dictionary import lookup
 
     if lookup(name) is not None:
         return name
@@ -197,7 +197,7 @@ def resolve_metadata(*sources: MetadataLike) -> dict[str, Value]:
     """:func:`dicomize.resolve_metadata`, for dicomize's own callers."""
     # The VR rules need pydicom's data dictionary: loaded here, not when the CLI
     # only reads the flag table.
-    from dicomize._vr import validate_attribute
+    from dicomize.dicom.vr import validate_attribute
 
     merged: dict[str, Any] = {}
     for source in sources:

@@ -126,7 +126,7 @@ class ConvertOptions:
         if self.max_pixels < 1:
             raise ConfigError("max_pixels must be positive")
         if self.uid_root is not None:
-            from dicomize.uids import check_uid_root  # not for --help
+            from dicomize.dicom.uids import check_uid_root  # not for --help
 
             object.__setattr__(self, "uid_root", check_uid_root(self.uid_root))
         if not 1 <= self.jpeg_quality <= 100:  # noqa: PLR2004
@@ -167,7 +167,7 @@ class ConvertOptions:
                 f"got {self.model_units!r}"
             )
         if self.frame_of_reference_uid is not None:
-            from dicomize.uids import is_valid_uid
+            from dicomize.dicom.uids import is_valid_uid
 
             if not is_valid_uid(self.frame_of_reference_uid):
                 raise ConfigError(

@@ -18,10 +18,10 @@ from typing import Any
 # resolve (typing.get_type_hints). Only a query of a PACS loads this module.
 from pydicom.dataset import Dataset
 
+from dicomize.dicom.uids import STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND
 from dicomize.errors import ConfigError, MetadataError, QueryError
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination, parse_destination
-from dicomize.uids import STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND
 
 __all__ = ["StudyMatch", "StudyQuery", "find_study", "study_metadata"]
 
@@ -168,7 +168,7 @@ def study_metadata(match: StudyMatch) -> tuple[dict[str, Any], list[str]]:
     MetadataError
         When a Type 1 or 2 value the PACS returned breaks its VR's rules.
     """
-    from dicomize._vr import validate_attribute
+    from dicomize.dicom.vr import validate_attribute
 
     out: dict[str, Any] = {}
     notes: list[str] = []

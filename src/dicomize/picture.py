@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from dicomize.dicom.part10 import PixelStrips
+from dicomize.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN
 from dicomize.errors import ImageTooLarge, UnsupportedInput
-from dicomize.uids import EXPLICIT_VR_LITTLE_ENDIAN
 
-__all__ = ["MAX_DIMENSION", "Picture", "PixelStrips", "check_size", "stack_pictures"]
+__all__ = ["MAX_DIMENSION", "Picture", "check_size", "stack_pictures"]
 
 #: Rows and Columns are US (PS3.3 C.7.6.3).
 MAX_DIMENSION = 65535
@@ -40,38 +41,6 @@ def check_size(columns: int, rows: int, max_pixels: int | None, *, frames: int =
         raise UnsupportedInput(
             f"{columns}x{rows} pixels; DICOM rows and columns are 1 to {MAX_DIMENSION}"
         )
-
-
-class PixelStrips:
-    """Native pixel bytes made strip by strip, when they are written.
-
-    A large decoded picture then exists once, in its decoder's memory, instead of
-    also as one packed copy: the Part 10 writer streams the strips into the file.
-    A strip may be a view of a buffer its producer reuses: use it (write, copy,
-    hash) before asking for the next.
-    """
-
-    __slots__ = ("_produce", "nbytes")
-
-    def __init__(self, nbytes: int, produce: Callable[[], Iterator[bytes | memoryview]]) -> None:
-        self.nbytes = nbytes
-        self._produce = produce
-
-    def __len__(self) -> int:
-        return self.nbytes
-
-    def strips(self) -> Iterator[bytes | memoryview]:
-        """Yield the bytes in order, a strip at a time."""
-        return self._produce()
-
-    def materialize(self) -> memoryview:
-        """Return all the bytes in one buffer."""
-        pixels = bytearray(self.nbytes)
-        offset = 0
-        for strip in self._produce():
-            pixels[offset : offset + len(strip)] = strip
-            offset += len(strip)
-        return memoryview(pixels)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

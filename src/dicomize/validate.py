@@ -32,8 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from dicomize.files import walk_files
-from dicomize.uids import (
+from dicomize.dicom.uids import (
     ALL_VIDEO_SYNTAXES,
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
     ENCAPSULATED_SYNTAX_PREFIX,
@@ -55,6 +54,7 @@ from dicomize.uids import (
     MPEG4_HP42_3D,
     MPEG4_HP42_STEREO,
 )
+from dicomize.files import walk_files
 
 __all__ = ["Finding", "Verdict", "dciodvfy_path", "validate_file", "validate_paths"]
 

@@ -43,8 +43,7 @@ from dicomize.codestreams.video import (
     hevc_profile,
     mpeg2_profile,
 )
-from dicomize.errors import CorruptImage, ImageTooLarge, InputError, UnsupportedInput
-from dicomize.uids import (
+from dicomize.dicom.uids import (
     HEVC_MP51,
     MPEG2_MAIN_PROFILE_HIGH_LEVEL,
     MPEG2_MAIN_PROFILE_MAIN_LEVEL,
@@ -52,6 +51,7 @@ from dicomize.uids import (
     MPEG4_HP41_BD,
     MPEG4_HP42_2D,
 )
+from dicomize.errors import CorruptImage, ImageTooLarge, InputError, UnsupportedInput
 
 __all__ = [
     "VIDEO_SUFFIXES",

@@ -32,10 +32,10 @@ from typing import Any
 # where a worklist is asked; a batch's or watch's lookup lives in worklist_lookup.
 from pydicom.dataset import Dataset
 
+from dicomize.dicom.uids import MODALITY_WORKLIST_INFORMATION_MODEL_FIND
 from dicomize.errors import ConfigError, MetadataError, QueryError
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination, parse_destination
-from dicomize.uids import MODALITY_WORKLIST_INFORMATION_MODEL_FIND
 
 __all__ = [
     "NAME_MATCHING",
@@ -468,7 +468,7 @@ def worklist_metadata(item: WorklistItem) -> tuple[dict[str, Any], list[str]]:
     MetadataError
         When a Type 1 or 2 value from the worklist breaks its VR's rules.
     """
-    from dicomize._vr import validate_attribute
+    from dicomize.dicom.vr import validate_attribute
 
     ds = item.dataset
     out: dict[str, Any] = {}
@@ -502,7 +502,7 @@ def worklist_metadata(item: WorklistItem) -> tuple[dict[str, Any], list[str]]:
 
 def _ordered_modality(item: WorklistItem) -> tuple[str | None, str | None]:
     """Return the scheduled step's Modality, or why it cannot be used."""
-    from dicomize._vr import validate_attribute
+    from dicomize.dicom.vr import validate_attribute
 
     step = item.step()
     modality = str(step.get("Modality") or "").strip() if step is not None else ""

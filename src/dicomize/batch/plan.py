@@ -134,7 +134,7 @@ def plan_manifest(
 
 
 def _manifest_items(manifest: Path, output: Path, allow_outside: bool) -> Iterator[BatchItem]:
-    from dicomize._vr import validate_attribute  # pydicom: manifests only
+    from dicomize.dicom.vr import validate_attribute  # pydicom: manifests only
 
     base = manifest.parent
     counters: dict[str, int] = {}

@@ -300,8 +300,8 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
 def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
     from dicomize._convert import IDENTITY, encode_series, series_of_kind
     from dicomize._write import write_object
+    from dicomize.dicom.uids import derive_uid
     from dicomize.inputs import content_kind
-    from dicomize.uids import derive_uid
 
     root = job.options.uid_root
     # Whose it is goes into every UID: one seed (--uid-seed) reused for another patient or

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-    from dicomize._part10 import Part10Object
+    from dicomize.dicom.part10 import Part10Object
 
 __all__ = ["add_parser", "run"]
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from dicomize._icc import as_input_profile
 from dicomize.codestreams.boxes import box
 from dicomize.codestreams.passthrough import Passthrough
+from dicomize.dicom.icc import as_input_profile
+from dicomize.dicom.uids import HTJ2K, HTJ2K_LOSSLESS, JPEG_2000, JPEG_2000_LOSSLESS
 from dicomize.errors import CorruptImage
-from dicomize.uids import HTJ2K, HTJ2K_LOSSLESS, JPEG_2000, JPEG_2000_LOSSLESS
 
 __all__ = [
     "JP2_SIGNATURE",

@@ -15,8 +15,7 @@ import re
 import struct
 
 from dicomize.codestreams.passthrough import Passthrough
-from dicomize.errors import CorruptImage
-from dicomize.uids import (
+from dicomize.dicom.uids import (
     JPEG_BASELINE_PROCESS_1,
     JPEG_EXTENDED_PROCESS_2_4,
     JPEG_LOSSLESS_PROCESS_14,
@@ -24,6 +23,7 @@ from dicomize.uids import (
     JPEG_LS_LOSSLESS,
     JPEG_LS_NEAR_LOSSLESS,
 )
+from dicomize.errors import CorruptImage
 
 __all__ = ["JpegInfo", "jpeg_passthrough", "parse_jpeg", "strip_segments"]
 

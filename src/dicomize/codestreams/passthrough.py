@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dicomize._icc import srgb_profile
+from dicomize.dicom.icc import srgb_profile
 from dicomize.picture import Picture
 
 __all__ = ["Passthrough"]

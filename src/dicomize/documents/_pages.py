@@ -34,9 +34,10 @@ from typing import Any
 import numpy as np
 import pypdfium2
 
-from dicomize._icc import srgb_profile
+from dicomize.dicom.icc import srgb_profile
+from dicomize.dicom.part10 import PixelStrips
 from dicomize.errors import CorruptImage, ImageTooLarge
-from dicomize.picture import Picture, PixelStrips, check_size
+from dicomize.picture import Picture, check_size
 
 __all__ = ["render_pages"]
 

@@ -28,8 +28,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 
-from dicomize.errors import MetadataError
-from dicomize.uids import (
+from dicomize.dicom.uids import (
     DERMOSCOPIC_PHOTOGRAPHY_IMAGE_STORAGE,
     ENCAPSULATED_MTL_STORAGE,
     ENCAPSULATED_OBJ_STORAGE,
@@ -49,6 +48,7 @@ from dicomize.uids import (
     VL_MICROSCOPIC_IMAGE_STORAGE,
     VL_PHOTOGRAPHIC_IMAGE_STORAGE,
 )
+from dicomize.errors import MetadataError
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:

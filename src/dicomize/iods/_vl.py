@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dicomize.build import PictureRules
+from dicomize.dicom.uids import JPEG_BASELINE_PROCESS_1, JPEG_EXTENDED_PROCESS_2_4
 from dicomize.errors import UnsupportedInput
 from dicomize.iods import IOD
 from dicomize.picture import Picture
-from dicomize.uids import JPEG_BASELINE_PROCESS_1, JPEG_EXTENDED_PROCESS_2_4
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:

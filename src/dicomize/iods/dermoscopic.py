@@ -51,7 +51,7 @@ class Dermoscopic(VisibleLight):
 
     def finish(self, values: dict[str, Any]) -> None:
         """Derive the series' Frame of Reference; ask for an immersion medium's place."""
-        from dicomize.uids import derive_uid
+        from dicomize.dicom.uids import derive_uid
 
         values.setdefault(
             "FrameOfReferenceUID",

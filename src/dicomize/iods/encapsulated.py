@@ -23,17 +23,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dicomize._icc import srgb_profile
-from dicomize._part10 import Part10Object
 from dicomize.build import assemble, code_item, tag_and_vr
-from dicomize.documents import Document
-from dicomize.iods import IOD, attributes_of, modality_for
-from dicomize.uids import (
+from dicomize.dicom.icc import srgb_profile
+from dicomize.dicom.part10 import Part10Object
+from dicomize.dicom.uids import (
     ENCAPSULATED_MTL_STORAGE,
     ENCAPSULATED_OBJ_STORAGE,
     EXPLICIT_VR_LITTLE_ENDIAN,
     new_uid,
 )
+from dicomize.documents import Document
+from dicomize.iods import IOD, attributes_of, modality_for
 
 __all__ = ["build_encapsulated_document", "for_document"]
 

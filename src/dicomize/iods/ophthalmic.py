@@ -70,7 +70,7 @@ class OphthalmicPhotography(VisibleLight):
 
     def finish(self, values: dict[str, Any]) -> None:
         """Refuse a series without the eye or the device; derive its Synchronization UID."""
-        from dicomize.uids import derive_uid
+        from dicomize.dicom.uids import derive_uid
 
         # One Synchronization Frame of Reference per series, derived from the series so
         # every instance of it (and every rerun with a seed) shares it.

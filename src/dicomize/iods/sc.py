@@ -14,10 +14,8 @@ from dataclasses import replace
 
 from dicomize._version import __version__
 from dicomize.build import PictureRules
-from dicomize.errors import UnsupportedInput
-from dicomize.iods import IOD
-from dicomize.picture import Picture, PixelStrips
-from dicomize.uids import (
+from dicomize.dicom.part10 import PixelStrips
+from dicomize.dicom.uids import (
     MULTI_FRAME_GRAYSCALE_BYTE_SECONDARY_CAPTURE_IMAGE_STORAGE,
     MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE,
     MULTI_FRAME_SINGLE_BIT_SECONDARY_CAPTURE_IMAGE_STORAGE,
@@ -25,6 +23,9 @@ from dicomize.uids import (
     NATIVE_SYNTAXES,
     SECONDARY_CAPTURE_IMAGE_STORAGE,
 )
+from dicomize.errors import UnsupportedInput
+from dicomize.iods import IOD
+from dicomize.picture import Picture
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:

@@ -20,11 +20,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomize._part10 import Part10Object
 from dicomize.build import assemble, code_item
+from dicomize.dicom.part10 import Part10Object, PixelStrips
+from dicomize.dicom.uids import FRAGMENTABLE_VIDEO_SYNTAXES, new_uid
 from dicomize.iods import IOD, attributes_of, modality_for
-from dicomize.picture import PixelStrips
-from dicomize.uids import FRAGMENTABLE_VIDEO_SYNTAXES, new_uid
 from dicomize.video import MAX_FRAGMENT, PreparedVideo
 
 if TYPE_CHECKING:

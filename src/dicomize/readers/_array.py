@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dicomize._icc import srgb_profile
+from dicomize.dicom.icc import srgb_profile
 from dicomize.errors import UnsupportedInput
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, check_size, stack_pictures

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from dicomize._icc import as_input_profile, srgb_profile
+from dicomize.dicom.icc import as_input_profile, srgb_profile
 from dicomize.errors import CorruptImage, DicomizeError, UnsupportedInput
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, check_size

@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
-from dicomize._icc import as_input_profile, srgb_profile
 from dicomize.codestreams.heif import av1_bit_depth
+from dicomize.dicom.icc import as_input_profile, srgb_profile
+from dicomize.dicom.part10 import PixelStrips
 from dicomize.errors import CorruptImage, DicomizeError, ImageTooLarge, UnsupportedInput
 from dicomize.options import ConvertOptions
-from dicomize.picture import Picture, PixelStrips, check_size, stack_pictures
+from dicomize.picture import Picture, check_size, stack_pictures
 from dicomize.readers._orientation import ORIENTATIONS, apply_orientation
 
 if TYPE_CHECKING:

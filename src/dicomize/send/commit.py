@@ -16,9 +16,12 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from dicomize.dicom.uids import (
+    STORAGE_COMMITMENT_PUSH_MODEL,
+    STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE,
+)
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination
-from dicomize.uids import STORAGE_COMMITMENT_PUSH_MODEL, STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

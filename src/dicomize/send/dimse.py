@@ -18,11 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dicomize.dicom.uids import (
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+    VIDEO_SYNTAX_PREFIX,
+)
 from dicomize.options import SendOptions
 from dicomize.report import SendResult, SendStatus
 from dicomize.send._retry import pause_before_retry
 from dicomize.send.destination import DimseDestination
-from dicomize.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, VIDEO_SYNTAX_PREFIX
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

@@ -245,8 +245,8 @@ class Worker:
         """
         from dicomize._convert import IDENTITY, series_of_kind
         from dicomize.consistency import SERIES_ATTRIBUTES, STUDY_ATTRIBUTES
+        from dicomize.dicom.uids import derive_uid
         from dicomize.inputs import content_kind
-        from dicomize.uids import derive_uid
 
         keys = {**self.settings.metadata, **job.metadata}
         ordered: dict[str, Any] = {}

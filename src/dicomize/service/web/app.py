@@ -957,7 +957,7 @@ def _problem(keyword: str, value: str) -> str:
     """Return why `value` cannot be `keyword`, or an empty string."""
     if not value:
         return ""
-    from dicomize._vr import validate_attribute
+    from dicomize.dicom.vr import validate_attribute
 
     try:
         validate_attribute(keyword, value)

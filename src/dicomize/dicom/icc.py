@@ -75,4 +75,4 @@ def srgb_profile() -> bytes:
     Built once by LittleCMS (``scripts/srgb_profile.py``) and shipped, so labelling
     a picture loads no colour library and every object carries the same bytes.
     """
-    return (Path(__file__).parent / "data" / "srgb.icc").read_bytes()
+    return (Path(__file__).parent.parent / "data" / "srgb.icc").read_bytes()

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from dicomize._dictionary import ENTRIES
-from dicomize._vr import TEXT_VRS
-from dicomize.picture import PixelStrips
-from dicomize.uids import (
+from dicomize.dicom.dictionary import ENTRIES
+from dicomize.dicom.uids import (
     EXPLICIT_VR_LITTLE_ENDIAN,
     NATIVE_SYNTAXES,
 )
+from dicomize.dicom.vr import TEXT_VRS
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
-__all__ = ["Element", "Part10Object", "write_part10"]
+__all__ = ["Element", "Part10Object", "PixelStrips", "write_part10"]
 
 _PREAMBLE = b"\0" * 128 + b"DICM"
 _TEXT = frozenset(
@@ -124,6 +123,38 @@ _REMEMBERED_TAGS = frozenset(
 #: (tag, VR, value, undefined length). An undefined-length Pixel Data value is either
 #: already encapsulated bytes or the frames' codestreams, encapsulated as written.
 Element: TypeAlias = "tuple[int, str, Any, bool]"
+
+
+class PixelStrips:
+    """Native pixel bytes made strip by strip, when they are written.
+
+    A large decoded picture then exists once, in its decoder's memory, instead of
+    also as one packed copy: the Part 10 writer streams the strips into the file.
+    A strip may be a view of a buffer its producer reuses: use it (write, copy,
+    hash) before asking for the next.
+    """
+
+    __slots__ = ("_produce", "nbytes")
+
+    def __init__(self, nbytes: int, produce: Callable[[], Iterator[bytes | memoryview]]) -> None:
+        self.nbytes = nbytes
+        self._produce = produce
+
+    def __len__(self) -> int:
+        return self.nbytes
+
+    def strips(self) -> Iterator[bytes | memoryview]:
+        """Yield the bytes in order, a strip at a time."""
+        return self._produce()
+
+    def materialize(self) -> memoryview:
+        """Return all the bytes in one buffer."""
+        pixels = bytearray(self.nbytes)
+        offset = 0
+        for strip in self._produce():
+            pixels[offset : offset + len(strip)] = strip
+            offset += len(strip)
+        return memoryview(pixels)
 
 
 class Part10Object:

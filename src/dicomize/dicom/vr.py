@@ -14,9 +14,9 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from dicomize._dictionary import lookup
+from dicomize.dicom.dictionary import lookup
+from dicomize.dicom.uids import is_valid_uid
 from dicomize.errors import MetadataError
-from dicomize.uids import is_valid_uid
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
