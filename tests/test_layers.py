@@ -174,7 +174,7 @@ LAYERS = [
     "video",
     "readers",
     "options",
-    "codecs",
+    "syntaxes",
     "codestreams",
     "documents",
     "metadata",

@@ -198,7 +198,7 @@ def test_cli_transfer_syntax_flag(tmp_path: Path, dicomize_cli: list[str]) -> No
 
 
 def test_every_codec_row_agrees_with_pydicoms_transfer_syntax_table() -> None:
-    from dicomize.codecs import CODECS
+    from dicomize.syntaxes import CODECS
 
     assert len({c.name for c in CODECS}) == len({c.uid for c in CODECS}) == len(CODECS)
     for codec in CODECS:

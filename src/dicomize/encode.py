@@ -1,4 +1,4 @@
-"""Decoded pixels → the requested transfer syntax, through the records of :mod:`dicomize.codecs`.
+"""Decoded pixels → the requested transfer syntax, through the records of :mod:`dicomize.syntaxes`.
 
 Each frame is its own codestream (PS3.5 A.4). A passed-through codestream stays
 as it is, and lossy steps are recorded as a chain: a JPEG source re-encoded as
@@ -11,15 +11,15 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from dicomize.codecs import codec_for
 from dicomize.dicom.part10 import PixelStrips
 from dicomize.dicom.uids import is_encapsulated
 from dicomize.picture import Picture
+from dicomize.syntaxes import codec_for
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-    from dicomize.codecs import EncoderSettings
+    from dicomize.syntaxes import EncoderSettings
 
 __all__ = ["encode_picture"]
 
@@ -32,7 +32,7 @@ def encode_picture(picture: Picture, transfer_syntax: str, settings: EncoderSett
     picture : Picture
         Native pixels, or a codestream kept as it came.
     transfer_syntax : str
-        A transfer syntax of :data:`dicomize.codecs.CODECS`, by name or UID.
+        A transfer syntax of :data:`dicomize.syntaxes.CODECS`, by name or UID.
     settings : EncoderSettings
         Quality, NEAR and ratio of the lossy encoders (a :class:`dicomize.ConvertOptions`).
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dicomize.codecs import resolve_transfer_syntax
 from dicomize.errors import ConfigError
 from dicomize.iods import IODS, chosen
+from dicomize.syntaxes import resolve_transfer_syntax
 
 __all__ = ["MODEL_UNITS", "ConvertOptions", "SendOptions"]
 
@@ -46,7 +46,7 @@ class ConvertOptions:
         Off by default: they can hold GPS positions, serial numbers and names.
     transfer_syntax : str
         Transfer syntax for decoded pictures, by name (``"jpeg-ls-lossless"``,
-        see :data:`dicomize.codecs.CODECS`) or UID. Passed-through
+        see :data:`dicomize.syntaxes.CODECS`) or UID. Passed-through
         codestreams keep their own.
     jpeg_quality : int
         Quality 1-100 of baseline JPEG output.

@@ -13,11 +13,11 @@ import os
 import sys
 from dataclasses import fields
 
-from dicomize.codecs import CODECS
 from dicomize.errors import ConfigError, InputError, QueryError
 from dicomize.iods import chosen
 from dicomize.metadata import METADATA_FLAGS
 from dicomize.options import MODEL_UNITS, ConvertOptions, SendOptions
+from dicomize.syntaxes import CODECS
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:

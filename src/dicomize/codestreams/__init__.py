@@ -5,5 +5,5 @@
 * :mod:`~dicomize.codestreams.passthrough`: the description of a legal codestream.
 
 These modules parse bytes only. Reading files, decoding and transcoding belong to
-:mod:`dicomize.readers`; choosing an output transfer syntax to :mod:`dicomize.codecs`.
+:mod:`dicomize.readers`; choosing an output transfer syntax to :mod:`dicomize.syntaxes`.
 """

@@ -103,6 +103,9 @@ ENUMERATED: Final[dict[str, frozenset[str]]] = {
             "CR",
             "CT",
             "DG",
+            # Dermoscopy (C.8.12.1, CID 33): the one Modality of Dermoscopic Photography,
+            # missing from the pinned dciodvfy's list, which warns of it.
+            "DMS",
             "DOC",
             "DX",
             "ECG",
