@@ -279,3 +279,31 @@ def test_the_page_stores_a_series_as_the_iod_chosen_in_its_list(
         _wait_for_states(client, visit, {"done"}, 1)
     (written,) = (tmp_path / "out").rglob("*.dcm")
     _judge(written, iod)
+
+
+def test_joining_another_modalitys_series_names_the_way_out(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    source = tmp_path / "photo.png"
+    source.write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    reference = tmp_path / "sc.dcm"
+    base = [*dicomize_cli, "convert", str(source), "--patient-id", "1"]
+    subprocess.run([*base, "-o", str(reference)], check=True, capture_output=True)
+    joined = subprocess.run(
+        [
+            *base,
+            "-o",
+            str(tmp_path / "vl.dcm"),
+            "--iod",
+            "vl-photo",
+            "--series-from",
+            str(reference),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert joined.returncode == 2
+    assert "VL Photographic Image requires XC" in joined.stderr
+    assert "join the reference's study with --study-from instead of its series" in joined.stderr
+    assert not (tmp_path / "vl.dcm").exists()

@@ -96,6 +96,9 @@ _FLAG_HINTS = {
     "allow_outside": "or allow it with --allow-outside-output",
     "dpi": "lower --dpi, or raise --max-pixels",
     "laterality": "give --laterality R, L or B",
+    # A fixed IOD refused a Modality given, or taken from --series-from's series.
+    "modality": "a series has one Modality: leave out --modality, or join the reference's "
+    "study with --study-from instead of its series",
     "metadata": "give it as a code item in --metadata JSON",
     "acquired": "give --set AcquisitionDateTime=YYYYMMDDHHMMSS",
 }

@@ -440,7 +440,7 @@ def modality_for(sop_class: str, given: Mapping[str, Any]) -> str:
     users = given.get("Modality")
     if users:
         if rule.fixed and users != rule.modality:
-            raise MetadataError("Modality", users, rule.keeps_own)
+            raise MetadataError("Modality", users, rule.keeps_own, option="modality")
         return str(users)
     ordered = _ordered_modality(given)
     if ordered and not rule.keeps_own:
