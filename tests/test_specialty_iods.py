@@ -74,6 +74,21 @@ def _scan(codestream: bytes) -> bytes:
     return codestream[codestream.index(b"\xff\xda") : codestream.rindex(b"\xff\xd9") + 2]
 
 
+def _convert(cli: list[str], tmp_path: Path, source: Path, iod: str) -> pydicom.Dataset:
+    """Convert `source` as `iod` with the command line; return the object, judged."""
+    output = source.with_suffix(".dcm")
+    command = [*cli, "convert", str(source), "-o", str(output), "--iod", iod]
+    result = subprocess.run(
+        [*command, *_metadata(tmp_path, iod)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return _judge(output, iod)
+
+
 def _judge(path: Path, iod: str) -> pydicom.Dataset:
     ds = pydicom.dcmread(path)
     assert ds.SOPClassUID in IODS[iod].sop_classes
@@ -91,17 +106,7 @@ def test_a_png_is_stored_bit_exact_with_nothing_for_dciodvfy_to_say(
     pixels = gradient()
     source = tmp_path / "p.png"
     source.write_bytes(encode(Image.fromarray(pixels), "PNG"))
-    output = tmp_path / "p.dcm"
-    command = [*dicomize_cli, "convert", str(source), "-o", str(output), "--iod", iod]
-    result = subprocess.run(
-        [*command, *_metadata(tmp_path, iod)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    ds = _judge(output, iod)
+    ds = _convert(dicomize_cli, tmp_path, source, iod)
     assert np.array_equal(ds.pixel_array, pixels)
 
 
@@ -109,17 +114,7 @@ def test_a_png_is_stored_bit_exact_with_nothing_for_dciodvfy_to_say(
 def test_a_jpeg_keeps_its_codestream(tmp_path: Path, dicomize_cli: list[str], iod: str) -> None:
     source = tmp_path / "p.jpg"
     source.write_bytes(encode(Image.fromarray(gradient()), "JPEG", quality=90))
-    output = tmp_path / "p.dcm"
-    command = [*dicomize_cli, "convert", str(source), "-o", str(output), "--iod", iod]
-    result = subprocess.run(
-        [*command, *_metadata(tmp_path, iod)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    ds = _judge(output, iod)
+    ds = _convert(dicomize_cli, tmp_path, source, iod)
     frame = next(generate_frames(ds.PixelData, number_of_frames=1))
     # The scan (tables and entropy-coded data) byte for byte; APP segments are left out.
     assert _scan(frame) == _scan(source.read_bytes())
@@ -131,17 +126,7 @@ def test_a_16_bit_picture_is_ophthalmic_16_bit_and_bit_exact(
     pixels = (gradient(channels=1).astype(np.uint16) * 257).astype(np.uint16)
     source = tmp_path / "fundus.png"
     Image.fromarray(pixels).save(source)
-    output = tmp_path / "fundus.dcm"
-    command = [*dicomize_cli, "convert", str(source), "-o", str(output), "--iod", "ophthalmic"]
-    result = subprocess.run(
-        [*command, *_metadata(tmp_path, "ophthalmic")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    ds = _judge(output, "ophthalmic")
+    ds = _convert(dicomize_cli, tmp_path, source, "ophthalmic")
     assert ds.SOPClassUID == IODS["ophthalmic"].sop_classes[1]
     assert np.array_equal(ds.pixel_array, pixels)
 
