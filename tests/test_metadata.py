@@ -15,7 +15,7 @@ from PIL import Image
 
 import dicomize
 from conftest import FULL_METADATA, assert_conforms, run_dciodvfy
-from dicomize.dicom.vr import ENUMERATED
+from dicomize.dicom.terms import ENUMERATED
 from dicomize.metadata import Metadata, keyword_for_field, resolve_metadata
 
 
@@ -246,10 +246,18 @@ def test_every_metadata_field_names_a_dicom_keyword() -> None:
             assert pydicom.datadict.tag_for_keyword(keyword) is not None, name
 
 
+#: Terms the standard gives and dicomize must accept that the pinned dciodvfy's list lacks:
+#: DMS (Dermoscopy, C.8.12.1, CID 33) is the one Modality of Dermoscopic Photography, which
+#: dciodvfy's own Dermoscopic check enumerates; a reference of that IOD carries it.
+DCIODVFY_GAPS = {("Modality", "DMS")}
+
+
 def test_every_accepted_modality_and_conversion_type_is_known_to_dciodvfy(tmp_path: Path) -> None:
     unknown = []
     for keyword in ("Modality", "ConversionType"):
         for term in sorted(ENUMERATED[keyword]):
+            if (keyword, term) in DCIODVFY_GAPS:
+                continue
             verdict = run_dciodvfy(_write(tmp_path, {**FULL_METADATA, keyword: term}))
             if verdict.errors or any("Unrecognized" in w for w in verdict.warnings):
                 unknown.append((keyword, term, verdict.output))

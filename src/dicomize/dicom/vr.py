@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from dicomize.dicom.dictionary import lookup
+from dicomize.dicom.terms import ENUMERATED
 from dicomize.dicom.uids import is_valid_uid
 from dicomize.errors import MetadataError
 
@@ -57,115 +58,6 @@ _USER_0028: Final = frozenset(
         "LossyImageCompressionRatio",
     }
 )
-
-#: Enumerated values (E) and the defined terms dicomize accepts (D), by keyword.
-ENUMERATED: Final[dict[str, frozenset[str]]] = {
-    "PatientSex": frozenset({"M", "F", "O"}),  # C.7.1.1: U is not allowed; empty is unknown
-    "BurnedInAnnotation": frozenset({"YES", "NO"}),
-    "RecognizableVisualFeatures": frozenset({"YES", "NO"}),
-    "QualityControlImage": frozenset({"YES", "NO", "BOTH"}),
-    "QualityControlSubject": frozenset({"YES", "NO"}),
-    "PatientIdentityRemoved": frozenset({"YES", "NO"}),
-    "SyntheticData": frozenset({"YES", "NO"}),
-    "LossyImageCompression": frozenset({"00", "01"}),
-    "ImageLaterality": frozenset({"R", "L", "U", "B"}),
-    "Laterality": frozenset({"R", "L"}),
-    "PatientSexNeutered": frozenset({"ALTERED", "UNALTERED"}),
-    "AnatomicalOrientationType": frozenset({"BIPED", "QUADRUPED"}),
-    "ResponsiblePersonRole": frozenset(
-        {
-            "OWNER",
-            "PARENT",
-            "CHILD",
-            "SPOUSE",
-            "SIBLING",
-            "RELATIVE",
-            "GUARDIAN",
-            "CUSTODIAN",
-            "AGENT",
-            "INVESTIGATOR",
-            "VETERINARIAN",
-        }
-    ),
-    # C.8.6.1 defined terms; anything else makes dciodvfy warn.
-    "ConversionType": frozenset({"DV", "DI", "DF", "WSD", "SD", "SI", "DRW", "SYN"}),
-    # C.7.3.1.1.1 defined terms (2024c) that the pinned dciodvfy recognises in an image
-    # IOD; non-image terms (ASMT, CTPROTOCOL, EEG, RTINTENT, ...) draw its warning.
-    # "SC" is deliberately absent: it is not a modality.
-    "Modality": frozenset(
-        {
-            "ANN",
-            "AR",
-            "AU",
-            "BDUS",
-            "BI",
-            "BMD",
-            "CR",
-            "CT",
-            "DG",
-            # Dermoscopy (C.8.12.1, CID 33): the one Modality of Dermoscopic Photography,
-            # missing from the pinned dciodvfy's list, which warns of it.
-            "DMS",
-            "DOC",
-            "DX",
-            "ECG",
-            "EPS",
-            "ES",
-            "FID",
-            "GM",
-            "HC",
-            "HD",
-            "IO",
-            "IOL",
-            "IVOCT",
-            "IVUS",
-            "KER",
-            "KO",
-            "LEN",
-            "LS",
-            "MG",
-            "MR",
-            "M3D",
-            "NM",
-            "OAM",
-            "OCT",
-            "OP",
-            "OPM",
-            "OPT",
-            "OPTBSV",
-            "OPTENF",
-            "OPV",
-            "OT",
-            "PA",
-            "PLAN",
-            "PR",
-            "PT",
-            "PX",
-            "REG",
-            "RESP",
-            "RF",
-            "RG",
-            "RTDOSE",
-            "RTIMAGE",
-            "RTPLAN",
-            "RTRECORD",
-            "RTSTRUCT",
-            "RWV",
-            "SEG",
-            "SM",
-            "SMR",
-            "SR",
-            "SRF",
-            "STAIN",
-            "TEXTUREMAP",
-            "TG",
-            "US",
-            "VA",
-            "XA",
-            "XC",
-        }
-    ),
-}
 
 # Keywords that must not be empty because dicomize writes them as Type 1.
 _NOT_EMPTY: Final = frozenset({"ConversionType", "ImageType"})
