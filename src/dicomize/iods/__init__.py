@@ -157,6 +157,15 @@ class IOD:
     def __repr__(self) -> str:
         return f"IOD({self.name!r}, {self.title!r})"
 
+    def modules(self) -> tuple[str, ...]:
+        """Return the modules of the IOD (of all its SOP Classes), from PS3.3's tables.
+
+        >>> "ophthalmic-photography-image" in IODS["ophthalmic"].modules()
+        True
+        """
+        table = _table()["sop_classes"]
+        return tuple(sorted({module for uid in self.sop_classes for module in table[uid]}))
+
     def load(self) -> ModuleType:
         """Import and return the module of the IOD's rules."""
         import importlib
