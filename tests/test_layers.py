@@ -178,6 +178,7 @@ LAYERS = [
     "codestreams",
     "documents",
     "metadata",
+    "names",
     "iods",
     "_write",
     "picture",

@@ -27,7 +27,7 @@ _Date: TypeAlias = str | dt.date | None
 _Time: TypeAlias = str | dt.time | None
 _Int: TypeAlias = str | int | None
 
-__all__ = ["METADATA_FLAGS", "Metadata", "MetadataLike", "keyword_for_name", "resolve_metadata"]
+__all__ = ["Metadata", "MetadataLike", "resolve_metadata"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -104,75 +104,6 @@ class Metadata:
         out.update(self.extra)
         return out
 
-
-#: The attributes with a name of their own on the command line and in manifests:
-#: (flag, DICOM keyword, help). ``--patient-id`` on the command line is the
-#: column ``patient_id`` (or ``patient-id``) in a manifest; both also take the keyword.
-METADATA_FLAGS: tuple[tuple[str, str, str], ...] = (
-    ("--patient-name", "PatientName", "Family^Given^Middle^Prefix^Suffix"),
-    ("--patient-id", "PatientID", "patient identifier"),
-    ("--issuer-of-patient-id", "IssuerOfPatientID", "who assigned the patient ID"),
-    ("--birth-date", "PatientBirthDate", "YYYYMMDD or YYYY-MM-DD"),
-    ("--sex", "PatientSex", "M, F or O (omit when unknown)"),
-    ("--age", "PatientAge", "nnnY, nnnM, nnnW or nnnD"),
-    ("--accession", "AccessionNumber", "accession number (at most 16 bytes)"),
-    ("--study-id", "StudyID", "study identifier (default 1)"),
-    ("--study-description", "StudyDescription", "study description"),
-    ("--study-date", "StudyDate", "default: now"),
-    ("--study-time", "StudyTime", "default: now"),
-    ("--study-uid", "StudyInstanceUID", "join this study (default: a new UID)"),
-    ("--referring-physician", "ReferringPhysicianName", "Family^Given"),
-    ("--series-description", "SeriesDescription", "series description"),
-    ("--series-number", "SeriesNumber", "default 1"),
-    ("--series-uid", "SeriesInstanceUID", "join this series (default: a new UID)"),
-    ("--instance-number", "InstanceNumber", "first instance number (default 1)"),
-    ("--modality", "Modality", "default OT; DOC for documents, XC for photos, ..."),
-    ("--body-part", "BodyPartExamined", "e.g. CHEST, HAND"),
-    ("--laterality", "ImageLaterality", "R, L, B (both) or U (unpaired, the default)"),
-    (
-        "--conversion-type",
-        "ConversionType",
-        "DI digital interface (default), WSD workstation, SD scanned document, SI scanned image, "
-        "DF digitized film, DV digitized video, DRW drawing, SYN synthetic",
-    ),
-    (
-        "--burned-in-annotation",
-        "BurnedInAnnotation",
-        "YES (default: the pixels may show names or dates) or NO",
-    ),
-    ("--recognizable-visual-features", "RecognizableVisualFeatures", "YES or NO"),
-    ("--image-comments", "ImageComments", "free text"),
-    ("--manufacturer", "Manufacturer", "who made the equipment or software that made the content"),
-    ("--model-name", "ManufacturerModelName", "its model name"),
-    ("--device-serial-number", "DeviceSerialNumber", "its serial number"),
-    ("--software-versions", "SoftwareVersions", "its software version"),
-    (
-        "--document-title",
-        "DocumentTitle",
-        "a document's title (default: the PDF's own Title, else the file name)",
-    ),
-    ("--species", "PatientSpeciesDescription", "veterinary patient, e.g. 'Canis lupus familiaris'"),
-    ("--breed", "PatientBreedDescription", "veterinary breed"),
-    ("--responsible-person", "ResponsiblePerson", "owner of an animal, Family^Given"),
-    ("--responsible-person-role", "ResponsiblePersonRole", "OWNER, VETERINARIAN, ..."),
-    ("--responsible-organization", "ResponsibleOrganization", "organisation responsible"),
-)
-
-
-def keyword_for_name(name: str) -> str | None:
-    """Return the DICOM keyword a manifest column or flag name stands for, or None.
-
-    >>> keyword_for_name("patient_id"), keyword_for_name("PatientID"), keyword_for_name("nope")
-    ('PatientID', 'PatientID', None)
-    """
-    from dicomize.dicom.dictionary import lookup
-
-    if lookup(name) is not None:
-        return name
-    return _BY_NAME.get(name.strip().lower().replace("-", "_"))
-
-
-_BY_NAME = {flag.lstrip("-").replace("-", "_"): keyword for flag, keyword, _ in METADATA_FLAGS}
 
 #: Fields whose keyword is not their name in CamelCase.
 _FIELD_KEYWORDS = {"laterality": "ImageLaterality"}

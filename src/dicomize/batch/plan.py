@@ -14,7 +14,7 @@ from typing import Any
 
 from dicomize.errors import ConfigError, ManifestError, MetadataError
 from dicomize.files import walk_files
-from dicomize.metadata import keyword_for_name
+from dicomize.names import keyword_for_name
 
 __all__ = ["GROUPINGS", "BatchItem", "plan_manifest", "plan_tree"]
 

@@ -15,7 +15,7 @@ from dataclasses import fields
 
 from dicomize.errors import ConfigError, InputError, QueryError
 from dicomize.iods import chosen
-from dicomize.metadata import METADATA_FLAGS
+from dicomize.names import METADATA_FLAGS
 from dicomize.options import MODEL_UNITS, ConvertOptions, SendOptions
 from dicomize.syntaxes import CODECS
 
