@@ -44,6 +44,13 @@ NEEDS: dict[str, dict[str, Any]] = {
         ],
     },
 }
+NEEDS["dermoscopic"] = {
+    # Enhanced General Equipment (Type 1) names the dermoscope; EXIF serials are never copied.
+    "Manufacturer": "Heine",
+    "ManufacturerModelName": "Delta 30",
+    "DeviceSerialNumber": "D30-0042",
+    "SoftwareVersions": "1.2",
+}
 #: dciodvfy's name for each SOP Class dicomize writes for a picture.
 DCIODVFY_NAMES = {
     "1.2.840.10008.5.1.4.1.1.7": "SCImage",
@@ -63,8 +70,8 @@ KNOWN_WARNINGS = {
 PICTURE_IODS = [iod.name for iod in chosen("picture")]
 
 
-def _metadata(tmp_path: Path, iod: str) -> list[str]:
-    given = {"PatientID": "P1", "PatientName": "Doe^Jane", **NEEDS.get(iod, {})}
+def _metadata(tmp_path: Path, iod: str, extra: dict[str, Any] | None = None) -> list[str]:
+    given = {"PatientID": "P1", "PatientName": "Doe^Jane", **NEEDS.get(iod, {}), **(extra or {})}
     path = tmp_path / f"{iod}.json"
     path.write_text(json.dumps(given), encoding="utf-8")
     return ["--metadata", str(path)]
@@ -74,12 +81,14 @@ def _scan(codestream: bytes) -> bytes:
     return codestream[codestream.index(b"\xff\xda") : codestream.rindex(b"\xff\xd9") + 2]
 
 
-def _convert(cli: list[str], tmp_path: Path, source: Path, iod: str) -> pydicom.Dataset:
+def _convert(
+    cli: list[str], tmp_path: Path, source: Path, iod: str, **extra: Any
+) -> pydicom.Dataset:
     """Convert `source` as `iod` with the command line; return the object, judged."""
     output = source.with_suffix(".dcm")
     command = [*cli, "convert", str(source), "-o", str(output), "--iod", iod]
     result = subprocess.run(
-        [*command, *_metadata(tmp_path, iod)],
+        [*command, *_metadata(tmp_path, iod, extra)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -292,3 +301,50 @@ def test_joining_another_modalitys_series_names_the_way_out(
     assert "VL Photographic Image requires XC" in joined.stderr
     assert "join the reference's study with --study-from instead of its series" in joined.stderr
     assert not (tmp_path / "vl.dcm").exists()
+
+
+@pytest.mark.parametrize(
+    ("iod", "given", "named"),
+    [
+        # The dermoscope is asked for, not written "unknown" (C.7.5.2, Type 1).
+        ("dermoscopic", {}, "(give --manufacturer, --model-name, --software-versions"),
+        ("dermoscopic", {**NEEDS["dermoscopic"], "TrackingID": "mole 3"}, "Tracking UID go"),
+        # A converted photograph is the camera's ORIGINAL: DERIVED needs its sources.
+        ("ophthalmic", {**NEEDS["ophthalmic"], "ImageType": "DERIVED\\PRIMARY"}, "ORIGINAL"),
+        # A Specimen module begun must be whole (C.7.6.22).
+        ("vl-microscopic", {"ContainerIdentifier": "S-1"}, "Specimen Description Sequence"),
+    ],
+)
+def test_what_an_iod_cannot_hold_is_refused_and_nothing_written(
+    tmp_path: Path, dicomize_cli: list[str], iod: str, given: dict[str, Any], named: str
+) -> None:
+    source = tmp_path / "p.png"
+    source.write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    metadata = tmp_path / "m.json"
+    metadata.write_text(json.dumps({"PatientID": "P1", **given}), encoding="utf-8")
+    output = tmp_path / "p.dcm"
+    command = [*dicomize_cli, "convert", str(source), "-o", str(output), "--iod", iod]
+    result = subprocess.run(
+        [*command, "--metadata", str(metadata)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert named in result.stderr
+    assert not output.exists()
+
+
+def test_settings_that_make_attributes_required_are_completed(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    source = tmp_path / "p.png"
+    source.write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    ds = _convert(
+        dicomize_cli, tmp_path, source, "ophthalmic", ImageLaterality="B", PupilDilated="YES"
+    )
+    assert (ds.MydriaticAgentSequence, ds.DegreeOfDilation) == ([], None)
+    assert ds.AnatomicRegionSequence[0].CodeMeaning == "Both eyes"
+    assert "AcquisitionContextSequence" not in ds  # U in A.41: not written empty
+    assert ds.BurnedInAnnotation == "YES"

@@ -393,8 +393,12 @@ class _Plan:
         # picture IOD's series attributes.
         self.picture_iod = self.iod if self.iod.kind == "picture" else chosen("picture")[0]
         self.rules = _rules(self.picture_iod)
+        given = self.user
+        frame = options.frame_of_reference_uid
+        if frame and "FrameOfReferenceUID" in attributes_of(self.picture_iod.sop_classes[0]):
+            given = {"FrameOfReferenceUID": frame, **given}  # --frame-of-reference-from's
         self.attributes = series_attributes(
-            self.user,
+            given,
             now=dt.datetime.now().astimezone(),
             iod=self.picture_iod,
             rules=self.rules,

@@ -77,6 +77,9 @@ class PictureRules:
 
     #: The camera's EXIF record fills the attributes the IOD defines (C.8.12.10, C.8.12.11).
     exif = False
+    #: UIDs the IOD shares across a series besides the Study's and the Series' own (a
+    #: Frame of Reference): made like them, under the call's UID root and seed.
+    series_uids: tuple[str, ...] = ()
 
     def series(self, values: dict[str, Any], user: Mapping[str, Any]) -> None:
         """Add the IOD's own series defaults to `values` (the user's come after)."""
@@ -199,7 +202,7 @@ def series_attributes(
         _add_veterinary(values)
     if _GENERAL_EQUIPMENT & values.keys():
         values.setdefault("Manufacturer", "")
-    for keyword in _SHARED_UIDS:
+    for keyword in (*_SHARED_UIDS, *rules.series_uids):
         if not values.get(keyword):
             values[keyword] = make_uid(keyword) if make_uid else new_uid()
     if values["StudyInstanceUID"] == values["SeriesInstanceUID"]:

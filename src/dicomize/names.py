@@ -43,7 +43,8 @@ METADATA_FLAGS: tuple[tuple[str, str, str], ...] = (
     (
         "--burned-in-annotation",
         "BurnedInAnnotation",
-        "YES (default: the pixels may show names or dates) or NO",
+        "YES or NO; default by IOD: NO for photographs and clips from a camera, YES where "
+        "the pixels may show names or dates",
     ),
     ("--recognizable-visual-features", "RecognizableVisualFeatures", "YES or NO"),
     ("--image-comments", "ImageComments", "free text"),

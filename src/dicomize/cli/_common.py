@@ -101,6 +101,8 @@ _FLAG_HINTS = {
     "study with --study-from instead of its series",
     "metadata": "give it as a code item in --metadata JSON",
     "acquired": "give --set AcquisitionDateTime=YYYYMMDDHHMMSS",
+    "equipment": "give --manufacturer, --model-name, --software-versions and "
+    "--device-serial-number",
 }
 
 

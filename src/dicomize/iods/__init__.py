@@ -277,7 +277,8 @@ IODS: dict[str, IOD] = {
             rules="dicomize.iods.ophthalmic",
             summary="Ophthalmic Photography 8 or 16 Bit (by the pixels), for fundus and eye "
             "photographs; needs --laterality",
-            defaults={"BurnedInAnnotation": "NO"},
+            # Type 1 here (C.8.17.2): fundus cameras often print the name and date.
+            defaults={"BurnedInAnnotation": "YES"},
         ),
         IOD(
             name="dermoscopic",
@@ -288,8 +289,13 @@ IODS: dict[str, IOD] = {
             **_fixed("DMS", "Dermoscopic Photography Image", "C.8.12.1, CID 33"),
             rules="dicomize.iods.dermoscopic",
             summary="Dermoscopic Photography, for pictures from a dermatoscope",
-            # Type 1 here (C.8.12.13): YES is the safe statement; a close-up can show a fingerprint.
-            defaults={"BurnedInAnnotation": "NO", "RecognizableVisualFeatures": "YES"},
+            defaults={
+                # Dermoscopy software may print the patient or the date on the picture.
+                "BurnedInAnnotation": "YES",
+                # Type 1 here (C.8.12.13): YES is the safe statement; a close-up can show a
+                # fingerprint.
+                "RecognizableVisualFeatures": "YES",
+            },
         ),
         IOD(
             name="video-photo",

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from dicomize.build import PictureRules
 from dicomize.dicom.uids import JPEG_BASELINE_PROCESS_1, JPEG_EXTENDED_PROCESS_2_4
-from dicomize.errors import UnsupportedInput
+from dicomize.errors import MetadataError, UnsupportedInput
 from dicomize.iods import IOD
 from dicomize.picture import Picture
 
@@ -25,6 +25,10 @@ __all__ = ["VisibleLight"]
 
 #: C.8.12.1.1.1: the VL pixels.
 _PHOTOMETRIC = frozenset({"MONOCHROME2", "RGB", "YBR_FULL_422", "YBR_RCT", "YBR_ICT"})
+#: The Specimen module's Type 1 attributes (C.7.6.22): giving any of the module makes
+#: them required.
+_SPECIMEN_REQUIRED = ("ContainerIdentifier", "SpecimenDescriptionSequence")
+_SPECIMEN = (*_SPECIMEN_REQUIRED, "ContainerTypeCodeSequence", "ContainerDescription")
 #: JPEG Baseline (Process 1) and Extended (Process 2 & 4): PS3.5 A.4.1.
 _LOSSY_JPEG = frozenset({JPEG_BASELINE_PROCESS_1, JPEG_EXTENDED_PROCESS_2_4})
 
@@ -37,6 +41,21 @@ class VisibleLight(PictureRules):
     def series(self, values: dict[str, Any], user: Mapping[str, Any]) -> None:
         """Name the device in General Equipment (Type 2) and leave Acquisition Context empty."""
         values.update(Manufacturer="", AcquisitionContextSequence=[])
+
+    def finish(self, values: dict[str, Any]) -> None:
+        """Complete a Specimen module the user began (C.7.6.22), or refuse it."""
+        if not any(keyword in values for keyword in _SPECIMEN):
+            return
+        for keyword in _SPECIMEN_REQUIRED:
+            if not values.get(keyword):
+                raise MetadataError(
+                    keyword,
+                    None,
+                    "a Specimen module needs Container Identifier and Specimen Description "
+                    "Sequence (PS3.3 C.7.6.22, Type 1)",
+                )
+        values.setdefault("IssuerOfTheContainerIdentifierSequence", [])  # Type 2
+        values.setdefault("ContainerTypeCodeSequence", [])  # Type 2
 
     def sop_class(self, picture: Picture, iod: IOD) -> str:
         """Take one frame of unsigned 8-bit samples in a VL Photometric Interpretation."""

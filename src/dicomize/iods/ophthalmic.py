@@ -36,8 +36,10 @@ __all__ = ["RULES", "OphthalmicPhotography"]
 _PHOTOMETRIC = frozenset({"MONOCHROME2", "RGB", "YBR_FULL_422", "YBR_RCT", "YBR_ICT"})
 #: The 8 Bit and 16 Bit SOP Classes, by Bits Allocated (their rows' order).
 _DEPTHS = (8, 16)
-#: CID 4209 Ophthalmic Anatomic Structure Imaged: the eye, when the user names no part.
+#: CID 4209 Ophthalmic Anatomic Structure Imaged: the eye (or both), when the user names
+#: no part.
 _EYE = ("81745001", "SCT", "Eye")
+_BOTH_EYES = ("40638003", "SCT", "Both eyes")
 #: Some of CID 4202 Ophthalmic Image Acquisition Device, for the message that asks for one.
 _DEVICES = "409898007 Fundus Camera, 397247004 Slit Lamp Biomicroscope, 409903006 External Camera"
 _FRAME_TIME = 0x00181063
@@ -60,24 +62,22 @@ _EMPTY = {
 class OphthalmicPhotography(VisibleLight):
     """Ophthalmic Photography: the eye and the device from the user, the rest from the pixels."""
 
+    # C.7.4.2: one Synchronization Frame of Reference per series, made like the Series UID.
+    series_uids = ("SynchronizationFrameOfReferenceUID",)
+
     def series(self, values: dict[str, Any], user: Mapping[str, Any]) -> None:
         """Write the Synchronization module, the eye as region, and the Type 2 parameters."""
         super().series(values, user)
+        del values["AcquisitionContextSequence"]  # its module is U here (A.41, A.42)
+        values["ImageType"] = self.image_type(camera=True)
         values["SynchronizationTrigger"] = "NO TRIGGER"
         values["AcquisitionTimeSynchronized"] = "N"
         values["AnatomicRegionSequence"] = [code_item(*_EYE)]
         values.update(_EMPTY)
 
     def finish(self, values: dict[str, Any]) -> None:
-        """Refuse a series without the eye or the device; derive its Synchronization UID."""
-        from dicomize.dicom.uids import derive_uid
-
-        # One Synchronization Frame of Reference per series, derived from the series so
-        # every instance of it (and every rerun with a seed) shares it.
-        values.setdefault(
-            "SynchronizationFrameOfReferenceUID",
-            derive_uid(str(values["SeriesInstanceUID"]), "SynchronizationFrameOfReferenceUID"),
-        )
+        """Refuse a series without the eye or the device; complete what settings require."""
+        super().finish(values)
         if values.get("ImageLaterality") not in {"R", "L", "B"}:
             raise MetadataError(
                 "ImageLaterality",
@@ -94,6 +94,11 @@ class OphthalmicPhotography(VisibleLight):
                 f"a code of CID 4202 such as {_DEVICES})",
                 option="metadata",
             )
+        if values["ImageLaterality"] == "B" and _codes(values["AnatomicRegionSequence"]) == [
+            _EYE[0]
+        ]:
+            values["AnatomicRegionSequence"] = [code_item(*_BOTH_EYES)]
+        _check_given(values)
 
     def image_type(self, *, camera: bool) -> list[str]:
         r"""Return ORIGINAL\\PRIMARY: DERIVED would need its source image referenced."""
@@ -130,6 +135,35 @@ class OphthalmicPhotography(VisibleLight):
                 option="acquired",
             )
         return picture
+
+
+def _codes(items: Any) -> list[str]:  # noqa: ANN401  (a pydicom Sequence or items)
+    return [str(item.get("CodeValue", "")) for item in items]
+
+
+def _check_given(values: dict[str, Any]) -> None:
+    """Complete the 2C attributes a user's setting requires; refuse what cannot be."""
+    image_type = values.get("ImageType") or ["ORIGINAL"]
+    if str(image_type[0]) == "DERIVED" or values.get("SourceImageSequence"):
+        # C.8.17.2.1.4: a DERIVED image names its kind (MONTAGE, ...) and its sources, with
+        # their purpose; a converted photograph has neither.
+        raise MetadataError(
+            "ImageType" if str(image_type[0]) == "DERIVED" else "SourceImageSequence",
+            None,
+            "Ophthalmic Photography from dicomize is the camera's ORIGINAL image; a derived "
+            "one (a montage) needs its source images and their purpose (PS3.3 C.8.17.2)",
+        )
+    if values.get("PupilDilated") == "YES":
+        values.setdefault("MydriaticAgentSequence", [])  # C.8.17.4, Type 2C
+        values.setdefault("DegreeOfDilation", "")
+    if values.get("PatientEyeMovementCommanded") == "YES" and not values.get(
+        "PatientEyeMovementCommandCodeSequence"
+    ):
+        raise MetadataError(
+            "PatientEyeMovementCommandCodeSequence",
+            None,
+            "required when Patient Eye Movement Commanded is YES (PS3.3 C.8.17.4, Type 1C)",
+        )
 
 
 #: What the ``ophthalmic`` row's ``rules`` names.
