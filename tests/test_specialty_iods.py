@@ -300,6 +300,7 @@ def test_joining_another_modalitys_series_names_the_way_out(
     assert joined.returncode == 2
     assert "VL Photographic Image requires XC" in joined.stderr
     assert "join the reference's study with --study-from instead of its series" in joined.stderr
+    assert "leave out --modality" in joined.stderr
     assert not (tmp_path / "vl.dcm").exists()
 
 
@@ -348,3 +349,20 @@ def test_settings_that_make_attributes_required_are_completed(
     assert ds.AnatomicRegionSequence[0].CodeMeaning == "Both eyes"
     assert "AcquisitionContextSequence" not in ds  # U in A.41: not written empty
     assert ds.BurnedInAnnotation == "YES"
+
+
+def test_a_jpeg_the_iod_cannot_hold_as_it_came_says_why_it_was_decoded(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    import imagecodecs
+
+    pixels = gradient()
+    source = tmp_path / "rgb.jpg"  # components coded as RGB, not YCbCr
+    source.write_bytes(
+        imagecodecs.jpeg8_encode(pixels, level=90, colorspace="RGB", outcolorspace="RGB")
+    )
+    ds = _convert(dicomize_cli, tmp_path, source, "vl-endoscopic")
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"  # decoded, kept lossless
+    assert "lossy JPEG as YBR_FULL_422 only (PS3.3 C.8.12.1.1.1)" in ds.DerivationDescription
+    assert "passthrough is off" not in ds.DerivationDescription
+    assert ds.LossyImageCompression == "01"  # its lossy history kept

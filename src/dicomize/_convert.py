@@ -22,7 +22,7 @@ from dicomize.iods import IOD, IODS, attributes_of, by_mime_type, chosen, outsid
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, stack_pictures
-from dicomize.readers import Source, read_picture
+from dicomize.readers import PASSTHROUGH_OFF, Source, read_picture
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -326,10 +326,17 @@ def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named |
 def _read_for(source: Source, options: ConvertOptions, sniffed: Sniffed | None = None) -> Picture:
     fmt = sniffed.picture if sniffed else None  # the head read once, by sniff()
     picture = read_picture(source, options, fmt)
-    if is_encapsulated(picture.transfer_syntax) and not _rules(IODS[options.iod]).keeps(picture):
-        # The IOD does not allow the codestream as it came (VL Images take lossy JPEG as
-        # YBR_FULL_422 only, C.8.12.1.1.1): it is decoded and stored losslessly instead.
-        return read_picture(source, replace(options, passthrough=False), fmt)
+    refused = (
+        _rules(IODS[options.iod]).refuses(picture)
+        if is_encapsulated(picture.transfer_syntax)
+        else ""
+    )
+    if refused:
+        # The IOD does not allow the codestream as it came: it is decoded and stored
+        # losslessly instead, and the IOD's reason recorded, not the reader's.
+        decoded = read_picture(source, replace(options, passthrough=False), fmt)
+        notes = tuple(note.replace(PASSTHROUGH_OFF, refused) for note in decoded.derivation)
+        return replace(decoded, derivation=notes)
     return picture
 
 

@@ -110,9 +110,12 @@ class PictureRules:
         """
         return ["ORIGINAL" if camera else "DERIVED", "PRIMARY"]
 
-    def keeps(self, picture: Picture) -> bool:
-        """Tell whether a codestream kept as it came may be stored as is (else it is decoded)."""
-        return True
+    def refuses(self, picture: Picture) -> str:
+        """Say why a codestream kept as it came cannot be stored as is ("" when it can).
+
+        The picture is then decoded and stored losslessly, and the reason recorded.
+        """
+        return ""
 
     def instance(self, values: dict[str, Any], picture: Picture, sop_class: str) -> Picture:
         """Add the attributes that follow from the pixels; return the pixels as stored."""

@@ -93,6 +93,8 @@ SERIES_ATTRIBUTES: dict[str, bool] = {
     "SeriesDescription": False,
     # PS3.3 C.7.4.1: Type 1, but the Frame of Reference Module is in some IODs only
     "FrameOfReferenceUID": False,
+    # PS3.3 C.7.4.2 (Ophthalmic Photography): Frame of Reference IE, one per series
+    "SynchronizationFrameOfReferenceUID": False,
 }
 _PATIENT_ATTRIBUTES = ("PatientName", "PatientBirthDate", "PatientSex")
 _UIDS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")

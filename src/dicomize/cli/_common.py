@@ -97,8 +97,8 @@ _FLAG_HINTS = {
     "dpi": "lower --dpi, or raise --max-pixels",
     "laterality": "give --laterality R, L or B",
     # A fixed IOD refused a Modality given, or taken from --series-from's series.
-    "modality": "a series has one Modality: leave out --modality, or join the reference's "
-    "study with --study-from instead of its series",
+    "modality": "a series has one Modality: leave out --modality; to file beside another "
+    "IOD's series, join the reference's study with --study-from instead of its series",
     "metadata": "give it as a code item in --metadata JSON",
     "acquired": "give --set AcquisitionDateTime=YYYYMMDDHHMMSS",
     "equipment": "give --manufacturer, --model-name, --software-versions and "

@@ -69,9 +69,13 @@ class VisibleLight(PictureRules):
             )
         return iod.sop_classes[0]
 
-    def keeps(self, picture: Picture) -> bool:
-        """Keep a lossy JPEG only as YBR_FULL_422."""
-        # C.8.12.1.1.1: lossy JPEG only as YBR_FULL_422.
-        return not (
+    def refuses(self, picture: Picture) -> str:
+        """Refuse a lossy JPEG coded as RGB: VL Images take it as YBR_FULL_422 only."""
+        rgb_jpeg = (
             picture.transfer_syntax in _LOSSY_JPEG and picture.photometric_interpretation == "RGB"
+        )
+        return (
+            "the VL Image IODs take lossy JPEG as YBR_FULL_422 only (PS3.3 C.8.12.1.1.1)"
+            if rgb_jpeg
+            else ""
         )

@@ -107,7 +107,10 @@ class OphthalmicPhotography(VisibleLight):
     def sop_class(self, picture: Picture, iod: IOD) -> str:
         """Take one frame, 8/8/7 or 16/16/15 unsigned, in a VL Photometric Interpretation."""
         if picture.number_of_frames != 1:
-            raise UnsupportedInput(f"{iod.title}: dicomize stores one frame per object")
+            raise UnsupportedInput(
+                f"{iod.title}: dicomize stores one frame per object; give the frames as "
+                "pictures of their own"
+            )
         if picture.pixel_representation or picture.bits_allocated not in _DEPTHS:
             raise UnsupportedInput(f"{iod.title} holds unsigned 8- or 16-bit pixels only")
         if picture.bits_stored != picture.bits_allocated:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FALLBACK",
     "FORMATS",
+    "PASSTHROUGH_OFF",
     "SUPPORTED_FORMATS",
     "Format",
     "Source",
@@ -41,6 +42,9 @@ Source: TypeAlias = "str | os.PathLike[str] | bytes | Any"
 #: streaming format), the format's name, the options.
 Reader: TypeAlias = "Callable[[bytes | BinaryIO, str, ConvertOptions], Picture]"
 
+#: Why a codestream was decoded, in its Derivation Description, when the caller asked it
+#: decoded (a caller with a reason of its own puts that in its place).
+PASSTHROUGH_OFF = "passthrough is off"
 #: Enough of a file to detect its format (the DICOM check looks at bytes 128-131).
 _HEAD = 4096
 

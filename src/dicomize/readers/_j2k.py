@@ -21,6 +21,7 @@ from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import CorruptImage
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, check_size
+from dicomize.readers import PASSTHROUGH_OFF
 from dicomize.readers._array import picture_from_array
 
 __all__ = ["read"]
@@ -39,7 +40,7 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
     info = parse_j2k(stream)
     check_size(info.columns, info.rows, options.max_pixels)
     obstacle, icc = jp2_header(data) if jp2 else (None, None)
-    reason = "passthrough is off"
+    reason = PASSTHROUGH_OFF
     if options.passthrough:
         legal = obstacle or j2k_passthrough(info)
         if isinstance(legal, Passthrough):

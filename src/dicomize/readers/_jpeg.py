@@ -17,6 +17,7 @@ from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import CorruptImage
 from dicomize.options import ConvertOptions
 from dicomize.picture import Picture, check_size
+from dicomize.readers import PASSTHROUGH_OFF
 from dicomize.readers._orientation import ORIENTATIONS
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -32,7 +33,7 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
     # Walking the markers to EOI refuses a truncated JPEG on either path.
     info = parse_jpeg(data)
     check_size(info.columns, info.rows, options.max_pixels)
-    reason = "passthrough is off"
+    reason = PASSTHROUGH_OFF
     if options.passthrough:
         legal = jpeg_passthrough(info)
         if not isinstance(legal, str):
