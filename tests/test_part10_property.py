@@ -11,7 +11,6 @@ a conforming file may hold. The few shapes the encoder leaves to pydicom are tes
 from __future__ import annotations
 
 import datetime as dt
-import io
 import string
 import warnings
 from collections import defaultdict
@@ -33,7 +32,6 @@ from dicomize.dicom.part10 import (
     Part10Object,
     _encode,
     _Fallback,
-    write_part10,
 )
 from dicomize.dicom.uids import (
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -42,6 +40,7 @@ from dicomize.dicom.uids import (
     SECONDARY_CAPTURE_IMAGE_STORAGE,
 )
 from dicomize.dicom.vr import TEXT_VRS
+from test_part10 import _dcmwrite_bytes, _part10_bytes
 
 #: Every VR of PS3.5 Table 6.2-1.
 VRS = (
@@ -357,18 +356,6 @@ def objects(draw: st.DrawFn) -> Part10Object:
     return Part10Object(meta=list(META), body=body, charset="ISO_IR 192" if utf8 else "")
 
 
-def _dcmwrite(dataset: Dataset) -> bytes:
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, dataset, enforce_file_format=True)
-    return buffer.getvalue()
-
-
-def _written(dataset: Dataset | Part10Object) -> bytes:
-    buffer = io.BytesIO()
-    write_part10(buffer, dataset)
-    return buffer.getvalue()
-
-
 def _first_difference(written: bytes, expected: bytes) -> str:
     at = next(
         (i for i, (a, b) in enumerate(zip(written, expected, strict=False)) if a != b),
@@ -381,13 +368,13 @@ def _first_difference(written: bytes, expected: bytes) -> str:
 @settings(max_examples=300, deadline=None)
 @given(objects())
 def test_the_encoder_writes_what_dcmwrite_writes(obj: Part10Object) -> None:
-    expected = _dcmwrite(obj.to_dataset())
-    written = _written(obj)
+    expected = _dcmwrite_bytes(obj.to_dataset())
+    written = _part10_bytes(obj)
     assert written == expected, _first_difference(written, expected)
     # Again, with the text the first write remembered, and from a pydicom Dataset (whose
     # values are pydicom's: DSfloat, IS, PersonName, MultiValue, Sequence).
-    assert _written(obj) == expected
-    from_dataset = _written(obj.to_dataset())
+    assert _part10_bytes(obj) == expected
+    from_dataset = _part10_bytes(obj.to_dataset())
     assert from_dataset == expected, _first_difference(from_dataset, expected)
 
 
@@ -428,7 +415,7 @@ def test_what_the_encoder_leaves_to_dcmwrite_is_written_by_it(
         list(_encode(obj))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "The value for the data element", UserWarning)
-        assert _written(obj) == _dcmwrite(obj.to_dataset())
+        assert _part10_bytes(obj) == _dcmwrite_bytes(obj.to_dataset())
 
 
 @pytest.mark.parametrize("dropped", [0x00020001, 0x00020012, 0x00020013])
@@ -437,13 +424,13 @@ def test_meta_that_lacks_an_element_is_completed_as_dcmwrite_completes_it(droppe
     if dropped == 0x00020001:  # the version, present but empty
         meta.insert(0, (dropped, "OB", b"", False))
     obj = Part10Object(meta=meta, body=[])
-    assert _written(obj) == _dcmwrite(obj.to_dataset())
+    assert _part10_bytes(obj) == _dcmwrite_bytes(obj.to_dataset())
 
 
 def test_meta_without_a_sop_class_is_refused_as_dcmwrite_refuses_it() -> None:
     obj = Part10Object(meta=META[1:], body=[])  # nor a SOP Class UID in the dataset
     with pytest.raises(AttributeError, match="Media Storage SOP Class UID"):
-        _written(obj)
+        _part10_bytes(obj)
 
 
 @pytest.mark.parametrize(
@@ -459,9 +446,9 @@ def test_what_dcmwrite_refuses_the_encoder_refuses(
 ) -> None:
     obj = _one(tag, vr, value)
     with pytest.raises((NotImplementedError, ValueError), match=error):
-        _written(obj)
+        _part10_bytes(obj)
     with pytest.raises((NotImplementedError, ValueError), match=error):
-        _dcmwrite(obj.to_dataset())
+        _dcmwrite_bytes(obj.to_dataset())
 
 
 def test_an_odd_un_value_is_padded_as_dcmwrite_does_not() -> None:
@@ -470,7 +457,7 @@ def test_an_odd_un_value_is_padded_as_dcmwrite_does_not() -> None:
     # for the value padded.
     tag = pydicom.datadict.tag_for_keyword("SelectorUNValue")
     assert tag is not None
-    written = _written(_one(tag, "UN", b"odd"))
+    written = _part10_bytes(_one(tag, "UN", b"odd"))
     assert written.endswith(b"UN\0\0\4\0\0\0odd\0")
-    assert written == _dcmwrite(_one(tag, "UN", b"odd\0").to_dataset())
-    assert _dcmwrite(_one(tag, "UN", b"odd").to_dataset()).endswith(b"\3\0\0\0odd")
+    assert written == _dcmwrite_bytes(_one(tag, "UN", b"odd\0").to_dataset())
+    assert _dcmwrite_bytes(_one(tag, "UN", b"odd").to_dataset()).endswith(b"\3\0\0\0odd")
