@@ -366,3 +366,29 @@ def test_a_jpeg_the_iod_cannot_hold_as_it_came_says_why_it_was_decoded(
     assert "lossy JPEG as YBR_FULL_422 only (PS3.3 C.8.12.1.1.1)" in ds.DerivationDescription
     assert "passthrough is off" not in ds.DerivationDescription
     assert ds.LossyImageCompression == "01"  # its lossy history kept
+
+
+def test_a_code_outside_the_iod_is_refused_on_one_line(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    source = tmp_path / "p.png"
+    source.write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    device = {
+        "AcquisitionDeviceTypeCodeSequence": NEEDS["ophthalmic"][
+            "AcquisitionDeviceTypeCodeSequence"
+        ]
+    }
+    metadata = tmp_path / "m.json"
+    metadata.write_text(json.dumps({"PatientID": "P1", **device}), encoding="utf-8")
+    command = [*dicomize_cli, "convert", str(source), "-o", str(tmp_path / "p.dcm")]
+    result = subprocess.run(
+        [*command, "--metadata", str(metadata)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "AcquisitionDeviceTypeCodeSequence" in line
+    assert "is not part of the Secondary Capture Image IOD" in line

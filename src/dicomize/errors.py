@@ -122,7 +122,19 @@ class MetadataError(DicomizeError):
         self.keyword = keyword
         self.value = value
         self.rule = rule
-        super().__init__(f"{keyword} = {value!r}: {rule}", option=option)
+        super().__init__(f"{keyword} = {_quoted(value)}: {rule}", option=option)
+
+
+#: How much of a value an error quotes: enough to recognise it, never a whole document.
+_QUOTED = 80
+
+
+def _quoted(value: object) -> str:
+    """Quote `value` on one line, cut short: an error is one line (a sequence prints many)."""
+    shown = repr(value)
+    if "\n" in shown:  # a pydicom sequence or dataset prints one element a line
+        shown = " ".join(shown.split())
+    return shown if len(shown) <= _QUOTED else shown[: _QUOTED - 1] + "…"
 
 
 class ManifestError(DicomizeError):
