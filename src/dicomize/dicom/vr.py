@@ -271,7 +271,9 @@ def _check_pn(keyword: str, vr: str, item: object) -> str:
         )
     # A name without '^' is the retired ACR-NEMA form; a trailing '^' keeps the same
     # meaning (PS3.5 6.2: trailing empty components may be omitted) in the current form.
-    if groups[0] and "^" not in groups[0]:
+    # A name with component groups ('=', PS3.5 6.2.1.2) is kept as given: "Wang=王" is
+    # how a worklist holds it, and rewriting it would no longer match the order.
+    if len(groups) == 1 and groups[0] and "^" not in groups[0]:
         text = groups[0] + "^" + text[len(groups[0]) :]
         _check_length(keyword, vr, text, item)
     return text
