@@ -39,7 +39,25 @@ def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser: 
         metavar="DIR",
         help="the journal, spool and uploads (default $XDG_STATE_HOME/dicomize/serve)",
     )
-    parser.add_argument("--secret-file", metavar="FILE", help="the sign-in secret, from this file")
+    parser.add_argument(
+        "--secret-file",
+        metavar="FILE",
+        help="the sign-in secret (16 characters at least), from this file",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer to this host name, as people type it (repeatable; default: "
+        "localhost, 127.0.0.1, ::1 and the --host address)",
+    )
+    parser.add_argument(
+        "--behind-https-proxy",
+        action="store_true",
+        help="a TLS proxy on this machine forwards to serve: the session cookie is Secure, "
+        "and its X-Forwarded-Proto and X-Forwarded-For are believed",
+    )
     parser.add_argument("--certfile", metavar="PEM", help="serve HTTPS with this certificate")
     parser.add_argument("--keyfile", metavar="PEM", help="and this private key")
     parser.add_argument(
@@ -72,15 +90,17 @@ def _read_secret(args: argparse.Namespace) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; return the exit code."""
-    from dicomize.service.web.security import check_bind
+    from dicomize.service.web.security import check_bind, check_secret
 
     try:
         secret = _read_secret(args)
+        check_secret(secret)
         check_bind(args.host, secret)
         _check_tls(args)
         # The page picks the order itself; the worklist is not asked again per file.
         settings = replace(service_settings(args, args.output), worklist=None)
         web = _web_settings(args, secret)
+        protection = _protection(args)
     except (QueryError, MetadataError, ConfigError, InputError) as exc:
         return refuse(exc, args)
     log_service(args)
@@ -88,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dicomize.service.web import create_app
 
-    app = create_app(web, settings)
+    app = create_app(web, settings, protection)
     scheme = "https" if args.certfile else "http"
     if not args.quiet:
         print(f"dicomize: serving on {scheme}://{args.host}:{args.port}", file=sys.stderr)
@@ -101,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
         ssl_certfile=args.certfile,
         ssl_keyfile=args.keyfile,
         server_header=False,
+        # X-Forwarded-* only from the proxy of --behind-https-proxy, on this machine.
+        proxy_headers=args.behind_https_proxy,
+        forwarded_allow_ips="127.0.0.1,::1",
     )
     return EXIT_OK
 
@@ -108,6 +131,16 @@ def run(args: argparse.Namespace) -> int:
 def _check_tls(args: argparse.Namespace) -> None:
     if bool(args.certfile) != bool(args.keyfile):
         raise ConfigError("HTTPS needs both --certfile and --keyfile")
+
+
+def _protection(args: argparse.Namespace) -> Any:  # noqa: ANN401
+    from dicomize.service.web import Protection
+    from dicomize.service.web.security import check_allowed_host
+
+    hosts = [check_allowed_host(name) for name in args.allowed_host]
+    if args.host not in {"0.0.0.0", "::", ""}:  # noqa: S104  (an address that names no host)
+        hosts.append(args.host)  # an address typed into the browser cannot be rebound
+    return Protection(allowed_hosts=tuple(hosts), behind_https_proxy=args.behind_https_proxy)
 
 
 def _web_settings(args: argparse.Namespace, secret: str | None) -> Any:  # noqa: ANN401

@@ -55,11 +55,16 @@ from dicomize.service.web.readable import (
 )
 from dicomize.service.web.recent import Recent
 from dicomize.service.web.security import (
+    SESSION_SECONDS,
     Envelope,
+    Gate,
     Guard,
+    Protection,
+    SignIns,
     csrf_token,
     require_csrf,
     sign_in,
+    sign_out,
     signed_in,
 )
 from dicomize.service.web.uploads import UploadRefused, receive_files, safe_name
@@ -206,7 +211,9 @@ class _UploadFiling:
             folder.rmdir()
 
 
-def create_app(web: WebSettings, settings: ServiceSettings) -> Starlette:
+def create_app(
+    web: WebSettings, settings: ServiceSettings, protection: Protection | None = None
+) -> Starlette:
     """Return the ASGI application of ``dicomize serve``.
 
     Parameters
@@ -215,7 +222,11 @@ def create_app(web: WebSettings, settings: ServiceSettings) -> Starlette:
         Where its state lives, sign-in, worklist and upload limits.
     settings : ServiceSettings
         What is done with each file, as for ``watch``.
+    protection : Protection, optional
+        The host names it answers to and whether a TLS proxy is in front (default:
+        loopback names, no proxy).
     """
+    protection = protection or Protection()
     service = _Service(web, settings)
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
     templates.env.filters["person"] = person_name
@@ -247,21 +258,25 @@ def create_app(web: WebSettings, settings: ServiceSettings) -> Starlette:
         Route("/history/{job:int}/retry", pages.retry, methods=["POST"]),
         Route("/history/{job:int}/cancel", pages.cancel, methods=["POST"]),
         Route("/login", pages.login, methods=["GET", "POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
     ]
     middleware = [
         Middleware(Envelope),
+        Middleware(Gate, protection=protection),  # before any session or CSRF token is made
         Middleware(
             SessionMiddleware,
             secret_key=secrets.token_urlsafe(32),
             session_cookie="dicomize_session",
+            max_age=SESSION_SECONDS,
             same_site="strict",
-            https_only=web.https,
+            https_only=web.https or protection.behind_https_proxy,
         ),
         Middleware(Guard, secret=web.secret),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.service = service
+    app.state.sign_ins = SignIns()
     return app
 
 
@@ -927,10 +942,33 @@ class _Pages:
         form, refused = await self._form(request)
         if refused is not None:
             return refused
+        sign_ins: SignIns = request.app.state.sign_ins
+        client = request.client.host if request.client else ""
+        # From the limit to the count nothing awaits: concurrent guesses are all counted.
+        wait = sign_ins.wait(client)
+        if wait:
+            minutes = _count((wait + 59) // 60, "minute")
+            response = self._render(
+                request,
+                "login.html",
+                status=429,
+                error=f"Too many wrong secrets: try again in {minutes}.",
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
         if sign_in(request, self.service.web.secret, _form_value(form, "secret")):
+            sign_ins.succeeded(client)
             return RedirectResponse("/", status_code=303)
+        sign_ins.failed(client)
         await asyncio.sleep(1.0)  # a guess costs a second
         return self._render(request, "login.html", status=401, error="That is not the secret.")
+
+    async def logout(self, request: Request) -> Response:
+        _, refused = await self._form(request)
+        if refused is not None:
+            return refused
+        sign_out(request)
+        return RedirectResponse("/login", status_code=303)
 
 
 def _typed(keyword: str, value: str) -> tuple[str, str, str]:
