@@ -139,6 +139,10 @@ def service_settings(args: argparse.Namespace, output: str | None) -> Any:  # no
     if keep_days is not None and keep_days < 0:
         raise ConfigError(f"--keep-days {keep_days:g}: a number of days, 0 or more")
     merged = metadata(args, worklist=False)  # the worklist is asked per file
+    if "SOPInstanceUID" in merged:
+        from dicomize.service.worker import SOP_INSTANCE_UID
+
+        raise MetadataError("SOPInstanceUID", merged["SOPInstanceUID"], SOP_INSTANCE_UID)
     resolve_metadata(merged)
     options = convert_options(args)
     return ServiceSettings(
@@ -218,6 +222,7 @@ def _status(state: Path) -> int:
     """Print the journal's jobs by state, then each stuck job with its reason."""
     import time  # --help does without it
 
+    from dicomize.files import printable
     from dicomize.service.journal import Journal, state_in_words
 
     path = state / "journal.sqlite"
@@ -237,7 +242,7 @@ def _status(state: Path) -> int:
         taken = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.created))
         failed = f"{job.attempts} failed attempt" + ("" if job.attempts == 1 else "s")
         print(f"  job {job.id}: {state_in_words(job)}; taken {taken}, {failed}")
-        print(f"    {job.name}")
+        print(f"    {printable(job.name)}")  # a name that is not UTF-8 is shown, escaped
         if job.error:
-            print(f"    {job.error}")
+            print(f"    {printable(job.error)}")
     return EXIT_FAILED if stuck else EXIT_OK

@@ -11,9 +11,11 @@ harmless (see :mod:`dicomize.service.worker`).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -132,6 +134,10 @@ class Job:
 
 
 _JSON_FIELDS = ("metadata", "options", "outputs", "statuses")
+#: Columns that hold file names, or text made of them. Names are bytes on POSIX: one that
+#: is not UTF-8 (Python holds its other bytes as lone surrogates) is kept as its bytes, a
+#: BLOB, and read back as the same name; every other one is kept as text.
+_NAMES = ("batch", "source", "name", "moved_to", "error")
 
 
 class Journal:
@@ -140,11 +146,13 @@ class Journal:
     Parameters
     ----------
     path : pathlib.Path
-        The database file; created, with its folder, when missing.
+        The database file; created, with its folder, when missing. Both hold patient
+        data: the folder (the service's state) is made the owner's alone (0700), and
+        the database with its ``-wal`` and ``-shm`` files too (0600).
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private(path)
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -224,7 +232,7 @@ class Journal:
         # A journal from before the counter: it starts from the jobs it still has.
         self._db.execute(
             "INSERT OR IGNORE INTO meta (key, value) SELECT ?, COUNT(*) FROM jobs WHERE batch = ?",
-            (counter, batch),
+            (counter, _stored(batch)),
         )
         ((number,),) = self._db.execute(
             "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ? "
@@ -262,9 +270,9 @@ class Journal:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         origin,
-                        batch,
-                        source,
-                        name,
+                        _stored(batch),
+                        _stored(source),
+                        _stored(name),
                         size,
                         mtime_ns,
                         digest,
@@ -292,7 +300,7 @@ class Journal:
         """Return the unfinished job of the file at `source`, or None."""
         return self._one(
             "SELECT * FROM jobs WHERE source = ? AND state NOT IN (?, ?) ORDER BY id DESC LIMIT 1",
-            (source, JobState.DONE, JobState.FAILED),
+            (_stored(source), JobState.DONE, JobState.FAILED),
         )
 
     def due(
@@ -360,7 +368,7 @@ class Journal:
             row = self._db.execute(
                 f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN (?, ?) "  # noqa: S608
                 "AND moved_to = '' AND next_try > ? RETURNING *",
-                (*fields.values(), time.time(), job_id, *RETRYING, moment),
+                (*map(_stored, fields.values()), time.time(), job_id, *RETRYING, moment),
             ).fetchone()
         return None if row is None else _job(row)
 
@@ -453,7 +461,7 @@ class Journal:
 
     def batch(self, batch: str) -> list[Job]:
         """Return the jobs of one batch, in the order they came."""
-        return self._many("SELECT * FROM jobs WHERE batch = ? ORDER BY id", (batch,))
+        return self._many("SELECT * FROM jobs WHERE batch = ? ORDER BY id", (_stored(batch),))
 
     def batch_prefix(self, prefix: str) -> list[Job]:
         """Return the jobs of the batches whose names start with `prefix`, oldest first."""
@@ -517,7 +525,12 @@ class Journal:
     ) -> bool:
         names = list(fields)
         values = [
-            json.dumps(fields[name]) if name in _JSON_FIELDS else fields[name] for name in names
+            json.dumps(fields[name])
+            if name in _JSON_FIELDS
+            else _stored(fields[name])
+            if name in _NAMES
+            else fields[name]
+            for name in names
         ]
         assignments = ", ".join(f"{name} = ?" for name in [*names, "updated"])
         where, guard = (
@@ -582,7 +595,7 @@ def _after(prefix: str) -> str:
 def _counter(batch: str) -> str:
     """Return the ``meta`` key of `batch`'s instance count."""
     # Hashed: a folder may be named after its patient, and this row outlives retention.
-    return "instances:" + hashlib.sha256(batch.encode("utf-8")).hexdigest()
+    return "instances:" + hashlib.sha256(batch.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def waits_to_retry(job: Job, *, now: float | None = None) -> bool:
@@ -627,7 +640,39 @@ def state_in_words(job: Job, *, now: float | None = None) -> str:
 
 def _job(row: sqlite3.Row) -> Job:
     values = dict(row)
+    for name in _NAMES:
+        if isinstance(values[name], bytes):
+            values[name] = values[name].decode("utf-8", "surrogateescape")
     for name in _JSON_FIELDS:
         values[name] = json.loads(values[name])
     values["state"] = JobState(values["state"])
     return Job(**values)
+
+
+def _stored(value: Any) -> Any:  # noqa: ANN401  (a column's value)
+    """Return a name as the journal keeps it: text, or its bytes when it is not UTF-8."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape")
+    return value
+
+
+def _private(path: Path) -> None:
+    """Make the journal's folder and files the owner's alone, before SQLite opens them.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database's permissions, so the
+    database is made 0600 first; a journal an earlier version left readable is
+    tightened. Another user's folder is left as it is (nothing to do there).
+    """
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(PermissionError):
+        folder.chmod(0o700)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    os.close(os.open(path, flags, 0o600))
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            (folder / name).chmod(0o600)

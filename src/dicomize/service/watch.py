@@ -1,4 +1,4 @@
-"""A hot folder: files dropped into it are converted, sent and filed, one journal behind it.
+r"""A hot folder: files dropped into it are converted, sent and filed, one journal behind it.
 
 A file is taken once it is complete: its size and modification time unchanged
 for ``settle`` seconds. Names a writer uses while it is still writing (hidden
@@ -11,24 +11,39 @@ A file's identity comes from its sidecar (``photo.jpg.json``, or a row of
 ``metadata.csv`` in its folder), from a worklist item found by a key taken
 from its path (``accession_from``), or from the settings; a file with no
 Patient ID is filed as failed, never sent under a guessed patient.
+
+Only regular files are taken. A symbolic link (to a file or a folder), a named
+pipe, a device or a socket is filed as failed as it is, with the reason: never
+followed, never opened. A name is taken whatever its bytes: one that is not
+UTF-8 is kept as its bytes in the journal and in ``done/`` and ``failed/``, and
+shown with ``\xNN`` escapes in logs and error files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
+import stat
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dicomize.errors import ConfigError, DicomizeError
+from dicomize.errors import ConfigError, DicomizeError, MetadataError
+from dicomize.files import NotRegularFile, kind_of, open_regular, printable
 from dicomize.service.defaults import POLL, SETTLE
 from dicomize.service.journal import Job, Journal
-from dicomize.service.worker import ServiceSettings, Worker, file_digest, unique_path
+from dicomize.service.worker import (
+    SOP_INSTANCE_UID,
+    ServiceSettings,
+    Worker,
+    file_digest,
+    unique_path,
+)
 
 __all__ = ["WatchSettings", "WatchSummary", "Watcher"]
 
@@ -186,12 +201,14 @@ class Watcher:
         present: set[str] = set()
         for path in self._files():
             try:
-                stat = path.stat()
+                found = path.lstat()  # a link is looked at, not followed
             except OSError:
                 continue  # gone between listing and looking
             key = str(path)
             present.add(key)
-            size, mtime = stat.st_size, stat.st_mtime_ns
+            size, mtime = found.st_size, found.st_mtime_ns
+            if (key, size, mtime) in self.filing.left:
+                continue  # filed as failed, but it could not be moved: not taken again
             seen = self._seen.get(key)
             if seen is None or seen[:2] != (size, mtime):
                 # Under --once a file unchanged for the settle time before the run counts.
@@ -213,8 +230,12 @@ class Watcher:
             folders[:] = sorted(
                 name
                 for name in folders
-                if not name.startswith(".") and (here / name).resolve() not in self._skip
+                if not name.startswith(".") and _resolved(here / name) not in self._skip
             )
+            # A link to a folder is not walked (os.walk follows none): it is filed as failed.
+            links = [name for name in folders if (here / name).is_symlink()]
+            folders[:] = [name for name in folders if name not in links]
+            found.extend(here / name for name in links)
             found.extend(here / name for name in sorted(files) if self._candidate(name))
         return found
 
@@ -228,17 +249,21 @@ class Watcher:
 
     def _take(self, path: Path, size: int, mtime: int) -> None:
         relative = path.relative_to(self.watch.inbox)
-        try:
-            digest = file_digest(path)
-        except OSError as exc:
-            logger.warning("cannot read a new file yet: %s", exc.strerror or exc)
-            return
         metadata: dict[str, Any] = {}
         problem = None
+        digest = ""
         try:
-            metadata = self._metadata(path, relative)
-        except DicomizeError as exc:
-            problem = str(exc)
+            digest = file_digest(path)  # O_NOFOLLOW, and a pipe or a device is never opened
+        except NotRegularFile as exc:
+            problem = f"{exc}: only regular files are taken; it was neither followed nor opened"
+        except OSError as exc:
+            logger.warning("cannot read a new file yet: %s", printable(exc.strerror or str(exc)))
+            return
+        if problem is None:
+            try:
+                metadata = self._metadata(path, relative)
+            except DicomizeError as exc:
+                problem = str(exc)  # quotes at most a short prefix of a value
         job = self.journal.add(
             origin="watch",
             batch=relative.parent.as_posix(),
@@ -250,9 +275,12 @@ class Watcher:
             metadata=metadata,
         )
         logger.info(
-            "job %d: taken (%s, %d bytes)", job.id, path.suffix.lower() or "no suffix", size
+            "job %d: taken (%s, %d bytes)",
+            job.id,
+            printable(path.suffix.lower()) or "no suffix",
+            size,
         )
-        logger.debug("job %d: %s", job.id, path)
+        logger.debug("job %d: %s", job.id, printable(str(path)))
         if problem is not None:
             self.worker.fail(job, f"{relative.as_posix()}: {problem}")
 
@@ -260,7 +288,14 @@ class Watcher:
         """Return a file's own attributes: its sidecar, and the accession its path names."""
         found: dict[str, Any] = {}
         if self.watch.sidecar:
-            found.update(_sidecar(path))
+            own = _sidecar(path)
+            if "SOPInstanceUID" in own:
+                raise MetadataError("SOPInstanceUID", own["SOPInstanceUID"], SOP_INSTANCE_UID)
+            from dicomize.metadata import resolve_metadata
+
+            # A value no object could hold is refused now: the journal never keeps it.
+            resolve_metadata(own)
+            found.update(own)
         if self.watch.accession_from is not None:
             accession = _accession(self.watch.accession_from, relative)
             if not accession:
@@ -303,6 +338,8 @@ class _FolderFiling:
         #: Sources filed by this process, for the summary.
         self.done = 0
         self.failed = 0
+        #: ``(source, size, mtime_ns)`` of sources filed that could not be moved: left alone.
+        self.left: set[tuple[str, int, int]] = set()
 
     def destination(self, job: Job, error: str | None) -> Path | None:
         folder = self.watch.failed if error else self.watch.done
@@ -315,27 +352,61 @@ class _FolderFiling:
             self.done += 1
         if destination is None:
             return
+        with contextlib.suppress(OSError):
+            left = Path(job.source).lstat()
+            self.left.add((job.source, left.st_size, left.st_mtime_ns))
         sidecar = Path(f"{job.source}.json")
-        if self.watch.sidecar and sidecar.exists():
-            sidecar.replace(Path(f"{destination}.json"))
+        if self.watch.sidecar and os.path.lexists(sidecar):
+            with contextlib.suppress(OSError):  # a link is moved itself
+                sidecar.replace(Path(f"{destination}.json"))
         if error:
-            note = Path(f"{destination}.error.txt")
-            note.write_text(error + "\n", encoding="utf-8")
+            _note(unique_path(Path(f"{destination}.error.txt")), error)
+
+
+def _resolved(path: Path) -> Path | None:
+    """Return where `path` leads, or None when it leads nowhere (a loop of links)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
+def _note(path: Path, error: str) -> None:
+    """Write a failed file's reason beside it: a new file, never through a link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        descriptor = os.open(path, flags, 0o666)
+    except OSError as exc:
+        logger.warning("cannot write %s: %s", printable(path.name), printable(str(exc)))
+        return
+    with os.fdopen(descriptor, "w", encoding="utf-8", errors="backslashreplace") as stream:
+        stream.write(printable(error) + "\n")
 
 
 def _sidecar(path: Path) -> dict[str, Any]:
-    """Return the attributes of `path` from ``NAME.json`` or its folder's ``metadata.csv``."""
+    """Return the attributes of `path` from ``NAME.json`` or its folder's ``metadata.csv``.
+
+    Each is read only if it is a regular file: a link is not followed, a pipe not opened.
+    """
     own = Path(f"{path}.json")
-    if own.exists():
+    if os.path.lexists(own):
+        shown = printable(own.name)
         try:
-            data = json.loads(own.read_text(encoding="utf-8"))
+            with os.fdopen(open_regular(own), "rb") as stream:
+                data = json.loads(stream.read().decode("utf-8"))
+        except NotRegularFile as exc:
+            raise ConfigError(f"sidecar {shown}: {exc}") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"sidecar {own.name}: not readable JSON ({exc})") from None
+            reason = printable(exc.strerror or str(exc)) if isinstance(exc, OSError) else exc
+            raise ConfigError(f"sidecar {shown}: not readable JSON ({reason})") from None
         if not isinstance(data, dict):
-            raise ConfigError(f"sidecar {own.name}: expected a JSON object of DICOM keywords")
+            raise ConfigError(f"sidecar {shown}: expected a JSON object of DICOM keywords")
         return data
     table = path.parent / SIDECAR_TABLE
-    if table.exists():
+    if os.path.lexists(table):
+        mode = table.lstat().st_mode
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"sidecar {SIDECAR_TABLE}: not a regular file: {kind_of(mode)}")
         from dicomize.batch.plan import plan_manifest
 
         for item in plan_manifest(table, path.parent):

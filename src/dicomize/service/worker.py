@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import shutil
+import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -30,7 +31,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from dicomize.errors import ConfigError, DicomizeError, InputError, QueryError
+from dicomize.errors import ConfigError, DicomizeError, InputError, MetadataError, QueryError
+from dicomize.files import kind_of, open_regular, printable
 from dicomize.options import ConvertOptions, SendOptions
 from dicomize.report import SendStatus
 from dicomize.service.defaults import EXPIRE_EVERY, GIVE_UP_AFTER, KEEP_FOR, RETRY_AFTER, RETRY_MAX
@@ -43,6 +45,11 @@ logger = logging.getLogger(__name__)
 
 #: Jobs sent over one association.
 _SEND_BATCH = 64
+#: The longest reason a job keeps (journal, error file, log): a message is one line, and
+#: a value it quotes is cut short, but nothing a file brings may make it a document.
+_REASON = 2000
+#: How much of a value a message of the worker's own quotes.
+_QUOTED = 80
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,10 +107,16 @@ class Filing(Protocol):
 
 
 def file_digest(path: Path) -> str:
-    """Return the SHA-256 of a file, read in blocks."""
+    """Return the SHA-256 of a regular file, read in blocks, never through a link.
+
+    Raises
+    ------
+    dicomize.files.NotRegularFile
+        When `path` is a link, a named pipe, a device or a socket: never opened.
+    """
     import hashlib
 
-    with path.open("rb") as stream:
+    with os.fdopen(open_regular(path), "rb") as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
@@ -129,6 +142,9 @@ class Worker:
         self.settings = settings
         self.spool = spool
         self.filing = filing
+        if spool.is_dir():  # one an earlier version left readable: the owner's alone
+            with contextlib.suppress(PermissionError):
+                spool.chmod(0o700)
         self.seed = journal.seed()
         #: Set to stop after the file in hand (SIGTERM).
         self.stopping = threading.Event()
@@ -181,7 +197,7 @@ class Worker:
             return self.fail(job, f"{job.name}: {exc}")
         except Exception as exc:  # one bad file never stops the service
             logger.debug("unexpected error converting job %d", job.id, exc_info=True)
-            return self.fail(job, f"{job.name}: internal error: {exc!r}")
+            return self.fail(job, f"{job.name}: internal error: {_cut(repr(exc))}")
         return self._converted(job, output, notes, recorded)
 
     def _converted(
@@ -219,6 +235,10 @@ class Worker:
         (:meth:`_place`).
         """
         layers, recorded = self._place(job)
+        with contextlib.suppress(OSError):  # one that is gone is the encoder's to report
+            mode = os.lstat(job.source).st_mode
+            if not stat.S_ISREG(mode):  # replaced since it was taken: never read through a link
+                raise InputError(f"not a regular file: {kind_of(mode)}", printable(job.name))
         output = self._output_path(job, str(layers["SOPInstanceUID"]))
         notes = self._write(job, layers, output)
         if self.settings.verify:
@@ -249,6 +269,8 @@ class Worker:
         from dicomize.inputs import content_kind
 
         keys = {**self.settings.metadata, **job.metadata}
+        if "SOPInstanceUID" in keys:
+            raise MetadataError("SOPInstanceUID", keys["SOPInstanceUID"], SOP_INSTANCE_UID)
         ordered: dict[str, Any] = {}
         if self.settings.worklist is not None:
             accession, patient = keys.get("AccessionNumber"), keys.get("PatientID")
@@ -265,7 +287,9 @@ class Worker:
             )
         root = self.settings.convert_options.uid_root
         # A visit's series are one study; a watched folder's files, one per patient and order.
-        visit = job.batch.rsplit("/", 1)[0] if job.origin == "web" else job.batch
+        # A folder's name is bytes: one that is not UTF-8 is keyed by its printable form.
+        batch = printable(job.batch)
+        visit = batch.rsplit("/", 1)[0] if job.origin == "web" else batch
         study = str(
             merged.get("StudyInstanceUID")
             or derive_uid(
@@ -279,7 +303,7 @@ class Worker:
         )
         series = str(
             merged.get("SeriesInstanceUID")
-            or derive_uid(self.seed, "series", study, job.batch, root=root)
+            or derive_uid(self.seed, "series", study, batch, root=root)
         )
         given = {key: _text(value) for key, value in merged.items() if _text(value)}
         number, unnumbered = int(given.get("SeriesNumber", 1)), 1
@@ -342,8 +366,14 @@ class Worker:
         ((_, encoded),) = encode_series([job.source], layers, options=options)
         if isinstance(encoded, DicomizeError):
             raise encoded
-        output.parent.mkdir(parents=True, exist_ok=True)
-        write_object(encoded, output, overwrite=output.exists())
+        if output.is_relative_to(self.spool):
+            # The service's own copy, patient data in nobody else's hands: the owner's alone.
+            _private_folders(self.spool, output.parent)
+            write_object(encoded, output, overwrite=output.exists())
+            output.chmod(0o600)
+        else:  # the user's: as the umask makes it
+            output.parent.mkdir(parents=True, exist_ok=True)
+            write_object(encoded, output, overwrite=output.exists())
         return encoded.notes
 
     # -- send ---------------------------------------------------------------------------------
@@ -382,6 +412,7 @@ class Worker:
         """Try `job` again later, or fail it when it has waited too long."""
         if time.time() - job.created > self.settings.give_up_after:
             return self.fail(job, f"{job.name}: gave up after {job.attempts + 1} attempts: {error}")
+        error = _reason(error)
         delay = min(self.settings.retry_after * 2**job.attempts, self.settings.retry_max)
         logger.warning("job %d: %s; next attempt in %.0f s", job.id, error, delay)
         return self.journal.update(
@@ -403,7 +434,9 @@ class Worker:
         job = self.journal.get(job_id)
         if job is None:
             return None
-        error = f"{job.name}: {reason}" + (f"; the last attempt: {job.error}" if job.error else "")
+        error = _reason(
+            f"{job.name}: {reason}" + (f"; the last attempt: {job.error}" if job.error else "")
+        )
         destination = self.filing.destination(job, error)
         claimed = self.journal.begin_filing(
             job_id, moved_to=str(destination) if destination else "-", error=error
@@ -439,7 +472,8 @@ class Worker:
         return forgotten
 
     def fail(self, job: Job, error: str) -> Job:
-        """End `job` as failed: its source is filed with `error`."""
+        """End `job` as failed: its source is filed with `error` (printable, cut short)."""
+        error = _reason(error)
         logger.warning("job %d: failed (the reason is filed with it)", job.id)
         logger.debug("job %d: %s", job.id, error)
         return self._file(job, error)
@@ -455,12 +489,13 @@ class Worker:
                 job.id, moved_to=str(destination) if destination else "-", error=error or ""
             )
         source = Path(job.source)
-        if source.exists():
-            if destination is None:
-                source.unlink()
-            else:
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(source, destination)
+        try:
+            _move(source, destination)
+        except OSError as exc:  # one file never stops the service: it stays where it is
+            logger.warning(
+                "job %d: cannot file its source: %s", job.id, printable(exc.strerror or str(exc))
+            )
+            logger.debug("job %d: %s stays where it is", job.id, printable(job.source))
         self.filing.filed(job, destination, error)
         if self.settings.output is None:
             # The spool's copy: the PACS has the object, or the source is filed as failed.
@@ -538,7 +573,46 @@ def _text(value: object) -> str:
 
 
 def _shown(value: str) -> str:
-    return repr(value) if value else "(none)"
+    return _cut(repr(value), _QUOTED) if value else "(none)"
+
+
+def _cut(text: str, limit: int = _REASON) -> str:
+    """Return `text`, cut to `limit` characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _reason(error: str) -> str:
+    """Return a job's reason as it is kept and shown: one printable line, cut short."""
+    return _cut(" ".join(printable(error).splitlines()))
+
+
+def _move(source: Path, destination: Path | None) -> None:
+    """Move (or delete) a source being filed: a link is moved itself, a pipe never opened.
+
+    Only a regular file is ever copied (to another file system); anything else is
+    renamed, or left where it is.
+    """
+    try:
+        mode = source.lstat().st_mode
+    except FileNotFoundError:
+        return  # moved before a crash
+    if destination is None:
+        source.unlink()
+        return
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if stat.S_ISREG(mode):
+        shutil.move(source, destination)
+    else:
+        source.rename(destination)
+
+
+def _private_folders(root: Path, folder: Path) -> None:
+    """Make `folder` below `root` and the folders between, each the owner's alone (0700)."""
+    for path in [*reversed(folder.relative_to(root).parents), folder.relative_to(root)]:
+        here = root / path
+        here.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(PermissionError):
+            here.chmod(0o700)
 
 
 def _is_object(path: Path, sop_uid: str) -> bool:
@@ -552,6 +626,13 @@ def _is_object(path: Path, sop_uid: str) -> bool:
     except Exception:  # anything unreadable is written again
         return False
     return str(ds.get("SOPInstanceUID", "")) == sop_uid
+
+
+#: Why a file's own SOP Instance UID is refused.
+SOP_INSTANCE_UID = (
+    "derived by dicomize for each file taken (a new instance each time, the same one only "
+    "for a retry); it cannot be set"
+)
 
 
 def unique_path(path: Path) -> Path:
