@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import io
+import json
 import logging
 import os
 import re
@@ -67,7 +68,14 @@ from dicomize.service.web.security import (
     sign_out,
     signed_in,
 )
-from dicomize.service.web.uploads import UploadRefused, receive_files, safe_name
+from dicomize.service.web.uploads import (
+    UploadRefused,
+    check_free_space,
+    decoded_pixels,
+    megapixels,
+    receive_files,
+    safe_name,
+)
 from dicomize.service.web.visits import (
     KIND_HEADINGS,
     LATERALITIES,
@@ -107,6 +115,16 @@ _PREVIEW_VIDEO = 512 << 20
 _FOUND_FOR = 15 * 60.0
 #: How long a card's attributes and preview are kept in memory for the page's polling.
 _KEPT_FOR = 10 * 60.0
+#: Previews rendered at once: each decodes a whole picture (a frame of 150 megapixels is 450 MB).
+_PREVIEWS = 2
+#: How long a preview waits for its turn before the page is told to ask again.
+_PREVIEW_WAIT = 60.0
+#: Pictures (at the pixel limit each) one upload and the files of one visit not yet sent may
+#: hold once decoded: a small file can decode into a large picture, and its object is as large.
+_UPLOAD_PICTURES = 4
+_VISIT_PICTURES = 16
+#: Bytes per decoded pixel the object of a picture may take in the spool (RGB, 8 bits).
+_BYTES_PER_PIXEL = 3
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -127,6 +145,13 @@ class WebSettings:
         Bytes one upload (all its files) may hold.
     max_files : int
         Files one upload may hold.
+    max_upload_pixels, max_visit_pixels : int or None
+        Pixels the pictures of one upload, and the files of one visit not yet sent,
+        may hold once decoded (read from each picture's header, every frame counted).
+        None: four and sixteen times the pixel limit of one picture (``--max-pixels``).
+    min_free_disk : int
+        Bytes of free disk space under the state folder below which no upload is
+        taken (an upload is also refused when it, or its objects, would not fit).
     https : bool
         Served over HTTPS: the session cookie is then sent over HTTPS only.
     """
@@ -138,6 +163,9 @@ class WebSettings:
     worklist_options: SendOptions = field(default_factory=SendOptions)
     max_upload: int = 4 << 30
     max_files: int = 50
+    max_upload_pixels: int | None = None
+    max_visit_pixels: int | None = None
+    min_free_disk: int = 1 << 30
     https: bool = False
 
 
@@ -160,6 +188,7 @@ class _Service:
 
     def start(self) -> None:
         self.worker.recover()
+        self._sweep_uploads()
         self._thread = threading.Thread(target=self._work, name="dicomize-worker", daemon=True)
         self._thread.start()
 
@@ -169,6 +198,27 @@ class _Service:
         if self._thread is not None:
             self._thread.join(timeout=60)
         self.journal.close()
+
+    def _sweep_uploads(self) -> None:
+        """Remove what no job holds from the upload folder: uploads cut off by a stop or a crash.
+
+        An upload becomes jobs once it has arrived in full; a request that failed removes
+        what it wrote, but a service stopped (or killed) mid-upload cannot.
+        """
+        held = {Path(job.source) for job in self.journal.batch_prefix("web/")}
+        for visit in [p for p in self.uploads.iterdir() if p.is_dir() and not p.is_symlink()]:
+            for path in visit.iterdir():
+                if path not in held and (path.is_file() or path.is_symlink()):
+                    logger.info("an upload no job holds is removed (left by a stop mid-upload)")
+                    path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # files of the visit's jobs are left
+                visit.rmdir()
+
+    def budgets(self) -> tuple[int, int]:
+        """Return the decoded pixels one upload and one visit's unsent files may hold."""
+        limit = self.settings.convert_options.max_pixels
+        upload = self.web.max_upload_pixels or _UPLOAD_PICTURES * limit
+        return upload, self.web.max_visit_pixels or _VISIT_PICTURES * limit
 
     def _work(self) -> None:
         while not self.worker.stopping.is_set():
@@ -291,6 +341,8 @@ class _Pages:
     def __init__(self, service: _Service, templates: Jinja2Templates) -> None:
         self.service = service
         self.templates = templates
+        #: Each preview decodes a whole picture: a few at a time, the others wait their turn.
+        self.previews = asyncio.Semaphore(_PREVIEWS)
 
     def _render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:  # noqa: ANN401
         context.update(
@@ -369,7 +421,14 @@ class _Pages:
         refused = require_csrf(request, request.headers.get("x-csrf-token"))
         if refused is not None:
             return refused
-        body = await request.json()
+        try:
+            body = json.loads(await request.body())
+        except ValueError:  # not JSON, or not UTF-8
+            body = None
+        if not isinstance(body, dict):
+            return JSONResponse(
+                {"error": "send a JSON object with keyword and value"}, status_code=400
+            )
         keyword, value = str(body.get("keyword", "")), str(body.get("value", ""))
         allowed = {name for name, _, _ in PATIENT_FIELDS} | set(SERIES_FIELDS)
         if keyword not in allowed:
@@ -487,7 +546,7 @@ class _Pages:
             if index >= len(visit["series"]):
                 continue  # a series the visit no longer has
             shown = names.get(str(job.id)) or Path(job.name).name
-            rows.append(_row(job, shown, visit["series"][index]))
+            rows.append(_row(job, shown, visit["series"][index], self.service.web.state))
         return rows
 
     def _summary(self, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -535,16 +594,31 @@ class _Pages:
                 folder,
                 max_bytes=self.service.web.max_upload,
                 max_files=self.service.web.max_files,
+                reserve=self.service.web.min_free_disk,
             )
+            taken, notes, made = await self._taken(visit_id, series, received)
         except UploadRefused as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except ClientDisconnect:
             # A reload or a closed tab, not a fault: the page says what did not arrive.
             logger.info("an upload ended when the browser went away; its partial files are removed")
             return Response(status_code=400)
-        taken, notes, made = await run_in_threadpool(self._take, visit_id, series, received)
         self.service.wake.set()
         return JSONResponse({"jobs": taken, "notes": notes, "reload": made})
+
+    async def _taken(
+        self, visit_id: str, series: int, received: list[tuple[str, Path]]
+    ) -> tuple[list[int], list[str], bool]:
+        """Take the files received (:meth:`_take`); remove them if they are not taken."""
+        try:
+            return await run_in_threadpool(self._take, visit_id, series, received)
+        except BaseException:
+            # Nothing of a request that failed stays behind: no job holds these files.
+            for _, path in received:
+                path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the visit's other files are left
+                (self.service.uploads / visit_id).rmdir()
+            raise
 
     def _take(
         self, visit_id: str, series: int, received: list[tuple[str, Path]]
@@ -565,10 +639,14 @@ class _Pages:
             (shown, path, content_kind(path, options), file_digest(path), path.stat())
             for shown, path in received
         ]
+        pixels = {path: decoded_pixels(path) for _, path, kind, _, _ in files if kind == "picture"}
+        self._within_budget(sum(pixels.values()))
         with self.service.visits:
             visit = self.service.journal.visit(visit_id)
             assert visit is not None  # noqa: S101  (visits are never deleted by the page)
-            occupied = {_series_index(job) for job in self._live(visit_id, visit)}
+            live = self._live(visit_id, visit)
+            self._within_visit_budget(visit, live, sum(pixels.values()))
+            occupied = {_series_index(job) for job in live}
             forms = [iod_choices(series_kind(settings)) for settings in visit["series"]]
             for shown, path, kind, digest, stat in files:
                 index, new = place(visit, series, kind, occupied)
@@ -585,6 +663,8 @@ class _Pages:
                     options=job_options(visit, index),
                 )
                 visit.setdefault("names", {})[str(job.id)] = shown
+                if pixels.get(path):
+                    visit.setdefault("pixels", {})[str(job.id)] = pixels[path]
                 taken.append(job.id)
                 if index != series:
                     elsewhere.setdefault(index, []).append(shown)
@@ -601,6 +681,40 @@ class _Pages:
             for index, names in elsewhere.items()
         ]
         return taken, notes, made
+
+    def _within_budget(self, pixels: int) -> None:
+        """Refuse an upload whose pictures decode into more than one upload may hold, or fit.
+
+        Raises
+        ------
+        UploadRefused
+            With what to do; the caller removes the files.
+        """
+        upload, _ = self.service.budgets()
+        if pixels > upload:
+            raise UploadRefused(
+                f"These pictures hold {megapixels(pixels)} once opened; one upload may hold "
+                f"at most {megapixels(upload)}. Add fewer pictures at a time.",
+                status=413,
+            )
+        # Each picture's object holds its pixels: the disk must hold them, and some to spare.
+        check_free_space(
+            self.service.uploads, pixels * _BYTES_PER_PIXEL, self.service.web.min_free_disk
+        )
+
+    def _within_visit_budget(self, visit: dict[str, Any], live: list[Job], pixels: int) -> None:
+        """Refuse pictures that would take the files of a visit not yet sent past its budget."""
+        _, budget = self.service.budgets()
+        counted = visit.get("pixels", {})
+        held = sum(int(counted.get(str(job.id), 0)) for job in live if job.state != JobState.DONE)
+        if held + pixels > budget:
+            raise UploadRefused(
+                f"Not taken: this visit holds {megapixels(held)} not yet sent, and these "
+                f"pictures {megapixels(pixels)} more; a visit may hold at most "
+                f"{megapixels(budget)}. Send the files of this visit, or remove some, "
+                "before adding more.",
+                status=413,
+            )
 
     async def series(self, request: Request) -> Response:
         """Add a series, or change one: its held files are converted again with the new values.
@@ -737,6 +851,7 @@ class _Pages:
             for output in job.outputs:
                 Path(output).unlink(missing_ok=True)
             visit.get("names", {}).pop(str(job.id), None)
+            visit.get("pixels", {}).pop(str(job.id), None)
             self.service.journal.save_visit(visit_id, visit)
         with contextlib.suppress(OSError):  # not empty yet: another file of the visit
             Path(job.source).parent.rmdir()
@@ -847,7 +962,21 @@ class _Pages:
             stamp = output.stat().st_mtime_ns
         except OSError:
             return PlainTextResponse("No preview.", status_code=404)
-        png = await run_in_threadpool(_thumbnail, str(output), stamp)
+        png = _thumbnail.kept(str(output), stamp, default=b"")
+        if png == b"":
+            try:  # its turn among the previews being rendered: each decodes a whole picture
+                await asyncio.wait_for(self.previews.acquire(), _PREVIEW_WAIT)
+            except TimeoutError:
+                response = PlainTextResponse(
+                    "The server is busy making other previews: reload the page in a moment.",
+                    status_code=503,
+                )
+                response.headers["Retry-After"] = "10"
+                return response
+            try:
+                png = await run_in_threadpool(_thumbnail, str(output), stamp)
+            finally:
+                self.previews.release()
         if png is None:
             return PlainTextResponse("No preview for this kind of object.", status_code=404)
         return Response(png, media_type="image/png")
@@ -893,7 +1022,9 @@ class _Pages:
                 "code": str(job.state),
                 "state": state_in_words(job, now=now),
                 # An error may quote the patient (a name in a file name, a worklist answer).
-                "reason": _reason(job, shown) if names and job.error else "",
+                "reason": _reason(job, shown, self.service.web.state)
+                if names and job.error
+                else "",
                 "patient": who,
                 "visit": f"/visit/{visit_id}" if visit is not None else "",
                 "waiting": waits_to_retry(job, now=now),
@@ -1099,7 +1230,7 @@ _LABELS = {
 }
 
 
-def _row(job: Job, shown: str, settings: dict[str, Any]) -> dict[str, Any]:
+def _row(job: Job, shown: str, settings: dict[str, Any], state: Path) -> dict[str, Any]:
     """Return one file's card: its state in words, its object's attributes, what it can do."""
     committed = bool(job.statuses) and all(s == "committed" for s in job.statuses.values())
     status = ("committed" if committed else "stored") if job.state == JobState.DONE else ""
@@ -1126,7 +1257,7 @@ def _row(job: Job, shown: str, settings: dict[str, Any]) -> dict[str, Any]:
         "what": noun[0].upper() + noun[1:],
     }
     if job.error:
-        row["error"] = _reason(job, shown)
+        row["error"] = _reason(job, shown, state)
     elif job.state != JobState.FAILED:
         dropped = left_out_of(settings, kind, str(job.options.get("iod", "sc")))
         row["note"] = left_out(dropped, kind)
@@ -1135,13 +1266,16 @@ def _row(job: Job, shown: str, settings: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _reason(job: Job, shown: str) -> str:
-    """Return why `job` failed or waits, in the page's words, the file named `shown`."""
+def _reason(job: Job, shown: str, state: Path) -> str:
+    """Return why `job` failed or waits, in the page's words, the file named `shown`.
+
+    No path of the service's `state` (its spool, its uploads) is shown, nor a library's names.
+    """
     stage = "convert" if not job.outputs else "send"
     if job.state == JobState.CONVERTED:
         stage = "retry"
     internal = [job.source, job.name, *job.outputs]
-    return plain_error(job.error, shown=shown, internal=internal, stage=stage)
+    return plain_error(job.error, shown=shown, internal=internal, stage=stage, private=[str(state)])
 
 
 #: What each card shows of its object, in this order, in plain words.

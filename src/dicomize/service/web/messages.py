@@ -38,6 +38,19 @@ _FLAG_HINT = re.compile(r"\s*\([^()]*--[a-z][a-z-]*[^()]*\)")
 _FLAG = re.compile(r"--[a-z][a-z-]*")
 #: A path: two folders or more, as the worker's messages hold the upload's.
 _PATH = re.compile(r"(?:/[^\s/:'\"()]+){2,}")
+#: A path quoted whole, as an OSError gives it: spaces and all.
+_QUOTED_PATH = re.compile(r"""(['"])/[^'"]*\1""")
+#: A library's own names: ``PngImagePlugin.MAX_TEXT_CHUNK``, ``zlib.error``, ``ValueError:``.
+_INTERNALS = (
+    (
+        re.compile(r"decompressed data too large for \w+\.MAX_TEXT_CHUNK"),
+        "it holds a text block too large to read",
+    ),
+    (re.compile(r"\s*\b(?:for|by|in|of)\s+[A-Za-z_]\w*\.[A-Z][A-Z0-9_]+\b"), ""),
+    (re.compile(r"\b[A-Za-z_]\w*\.[A-Z][A-Z0-9_]+\b"), "a limit of the reader"),
+    (re.compile(r"\b(?:\w+\.)*\w*(?:Error|Exception|Warning): "), ""),
+    (re.compile(r"\[Errno \d+\]\s*"), ""),
+)
 #: The converter's refusal of an attribute its IOD does not define.
 _OUTSIDE = re.compile(r"(\w+) = '[^']*': is not part of the (.+?) IOD")
 #: The worker's words that mean something to its operator only, and the page's for them.
@@ -50,7 +63,9 @@ _REWORDED = (
 )
 
 
-def plain_error(error: str, *, shown: str, internal: Sequence[str], stage: str) -> str:
+def plain_error(
+    error: str, *, shown: str, internal: Sequence[str], stage: str, private: Sequence[str] = ()
+) -> str:
     """Return the worker's `error` about one file as the page says it.
 
     Parameters
@@ -65,6 +80,9 @@ def plain_error(error: str, *, shown: str, internal: Sequence[str], stage: str) 
     stage : str
         ``convert`` (it failed in conversion), ``send`` (the PACS never took it)
         or ``retry`` (the PACS did not take it yet; it is tried again).
+    private : sequence of str
+        The service's own folders (its state: spool, uploads): any path in them is
+        "a working file", whatever its name holds (spaces too).
 
     Examples
     --------
@@ -72,6 +90,14 @@ def plain_error(error: str, *, shown: str, internal: Sequence[str], stage: str) 
     ...     "/srv/state/uploads/v1/ab12-heel.jpg: JPEG segment 0xFFE0 is truncated",
     ...     shown="heel.jpg", internal=["/srv/state/uploads/v1/ab12-heel.jpg"], stage="convert")
     'heel.jpg could not be converted: JPEG segment 0xFFE0 is truncated. Remove it, and add an intact copy of the file.'
+    >>> plain_error(
+    ...     "cannot read the header of PNG: decompressed data too large for "
+    ...     "PngImagePlugin.MAX_TEXT_CHUNK", shown="b.png", internal=[], stage="convert")
+    'b.png could not be converted: cannot read the header of PNG: it holds a text block too large to read. Remove it, and add an intact copy of the file.'
+    >>> plain_error(
+    ...     "[Errno 28] No space left on device: '/my state/spool/1.2.dcm'",
+    ...     shown="c.jpg", internal=[], stage="convert", private=["/my state"])
+    'c.jpg could not be converted: No space left on device: a working file. Remove it, and add an intact copy of the file.'
     >>> plain_error(
     ...     "v1/0/a.pdf: identity not resolved: no Patient ID (give a sidecar or --patient-id)",
     ...     shown="a.pdf", internal=["v1/0/a.pdf"], stage="convert")
@@ -81,6 +107,13 @@ def plain_error(error: str, *, shown: str, internal: Sequence[str], stage: str) 
     for name in sorted(internal, key=len, reverse=True):
         if name:
             cause = cause.replace(f"{name}: ", "").replace(name, shown)
+    for folder in sorted(private, key=len, reverse=True):
+        if folder:
+            escaped = re.escape(folder.rstrip("/"))
+            cause = re.sub(rf"""(['"]?){escaped}(?:/[^'"\s]*)?\1""", "a working file", cause)
+    cause = _QUOTED_PATH.sub("a working file", cause)
+    for pattern, words in _INTERNALS:
+        cause = pattern.sub(words, cause)
     cause = _FLAG_HINT.sub("", cause)
     cause = _OUTSIDE.sub(_outside_words, cause)
     for pattern, words in _REWORDED:

@@ -59,6 +59,18 @@ class Recent(Generic[_T]):
                 del self._kept[next(iter(self._kept))]
         return result
 
+    def kept(self, *key: Hashable, default: _T) -> _T:
+        """Return the result kept for `key`, or `default`: nothing is computed.
+
+        >>> double = Recent(lambda n: 2 * n, seconds=60, size=2)
+        >>> double.kept(4, default=-1), double(4), double.kept(4, default=-1)
+        (-1, 8, 8)
+        """
+        now = time.monotonic()
+        with self._lock:
+            found = self._kept.get(key)
+        return found[1] if found is not None and now - found[0] <= self.seconds else default
+
     def forget(self) -> None:
         """Drop every kept result."""
         with self._lock:
