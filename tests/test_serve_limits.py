@@ -101,6 +101,22 @@ def test_an_upload_and_a_visit_have_a_decoded_pixel_budget_read_from_the_headers
     assert "Traceback" not in server.output()
 
 
+def test_jpegs_kept_as_they_came_do_not_count_against_the_pixel_budget(
+    tmp_path: Path,
+    serving: Callable[..., Server],  # noqa: F811  (test_serve's fixture)
+) -> None:
+    """A ward's photos are JPEGs stored as their codestreams: they amplify nothing."""
+    server = serving("-o", str(tmp_path / "out"), "--max-pixels", _MAX_PIXELS)
+    buffer = io.BytesIO()
+    Image.new("RGB", (1000, 1000), (200, 120, 90)).save(buffer, "JPEG", quality=80)
+    photos = [(f"photo{n}.jpg", buffer.getvalue()) for n in range(5)]  # 5 megapixels
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        visit, token = _visit(client, PatientID="P1")
+        answer = _upload(client, visit, token, *photos)
+        assert answer.status_code == 200, answer.text
+        _wait_for_states(client, visit, {"held"}, 5)
+
+
 def test_an_upload_the_free_disk_space_cannot_hold_is_refused_before_its_body_is_read(
     serving: Callable[..., Server],  # noqa: F811  (test_serve's fixture)
 ) -> None:

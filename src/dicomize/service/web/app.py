@@ -639,7 +639,11 @@ class _Pages:
             (shown, path, content_kind(path, options), file_digest(path), path.stat())
             for shown, path in received
         ]
-        pixels = {path: decoded_pixels(path) for _, path, kind, _, _ in files if kind == "picture"}
+        pixels = {
+            path: decoded_pixels(path, passthrough=options.passthrough)
+            for _, path, kind, _, _ in files
+            if kind == "picture"
+        }
         self._within_budget(sum(pixels.values()))
         with self.service.visits:
             visit = self.service.journal.visit(visit_id)

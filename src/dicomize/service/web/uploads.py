@@ -82,13 +82,15 @@ def check_free_space(folder: Path, need: int, reserve: int) -> None:
         raise UploadRefused(_DISK_FULL, status=507)
 
 
-def decoded_pixels(path: Path) -> int:
+def decoded_pixels(path: Path, *, passthrough: bool = True) -> int:
     """Return how many pixels the picture at `path` holds once decoded, from its header.
 
     Every frame counts. Nothing is decoded: Pillow reads a picture's size when it
     opens it; a codestream Pillow does not open (JPEG-LS, JPEG XL, HEIF) is
     measured by the project's own header parsers, and anything else (documents,
     clips, what is not a picture) counts 0: it is not decoded into pixels here.
+    A JPEG counts 0 when `passthrough` keeps JPEGs as they came: its object holds its
+    codestream, no larger than the upload, so a ward's fifty phone photos fit.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -96,6 +98,8 @@ def decoded_pixels(path: Path) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
+                if passthrough and image.format == "JPEG":
+                    return 0
                 columns, rows = image.size
                 frames = int(getattr(image, "n_frames", 1) or 1)
                 return columns * rows * max(frames, 1)
