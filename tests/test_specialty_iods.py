@@ -312,6 +312,21 @@ def test_joining_another_modalitys_series_names_the_way_out(
         ("dermoscopic", {**NEEDS["dermoscopic"], "TrackingID": "mole 3"}, "Tracking UID go"),
         # A converted photograph is the camera's ORIGINAL: DERIVED needs its sources.
         ("ophthalmic", {**NEEDS["ophthalmic"], "ImageType": "DERIVED\\PRIMARY"}, "ORIGINAL"),
+        # An eye photograph's region is a structure of the eye (C.8.17.5, CID 4209).
+        (
+            "ophthalmic",
+            {
+                **NEEDS["ophthalmic"],
+                "AnatomicRegionSequence": [
+                    {
+                        "CodeValue": "71854001",
+                        "CodingSchemeDesignator": "SCT",
+                        "CodeMeaning": "Colon",
+                    }
+                ],
+            },
+            "a structure of the eye",
+        ),
         # A Specimen module begun must be whole (C.7.6.22).
         ("vl-microscopic", {"ContainerIdentifier": "S-1"}, "Specimen Description Sequence"),
     ],

@@ -94,10 +94,16 @@ class OphthalmicPhotography(VisibleLight):
                 f"a code of CID 4202 such as {_DEVICES})",
                 option="metadata",
             )
-        if values["ImageLaterality"] == "B" and _codes(values["AnatomicRegionSequence"]) == [
-            _EYE[0]
-        ]:
+        region = _codes(values["AnatomicRegionSequence"])
+        if values["ImageLaterality"] == "B" and region == [_EYE[0]]:
             values["AnatomicRegionSequence"] = [code_item(*_BOTH_EYES)]
+        elif not set(region) <= _structures():
+            raise MetadataError(
+                "AnatomicRegionSequence",
+                region,
+                "Ophthalmic Photography's region is a structure of the eye (PS3.3 C.8.17.5, "
+                "CID 4209), such as 81745001^SCT^Eye or 5665001^SCT^Retina",
+            )
         _check_given(values)
 
     def image_type(self, *, camera: bool) -> list[str]:
@@ -138,6 +144,14 @@ class OphthalmicPhotography(VisibleLight):
                 option="acquired",
             )
         return picture
+
+
+def _structures() -> frozenset[str]:
+    """Return the code values of CID 4209 Ophthalmic Anatomic Structure Imaged (SNOMED CT)."""
+    from pydicom.sr.codedict import codes  # the DICOM code tables: only to check a region
+
+    group = codes.cid4209
+    return frozenset(str(getattr(group, name).value) for name in group.dir())
 
 
 def _codes(items: Any) -> list[str]:  # noqa: ANN401  (a pydicom Sequence or items)
