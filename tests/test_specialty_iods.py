@@ -407,3 +407,39 @@ def test_a_code_outside_the_iod_is_refused_on_one_line(
     (line,) = result.stderr.splitlines()
     assert "AcquisitionDeviceTypeCodeSequence" in line
     assert "is not part of the Secondary Capture Image IOD" in line
+
+
+def test_a_file_that_failed_for_its_series_settings_converts_once_they_are_mended(
+    tmp_path: Path,
+    serving: Callable[..., Server],  # noqa: F811  (the fixture imported above)
+) -> None:
+    # The station gives the eye camera's device, which Secondary Capture (the series'
+    # first IOD) has no place for: the photo fails until the nurse picks Ophthalmic.
+    station = {k: v for k, v in NEEDS["ophthalmic"].items() if k != "ImageLaterality"}
+    (tmp_path / "station.json").write_text(json.dumps(station), encoding="utf-8")
+    server = serving("-o", str(tmp_path / "out"), "--metadata", str(tmp_path / "station.json"))
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        visit, token = _visit(client, PatientID="P1", PatientName="Doe^Jane")
+        answer = client.post(
+            f"{visit}/files?series=0",
+            files={"files": ("eye.png", encode(Image.fromarray(gradient()), "PNG"), "image/png")},
+            headers={"X-CSRF-Token": token},
+        )
+        assert answer.status_code == 200, answer.text
+        page = _wait_for_states(client, visit, {"failed"}, 1)
+        assert "has no place in an object of this kind (Secondary Capture Image)" in page
+        assert "Choose the series&#39; IOD, or remove it." in page
+        settings = {
+            "csrf": token,
+            "index": "0",
+            "SeriesDescription": "Fundus",
+            "ImageLaterality": "L",
+            "BodyPartExamined": "",
+            "iod": "ophthalmic",
+        }
+        assert client.post(f"{visit}/series", data=settings).status_code == 303
+        _wait_for_states(client, visit, {"held"}, 1)
+        client.post(f"{visit}/send", data={"csrf": token})
+        _wait_for_states(client, visit, {"done"}, 1)
+    (written,) = (tmp_path / "out").rglob("*.dcm")
+    _judge(written, "ophthalmic")

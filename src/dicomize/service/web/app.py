@@ -788,10 +788,18 @@ class _Pages:
         return {}, count
 
     def _reconvert(self, visit_id: str, visit: dict[str, Any], index: int) -> int:
-        """Convert the held files of a series again with its settings; return how many."""
+        """Convert the held files of a series again with its settings; return how many.
+
+        A file that failed to convert is tried again too: its failure may have been the
+        settings (an IOD that had no place for what the station gives, say), which the
+        change is meant to mend; a damaged file fails again with the same reason.
+        """
         count = 0
         for job in self._live(visit_id, visit):
-            if _series_index(job) != index or job.state not in (JobState.HELD, JobState.NEW):
+            unconverted = job.state == JobState.FAILED and not job.outputs
+            if _series_index(job) != index or not (
+                job.state in (JobState.HELD, JobState.NEW) or unconverted
+            ):
                 continue  # another series, or already on its way: it stays as it was sent
             for output in job.outputs:
                 Path(output).unlink(missing_ok=True)
@@ -801,6 +809,9 @@ class _Pages:
                 metadata=job_metadata(visit, index),
                 options=job_options(visit, index),
                 outputs=[],
+                error="",
+                attempts=0,
+                moved_to="",  # a failed upload was "filed" where it lies: it is taken again
                 next_try=0.0,
             )
             count += 1

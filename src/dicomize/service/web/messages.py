@@ -52,7 +52,7 @@ _INTERNALS = (
     (re.compile(r"\[Errno \d+\]\s*"), ""),
 )
 #: The converter's refusal of an attribute its IOD does not define.
-_OUTSIDE = re.compile(r"(\w+) = '[^']*': is not part of the (.+?) IOD")
+_OUTSIDE = re.compile(r"(\w+) = .*?: is not part of the (.+?) IOD")
 #: The worker's words that mean something to its operator only, and the page's for them.
 _REWORDED = (
     (re.compile(r"identity not resolved: no Patient ID.*"), "the patient has no Patient ID"),
@@ -102,6 +102,11 @@ def plain_error(
     ...     "v1/0/a.pdf: identity not resolved: no Patient ID (give a sidecar or --patient-id)",
     ...     shown="a.pdf", internal=["v1/0/a.pdf"], stage="convert")
     'a.pdf could not be converted: the patient has no Patient ID. Remove it, and add an intact copy of the file.'
+    >>> plain_error(
+    ...     "e.png: AcquisitionDeviceTypeCodeSequence = [(0008,0100) Code Value SH: '409898007']: "
+    ...     "is not part of the Secondary Capture Image IOD (PS3.3); it would make the object a "
+    ...     "Standard Extended SOP Class", shown="e.png", internal=["e.png"], stage="convert")
+    "e.png could not be converted: AcquisitionDeviceTypeCodeSequence has no place in an object of this kind (Secondary Capture Image). Choose the series' IOD, or remove it."
     """  # noqa: E501  (doctest output is one line)
     cause = error
     for name in sorted(internal, key=len, reverse=True):
@@ -115,6 +120,9 @@ def plain_error(
     for pattern, words in _INTERNALS:
         cause = pattern.sub(words, cause)
     cause = _FLAG_HINT.sub("", cause)
+    # What the series' IOD has no place for is mended by choosing another IOD: the page
+    # converts a failed file again when its series' settings change.
+    settings = stage == "convert" and bool(_OUTSIDE.search(cause))
     cause = _OUTSIDE.sub(_outside_words, cause)
     for pattern, words in _REWORDED:
         cause = pattern.sub(words, cause)
@@ -129,6 +137,8 @@ def plain_error(
             f"{shown} could not be sent: {cause}. Remove it, and add it again once the "
             "PACS answers."
         )
+    if settings:
+        return f"{shown} could not be converted: {cause}. Choose the series' IOD, or remove it."
     return (
         f"{shown} could not be converted: {cause}. Remove it, and add an intact copy of the file."
     )
