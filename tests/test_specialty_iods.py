@@ -10,6 +10,7 @@ tested here by adding its row; what only a user can give an IOD is in
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -443,3 +444,37 @@ def test_a_file_that_failed_for_its_series_settings_converts_once_they_are_mende
         _wait_for_states(client, visit, {"done"}, 1)
     (written,) = (tmp_path / "out").rglob("*.dcm")
     _judge(written, "ophthalmic")
+
+
+def test_a_16_bit_picture_previews_as_its_gradient_not_white(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    from dicomize.service.web.app import _render_thumbnail
+
+    pixels = (np.arange(48 * 64, dtype=np.uint32).reshape(48, 64) * 20).astype(np.uint16)
+    source = tmp_path / "fundus.png"
+    Image.fromarray(pixels).save(source)
+    _convert(dicomize_cli, tmp_path, source, "ophthalmic")
+    png = _render_thumbnail(str(tmp_path / "fundus.dcm"), 0)
+    assert png is not None
+    shown = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    assert shown.min() == 0
+    assert shown.max() == 255
+    assert (shown == 255).mean() < 0.01  # Pillow's own conversion clipped nearly all of it
+
+
+def test_the_page_says_what_a_kind_of_object_needs_not_that_the_file_is_damaged() -> None:
+    from dicomize.service.web.messages import plain_error
+
+    shown = plain_error(
+        "up/e.jpg: AcquisitionDateTime: Ophthalmic Photography needs when the photograph was "
+        "taken (PS3.3 C.8.17.2, Type 1C for ORIGINAL images) and the picture's EXIF has no date",
+        shown="e.jpg",
+        internal=["up/e.jpg"],
+        stage="convert",
+    )
+    assert shown.startswith("e.jpg could not be converted: Ophthalmic Photography needs when")
+    assert "AcquisitionDateTime" not in shown
+    assert "PS3.3" not in shown
+    assert "intact copy" not in shown
+    assert "Change the series' settings" in shown

@@ -122,7 +122,9 @@ class MetadataError(DicomizeError):
         self.keyword = keyword
         self.value = value
         self.rule = rule
-        super().__init__(f"{keyword} = {_quoted(value)}: {rule}", option=option)
+        # None: nothing was given, which the rule says (not "Keyword = None").
+        named = keyword if value is None else f"{keyword} = {_quoted(value)}"
+        super().__init__(f"{named}: {rule}", option=option)
 
 
 #: How much of a value an error quotes: enough to recognise it, never a whole document.

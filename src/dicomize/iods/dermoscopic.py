@@ -29,8 +29,13 @@ if TYPE_CHECKING:
 
 __all__ = ["RULES", "Dermoscopic"]
 
-#: Enhanced General Equipment (C.7.5.2): Type 1, about the dermoscope.
-_EQUIPMENT = ("Manufacturer", "ManufacturerModelName", "DeviceSerialNumber", "SoftwareVersions")
+#: Enhanced General Equipment (C.7.5.2): Type 1, about the dermoscope; and how people say them.
+_EQUIPMENT = {
+    "Manufacturer": "maker",
+    "ManufacturerModelName": "model",
+    "DeviceSerialNumber": "serial number",
+    "SoftwareVersions": "software version",
+}
 #: C.8.12.13: Type 2, empty when not known.
 _EMPTY = {
     "LightSourcePolarization": "",
@@ -66,14 +71,16 @@ class Dermoscopic(VisibleLight):
 
     def instance(self, values: dict[str, Any], picture: Picture, sop_class: str) -> Picture:
         """Refuse a picture whose dermoscope neither its EXIF record nor the user names."""
-        missing = [keyword for keyword in _EQUIPMENT if not values.get(keyword)]
+        missing = [_EQUIPMENT[keyword] for keyword in _EQUIPMENT if not values.get(keyword)]
         if missing:
+            said = (
+                ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+            )
             raise MetadataError(
-                missing[0],
+                next(keyword for keyword in _EQUIPMENT if not values.get(keyword)),
                 None,
-                "Dermoscopic Photography names its dermoscope (Enhanced General Equipment, "
-                f"PS3.3 C.7.5.2, Type 1): {', '.join(missing)} not given and not in the "
-                "picture's EXIF",
+                f"Dermoscopic Photography names its dermoscope: its {said} are not given and "
+                "not in the picture's EXIF (Enhanced General Equipment, PS3.3 C.7.5.2, Type 1)",
                 option="equipment",
             )
         return picture

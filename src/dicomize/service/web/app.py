@@ -1367,8 +1367,24 @@ def _render_thumbnail(path: str, stamp: int) -> bytes | None:  # noqa: ARG001  (
         return None
     image.thumbnail((480, 480))
     buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, "PNG")
+    _eight_bit(image).convert("RGB").save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def _eight_bit(image: Any) -> Any:  # noqa: ANN401  (a PIL image)
+    """Stretch a 16-bit or float picture to 8 bits for the eye; Pillow's own conversion clips.
+
+    A 16-bit fundus picture converted as it is shows white wherever a value is over 255.
+    """
+    if image.mode not in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return image
+    import numpy as np
+    from PIL import Image
+
+    values = np.asarray(image, dtype=np.float64)
+    low, high = float(values.min()), float(values.max())
+    scaled = (values - low) * (255 / (high - low)) if high > low else values * 0
+    return Image.fromarray(scaled.round().astype(np.uint8), "L")
 
 
 def _picture(suffix: str, data: bytes) -> Any:  # noqa: ANN401  (a PIL image or None)

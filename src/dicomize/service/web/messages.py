@@ -53,13 +53,16 @@ _INTERNALS = (
 )
 #: The converter's refusal of an attribute its IOD does not define.
 _OUTSIDE = re.compile(r"(\w+) = .*?: is not part of the (.+?) IOD")
+#: An attribute's refusal ("Keyword = value: rule", or "Keyword: rule" when none was
+#: given): the rule is for the person, the keyword and value for the log.
+_ATTRIBUTE = re.compile(r"^(?:[^:]*: )?[A-Z][a-z]+(?:[A-Z][A-Za-z0-9]*)*(?: = [^:]*)?: ")
 #: The worker's words that mean something to its operator only, and the page's for them.
 _REWORDED = (
     (re.compile(r"identity not resolved: no Patient ID.*"), "the patient has no Patient ID"),
     (re.compile(r"identity not resolved: "), "the patient was not found: "),
     (re.compile(r"internal error: .*"), "something went wrong inside the converter"),
     (re.compile(r"; it would make the object a Standard Extended SOP Class"), ""),
-    (re.compile(r" \(PS3\.\d+[^)]*\)"), ""),
+    (re.compile(r" \([^()]*PS3\.\d+[^)]*\)"), ""),
 )
 
 
@@ -124,6 +127,10 @@ def plain_error(
     # converts a failed file again when its series' settings change.
     settings = stage == "convert" and bool(_OUTSIDE.search(cause))
     cause = _OUTSIDE.sub(_outside_words, cause)
+    # What the series' kind of object needs and the file does not say is mended by choosing
+    # another kind, or by the station's settings: the file is not damaged.
+    needs = stage == "convert" and not settings and bool(_ATTRIBUTE.match(cause))
+    cause = _ATTRIBUTE.sub("", cause) if needs else cause
     for pattern, words in _REWORDED:
         cause = pattern.sub(words, cause)
     cause = _PATH.sub("a working file", cause)
@@ -139,6 +146,12 @@ def plain_error(
         )
     if settings:
         return f"{shown} could not be converted: {cause}. Choose the series' IOD, or remove it."
+    if needs:
+        return (
+            f"{shown} could not be converted: {cause}. Change the series' settings (its kind "
+            "of object, laterality), or ask whoever set up this station to add what it needs; "
+            "or remove it."
+        )
     return (
         f"{shown} could not be converted: {cause}. Remove it, and add an intact copy of the file."
     )
