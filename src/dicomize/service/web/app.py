@@ -41,6 +41,7 @@ from dicomize.service.web.messages import (
     FIELD_LABELS,
     KIND_NOUNS,
     left_out,
+    mended_by_settings,
     not_sent,
     plain_error,
 )
@@ -790,13 +791,15 @@ class _Pages:
     def _reconvert(self, visit_id: str, visit: dict[str, Any], index: int) -> int:
         """Convert the held files of a series again with its settings; return how many.
 
-        A file that failed to convert is tried again too: its failure may have been the
-        settings (an IOD that had no place for what the station gives, say), which the
-        change is meant to mend; a damaged file fails again with the same reason.
+        A file that failed to convert for what the settings decide (an IOD that had no
+        place for what the station gives, say) is tried again too: the change is meant to
+        mend it. A damaged file stays as it failed, to be removed.
         """
         count = 0
         for job in self._live(visit_id, visit):
-            unconverted = job.state == JobState.FAILED and not job.outputs
+            unconverted = (
+                job.state == JobState.FAILED and not job.outputs and mended_by_settings(job.error)
+            )
             if _series_index(job) != index or not (
                 job.state in (JobState.HELD, JobState.NEW) or unconverted
             ):

@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-__all__ = ["FIELD_LABELS", "KIND_NOUNS", "left_out", "not_sent", "plain_error"]
+__all__ = [
+    "FIELD_LABELS",
+    "KIND_NOUNS",
+    "left_out",
+    "mended_by_settings",
+    "not_sent",
+    "plain_error",
+]
 
 #: The page's label of each attribute it lets people set.
 FIELD_LABELS = {
@@ -155,6 +162,17 @@ def plain_error(
     return (
         f"{shown} could not be converted: {cause}. Remove it, and add an intact copy of the file."
     )
+
+
+def mended_by_settings(error: str) -> bool:
+    """Tell whether a conversion failed for what a series' settings decide, not the file.
+
+    >>> mended_by_settings("e.png: Modality = 'OT': VL Photographic Image requires XC")
+    True
+    >>> mended_by_settings("broken.jpg: JPEG has no marker where one is required")
+    False
+    """
+    return bool(_OUTSIDE.search(error) or _ATTRIBUTE.match(error))
 
 
 def _outside_words(found: re.Match[str]) -> str:
