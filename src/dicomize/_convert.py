@@ -17,7 +17,7 @@ from dicomize.dicom.part10 import Part10Object, PixelStrips
 from dicomize.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, derive_uid, is_encapsulated, new_uid
 from dicomize.errors import InputError, MetadataError, UnsupportedInput
 from dicomize.exif import exif_attributes
-from dicomize.inputs import KINDS, Sniffed, content_kind, sniff
+from dicomize.inputs import KINDS, Sniffed, sniff
 from dicomize.iods import IOD, IODS, attributes_of, by_mime_type, chosen, outside
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
@@ -104,14 +104,18 @@ def _series(
             plan.user["SeriesInstanceUID"],
             "cannot be shared by one series per input",
         )
+    sniffs: list[Sniffed | None] = [None] * len(sources)
     if not options.series_per_input and len(sources) > 1:
-        # Which series each kind gets follows the kinds in the call, not the inputs' order.
-        plan.expect(content_kind(source, options) for source in sources)
+        # Which series each kind gets follows the kinds in the call, not the inputs' order;
+        # each head is read once, for this and for reading the input.
+        found = [sniff(source, options) for source in sources]
+        plan.expect(each.kind for each in found)
+        sniffs = list(found)
     for offset, source in enumerate(sources):
         try:
             # The IOD can refuse pixels (VL Photographic holds 8-bit only): that is this
             # input's error too, not a failure of the whole call.
-            content = _read_content(source, options)
+            content = _read_content(source, options, sniffs[offset])
             result = make(plan, content, offset)
         except InputError as exc:
             named = str(source) if isinstance(source, str | os.PathLike) else None
@@ -290,11 +294,17 @@ def begun(study: float, series: float) -> dict[str, str]:
     return values
 
 
-def _read_content(source: Source, options: ConvertOptions) -> Picture | _Named | PreparedVideo:
-    """Read a document, a video clip or a picture: the kind of object follows the content."""
+def _read_content(
+    source: Source, options: ConvertOptions, sniffed: Sniffed | None = None
+) -> Picture | _Named | PreparedVideo:
+    """Read a document, a video clip or a picture: the kind of object follows the content.
+
+    `sniffed` is what :func:`dicomize.inputs.sniff` found, when the caller has read the
+    head already; None reads it here.
+    """
     if isinstance(source, str | os.PathLike) and not os.path.lexists(source):
         raise InputError("No such file or directory")  # not "not a clip": there is nothing
-    sniffed = sniff(source, options)
+    sniffed = sniffed or sniff(source, options)
     kind = sniffed.kind
     iod_for(kind, options)  # refuses content the chosen IOD cannot hold, before reading it
     if kind == "video":
