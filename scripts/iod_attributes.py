@@ -29,6 +29,7 @@ SOP_CLASSES = (
     "1.2.840.10008.5.1.4.1.1.77.1.4",  # VL Photographic Image
     "1.2.840.10008.5.1.4.1.1.77.1.5.1",  # Ophthalmic Photography 8 Bit Image
     "1.2.840.10008.5.1.4.1.1.77.1.5.2",  # Ophthalmic Photography 16 Bit Image
+    "1.2.840.10008.5.1.4.1.1.77.1.6",  # VL Whole Slide Microscopy Image
     "1.2.840.10008.5.1.4.1.1.77.1.7",  # Dermoscopic Photography Image
     "1.2.840.10008.5.1.4.1.1.77.1.1.1",  # Video Endoscopic Image
     "1.2.840.10008.5.1.4.1.1.77.1.2.1",  # Video Microscopic Image

@@ -170,6 +170,7 @@ LAYERS = [
     "exif",
     "reference",
     "inputs",
+    "slides",
     "encode",
     "video",
     "readers",

@@ -21,8 +21,9 @@ from pydicom.sequence import Sequence as DicomSequence
 
 from dicomize._convert import encode_frames, encode_series, encode_video
 from dicomize._write import write_object
+from dicomize.dicom.part10 import Part10Object
 from dicomize.dicom.vr import Value
-from dicomize.errors import InputError
+from dicomize.errors import InputError, UnsupportedInput
 from dicomize.metadata import MetadataLike
 from dicomize.metadata import resolve_metadata as _resolve_metadata
 from dicomize.options import ConvertOptions
@@ -126,7 +127,16 @@ def convert_series(
         Before the first source is read, when the metadata is invalid.
     """
     for source, result in encode_series(sources, metadata, options=options):
-        yield source, result if isinstance(result, InputError) else result.to_dataset()
+        if isinstance(result, InputError | Part10Object):
+            yield source, result if isinstance(result, InputError) else result.to_dataset()
+            continue
+        with result:  # a slide: its objects, every level's frames read
+            yield (
+                source,
+                UnsupportedInput(
+                    "is a whole-slide image, several objects: use dicomize convert", str(source)
+                ),
+            )
 
 
 def convert_frames(

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from dicomize.documents import Document
+    from dicomize.slides import Slide, SlideInstances
     from dicomize.video import PreparedVideo
 
     _T = TypeVar("_T")
@@ -80,8 +81,12 @@ def encode_series(
     metadata: MetadataLike = None,
     *,
     options: ConvertOptions | None = None,
-) -> Iterator[tuple[Source, Part10Object | InputError]]:
-    """:func:`dicomize.convert_series`, for writing: objects ready to encode, not datasets."""
+) -> Iterator[tuple[Source, Part10Object | SlideInstances | InputError]]:
+    """:func:`dicomize.convert_series`, for writing: objects ready to encode, not datasets.
+
+    A whole-slide image gives :class:`dicomize.slides.SlideInstances`: its levels,
+    label, overview and thumbnail, to be written into a folder of their own.
+    """
     yield from _series(sources, metadata, options, _Plan.elements)
 
 
@@ -89,7 +94,7 @@ def _series(
     sources: Iterable[Source],
     metadata: MetadataLike,
     options: ConvertOptions | None,
-    make: Callable[[_Plan, Picture | _Named | PreparedVideo, int], _T],
+    make: Callable[[_Plan, Picture | _Named | PreparedVideo | Slide, int], _T],
 ) -> Iterator[tuple[Source, _T | InputError]]:
     options = options or ConvertOptions()
     plan = _Plan(metadata, options)
@@ -131,7 +136,7 @@ def encode_frames(
     options: ConvertOptions | None = None,
 ) -> Part10Object:
     """:func:`dicomize.convert_frames`, for writing: an object ready to encode."""
-    return _frames(sources, metadata, options, _Plan.elements)
+    return _frames(sources, metadata, options, _Plan.one)
 
 
 def _frames(
@@ -171,7 +176,7 @@ def encode_video(
     options: ConvertOptions | None = None,
 ) -> Part10Object:
     """:func:`dicomize.convert_video`, for writing: an object ready to encode."""
-    return _video_from(sources, metadata, fps, options, _Plan.elements)
+    return _video_from(sources, metadata, fps, options, _Plan.one)
 
 
 def _video_from(
@@ -296,7 +301,7 @@ def begun(study: float, series: float) -> dict[str, str]:
 
 def _read_content(
     source: Source, options: ConvertOptions, sniffed: Sniffed | None = None
-) -> Picture | _Named | PreparedVideo:
+) -> Picture | _Named | PreparedVideo | Slide:
     """Read a document, a video clip or a picture: the kind of object follows the content.
 
     `sniffed` is what :func:`dicomize.inputs.sniff` found, when the caller has read the
@@ -307,6 +312,11 @@ def _read_content(
     sniffed = sniffed or sniff(source, options)
     kind = sniffed.kind
     iod_for(kind, options)  # refuses content the chosen IOD cannot hold, before reading it
+    if kind == "slide":
+        assert isinstance(source, str | os.PathLike)  # noqa: S101  (only a file is a slide)
+        from dicomize.slides import open_slide
+
+        return open_slide(source, options)
     if kind == "video":
         assert isinstance(source, str | os.PathLike)  # noqa: S101  (only a file is a clip)
         from dicomize.video import prepare_video
@@ -429,18 +439,38 @@ class _Plan:
         self._kinds: dict[str, dict[str, str]] = {}
         #: Each kind's place among the kinds of the call (:meth:`expect`).
         self._ranks: dict[str, int] = {}
+        #: Slides met so far: each is a series of its own.
+        self._slides = 0
 
     def expect(self, kinds: Iterable[str]) -> None:
         """Say which kinds of content the call holds, so each kind's series is known ahead."""
         present = set(kinds)
         self._ranks = {kind: rank for rank, kind in enumerate(k for k in KINDS if k in present)}
 
-    def build(self, content: Picture | _Named | PreparedVideo, offset: int) -> Dataset:
-        return self.elements(content, offset).to_dataset()
+    def build(self, content: Picture | _Named | PreparedVideo | Slide, offset: int) -> Dataset:
+        made = self.elements(content, offset)
+        if not isinstance(made, Part10Object):
+            made.close()
+            raise UnsupportedInput(
+                "is a whole-slide image, many objects: use dicomize.convert_slide", option="slide"
+            )
+        return made.to_dataset()
 
-    def elements(self, content: Picture | _Named | PreparedVideo, offset: int) -> Part10Object:
+    def one(self, content: Picture | PreparedVideo, offset: int) -> Part10Object:
+        """Return the one object of a picture or a clip."""
+        made = self.elements(content, offset)
+        assert isinstance(made, Part10Object)  # noqa: S101  (only a slide makes several)
+        return made
+
+    def elements(
+        self, content: Picture | _Named | PreparedVideo | Slide, offset: int
+    ) -> Part10Object | SlideInstances:
         if isinstance(content, _Named):
             return self._document(content, offset)
+        from dicomize.slides import Slide  # the slide model is light: no reader imported
+
+        if isinstance(content, Slide):
+            return self._slide(content, offset)
         if not isinstance(content, Picture):
             return self._video(content, offset)
         picture = content
@@ -505,6 +535,61 @@ class _Plan:
             instance_number=number,
             sop_instance_uid=sop_uid,
         )
+
+    def _slide(self, slide: Slide, offset: int) -> SlideInstances:
+        from dicomize.iods.vl_wsm import build_slide, instance_names
+        from dicomize.slides import SlideInstances
+
+        try:
+            attributes = self._slide_series(offset)
+            objects = build_slide(
+                slide,
+                attributes,
+                user=self.user,
+                iod=IODS["wsm"],
+                first_number=self.first_number,
+                sop_instance_uids=self._slide_uids(slide),
+                uid_root=self.options.uid_root,
+            )
+        except BaseException:
+            slide.close()
+            raise
+        return SlideInstances(slide, objects, instance_names(slide))
+
+    def _slide_series(self, offset: int) -> dict[str, Any]:
+        """Return the series attributes of the call's next slide: each is a series of its own."""
+        from dicomize.iods.vl_wsm import NESTED
+
+        iod = IODS["wsm"]
+        extra = outside({k: v for k, v in self.user.items() if k not in NESTED}, iod.sop_classes)
+        if extra and not self.options.allow_extra:
+            raise _outside_error(extra[0], self.user[extra[0]], iod.title)
+        attributes, _ = self._place(offset, "slide")
+        seen, self._slides = self._slides, self._slides + 1
+        if not seen or self.options.series_per_input:
+            return attributes
+        # Its levels share one Frame of Reference: the call's second slide and on get
+        # series of their own.
+        if "SeriesInstanceUID" in self.user:
+            raise MetadataError(
+                "SeriesInstanceUID",
+                self.user["SeriesInstanceUID"],
+                "cannot be shared by several slides: each is a series of its own",
+            )
+        return {
+            **attributes,
+            "SeriesInstanceUID": self.make_uid(f"SeriesInstanceUID-slide-{seen}"),
+            "SeriesNumber": str(int(str(attributes["SeriesNumber"])) + seen),
+        }
+
+    def _slide_uids(self, slide: Slide) -> Iterator[str]:
+        """One SOP Instance UID per image; a given UID (a batch's, a job's) is their root."""
+        given = self.given_sop_uid
+        for index in range(len(slide.images)):
+            if given:
+                yield derive_uid(str(given), "slide", str(index), root=self.options.uid_root)
+            else:
+                yield self._sop_uid([f"{slide.name}-{index}".encode()])
 
     def _place(self, offset: int, kind: str) -> tuple[dict[str, Any], int]:
         """Return the series attributes and Instance Number of the input at `offset`.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from dicomize.dicom.part10 import Part10Object, write_part10
 from dicomize.errors import OutputError, OutputExists
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
-__all__ = ["write_atomically", "write_object"]
+__all__ = ["write_atomically", "write_folder", "write_object"]
 
 
 def write_object(
@@ -82,3 +82,72 @@ def _link_without_replacing(temporary: str, target: str) -> None:
         if os.path.exists(target):
             raise OutputExists("exists", target, option="overwrite") from None
         os.replace(temporary, target)
+
+
+def write_folder(
+    objects: Sequence[tuple[str, Dataset | Part10Object]],
+    folder: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+) -> list[str]:
+    """Write objects that belong together (a slide's) into a new folder, all or none.
+
+    The files are written into a hidden folder beside `folder`, which is renamed
+    into place when every one is whole: a reader sees no folder or the whole set,
+    and a failure leaves nothing behind.
+
+    Parameters
+    ----------
+    objects : sequence of (name, object)
+        Each file's name in the folder, and its object.
+    folder : path-like
+        The folder to make.
+    overwrite : bool
+        Replace an existing folder of that name (it is removed once the new one is
+        in place).
+
+    Returns
+    -------
+    list of str
+        The paths written.
+
+    Raises
+    ------
+    OutputExists
+        When `folder` exists and `overwrite` is false.
+    OutputError
+        When a file cannot be written; nothing remains.
+    """
+    import shutil
+
+    target = os.fspath(folder)
+    if not overwrite and os.path.lexists(target):
+        raise OutputExists("exists", target, option="overwrite")
+    temporary = temporary_name(target)
+    replaced = None
+    try:
+        os.mkdir(temporary, 0o777)
+        for name, dataset in objects:
+            path = os.path.join(temporary, name)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(descriptor, "wb") as stream:
+                write_part10(stream, dataset)
+        if overwrite and os.path.lexists(target):
+            replaced = temporary_name(target)
+            os.rename(target, replaced)
+        try:
+            os.rename(temporary, target)
+        except OSError as exc:
+            if os.path.lexists(target):  # made while we wrote: never replaced
+                raise OutputExists("exists", target, option="overwrite") from exc
+            raise
+    except OSError as exc:
+        if replaced is not None and not os.path.lexists(target):
+            os.rename(replaced, target)
+            replaced = None
+        raise OutputError(exc.strerror or str(exc), target) from exc
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+        if replaced is not None:
+            shutil.rmtree(replaced, ignore_errors=True)
+    return [os.path.join(target, name) for name, _ in objects]

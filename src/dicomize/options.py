@@ -36,6 +36,11 @@ class ConvertOptions:
     max_pixels : int
         Refuse pictures with more pixels (decompression-bomb guard; the
         default, 150 megapixels, is six 6000x4000 photos).
+    max_slide_pixels : int
+        Refuse whole-slide images whose largest level has more pixels. A slide is
+        never decoded whole (its tiles stream through), so the limit is a sanity
+        check on its header: the default, 40 gigapixels, is twice the largest
+        slides scanned at 80x.
     uid_root : str or None
         Organisation UID root for new UIDs; None gives ``2.25.<uuid>`` UIDs.
     passthrough : bool
@@ -100,6 +105,7 @@ class ConvertOptions:
 
     background: tuple[int, int, int] = (255, 255, 255)
     max_pixels: int = 150_000_000
+    max_slide_pixels: int = 40_000_000_000
     uid_root: str | None = None
     passthrough: bool = True
     keep_jpeg_metadata: bool = False
@@ -125,6 +131,8 @@ class ConvertOptions:
             raise ConfigError(f"background must be three values 0-255, got {self.background!r}")
         if self.max_pixels < 1:
             raise ConfigError("max_pixels must be positive")
+        if self.max_slide_pixels < 1:
+            raise ConfigError("max_slide_pixels must be positive")
         if self.uid_root is not None:
             from dicomize.dicom.uids import check_uid_root  # not for --help
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -299,7 +300,8 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
 
 def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
     from dicomize._convert import IDENTITY, encode_series, series_of_kind
-    from dicomize._write import write_object
+    from dicomize._write import write_folder, write_object
+    from dicomize.dicom.part10 import Part10Object
     from dicomize.dicom.uids import derive_uid
     from dicomize.inputs import content_kind
 
@@ -312,16 +314,19 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
     # tells their files apart, as it does for convert --uid-seed.
     content = _digest(item.source) if job.options.uid_seed else ""
     sop_uid = derive_uid(job.seed, "sop", item.key or item.source, *identity, content, root=root)
-    # Names as text, not pathlib: this runs hundreds of times a second.
-    output = item.output
+    options = replace(job.options, iod=item.iod) if item.iod else job.options
+    kind = content_kind(item.source, options)
+    # Names as text, not pathlib: this runs hundreds of times a second. A slide is many
+    # objects: they go into a folder named as its file would be.
+    output = os.path.splitext(item.output)[0] if kind == "slide" else item.output
     present = os.path.exists(output)
-    if present and _complete(output, sop_uid):
+    if present and _complete(output, sop_uid, kind == "slide", root):
         # Killed between linking the output into place and removing its temporary name,
         # a run leaves both: the output is kept, the temporary goes.
         _remove_stale_temporaries(output, job.run)
         return BatchResult(
             input=item.source,
-            output=item.output,
+            output=output,
             sop_instance_uid=sop_uid,
             status=BatchStatus.SKIPPED,
         )
@@ -350,7 +355,6 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
         **item.metadata,
         "SOPInstanceUID": sop_uid,
     }
-    options = replace(job.options, iod=item.iod) if item.iod else job.options
     try:
         # A series holds one kind: a folder's PDFs or clips go beside its pictures, not in.
         # A Series Number given (a flag, a row) is the user's; else the series' place.
@@ -358,9 +362,13 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
         layers["SeriesInstanceUID"], number = series_of_kind(
             str(layers["SeriesInstanceUID"]),
             int(str(given)) if given else item.series_number,
-            content_kind(item.source, options),
+            kind,
             root=root,
         )
+        if kind == "slide" and "SeriesInstanceUID" not in {**job.metadata, **item.metadata}:
+            # Each slide is a series of its own, numbered by its place in the folder.
+            layers["SeriesInstanceUID"] = derive_uid(sop_uid, "series", root=root)
+            number += item.instance_number - 1
         layers["SeriesNumber"] = str(number)
         ((_, encoded),) = encode_series([item.source], layers, options=options)
         if isinstance(encoded, DicomizeError):
@@ -375,7 +383,15 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
         _make_folder(os.path.dirname(output) or ".", job.run)
         _remove_stale_temporaries(output, job.run)
         # A file that is there but not our complete output is replaced.
-        write_object(encoded, output, overwrite=present)
+        if isinstance(encoded, Part10Object):
+            write_object(encoded, output, overwrite=present)
+        else:
+            with encoded:
+                write_folder(
+                    list(zip(encoded.names, encoded.objects, strict=True)),
+                    output,
+                    overwrite=present,
+                )
     except DicomizeError as exc:
         return BatchResult(
             input=item.source,
@@ -394,7 +410,7 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
             status=BatchStatus.FAILED,
             error=f"internal error: {exc!r}",
         )
-    return _checked(item, sop_uid, job, encoded.notes)
+    return _checked(item, output, sop_uid, job, encoded.notes)
 
 
 def _digest(source: str) -> str:
@@ -408,24 +424,32 @@ def _digest(source: str) -> str:
         return ""
 
 
-def _checked(item: BatchItem, sop_uid: str, job: _Job, notes: tuple[str, ...]) -> BatchResult:
+def _checked(
+    item: BatchItem, output: str, sop_uid: str, job: _Job, notes: tuple[str, ...]
+) -> BatchResult:
     """Return the converted result, or a failure when --verify finds errors in the output."""
     if job.verify:
         from dicomize.validate import validate_file
 
-        verdict = validate_file(item.output)
-        if not verdict.ok:
-            error = f"{item.source}: {verdict.first_error()}"
-            return BatchResult(
-                input=item.source,
-                output=item.output,
-                sop_instance_uid=sop_uid,
-                status=BatchStatus.FAILED,
-                error=error,
-            )
+        paths = (
+            [os.path.join(output, name) for name in sorted(os.listdir(output))]
+            if os.path.isdir(output)
+            else [output]
+        )
+        for path in paths:
+            verdict = validate_file(path)
+            if not verdict.ok:
+                error = f"{item.source}: {verdict.first_error()}"
+                return BatchResult(
+                    input=item.source,
+                    output=output,
+                    sop_instance_uid=sop_uid,
+                    status=BatchStatus.FAILED,
+                    error=error,
+                )
     return BatchResult(
         input=item.source,
-        output=item.output,
+        output=output,
         sop_instance_uid=sop_uid,
         status=BatchStatus.CONVERTED,
         notes=notes,
@@ -443,10 +467,18 @@ def _ordered(item: BatchItem, job: _Job) -> dict[str, Any] | str:
         return f"{item.source}: {exc}"
 
 
-def _complete(output: str, sop_uid: str) -> bool:
-    """Tell whether `output`, which exists, is our finished object for this input."""
+def _complete(output: str, sop_uid: str, slide: bool, root: str | None) -> bool:
+    """Tell whether `output`, which exists, is our finished object (or slide) for this input."""
     from pydicom import dcmread
 
+    if slide:
+        from dicomize.dicom.uids import derive_uid
+
+        # A slide's folder is renamed into place whole: its first level is the proof.
+        output, sop_uid = (
+            os.path.join(output, "level-0.dcm"),
+            derive_uid(sop_uid, "slide", "0", root=root),
+        )
     try:
         ds = dcmread(output, stop_before_pixels=True)
     except Exception:  # anything unreadable is redone
@@ -461,8 +493,11 @@ def _remove_stale_temporaries(output: str, run: str) -> None:
     folder = folder or "."
     stale = _stale_temporaries(folder, run)
     for name in [name for name in stale if is_temporary_of(name, target)]:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(folder, name))
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):  # a slide's folder, half written
+            shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            os.unlink(path)
         stale.discard(name)
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dicomize.dicom.part10 import Part10Object
+    from dicomize.slides import SlideInstances
 
 __all__ = ["add_parser", "run"]
 
@@ -86,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if args.multiframe or args.video:
         return _run_joined(args, merged, options)
     from dicomize._convert import encode_series  # pydicom and the readers
+    from dicomize.dicom.part10 import Part10Object
 
     failed = 0
     written: list[str] = []
@@ -96,6 +98,12 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(result, InputError):
                 failed += 1
                 fail(explain(result))
+            elif not isinstance(result, Part10Object):
+                with result:
+                    paths = _write_slide(args, source, result, destination)
+                if paths is None:
+                    failed += 1
+                written.extend(paths or ())
             elif _write_one(args, source, result, destination):
                 new_frame = new_frame or _in_new_frame(result, options, merged)
                 if destination is not None:
@@ -134,6 +142,34 @@ def _write_one(
         if destination is not None:
             print(f"{source!s} -> {destination}", file=sys.stderr)
     return True
+
+
+def _write_slide(
+    args: argparse.Namespace, source: object, result: SlideInstances, destination: Path | None
+) -> list[str] | None:
+    """Write a slide's objects into a folder named after it; report; None when it failed."""
+    from pathlib import Path
+
+    from dicomize._write import write_folder
+
+    if destination is None:
+        fail(f"{source!s}: a whole-slide image is several objects: name an output folder (-o)")
+        return None
+    folder = destination.parent / destination.stem
+    try:
+        paths = write_folder(
+            list(zip(result.names, result.objects, strict=True)), folder, overwrite=args.overwrite
+        )
+    except (OutputError, InputError) as exc:  # tiles are read while written
+        fail(f"{source!s}: {explain(exc)}")
+        return None
+    if args.verify and not all(verified(Path(path)) for path in paths):
+        return None
+    if not args.quiet:
+        for note in result.notes:
+            print(f"dicomize: note: {source!s}: {note}", file=sys.stderr)
+        print(f"{source!s} -> {folder}/ ({len(paths)} objects)", file=sys.stderr)
+    return paths
 
 
 def _summary(inputs: list[str], failed: int, *, new_frame: bool) -> None:

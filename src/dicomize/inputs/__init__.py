@@ -1,7 +1,7 @@
 r"""What an input is: one read of its first bytes decides its kind and its format.
 
 Each kind of content is one row of :data:`KINDS` (pictures, video clips, documents,
-3D models; slides will be one more), with the formats it takes; :func:`sniff` reads
+3D models, whole-slide images), with the formats it takes; :func:`sniff` reads
 the head of a file once and asks the kinds' detectors in turn, so that the readers
 are handed the format and never open a file to sniff it again. The content decides,
 never the file name; a name only chooses which reader explains why a file no format
@@ -23,6 +23,7 @@ from dicomize.documents import DOCUMENT_FORMATS, DocumentFormat, detect_document
 from dicomize.errors import InputError
 from dicomize.options import ConvertOptions
 from dicomize.readers import FALLBACK, FORMATS, Format, Source, detect_format
+from dicomize.slides import SLIDE_FORMATS, SLIDE_SUFFIXES, is_slide
 
 __all__ = ["HEAD", "KINDS", "Kind", "Sniffed", "content_kind", "sniff"]
 
@@ -37,8 +38,9 @@ class Kind:
 
     __slots__ = ("formats", "name", "noun")
 
-    #: ``picture``, ``video``, ``document`` or ``model``: a series holds one kind, since a
-    #: series has one Modality (PS3.3 A.1.2.3) and each kind's IODs have their own.
+    #: ``picture``, ``video``, ``document``, ``model`` or ``slide``: a series holds one
+    #: kind, since a series has one Modality (PS3.3 A.1.2.3) and each kind's IODs have
+    #: their own.
     name: str
     #: How a refusal names one ("a video clip").
     noun: str
@@ -78,6 +80,7 @@ KINDS: dict[str, Kind] = {
             noun="a 3D model",
             formats=tuple(fmt.name for fmt in DOCUMENT_FORMATS if fmt.kind == "model"),
         ),
+        Kind(name="slide", noun="a whole-slide image", formats=SLIDE_FORMATS),
     )
 }
 
@@ -152,6 +155,8 @@ def _decide(
         return Sniffed("picture" if rendered else document.kind, document=document)
     if head and is_video(head):
         return Sniffed("video")
+    if is_slide(head, name):
+        return Sniffed("slide")
     picture = _picture_format(head) if head else None  # empty: the reader says so
     if picture is FALLBACK and name is not None:
         return _by_name(name, picture)
@@ -162,6 +167,8 @@ def _by_name(name: str | os.PathLike[str], picture: Format) -> Sniffed:
     """No format takes the content: its name picks the reader that says why."""
     if Path(name).suffix.lower() in VIDEO_SUFFIXES:
         return Sniffed("video")  # FFmpeg names what is wrong with a clip
+    if Path(name).suffix.lower() in SLIDE_SUFFIXES:
+        return Sniffed("slide")  # the slide reader says what is wrong
     named = named_format(name)
     if named is not None:
         return Sniffed(named.kind, document=named)

@@ -47,6 +47,7 @@ from dicomize.dicom.uids import (
     VL_ENDOSCOPIC_IMAGE_STORAGE,
     VL_MICROSCOPIC_IMAGE_STORAGE,
     VL_PHOTOGRAPHIC_IMAGE_STORAGE,
+    VL_WHOLE_SLIDE_MICROSCOPY_IMAGE_STORAGE,
 )
 from dicomize.errors import MetadataError
 
@@ -350,6 +351,23 @@ IODS: dict[str, IOD] = {
             defaults={"BurnedInAnnotation": "YES"},
             chosen=False,
             mime_types=("application/pdf",),
+        ),
+        IOD(
+            name="wsm",
+            title="VL Whole Slide Microscopy Image",
+            section="A.32.8",
+            kind="slide",
+            sop_classes=(VL_WHOLE_SLIDE_MICROSCOPY_IMAGE_STORAGE,),
+            # C.8.12.3: the Whole Slide Microscopy Series module fixes SM.
+            **_fixed("SM", "VL Whole Slide Microscopy Image", "C.8.12.3"),
+            rules="dicomize.iods.vl_wsm",
+            summary="a whole-slide image: one instance per pyramid level, label, overview "
+            "and thumbnail, the scanner's tiles kept",
+            # C.8.12.4: a level shows tissue, never a name; the label and overview are
+            # set apart by the builder (they show the slide's label).
+            defaults={},
+            chosen=False,
+            mime_types=(),
         ),
         _model("stl", ENCAPSULATED_STL_STORAGE, "A.85.1"),
         _model("obj", ENCAPSULATED_OBJ_STORAGE, "A.85.2"),

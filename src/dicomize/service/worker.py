@@ -31,7 +31,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from dicomize.errors import ConfigError, DicomizeError, InputError, MetadataError, QueryError
+from dicomize.dicom.part10 import Part10Object
+from dicomize.errors import (
+    ConfigError,
+    DicomizeError,
+    InputError,
+    MetadataError,
+    QueryError,
+    UnsupportedInput,
+)
 from dicomize.files import kind_of, open_regular, printable
 from dicomize.options import ConvertOptions, SendOptions
 from dicomize.report import SendStatus
@@ -366,6 +374,9 @@ class Worker:
         ((_, encoded),) = encode_series([job.source], layers, options=options)
         if isinstance(encoded, DicomizeError):
             raise encoded
+        if not isinstance(encoded, Part10Object):
+            encoded.close()
+            raise UnsupportedInput("is a whole-slide image: convert it with dicomize convert")
         if output.is_relative_to(self.spool):
             # The service's own copy, patient data in nobody else's hands: the owner's alone.
             _private_folders(self.spool, output.parent)

@@ -1,0 +1,305 @@
+"""A slide → VL Whole Slide Microscopy Image instances, one per level and associated image.
+
+PS3.3 A.32.8: one series per slide (C.8.12.3, Modality SM) whose instances share
+a Frame of Reference (C.7.4.1, SLIDE_CORNER), the Specimen (C.7.6.22: the
+container is the slide, its identifier the user's ``ContainerIdentifier`` or the
+file name), the Optical Path (C.8.12.5: brightfield, with the scanner's ICC
+profile) and the scanner (Enhanced General Equipment, C.7.5.2, Type 1). Each
+instance is TILED_FULL (C.7.6.17.3): its frames are the tiles in row order, so no
+per-frame positions are written, and no Dimension Index (1C, not required for
+TILED_FULL; dciodvfy warns on one that points at the absent positions). The
+levels form one pyramid (Multi-Resolution Pyramid, C.8.12.17); the label,
+overview and thumbnail are single-frame instances of the same series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from dicomize.build import assemble, code_item
+from dicomize.dicom.icc import srgb_profile
+from dicomize.dicom.uids import derive_uid, is_encapsulated
+from dicomize.errors import UnsupportedInput
+from dicomize.iods import IOD, attributes_of
+from dicomize.slides.frames import pixel_data
+
+if TYPE_CHECKING:
+    from dicomize.dicom.part10 import Element, Part10Object
+    from dicomize.slides import Slide, SlideImage
+
+__all__ = ["NESTED", "build_slide", "instance_names"]
+
+#: Attributes a user gives that live inside the Specimen Description item (C.7.6.22).
+NESTED = ("SpecimenIdentifier", "SpecimenShortDescription")
+_SLIDE = ("433466003", "SCT", "Microscope slide")
+_BRIGHTFIELD = ("111744", "DCM", "Brightfield illumination")
+_FULL_SPECTRUM = ("414298005", "SCT", "Full Spectrum")
+#: Enhanced General Equipment (C.7.5.2): Type 1, and how a user gives each.
+_EQUIPMENT = (
+    ("Manufacturer", "manufacturer", "--manufacturer"),
+    ("ManufacturerModelName", "model", "--model-name"),
+    ("DeviceSerialNumber", "serial_number", "--device-serial-number"),
+    ("SoftwareVersions", "software", "--software-versions"),
+)
+#: The thickness of the section when nothing says (micrometres): Imaged Volume Depth and
+#: Slice Thickness are Type 1C for a VOLUME image and a slide's file never records them.
+_DEPTH_UM = 1.0
+
+
+def instance_names(slide: Slide) -> list[str]:
+    """Return the file name of each image's instance: ``level-0.dcm`` ..., ``label.dcm``."""
+    names = []
+    number = 0
+    for image in slide.images:
+        if image.flavour == "VOLUME":
+            names.append(f"level-{number}.dcm")
+            number += 1
+        else:
+            names.append(f"{image.flavour.lower()}.dcm")
+    return names
+
+
+def build_slide(
+    slide: Slide,
+    attributes: Mapping[str, Any],
+    *,
+    user: Mapping[str, Any],
+    iod: IOD,
+    first_number: int = 1,
+    sop_instance_uids: Iterator[str],
+    uid_root: str | None = None,
+) -> list[Part10Object]:
+    """Build one object per image of `slide`, in :attr:`Slide.images` order.
+
+    Parameters
+    ----------
+    slide : Slide
+        The slide read by :func:`dicomize.slides.open_slide`.
+    attributes : Mapping[str, Any]
+        The series' attributes (patient, study, series); those the IOD does not
+        define are left out.
+    user : Mapping[str, Any]
+        What the user gave: it wins over the slide's own metadata.
+    iod : IOD
+        The ``wsm`` row of :data:`dicomize.iods.IODS`.
+    sop_instance_uids : iterator of str
+        One new SOP Instance UID per image.
+
+    Raises
+    ------
+    UnsupportedInput
+        When the scanner's model, serial number or software, or the pixel size, is
+        neither in the slide's metadata nor given.
+    """
+    sop_class = iod.sop_classes[0]
+    allowed = attributes_of(sop_class)
+    shared = {keyword: value for keyword, value in attributes.items() if keyword in allowed}
+    series = str(shared["SeriesInstanceUID"])
+    shared.update(_equipment(slide, user))
+    acquired = str(user.get("AcquisitionDateTime") or slide.acquired or "")
+    if not acquired:
+        raise UnsupportedInput(
+            "does not say when it was scanned (Acquisition DateTime, Type 1): give it with "
+            "--set AcquisitionDateTime=YYYYMMDDHHMMSS"
+        )
+    base = slide.levels[0]
+    mpp = slide.mpp
+    if mpp is None:
+        raise UnsupportedInput(
+            "does not record its pixel size (microns per pixel): a whole-slide level needs "
+            "Pixel Spacing (PS3.3 C.8.12.4, 1C); give it with --set PixelSpacing=ROW\\COLUMN (mm)"
+        )
+    if "PixelSpacing" in user:
+        row, column = (float(v) * 1000 for v in _two(user["PixelSpacing"]))
+        mpp = (column, row)
+    container = str(user.get("ContainerIdentifier") or slide.name)[:64]
+    specimen = code_free_item(
+        SpecimenIdentifier=str(user.get("SpecimenIdentifier") or container)[:64],
+        SpecimenUID=derive_uid(series, "SpecimenUID", root=uid_root),
+        IssuerOfTheSpecimenIdentifierSequence=[],
+        SpecimenPreparationSequence=[],
+    )
+    if user.get("SpecimenShortDescription") or slide.description:
+        specimen.SpecimenShortDescription = str(
+            user.get("SpecimenShortDescription") or slide.description
+        )[:64]
+    path = code_free_item(
+        OpticalPathIdentifier="1",
+        OpticalPathDescription="Brightfield",
+        IlluminationTypeCodeSequence=[code_item(*_BRIGHTFIELD)],
+        IlluminationColorCodeSequence=[code_item(*_FULL_SPECTRUM)],
+        # C.8.12.5.1.1: colour images need the profile; sRGB where the scanner gave none.
+        ICCProfile=slide.icc_profile or srgb_profile(),
+    )
+    if slide.magnification:
+        path.ObjectiveLensPower = f"{slide.magnification:g}"
+    shared.update(
+        Modality="SM",
+        SOPClassUID=sop_class,
+        FrameOfReferenceUID=str(
+            user.get("FrameOfReferenceUID")
+            or derive_uid(series, "FrameOfReferenceUID", root=uid_root)
+        ),
+        PositionReferenceIndicator="SLIDE_CORNER",
+        ContentDate=acquired[:8],
+        ContentTime=acquired[8:14],
+        AcquisitionDateTime=acquired,
+        VolumetricProperties="VOLUME",
+        FocusMethod=str(user.get("FocusMethod") or "AUTO"),
+        ExtendedDepthOfField="NO",
+        # Rows run along the slide's long axis, the usual convention of slide scanners
+        # (PS3.3 C.8.12.4.1.4); the file says nothing more.
+        ImageOrientationSlide=["0", "-1", "0", "-1", "0", "0"],
+        TotalPixelMatrixFocalPlanes=1,
+        TotalPixelMatrixOriginSequence=[
+            code_free_item(XOffsetInSlideCoordinateSystem="0", YOffsetInSlideCoordinateSystem="0")
+        ],
+        DimensionOrganizationType="TILED_FULL",
+        DimensionOrganizationSequence=[
+            code_free_item(DimensionOrganizationUID=derive_uid(series, "Dimensions", root=uid_root))
+        ],
+        AcquisitionContextSequence=[],
+        ContainerIdentifier=container,
+        IssuerOfTheContainerIdentifierSequence=[],
+        ContainerTypeCodeSequence=[code_item(*_SLIDE)],
+        SpecimenDescriptionSequence=[specimen],
+        NumberOfOpticalPaths=1,
+        OpticalPathSequence=[path],
+    )
+    pyramid = derive_uid(series, "PyramidUID", root=uid_root)
+    objects = []
+    for number, image in enumerate(slide.images, start=first_number):
+        values = dict(shared)
+        values.update(_image(image, base, mpp, pyramid, slide.name))
+        values["InstanceNumber"] = str(number)
+        values["SOPInstanceUID"] = next(sop_instance_uids)
+        if image.flavour == "LABEL":
+            # Slide Label (C.8.12.8), Type 2: what the label says, when the user says.
+            values["BarcodeValue"] = str(user.get("BarcodeValue") or "")
+            values["LabelText"] = str(user.get("LabelText") or "")
+        values = {k: v for k, v in values.items() if k in allowed or k in _ALWAYS}
+        frames = image.frames
+        bulk: Element
+        if is_encapsulated(frames.transfer_syntax):
+            extended, value = pixel_data(frames)
+            values.update(extended)
+            bulk = (0x7FE00010, "OB", value, True)
+        else:
+            pixels = next(iter(frames.frames()))
+            bulk = (0x7FE00010, "OB", pixels, False)
+        objects.append(assemble(values, bulk, frames.transfer_syntax, notes=frames.notes))
+    return objects
+
+
+#: Set by the builder whatever the module tables say (the offset tables live beside Pixel Data).
+_ALWAYS = frozenset({"ExtendedOffsetTable", "ExtendedOffsetTableLengths"})
+
+
+def _image(
+    image: SlideImage, base: SlideImage, mpp: tuple[float, float], pyramid: str, name: str
+) -> dict[str, Any]:
+    frames = image.frames
+    flavour = image.flavour
+    derived = "DERIVED" if image.resampled else "ORIGINAL"
+    image_type = [derived, "PRIMARY", flavour, "RESAMPLED" if image.resampled else "NONE"]
+    shows_label = flavour in ("LABEL", "OVERVIEW")
+    values: dict[str, Any] = {
+        "ImageType": image_type,
+        "SpecimenLabelInImage": "YES" if shows_label else "NO",
+        # The label shows a name, handwriting or a barcode; tissue shows none.
+        "BurnedInAnnotation": "YES" if shows_label else "NO",
+        "NumberOfFrames": str(frames.count),
+        "TotalPixelMatrixColumns": image.width,
+        "TotalPixelMatrixRows": image.height,
+        "Rows": frames.rows,
+        "Columns": frames.columns,
+        "SamplesPerPixel": frames.samples,
+        "PhotometricInterpretation": frames.photometric,
+        "BitsAllocated": frames.bits,
+        "BitsStored": frames.bits,
+        "HighBit": frames.bits - 1,
+        "PixelRepresentation": 0,
+    }
+    if frames.samples > 1:
+        values["PlanarConfiguration"] = 0
+    measures = code_free_item()
+    if flavour in ("VOLUME", "THUMBNAIL"):
+        # The level's spacing from the base's, by its own size in each direction.
+        across = mpp[0] / 1000 * base.width / image.width
+        down = mpp[1] / 1000 * base.height / image.height
+        measures.PixelSpacing = [_ds(down), _ds(across)]
+        measures.SliceThickness = _ds(_DEPTH_UM / 1000)
+        values["ImagedVolumeWidth"] = base.width * mpp[0] / 1000
+        values["ImagedVolumeHeight"] = base.height * mpp[1] / 1000
+        values["ImagedVolumeDepth"] = _DEPTH_UM
+    if flavour == "VOLUME":
+        values["PyramidUID"] = pyramid
+        values["PyramidLabel"] = name[:64]
+    values["SharedFunctionalGroupsSequence"] = [
+        code_free_item(
+            PixelMeasuresSequence=[measures],
+            WholeSlideMicroscopyImageFrameTypeSequence=[code_free_item(FrameType=image_type)],
+            OpticalPathIdentificationSequence=[code_free_item(OpticalPathIdentifier="1")],
+        )
+    ]
+    values.update(_lossy(frames.lossy))
+    return values
+
+
+def _lossy(steps: tuple[tuple[str, float | None], ...]) -> dict[str, Any]:
+    # C.7.6.1.1.5: every lossy step in order; a ratio is written only where it is known.
+    if not steps:
+        return {"LossyImageCompression": "00"}
+    values: dict[str, Any] = {
+        "LossyImageCompression": "01",
+        "LossyImageCompressionMethod": [method for method, _ in steps],
+    }
+    ratios = [ratio for _, ratio in steps]
+    if all(ratio is not None for ratio in ratios):
+        values["LossyImageCompressionRatio"] = [f"{ratio:.10g}"[:16] for ratio in ratios]
+    return values
+
+
+def _equipment(slide: Slide, user: Mapping[str, Any]) -> dict[str, str]:
+    values = {}
+    for keyword, attribute, flag in _EQUIPMENT:
+        value = str(user.get(keyword) or getattr(slide, attribute) or "")
+        if not value:
+            raise UnsupportedInput(
+                f"does not name its scanner's {_NOUNS[keyword]} "
+                f"({keyword}, Type 1 in Enhanced General Equipment): give it with {flag}"
+            )
+        values[keyword] = value[:64]
+    return values
+
+
+_NOUNS = {
+    "Manufacturer": "maker",
+    "ManufacturerModelName": "model",
+    "DeviceSerialNumber": "serial number",
+    "SoftwareVersions": "software version",
+}
+
+
+def code_free_item(**values: Any) -> Any:  # noqa: ANN401  (a pydicom Dataset)
+    """Return a sequence item holding `values` (keyword → value)."""
+    from pydicom.dataset import Dataset
+
+    item = Dataset()
+    for keyword, value in values.items():
+        setattr(item, keyword, value)
+    return item
+
+
+def _two(value: object) -> list[str]:
+    parts = value if isinstance(value, list | tuple) else str(value).split("\\")
+    if len(parts) != 2:  # noqa: PLR2004
+        raise UnsupportedInput(f"PixelSpacing needs two values (row\\column), got {value!r}")
+    return [str(part) for part in parts]
+
+
+def _ds(value: float) -> str:
+    """Return `value` as a Decimal String of at most 16 characters (PS3.5 6.2)."""
+    text = f"{value:.10g}"
+    return text if len(text) <= 16 else f"{value:.6e}"  # noqa: PLR2004
