@@ -162,6 +162,7 @@ LAYERS = [
     "send",
     "validate",
     "consistency",
+    "_extract_tiled",
     "_extract",
     "_api",
     "_convert",

@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 from dicomize.dicom.uids import (
     ALL_VIDEO_SYNTAXES,
@@ -86,12 +86,20 @@ class FileSpan:
                     yield chunk
 
 
+class Writes(Protocol):
+    """Content made as it is written (a seekable stream: a TIFF's offsets are filled in)."""
+
+    def write_to(self, stream: BinaryIO) -> None:
+        """Write the content to `stream`."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Extracted:
     """What a DICOM file holds, ready to be written."""
 
-    #: The bytes, or (a video stream) where they lie in the file.
-    content: bytes | FileSpan
+    #: The bytes, where they lie in the file (a video stream), or what writes them (a
+    #: whole tiled level: :class:`dicomize._extract_tiled.TiledPicture`).
+    content: bytes | FileSpan | Writes
     #: The file suffix for it (``".pdf"``, ``".png"``, ``".mp4"``, ...).
     suffix: str
     #: What it is, for people (``"encapsulated application/pdf"``).
@@ -99,17 +107,27 @@ class Extracted:
 
     @property
     def data(self) -> bytes:
-        """All the bytes (a video stream is read into memory for this)."""
+        """All the bytes (a video stream or a tiled level is made in memory for this)."""
         content = self.content
-        return content if isinstance(content, bytes) else b"".join(content.chunks())
+        if isinstance(content, bytes):
+            return content
+        if isinstance(content, FileSpan):
+            return b"".join(content.chunks())
+        import io
+
+        buffer = io.BytesIO()
+        content.write_to(buffer)
+        return buffer.getvalue()
 
     def write_to(self, stream: BinaryIO) -> None:
         """Write the bytes to `stream`, a piece at a time."""
         if isinstance(self.content, bytes):
             stream.write(self.content)
-        else:
+        elif isinstance(self.content, FileSpan):
             for chunk in self.content.chunks():
                 stream.write(chunk)
+        else:
+            self.content.write_to(stream)
 
 
 def extract(path: str | os.PathLike[str], *, raw: bool = False, frame: int = 1) -> Extracted:

@@ -26,8 +26,9 @@ def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser: 
         "with its original bytes, a passed-through JPEG or JPEG 2000 codestream as it is "
         "stored, or any other image as a PNG (through its Modality and VOI transforms; "
         "--raw: the stored values). A multi-frame image gives one file per frame, "
-        "OUT-0001.png and on, unless --frame picks one. Any producer's files, not only "
-        "dicomize's.",
+        "OUT-0001.png and on, unless --frame picks one. A tiled image (a whole-slide "
+        "level) gives its whole picture as a tiled TIFF, or --region's as PNG or TIFF (by "
+        "OUT's suffix). Any producer's files, not only dicomize's.",
     )
     parser.add_argument("input", metavar="FILE.dcm", help="a DICOM file")
     parser.add_argument(
@@ -38,6 +39,13 @@ def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser: 
     )
     parser.add_argument(
         "--frame", type=positive_int, metavar="N", help="images: only frame N (from 1)"
+    )
+    parser.add_argument(
+        "--region",
+        type=_region,
+        metavar="X,Y,W,H",
+        help="tiled images (slides): only this region of the level, in pixels from its top "
+        "left; PNG or TIFF by OUT's suffix (default PNG)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     add_verbosity(parser)
@@ -50,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     from dicomize._write import write_atomically
 
     try:
-        if args.frame is not None:
+        if args.frame is None and (args.region is not None or _tiled(args.input)):
+            found = [_tiled_picture(args)]
+        elif args.frame is not None:
             found = [extract(args.input, raw=args.raw, frame=args.frame)]
         else:
             found = extract_all(args.input, raw=args.raw)
@@ -64,6 +74,29 @@ def run(args: argparse.Namespace) -> int:
         where = str(outputs[0]) if len(outputs) == 1 else f"{outputs[0]} ... {outputs[-1]}"
         print(f"{args.input} -> {where} ({found[0].kind})", file=sys.stderr)
     return EXIT_OK
+
+
+def _tiled(path: str) -> bool:
+    from dicomize._extract_tiled import is_tiled
+
+    return is_tiled(path)
+
+
+def _tiled_picture(args: argparse.Namespace) -> Extracted:
+    from dicomize._extract_tiled import extract_tiled
+
+    default = ".png" if args.region is not None else ".tif"
+    suffix = Path(args.output).suffix.lower() if args.output else default
+    return extract_tiled(args.input, region=args.region, suffix=suffix or default)
+
+
+def _region(text: str) -> tuple[int, int, int, int]:
+    parts = text.replace(" ", "").split(",")
+    try:
+        x, y, width, height = (int(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"X,Y,W,H in pixels, got {text!r}") from None
+    return x, y, width, height
 
 
 def _outputs(args: argparse.Namespace, found: list[Extracted]) -> list[Path]:

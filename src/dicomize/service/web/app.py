@@ -1354,14 +1354,14 @@ def _read_attributes(path: str, stamp: int) -> dict[str, Any]:  # noqa: ARG001  
 
 def _render_thumbnail(path: str, stamp: int) -> bytes | None:  # noqa: ARG001  (a cache key)
     """Render a PNG of the object at `path`: its first frame or page, from the object itself."""
-    from dicomize._extract import extract
+    from dicomize._extract import FileSpan, extract
 
     try:
         found = extract(path)
     except DicomizeError:
         return None
     if (
-        not isinstance(found.content, bytes)
+        isinstance(found.content, FileSpan)
         and sum(n for _, n in found.content.ranges) > _PREVIEW_VIDEO
     ):
         return None  # a long clip is not read into memory for a thumbnail
