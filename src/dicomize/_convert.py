@@ -558,10 +558,8 @@ class _Plan:
 
     def _slide_series(self, offset: int) -> dict[str, Any]:
         """Return the series attributes of the call's next slide: each is a series of its own."""
-        from dicomize.iods.vl_wsm import NESTED
-
         iod = IODS["wsm"]
-        extra = outside({k: v for k, v in self.user.items() if k not in NESTED}, iod.sop_classes)
+        extra = outside(self.user, iod.sop_classes)
         if extra and not self.options.allow_extra:
             raise _outside_error(extra[0], self.user[extra[0]], iod.title)
         attributes, _ = self._place(offset, "slide")

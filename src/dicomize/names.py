@@ -57,6 +57,16 @@ METADATA_FLAGS: tuple[tuple[str, str, str], ...] = (
         "DocumentTitle",
         "a document's title (default: the PDF's own Title, else the file name)",
     ),
+    (
+        "--slide-id",
+        "ContainerIdentifier",
+        "whole-slide images: the slide's barcode or identifier (default: the file's name)",
+    ),
+    (
+        "--specimen-description",
+        "SpecimenShortDescription",
+        "whole-slide images: what is on the slide (stain, tissue), 64 characters at most",
+    ),
     ("--species", "PatientSpeciesDescription", "veterinary patient, e.g. 'Canis lupus familiaris'"),
     ("--breed", "PatientBreedDescription", "veterinary breed"),
     ("--responsible-person", "ResponsiblePerson", "owner of an animal, Family^Given"),

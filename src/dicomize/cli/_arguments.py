@@ -239,6 +239,13 @@ def _add_pixels(parser: argparse.ArgumentParser) -> None:
         help=f"refuse larger pictures (default {_default(ConvertOptions, 'max_pixels')})",
     )
     pixels.add_argument(
+        "--max-slide-pixels",
+        type=positive_int,
+        metavar="N",
+        help="refuse whole-slide images whose largest level has more pixels (default "
+        f"{_default(ConvertOptions, 'max_slide_pixels')}; a slide is never decoded whole)",
+    )
+    pixels.add_argument(
         "--uid-root",
         metavar="ROOT",
         help="your organisation's UID root (default: 2.25 UUID-derived UIDs)",

@@ -60,6 +60,7 @@ __all__ = [
     "IOD",
     "IODS",
     "ORDER_KEYWORDS",
+    "PLACED_IN_ITEMS",
     "attributes_of",
     "chosen",
     "modality_for",
@@ -420,12 +421,27 @@ def _table() -> dict[str, dict[str, list[str]]]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
+#: Attributes a user gives by keyword that the IOD's builder places inside an item of the
+#: object (C.7.6.22: a slide's specimen is an item of the Specimen Description Sequence).
+PLACED_IN_ITEMS: dict[str, frozenset[str]] = {
+    VL_WHOLE_SLIDE_MICROSCOPY_IMAGE_STORAGE: frozenset(
+        {"SpecimenIdentifier", "SpecimenShortDescription"}
+    ),
+}
+
+
 @functools.cache
 def attributes_of(sop_class: str) -> frozenset[str]:
-    """Return the keywords of the top-level attributes of `sop_class`'s IOD."""
+    """Return the keywords of the top-level attributes of `sop_class`'s IOD.
+
+    Those its builder places inside an item (:data:`PLACED_IN_ITEMS`) count too: a
+    user gives them as any other.
+    """
     table = _table()
     modules = table["sop_classes"][sop_class]
-    return frozenset(keyword for module in modules for keyword in table["modules"][module])
+    return frozenset(
+        keyword for module in modules for keyword in table["modules"][module]
+    ) | PLACED_IN_ITEMS.get(sop_class, frozenset())
 
 
 def outside(keywords: Iterable[str], sop_classes: Iterable[str]) -> list[str]:

@@ -21,17 +21,14 @@ from dicomize.build import assemble, code_item
 from dicomize.dicom.icc import srgb_profile
 from dicomize.dicom.uids import derive_uid, is_encapsulated
 from dicomize.errors import UnsupportedInput
-from dicomize.iods import IOD, attributes_of
+from dicomize.iods import IOD, PLACED_IN_ITEMS, attributes_of
 from dicomize.slides.frames import pixel_data
 
 if TYPE_CHECKING:
     from dicomize.dicom.part10 import Element, Part10Object
     from dicomize.slides import Slide, SlideImage
 
-__all__ = ["NESTED", "build_slide", "instance_names"]
-
-#: Attributes a user gives that live inside the Specimen Description item (C.7.6.22).
-NESTED = ("SpecimenIdentifier", "SpecimenShortDescription")
+__all__ = ["build_slide", "instance_names"]
 _SLIDE = ("433466003", "SCT", "Microscope slide")
 _BRIGHTFIELD = ("111744", "DCM", "Brightfield illumination")
 _FULL_SPECTRUM = ("414298005", "SCT", "Full Spectrum")
@@ -93,7 +90,8 @@ def build_slide(
         neither in the slide's metadata nor given.
     """
     sop_class = iod.sop_classes[0]
-    allowed = attributes_of(sop_class)
+    # What goes into the specimen's item is not an attribute of the object itself.
+    allowed = attributes_of(sop_class) - PLACED_IN_ITEMS[sop_class]
     shared = {keyword: value for keyword, value in attributes.items() if keyword in allowed}
     series = str(shared["SeriesInstanceUID"])
     shared.update(_equipment(slide, user))

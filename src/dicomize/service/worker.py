@@ -6,15 +6,24 @@ after a crash between its work and that update:
 * **convert** derives every UID from the journal's seed and the job (its SOP
   Instance UID from the job alone, so two jobs never share one, whatever their
   bytes), and keeps an output already written with this job's SOP Instance UID,
-  so a conversion done twice gives one object;
-* **send** sends that object again if the crash came before the update; the
-  PACS sees the same SOP Instance UID and stores one instance;
+  so a conversion done twice gives one object. A whole-slide image gives a
+  folder of objects (its levels, label, overview, thumbnail), a series of its
+  own, renamed into place whole: one whose first level has this job's UID is
+  kept the same way;
+* **send** sends those objects again if the crash came before the update; the
+  PACS sees the same SOP Instance UIDs and stores one instance of each;
 * **file** records where the source goes before moving it, and finishes the
   move on restart.
 
 A failed send waits (``retry_after``, doubling up to ``retry_max``) while the
 other jobs go on; after ``give_up_after`` seconds it fails. Nothing is deleted
 before the PACS has taken responsibility for it.
+
+A watched file is converted only if it stays as it was taken (size and time)
+until its objects are written: one that changed meanwhile was still being
+written (a scanner that paused longer than the settle time), so what was made of
+it is removed and its job forgotten, and the watcher takes it again once it
+settles. Neither a half-written file's objects nor its failure are ever kept.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from typing import Any, Protocol
 from dicomize.dicom.part10 import Part10Object
 from dicomize.errors import (
     ConfigError,
+    CorruptImage,
     DicomizeError,
     InputError,
     MetadataError,
@@ -58,6 +68,13 @@ _SEND_BATCH = 64
 _REASON = 2000
 #: How much of a value a message of the worker's own quotes.
 _QUOTED = 80
+#: A slide's first level: the proof that its folder, renamed into place whole, is complete.
+_SLIDE_FIRST = "level-0.dcm"
+#: Why the web page refuses a whole-slide image (uploaded through a browser, one is GBs).
+SLIDE_ON_THE_PAGE = (
+    "is a whole-slide image: the page does not take slides; put it in a watched folder "
+    "(dicomize watch), or convert it with dicomize convert"
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -192,26 +209,69 @@ class Worker:
     # -- convert ------------------------------------------------------------------------------
 
     def convert(self, job: Job) -> Job:
-        """Convert one job's source; the job is then held, to be sent, or stored."""
+        """Convert one job's source; the job is then held, to be sent, or stored.
+
+        A watched file that changed while it was converted is taken again once it
+        settles (:meth:`_retake`), whatever came of it.
+        """
         try:
-            output, notes, recorded = self._produce(job)
-        except QueryError as exc:
+            outputs, notes, recorded = self._produce(job)
+        except Exception as exc:  # one bad file never stops the service
+            if self._rewritten(job):  # cut short by its writer, not broken: not failed
+                return self._retake(job, [])
+            return self._refused(job, exc)
+        if self._rewritten(job):
+            return self._retake(job, outputs)
+        return self._converted(job, outputs, notes, recorded)
+
+    def _refused(self, job: Job, exc: Exception) -> Job:
+        """End (or, for a worklist that did not answer, put off) a job that did not convert."""
+        if isinstance(exc, QueryError):
             if not exc.reached:  # the worklist is down: ask again later
                 return self._wait(job, str(exc))
             return self.fail(job, f"{job.name}: identity not resolved: {exc}")
-        except InputError as exc:  # its message names the file
+        if isinstance(exc, InputError):  # its message names the file
             return self.fail(job, str(exc))
-        except DicomizeError as exc:
+        if isinstance(exc, DicomizeError):
             return self.fail(job, f"{job.name}: {exc}")
-        except Exception as exc:  # one bad file never stops the service
-            logger.debug("unexpected error converting job %d", job.id, exc_info=True)
-            return self.fail(job, f"{job.name}: internal error: {_cut(repr(exc))}")
-        return self._converted(job, output, notes, recorded)
+        logger.debug("unexpected error converting job %d", job.id, exc_info=exc)
+        return self.fail(job, f"{job.name}: internal error: {_cut(repr(exc))}")
+
+    def _rewritten(self, job: Job) -> bool:
+        """Tell whether a watched file is no longer as it was taken: its writer was not done.
+
+        The watcher takes a file whose size and time stayed the same for the settle
+        time; a writer that paused longer (a scanner writing a slide of gigabytes) and
+        went on changes them again. An upload is the service's own copy: never.
+        """
+        if job.origin != "watch":
+            return False
+        try:
+            found = os.lstat(job.source)
+        except OSError:  # gone: converting it said so, or will
+            return False
+        return (found.st_size, found.st_mtime_ns) != (job.size, job.mtime_ns)
+
+    def _retake(self, job: Job, outputs: list[Path]) -> Job:
+        """Drop what was made of a file still being written; the watcher takes it again.
+
+        Its job is forgotten, not failed: the file is left where it is, and once its
+        size and time settle again it is a new job, converted whole.
+        """
+        logger.info(
+            "job %d: its file changed while it was converted (still being written); "
+            "it is taken again once it settles",
+            job.id,
+        )
+        _remove(outputs)
+        if not self.journal.forget(job):  # changed meanwhile: seen again at the next step
+            return self.journal.get(job.id) or job
+        return job
 
     def _converted(
-        self, job: Job, output: Path, notes: tuple[str, ...], recorded: dict[str, Any]
+        self, job: Job, outputs: list[Path], notes: tuple[str, ...], recorded: dict[str, Any]
     ) -> Job:
-        """Record the object of `job` (held, to be sent, or stored) and what it fixes."""
+        """Record the objects of `job` (held, to be sent, or stored) and what they fix."""
         if job.origin == "web":
             state = JobState.HELD
         else:
@@ -222,7 +282,7 @@ class Worker:
         done = self.journal.update_unchanged(
             job,
             state=state,
-            outputs=[str(output)],
+            outputs=[str(output) for output in outputs],
             error="",
             attempts=0,
             next_try=0.0,
@@ -232,44 +292,53 @@ class Worker:
             # Changed as it converted (a setting, a move, a removal on the page): the object
             # has the old values, and the job is converted again as it now is, if at all.
             logger.info("job %d: changed while converting; its object is made again", job.id)
-            output.unlink(missing_ok=True)
+            _remove(outputs)
             return self.journal.get(job.id) or job
         return done
 
-    def _produce(self, job: Job) -> tuple[Path, tuple[str, ...], dict[str, Any]]:
-        """Write (and check) the object of `job`.
+    def _produce(self, job: Job) -> tuple[list[Path], tuple[str, ...], dict[str, Any]]:
+        """Write (and check) the objects of `job`: one, or a slide's folder of them.
 
-        Return it, the notes on the way, and the journal fields to record with it
+        Return them, the notes on the way, and the journal fields to record with them
         (:meth:`_place`).
         """
-        layers, recorded = self._place(job)
+        layers, recorded, kind = self._place(job)
         with contextlib.suppress(OSError):  # one that is gone is the encoder's to report
             mode = os.lstat(job.source).st_mode
             if not stat.S_ISREG(mode):  # replaced since it was taken: never read through a link
                 raise InputError(f"not a regular file: {kind_of(mode)}", printable(job.name))
-        output = self._output_path(job, str(layers["SOPInstanceUID"]))
-        notes = self._write(job, layers, output)
+        slide = kind == "slide"
+        output = self._output_path(job, str(layers["SOPInstanceUID"]), slide=slide)
+        outputs, notes = self._write(job, layers, output, slide=slide)
         if self.settings.verify:
             from dicomize.validate import validate_file
 
-            verdict = validate_file(output)
-            if not verdict.ok:
-                output.unlink(missing_ok=True)
-                raise ConfigError(verdict.first_error())
-        return output, notes, recorded
+            for path in outputs:  # each of a slide's objects
+                verdict = validate_file(path)
+                if not verdict.ok:
+                    _remove(outputs)
+                    error = verdict.first_error()
+                    raise ConfigError(f"{path.name}: {error}" if slide else error)
+        return outputs, notes, recorded
 
     def _layers(self, job: Job) -> dict[str, Any]:
         """Return the attributes of one job's object (:meth:`_place`)."""
         return self._place(job)[0]
 
-    def _place(self, job: Job) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _place(self, job: Job) -> tuple[dict[str, Any], dict[str, Any], str | None]:
         """Merge the attributes of one job: settings < worklist < the file's own, UIDs derived.
 
         Its study's and series' attributes are those the first object of each fixed
         (:meth:`Journal.first`): a value the job does not give is taken from there, and
         one that differs fails the job, whose object would contradict its study or series
         (PS3.3 A.1.2). Also return the journal fields to record with the object: its
-        study and series, and what it fixes as the first of either.
+        study and series, and what it fixes as the first of either; and the kind of
+        content it is (None for an upload: the page's series says).
+
+        A whole-slide image is a series of its own (its levels share one Frame of
+        Reference), derived from its SOP Instance UID and numbered by its place in the
+        folder, as ``dicomize batch`` numbers it; its objects' UIDs are derived from
+        that SOP Instance UID.
         """
         from dicomize._convert import IDENTITY, series_of_kind
         from dicomize.consistency import SERIES_ATTRIBUTES, STUDY_ATTRIBUTES
@@ -315,10 +384,21 @@ class Worker:
         )
         given = {key: _text(value) for key, value in merged.items() if _text(value)}
         number, unnumbered = int(given.get("SeriesNumber", 1)), 1
+        # The job, not the content: the same bytes taken twice (another patient, another
+        # visit, a re-drop) are two instances; only this job's retry gives this UID again.
+        # The time it was taken too: an id freed by retention may be given again.
+        sop_uid = derive_uid(self.seed, "sop", str(job.id), repr(job.created), root=root)
+        kind = None
         if job.origin != "web":  # the page gives each kind a series of its own, in sight
             kind = content_kind(job.source, self._options(job))
             unnumbered = series_of_kind(series, 1, kind, root=root)[1]
             series, number = series_of_kind(series, number, kind, root=root)
+            own = {**self.settings.metadata, **job.metadata}
+            if kind == "slide" and "SeriesInstanceUID" not in own:
+                # Each slide is a series of its own, numbered by its place in the folder.
+                series = derive_uid(sop_uid, "series", root=root)
+                number += job.instance_number - 1
+                unnumbered += job.instance_number - 1
         if "SeriesNumber" in given:
             given["SeriesNumber"] = str(number)
         # Whose study it is chooses the study: the rest is the study's own.
@@ -342,50 +422,79 @@ class Worker:
             "SeriesInstanceUID": series,
             "SeriesNumber": values.get("SeriesNumber", str(number)),
             "InstanceNumber": str(job.instance_number),
-            # The job, not the content: the same bytes taken twice (another patient, another
-            # visit, a re-drop) are two instances; only this job's retry gives this UID again.
-            # The time it was taken too: an id freed by retention may be given again.
-            "SOPInstanceUID": derive_uid(
-                self.seed, "sop", str(job.id), repr(job.created), root=root
-            ),
+            "SOPInstanceUID": sop_uid,
         }
-        return layers, {"study": study, "series": series, "first": first}
+        return layers, {"study": study, "series": series, "first": first}, kind
 
     def _options(self, job: Job) -> ConvertOptions:
         return replace(
             self.settings.convert_options, temporary_folder=str(self.output), **job.options
         )
 
-    def _output_path(self, job: Job, sop_uid: str) -> Path:
-        """Return the output beside its siblings; a name taken by another object gets the id."""
-        relative = Path(job.name).with_suffix(".dcm")
-        path = self.output / relative
+    def _output_path(self, job: Job, sop_uid: str, *, slide: bool = False) -> Path:
+        """Return the output beside its siblings; a name taken by another object gets the id.
+
+        A slide's is a folder, named as its file's object would be without ``.dcm``.
+        """
+        path = self.output / Path(job.name).with_suffix(".dcm")
+        if slide:
+            folder = path.with_suffix("")
+            root = self.settings.convert_options.uid_root
+            if os.path.lexists(folder) and not _is_slide(folder, sop_uid, root):
+                folder = folder.with_name(f"{folder.name}.{job.id}")
+            return folder
         if path.exists() and not _is_object(path, sop_uid):
             path = path.with_name(f"{path.stem}.{job.id}.dcm")
         return path
 
-    def _write(self, job: Job, layers: dict[str, Any], output: Path) -> tuple[str, ...]:
+    def _write(
+        self, job: Job, layers: dict[str, Any], output: Path, *, slide: bool = False
+    ) -> tuple[list[Path], tuple[str, ...]]:
+        """Write the objects of `job` at `output` (a slide's folder); return them and notes."""
         from dicomize._convert import encode_series
-        from dicomize._write import write_object
+        from dicomize._write import write_folder, write_object
 
-        if _is_object(output, str(layers["SOPInstanceUID"])):
-            return ()  # written before a crash: the same object again
+        sop_uid = str(layers["SOPInstanceUID"])
+        root = self.settings.convert_options.uid_root
+        if slide and _is_slide(output, sop_uid, root):
+            return _slide_files(output), ()  # written before a crash: the same objects again
+        if not slide and _is_object(output, sop_uid):
+            return [output], ()  # written before a crash: the same object again
         options = self._options(job)
         ((_, encoded),) = encode_series([job.source], layers, options=options)
         if isinstance(encoded, DicomizeError):
             raise encoded
-        if not isinstance(encoded, Part10Object):
-            encoded.close()
-            raise UnsupportedInput("is a whole-slide image: convert it with dicomize convert")
-        if output.is_relative_to(self.spool):
+        if isinstance(encoded, Part10Object) == slide:
+            if not isinstance(encoded, Part10Object):
+                encoded.close()
+                if job.origin == "web":
+                    raise UnsupportedInput(SLIDE_ON_THE_PAGE, job.name)
+            # Read as another kind a moment ago (content_kind): its writer is at it.
+            raise CorruptImage("changed while it was read", job.name)
+        private = output.is_relative_to(self.spool)
+        if private:
             # The service's own copy, patient data in nobody else's hands: the owner's alone.
             _private_folders(self.spool, output.parent)
-            write_object(encoded, output, overwrite=output.exists())
-            output.chmod(0o600)
         else:  # the user's: as the umask makes it
             output.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(encoded, Part10Object):
             write_object(encoded, output, overwrite=output.exists())
-        return encoded.notes
+            if private:
+                output.chmod(0o600)
+            return [output], encoded.notes
+        with encoded:  # a slide: its tiles are read from the file as they are written
+            written = write_folder(
+                list(zip(encoded.names, encoded.objects, strict=True)),
+                output,
+                overwrite=os.path.lexists(output),
+            )
+            notes = encoded.notes
+        paths = [Path(path) for path in written]
+        if private:
+            output.chmod(0o700)
+            for path in paths:
+                path.chmod(0o600)
+        return paths, notes
 
     # -- send ---------------------------------------------------------------------------------
 
@@ -470,10 +579,12 @@ class Worker:
         forgotten = self.journal.expire(moment - self.settings.keep_for)
         for job in forgotten:
             held = job.state == JobState.HELD
-            for output in map(Path, job.outputs):
-                # By where it is, not by today's settings: an earlier run may have had -o.
-                if held or output.is_relative_to(self.spool):
-                    output.unlink(missing_ok=True)
+            # By where it is, not by today's settings: an earlier run may have had -o.
+            _remove(
+                output
+                for output in map(Path, job.outputs)
+                if held or output.is_relative_to(self.spool)
+            )
             if held or (job.origin == "web" and job.state == JobState.FAILED):
                 source = Path(job.source)  # an upload: the service's own copy
                 source.unlink(missing_ok=True)
@@ -509,9 +620,8 @@ class Worker:
             logger.debug("job %d: %s stays where it is", job.id, printable(job.source))
         self.filing.filed(job, destination, error)
         if self.settings.output is None:
-            # The spool's copy: the PACS has the object, or the source is filed as failed.
-            for output in job.outputs:
-                Path(output).unlink(missing_ok=True)
+            # The spool's copy: the PACS has the objects, or the source is filed as failed.
+            _remove(job.outputs)
         state = JobState.FAILED if error else JobState.DONE
         if not error:
             logger.info("job %d: done", job.id)
@@ -624,6 +734,44 @@ def _private_folders(root: Path, folder: Path) -> None:
         here.mkdir(parents=True, exist_ok=True, mode=0o700)
         with contextlib.suppress(PermissionError):
             here.chmod(0o700)
+
+
+def _remove(outputs: Iterable[str | Path]) -> None:
+    """Delete a job's objects; a slide's folder goes with them once it is empty."""
+    folders: set[Path] = set()
+    for output in map(Path, outputs):
+        output.unlink(missing_ok=True)
+        if output.name == _SLIDE_FIRST:
+            folders.add(output.parent)
+    for folder in folders:
+        with contextlib.suppress(OSError):  # something else is in it: left as it is
+            folder.rmdir()
+
+
+def _slide_files(folder: Path) -> list[Path]:
+    """Return the objects in a slide's folder, its levels first, as they were written."""
+
+    def order(path: Path) -> tuple[int, int, str]:
+        level = path.stem.removeprefix("level-")
+        return (0, int(level), "") if level.isdigit() else (1, 0, path.name)
+
+    return sorted(
+        (path for path in folder.iterdir() if path.suffix == ".dcm" and path.is_file()),
+        key=order,
+    )
+
+
+def _is_slide(folder: Path, sop_uid: str, root: str | None) -> bool:
+    """Tell whether `folder` is a slide's complete folder of objects for this SOP Instance UID.
+
+    It is renamed into place whole: its first level, with the UID derived for it, is
+    the proof. A link is never one.
+    """
+    from dicomize.dicom.uids import derive_uid
+
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    return _is_object(folder / _SLIDE_FIRST, derive_uid(sop_uid, "slide", "0", root=root))
 
 
 def _is_object(path: Path, sop_uid: str) -> bool:
