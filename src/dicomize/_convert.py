@@ -550,6 +550,7 @@ class _Plan:
                 first_number=self.first_number,
                 sop_instance_uids=self._slide_uids(slide),
                 uid_root=self.options.uid_root,
+                mpp_given=self.options.mpp,
             )
         except BaseException:
             slide.close()

@@ -23,6 +23,8 @@ MODEL_UNITS = ("m", "cm", "mm", "um")
 _DPI_RANGE = (36, 1200)
 #: x264 and x265 constant rate factors run 0 (lossless) to 51.
 _MAX_CRF = 51
+#: A pixel of a whole-slide image is at most this wide (micrometres): a 1 mm pixel is no scan.
+_MAX_MPP = 1000.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -41,6 +43,9 @@ class ConvertOptions:
         never decoded whole (its tiles stream through), so the limit is a sanity
         check on its header: the default, 40 gigapixels, is twice the largest
         slides scanned at 80x.
+    mpp : float or None
+        Whole-slide images: micrometres per pixel of the largest level, for a slide
+        whose file does not record it (or records it wrongly). None: the file's.
     uid_root : str or None
         Organisation UID root for new UIDs; None gives ``2.25.<uuid>`` UIDs.
     passthrough : bool
@@ -106,6 +111,7 @@ class ConvertOptions:
     background: tuple[int, int, int] = (255, 255, 255)
     max_pixels: int = 150_000_000
     max_slide_pixels: int = 40_000_000_000
+    mpp: float | None = None
     uid_root: str | None = None
     passthrough: bool = True
     keep_jpeg_metadata: bool = False
@@ -133,6 +139,8 @@ class ConvertOptions:
             raise ConfigError("max_pixels must be positive")
         if self.max_slide_pixels < 1:
             raise ConfigError("max_slide_pixels must be positive")
+        if self.mpp is not None and not 0 < self.mpp < _MAX_MPP:
+            raise ConfigError(f"mpp must be between 0 and {_MAX_MPP} micrometres, got {self.mpp}")
         if self.uid_root is not None:
             from dicomize.dicom.uids import check_uid_root  # not for --help
 

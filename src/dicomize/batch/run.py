@@ -318,7 +318,9 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
     kind = content_kind(item.source, options)
     # Names as text, not pathlib: this runs hundreds of times a second. A slide is many
     # objects: they go into a folder named as its file would be.
-    output = os.path.splitext(item.output)[0] if kind == "slide" else item.output
+    output = (
+        os.path.splitext(item.output)[0].removesuffix(".ome") if kind == "slide" else item.output
+    )
     present = os.path.exists(output)
     if present and _complete(output, sop_uid, kind == "slide", root):
         # Killed between linking the output into place and removing its temporary name,

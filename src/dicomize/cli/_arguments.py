@@ -246,6 +246,13 @@ def _add_pixels(parser: argparse.ArgumentParser) -> None:
         f"{_default(ConvertOptions, 'max_slide_pixels')}; a slide is never decoded whole)",
     )
     pixels.add_argument(
+        "--mpp",
+        type=float,
+        metavar="UM",
+        help="whole-slide images: micrometres per pixel of the largest level, for a slide "
+        "whose file does not record it",
+    )
+    pixels.add_argument(
         "--uid-root",
         metavar="ROOT",
         help="your organisation's UID root (default: 2.25 UUID-derived UIDs)",

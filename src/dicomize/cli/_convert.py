@@ -155,7 +155,7 @@ def _write_slide(
     if destination is None:
         fail(f"{source!s}: a whole-slide image is several objects: name an output folder (-o)")
         return None
-    folder = destination.parent / destination.stem
+    folder = destination.parent / destination.stem.removesuffix(".ome")  # NAME.ome.tif
     try:
         paths = write_folder(
             list(zip(result.names, result.objects, strict=True)), folder, overwrite=args.overwrite

@@ -66,6 +66,7 @@ def build_slide(
     first_number: int = 1,
     sop_instance_uids: Iterator[str],
     uid_root: str | None = None,
+    mpp_given: float | None = None,
 ) -> list[Part10Object]:
     """Build one object per image of `slide`, in :attr:`Slide.images` order.
 
@@ -82,35 +83,42 @@ def build_slide(
         The ``wsm`` row of :data:`dicomize.iods.IODS`.
     sop_instance_uids : iterator of str
         One new SOP Instance UID per image.
+    mpp_given : float or None
+        Micrometres per pixel of the largest level, when the user says (it wins over
+        the slide's own).
 
     Raises
     ------
     UnsupportedInput
-        When the scanner's model, serial number or software, or the pixel size, is
-        neither in the slide's metadata nor given.
+        When the scanner's maker, model, serial number or software, the scan's time
+        or the pixel size is neither in the slide's metadata nor given: all of them
+        named on one line.
     """
     sop_class = iod.sop_classes[0]
     # What goes into the specimen's item is not an attribute of the object itself.
     allowed = attributes_of(sop_class) - PLACED_IN_ITEMS[sop_class]
     shared = {keyword: value for keyword, value in attributes.items() if keyword in allowed}
     series = str(shared["SeriesInstanceUID"])
-    shared.update(_equipment(slide, user))
+    missing = []
+    equipment = {}
+    for keyword, attribute, flag in _EQUIPMENT:
+        value = str(user.get(keyword) or getattr(slide, attribute) or "")[:64]
+        if not value:
+            missing.append(f"its scanner's {_NOUNS[keyword]} ({flag})")
+        equipment[keyword] = value
+    shared.update(equipment)
     acquired = str(user.get("AcquisitionDateTime") or slide.acquired or "")
     if not acquired:
-        raise UnsupportedInput(
-            "does not say when it was scanned (Acquisition DateTime, Type 1): give it with "
-            "--set AcquisitionDateTime=YYYYMMDDHHMMSS"
-        )
-    base = slide.levels[0]
-    mpp = slide.mpp
+        missing.append("when it was scanned (--set AcquisitionDateTime=YYYYMMDDHHMMSS)")
+    mpp = (mpp_given, mpp_given) if mpp_given else slide.mpp
     if mpp is None:
-        raise UnsupportedInput(
-            "does not record its pixel size (microns per pixel): a whole-slide level needs "
-            "Pixel Spacing (PS3.3 C.8.12.4, 1C); give it with --set PixelSpacing=ROW\\COLUMN (mm)"
-        )
-    if "PixelSpacing" in user:
-        row, column = (float(v) * 1000 for v in _two(user["PixelSpacing"]))
-        mpp = (column, row)
+        missing.append("its pixel size (--mpp, micrometres per pixel of its largest level)")
+    if missing:
+        # Enhanced General Equipment (C.7.5.2), Acquisition DateTime and Pixel Spacing
+        # (C.8.12.4) are Type 1 or required for a level: never made up.
+        raise UnsupportedInput(f"does not record {'; '.join(missing)}")
+    assert mpp is not None  # noqa: S101  (refused above)
+    base = slide.levels[0]
     container = str(user.get("ContainerIdentifier") or slide.name)[:64]
     specimen = code_free_item(
         SpecimenIdentifier=str(user.get("SpecimenIdentifier") or container)[:64],
@@ -180,9 +188,9 @@ def build_slide(
         frames = image.frames
         bulk: Element
         if is_encapsulated(frames.transfer_syntax):
-            extended, value = pixel_data(frames)
+            extended, encapsulated = pixel_data(frames)
             values.update(extended)
-            bulk = (0x7FE00010, "OB", value, True)
+            bulk = (0x7FE00010, "OB", encapsulated, True)
         else:
             pixels = next(iter(frames.frames()))
             bulk = (0x7FE00010, "OB", pixels, False)
@@ -259,19 +267,6 @@ def _lossy(steps: tuple[tuple[str, float | None], ...]) -> dict[str, Any]:
     return values
 
 
-def _equipment(slide: Slide, user: Mapping[str, Any]) -> dict[str, str]:
-    values = {}
-    for keyword, attribute, flag in _EQUIPMENT:
-        value = str(user.get(keyword) or getattr(slide, attribute) or "")
-        if not value:
-            raise UnsupportedInput(
-                f"does not name its scanner's {_NOUNS[keyword]} "
-                f"({keyword}, Type 1 in Enhanced General Equipment): give it with {flag}"
-            )
-        values[keyword] = value[:64]
-    return values
-
-
 _NOUNS = {
     "Manufacturer": "maker",
     "ManufacturerModelName": "model",
@@ -288,13 +283,6 @@ def code_free_item(**values: Any) -> Any:  # noqa: ANN401  (a pydicom Dataset)
     for keyword, value in values.items():
         setattr(item, keyword, value)
     return item
-
-
-def _two(value: object) -> list[str]:
-    parts = value if isinstance(value, list | tuple) else str(value).split("\\")
-    if len(parts) != 2:  # noqa: PLR2004
-        raise UnsupportedInput(f"PixelSpacing needs two values (row\\column), got {value!r}")
-    return [str(part) for part in parts]
 
 
 def _ds(value: float) -> str:

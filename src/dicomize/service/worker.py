@@ -470,7 +470,7 @@ class Worker:
                 if job.origin == "web":
                     raise UnsupportedInput(SLIDE_ON_THE_PAGE, job.name)
             # Read as another kind a moment ago (content_kind): its writer is at it.
-            raise CorruptImage("changed while it was read", job.name)
+            raise CorruptImage("changed while it was read", printable(job.name))
         private = output.is_relative_to(self.spool)
         if private:
             # The service's own copy, patient data in nobody else's hands: the owner's alone.

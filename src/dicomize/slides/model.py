@@ -139,8 +139,8 @@ class SlideInstances:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """What was done to the tiles on the way (re-encoded, and how), once each."""
-        return tuple(dict.fromkeys(note for each in self.objects for note in each.notes))
+        """What was done to the tiles on the way: the largest level's say it for all."""
+        return self.objects[0].notes if self.objects else ()
 
     def close(self) -> None:
         """Release the slide's spooled frames."""

@@ -100,7 +100,7 @@ def _has_fileno(tif: tifffile.TiffFile) -> bool:
 def _read(  # noqa: PLR0912  (one branch per format and kind of page)
     path: str, tif: tifffile.TiffFile, size: int | None, options: ConvertOptions
 ) -> Slide:
-    name = Path(path).stem
+    name = Path(path).stem.removesuffix(".ome")  # an OME-TIFF's name is NAME.ome.tif
     associated: list[tuple[str, Any]] = []
     if tif.is_svs:
         slide = Slide(name, "Aperio SVS")
