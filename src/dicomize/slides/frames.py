@@ -33,6 +33,7 @@ __all__ = ["EncodedFrames", "Frames", "KeptFrames", "NativeFrame", "pixel_data"]
 #: The largest offset a Basic Offset Table entry holds (PS3.5 A.4: 32-bit).
 BASIC_LIMIT = 0xFFFFFFFF
 _ITEM = 0xE000FFFE
+_GATHER = 1 << 20
 
 
 class Frames:
@@ -215,11 +216,18 @@ def pixel_data(frames: Frames) -> tuple[dict[str, bytes], PixelStrips]:
     total = 8 + len(table) + sum(8 + size for size in padded)
 
     def produce() -> Iterator[bytes | memoryview]:
-        yield struct.pack("<LL", _ITEM, len(table)) + table
+        # Items are gathered into writes of about a megabyte: a level is tens of
+        # thousands of small tiles, and a write each would cost more than the copy.
+        pending = bytearray(struct.pack("<LL", _ITEM, len(table)) + table)
         for frame, size in zip(frames.frames(), padded, strict=True):
-            yield struct.pack("<LL", _ITEM, size)
-            yield frame
+            pending += struct.pack("<LL", _ITEM, size)
+            pending += frame
             if size != len(frame):
-                yield b"\0"
+                pending += b"\0"
+            if len(pending) >= _GATHER:
+                yield memoryview(pending)
+                pending = bytearray()
+        if pending:
+            yield memoryview(pending)
 
     return extended, PixelStrips(total, produce)

@@ -18,7 +18,15 @@ import struct
 from dicomize.dicom.uids import JPEG_BASELINE_PROCESS_1, JPEG_EXTENDED_PROCESS_2_4
 from dicomize.errors import CorruptImage
 
-__all__ = ["ADOBE_RGB", "TileHeader", "frame_of", "read_header", "stitch_strips", "tables_of"]
+__all__ = [
+    "ADOBE_RGB",
+    "TileEditor",
+    "TileHeader",
+    "frame_of",
+    "read_header",
+    "stitch_strips",
+    "tables_of",
+]
 
 _SOI, _EOI, _SOS, _DQT, _DHT, _DRI = 0xD8, 0xD9, 0xDA, 0xDB, 0xC4, 0xDD
 _APP0, _APP14 = 0xE0, 0xEE
@@ -196,6 +204,45 @@ def frame_of(tile: bytes, tables: bytes, *, app14: bool) -> bytes:
                 break
             at = end
     return b"".join((tile[:2], ADOBE_RGB if app14 else b"", tile[2:at], tables, tile[at:]))
+
+
+class TileEditor:
+    """Make each tile of one level a frame, refusing a tile coded unlike the first.
+
+    A scanner's encoder writes the same header (frame, scan, tables) before every
+    tile of a level, so a tile whose header bytes are the first's needs no parse:
+    it gets the same insertions at the same place. Any other tile is parsed and must
+    still agree with the first on everything one Pixel Data header describes.
+    """
+
+    __slots__ = ("_app14", "_at", "_head", "_key", "_tables", "_where")
+
+    def __init__(self, first: bytes, tables: bytes, *, app14: bool, where: str) -> None:
+        self._key = read_header(first).key()
+        self._tables = tables
+        self._app14 = app14
+        self._where = where
+        segments = _segments(first)
+        self._head = first[: segments[-1][2]]
+        self._at = 2
+        if tables:
+            for marker, _, end in segments:
+                if not _APP0 <= marker <= _APP14 + 1:
+                    break
+                self._at = end
+
+    def __call__(self, index: int, tile: bytes) -> bytes:
+        """Return tile `index` as a frame that decodes on its own."""
+        if not tile.startswith(self._head):
+            if read_header(tile).key() != self._key:
+                raise CorruptImage(f"tile {index} of {self._where} is coded unlike its first tile")
+            return frame_of(tile, self._tables, app14=self._app14)
+        if not self._tables and not self._app14:
+            return tile
+        at = self._at
+        return b"".join(
+            (tile[:2], ADOBE_RGB if self._app14 else b"", tile[2:at], self._tables, tile[at:])
+        )
 
 
 def stitch_strips(strips: list[bytes], tables: bytes, height: int) -> bytes:

@@ -26,7 +26,14 @@ import tifffile
 from dicomize.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, is_encapsulated
 from dicomize.errors import CorruptImage, ImageTooLarge, UnsupportedInput
 from dicomize.slides.frames import EncodedFrames, Frames, KeptFrames, NativeFrame
-from dicomize.slides.jpeg import ADOBE_RGB, frame_of, read_header, stitch_strips, tables_of
+from dicomize.slides.jpeg import (
+    ADOBE_RGB,
+    TileEditor,
+    frame_of,
+    read_header,
+    stitch_strips,
+    tables_of,
+)
 from dicomize.slides.model import Slide, SlideImage
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -268,13 +275,7 @@ def _kept_jpeg(
         raise CorruptImage(f"the tiles of {where} lack their JPEG tables and the TIFF has none")
     photometric, app14 = header.photometric(int(page.photometric))
     syntax = header.transfer_syntax
-    key = header.key()
-
-    def edit(index: int, tile: bytes) -> bytes:
-        if read_header(tile).key() != key:
-            raise CorruptImage(f"tile {index} of {where} is coded unlike its first tile")
-        return frame_of(tile, tables, app14=app14)
-
+    edit = TileEditor(first, tables, app14=app14, where=where)
     extra = len(tables) + (len(ADOBE_RGB) if app14 else 0)
     counts = page.databytecounts
     stored = sum(counts) + extra * len(counts)
