@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dicomize._api import read_picture as read_picture
     from dicomize._api import resolve_metadata as resolve_metadata
     from dicomize._api import write as write
+    from dicomize._api import write_slide as write_slide
     from dicomize._extract import Extracted as Extracted
     from dicomize._extract import extract as extract
     from dicomize._extract import extract_all as extract_all
@@ -85,6 +86,7 @@ _LOCATIONS: dict[str, str] = {
     "convert_series": "dicomize._api",
     "convert_video": "dicomize._api",
     "write": "dicomize._api",
+    "write_slide": "dicomize._api",
     "read_picture": "dicomize._api",
     "Picture": "dicomize.picture",
     "ConvertOptions": "dicomize.options",

@@ -39,6 +39,7 @@ __all__ = [
     "read_picture",
     "resolve_metadata",
     "write",
+    "write_slide",
 ]
 
 #: Names that only the aliases these annotations use mention (:data:`dicomize.readers.Source`
@@ -204,6 +205,67 @@ def write(
         When the file cannot be written; no partial file remains.
     """
     write_object(dataset, destination, overwrite=overwrite)
+
+
+def write_slide(
+    source: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
+    metadata: MetadataLike = None,
+    *,
+    options: ConvertOptions | None = None,
+    overwrite: bool = False,
+) -> list[str]:
+    """Convert a whole-slide image into a folder of VL Whole Slide Microscopy objects.
+
+    One object per pyramid level (``level-0.dcm``, ...) and per associated image
+    (``label.dcm``, ``overview.dcm``, ``thumbnail.dcm``), one series. The tiles stream
+    from the slide into the files, so a slide of any size costs the same memory; the
+    folder appears whole or not at all.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        An Aperio SVS, pyramidal TIFF, OME-TIFF, or a format OpenSlide reads.
+    folder : str or os.PathLike
+        The folder to make (it must not exist unless `overwrite`).
+    metadata : Metadata or Mapping[str, object] or None
+        Attribute values, as for :func:`convert`; the scanner's model
+        (``ManufacturerModelName``) and the like when the slide does not record them.
+    options : ConvertOptions or None
+        Reading and UID options (``max_slide_pixels``, ``mpp``, the transfer syntax of
+        tiles that cannot be kept).
+    overwrite : bool
+        Replace an existing folder.
+
+    Returns
+    -------
+    list of str
+        The files written.
+
+    Raises
+    ------
+    dicomize.errors.MetadataError
+        When a metadata value is invalid.
+    dicomize.errors.InputError
+        When the file is not a slide, is damaged, or lacks what the IOD needs.
+    dicomize.errors.OutputError
+        When the folder exists or cannot be written; nothing is left behind.
+    """
+    from dicomize._write import write_folder
+    from dicomize.inputs import sniff
+
+    options = options or ConvertOptions()
+    if sniff(source, options).kind != "slide":
+        raise UnsupportedInput("is not a whole-slide image", str(source))
+    ((_, result),) = encode_series([source], metadata, options=options)
+    if isinstance(result, InputError):
+        raise result
+    if isinstance(result, Part10Object):  # pragma: no cover - a slide's kind was sniffed
+        raise UnsupportedInput("is not a whole-slide image", str(source))
+    with result:
+        return write_folder(
+            list(zip(result.names, result.objects, strict=True)), folder, overwrite=overwrite
+        )
 
 
 def read_picture(source: Source, options: ConvertOptions | None = None) -> Picture:

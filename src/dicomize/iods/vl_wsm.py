@@ -104,15 +104,17 @@ def build_slide(
     for keyword, attribute, flag in _EQUIPMENT:
         value = str(user.get(keyword) or getattr(slide, attribute) or "")[:64]
         if not value:
-            missing.append(f"its scanner's {_NOUNS[keyword]} ({flag})")
+            missing.append(f"its scanner's {_NOUNS[keyword]} ({keyword}: {flag})")
         equipment[keyword] = value
     shared.update(equipment)
     acquired = str(user.get("AcquisitionDateTime") or slide.acquired or "")
     if not acquired:
-        missing.append("when it was scanned (--set AcquisitionDateTime=YYYYMMDDHHMMSS)")
+        missing.append(
+            "when it was scanned (AcquisitionDateTime: --set AcquisitionDateTime=YYYYMMDDHHMMSS)"
+        )
     mpp = (mpp_given, mpp_given) if mpp_given else slide.mpp
     if mpp is None:
-        missing.append("its pixel size (--mpp, micrometres per pixel of its largest level)")
+        missing.append("its pixel size (mpp: --mpp, micrometres per pixel of its largest level)")
     if missing:
         # Enhanced General Equipment (C.7.5.2), Acquisition DateTime and Pixel Spacing
         # (C.8.12.4) are Type 1 or required for a level: never made up.
