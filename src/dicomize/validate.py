@@ -297,7 +297,7 @@ def _pixel_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
     )
     if not any(f.severity == "error" for f in findings):
         try:
-            ds.pixel_array  # noqa: B018  (decoding is the check)
+            _decode(ds, frames)
         except Exception as exc:  # any decoder failure is the finding
             findings.append(
                 Finding(
@@ -307,6 +307,23 @@ def _pixel_checks(ds: Any) -> list[Finding]:  # noqa: ANN401
                 )
             )
     return findings
+
+
+#: More frames than this (a slide's level: tens of thousands of tiles, gigabytes decoded)
+#: are checked by decoding the first, the middle and the last frame.
+_DECODED_WHOLE = 64
+
+
+def _decode(ds: Any, frames: int) -> None:  # noqa: ANN401
+    """Decode the pixels (the check): all of them, or three frames of a long object."""
+    if frames <= _DECODED_WHOLE:
+        ds.pixel_array  # noqa: B018  (decoding is the check)
+        return
+    from pydicom.pixels import get_decoder
+
+    decoder = get_decoder(ds.file_meta.TransferSyntaxUID)
+    for index in sorted({0, frames // 2, frames - 1}):
+        decoder.as_array(ds, index=index)
 
 
 def _native_length(ds: Any, expected_bits: int) -> list[Finding]:  # noqa: ANN401
