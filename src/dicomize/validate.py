@@ -319,7 +319,7 @@ def _decode(ds: Any, frames: int) -> None:  # noqa: ANN401
     if frames <= _DECODED_WHOLE:
         ds.pixel_array  # noqa: B018  (decoding is the check)
         return
-    from pydicom.pixels import get_decoder
+    from pydicom.pixels.decoders.base import get_decoder
 
     decoder = get_decoder(ds.file_meta.TransferSyntaxUID)
     for index in sorted({0, frames // 2, frames - 1}):
