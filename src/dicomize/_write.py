@@ -126,6 +126,7 @@ def write_folder(
     temporary = temporary_name(target)
     replaced = None
     try:
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
         os.mkdir(temporary, 0o777)
         for name, dataset in objects:
             path = os.path.join(temporary, name)

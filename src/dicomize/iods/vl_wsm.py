@@ -99,27 +99,8 @@ def build_slide(
     allowed = attributes_of(sop_class) - PLACED_IN_ITEMS[sop_class]
     shared = {keyword: value for keyword, value in attributes.items() if keyword in allowed}
     series = str(shared["SeriesInstanceUID"])
-    missing = []
-    equipment = {}
-    for keyword, attribute, flag in _EQUIPMENT:
-        value = str(user.get(keyword) or getattr(slide, attribute) or "")[:64]
-        if not value:
-            missing.append(f"its scanner's {_NOUNS[keyword]} ({keyword}: {flag})")
-        equipment[keyword] = value
+    equipment, acquired, mpp = _required(slide, user, mpp_given)
     shared.update(equipment)
-    acquired = str(user.get("AcquisitionDateTime") or slide.acquired or "")
-    if not acquired:
-        missing.append(
-            "when it was scanned (AcquisitionDateTime: --set AcquisitionDateTime=YYYYMMDDHHMMSS)"
-        )
-    mpp = (mpp_given, mpp_given) if mpp_given else slide.mpp
-    if mpp is None:
-        missing.append("its pixel size (mpp: --mpp, micrometres per pixel of its largest level)")
-    if missing:
-        # Enhanced General Equipment (C.7.5.2), Acquisition DateTime and Pixel Spacing
-        # (C.8.12.4) are Type 1 or required for a level: never made up.
-        raise UnsupportedInput(f"does not record {'; '.join(missing)}")
-    assert mpp is not None  # noqa: S101  (refused above)
     base = slide.levels[0]
     container = str(user.get("ContainerIdentifier") or slide.name)[:64]
     specimen = code_free_item(
@@ -129,9 +110,9 @@ def build_slide(
         SpecimenPreparationSequence=[],
     )
     if user.get("SpecimenShortDescription") or slide.description:
-        specimen.SpecimenShortDescription = str(
-            user.get("SpecimenShortDescription") or slide.description
-        )[:64]
+        # LO: one line of at most 64 characters (PS3.5 6.2).
+        text = str(user.get("SpecimenShortDescription") or slide.description)
+        specimen.SpecimenShortDescription = " ".join(text.split())[:64]
     path = code_free_item(
         OpticalPathIdentifier="1",
         OpticalPathDescription="Brightfield",
@@ -253,6 +234,35 @@ def _image(
     ]
     values.update(_lossy(frames.lossy))
     return values
+
+
+def _required(
+    slide: Slide, user: Mapping[str, Any], mpp_given: float | None
+) -> tuple[dict[str, str], str, tuple[float, float]]:
+    """Return the equipment, the scan's time and the pixel size: the user's, else the file's.
+
+    Enhanced General Equipment (C.7.5.2), Acquisition DateTime and Pixel Spacing
+    (C.8.12.4) are Type 1 or required for a level, and never made up: what neither
+    gives is refused, all of it named on one line.
+    """
+    missing = []
+    equipment = {}
+    for keyword, attribute, flag in _EQUIPMENT:
+        value = str(user.get(keyword) or getattr(slide, attribute) or "")[:64]
+        if not value:
+            missing.append(f"its scanner's {_NOUNS[keyword]} ({keyword}: {flag})")
+        equipment[keyword] = value
+    acquired = str(user.get("AcquisitionDateTime") or slide.acquired or "")
+    if not acquired:
+        missing.append(
+            "when it was scanned (AcquisitionDateTime: --set AcquisitionDateTime=YYYYMMDDHHMMSS)"
+        )
+    mpp = (mpp_given, mpp_given) if mpp_given else slide.mpp
+    if mpp is None:
+        missing.append("its pixel size (mpp: --mpp, micrometres per pixel of its largest level)")
+    if missing or mpp is None:
+        raise UnsupportedInput(f"does not record {'; '.join(missing)}")
+    return equipment, acquired, mpp
 
 
 def _lossy(steps: tuple[tuple[str, float | None], ...]) -> dict[str, Any]:

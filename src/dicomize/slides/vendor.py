@@ -187,7 +187,8 @@ def _metadata(slide: Slide, handle: Any, vendor: str) -> None:  # noqa: ANN401
     down = _float(properties.get("openslide.mpp-y"))
     slide.mpp = (across, down) if across and down else None
     slide.magnification = _float(properties.get("openslide.objective-power"))
-    slide.description = properties.get("openslide.comment") or None
+    # openslide.comment is the scanner's whole description of the file (Aperio's), not
+    # what is on the slide: it is not a specimen description.
     try:
         profile = handle.color_profile
     except Exception:
