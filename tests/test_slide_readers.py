@@ -7,6 +7,7 @@ readers and the marker edits on their own.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -218,3 +219,52 @@ def test_strips_join_into_one_jpeg_whose_luma_is_the_strips(tmp_path: Path) -> N
 def _luma(rgb: np.ndarray) -> np.ndarray:
     r, g, b = (rgb[..., k].astype(float) for k in range(3))
     return np.round(0.299 * r + 0.587 * g + 0.114 * b).astype(int)
+
+
+@pytest.fixture
+def dask_client() -> Iterator[object]:
+    # Installed by the test extra: a missing Dask fails here rather than skipping.
+    from dask import distributed
+
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_a_folder_of_slides_converts_on_a_dask_cluster_each_its_own_series(
+    tmp_path: Path, dask_client: object
+) -> None:
+    from dicomize import plan_tree, run_batch
+
+    scans, out = tmp_path / "scans", tmp_path / "out"
+    scans.mkdir()
+    for name in ("a", "b", "c"):
+        write_svs(scans / f"{name}.svs", width=1024, height=768, downsamples=(1, 4))
+    (scans / "broken.svs").write_bytes(b"II*\0" + b"\0" * 60)
+    summary = run_batch(
+        plan_tree(scans, out),
+        out,
+        client=dask_client,
+        metadata={"ManufacturerModelName": "AT2", "PatientID": "P1", "StudyID": "S1"},
+    )
+    assert (summary.converted, summary.failed) == (3, 1)
+    series = set()
+    for name in ("a", "b", "c"):
+        files = sorted((out / name).glob("*.dcm"))
+        assert [f.name for f in files] == [
+            "label.dcm",
+            "level-0.dcm",
+            "level-1.dcm",
+            "overview.dcm",
+            "thumbnail.dcm",
+        ]
+        series |= {
+            str(pydicom.dcmread(f, stop_before_pixels=True).SeriesInstanceUID) for f in files
+        }
+    assert len(series) == 3  # one series per slide, however the work was spread
