@@ -246,11 +246,6 @@ def test_a_worklist_item_fills_every_instance_of_the_slide(
     assert len(orthanc.get("/instances")) == 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vl_wsm.build_slide writes Modality SM itself, not through iods.modality_for: "
-    "the order's other Modality is dropped without the note other fixed IODs give",
-)
 def test_an_order_for_another_modality_is_not_used_and_says_why(
     tmp_path: Path, slide: Path, worklist: WorklistServer, dicomize_cli: list[str]
 ) -> None:

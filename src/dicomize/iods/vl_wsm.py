@@ -21,7 +21,7 @@ from dicomize.build import assemble, code_item
 from dicomize.dicom.icc import srgb_profile
 from dicomize.dicom.uids import derive_uid, is_encapsulated
 from dicomize.errors import UnsupportedInput
-from dicomize.iods import IOD, PLACED_IN_ITEMS, attributes_of
+from dicomize.iods import IOD, PLACED_IN_ITEMS, attributes_of, modality_for
 from dicomize.slides.frames import pixel_data
 
 if TYPE_CHECKING:
@@ -124,7 +124,8 @@ def build_slide(
     if slide.magnification:
         path.ObjectiveLensPower = f"{slide.magnification:g}"
     shared.update(
-        Modality="SM",
+        # SM, whatever the order or the user asks (C.8.12.3); modality_for refuses or says why.
+        Modality=modality_for(sop_class, user),
         SOPClassUID=sop_class,
         FrameOfReferenceUID=str(
             user.get("FrameOfReferenceUID")
