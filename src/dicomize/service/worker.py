@@ -215,11 +215,12 @@ class Worker:
         settles (:meth:`_retake`), whatever came of it.
         """
         try:
-            outputs, notes, recorded = self._produce(job)
+            output, notes, recorded = self._produce(job)
         except Exception as exc:  # one bad file never stops the service
             if self._rewritten(job):  # cut short by its writer, not broken: not failed
                 return self._retake(job, [])
             return self._refused(job, exc)
+        outputs = _objects_at(output)
         if self._rewritten(job):
             return self._retake(job, outputs)
         return self._converted(job, outputs, notes, recorded)
@@ -296,11 +297,11 @@ class Worker:
             return self.journal.get(job.id) or job
         return done
 
-    def _produce(self, job: Job) -> tuple[list[Path], tuple[str, ...], dict[str, Any]]:
-        """Write (and check) the objects of `job`: one, or a slide's folder of them.
+    def _produce(self, job: Job) -> tuple[Path, tuple[str, ...], dict[str, Any]]:
+        """Write (and check) the object of `job`, or a slide's folder of objects.
 
-        Return them, the notes on the way, and the journal fields to record with them
-        (:meth:`_place`).
+        Return it (the object, or the folder), the notes on the way, and the journal
+        fields to record with it (:meth:`_place`).
         """
         layers, recorded, kind = self._place(job)
         with contextlib.suppress(OSError):  # one that is gone is the encoder's to report
@@ -309,17 +310,18 @@ class Worker:
                 raise InputError(f"not a regular file: {kind_of(mode)}", printable(job.name))
         slide = kind == "slide"
         output = self._output_path(job, str(layers["SOPInstanceUID"]), slide=slide)
-        outputs, notes = self._write(job, layers, output, slide=slide)
+        notes = self._write(job, layers, output, slide=slide)
         if self.settings.verify:
             from dicomize.validate import validate_file
 
+            outputs = _objects_at(output)
             for path in outputs:  # each of a slide's objects
                 verdict = validate_file(path)
                 if not verdict.ok:
                     _remove(outputs)
                     error = verdict.first_error()
                     raise ConfigError(f"{path.name}: {error}" if slide else error)
-        return outputs, notes, recorded
+        return output, notes, recorded
 
     def _layers(self, job: Job) -> dict[str, Any]:
         """Return the attributes of one job's object (:meth:`_place`)."""
@@ -449,17 +451,15 @@ class Worker:
 
     def _write(
         self, job: Job, layers: dict[str, Any], output: Path, *, slide: bool = False
-    ) -> tuple[list[Path], tuple[str, ...]]:
-        """Write the objects of `job` at `output` (a slide's folder); return them and notes."""
+    ) -> tuple[str, ...]:
+        """Write the object of `job` at `output` (a slide's, a folder); return the notes."""
         from dicomize._convert import encode_series
         from dicomize._write import write_folder, write_object
 
         sop_uid = str(layers["SOPInstanceUID"])
         root = self.settings.convert_options.uid_root
-        if slide and _is_slide(output, sop_uid, root):
-            return _slide_files(output), ()  # written before a crash: the same objects again
-        if not slide and _is_object(output, sop_uid):
-            return [output], ()  # written before a crash: the same object again
+        if _is_slide(output, sop_uid, root) if slide else _is_object(output, sop_uid):
+            return ()  # written before a crash: the same object (or objects) again
         options = self._options(job)
         ((_, encoded),) = encode_series([job.source], layers, options=options)
         if isinstance(encoded, DicomizeError):
@@ -481,7 +481,7 @@ class Worker:
             write_object(encoded, output, overwrite=output.exists())
             if private:
                 output.chmod(0o600)
-            return [output], encoded.notes
+            return encoded.notes
         with encoded:  # a slide: its tiles are read from the file as they are written
             written = write_folder(
                 list(zip(encoded.names, encoded.objects, strict=True)),
@@ -489,12 +489,11 @@ class Worker:
                 overwrite=os.path.lexists(output),
             )
             notes = encoded.notes
-        paths = [Path(path) for path in written]
         if private:
             output.chmod(0o700)
-            for path in paths:
-                path.chmod(0o600)
-        return paths, notes
+            for path in written:
+                Path(path).chmod(0o600)
+        return notes
 
     # -- send ---------------------------------------------------------------------------------
 
@@ -748,15 +747,21 @@ def _remove(outputs: Iterable[str | Path]) -> None:
             folder.rmdir()
 
 
-def _slide_files(folder: Path) -> list[Path]:
-    """Return the objects in a slide's folder, its levels first, as they were written."""
+def _objects_at(output: Path) -> list[Path]:
+    """Return the objects written at `output`: itself, or the files of a slide's folder.
+
+    A slide's folder was renamed into place whole: what is in it is what was written.
+    Its levels come first, in order.
+    """
+    if output.is_symlink() or not output.is_dir():
+        return [output]
 
     def order(path: Path) -> tuple[int, int, str]:
         level = path.stem.removeprefix("level-")
         return (0, int(level), "") if level.isdigit() else (1, 0, path.name)
 
     return sorted(
-        (path for path in folder.iterdir() if path.suffix == ".dcm" and path.is_file()),
+        (path for path in output.iterdir() if path.suffix == ".dcm" and not path.is_symlink()),
         key=order,
     )
 

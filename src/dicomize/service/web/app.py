@@ -636,9 +636,16 @@ class _Pages:
         made = False
         # Read before the visit is held: a long clip's digest takes seconds.
         options = self.service.settings.convert_options
+        kinds = [(shown, path, content_kind(path, options)) for shown, path in received]
+        # A whole-slide image is gigabytes, a series of many objects: not the page's to take.
+        slides = [shown for shown, path, kind in kinds if kind == "slide"]
+        for _, path, kind in kinds:
+            if kind == "slide":
+                path.unlink(missing_ok=True)
         files = [
-            (shown, path, content_kind(path, options), file_digest(path), path.stat())
-            for shown, path in received
+            (shown, path, kind, file_digest(path), path.stat())
+            for shown, path, kind in kinds
+            if kind != "slide"
         ]
         pixels = {
             path: decoded_pixels(path, passthrough=options.passthrough)
@@ -685,6 +692,8 @@ class _Pages:
             "of file, so pictures, clips, PDF documents and 3D models each have their own."
             for index, names in elsewhere.items()
         ]
+        if slides:
+            notes.append(_not_taken_slides(slides))
         return taken, notes, made
 
     def _within_budget(self, pixels: int) -> None:
@@ -1206,6 +1215,20 @@ def _sent_words(index: int) -> str:
     return (
         f"Series {index + 1} was sent with these settings, so they can no longer change. "
         'For files with other settings, use "Add another series".'
+    )
+
+
+def _not_taken_slides(names: list[str]) -> str:
+    """Say, in the page's words, that whole-slide images are not taken here, and where they go.
+
+    >>> _not_taken_slides(["a.svs", "b.svs"])[:56]
+    'a.svs, b.svs were not taken: they are whole-slide images'
+    """
+    were = "was" if len(names) == 1 else "were"
+    what = "it is a whole-slide image" if len(names) == 1 else "they are whole-slide images"
+    return (
+        f"{', '.join(names)} {were} not taken: {what}, which this page does not take. "
+        "Slides go through the scanner's watched folder (dicomize watch)."
     )
 
 
