@@ -12,7 +12,9 @@ The TIFFs of other scanners (NDPI, SCN, BIF, Philips) are left to OpenSlide.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import os
 import re
 import struct
@@ -53,12 +55,37 @@ _VENDOR_FLAGS = ("is_ndpi", "is_scn", "is_philips", "is_bif")
 _LOOKED_AT = 8
 _RESOLUTION_UNIT_UM = {2: 25_400.0, 3: 10_000.0}  # inch, centimetre in micrometres
 _OME_UNIT_UM = {"µm": 1.0, "um": 1.0, "nm": 0.001, "mm": 1000.0, "cm": 10_000.0, "m": 1e6}
+_log = logging.getLogger(__name__)
+
+
+class _TifffileToDebug(logging.Filter):
+    """Pass tifffile's own records to dicomize's debug log instead of the user's stderr.
+
+    tifffile logs what it steps over at ERROR ("invalid page offset" for a page chain
+    cut short), which the command line would print beside the one line naming the
+    damage; the reader's checks of the tile tables say what matters.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _log.debug("tifffile: %s", record.getMessage())
+        return False
+
+
+@contextlib.contextmanager
+def _tifffile_quiet() -> Iterator[None]:
+    logger = logging.getLogger("tifffile")
+    hush = _TifffileToDebug()
+    logger.addFilter(hush)
+    try:
+        yield
+    finally:
+        logger.removeFilter(hush)
 
 
 def is_tiff_slide(path: str) -> bool:
     """Tell whether a TIFF is a slide: SVS, an OME or tiled pyramid, or a scanner's TIFF."""
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _tifffile_quiet(), tifffile.TiffFile(path) as tif:
             if tif.is_svs or any(getattr(tif, flag, False) for flag in _VENDOR_FLAGS):
                 return True
             first = tif.pages.first
@@ -82,6 +109,11 @@ def read_tiff_slide(path: str, options: ConvertOptions) -> Slide | None:
     UnsupportedInput
         When the slide holds what no VL Whole Slide Microscopy image here holds.
     """
+    with _tifffile_quiet():
+        return _read_tiff(path, options)
+
+
+def _read_tiff(path: str, options: ConvertOptions) -> Slide | None:
     try:
         tif = tifffile.TiffFile(path)
     except (tifffile.TiffFileError, ValueError, OSError, struct.error) as exc:
