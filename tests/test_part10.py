@@ -89,22 +89,22 @@ def test_encoder_writes_what_dcmwrite_writes(case: str, tmp_path: Path) -> None:
     expected = _dcmwrite_bytes(dataset)
     # The Dataset path and the element path (batch, CLI) both give pydicom's bytes.
     assert _part10_bytes(dataset) == expected
-    assert _part10_bytes(plan.elements(picture, 0)) == expected
+    assert _part10_bytes(plan.one(picture, 0)) == expected
     # And as a file, which the suite's fixture judges with dciodvfy and dcmdump.
-    write_object(plan.elements(picture, 0), tmp_path / "case.dcm")
+    write_object(plan.one(picture, 0), tmp_path / "case.dcm")
 
 
 def test_text_remembered_from_file_to_file_gives_the_same_bytes_in_bounded_memory() -> None:
     plan = _Plan({"PatientName": "Dœ^Jané", "SOPInstanceUID": "1.2.3.4"}, dicomize.ConvertOptions())
     picture = _encoded(_read_for(SAMPLE, plan.options), plan.options)
     _ENCODED.clear()
-    first = _part10_bytes(plan.elements(picture, 0))
+    first = _part10_bytes(plan.one(picture, 0))
     assert (0x00080060, "CS", "OT", "utf-8") in _ENCODED  # Modality
     # The second object takes its constant text elements from what the first left.
     assert (
-        _part10_bytes(plan.elements(picture, 0)) == first == _dcmwrite_bytes(plan.build(picture, 0))
+        _part10_bytes(plan.one(picture, 0)) == first == _dcmwrite_bytes(plan.build(picture, 0))
     )
-    meta = plan.elements(picture, 0).meta
+    meta = plan.one(picture, 0).meta
     for number in range(3 * _REMEMBERED):  # a new value per file: the cache does not grow
         maker = f"maker {number}"
         encoded = _part10_bytes(Part10Object(meta=meta, body=[(0x00080070, "LO", maker, False)]))
