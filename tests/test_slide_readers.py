@@ -6,6 +6,7 @@ readers and the marker edits on their own.
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -268,3 +269,29 @@ def test_a_folder_of_slides_converts_on_a_dask_cluster_each_its_own_series(
             str(pydicom.dcmread(f, stop_before_pixels=True).SeriesInstanceUID) for f in files
         }
     assert len(series) == 3  # one series per slide, however the work was spread
+
+
+def test_a_level_stored_in_strips_is_cut_into_tiles_and_kept_exact_when_asked(
+    tmp_path: Path,
+) -> None:
+    """A stripped pyramid (levels in SubIFDs) is re-tiled: 256-pixel tiles, lossless on -t."""
+    from dicomize import write_slide
+    from dicomize._extract_tiled import extract_tiled
+
+    picture = tissue(1100, 900)  # not a multiple of the tile: white glass past the edges
+    source = tmp_path / "strips.tif"
+    with tifffile.TiffWriter(source) as tif:
+        tif.write(picture, subifds=1, resolution=(40_000, 40_000), resolutionunit="CENTIMETER",
+                  software="Scanner 1.0", rowsperstrip=64, compression="zlib", photometric="rgb")  # fmt: skip
+        tif.write(picture[::4, ::4], subfiletype=1, rowsperstrip=64, compression="zlib",
+                  photometric="rgb")  # fmt: skip
+    options = ConvertOptions(transfer_syntax="jpeg2000-lossless", temporary_folder=str(tmp_path))
+    paths = write_slide(source, tmp_path / "out" / "strips", EQUIPMENT, options=options)
+    assert [Path(p).name for p in paths] == ["level-0.dcm", "level-1.dcm"]
+    level = pydicom.dcmread(paths[0], stop_before_pixels=True)
+    assert (level.Rows, level.Columns, level.NumberOfFrames) == (256, 256, 5 * 4)
+    assert level.LossyImageCompression == "00"
+    buffer = io.BytesIO()
+    extract_tiled(paths[0]).write_to(buffer)
+    buffer.seek(0)
+    assert np.array_equal(tifffile.imread(buffer), picture)

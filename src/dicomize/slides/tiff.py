@@ -37,6 +37,7 @@ from dicomize.slides.jpeg import (
     tables_of,
 )
 from dicomize.slides.model import Slide, SlideImage
+from dicomize.slides.retile import TILE, stripped_tiles
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -89,10 +90,10 @@ def is_tiff_slide(path: str) -> bool:
             if tif.is_svs or any(getattr(tif, flag, False) for flag in _VENDOR_FLAGS):
                 return True
             first = tif.pages.first
+            if first.subifds:  # a pyramid in SubIFDs, whether its levels are tiled or not
+                return True
             if not first.is_tiled:
                 return False
-            if first.subifds:
-                return True
             pages: list[Any] = list(tif.pages[:_LOOKED_AT])
             return len([page for page in pages if page.is_tiled]) > 1
     except Exception:
@@ -170,8 +171,8 @@ def _read(  # noqa: PLR0912  (one branch per format and kind of page)
             main: list[Any] = list(tif.pages)
             levels = [page for page in main if page.is_tiled]
         _generic(slide, levels[0])
-    if not levels or not levels[0].is_tiled:
-        raise UnsupportedInput("has no tiled pyramid level")
+    if not levels:
+        raise UnsupportedInput("has no pyramid level")
     icc = levels[0].tags.get(34675)
     slide.icc_profile = bytes(icc.value) if icc is not None else None
     base = levels[0]
@@ -268,9 +269,11 @@ def _level_frames(
 ) -> Frames:
     where = f"level {number}"
     description = _description(page)
-    if not page.is_tiled:
-        raise UnsupportedInput(f"{where} is stored in strips, not tiles")
     _check_tables(page, where, size)
+    if not page.is_tiled:  # strips: cut into tiles a band at a time, and encoded
+        return encoded_frames(
+            stripped_tiles(page), tile=(TILE, TILE), samples=description["samples"], options=options
+        )
     rows, columns = page.tilelength, page.tilewidth
     if page.compression == _JPEG:
         return _kept_jpeg(path, page, where=where, tile=(rows, columns), description=description)
