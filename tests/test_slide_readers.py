@@ -281,10 +281,19 @@ def test_a_level_stored_in_strips_is_cut_into_tiles_and_kept_exact_when_asked(
     picture = tissue(1100, 900)  # not a multiple of the tile: white glass past the edges
     source = tmp_path / "strips.tif"
     with tifffile.TiffWriter(source) as tif:
-        tif.write(picture, subifds=1, resolution=(40_000, 40_000), resolutionunit="CENTIMETER",
-                  software="Scanner 1.0", rowsperstrip=64, compression="zlib", photometric="rgb")  # fmt: skip
-        tif.write(picture[::4, ::4], subfiletype=1, rowsperstrip=64, compression="zlib",
-                  photometric="rgb")  # fmt: skip
+        tif.write(
+            picture,
+            subifds=1,
+            resolution=(40_000, 40_000),
+            resolutionunit="CENTIMETER",
+            software="Scanner 1.0",
+            rowsperstrip=64,
+            compression="zlib",
+            photometric="rgb",
+        )
+        tif.write(
+            picture[::4, ::4], subfiletype=1, rowsperstrip=64, compression="zlib", photometric="rgb"
+        )
     options = ConvertOptions(transfer_syntax="jpeg2000-lossless", temporary_folder=str(tmp_path))
     paths = write_slide(source, tmp_path / "out" / "strips", EQUIPMENT, options=options)
     assert [Path(p).name for p in paths] == ["level-0.dcm", "level-1.dcm"]
