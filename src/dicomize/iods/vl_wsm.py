@@ -14,6 +14,7 @@ overview and thumbnail are single-frame instances of the same series.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -132,8 +133,7 @@ def build_slide(
             or derive_uid(series, "FrameOfReferenceUID", root=uid_root)
         ),
         PositionReferenceIndicator="SLIDE_CORNER",
-        ContentDate=acquired[:8],
-        ContentTime=acquired[8:14],
+        **_content_moment(acquired, str(shared.get("TimezoneOffsetFromUTC") or "")),
         AcquisitionDateTime=acquired,
         VolumetricProperties="VOLUME",
         FocusMethod=str(user.get("FocusMethod") or "AUTO"),
@@ -264,6 +264,27 @@ def _required(
     if missing or mpp is None:
         raise UnsupportedInput(f"does not record {'; '.join(missing)}")
     return equipment, acquired, mpp
+
+
+def _content_moment(acquired: str, zone: str) -> dict[str, str]:
+    """Return Content Date and Time: the scan's moment, in the object's own time zone.
+
+    Acquisition DateTime may carry the scanner's UTC offset (Aperio's "Time Zone");
+    Content Date and Time carry none and are read in Timezone Offset From UTC
+    (C.12.1.1.8), so a moment with an offset is moved into that zone.
+    """
+    import datetime as dt
+
+    date, time = acquired[:8], acquired[8:14]
+    found = re.fullmatch(r"(\d{14})(?:\.\d+)?([+-]\d{4})", acquired)
+    target = re.fullmatch(r"([+-])(\d\d)(\d\d)", zone)
+    if found and target:
+        moment = dt.datetime.strptime(found[1] + found[2], "%Y%m%d%H%M%S%z")
+        sign = -1 if target[1] == "-" else 1
+        offset = dt.timedelta(hours=int(target[2]), minutes=int(target[3])) * sign
+        moved = moment.astimezone(dt.timezone(offset))
+        date, time = moved.strftime("%Y%m%d"), moved.strftime("%H%M%S")
+    return {"ContentDate": date, "ContentTime": time}
 
 
 def _lossy(steps: tuple[tuple[str, float | None], ...]) -> dict[str, Any]:
