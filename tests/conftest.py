@@ -312,6 +312,26 @@ def worklist(tmp_path: Path) -> Iterator[WorklistServer]:
 
 
 @pytest.fixture
+def dask_client() -> Iterator[object]:
+    # Installed by the test extra: a missing Dask fails here rather than skipping.
+    from dask import distributed
+
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    )
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+@pytest.fixture
 def dicomize_cli() -> list[str]:
     """The command that runs the installed CLI in a fresh process."""
     return [sys.executable, "-m", "dicomize"]

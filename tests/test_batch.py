@@ -9,7 +9,6 @@ import signal
 import subprocess
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -322,22 +321,6 @@ def test_output_folder_inside_the_input_tree_is_not_converted_again(tmp_path: Pa
     run_batch(plan_tree(photos, out), out, workers=1)
     second = run_batch(plan_tree(photos, out), out, workers=1)
     assert (second.skipped, second.failed) == (2, 0)
-
-
-@pytest.fixture
-def dask_client() -> Iterator[object]:
-    # Installed by the test extra: a missing Dask fails here rather than skipping.
-    from dask import distributed
-
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    )
-    client = distributed.Client(cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 def test_batch_runs_on_a_dask_cluster(tmp_path: Path, dask_client: object) -> None:

@@ -101,9 +101,7 @@ def test_text_remembered_from_file_to_file_gives_the_same_bytes_in_bounded_memor
     first = _part10_bytes(plan.one(picture, 0))
     assert (0x00080060, "CS", "OT", "utf-8") in _ENCODED  # Modality
     # The second object takes its constant text elements from what the first left.
-    assert (
-        _part10_bytes(plan.one(picture, 0)) == first == _dcmwrite_bytes(plan.build(picture, 0))
-    )
+    assert _part10_bytes(plan.one(picture, 0)) == first == _dcmwrite_bytes(plan.build(picture, 0))
     meta = plan.one(picture, 0).meta
     for number in range(3 * _REMEMBERED):  # a new value per file: the cache does not grow
         maker = f"maker {number}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -220,22 +219,6 @@ def test_strips_join_into_one_jpeg_whose_luma_is_the_strips(tmp_path: Path) -> N
 def _luma(rgb: np.ndarray) -> np.ndarray:
     r, g, b = (rgb[..., k].astype(float) for k in range(3))
     return np.round(0.299 * r + 0.587 * g + 0.114 * b).astype(int)
-
-
-@pytest.fixture
-def dask_client() -> Iterator[object]:
-    # Installed by the test extra: a missing Dask fails here rather than skipping.
-    from dask import distributed
-
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    )
-    client = distributed.Client(cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 def test_a_folder_of_slides_converts_on_a_dask_cluster_each_its_own_series(

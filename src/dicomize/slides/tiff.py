@@ -287,6 +287,13 @@ def _level_frames(
     )
 
 
+def _first_tile(path: str, page: Any) -> bytes:  # noqa: ANN401
+    """Return the level's first tile as stored: it stands for how every tile is coded."""
+    with Path(path).open("rb") as stream:
+        stream.seek(page.dataoffsets[0])
+        return stream.read(page.databytecounts[0])
+
+
 def _kept_jpeg(
     path: str,
     page: Any,  # noqa: ANN401
@@ -296,9 +303,7 @@ def _kept_jpeg(
     description: dict[str, Any],
 ) -> Frames:
     rows, columns = tile
-    with Path(path).open("rb") as stream:
-        stream.seek(page.dataoffsets[0])
-        first = stream.read(page.databytecounts[0])
+    first = _first_tile(path, page)
     header = read_header(first)
     if header.rows_columns != (rows, columns):
         raise CorruptImage(
@@ -341,9 +346,7 @@ def _kept_j2k(
     from dicomize.codestreams.j2k import codestream_of, j2k_passthrough, parse_j2k
 
     rows, columns = tile
-    with Path(path).open("rb") as stream:
-        stream.seek(page.dataoffsets[0])
-        first = stream.read(page.databytecounts[0])
+    first = _first_tile(path, page)
     found = j2k_passthrough(parse_j2k(first))
     if isinstance(found, str):
         raise UnsupportedInput(f"the JPEG 2000 tiles of {where} cannot be kept: {found}")
