@@ -135,7 +135,7 @@ def convert_series(
             yield (
                 source,
                 UnsupportedInput(
-                    "is a whole-slide image, several objects: use dicomize convert", str(source)
+                    "is a whole-slide image, several objects: use dicomize.write_slide", str(source)
                 ),
             )
 

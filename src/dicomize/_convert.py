@@ -451,9 +451,7 @@ class _Plan:
         made = self.elements(content, offset)
         if not isinstance(made, Part10Object):
             made.close()
-            raise UnsupportedInput(
-                "is a whole-slide image, many objects: use dicomize.convert_slide", option="slide"
-            )
+            raise UnsupportedInput("is a whole-slide image, many objects: use dicomize.write_slide")
         return made.to_dataset()
 
     def one(self, content: Picture | PreparedVideo, offset: int) -> Part10Object:

@@ -124,7 +124,7 @@ def extract_tiled(
         if region is None:
             if suffix == ".png":
                 raise UnsupportedInput(
-                    "a whole level is written as TIFF; a PNG needs a --region", option="region"
+                    "a whole level is written as TIFF; a PNG needs a region", option="region"
                 )
             return Extracted(content=TiledPicture(path), suffix=suffix, kind="tiled TIFF")
         pixels = _region(path, region)

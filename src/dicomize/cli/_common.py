@@ -103,6 +103,11 @@ _FLAG_HINTS = {
     "acquired": "give --set AcquisitionDateTime=YYYYMMDDHHMMSS",
     "equipment": "give --manufacturer, --model-name, --software-versions and "
     "--device-serial-number",
+    # A slide lacks what its file should say: each is one flag.
+    "slide_metadata": "the scanner: --manufacturer, --model-name, --device-serial-number, "
+    "--software-versions; the scan: --set AcquisitionDateTime=YYYYMMDDHHMMSS; pixels: --mpp",
+    "max_slide_pixels": "raise --max-slide-pixels",
+    "region": "give --region X,Y,W,H",
 }
 
 

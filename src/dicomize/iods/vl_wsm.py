@@ -33,12 +33,12 @@ __all__ = ["build_slide", "instance_names"]
 _SLIDE = ("433466003", "SCT", "Microscope slide")
 _BRIGHTFIELD = ("111744", "DCM", "Brightfield illumination")
 _FULL_SPECTRUM = ("414298005", "SCT", "Full Spectrum")
-#: Enhanced General Equipment (C.7.5.2): Type 1, and how a user gives each.
+#: Enhanced General Equipment (C.7.5.2): Type 1, and where a slide keeps each.
 _EQUIPMENT = (
-    ("Manufacturer", "manufacturer", "--manufacturer"),
-    ("ManufacturerModelName", "model", "--model-name"),
-    ("DeviceSerialNumber", "serial_number", "--device-serial-number"),
-    ("SoftwareVersions", "software", "--software-versions"),
+    ("Manufacturer", "manufacturer"),
+    ("ManufacturerModelName", "model"),
+    ("DeviceSerialNumber", "serial_number"),
+    ("SoftwareVersions", "software"),
 )
 #: The thickness of the section when nothing says (micrometres): Imaged Volume Depth and
 #: Slice Thickness are Type 1C for a VOLUME image and a slide's file never records them.
@@ -248,21 +248,19 @@ def _required(
     """
     missing = []
     equipment = {}
-    for keyword, attribute, flag in _EQUIPMENT:
+    for keyword, attribute in _EQUIPMENT:
         value = str(user.get(keyword) or getattr(slide, attribute) or "")[:64]
         if not value:
-            missing.append(f"its scanner's {_NOUNS[keyword]} ({keyword}: {flag})")
+            missing.append(f"its scanner's {_NOUNS[keyword]} ({keyword})")
         equipment[keyword] = value
     acquired = str(user.get("AcquisitionDateTime") or slide.acquired or "")
     if not acquired:
-        missing.append(
-            "when it was scanned (AcquisitionDateTime: --set AcquisitionDateTime=YYYYMMDDHHMMSS)"
-        )
+        missing.append("when it was scanned (AcquisitionDateTime)")
     mpp = (mpp_given, mpp_given) if mpp_given else slide.mpp
     if mpp is None:
-        missing.append("its pixel size (mpp: --mpp, micrometres per pixel of its largest level)")
+        missing.append("its pixel size (mpp, micrometres per pixel of its largest level)")
     if missing or mpp is None:
-        raise UnsupportedInput(f"does not record {'; '.join(missing)}")
+        raise UnsupportedInput(f"does not record {'; '.join(missing)}", option="slide_metadata")
     return equipment, acquired, mpp
 
 
