@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openslide
@@ -287,3 +288,35 @@ def test_a_level_stored_in_strips_is_cut_into_tiles_and_kept_exact_when_asked(
     extract_tiled(paths[0]).write_to(buffer)
     buffer.seek(0)
     assert np.array_equal(tifffile.imread(buffer), picture)
+
+
+def test_extract_gives_a_level_as_tiled_tiff_and_a_region_as_png_equal_to_the_slide(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    import subprocess
+
+    from PIL import Image
+
+    source = write_svs(tmp_path / "cut.svs")
+    folder = tmp_path / "out" / "cut"
+    flags = [f"--set={k}={v}" for k, v in EQUIPMENT.items()]
+
+    def run(*words: str) -> None:
+        done = subprocess.run(
+            [*dicomize_cli, *words], capture_output=True, text=True, check=False, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+
+    run("convert", str(source), "-o", f"{tmp_path / 'out'}/", *flags)
+    run("extract", str(folder / "level-0.dcm"), "-o", str(tmp_path / "level.tif"))
+    run("extract", str(folder / "level-1.dcm"), "--region", "100,50,300,200",
+        "-o", str(tmp_path / "region.png"))  # fmt: skip
+    reference = openslide.OpenSlide(str(source))
+    whole = np.asarray(reference.read_region((0, 0), 0, reference.dimensions))[..., :3]
+    with tifffile.TiffFile(tmp_path / "level.tif") as tif:
+        page: Any = tif.pages[0]
+        assert (page.tilewidth, page.tilelength) == (256, 256)  # a tile at a time
+        assert np.array_equal(page.asarray(), whole)
+    # Level 1 is 4 times smaller: its region from (100, 50) is (400, 200) of level 0.
+    expected = np.asarray(reference.read_region((400, 200), 1, (300, 200)))[..., :3]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "region.png")), expected)

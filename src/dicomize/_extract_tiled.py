@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["TiledPicture", "extract_tiled", "is_tiled"]
 
 #: Decoded with libjpeg-turbo, as the scanners' own software and OpenSlide decode them.
-_PILLOW = frozenset({JPEG_BASELINE_PROCESS_1, JPEG_EXTENDED_PROCESS_2_4})
+_JPEG = frozenset({JPEG_BASELINE_PROCESS_1, JPEG_EXTENDED_PROCESS_2_4})
 #: The most pixels a region is decoded into (the default picture limit).
 MAX_REGION_PIXELS = 150_000_000
 
@@ -171,13 +171,53 @@ def _layout(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _frames(
     path: str | os.PathLike[str], layout: dict[str, Any], indices: range | list[int]
 ) -> Iterator[npt.NDArray[Any]]:
-    from pydicom.pixels.utils import iter_pixels
+    """Yield the frames at `indices` (ascending) decoded to RGB or grey.
 
-    plugin = "pillow" if layout["syntax"] in _PILLOW else ""
-    try:
-        yield from iter_pixels(path, indices=indices, decoding_plugin=plugin)
-    except Exception as exc:
-        raise CorruptImage(f"a frame does not decode ({exc})") from None
+    JPEG frames are decoded by libjpeg-turbo with its own colour conversion, as the
+    scanner's software and OpenSlide decode them (pydicom converts YCbCr itself and
+    rounds a level off here and there); other syntaxes by pydicom's decoders.
+    """
+    if layout["syntax"] not in _JPEG:
+        from pydicom.pixels.utils import iter_pixels
+
+        try:
+            yield from iter_pixels(path, indices=indices)
+        except Exception as exc:
+            raise CorruptImage(f"a frame does not decode ({exc})") from None
+        return
+    import imagecodecs
+
+    for frame in _codestreams(path, layout, indices):
+        try:
+            yield imagecodecs.jpeg8_decode(frame)
+        except Exception as exc:
+            raise CorruptImage(f"a frame does not decode ({exc})") from None
+
+
+def _codestreams(
+    path: str | os.PathLike[str], layout: dict[str, Any], indices: range | list[int]
+) -> Iterator[bytes]:
+    """Yield the codestreams of the frames at `indices`, read from the file, not loaded whole."""
+    from pydicom import dcmread
+    from pydicom.encaps import generate_frames, get_frame
+
+    ds = dcmread(path, defer_size=1024)
+    element = ds.get_item(0x7FE00010, keep_deferred=True)
+    start = getattr(element, "value_tell", None)
+    if start is None:
+        raise CorruptImage("has no encapsulated Pixel Data")
+    extended = None
+    if "ExtendedOffsetTable" in ds:
+        extended = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
+    count = layout["frames"]
+    with open(path, "rb") as stream:  # noqa: PTH123  (a path or a path-like, as given)
+        stream.seek(start)
+        if isinstance(indices, range) and indices == range(count):
+            yield from generate_frames(stream, number_of_frames=count)
+            return
+        for index in indices:
+            stream.seek(start)
+            yield get_frame(stream, index, number_of_frames=count, extended_offsets=extended)
 
 
 def _region(path: str | os.PathLike[str], region: tuple[int, int, int, int]) -> Any:  # noqa: ANN401
