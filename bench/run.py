@@ -4,6 +4,7 @@ Run by hand, never in the test suite:
 
     .venv/bin/pip install -e '.[bench]'                 # highdicom, a peer
     sudo apt-get install dcmtk libgdcm-tools            # img2dcm and gdcmimg, peers
+    sudo apt-get install libturbojpeg0 orthanc-wsi      # wsidicomizer's JPEG library; a peer
     .venv/bin/python bench/run.py                       # prints tables, writes bench/RESULTS.md
     .venv/bin/python bench/run.py --quick               # fewer files and runs, for a smoke test
 
@@ -11,7 +12,8 @@ Peers that are not installed are left out of the tables and named. Every time
 is the median of several runs; pictures are generated, never downloaded. Outputs
 are set aside rather than deleted between runs (see set_aside) and removed at the
 end: the whole suite needs about 35 GB free in the temporary folder, most of it the
-4 GB clip's copies.
+4 GB clip's copies. The slide section (wsi, bench/wsi.py) removes its outputs after each
+slide, but needs about 45 GB while the 3.2 GB slide's three rounds run.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ TARGETS = {
     "pdf": "200-page PDF at 150 dpi as images: peak RSS above the baseline < 2x one page's pixels",
     "video": "a 4 GB H.264 clip passed through: peak RSS above the baseline < 100 MB",
     "watch": "no target set: watch against batch + send, and drop-to-stored latency",
+    "wsi": (
+        "slide passthrough >= 2x wsidicomizer's throughput and <= 3x cp's time; peak RSS"
+        " <= 300 MB and not growing from the 100 MB slide to the >= 3 GB one; 0 dciodvfy"
+        " errors on every instance"
+    ),
 }
 PAGES = 200
 
@@ -720,6 +727,15 @@ class Suite:
             rows,
         )
 
+    def wsi(self) -> None:
+        """Whole-slide images: SVS slides of 100 MB and 3 GB, against wsidicomizer, Orthanc WSI, cp.
+
+        The quick mode converts the 100 MB slide only. See bench/wsi.py.
+        """
+        import wsi
+
+        wsi.section(self, TARGETS["wsi"])
+
     def lossless(self) -> None:
         """Output size and speed per lossless transfer syntax."""
         source = self.work / "lossless"
@@ -830,7 +846,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["jpeg", "png", "big", "cold", "lossless", "pdf", "video", "watch"],
+        choices=["jpeg", "png", "big", "cold", "lossless", "pdf", "video", "watch", "wsi"],
         help="run these benchmarks only (print only; RESULTS.md needs the whole suite)",
     )
     args = parser.parse_args()
@@ -849,6 +865,7 @@ def main() -> int:
             "pdf": suite.pdf_pages,
             "video": suite.video,
             "watch": suite.watch,
+            "wsi": suite.wsi,
         }
         for name, step in steps.items():
             if not args.only or name in args.only:
