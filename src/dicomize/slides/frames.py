@@ -14,10 +14,13 @@ and the Basic Offset Table is empty.
 
 from __future__ import annotations
 
+import array
 import os
 import struct
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
 
 from dicomize.dicom.part10 import PixelStrips
 from dicomize.errors import CorruptImage
@@ -63,7 +66,7 @@ class Frames:
     lossy: tuple[tuple[str, float | None], ...]
     notes: tuple[str, ...]
 
-    def sizes(self) -> Sequence[int]:
+    def sizes(self) -> Sequence[int] | npt.NDArray[Any]:
         """Return each frame's length in bytes, before padding."""
         raise NotImplementedError
 
@@ -91,8 +94,9 @@ class KeptFrames(Frames):
         **description: Any,  # noqa: ANN401  (the Frames attributes)
     ) -> None:
         self._path = path
-        self._offsets = offsets
-        self._counts = counts
+        # 8 bytes a tile, not a Python int's 36: a level may have a million tiles.
+        self._offsets = np.asarray(offsets, dtype=np.uint64)
+        self._counts = np.asarray(counts, dtype=np.uint64)
         self._extra = extra
         self._edit = edit
         self.count = len(offsets)
@@ -100,17 +104,17 @@ class KeptFrames(Frames):
         for name, value in description.items():
             setattr(self, name, value)
 
-    def sizes(self) -> Sequence[int]:
+    def sizes(self) -> Sequence[int] | npt.NDArray[Any]:
         """Return each frame's length: the tile's, and what is inserted into every tile."""
-        extra = self._extra
-        return [count + extra for count in self._counts]
+        return self._counts + np.uint64(self._extra)
 
     def frames(self) -> Iterator[bytes]:
         """Yield the tiles read from the slide, edited; refuse one unlike the first."""
         extra, edit = self._extra, self._edit
         descriptor = os.open(self._path, os.O_RDONLY)
         try:
-            for index, (offset, count) in enumerate(zip(self._offsets, self._counts, strict=True)):
+            for index, (at, length) in enumerate(zip(self._offsets, self._counts, strict=True)):
+                offset, count = int(at), int(length)
                 tile = os.pread(descriptor, count, offset)
                 if len(tile) != count:
                     raise CorruptImage(f"tile {index} is cut short: the file ends at its bytes")
@@ -137,7 +141,7 @@ class EncodedFrames(Frames):
         for name, value in description.items():
             setattr(self, name, value)
         self._spool = tempfile.TemporaryFile(dir=folder, prefix=".dicomize-tiles-")  # noqa: SIM115  (closed by close())
-        sizes = []
+        sizes = array.array("Q")  # 8 bytes a tile
         try:
             for tile in tiles:
                 self._spool.write(tile)
@@ -145,14 +149,14 @@ class EncodedFrames(Frames):
         except BaseException:
             self._spool.close()
             raise
-        self._sizes = sizes
+        self._sizes: Sequence[int] = sizes
         self.count = len(sizes)
 
     def stored_bytes(self) -> int:
         """Return the bytes of all frames: what a compression ratio divides."""
         return sum(self._sizes)
 
-    def sizes(self) -> Sequence[int]:
+    def sizes(self) -> Sequence[int] | npt.NDArray[Any]:
         """Return each encoded frame's length."""
         return self._sizes
 
@@ -180,7 +184,7 @@ class NativeFrame(Frames):
         for name, value in description.items():
             setattr(self, name, value)
 
-    def sizes(self) -> Sequence[int]:
+    def sizes(self) -> Sequence[int] | npt.NDArray[Any]:
         """Return the one frame's length."""
         return [self._pixels.nbytes]
 
@@ -198,22 +202,23 @@ def pixel_data(frames: Frames) -> tuple[dict[str, bytes], PixelStrips]:
         The Extended Offset Table elements (none when the Basic table holds the
         offsets), and the Pixel Data value, made as it is written.
     """
-    padded = [size + size % 2 for size in frames.sizes()]
-    if len(padded) != frames.count:
-        raise CorruptImage(f"{len(padded)} frames where {frames.count} were counted")
-    offsets = [0] * len(padded)
-    for index in range(1, len(padded)):
-        offsets[index] = offsets[index - 1] + 8 + padded[index - 1]
+    sizes = np.asarray(frames.sizes(), dtype=np.int64)
+    if len(sizes) != frames.count:
+        raise CorruptImage(f"{len(sizes)} frames where {frames.count} were counted")
+    padded = sizes + (sizes & 1)  # A.4: fragments of even length
+    offsets = np.zeros_like(padded)
+    np.cumsum(padded[:-1] + 8, out=offsets[1:])
     extended: dict[str, bytes] = {}
-    if offsets and offsets[-1] > BASIC_LIMIT:
+    if len(offsets) and int(offsets[-1]) > BASIC_LIMIT:
         extended = {
-            "ExtendedOffsetTable": struct.pack(f"<{len(offsets)}Q", *offsets),
-            "ExtendedOffsetTableLengths": struct.pack(f"<{len(padded)}Q", *padded),
+            "ExtendedOffsetTable": offsets.astype("<u8").tobytes(),
+            "ExtendedOffsetTableLengths": padded.astype("<u8").tobytes(),
         }
         table = b""
     else:
-        table = struct.pack(f"<{len(offsets)}L", *offsets) if len(offsets) > 1 else b""
-    total = 8 + len(table) + sum(8 + size for size in padded)
+        table = offsets.astype("<u4").tobytes() if len(offsets) > 1 else b""
+    del offsets
+    total = 8 + len(table) + int((padded + 8).sum())
 
     def produce() -> Iterator[bytes | memoryview]:
         # Items are gathered into writes of about a megabyte: a level is tens of
