@@ -9,12 +9,9 @@ in seconds by repeating one encoded tile), in the same run, round by round:
   label, the overview and a thumbnail; an SVS names no scanner model, which DICOM requires);
 - wsidicomizer -i SLIDE -o OUT (pip, the bench extra): its defaults keep the label and the
   overview (--no-label and --no-overview leave them out), pass SVS tiles through (opentile
-  reads them; --force-transcoding would re-encode) and use one worker thread per core. The
-  first on PATH is run: wsidicomizer 0.26.1 requires wsidicom < 0.32, the test extra 0.36,
-  so where the project's environment holds the test extra, give it one of its own:
-
-      python -m venv /tmp/wsz && /tmp/wsz/bin/pip install wsidicomizer==0.26.1
-      PATH=/tmp/wsz/bin:$PATH .venv/bin/python bench/run.py --only wsi
+  reads them; --force-transcoding would re-encode) and use one worker thread per core.
+  wsidicomizer 0.26.1 requires wsidicom 0.31, which the test extra pins too, so the bench
+  and test extras share one environment (the first wsidicomizer on PATH is run).
 
 - OrthancWSIDicomizer --threads=CORES --folder=OUT SLIDE (Debian orthanc-wsi): its default
   passes the tiles through (--reencode 0) and writes no label, overview or thumbnail; its
