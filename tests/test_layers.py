@@ -186,6 +186,7 @@ LAYERS = [
     "picture",
     "report",
     "files",
+    "objectset",
     "dicom",
     "errors",
     "_version",

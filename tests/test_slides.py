@@ -39,7 +39,7 @@ from dicomize._convert import encode_series
 from dicomize._write import write_folder
 from dicomize.cli import main
 from dicomize.errors import CorruptImage
-from dicomize.slides import SlideInstances
+from dicomize.objectset import ObjectSet
 from slides import (
     pages,
     tile_bytes,
@@ -577,7 +577,7 @@ def test_a_slide_that_fails_while_written_leaves_nothing_behind(tmp_path: Path) 
     )  # fmt: skip
     metadata = {"ManufacturerModelName": "ScanScope AT2"}
     ((_, result),) = encode_series([source], metadata)
-    assert isinstance(result, SlideInstances)
+    assert isinstance(result, ObjectSet)
     with tifffile.TiffFile(source) as tif:
         middle = pages(tif)[0].dataoffsets[6]
     with source.open("r+b") as stream:

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from dicomize.documents import Document
-    from dicomize.slides import Slide, SlideInstances
+    from dicomize.objectset import ObjectSet
+    from dicomize.slides import Slide
     from dicomize.video import PreparedVideo
 
     _T = TypeVar("_T")
@@ -81,10 +82,10 @@ def encode_series(
     metadata: MetadataLike = None,
     *,
     options: ConvertOptions | None = None,
-) -> Iterator[tuple[Source, Part10Object | SlideInstances | InputError]]:
+) -> Iterator[tuple[Source, Part10Object | ObjectSet | InputError]]:
     """:func:`dicomize.convert_series`, for writing: objects ready to encode, not datasets.
 
-    A whole-slide image gives :class:`dicomize.slides.SlideInstances`: its levels,
+    A whole-slide image gives a :class:`dicomize.objectset.ObjectSet`: its levels,
     label, overview and thumbnail, to be written into a folder of their own.
     """
     yield from _series(sources, metadata, options, _Plan.elements)
@@ -462,7 +463,7 @@ class _Plan:
 
     def elements(
         self, content: Picture | _Named | PreparedVideo | Slide, offset: int
-    ) -> Part10Object | SlideInstances:
+    ) -> Part10Object | ObjectSet:
         if isinstance(content, _Named):
             return self._document(content, offset)
         from dicomize.slides import Slide  # the slide model is light: no reader imported
@@ -534,9 +535,9 @@ class _Plan:
             sop_instance_uid=sop_uid,
         )
 
-    def _slide(self, slide: Slide, offset: int) -> SlideInstances:
+    def _slide(self, slide: Slide, offset: int) -> ObjectSet:
         from dicomize.iods.vl_wsm import build_slide, instance_names
-        from dicomize.slides import SlideInstances
+        from dicomize.objectset import ObjectSet
 
         try:
             attributes = self._slide_series(offset)
@@ -553,7 +554,7 @@ class _Plan:
         except BaseException:
             slide.close()
             raise
-        return SlideInstances(slide, objects, instance_names(slide))
+        return ObjectSet(slide.name, objects, instance_names(slide), close=slide.close)
 
     def _slide_series(self, offset: int) -> dict[str, Any]:
         """Return the series attributes of the call's next slide: each is a series of its own."""

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dicomize.dicom.part10 import Part10Object
-    from dicomize.slides import SlideInstances
+    from dicomize.objectset import ObjectSet
 
 __all__ = ["add_parser", "run"]
 
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 fail(explain(result))
             elif not isinstance(result, Part10Object):
                 with result:
-                    paths = _write_slide(args, source, result, destination)
+                    paths = _write_set(args, source, result, destination)
                 if paths is None:
                     failed += 1
                 written.extend(paths or ())
@@ -144,16 +144,16 @@ def _write_one(
     return True
 
 
-def _write_slide(
-    args: argparse.Namespace, source: object, result: SlideInstances, destination: Path | None
+def _write_set(
+    args: argparse.Namespace, source: object, result: ObjectSet, destination: Path | None
 ) -> list[str] | None:
-    """Write a slide's objects into a folder named after it; report; None when it failed."""
+    """Write an input's several objects into a folder named after it; None when it failed."""
     from pathlib import Path
 
     from dicomize._write import write_folder
 
     if destination is None:
-        fail(f"{source!s}: a whole-slide image is several objects: name an output folder (-o)")
+        fail(f"{source!s}: becomes several objects: name an output folder (-o)")
         return None
     folder = destination.parent / destination.stem.removesuffix(".ome")  # NAME.ome.tif
     try:

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from dicomize.errors import UnsupportedInput
-from dicomize.slides.model import Slide, SlideImage, SlideInstances
+from dicomize.slides.model import Slide, SlideImage
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ __all__ = [
     "SLIDE_SUFFIXES",
     "Slide",
     "SlideImage",
-    "SlideInstances",
     "is_slide",
     "open_slide",
 ]

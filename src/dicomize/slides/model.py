@@ -4,10 +4,9 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
-    from dicomize.dicom.part10 import Part10Object
     from dicomize.slides.frames import Frames
 
-__all__ = ["Slide", "SlideImage", "SlideInstances"]
+__all__ = ["Slide", "SlideImage"]
 
 
 class SlideImage:
@@ -110,47 +109,3 @@ class Slide:
 
     def __repr__(self) -> str:
         return f"Slide({self.name!r}, {self.format}, {len(self.images)} images)"
-
-
-class SlideInstances:
-    """The objects of one slide: written together, into a folder of their own.
-
-    Their frames stream from the slide's file as they are written; close the
-    instances (or use them as a context manager) when done.
-    """
-
-    __slots__ = ("names", "objects", "slide")
-
-    slide: Slide
-    #: One object per image of the slide, in :attr:`Slide.images` order.
-    objects: list[Part10Object]
-    #: The file name of each object in the slide's folder (``level-0.dcm``, ``label.dcm``).
-    names: list[str]
-
-    def __init__(self, slide: Slide, objects: list[Part10Object], names: list[str]) -> None:
-        self.slide = slide
-        self.objects = objects
-        self.names = names
-
-    @property
-    def name(self) -> str:
-        """The slide's name: its folder's, and its Container Identifier's default."""
-        return self.slide.name
-
-    @property
-    def notes(self) -> tuple[str, ...]:
-        """What was done to the tiles on the way: the largest level's say it for all."""
-        return self.objects[0].notes if self.objects else ()
-
-    def close(self) -> None:
-        """Release the slide's spooled frames."""
-        self.slide.close()
-
-    def __enter__(self) -> SlideInstances:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"SlideInstances({self.name!r}, {len(self.objects)} objects)"
