@@ -7,6 +7,11 @@ an ICC profile (APP2), the EXIF orientation, and the predictors of lossless
 scans. :func:`jpeg_passthrough` decides whether the codestream may be
 wrapped as it is, and :func:`strip_segments` removes metadata segments as a
 byte operation that leaves the entropy-coded data identical.
+
+A file with stray bytes between its segments (junk after SOI, after a segment, or
+left by an APP segment whose length is wrong) breaks the walk, but libjpeg skips
+them and decodes the rest. ``parse_jpeg(data, resync=True)`` skips them as libjpeg
+does and records where they were; :func:`without_junk` removes them.
 """
 
 from __future__ import annotations
@@ -25,7 +30,14 @@ from dicomize.dicom.uids import (
 )
 from dicomize.errors import CorruptImage
 
-__all__ = ["JpegInfo", "jpeg_passthrough", "parse_jpeg", "strip_segments"]
+__all__ = [
+    "JpegInfo",
+    "describe_junk",
+    "jpeg_passthrough",
+    "parse_jpeg",
+    "strip_segments",
+    "without_junk",
+]
 
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 _APP0, _APP1, _APP2, _APP14, _COM = 0xE0, 0xE1, 0xE2, 0xEE, 0xFE
@@ -62,6 +74,7 @@ class JpegInfo:
         "first_scan",
         "icc_profile",
         "jfif",
+        "junk",
         "lse_ids",
         "orientation",
         "orientation_at",
@@ -95,6 +108,9 @@ class JpegInfo:
     orientation_at: tuple[int, str] | None
     #: The EXIF block (APP1 body), for the VL Photographic IOD; never stored as it is.
     exif: bytes | None
+    #: (start, end) of every run of bytes libjpeg skips between segments (``resync`` only):
+    #: stray bytes, and APP or COM segments whose length is less than the length field.
+    junk: tuple[tuple[int, int], ...]
 
     def __init__(
         self,
@@ -115,6 +131,7 @@ class JpegInfo:
         lse_ids: tuple[int, ...] = (),
         orientation_at: tuple[int, str] | None = None,
         exif: bytes | None = None,
+        junk: tuple[tuple[int, int], ...] = (),
     ) -> None:
         self.sof = sof
         self.precision = precision
@@ -132,6 +149,7 @@ class JpegInfo:
         self.lse_ids = lse_ids
         self.orientation_at = orientation_at
         self.exif = exif
+        self.junk = junk
 
     @property
     def process(self) -> str:
@@ -148,8 +166,13 @@ class JpegInfo:
         return "RGB" if self.component_ids == (0x52, 0x47, 0x42) else "YCbCr"
 
 
-def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass over the markers)
+def parse_jpeg(data: bytes, *, resync: bool = False) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass over the markers)
     """Walk the markers of `data` to EOI.
+
+    With `resync`, bytes where a marker must be are skipped as libjpeg's
+    ``next_marker`` skips them (jdmarker.c: everything up to the next 0xFF that
+    starts a marker), and so is an APPn or COM segment whose length field says
+    less than 2 (``skip_variable``); :attr:`JpegInfo.junk` records them.
 
     Raises
     ------
@@ -171,11 +194,16 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
     lse_ids: list[int] = []
     orientation_at: tuple[int, str] | None = None
     exif: bytes | None = None
+    junk: list[tuple[int, int]] = []
     while True:
         if position >= size:
             raise CorruptImage("JPEG ends before its EOI marker (truncated)")
         if data[position] != 0xFF:
-            raise CorruptImage(f"JPEG has no marker where one is required (byte {position})")
+            if not resync:
+                raise CorruptImage(f"JPEG has no marker where one is required (byte {position})")
+            marker_at = _next_marker(data, position)
+            junk.append((position, marker_at))
+            position = marker_at
         start = position
         while position < size and data[position] == 0xFF:  # fill bytes
             position += 1
@@ -190,6 +218,11 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
         if position + 2 > size:
             raise CorruptImage("JPEG segment header is truncated")
         length = int.from_bytes(data[position : position + 2], "big")
+        if length < 2 and resync and (0xE0 <= marker <= 0xEF or marker == _COM):
+            # libjpeg reads no body for it; what follows is skipped to the next marker.
+            position += 2
+            junk.append((start, position))
+            continue
         if length < 2 or position + length > size:
             raise CorruptImage(f"JPEG segment 0xFF{marker:02X} is truncated")
         body = data[position + 2 : position + length]
@@ -253,7 +286,80 @@ def parse_jpeg(data: bytes) -> JpegInfo:  # noqa: PLR0912, PLR0915  (one pass ov
         lse_ids=tuple(lse_ids),
         orientation_at=orientation_at,
         exif=exif,
+        junk=tuple(junk),
     )
+
+
+def _next_marker(data: bytes, position: int) -> int:
+    """Return where the 0xFF run of the next marker starts, skipping as libjpeg does.
+
+    jdmarker.c ``next_marker``: bytes other than 0xFF are discarded, and so is
+    0xFF 0x00 (a stuffed zero is no marker); fill bytes 0xFF before a marker code
+    belong to the marker.
+    """
+    size = len(data)
+    while True:
+        first = data.find(b"\xff", position)
+        if first < 0:
+            raise CorruptImage("JPEG ends before its EOI marker (truncated)")
+        after = first
+        while after < size and data[after] == 0xFF:
+            after += 1
+        if after >= size:
+            raise CorruptImage("JPEG ends before its EOI marker (truncated)")
+        if data[after] != 0x00:
+            return first
+        position = after + 1
+
+
+def without_junk(data: bytes, info: JpegInfo) -> bytes:
+    """Return the codestream to EOI without the bytes libjpeg skips (:attr:`JpegInfo.junk`).
+
+    libjpeg decodes both to the same pixels: it discards those bytes itself.
+    """
+    kept: list[bytes | memoryview] = []
+    view, position = memoryview(data), 0
+    for start, end in info.junk:
+        kept.append(view[position:start])
+        position = end
+    kept.append(view[position : info.end])
+    return b"".join(kept)
+
+
+def describe_junk(data: bytes, info: JpegInfo) -> str:
+    """Say in a phrase what :attr:`JpegInfo.junk` holds, for a Derivation Description.
+
+    >>> frame = "ffc0000b 08 0001 0001 01 01 11 00"
+    >>> scan = "ffda0008 01 01 00 00 3f 00 00"
+    >>> data = bytes.fromhex(f"ffd8 4a4b {frame} ffe1 0000 {scan} ffd9")
+    >>> describe_junk(data, parse_jpeg(data, resync=True))
+    '2 stray bytes before marker 0xFFC0 and a damaged APP1 segment'
+    """
+    stray: dict[str, int] = {}
+    damaged: list[str] = []
+    for start, end in info.junk:
+        if data[start] == 0xFF:  # a segment libjpeg reads no body of
+            damaged.append(_segment_name(data[start + 1]))
+        else:
+            marker = f"0xFF{_marker_after(data, end):02X}"
+            stray[marker] = stray.get(marker, 0) + end - start
+    parts = []
+    if stray:
+        count = sum(stray.values())
+        parts.append(
+            f"{count} stray byte{'s' * (count > 1)} before "
+            f"marker{'s' * (len(stray) > 1)} {', '.join(stray)}"
+        )
+    if damaged:
+        names = " and ".join(dict.fromkeys(damaged))
+        parts.append(f"a damaged {names} segment{'s' * (len(damaged) > 1)}")
+    return " and ".join(parts)
+
+
+def _marker_after(data: bytes, position: int) -> int:
+    while position < len(data) and data[position] == 0xFF:
+        position += 1
+    return data[position] if position < len(data) else 0
 
 
 def _exif_orientation(tiff: bytes) -> tuple[int, tuple[int, str] | None]:

@@ -91,11 +91,28 @@ def _starts(*magics: bytes) -> Callable[[bytes], bool]:
 
 
 _PNM_MAGICS = frozenset((b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"P7"))
+_FITS = b"SIMPLE  ="
+_GZIP = b"\x1f\x8b"
+
+
+def _gunzipped_head(data: bytes) -> bytes:
+    """Return the first bytes of gzip-compressed `data` (a ``.fits.gz``), or none."""
+    if not data.startswith(_GZIP):
+        return b""
+    import zlib  # only gzip-compressed files need it
+
+    try:
+        return zlib.decompressobj(wbits=31).decompress(data, 16)
+    except zlib.error:
+        return b""
+
 
 #: Every format read, in the order they are tried.
 FORMATS: tuple[Format, ...] = (
     Format(name="PNG", accept=_starts(b"\x89PNG\r\n\x1a\n"), module="_pillow", streams=True),
-    Format(name="JPEG", accept=_starts(b"\xff\xd8\xff"), module="_jpeg", label="JPEG, JPEG-LS"),
+    # SOI alone: libjpeg skips stray bytes between SOI and the first marker, and so does
+    # the JPEG reader.
+    Format(name="JPEG", accept=_starts(b"\xff\xd8"), module="_jpeg", label="JPEG, JPEG-LS"),
     Format(name="GIF", accept=_starts(b"GIF87a", b"GIF89a"), module="_pillow"),
     Format(name="BMP", accept=_starts(b"BM"), module="_pillow"),
     Format(
@@ -114,12 +131,18 @@ FORMATS: tuple[Format, ...] = (
         module="_j2k",
         label="JPEG 2000",
     ),
+    # Before PNM: an XV thumbnail's magic is a PAM's followed by " 332" (RGB 3:3:2).
+    Format(name="XV", accept=_starts(b"P7 332"), module="_pillow", label="XV thumbnail"),
     Format(
         name="PNM",
         accept=lambda data: data[:2] in _PNM_MAGICS and data[2:3].isspace(),
         module="_pnm",
     ),
-    Format(name="FITS", accept=_starts(b"SIMPLE  ="), module="_fits"),
+    Format(
+        name="FITS",
+        accept=lambda data: data.startswith(_FITS) or _gunzipped_head(data).startswith(_FITS),
+        module="_fits",
+    ),
     Format(name="HEIF", accept=is_heif, module="_heif", label="HEIC/HEIF"),
     Format(name="AVIF", accept=is_avif, module="_pillow"),
     Format(
@@ -143,8 +166,8 @@ def detect_format(data: bytes) -> Format:
     Raises
     ------
     UnsupportedInput
-        For a DICOM file or a floating-point PFM; anything else unrecognised goes to
-        :data:`FALLBACK` and its reader decides.
+        For a DICOM file, a floating-point PFM, or gzip-compressed content other than
+        FITS; anything else unrecognised goes to :data:`FALLBACK` and its reader decides.
     CorruptImage
         When there is no content at all.
     """
@@ -157,6 +180,11 @@ def detect_format(data: bytes) -> Format:
         raise UnsupportedInput("already a DICOM file")
     if data[:2] in {b"Pf", b"PF"}:
         raise UnsupportedInput("floating-point PFM pictures are not supported")
+    if data.startswith(_GZIP):
+        raise UnsupportedInput(
+            "gzip-compressed, and not a FITS file (the only compressed content read); "
+            "decompress it first"
+        )
     return FALLBACK
 
 

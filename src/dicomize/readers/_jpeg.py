@@ -4,15 +4,30 @@ The codestream is described by :mod:`dicomize.codestreams.jpeg` without
 decoding. A legal one is wrapped as it is (metadata segments removed unless
 kept); a progressive, arithmetic or EXIF-rotated one is rewritten by jpegtran
 on its DCT coefficients; anything else is decoded and stored losslessly.
+
+A JPEG with stray bytes between its segments, which libjpeg skips, cannot be
+stored as it is: it is decoded, its lossy history kept, when libjpeg decodes the
+rest of it whole. libjpeg-turbo's ``djpeg`` is the judge, because libjpeg calls
+a scan that breaks off a warning and fills the rest of the picture with grey:
+any complaint but the stray bytes refuses the file.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import struct
 from dataclasses import replace
 
-from dicomize.codestreams.jpeg import JpegInfo, jpeg_passthrough, parse_jpeg, strip_segments
+from dicomize.codestreams.jpeg import (
+    JpegInfo,
+    describe_junk,
+    jpeg_passthrough,
+    parse_jpeg,
+    strip_segments,
+    without_junk,
+)
 from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import CorruptImage
 from dicomize.options import ConvertOptions
@@ -26,12 +41,18 @@ if TYPE_CHECKING:
 
 __all__ = ["decode_deep_jpeg", "lossless_transcode", "passthrough_picture", "read"]
 
+#: APP1, the segment EXIF is in (marker code after 0xFF).
+_APP1 = 0xE1
+
 
 def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture:
     """Read a JPEG or JPEG-LS file: passthrough first, then a lossless rewrite, then decoding."""
     data = source if isinstance(source, bytes) else source.read()
     # Walking the markers to EOI refuses a truncated JPEG on either path.
-    info = parse_jpeg(data)
+    try:
+        info = parse_jpeg(data)
+    except CorruptImage:
+        return _read_with_junk(data, fmt, options)
     check_size(info.columns, info.rows, options.max_pixels)
     reason = PASSTHROUGH_OFF
     if options.passthrough:
@@ -45,6 +66,12 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
             legal = jpeg_passthrough(described)
             if not isinstance(legal, str):
                 return passthrough_picture(stream, described, legal, options, note)
+    return _decoded(data, info, fmt, options, reason)
+
+
+def _decoded(
+    data: bytes, info: JpegInfo, fmt: str, options: ConvertOptions, reason: str
+) -> Picture:
     if info.precision > 8 or info.process in {"lossless", "jpeg-ls"}:
         # Pillow decodes only 8-bit lossy JPEG; libjpeg-turbo (imagecodecs) does the rest.
         picture = decode_deep_jpeg(data, info, options)
@@ -54,6 +81,77 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
         picture = read_with_pillow(data, fmt, options)
     note = f"JPEG decoded because {reason}"
     return replace(picture, derivation=(note, *picture.derivation))
+
+
+def _read_with_junk(data: bytes, fmt: str, options: ConvertOptions) -> Picture:
+    """Decode a JPEG whose marker walk breaks on bytes libjpeg skips, or refuse it.
+
+    Raises
+    ------
+    CorruptImage
+        When the walk fails for another reason (a truncated file), or libjpeg
+        reports damage beyond the stray bytes (a scan that breaks off, a bad code).
+    """
+    # What the resynchronising walk cannot pass (a truncated file) is what is wrong.
+    found = parse_jpeg(data, resync=True)
+    check_size(found.columns, found.rows, options.max_pixels)
+    junk = describe_junk(data, found)
+    refusal = _libjpeg_refusal(data, junk)
+    if refusal:
+        raise CorruptImage(refusal)
+    # libjpeg discards those bytes itself: the stream without them decodes to the same pixels.
+    stream = without_junk(data, found)
+    info = parse_jpeg(stream)
+    reason = f"it has {junk}, which libjpeg skips: the codestream cannot be stored as it is"
+    picture = _decoded(stream, info, fmt, options, reason)
+    exif_ends = {
+        end
+        for marker, start, end in found.segments
+        if marker == _APP1 and data[start + 4 : start + 10] == b"Exif\x00\x00"
+    }
+    if any(start in exif_ends for start, _ in found.junk):
+        # Its length field cut the EXIF block short: the rest of it was the stray bytes.
+        note = "its EXIF block, cut short by its segment's length, is not used"
+        return replace(picture, exif=None, derivation=(*picture.derivation, note))
+    return picture
+
+
+#: libjpeg's warnings (jerror.h, JWRN_*) that mean pixels are missing or wrong; the
+#: others (an unknown JFIF revision or Adobe transform code) change no pixel.
+_DAMAGE = re.compile(
+    r"^(Corrupt JPEG data|Premature end of JPEG file|Inconsistent progression sequence"
+    r"|Invalid SOS parameters|Application transferred too many scanlines)"
+)
+#: The warning for bytes skipped between segments (JWRN_EXTRANEOUS_DATA): what is accepted.
+_SKIPPED = re.compile(r"^Corrupt JPEG data: \d+ extraneous bytes before marker 0x[0-9a-f]{2}$")
+
+
+def _libjpeg_refusal(data: bytes, junk: str) -> str | None:
+    """Decode `data` with libjpeg-turbo's djpeg; say why it is refused, or None when whole.
+
+    At trace level 3 libjpeg prints every warning (at 0, only the first: the stray
+    bytes would hide a broken scan after them). djpeg decodes 8-bit DCT JPEG: a
+    12-bit, lossless or JPEG-LS stream with stray bytes is refused, unjudged.
+    """
+    djpeg = shutil.which("djpeg")
+    if djpeg is None:
+        raise CorruptImage(
+            f"JPEG has {junk}; djpeg (libjpeg-turbo's tools) is needed to check that "
+            "libjpeg decodes the rest whole, and it is not installed"
+        )
+    import subprocess  # 5 ms; only damaged JPEGs need it
+
+    command = [djpeg, *("-verbose",) * 3, "-outfile", os.devnull]
+    try:
+        result = subprocess.run(command, input=data, capture_output=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CorruptImage(f"JPEG has {junk} and djpeg could not check the rest: {exc}") from exc
+    lines = [line.strip() for line in result.stderr.decode("ascii", "replace").splitlines()]
+    if result.returncode not in {0, 2}:  # 2: decoded, with warnings
+        error = lines[-1] if lines else f"djpeg exit status {result.returncode}"
+        return f"JPEG has {junk}, and libjpeg cannot decode it: {error}"
+    damage = [line for line in lines if _DAMAGE.match(line) and not _SKIPPED.match(line)]
+    return f"JPEG is damaged beyond the {junk}: libjpeg reports {damage[0]!r}" if damage else None
 
 
 def passthrough_picture(
