@@ -90,7 +90,11 @@ BAD_FILES: dict[str, tuple[bytes, type[dicomize.InputError], str]] = {
     "pgm_truncated": (b"P5\n64 48\n255\n" + b"\x00" * 100, dicomize.CorruptImage, "truncated"),
     "pgm_header_garbage": (b"P5\nxx yy\n255\n", dicomize.CorruptImage, "Netpbm header"),
     "pgm_sample_over_maxval": (b"P2\n2 1\n10\n5 11\n", dicomize.CorruptImage, "exceeds maxval"),
-    "pfm_float": (b"Pf\n2 2\n-1\n" + b"\x00" * 16, dicomize.UnsupportedInput, "PFM"),
+    "pfm_nan": (
+        b"Pf\n2 2\n-1\n" + struct.pack("<4f", 0, float("nan"), 0, 0),
+        dicomize.UnsupportedInput,
+        "PFM pixels include NaN",
+    ),
     "bmp_truncated": (
         encode(Image.fromarray(gradient()), "BMP")[:500],
         dicomize.CorruptImage,

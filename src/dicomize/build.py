@@ -26,8 +26,8 @@ from dicomize.dicom.uids import (
     new_uid,
 )
 from dicomize.dicom.vr import Value, is_pydicom, utc_offset
-from dicomize.errors import MetadataError
-from dicomize.iods import IOD, ORDER_KEYWORDS, modality_for
+from dicomize.errors import MetadataError, UnsupportedInput
+from dicomize.iods import IOD, ORDER_KEYWORDS, attributes_of, modality_for
 from dicomize.picture import Picture
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -42,6 +42,7 @@ __all__ = [
     "assemble",
     "build_image",
     "code_item",
+    "rescale_attributes",
     "series_attributes",
     "tag_and_vr",
 ]
@@ -277,6 +278,14 @@ def build_image(
     sop_class = rules.sop_class(picture, iod)
     values["SOPClassUID"] = sop_class
     picture = rules.instance(values, picture, sop_class)
+    if picture.rescale_slope != 1 or picture.rescale_intercept != 0:
+        if "RescaleSlope" not in attributes_of(sop_class):
+            # Without the Modality LUT the stored integers would be read as the values.
+            raise UnsupportedInput(
+                f"these pixels need Rescale Slope and Intercept to keep their values, and the "
+                f"{iod.name} IOD has no Modality LUT; convert them as Secondary Capture (sc)"
+            )
+        values.update(rescale_attributes(picture))
     values.update(_lossy_attributes(picture, values))
     values["DerivationDescription"] = _derivation(picture, values)
     values.update(_image_pixel_values(picture))
@@ -360,6 +369,23 @@ def for_multiframe(picture: Picture) -> Picture:
         bits_stored=16,
         derivation=(*picture.derivation, "signed pixels stored offset by 32768"),
     )
+
+
+def rescale_attributes(picture: Picture) -> dict[str, Any]:
+    """Return the Modality LUT (C.11.1) that gives the source's values from the stored ones.
+
+    >>> from dicomize.picture import Picture
+    >>> rescale_attributes(Picture(pixels=b"", rows=1, columns=1, samples_per_pixel=1,
+    ...     photometric_interpretation="MONOCHROME2", bits_allocated=16, bits_stored=16,
+    ...     rescale_slope=0.0025, rescale_intercept=-12.5))
+    {'RescaleIntercept': '-12.5', 'RescaleSlope': '0.0025', 'RescaleType': 'US'}
+    """
+    return {
+        # Adding 0.0 turns -0.0 into 0: DS "-0" is valid but reads as a mistake.
+        "RescaleIntercept": f"{picture.rescale_intercept + 0.0:.10g}",
+        "RescaleSlope": f"{picture.rescale_slope + 0.0:.10g}",
+        "RescaleType": "US",  # C.11.1.1.2: unspecified, the source's units are unknown
+    }
 
 
 def _lossy_attributes(picture: Picture, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -81,8 +81,11 @@ class Picture:
     frame_times: tuple[float, ...] | None = None
     #: Every frame was bilevel (1 bit per pixel) in the source.
     bilevel: bool = False
-    #: Added to stored values to get the source's values (signed pixels stored unsigned).
-    rescale_intercept: int = 0
+    #: Modality LUT (PS3.3 C.11.1): the source's value is stored x slope + intercept.
+    #: Grayscale only: signed pixels stored unsigned, floating-point pixels stored as
+    #: 16-bit integers (the slope is then the quantisation step).
+    rescale_intercept: float = 0
+    rescale_slope: float = 1
     #: The source's EXIF block, for the VL Photographic IOD (never written as it is).
     exif: bytes | None = None
 
@@ -103,7 +106,7 @@ def stack_pictures(pictures: Sequence[Picture], frame_times: tuple[float, ...] |
     Raises
     ------
     UnsupportedInput
-        When a frame differs from the first in size, samples, bits or encoding.
+        When a frame differs from the first in size, samples, bits, encoding or rescale.
     """
     first = pictures[0]
     for index, other in enumerate(pictures[1:], start=2):
@@ -114,7 +117,7 @@ def stack_pictures(pictures: Sequence[Picture], frame_times: tuple[float, ...] |
             )
         if _layout(other) != _layout(first):
             raise UnsupportedInput(
-                f"frame {index} differs from frame 1 in colour, bit depth or encoding"
+                f"frame {index} differs from frame 1 in colour, bit depth, encoding or rescale"
             )
     encapsulated = first.transfer_syntax != EXPLICIT_VR_LITTLE_ENDIAN
     notes = tuple(dict.fromkeys(note for picture in pictures for note in picture.derivation))
@@ -138,4 +141,6 @@ def _layout(picture: Picture) -> tuple[object, ...]:
         picture.bits_stored,
         picture.pixel_representation,
         picture.transfer_syntax,
+        picture.rescale_slope,
+        picture.rescale_intercept,
     )

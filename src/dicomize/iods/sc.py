@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
 from dicomize._version import __version__
-from dicomize.build import PictureRules
+from dicomize.build import PictureRules, rescale_attributes
 from dicomize.dicom.part10 import PixelStrips
 from dicomize.dicom.uids import (
     MULTI_FRAME_GRAYSCALE_BYTE_SECONDARY_CAPTURE_IMAGE_STORAGE,
@@ -110,12 +110,7 @@ def _multiframe_attributes(picture: Picture, sop_class: str) -> dict[str, Any]:
             out["FrameIncrementPointer"] = 0x00182001
     if sop_class in _GRAYSCALE:
         # C.8.6.3: required for MONOCHROME2 with Bits Stored > 1; Byte needs 0 and 1.
-        out.update(
-            RescaleIntercept=str(picture.rescale_intercept),
-            RescaleSlope="1",
-            RescaleType="US",
-            PresentationLUTShape="IDENTITY",
-        )
+        out.update(rescale_attributes(picture), PresentationLUTShape="IDENTITY")
     return out
 
 

@@ -143,6 +143,11 @@ FORMATS: tuple[Format, ...] = (
         accept=lambda data: data.startswith(_FITS) or _gunzipped_head(data).startswith(_FITS),
         module="_fits",
     ),
+    Format(
+        name="PFM",
+        accept=lambda data: data[:2] in {b"PF", b"Pf"} and data[2:3].isspace(),
+        module="_float",
+    ),
     Format(name="HEIF", accept=is_heif, module="_heif", label="HEIC/HEIF"),
     Format(name="AVIF", accept=is_avif, module="_pillow"),
     Format(
@@ -166,8 +171,8 @@ def detect_format(data: bytes) -> Format:
     Raises
     ------
     UnsupportedInput
-        For a DICOM file, a floating-point PFM, or gzip-compressed content other than
-        FITS; anything else unrecognised goes to :data:`FALLBACK` and its reader decides.
+        For a DICOM file, or gzip-compressed content other than FITS; anything else
+        unrecognised goes to :data:`FALLBACK` and its reader decides.
     CorruptImage
         When there is no content at all.
     """
@@ -178,8 +183,6 @@ def detect_format(data: bytes) -> Format:
             return fmt
     if data[128:132] == b"DICM":
         raise UnsupportedInput("already a DICOM file")
-    if data[:2] in {b"Pf", b"PF"}:
-        raise UnsupportedInput("floating-point PFM pictures are not supported")
     if data.startswith(_GZIP):
         raise UnsupportedInput(
             "gzip-compressed, and not a FITS file (the only compressed content read); "

@@ -5,9 +5,13 @@ Policies (documented in docs/guides/inputs.md, each covered by a test):
 * EXIF / TIFF Orientation is applied to the pixels: SC and VL objects have no
   attribute that could carry it (PS3.3 C.7.6.3.1.4 fixes the pixel order).
 * Palette → RGB; CMYK → RGB (through the embedded ICC profile when there is
-  one); 1-bit → 8-bit 0/255; alpha → composited onto the background colour.
+  one; 16-bit CMYK TIFF to 16-bit RGB); CIELAB → sRGB through LittleCMS; 1-bit →
+  8-bit 0/255; alpha → composited onto the background colour.
 * 16-bit gray stays 16-bit; 16-bit colour (which Pillow would truncate to
   8 bits) is decoded with imagecodecs (PNG) or tifffile (TIFF).
+* Floating-point pixels (Pillow mode F; the float TIFFs Pillow cannot open,
+  through tifffile) become 16-bit integers with a rescale (:mod:`._float`).
+* A layered PSD gives the composite it opens with, not its layers.
 * An embedded RGB ICC profile is kept as an Input-class profile; untagged
   colour images are labelled sRGB, the convention of the web and of cameras.
 * A lossy source (JPEG, lossy WebP, JPEG-in-TIFF) is recorded as such.
@@ -155,7 +159,15 @@ def _read(
 ) -> tuple[Picture, bytes | None]:
     # The chunks before the pixels say all the checks below need to know of a PNG file.
     data = source if isinstance(source, bytes) else _png_head(source)
-    image = _open(source, fmt, max_pixels)
+    try:
+        image = _open(source, fmt, max_pixels)
+    except CorruptImage:
+        # Pillow opens 32-bit float gray TIFF only: 16- and 64-bit floats and float RGB
+        # are read by tifffile; anything else keeps Pillow's reason.
+        picture = _float_tiff(data, max_pixels) if fmt == "TIFF" else None
+        if picture is None:
+            raise
+        return picture, None
     if fmt == _ANY:
         fmt = image.format or "picture"  # the plugin that recognised it names it
     exif = image.info.get("exif")
@@ -174,9 +186,12 @@ def _read(
 def _picture(
     image: Image.Image, data: bytes, fmt: str, background: tuple[int, int, int], max_pixels: int
 ) -> Picture:
+    if image.mode == "F":
+        return _float_frames(image, fmt, max_pixels)
     if fmt == "TIFF" and _tiff_is_deep_colour(image):
         return _deep_tiff(data, image, background, max_pixels)
-    if getattr(image, "n_frames", 1) > 1:
+    # A PSD's further frames are its layers; the composite it opens with is the picture.
+    if getattr(image, "n_frames", 1) > 1 and fmt != "PSD":
         return _read_frames(image, data, fmt, background, max_pixels)
     lossy = _lossy_history(fmt, image, data)
     icc = image.info.get("icc_profile")
@@ -263,10 +278,14 @@ def _to_picture(
     elif mode == "RGBX":  # the fourth byte is padding
         image = image.convert("RGB")
     elif mode == "LAB":
-        raise UnsupportedInput(
-            "CIELAB pixels (Pillow mode 'LAB') have no DICOM photometric interpretation here; "
-            "convert the picture to RGB first"
-        )
+        # No photometric interpretation holds CIELAB (C.7.6.3.1.2); sRGB is what the
+        # untagged colour of every other picture is labelled.
+        image, icc = _lab_to_srgb(image), None
+        derivation.append("CIELAB converted to sRGB through LittleCMS (D50 white)")
+    elif mode == "F":  # a page of a multi-page picture; a single picture goes to _float_frames
+        from dicomize.readers._float import float_picture  # numpy
+
+        return float_picture([_array_of(image)], source_format=fmt, derivation=tuple(derivation))
 
     mode = image.mode
     if mode in {"L", "RGB"} or (mode == "I;16" and bits_stored is None):
@@ -352,9 +371,7 @@ def _array_of(image: Image.Image) -> npt.NDArray[Any]:
             return array.astype(np.int16)
         raise UnsupportedInput("32-bit integer pixels outside the 16-bit range are not supported")
     if mode == "F":
-        raise UnsupportedInput(
-            "floating-point pixels (Pillow mode 'F') are not supported by the Secondary Capture IOD"
-        )
+        return np.asarray(image)
     raise UnsupportedInput(f"Pillow image mode {mode!r} is not supported")
 
 
@@ -377,6 +394,59 @@ def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, by
             if converted is not None:
                 return converted, None, "CMYK converted to sRGB through the embedded ICC profile"
     return image.convert("RGB"), None, "CMYK converted to RGB (no usable ICC profile)"
+
+
+def _cmyk16_to_rgb(array: npt.NDArray[Any], icc: bytes | None) -> tuple[npt.NDArray[Any], str]:
+    """Convert 16-bit CMYK to 16-bit RGB as :func:`_cmyk_to_rgb` does 8-bit.
+
+    Pillow has no 16-bit CMYK, so LittleCMS is reached through imagecodecs, with
+    Pillow's default intent (perceptual).
+    """
+    import numpy as np  # only pixels Pillow cannot hand over as they are
+
+    if array.ndim != 3 or array.shape[2] != 4:
+        raise UnsupportedInput(
+            "16-bit separated TIFF with other than 4 inks (CMYK) is not supported"
+        )
+    if icc and icc[16:20] == b"CMYK":
+        import imagecodecs
+
+        try:
+            rgb = imagecodecs.cms_transform(
+                array,
+                icc,
+                imagecodecs.cms_profile("srgb"),
+                colorspace="cmyk",
+                outcolorspace="rgb",
+                outdtype=np.uint16,
+                intent=0,
+            )
+        except Exception:  # imagecodecs raises its own CmsError and others
+            logger.debug("embedded CMYK profile unusable; converting without it")
+        else:
+            note = "16-bit CMYK converted to 16-bit sRGB through the embedded ICC profile"
+            return np.asarray(rgb, np.uint16), note
+    # Pillow's formula for CMYK without a profile, at 16 bits: R = (1 - C)(1 - K), and so on.
+    # The product of two 16-bit values fits in 32 bits.
+    white = np.uint32(65535) - array.astype(np.uint32)
+    rgb = (white[..., :3] * white[..., 3:] + np.uint32(32767)) // np.uint32(65535)
+    return rgb.astype(np.uint16), "16-bit CMYK converted to 16-bit RGB (no usable ICC profile)"
+
+
+def _lab_to_srgb(image: Image.Image) -> Image.Image:
+    from PIL import ImageCms
+
+    # The white is D50: the ICC connection space's, and Photoshop's for Lab TIFF. LittleCMS's
+    # default precalculated grid is off by up to 50 levels where colours leave the sRGB
+    # gamut; computing each pixel (about 4x slower) stays within one level of the CIE formulas.
+    transform = ImageCms.buildTransform(
+        ImageCms.createProfile("LAB"),
+        ImageCms.createProfile("sRGB"),
+        "LAB",
+        "RGB",
+        flags=ImageCms.Flags.NOOPTIMIZE,
+    )
+    return transform.apply(image)
 
 
 def _lossy_history(
@@ -549,18 +619,95 @@ def _deep_tiff(
             check_size(
                 int(largest.imagewidth), int(largest.imagelength), max_pixels, frames=len(pages)
             )
-            kinds = {tifffile.PHOTOMETRIC(p.photometric).name for p in pages}
-            readable = kinds <= {"RGB", "MINISBLACK"}
+            photometrics = [tifffile.PHOTOMETRIC(p.photometric).name for p in pages]
+            kinds = set(photometrics)
+            readable = kinds <= _DEEP_TIFF_PHOTOMETRICS
             arrays = [_interleaved(p.asarray(), str(p.axes)) for p in pages] if readable else []
     except DicomizeError:
         raise
     except Exception as exc:  # tifffile raises many kinds on damaged files
         raise CorruptImage(f"cannot decode 16-bit TIFF: {exc}") from exc
     if not arrays:
-        names = ", ".join(sorted(kinds - {"RGB", "MINISBLACK"}))
+        names = ", ".join(sorted(kinds - _DEEP_TIFF_PHOTOMETRICS))
         raise UnsupportedInput(f"16-bit TIFF photometric {names} is not supported")
-    pictures = [_deep_picture(array, image, "TIFF", background) for array in arrays]
+    pictures = []
+    for array, photometric in zip(arrays, photometrics, strict=True):
+        pixels, note = array, ""
+        if photometric == "SEPARATED":
+            # The CMYK profile describes no RGB: the converted pixels are labelled sRGB.
+            pixels, note = _cmyk16_to_rgb(array, image.info.get("icc_profile"))
+        derivation = (note,) if note else ()
+        pictures.append(_deep_picture(pixels, image, "TIFF", background, derivation=derivation))
     return pictures[0] if len(pictures) == 1 else stack_pictures(pictures, None)
+
+
+#: What tifffile's photometric names that dicomize decodes at 16 bits (SEPARATED: CMYK).
+_DEEP_TIFF_PHOTOMETRICS = frozenset({"RGB", "MINISBLACK", "SEPARATED"})
+
+
+def _float_frames(image: Image.Image, fmt: str, max_pixels: int) -> Picture:
+    """Every frame of a floating-point picture (Pillow mode F), one scale for them all."""
+    import numpy as np  # only pixels Pillow cannot hand over as they are
+
+    from dicomize.readers._float import float_picture
+
+    count = int(getattr(image, "n_frames", 1))
+    check_size(image.width, image.height, max_pixels, frames=count)
+    orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
+    derivation: list[str] = []
+    frames = []
+    for index in range(count):
+        where = f"frame {index + 1}: " if count > 1 else ""
+        try:
+            if count > 1:  # a single SPIDER image refuses even seek(0)
+                image.seek(index)
+            image.load()
+        except _DECODE_ERRORS as exc:
+            raise CorruptImage(where + _cause(fmt, exc)) from exc
+        if fmt == "TIFF" and int(getattr(image, "tag_v2", {}).get(254, 0)) & 1:
+            continue  # a reduced-resolution page (thumbnail), not a page of the document
+        if image.mode != "F":
+            raise UnsupportedInput(
+                f"{where}Pillow mode {image.mode!r} among floating-point frames; "
+                "the frames of one object share one kind of pixel"
+            )
+        frames.append(np.asarray(_upright(image, orientation, derivation)))
+    notes = tuple(dict.fromkeys(derivation))
+    return float_picture(frames, source_format=fmt, derivation=notes)
+
+
+def _float_tiff(data: bytes, max_pixels: int) -> Picture | None:
+    """Read a floating-point TIFF that Pillow cannot open; None when it is not one."""
+    import tifffile
+
+    from dicomize.readers._float import float_picture
+
+    try:
+        tif = tifffile.TiffFile(io.BytesIO(data))
+    except Exception:  # tifffile cannot read it either: Pillow's reason stands
+        return None
+    with tif:
+        try:
+            # Reduced-resolution pages are thumbnails, not pages of the document.
+            pages: list[Any] = [p for p in tif.pages if not getattr(p, "is_reduced", False)]
+            floating = bool(pages) and all(int(p.sampleformat) == 3 for p in pages)  # IEEEFP
+        except Exception:  # a damaged directory: Pillow's reason stands
+            return None
+        if not floating:
+            return None
+        largest = max(pages, key=lambda p: int(p.imagewidth) * int(p.imagelength))
+        width, height = int(largest.imagewidth), int(largest.imagelength)
+        check_size(width, height, max_pixels, frames=len(pages))
+        try:
+            orientation = int(pages[0].tags.valueof(_ORIENTATION_TAG, 1))
+            arrays = [_interleaved(p.asarray(), str(p.axes)) for p in pages]
+        except Exception as exc:  # tifffile raises many kinds on damaged files
+            raise CorruptImage(_cause("TIFF", exc)) from exc
+    derivation: tuple[str, ...] = ()
+    if orientation in ORIENTATIONS:
+        arrays = [apply_orientation(array, orientation) for array in arrays]
+        derivation = (_applied(orientation),)
+    return float_picture(arrays, source_format="TIFF", derivation=derivation)
 
 
 def _interleaved(array: npt.NDArray[Any], axes: str) -> npt.NDArray[Any]:
@@ -578,14 +725,14 @@ def _deep_picture(
     *,
     bits_stored: int | None = None,
     lossy: tuple[tuple[str | None, float | None], ...] = (),
+    derivation: tuple[str, ...] = (),
 ) -> Picture:
     from dicomize.readers._array import picture_from_array  # numpy
 
-    derivation: tuple[str, ...] = ()
     orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
     if orientation in ORIENTATIONS:
         array = apply_orientation(array, orientation)
-        derivation = (_applied(orientation),)
+        derivation = (*derivation, _applied(orientation))
     icc = image.info.get("icc_profile")
     colour = array.ndim == 3 and array.shape[2] in {3, 4}
     return picture_from_array(
