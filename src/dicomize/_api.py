@@ -135,7 +135,7 @@ def convert_series(
             yield (
                 source,
                 UnsupportedInput(
-                    "is a whole-slide image, several objects: use dicomize.write_slide", str(source)
+                    "becomes several objects: write them with dicomize.write_slide", str(source)
                 ),
             )
 
@@ -218,7 +218,9 @@ def write_slide(
     """Convert a whole-slide image into a folder of VL Whole Slide Microscopy objects.
 
     One object per pyramid level (``level-0.dcm``, ...) and per associated image
-    (``label.dcm``, ``overview.dcm``, ``thumbnail.dcm``), one series. The tiles stream
+    (``label.dcm``, ``overview.dcm``, ``thumbnail.dcm``), one series. Any other input
+    that becomes several objects (a multi-page TIFF whose pages differ in size:
+    ``page-1.dcm``, ...) is written the same way. The tiles stream
     from the slide into the files, so a slide of any size costs the same memory; the
     folder appears whole or not at all.
 
@@ -252,16 +254,14 @@ def write_slide(
         When the folder exists or cannot be written; nothing is left behind.
     """
     from dicomize._write import write_folder
-    from dicomize.inputs import sniff
 
-    options = options or ConvertOptions()
-    if sniff(source, options).kind != "slide":
-        raise UnsupportedInput("is not a whole-slide image", str(source))
     ((_, result),) = encode_series([source], metadata, options=options)
     if isinstance(result, InputError):
         raise result
-    if isinstance(result, Part10Object):  # pragma: no cover - a slide's kind was sniffed
-        raise UnsupportedInput("is not a whole-slide image", str(source))
+    if isinstance(result, Part10Object):
+        raise UnsupportedInput(
+            "is one object, not a whole-slide image: convert and write it", str(source)
+        )
     with result:
         return write_folder(
             list(zip(result.names, result.objects, strict=True)), folder, overwrite=overwrite

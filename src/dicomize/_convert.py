@@ -21,7 +21,7 @@ from dicomize.inputs import KINDS, Sniffed, sniff
 from dicomize.iods import IOD, IODS, attributes_of, by_mime_type, chosen, outside
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
-from dicomize.picture import Picture, stack_pictures
+from dicomize.picture import PagesDiffer, Picture, stack_pictures
 from dicomize.readers import PASSTHROUGH_OFF, Source, read_picture
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
@@ -95,7 +95,7 @@ def _series(
     sources: Iterable[Source],
     metadata: MetadataLike,
     options: ConvertOptions | None,
-    make: Callable[[_Plan, Picture | _Named | PreparedVideo | Slide, int], _T],
+    make: Callable[[_Plan, Picture | _Named | PreparedVideo | Slide | _Pages, int], _T],
 ) -> Iterator[tuple[Source, _T | InputError]]:
     options = options or ConvertOptions()
     plan = _Plan(metadata, options)
@@ -236,6 +236,20 @@ def _one_picture(shape: tuple[int, ...]) -> bool:
     return len(shape) == 2 or (len(shape) == 3 and shape[-1] == 3)  # noqa: PLR2004
 
 
+class _Pages:
+    """The pages of one document that differ in size: each becomes an object of its own."""
+
+    __slots__ = ("name", "pictures")
+
+    #: The input's name: the folder its pages are written into.
+    name: str
+    pictures: tuple[Picture, ...]
+
+    def __init__(self, name: str, pictures: tuple[Picture, ...]) -> None:
+        self.name = name
+        self.pictures = pictures
+
+
 class _Named:
     """A document and the name it came under (its Document Title when it has none)."""
 
@@ -302,7 +316,7 @@ def begun(study: float, series: float) -> dict[str, str]:
 
 def _read_content(
     source: Source, options: ConvertOptions, sniffed: Sniffed | None = None
-) -> Picture | _Named | PreparedVideo | Slide:
+) -> Picture | _Named | PreparedVideo | Slide | _Pages:
     """Read a document, a video clip or a picture: the kind of object follows the content.
 
     `sniffed` is what :func:`dicomize.inputs.sniff` found, when the caller has read the
@@ -331,7 +345,14 @@ def _read_content(
         )
     fmt = sniffed.document
     if fmt is None:
-        return _encoded(_read_for(source, options, sniffed), options)
+        try:
+            return _encoded(_read_for(source, options, sniffed), options)
+        except PagesDiffer as differ:
+            if not isinstance(source, str | os.PathLike):
+                raise  # pages are written into a folder named after their file
+            return _Pages(
+                Path(source).stem, tuple(_encoded(page, options) for page in differ.pages)
+            )
     from dicomize.documents import read_document, render_pages
 
     if isinstance(source, str | os.PathLike):
@@ -448,11 +469,16 @@ class _Plan:
         present = set(kinds)
         self._ranks = {kind: rank for rank, kind in enumerate(k for k in KINDS if k in present)}
 
-    def build(self, content: Picture | _Named | PreparedVideo | Slide, offset: int) -> Dataset:
+    def build(
+        self, content: Picture | _Named | PreparedVideo | Slide | _Pages, offset: int
+    ) -> Dataset:
         made = self.elements(content, offset)
         if not isinstance(made, Part10Object):
             made.close()
-            raise UnsupportedInput("is a whole-slide image, many objects: use dicomize.write_slide")
+            raise UnsupportedInput(
+                "becomes several objects (a slide's levels, pages that differ in size): "
+                "write them with dicomize.write_slide"
+            )
         return made.to_dataset()
 
     def one(self, content: Picture | PreparedVideo, offset: int) -> Part10Object:
@@ -462,30 +488,55 @@ class _Plan:
         return made
 
     def elements(
-        self, content: Picture | _Named | PreparedVideo | Slide, offset: int
+        self, content: Picture | _Named | PreparedVideo | Slide | _Pages, offset: int
     ) -> Part10Object | ObjectSet:
         if isinstance(content, _Named):
             return self._document(content, offset)
+        if isinstance(content, _Pages):
+            return self._pages(content, offset)
         from dicomize.slides import Slide  # the slide model is light: no reader imported
 
         if isinstance(content, Slide):
             return self._slide(content, offset)
         if not isinstance(content, Picture):
             return self._video(content, offset)
-        picture = content
+        return self._picture(content, offset)
+
+    def _pages(self, pages: _Pages, offset: int) -> ObjectSet:
+        """One object per page of a document whose pages differ in size, in page order."""
+        from dicomize.objectset import ObjectSet
+
+        given = self.given_sop_uid
+        objects = [
+            self._picture(
+                page,
+                offset + index,
+                # A given UID (a batch's, a job's) is the root of the pages' UIDs.
+                sop_uid=derive_uid(str(given), "page", str(index), root=self.options.uid_root)
+                if given
+                else None,
+            )
+            for index, page in enumerate(pages.pictures)
+        ]
+        names = [f"page-{index}.dcm" for index in range(1, len(objects) + 1)]
+        return ObjectSet(pages.name, objects, names)
+
+    def _picture(
+        self, picture: Picture, offset: int, *, sop_uid: str | None = None
+    ) -> Part10Object:
         iod = self.picture_iod
         sop_class = self.rules.sop_class(picture, iod)
         extra = outside(self.user, [sop_class])
         if extra and not self.options.allow_extra:
             raise _outside_error(extra[0], self.user[extra[0]], iod.title)
-        attributes, number, sop_uid = self._instance(picture, offset, sop_class)
+        attributes, number, own_uid = self._instance(picture, offset, sop_class)
         return build_image(
             picture,
             attributes,
             iod=iod,
             rules=self.rules,
             instance_number=number,
-            sop_instance_uid=sop_uid,
+            sop_instance_uid=sop_uid or own_uid,
         )
 
     def _document(self, named: _Named, offset: int) -> Part10Object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -9,7 +10,7 @@ from dicomize.dicom.part10 import PixelStrips
 from dicomize.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN
 from dicomize.errors import ImageTooLarge, UnsupportedInput
 
-__all__ = ["MAX_DIMENSION", "Picture", "check_size", "stack_pictures"]
+__all__ = ["MAX_DIMENSION", "PagesDiffer", "Picture", "check_size", "stack_pictures"]
 
 #: Rows and Columns are US (PS3.3 C.7.6.3).
 MAX_DIMENSION = 65535
@@ -100,6 +101,25 @@ class Picture:
         return pixels.materialize() if isinstance(pixels, PixelStrips) else pixels
 
 
+class PagesDiffer(UnsupportedInput):
+    """Pictures that cannot be one multi-frame picture: they differ in size.
+
+    A multi-page document whose pages differ becomes one object per page
+    (:class:`dicomize.objectset.ObjectSet`); frames to be joined are refused.
+    """
+
+    def __init__(self, message: str, *, pages: tuple[Picture, ...]) -> None:
+        super().__init__(message)
+        #: Each page as its own picture, in order.
+        self.pages = pages
+
+    def with_source(self, source: str | os.PathLike[str]) -> PagesDiffer:
+        """Return a copy of this error that names `source` as the input."""
+        named = PagesDiffer(self.message, pages=self.pages)
+        named.source = str(source)
+        return named
+
+
 def stack_pictures(pictures: Sequence[Picture], frame_times: tuple[float, ...] | None) -> Picture:
     """Join single-frame pictures that agree in size and layout into one multi-frame picture.
 
@@ -111,9 +131,10 @@ def stack_pictures(pictures: Sequence[Picture], frame_times: tuple[float, ...] |
     first = pictures[0]
     for index, other in enumerate(pictures[1:], start=2):
         if (other.rows, other.columns) != (first.rows, first.columns):
-            raise UnsupportedInput(
+            raise PagesDiffer(
                 f"frame {index} is {other.columns}x{other.rows} but frame 1 is "
-                f"{first.columns}x{first.rows}; frames must agree in size"
+                f"{first.columns}x{first.rows}; frames must agree in size",
+                pages=tuple(pictures),
             )
         if _layout(other) != _layout(first):
             raise UnsupportedInput(

@@ -388,6 +388,9 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
         if isinstance(encoded, Part10Object):
             write_object(encoded, output, overwrite=present)
         else:
+            if kind != "slide":  # pages that differ in size: a folder named as the file's object
+                output = os.path.splitext(output)[0]
+                present = os.path.lexists(output)
             with encoded:
                 write_folder(
                     list(zip(encoded.names, encoded.objects, strict=True)),

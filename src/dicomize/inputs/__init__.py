@@ -179,4 +179,4 @@ def _picture_format(head: bytes) -> Format | None:
     try:
         return detect_format(head)
     except InputError:
-        return None  # a DICOM file, a PFM: the reader says so, naming the file
+        return None  # a DICOM file: the reader says so, naming the file

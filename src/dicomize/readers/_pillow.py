@@ -535,6 +535,7 @@ def _read_frames(
     icc = image.info.get("icc_profile")
     lossy = _lossy_history(fmt, image, data)
     pictures, durations = [], []
+    canvas = image.size  # a GIF's logical screen: the first frame is composited on it
     for index in range(count):
         try:
             image.seek(index)
@@ -545,7 +546,13 @@ def _read_frames(
             continue  # a reduced-resolution page (thumbnail), not a page of the document
         durations.append(image.info.get("duration"))
         derivation: list[str] = []
-        frame = _upright(image.copy(), orientation, derivation)
+        frame = image.copy()
+        if fmt == "GIF" and index and frame.size != canvas:
+            # A frame reaching past the logical screen: a viewer shows the screen, so the
+            # frame is composited on it and clipped there (GIF89a 20: the screen bounds it).
+            frame = frame.crop((0, 0, *canvas))
+            derivation.append(f"frame {index + 1} clipped to the {canvas[0]}x{canvas[1]} screen")
+        frame = _upright(frame, orientation, derivation)
         pictures.append(
             _to_picture(
                 frame,

@@ -469,6 +469,14 @@ class Worker:
                 encoded.close()
                 if job.origin == "web":
                     raise UnsupportedInput(SLIDE_ON_THE_PAGE, job.name)
+                if any(name.startswith("page-") for name in encoded.names):
+                    # A page an object is for dicomize convert and batch, which write the
+                    # pages' folder; the service's journal keeps one object or one slide a job.
+                    raise UnsupportedInput(
+                        "its pages differ in size, one object each: the service does not take "
+                        "such documents; convert them with dicomize convert",
+                        printable(job.name),
+                    )
             # Read as another kind a moment ago (content_kind): its writer is at it.
             raise CorruptImage("changed while it was read", printable(job.name))
         private = output.is_relative_to(self.spool)
