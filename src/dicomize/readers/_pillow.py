@@ -202,7 +202,7 @@ def _picture(
         raise CorruptImage(_cause(fmt, exc)) from exc
     derivation: list[str] = []
     image = _upright(image, orientation, derivation)
-    bits_stored = _png_significant_bits(data) if fmt == "PNG" else None
+    bits_stored = _png_bits_stored(image, data) if fmt == "PNG" else None
     return _to_picture(
         image,
         fmt=fmt,
@@ -288,7 +288,7 @@ def _to_picture(
         return float_picture([_array_of(image)], source_format=fmt, derivation=tuple(derivation))
 
     mode = image.mode
-    if mode in {"L", "RGB"} or (mode == "I;16" and bits_stored is None):
+    if mode in {"L", "RGB", "I;16"}:
         # The common cases: Pillow's raw bytes already are DICOM's native layout
         # (16-bit gray as little-endian words).
         colour = mode == "RGB"
@@ -300,7 +300,7 @@ def _to_picture(
             samples_per_pixel=3 if colour else 1,
             photometric_interpretation="RGB" if colour else "MONOCHROME2",
             bits_allocated=bits,
-            bits_stored=bits,
+            bits_stored=bits if bits_stored is None or bits == 8 else bits_stored,
             icc_profile=_colour_profile(icc) if colour else None,
             derivation=tuple(derivation),
             lossy=lossy,
@@ -520,6 +520,20 @@ def _png_significant_bits(data: bytes) -> int | None:
     return None
 
 
+def _png_bits_stored(image: Image.Image, data: bytes) -> int | None:
+    """Return the sBIT depth where no 16-bit gray sample exceeds it (else they were scaled).
+
+    Pillow finds the largest sample in its own buffer: a numpy array of the frame would
+    be a copy, and its maximum a second pass.
+    """
+    bits = _png_significant_bits(data)
+    if bits is None or image.mode != "I;16":
+        return bits
+    _, high = image.getextrema()
+    # A one-band image's extrema are two numbers.
+    return None if int(high) >= 1 << bits else bits  # type: ignore[arg-type]
+
+
 def _tiff_is_deep_colour(image: Image.Image) -> bool:
     bits = getattr(image, "tag_v2", {}).get(258)
     return isinstance(bits, tuple) and len(bits) > 1 and max(bits) > 8
@@ -590,7 +604,25 @@ def _deep_png(data: bytes, image: Image.Image, background: tuple[int, int, int])
         array = imagecodecs.png_decode(data)
     except Exception as exc:  # imagecodecs raises its own PngError and others
         raise CorruptImage(f"cannot decode 16-bit PNG: {exc}") from exc
-    return _deep_picture(np.asarray(array), image, "PNG", background)
+    # Pillow's PNG getexif() decodes the pixels (a second decode, to 8 bits) to reach the
+    # chunks after the image data. When only IEND follows it, the chunks Pillow read on
+    # opening are all there is, and the base class reads the EXIF from them.
+    exif = Image.Image.getexif(image) if _png_ends_at_pixels(data) else image.getexif()
+    orientation = int(exif.get(_ORIENTATION_TAG, 1))
+    return _deep_picture(np.asarray(array), image, "PNG", background, orientation=orientation)
+
+
+def _png_ends_at_pixels(data: bytes) -> bool:
+    """Whether nothing but IEND follows a PNG's image data (IDAT chunks)."""
+    position, seen_pixels = 8, False
+    while position + 8 <= len(data):
+        kind = data[position + 4 : position + 8]
+        if kind == b"IDAT":
+            seen_pixels = True
+        elif seen_pixels:
+            return kind == b"IEND"
+        position += 12 + int.from_bytes(data[position : position + 4], "big")
+    return False
 
 
 def _deep_avif(data: bytes, image: Image.Image, background: tuple[int, int, int]) -> Picture:
@@ -733,10 +765,12 @@ def _deep_picture(
     bits_stored: int | None = None,
     lossy: tuple[tuple[str | None, float | None], ...] = (),
     derivation: tuple[str, ...] = (),
+    orientation: int | None = None,
 ) -> Picture:
     from dicomize.readers._array import picture_from_array  # numpy
 
-    orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
+    if orientation is None:
+        orientation = int(image.getexif().get(_ORIENTATION_TAG, 1))
     if orientation in ORIENTATIONS:
         array = apply_orientation(array, orientation)
         derivation = (*derivation, _applied(orientation))
