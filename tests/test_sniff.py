@@ -62,3 +62,28 @@ def test_a_picture_is_read_without_being_sniffed_again(
     ds = dicomize.convert(source, {"PatientID": "1"})
     assert ds.Rows == 48
     assert calls == []  # inputs.sniff read the head; the reader was handed the format
+
+
+def test_a_batch_reads_each_files_head_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kind that picks a file's series and the format its reader gets: one read."""
+    from dicomize import inputs
+    from dicomize.batch import run
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png"):
+        (photos / name).write_bytes(encode(Image.fromarray(gradient()), "PNG"))
+    heads: list[Any] = []
+    decide = inputs._decide
+
+    def counted(head: bytes, *args: Any) -> inputs.Sniffed:
+        heads.append(head[:8])
+        return decide(head, *args)
+
+    monkeypatch.setattr(inputs, "_decide", counted)
+    out = tmp_path / "out"
+    summary = run.run_batch(dicomize.plan_tree(photos, out), out, workers=1)
+    assert summary.converted == 2
+    assert len(heads) == 2

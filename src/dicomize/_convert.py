@@ -82,13 +82,16 @@ def encode_series(
     metadata: MetadataLike = None,
     *,
     options: ConvertOptions | None = None,
+    sniffed: Sniffed | None = None,
 ) -> Iterator[tuple[Source, Part10Object | ObjectSet | InputError]]:
     """:func:`dicomize.convert_series`, for writing: objects ready to encode, not datasets.
 
     A whole-slide image gives a :class:`dicomize.objectset.ObjectSet`: its levels,
-    label, overview and thumbnail, to be written into a folder of their own.
+    label, overview and thumbnail, to be written into a folder of their own. A
+    caller that converts one source whose head it has read (:func:`dicomize.inputs.sniff`,
+    for its series) passes what it found as `sniffed`, so the head is read once.
     """
-    yield from _series(sources, metadata, options, _Plan.elements)
+    yield from _series(sources, metadata, options, _Plan.elements, sniffed)
 
 
 def _series(
@@ -96,6 +99,7 @@ def _series(
     metadata: MetadataLike,
     options: ConvertOptions | None,
     make: Callable[[_Plan, Picture | _Named | PreparedVideo | Slide | _Pages, int], _T],
+    sniffed: Sniffed | None = None,
 ) -> Iterator[tuple[Source, _T | InputError]]:
     options = options or ConvertOptions()
     plan = _Plan(metadata, options)
@@ -110,7 +114,7 @@ def _series(
             plan.user["SeriesInstanceUID"],
             "cannot be shared by one series per input",
         )
-    sniffs: list[Sniffed | None] = [None] * len(sources)
+    sniffs: list[Sniffed | None] = [sniffed] if len(sources) == 1 else [None] * len(sources)
     if not options.series_per_input and len(sources) > 1:
         # Which series each kind gets follows the kinds in the call, not the inputs' order;
         # each head is read once, for this and for reading the input.

@@ -303,7 +303,7 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
     from dicomize._write import write_folder, write_object
     from dicomize.dicom.part10 import Part10Object
     from dicomize.dicom.uids import derive_uid
-    from dicomize.inputs import content_kind
+    from dicomize.inputs import sniff
 
     root = job.options.uid_root
     # Whose it is goes into every UID: one seed (--uid-seed) reused for another patient or
@@ -315,7 +315,8 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
     content = _digest(item.source) if job.options.uid_seed else ""
     sop_uid = derive_uid(job.seed, "sop", item.key or item.source, *identity, content, root=root)
     options = replace(job.options, iod=item.iod) if item.iod else job.options
-    kind = content_kind(item.source, options)
+    sniffed = sniff(item.source, options)  # once: for its series, and to read it
+    kind = sniffed.kind
     # Names as text, not pathlib: this runs hundreds of times a second. A slide is many
     # objects: they go into a folder named as its file would be.
     output = (
@@ -372,7 +373,7 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
             layers["SeriesInstanceUID"] = derive_uid(sop_uid, "series", root=root)
             number += item.instance_number - 1
         layers["SeriesNumber"] = str(number)
-        ((_, encoded),) = encode_series([item.source], layers, options=options)
+        ((_, encoded),) = encode_series([item.source], layers, options=options, sniffed=sniffed)
         if isinstance(encoded, DicomizeError):
             return BatchResult(
                 input=item.source,
