@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from dicomize._version import __version__
@@ -389,26 +389,44 @@ def rescale_attributes(picture: Picture) -> dict[str, Any]:
 
 
 def _lossy_attributes(picture: Picture, values: Mapping[str, Any]) -> dict[str, Any]:
-    # C.7.6.1.1.5: once lossy, always lossy; Method and Ratio list the history in
-    # order, the user's (earlier steps) first, then the source's compression.
+    # C.7.6.1.1.5: once lossy, always lossy.
     declared = values.get("LossyImageCompression") == "01"
     if not picture.lossy:
         return {} if declared else {"LossyImageCompression": "00"}
-    methods, ratios = (
-        _as_list(values.get("LossyImageCompressionMethod")),
-        _as_list(values.get("LossyImageCompressionRatio")),
-    )
-    for method, ratio in picture.lossy:
-        if method is not None:
-            methods.append(method)
-        if ratio is not None:
-            ratios.append(f"{ratio:.10g}"[:16])
+    return lossy_history(picture.lossy, values)[0]
+
+
+def lossy_history(
+    steps: Iterable[tuple[str | None, float | None]], given: Mapping[str, Any]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Return the lossy attributes of `steps`, and what could not be written, for people.
+
+    C.7.6.1.1.5: Lossy Image Compression Ratio and Method hold one value per lossy
+    step, in the same order, the user's (earlier steps) first. A step whose method has
+    no Defined Term (WebP, VP9, AV1) or whose ratio is unknown cannot be written in
+    that list without shifting the others: the list is left out instead, and a note
+    (for Derivation Description) says which step it lacked.
+    """
+    steps = list(steps)
     out: dict[str, Any] = {"LossyImageCompression": "01"}
-    if methods:
-        out["LossyImageCompressionMethod"] = methods
-    if ratios:
-        out["LossyImageCompressionRatio"] = ratios
-    return out
+    notes = []
+    if all(method is not None for method, _ in steps):
+        methods = [method for method, _ in steps if method is not None]
+        out["LossyImageCompressionMethod"] = [
+            *_as_list(given.get("LossyImageCompressionMethod")),
+            *methods,
+        ]
+    else:
+        notes.append("a lossy step has no Defined Term: Lossy Image Compression Method left out")
+    if all(ratio is not None for _, ratio in steps):
+        ratios = [f"{ratio:.10g}"[:16] for _, ratio in steps if ratio is not None]
+        out["LossyImageCompressionRatio"] = [
+            *_as_list(given.get("LossyImageCompressionRatio")),
+            *ratios,
+        ]
+    else:
+        notes.append("a lossy step's ratio is unknown: Lossy Image Compression Ratio left out")
+    return out, tuple(notes)
 
 
 def _as_list(value: object) -> list[str]:
@@ -421,6 +439,7 @@ def _derivation(picture: Picture, values: Mapping[str, Any]) -> str:
     notes = [
         f"converted from {picture.source_format} by dicomize {__version__}",
         *picture.derivation,
+        *(lossy_history(picture.lossy, values)[1] if picture.lossy else ()),
     ]
     if "DerivationDescription" in values:
         notes.insert(0, str(values["DerivationDescription"]))

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomize.build import assemble, code_item
+from dicomize.build import assemble, code_item, lossy_history
 from dicomize.dicom.part10 import Part10Object, PixelStrips
 from dicomize.dicom.uids import FRAGMENTABLE_VIDEO_SYNTAXES, new_uid
 from dicomize.iods import IOD, attributes_of, modality_for
@@ -152,19 +152,11 @@ def _audio_item(number: int, channels: int) -> Dataset:
 
 def _lossy(prepared: PreparedVideo, user: Mapping[str, Any]) -> dict[str, Any]:
     # C.7.6.1.1.5: every MPEG stream is lossy; the steps in order, the user's first.
-    methods = [m for m, _ in prepared.lossy if m is not None]
-    ratios = [f"{ratio:.10g}"[:16] for _, ratio in prepared.lossy]
-    given_methods = user.get("LossyImageCompressionMethod")
-    if given_methods:
-        methods = [
-            *(given_methods if isinstance(given_methods, list) else [given_methods]),
-            *methods,
-        ]
-    return {
-        "LossyImageCompression": "01",
-        "LossyImageCompressionMethod": methods,
-        "LossyImageCompressionRatio": ratios,
-    }
+    values, left_out = lossy_history(prepared.lossy, user)
+    if left_out:
+        given = str(user.get("DerivationDescription") or "")
+        values["DerivationDescription"] = "; ".join(filter(None, [given, *left_out]))[:1024]
+    return values
 
 
 def transfer_syntax_for(prepared: PreparedVideo) -> str:
