@@ -240,8 +240,10 @@ IODS: dict[str, IOD] = {
             **_fixed("XC", "VL Photographic Image", "A.32.4.4.1"),
             rules="dicomize.iods.vl_photo",
             summary="VL Photographic Image, for clinical photographs, with EXIF mapped",
-            # Photographs rarely show text but often show people.
-            defaults={"BurnedInAnnotation": "NO", "RecognizableVisualFeatures": "YES"},
+            # NO would assert that no identifying text is in the pixels, which dicomize
+            # cannot know (a wristband, a label in the frame): YES unless the user says.
+            # Photographs often show people.
+            defaults={"BurnedInAnnotation": "YES", "RecognizableVisualFeatures": "YES"},
         ),
         IOD(
             name="vl-endoscopic",
@@ -308,7 +310,8 @@ IODS: dict[str, IOD] = {
             **_fixed("XC", "Video Photographic Image", "A.32.7.4.1"),
             rules="dicomize.iods.video",
             summary="Video Photographic Image, for clips from a camera or a phone",
-            defaults={"BurnedInAnnotation": "NO"},
+            # As for photographs: NO is a claim about every frame dicomize cannot make.
+            defaults={"BurnedInAnnotation": "YES"},
         ),
         IOD(
             name="video-endoscopic",

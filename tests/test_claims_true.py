@@ -1,4 +1,4 @@
-"""Lossy Image Compression Method and Ratio: one value per step, in the same order.
+"""Claims an object makes must be true: the lossy history, Burned In Annotation (issue 30).
 
 PS3.3 C.7.6.1.1.5: the two lists describe the same steps. A step whose method has no
 Defined Term (WebP, VP9) cannot be listed in Method without shifting the steps
@@ -58,3 +58,18 @@ def test_a_vp9_clip_transcoded_lists_no_method_rather_than_a_misaligned_one(
     assert methods is None or len(methods) == count
     assert count == 2
     assert "Lossy Image Compression Method left out" in ds.DerivationDescription
+
+
+def test_photographs_and_clips_do_not_claim_their_pixels_free_of_text(tmp_path: Path) -> None:
+    """Issue 30, point 5: Burned In Annotation NO is a claim dicomize cannot make."""
+    source = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(source)
+    photo = dicomize.convert(source, options=dicomize.ConvertOptions(iod="vl-photo"))
+    assert photo.BurnedInAnnotation == "YES"
+    told = dicomize.convert(
+        source, {"BurnedInAnnotation": "NO"}, options=dicomize.ConvertOptions(iod="vl-photo")
+    )
+    assert told.BurnedInAnnotation == "NO"  # the user knows; dicomize does not
+    clip = make_clip(tmp_path / "clip.mp4", "libx264", (320, 240), 25, frames=3)
+    video = dicomize.convert(clip, options=dicomize.ConvertOptions(iod="video-photo"))
+    assert video.BurnedInAnnotation == "YES"
