@@ -23,6 +23,7 @@ from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.picture import PagesDiffer, Picture, stack_pictures
 from dicomize.readers import PASSTHROUGH_OFF, Source, read_picture
+from dicomize.syntaxes import syntax_name
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
@@ -534,7 +535,7 @@ class _Plan:
         if extra and not self.options.allow_extra:
             raise _outside_error(extra[0], self.user[extra[0]], iod.title)
         attributes, number, own_uid = self._instance(picture, offset, sop_class)
-        return build_image(
+        built = build_image(
             picture,
             attributes,
             iod=iod,
@@ -542,6 +543,19 @@ class _Plan:
             instance_number=number,
             sop_instance_uid=sop_uid or own_uid,
         )
+        asked = self.options.transfer_syntax
+        if is_encapsulated(picture.transfer_syntax) and asked not in {
+            EXPLICIT_VR_LITTLE_ENDIAN,
+            picture.transfer_syntax,
+        }:
+            # A codestream kept as it came wins over the asked syntax; the user is told,
+            # not left to find the other UID in the file (the default asks for nothing).
+            built.notes = (
+                *built.notes,
+                f"the transfer syntax asked for ({syntax_name(asked)}) is not applied: the "
+                f"{syntax_name(picture.transfer_syntax)} codestream is kept as it came",
+            )
+        return built
 
     def _document(self, named: _Named, offset: int) -> Part10Object:
         from dicomize.iods.encapsulated import build_encapsulated_document, for_document

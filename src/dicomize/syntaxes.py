@@ -62,7 +62,7 @@ if TYPE_CHECKING:
             """Compression ratio of lossy JPEG 2000 output."""
 
 
-__all__ = ["CODECS", "Codec", "codec_for", "resolve_transfer_syntax"]
+__all__ = ["CODECS", "Codec", "codec_for", "resolve_transfer_syntax", "syntax_name"]
 
 
 #: Encode one frame (an array of rows, columns[, samples]) of a native picture.
@@ -282,6 +282,16 @@ def codec_for(value: str) -> Codec:
             f"unsupported output transfer syntax {value!r}; choose one of " + ", ".join(_BY_NAME)
         )
     return codec
+
+
+def syntax_name(uid: str) -> str:
+    """Name a transfer syntax as ``-t`` takes it, or by its UID when dicomize does not write it.
+
+    >>> syntax_name("1.2.840.10008.1.2.4.50")
+    'jpeg-baseline'
+    """
+    codec = _BY_UID.get(uid)
+    return codec.name if codec else uid
 
 
 def resolve_transfer_syntax(value: str) -> str:

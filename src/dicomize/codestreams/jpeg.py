@@ -434,7 +434,9 @@ def jpeg_passthrough(info: JpegInfo) -> Passthrough | str:  # noqa: PLR0911  (on
         )
     if info.precision != 8:
         return "baseline JPEG must be 8-bit"
-    # PS3.5 8.2.1: YCbCr-coded JPEG is YBR_FULL_422 whatever the chroma subsampling.
+    # PS3.5 8.2.1: YCbCr-coded JPEG is YBR_FULL_422 whatever the chroma subsampling,
+    # 4:4:4 included: the pinned dciodvfy rejects YBR_FULL with JPEG Baseline in every
+    # IOD dicomize writes (SC, the VL IODs), so the SOF, not the label, says the sampling.
     if grey:
         photometric = "MONOCHROME2"
     else:
