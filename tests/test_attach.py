@@ -139,19 +139,19 @@ def test_explicit_values_win_and_are_reported_without_the_values(
         str(output),
         "--study-from",
         str(reference),
-        "--patient-id",
+        "--study-description",
         "NEW-1",
         "--accession",
         "A778",
     )
     assert result.returncode == 0, result.stderr
-    assert pydicom.dcmread(output).PatientID == "NEW-1"
+    assert pydicom.dcmread(output).StudyDescription == "NEW-1"
     notes = [line for line in result.stderr.splitlines() if "replace the reference" in line]
     assert len(notes) == 1
-    assert "PatientID" in notes[0]
+    assert "StudyDescription" in notes[0]
     assert "AccessionNumber" not in notes[0]  # same value as the reference: no conflict
     assert "NEW-1" not in result.stderr
-    assert "12345" not in result.stderr
+    assert "Wound photos" not in result.stderr
 
 
 def test_source_image_references_the_reference_instance(

@@ -319,7 +319,7 @@ def test_pdf_pages_become_the_multi_frame_sc_their_pixels_call_for(
     assert assert_conforms(output, iod=iod).warnings == []
     ds = pydicom.dcmread(output)
     assert (ds.NumberOfFrames, ds.BitsAllocated, ds.Rows, ds.Columns) == (len(pages), bits, 120, 90)
-    assert ds.ConversionType == "SD"
+    assert ds.ConversionType == "WSD"  # rendered on a computer, not scanned
     assert ds.PageNumberVector == list(range(1, len(pages) + 1))
     rendered = _pdfium_pages(source, 150, smooth=kind != "bilevel")
     frames = ds.pixel_array

@@ -689,8 +689,14 @@ class _Plan:
         attributes, number = self._place(offset, "picture")
         if self.rules.exif:
             attributes = self._with_exif(picture, attributes, sop_class)
-        if picture.source_format == "PDF" and "ConversionType" in attributes:
-            attributes = {**attributes, "ConversionType": "SD"}  # C.8.6.1: a scanned document
+        if (
+            picture.source_format == "PDF"
+            and "ConversionType" in attributes
+            and "ConversionType" not in self.user  # a scanned PDF's user says SD
+        ):
+            from dicomize.iods.encapsulated import PDF_CONVERSION_TYPE
+
+            attributes = {**attributes, "ConversionType": PDF_CONVERSION_TYPE}
         return attributes, number, self.given_sop_uid or self._sop_uid(_content_of(picture))
 
     def _sop_uid(self, content: Iterable[bytes | memoryview]) -> str:

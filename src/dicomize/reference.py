@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,15 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
-from dicomize.errors import InputError
+from dicomize.errors import InputError, MetadataError
 
-__all__ = ["PATIENT_AND_STUDY", "SERIES", "frame_of_reference_of", "reference_metadata"]
+__all__ = [
+    "PATIENT_AND_STUDY",
+    "SERIES",
+    "check_same_patient",
+    "frame_of_reference_of",
+    "reference_metadata",
+]
 
 #: Patient (C.7.1.1), General Study (C.7.2.1) and Patient Study (C.7.2.2) attributes copied.
 PATIENT_AND_STUDY: tuple[str, ...] = (
@@ -136,6 +143,56 @@ def reference_metadata(
     if source_image:
         out.update(_source_image(ds))
     return out
+
+
+def check_same_patient(
+    reference: Mapping[str, Any], given: Mapping[str, Any], *, option: str | None = None
+) -> None:
+    """Refuse metadata that files a new instance under another patient than the reference's.
+
+    A study belongs to one patient (PS3.3 A.1.2): an instance that joins the
+    reference's study with another Patient ID, or another Issuer of Patient ID
+    where both name one, would split that study between two patients in any
+    archive that files it. Patient's Name is not compared: the ID identifies the
+    patient, while one name is spelled many ways (``Müller`` and ``Mueller``,
+    components in another order, another character set) and a misspelling is a
+    reason to give a corrected one; a differing name stays a note of the caller's.
+
+    Parameters
+    ----------
+    reference : Mapping[str, Any]
+        What :func:`reference_metadata` returned.
+    given : Mapping[str, Any]
+        The metadata the new instance gets, the reference's values merged under
+        the caller's (a keyword left out keeps the reference's value).
+    option : str or None
+        The option that named the reference, carried by the error.
+
+    Raises
+    ------
+    dicomize.errors.MetadataError
+        When Patient ID, or Issuer of Patient ID where both have one, differs. The
+        message names the attributes, not their values: they are patient data.
+    """
+    for keyword, both_needed in (("PatientID", False), ("IssuerOfPatientID", True)):
+        theirs = _identifier(reference.get(keyword))
+        ours = _identifier(given.get(keyword, reference.get(keyword)))
+        if both_needed and not (theirs and ours):
+            continue  # an issuer left out says nothing against the other's
+        if theirs != ours:
+            raise MetadataError(
+                keyword,
+                None,
+                f"differs from the reference's {keyword}, and a study belongs to one "
+                "patient (PS3.3 A.1.2): the new instance would file another patient's "
+                "content in the reference's study",
+                option=option,
+            )
+
+
+def _identifier(value: object) -> str:
+    """Return an LO value as compared: its surrounding spaces are not significant (PS3.5 6.2)."""
+    return "" if value is None else str(value).strip(" \x00")
 
 
 def frame_of_reference_of(reference: str | os.PathLike[str] | Dataset) -> str | None:

@@ -551,12 +551,19 @@ def metadata(args: argparse.Namespace, *, worklist: bool = True) -> dict[str, An
     dicomize.errors.QueryError
         When ``--worklist`` gives no single item.
     dicomize.errors.MetadataError
-        When the worklist's item has an invalid Type 1 or 2 value.
+        When the worklist's item has an invalid Type 1 or 2 value, or the merged
+        metadata names another patient than the reference file's.
     """
     layers = _layers(args, worklist=worklist)
     merged: dict[str, Any] = {}
     for _, layer in layers:
         merged.update(layer)
+    if layers[0][0] == "reference":
+        from dicomize.reference import check_same_patient  # loaded with the reference
+
+        # Before any note: another patient's ID is refused, not noted (PS3.3 A.1.2).
+        option = "series_from" if args.series_from else "study_from"
+        check_same_patient(layers[0][1], merged, option=option)
     for position, (source, found) in enumerate(layers):
         if source is None or args.quiet:
             continue

@@ -108,6 +108,9 @@ _FLAG_HINTS = {
     "--software-versions; the scan: --set AcquisitionDateTime=YYYYMMDDHHMMSS; pixels: --mpp",
     "max_slide_pixels": "raise --max-slide-pixels",
     "region": "give --region X,Y,W,H",
+    # The patient given differs from the reference's: its study is another patient's.
+    "study_from": "give the reference's patient, or leave out --study-from to start a new study",
+    "series_from": "give the reference's patient, or leave out --series-from to start a new study",
 }
 
 

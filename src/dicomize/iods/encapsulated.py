@@ -5,7 +5,8 @@ Encapsulated Document Series (Series Number Type 1); General Equipment; the
 Encapsulated Document (C.24.2); SOP Common. Then, by IOD (one row of
 :data:`dicomize.iods.IODS` each, chosen by the document's MIME type):
 
-* PDF: SC Equipment (the converter, Conversion Type Type 1), Modality ``DOC``.
+* PDF: SC Equipment (the converter; Conversion Type Type 1, ``WSD`` unless given),
+  Modality ``DOC``.
 * STL, OBJ: Frame of Reference (the space the model's coordinates are in),
   Enhanced General Equipment (four Type 1 attributes that name the system that
   made the model, C.7.5.2), Manufacturing 3D Model (its units, C.35.1), Modality
@@ -35,7 +36,12 @@ from dicomize.dicom.uids import (
 from dicomize.documents import Document
 from dicomize.iods import IOD, attributes_of, modality_for
 
-__all__ = ["build_encapsulated_document", "for_document"]
+__all__ = ["PDF_CONVERSION_TYPE", "build_encapsulated_document", "for_document"]
+
+#: C.8.6.1 "WSD" (Workstation): a PDF is made on a computer, not scanned ("SD") nor
+#: received from a modality's interface ("DI"); dcmtk's pdf2dcm writes the same. Its
+#: pages rendered as Secondary Capture take it too. A scanned PDF's user gives "SD".
+PDF_CONVERSION_TYPE = "WSD"
 
 #: ST holds at most 1024 characters (PS3.5 6.2).
 _ST_LENGTH = 1024
@@ -116,6 +122,8 @@ def build_encapsulated_document(
     if "ImageLaterality" not in user:
         values.pop("ImageLaterality", None)  # the image IODs' "U" says nothing of a document
     values.update((k, v) for k, v in iod.defaults.items() if k not in user)
+    if "ConversionType" in allowed and "ConversionType" not in user:
+        values["ConversionType"] = PDF_CONVERSION_TYPE  # SC Equipment: the PDF IOD only
     values.setdefault("Manufacturer", "")  # General Equipment (C.7.5.1), Type 2
     if iod.kind == "model":
         values.update(_model_values(values, sop_class, frame_of_reference_uid, units))
