@@ -89,6 +89,10 @@ class Picture:
     rescale_slope: float = 1
     #: The source's EXIF block, for the VL Photographic IOD (never written as it is).
     exif: bytes | None = None
+    #: Pixels per inch across and down, as the source records them in real units (PNG
+    #: pHYs in metres, JFIF or TIFF in inches or cm; a rendered page's --dpi); None when
+    #: it records none, or only an aspect ratio. What Nominal Scanned Pixel Spacing says.
+    dpi: tuple[float, float] | None = None
 
     @property
     def codestreams(self) -> tuple[bytes, ...]:

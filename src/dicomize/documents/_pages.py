@@ -115,6 +115,7 @@ def render_pages(data: bytes, *, dpi: int, max_pixels: int | None) -> Picture:
         source_format="PDF",
         number_of_frames=len(sizes),
         bilevel=kind == "bilevel",
+        dpi=(float(dpi), float(dpi)),
     )
 
 

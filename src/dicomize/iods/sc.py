@@ -35,6 +35,8 @@ __all__ = ["DEFAULT_CONVERSION_TYPE", "RULES", "SecondaryCapture"]
 
 #: C.8.6.1 "DI" (Digital Interface): the picture arrived as a digital file.
 DEFAULT_CONVERSION_TYPE = "DI"
+#: C.8.6.1 Conversion Types of a scan: digitized film, scanned document, scanned image.
+_SCANNED = frozenset({"DF", "SD", "SI"})
 _GRAYSCALE = (
     MULTI_FRAME_GRAYSCALE_BYTE_SECONDARY_CAPTURE_IMAGE_STORAGE,
     MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE,
@@ -79,7 +81,8 @@ class SecondaryCapture(PictureRules):
         return _GRAYSCALE[picture.bits_allocated != 8]  # noqa: PLR2004
 
     def instance(self, values: dict[str, Any], picture: Picture, sop_class: str) -> Picture:
-        """Describe several frames; pack bilevel pages to one bit per pixel."""
+        """Describe several frames and a scan's pixel spacing; pack bilevel pages to one bit."""
+        values.update(_scanned_spacing(picture, values, sop_class))
         if sop_class == SECONDARY_CAPTURE_IMAGE_STORAGE:
             return picture
         values.update(_multiframe_attributes(picture, sop_class))
@@ -90,6 +93,36 @@ class SecondaryCapture(PictureRules):
 
 #: What the ``sc`` row's ``rules`` names.
 RULES = SecondaryCapture()
+
+
+def _scanned_spacing(picture: Picture, values: Mapping[str, Any], sop_class: str) -> dict[str, Any]:
+    """Nominal Scanned Pixel Spacing (C.8.6.2, C.8.6.3) from the resolution the source records.
+
+    Only for a scan (Conversion Type DF, SD or SI: the user says the picture was scanned,
+    so its recorded resolution is the scanner's) or a page rendered from a PDF (its
+    --dpi). A photo's or a screenshot's DPI is a writer's default, not a pixel's size
+    on anything, so it is never written for them. A user's own value stands.
+
+    Rendered pages are WSD, and the SC Multi-frame Image module (C.8.6.3) makes the
+    attribute 1C on DF, SD or SI, which dciodvfy reads as absent otherwise: several
+    rendered pages carry it only when the user calls them scanned.
+    """
+    dpi = picture.dpi
+    if dpi is None or "NominalScannedPixelSpacing" in values:
+        return {}
+    scanned = values.get("ConversionType") in _SCANNED
+    rendered = picture.source_format == "PDF" and sop_class == SECONDARY_CAPTURE_IMAGE_STORAGE
+    if not (scanned or rendered):
+        return {}
+    across, down = dpi
+    # Row spacing (between rows, down the picture), then column spacing; 25.4 mm an inch.
+    return {"NominalScannedPixelSpacing": [_ds(25.4 / down), _ds(25.4 / across)]}
+
+
+def _ds(value: float) -> str:
+    """Return `value` as a Decimal String of at most 16 characters (PS3.5 6.2)."""
+    text = f"{value:.12g}"
+    return text if len(text) <= 16 else f"{value:.9e}"  # noqa: PLR2004
 
 
 def _multiframe_attributes(picture: Picture, sop_class: str) -> dict[str, Any]:

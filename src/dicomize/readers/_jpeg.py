@@ -176,7 +176,28 @@ def passthrough_picture(
         notes=notes,
         source_format="JPEG",
     )
-    return replace(picture, exif=info.exif) if info.exif else picture
+    return replace(picture, exif=info.exif, dpi=jfif_dpi(data))
+
+
+def jfif_dpi(data: bytes) -> tuple[float, float] | None:
+    """Return the JFIF APP0 density in pixels per inch, or None when it is not in real units.
+
+    JFIF 1.02: the APP0 segment follows SOI; units 1 is dots per inch, 2 per cm, 0 an
+    aspect ratio only (no resolution at all).
+
+    >>> jfif_dpi(bytes.fromhex("ffd8ffe000104a46494600010101012c012c0000"))
+    (300.0, 300.0)
+    >>> jfif_dpi(bytes.fromhex("ffd8ffe000104a46494600010100000100010000")) is None
+    True
+    """
+    if data[2:4] != b"\xff\xe0" or data[6:11] != b"JFIF\x00" or len(data) < 18:
+        return None
+    units = data[13]
+    across, down = struct.unpack(">HH", data[14:18])
+    if units not in {1, 2} or not across or not down:
+        return None
+    per_inch = 2.54 if units == 2 else 1.0
+    return across * per_inch, down * per_inch
 
 
 def decode_deep_jpeg(data: bytes, info: JpegInfo, options: ConvertOptions) -> Picture:

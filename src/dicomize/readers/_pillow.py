@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 import os
 import struct
 import sys
@@ -180,7 +181,31 @@ def _read(
         picture = _deep_avif(data, image, background)
     else:
         picture = _picture(image, data, fmt, background, max_pixels)
+    dpi = _recorded_dpi(image)
+    if dpi is not None:
+        picture = replace(picture, dpi=dpi)
     return picture, exif if isinstance(exif, bytes) else None
+
+
+def _recorded_dpi(image: Image.Image) -> tuple[float, float] | None:
+    """Return the resolution the file records in real units, or None.
+
+    Pillow sets ``info["dpi"]`` only from real units: PNG pHYs in metres, JFIF density
+    in inches or cm (or else EXIF's resolution), TIFF resolution in inches or cm (no
+    unit is inches, TIFF 6.0's default). A PNG's unitless pHYs and a JFIF density of
+    unit 0 are aspect ratios and give none. 72 dpi is often a writer's default, but it
+    is what the file says; it only reaches the object for a scanned Conversion Type.
+    """
+    dpi = image.info.get("dpi")
+    if not isinstance(dpi, tuple) or len(dpi) != 2:
+        return None
+    try:
+        across, down = float(dpi[0]), float(dpi[1])
+    except (TypeError, ValueError):
+        return None
+    if not (0 < across < math.inf and 0 < down < math.inf):
+        return None
+    return across, down
 
 
 def _picture(
