@@ -67,8 +67,8 @@ def test_each_model_is_a_clean_object_of_its_iod_and_extracts_to_the_same_bytes(
     assert ds.BurnedInAnnotation == "NO"
     (unit,) = ds.MeasurementUnitsCodeSequence
     assert (unit.CodeValue, unit.CodingSchemeDesignator, unit.CodeMeaning) == ("mm", "UCUM", "mm")
-    # Enhanced General Equipment: Type 1, and only the user can name the system.
-    assert ds.DeviceSerialNumber == "unknown"
+    # Enhanced General Equipment: Type 1, dicomize made the instance (issue 30.7).
+    assert (ds.Manufacturer, ds.SoftwareVersions) == ("dicomize", dicomize.__version__)
     # MTL has no Frame of Reference module (A.85.3); dciodvfy wants ICC of OBJ and MTL.
     assert ("FrameOfReferenceUID" in ds) == (kind != "mtl")
     assert ("ICCProfile" in ds) == (kind != "stl")

@@ -9,8 +9,8 @@ Encapsulated Document (C.24.2); SOP Common. Then, by IOD (one row of
   Modality ``DOC``.
 * STL, OBJ: Frame of Reference (the space the model's coordinates are in),
   Enhanced General Equipment (four Type 1 attributes that name the system that
-  made the model, C.7.5.2), Manufacturing 3D Model (its units, C.35.1), Modality
-  ``M3D``.
+  made the instance, C.7.5.2: dicomize unless the user names another),
+  Manufacturing 3D Model (its units, C.35.1), Modality ``M3D``.
 * MTL: as OBJ without Frame of Reference (materials have no coordinates).
 
 OBJ and MTL also carry an sRGB ICC Profile: PS3.3 makes the module U, but
@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dicomize._version import __version__
 from dicomize.build import assemble, code_item, tag_and_vr
 from dicomize.dicom.icc import srgb_profile
 from dicomize.dicom.part10 import Part10Object
@@ -45,8 +46,19 @@ PDF_CONVERSION_TYPE = "WSD"
 
 #: ST holds at most 1024 characters (PS3.5 6.2).
 _ST_LENGTH = 1024
-#: What Enhanced General Equipment (Type 1) says when the user does not name the system
-#: that made the model: C.7.5.1.1 wants that system, not dicomize, which only wraps it.
+#: Enhanced General Equipment (C.7.5.2, all Type 1) when the user names no equipment: the
+#: equipment that made the instance is dicomize, made by the dicomize project (as SC
+#: Equipment says for Secondary Capture). No STL/OBJ/MTL reader exposes an exporter's name.
+_DICOMIZE_EQUIPMENT = {
+    "Manufacturer": "dicomize",
+    "ManufacturerModelName": "dicomize",
+    # Table C.7-8 wants the maker's serial number of the equipment; the project numbers no
+    # copies and every copy of one release is the same, so the release is the unit it names.
+    "DeviceSerialNumber": __version__,
+    "SoftwareVersions": __version__,
+}
+#: The attributes the user left out when naming other equipment: dicomize cannot know
+#: that equipment's details, and must not mix its own into another system's description.
 _UNKNOWN_EQUIPMENT = "unknown"
 
 
@@ -150,16 +162,13 @@ def _model_values(
     values: Mapping[str, Any], sop_class: str, frame_of_reference_uid: str | None, units: str
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    # Enhanced General Equipment (C.7.5.2): Type 1, and about the system that made the
-    # model, which only the user can name.
-    for keyword in (
-        "Manufacturer",
-        "ManufacturerModelName",
-        "DeviceSerialNumber",
-        "SoftwareVersions",
-    ):
+    # Enhanced General Equipment (C.7.5.2): Type 1, about the equipment that made the
+    # instance: dicomize, unless the user names another (then its details they left out
+    # are unknown, not dicomize's).
+    named = any(values.get(keyword) for keyword in _DICOMIZE_EQUIPMENT)
+    for keyword, own in _DICOMIZE_EQUIPMENT.items():
         if not values.get(keyword):
-            out[keyword] = _UNKNOWN_EQUIPMENT
+            out[keyword] = _UNKNOWN_EQUIPMENT if named else own
     if "FrameOfReferenceUID" in attributes_of(sop_class):  # STL, OBJ: their coordinates
         if not values.get("FrameOfReferenceUID"):
             out["FrameOfReferenceUID"] = frame_of_reference_uid or new_uid()
