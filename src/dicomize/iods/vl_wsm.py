@@ -110,9 +110,9 @@ def build_slide(
         IssuerOfTheSpecimenIdentifierSequence=[],
         SpecimenPreparationSequence=[],
     )
-    if user.get("SpecimenShortDescription") or slide.description:
+    if user.get("SpecimenShortDescription"):
         # LO: one line of at most 64 characters (PS3.5 6.2).
-        text = str(user.get("SpecimenShortDescription") or slide.description)
+        text = str(user["SpecimenShortDescription"])
         specimen.SpecimenShortDescription = " ".join(text.split())[:64]
     path = code_free_item(
         OpticalPathIdentifier="1",

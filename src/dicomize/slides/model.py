@@ -45,7 +45,6 @@ class Slide:
 
     __slots__ = (
         "acquired",
-        "description",
         "format",
         "icc_profile",
         "images",
@@ -77,8 +76,6 @@ class Slide:
     acquired: str | None
     #: The scanner's colour profile; None when the file has none.
     icc_profile: bytes | None
-    #: The scanner's own description of the slide (a specimen description), if any.
-    description: str | None
 
     def __init__(self, name: str, fmt: str) -> None:
         self.name = name
@@ -89,7 +86,6 @@ class Slide:
         self.manufacturer = self.model = self.serial_number = self.software = None
         self.acquired = None
         self.icc_profile = None
-        self.description = None
 
     @property
     def levels(self) -> list[SlideImage]:

@@ -287,6 +287,11 @@ def _level_frames(
     )
 
 
+def _ratio(frames: int, tile: tuple[int, int], samples: int, stored: int) -> float:
+    """Return a level's compression ratio: its frames' 8-bit samples over the bytes stored."""
+    return round(frames * tile[0] * tile[1] * samples / max(stored, 1), 2)
+
+
 def _first_tile(path: str, page: Any) -> bytes:  # noqa: ANN401
     """Return the level's first tile as stored: it stands for how every tile is coded."""
     with Path(path).open("rb") as stream:
@@ -318,8 +323,7 @@ def _kept_jpeg(
     edit = TileEditor(first, tables, app14=app14, where=where)
     extra = len(tables) + (len(ADOBE_RGB) if app14 else 0)
     counts = page.databytecounts
-    stored = sum(counts) + extra * len(counts)
-    ratio = len(counts) * rows * columns * description["samples"] / stored
+    ratio = _ratio(len(counts), tile, description["samples"], sum(counts) + extra * len(counts))
     return KeptFrames(
         path,
         page.dataoffsets,
@@ -330,7 +334,7 @@ def _kept_jpeg(
         columns=columns,
         photometric=photometric,
         transfer_syntax=syntax,
-        lossy=(("ISO_10918_1", round(ratio, 2)),),
+        lossy=(("ISO_10918_1", ratio),),
         **description,
     )
 
@@ -361,8 +365,8 @@ def _kept_j2k(
     counts = page.databytecounts
     lossy: tuple[tuple[str, float | None], ...] = ()
     if found.lossy_method:
-        ratio = len(counts) * rows * columns * description["samples"] / sum(counts)
-        lossy = ((found.lossy_method, round(ratio, 2)),)
+        ratio = _ratio(len(counts), tile, description["samples"], sum(counts))
+        lossy = ((found.lossy_method, ratio),)
     return KeptFrames(
         path,
         page.dataoffsets,
@@ -456,7 +460,7 @@ def encoded_frames(
 
     note = f"tiles re-encoded as {UID(codec.uid).name}"
     if codec.lossy_method is not None:
-        ratio = round(frames.count * rows * columns * samples / max(frames.stored_bytes(), 1), 2)
+        ratio = _ratio(frames.count, tile, samples, frames.stored_bytes())
         frames.lossy = ((codec.lossy_method, ratio),)
         note += f", lossy {ratio}:1"
     frames.notes = (note,)
