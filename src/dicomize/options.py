@@ -220,6 +220,10 @@ class SendOptions:
         Seconds before the first retry; doubled for each next one.
     batch_size : int
         Instances per STOW-RS request.
+    associations : int
+        Associations (DIMSE) or requests (STOW-RS) in flight at once. Each
+        association has its own presentation contexts; a file whose association
+        is lost goes to another or is retried, so none is sent twice or lost.
     delete_after_store : bool
         Delete each file after the peer confirmed storing it (with `commit`: after
         the peer committed to it).
@@ -231,6 +235,9 @@ class SendOptions:
         title). None: only a report on the requesting association is taken.
     commit_timeout : float
         Seconds to wait for the commitment report.
+    commit_batch : int
+        Instances named in one commitment request (N-ACTION); a long send asks
+        for commitment as it goes, a batch at a time.
     """
 
     calling_aet: str = "DICOMIZE"
@@ -245,12 +252,14 @@ class SendOptions:
     retries: int = 3
     backoff: float = 1.0
     batch_size: int = 20
+    associations: int = 4
     token: str | None = field(default=None, repr=False)
     basic: tuple[str, str] | None = field(default=None, repr=False)
     delete_after_store: bool = False
     commit: bool = False
     commit_listen: str | None = None
     commit_timeout: float = 60.0
+    commit_batch: int = 1000
 
     def __post_init__(self) -> None:
         aet = self.calling_aet
@@ -266,6 +275,10 @@ class SendOptions:
             raise ConfigError("backoff must be 0 or more seconds")
         if self.batch_size < 1:
             raise ConfigError("batch_size must be at least 1")
+        if self.associations < 1:
+            raise ConfigError("associations must be at least 1")
+        if self.commit_batch < 1:
+            raise ConfigError("commit_batch must be at least 1")
         if not self.commit_timeout > 0:
             raise ConfigError("commit_timeout must be more than 0 seconds")
         if self.commit_listen is not None:

@@ -407,6 +407,7 @@ def add_send_arguments(parser: argparse.ArgumentParser, *, command: bool) -> Non
     secrets.add_argument("--basic-file", metavar="FILE", help="'user:password' from this file")
     numbers = (
         ("--batch-size", int, "N", "instances per STOW-RS request"),
+        ("--associations", int, "N", "associations (DIMSE) or requests (STOW-RS) at once"),
         ("--retries", int, "N", "retries after a lost connection or a 5xx answer"),
         ("--connect-timeout", float, "S", "seconds to connect"),
         ("--acse-timeout", float, "S", "seconds to wait for association answers (DIMSE)"),
@@ -443,6 +444,12 @@ def add_send_arguments(parser: argparse.ArgumentParser, *, command: bool) -> Non
         type=float,
         metavar="S",
         help=f"seconds to wait for that report (default {_default(SendOptions, 'commit_timeout')})",
+    )
+    group.add_argument(
+        "--commit-batch",
+        type=int,
+        metavar="N",
+        help=f"instances per commitment request (default {_default(SendOptions, 'commit_batch')})",
     )
     if command:
         group.add_argument(
