@@ -1,5 +1,11 @@
 """DICOMweb STOW-RS (PS3.18 10.5) with httpx: multipart batches, per-instance results.
 
+Batches are taken from the files as they come, never all listed at once, and up
+to ``associations`` requests are in flight at once, each from a worker thread
+over one shared client; a few more batches wait ready behind them, so memory
+stays the same however many files there are. Results come per file as each
+batch is answered, not in the order of the files.
+
 The response's Referenced SOP Sequence (0008,1199) says what was stored and the
 Failed SOP Sequence (0008,1198) what was not, with a Failure Reason (0008,1197).
 Connection errors and 5xx answers are retried with backoff; other 4xx answers
@@ -12,7 +18,9 @@ from __future__ import annotations
 import logging
 import secrets
 import ssl
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,16 +41,70 @@ _SOP_INSTANCE, _REASON = "00081155", "00081197"
 
 
 def send_stow(
-    files: list[Path], target: StowDestination, options: SendOptions
-) -> Iterator[SendResult]:
-    """POST the files to ``{root}/studies`` in batches; yield a result per file."""
+    files: Iterable[Path], target: StowDestination, options: SendOptions
+) -> Generator[SendResult, None, None]:
+    """POST the files to ``{root}/studies`` in batches, several at once; yield a result per file.
+
+    Parameters
+    ----------
+    files : iterable of Path
+        DICOM files; read lazily, a batch at a time, so a generator over any
+        number of files is never held in memory.
+    target : StowDestination
+        The DICOMweb service root.
+    options : SendOptions
+        ``batch_size`` instances per request, ``associations`` requests at once,
+        and the connection, authentication and retry settings.
+
+    Yields
+    ------
+    SendResult
+        One per file, a batch's results together as soon as it is answered;
+        batches may finish in any order.
+
+    Notes
+    -----
+    Closing the generator early sends no further batch: those already posted
+    are finished (their results are not yielded) and the worker threads end
+    before :meth:`close` returns.
+    """
     import httpx
 
-    with httpx.Client(**client_settings(options)) as client:
-        for start in range(0, len(files), options.batch_size):
-            yield from _send_batch(
-                client, files[start : start + options.batch_size], target, options
-            )
+    workers = options.associations
+    # One queued batch behind each request keeps every worker busy while this
+    # generator waits on its consumer or on a slow iterable of files.
+    most_pending = 2 * workers
+    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    batches = _batches(files, options.batch_size)
+    with (
+        httpx.Client(**client_settings(options), limits=limits) as client,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dicomize-stow") as pool,
+    ):
+        pending: set[Future[list[SendResult]]] = set()
+        try:
+            for batch in batches:
+                pending.add(pool.submit(_send_batch, client, batch, target, options))
+                block = len(pending) >= most_pending
+                done, pending = wait(
+                    pending, timeout=None if block else 0, return_when=FIRST_COMPLETED
+                )
+                for future in done:
+                    yield from future.result()
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield from future.result()
+        finally:
+            # Closed early or failed: batches not yet started are never sent; leaving the
+            # `with` waits for those in flight, so no thread outlives this generator.
+            for future in pending:
+                future.cancel()
+
+
+def _batches(files: Iterable[Path], size: int) -> Iterator[list[Path]]:
+    iterator = iter(files)
+    while batch := list(islice(iterator, size)):
+        yield batch
 
 
 def client_settings(options: SendOptions) -> dict[str, Any]:
@@ -72,41 +134,52 @@ def _send_batch(
     files: list[Path],
     target: StowDestination,
     options: SendOptions,
-) -> Iterator[SendResult]:
+) -> list[SendResult]:
+    """Post one batch, retried as the module says; return its results, one per file.
+
+    Runs in a worker thread: reading the SOP Instance UIDs and streaming the
+    files happen here, not in the thread that yields the results.
+    """
     import httpx
 
     uids: dict[Path, str | None] = {path: _sop_instance(path) for path in files}
     boundary = f"dicomize-{secrets.token_hex(12)}"
-    headers = {
-        "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
-        # Known in advance, so the body streams from the files without chunked encoding,
-        # which not every server takes: a 4 GB clip is never held in memory.
-        "Content-Length": str(_multipart_length(files, boundary)),
-    }
     problem = ""
-    for attempt in range(options.retries + 1):
-        if attempt:
-            pause_before_retry(options, attempt)
-        try:
-            response = client.post(
-                f"{target.url}/studies", content=_multipart(files, boundary), headers=headers
-            )
-        except httpx.HTTPError as exc:
-            problem = f"cannot reach {target.url} ({type(exc).__name__}: {exc})"
-            continue
-        if response.status_code >= 500:  # noqa: PLR2004
-            problem = f"HTTP {response.status_code} {response.reason_phrase} from {target.url}"
-            continue
-        yield from _results(response, files, uids, target.url)
-        return
-    for path in files:
-        yield SendResult(
+    try:
+        headers = {
+            "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+            # Known in advance, so the body streams from the files without chunked encoding,
+            # which not every server takes: a 4 GB clip is never held in memory.
+            "Content-Length": str(_multipart_length(files, boundary)),
+        }
+        for attempt in range(options.retries + 1):
+            if attempt:
+                pause_before_retry(options, attempt)
+            try:
+                response = client.post(
+                    f"{target.url}/studies", content=_multipart(files, boundary), headers=headers
+                )
+            except httpx.HTTPError as exc:
+                problem = f"cannot reach {target.url} ({type(exc).__name__}: {exc})"
+                continue
+            if response.status_code >= 500:  # noqa: PLR2004
+                problem = f"HTTP {response.status_code} {response.reason_phrase} from {target.url}"
+                continue
+            return list(_results(response, files, uids, target.url))
+    except OSError as exc:
+        # A file gone or unreadable since it was listed: trying again reads it no better.
+        # Raised here it would end the whole send and drop the other batches' results.
+        problem = f"cannot read a file of the batch ({exc})"
+    return [
+        SendResult(
             input=str(path),
             output=target.url,
             sop_instance_uid=uids[path],
             status=SendStatus.FAILED,
             error=problem,
         )
+        for path in files
+    ]
 
 
 def _results(
