@@ -107,6 +107,16 @@ class Orthanc:
             self._log.close()
             self._log = None
 
+    def crash(self) -> None:
+        """Kill Orthanc at once (SIGKILL): a PACS that goes away in the middle of a transfer.
+
+        ``stop`` is graceful, and Orthanc then finishes every association still busy.
+        """
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.stop()
+
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:  # noqa: S310
             body = response.read()

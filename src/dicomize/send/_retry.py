@@ -6,11 +6,16 @@ import time
 
 from dicomize.options import SendOptions
 
-__all__ = ["pause_before_retry"]
+__all__ = ["pause_before_retry", "retry_delay"]
+
+
+def retry_delay(options: SendOptions, retry: int) -> float:
+    """Seconds to wait before retry number `retry` (1 is the first)."""
+    return options.backoff * float(2 ** (retry - 1))
 
 
 def pause_before_retry(options: SendOptions, retry: int) -> float:
     """Sleep before retry number `retry` (1 is the first); return the seconds waited."""
-    delay = options.backoff * float(2 ** (retry - 1))
+    delay = retry_delay(options, retry)
     time.sleep(delay)
     return delay
