@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +76,36 @@ def test_only_committed_files_are_deleted(
     )
     assert not kept.exists()  # committed: deleted as asked
     assert lost.exists()  # stored, then lost by the PACS: kept
+
+
+def test_a_long_send_asks_for_commitment_a_batch_at_a_time(
+    tmp_path: Path,
+    committing_orthanc: Orthanc,
+    listen_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dicomize.send.commit import Committer
+
+    asked: list[int] = []
+    request = Committer.request
+
+    def counted(self: Committer, instances: Iterable[tuple[str, str]]) -> dict[str, str | None]:
+        pairs = list(instances)
+        asked.append(len(pairs))
+        return request(self, pairs)
+
+    monkeypatch.setattr(Committer, "request", counted)
+    paths = _files(tmp_path, *[f"P{index}" for index in range(7)])
+    options = SendOptions(
+        commit=True, commit_listen=f"127.0.0.1:{listen_port}", commit_timeout=20, commit_batch=3
+    )
+    url = f"dicom://ORTHANC@127.0.0.1:{committing_orthanc.dicom_port}"
+    results = list(dicomize.send_files(paths, url, options))
+    # Seven instances, three to a request: one N-ACTION for each of 3, 3 and 1, all over the
+    # one listener the send opened; each instance committed, each file reported once.
+    assert sorted(asked) == [1, 3, 3]
+    assert sorted(r.input for r in results) == sorted(map(str, paths))
+    assert [r.status for r in results] == ["committed"] * 7
 
 
 def test_no_report_means_not_committed_and_nothing_deleted(

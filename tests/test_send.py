@@ -554,6 +554,8 @@ def test_stow_batch_size_below_one_exits_2_and_sends_nothing(
     ("options", "message"),
     [
         ({"batch_size": 0}, "batch_size must be at least 1"),
+        ({"associations": 0}, "associations must be at least 1"),
+        ({"commit_batch": 0}, "commit_batch must be at least 1"),
         ({"retries": -1}, "retries must be 0 or more"),
         ({"http_timeout": 0}, "http_timeout must be more than 0"),
         ({"calling_aet": "A" * 17}, "calling AE title"),

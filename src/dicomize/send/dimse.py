@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from dicomize.options import SendOptions
 from dicomize.send.destination import DimseDestination
-from dicomize.send.scu import rejection_reason
+from dicomize.send.pdu import rejection_reason
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -132,10 +132,10 @@ def _refusal(assoc: Association, rejections: list[A_ASSOCIATE_RJ], peer: str) ->
     if rejections:
         # PS3.8 9.3.4: result 1 is a permanent rejection, 2 a transient one worth retrying.
         rejection = rejections[0]
-        return (
-            f"association rejected by {peer} ({rejection_reason(rejection)})",
-            rejection.result == 1,
+        reason = rejection_reason(
+            rejection.result or 0, rejection.source or 0, rejection.reason_diagnostic or 0
         )
+        return f"association rejected by {peer} ({reason})", rejection.result == 1
     if assoc.is_rejected:
         return f"association rejected by {peer}", True
     if assoc.is_aborted:

@@ -2,16 +2,16 @@
 
 pynetdicom's :class:`~pynetdicom.association.Association` hands every PDU
 between three threads through polling loops; for a stream of stored files that
-costs about 2.5 ms of each object's 3 (``bench/RESULTS.md``, issue 27). For
-C-STORE alone dicomize drives the association here: pynetdicom's PDU classes
-encode the A-ASSOCIATE-RQ and decode the answer (PS3.8 9.3.2-9.3.4), pydicom
-decodes each C-STORE-RSP, and a file's data set goes from the disk to the socket
-as it is, cut into P-DATA-TF PDUs no longer than the peer receives (PS3.8
-9.3.5, PS3.7 Annex F). The socket acknowledges at once after each read
+cost about 2.5 ms of each object's 3 (``bench/RESULTS.md``, issue 27). For
+C-STORE alone dicomize drives the association here, with the PDUs of
+:mod:`dicomize.send.pdu`: a file's data set goes from the disk to the socket as
+it is, cut into P-DATA-TF PDUs no longer than the peer receives (PS3.8 9.3.5,
+PS3.7 Annex F). The socket acknowledges at once before each read
 (``TCP_QUICKACK``): a peer that leaves Nagle's algorithm on (Orthanc, dcmtk
-without ``TCP_NODELAY=1``) otherwise holds its answer until our delayed
-acknowledgement, 40 ms an object. C-FIND and Storage Commitment keep
-pynetdicom's full state machine (:mod:`dicomize.send.dimse`).
+without ``TCP_NODELAY=1``) writes its answer in two pieces and holds the second
+until our delayed acknowledgement of the first, 40 ms an object. C-FIND and
+Storage Commitment keep pynetdicom's full state machine
+(:mod:`dicomize.send.dimse`).
 
 Only the requestor's side of the protocol is needed: propose, send, read each
 answer, release or abort. Anything else the peer sends (an A-ABORT, an
@@ -22,7 +22,6 @@ association, which the caller reports and retries.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import socket
 import ssl
@@ -30,20 +29,11 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from dicomize.dicom.uids import (
-    EXPLICIT_VR_LITTLE_ENDIAN,
-    IMPLEMENTATION_CLASS_UID,
-    IMPLEMENTATION_VERSION_NAME,
-    IMPLICIT_VR_LITTLE_ENDIAN,
-)
+from dicomize.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 from dicomize.options import SendOptions
+from dicomize.send import pdu
 from dicomize.send.destination import DimseDestination
-
-if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
-    from pynetdicom.pdu import A_ASSOCIATE_RJ
 
 __all__ = [
     "AssociationLost",
@@ -51,10 +41,8 @@ __all__ = [
     "StoreAssociation",
     "StoredFile",
     "describe",
-    "rejection_reason",
 ]
 
-_APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"  # PS3.7 A.2.1
 #: PDU types (PS3.8 9.3.1).
 _AC, _RJ, _P_DATA, _RELEASE_RQ, _RELEASE_RP, _ABORT = 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
 _HEADER = struct.Struct(">BxI")
@@ -69,8 +57,8 @@ _MAX_SEND = 1 << 20
 #: Bytes read from a file per system call; the PDUs of one read go out in one sendmsg.
 _CHUNK = 1 << 22
 _IOV_MAX = 1024
-#: C-STORE-RQ's command fields (PS3.7 9.3.1.1, Table 9.3-1), all implicit VR little endian.
-_STORE_RQ, _PRIORITY_MEDIUM, _DATA_SET_PRESENT = 0x0001, 0x0000, 0x0000
+#: Enough for any File Meta Information but a pathological one, which gets a second read.
+_HEAD = 1 << 13
 _UNCOMPRESSED = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
 
 
@@ -99,62 +87,33 @@ class StoredFile:
     size: int
 
 
-_META = {0x00020002: "sop_class", 0x00020003: "sop_instance", 0x00020010: "transfer_syntax"}
-
-
 def describe(path: Path) -> StoredFile | str:
     """Read `path`'s File Meta Information (PS3.10 7.1); say why in one line if it cannot be."""
-    from pydicom.filereader import data_element_generator, read_preamble
-
-    found: dict[str, str] = {}
     try:
         with path.open("rb") as stream:
-            read_preamble(stream, False)
-            for element in data_element_generator(
-                stream,
-                False,
-                True,
-                stop_when=lambda tag, _vr, _length: tag >> 16 != 2,  # noqa: PLR2004
-            ):
-                name = _META.get(element.tag)
-                if name is not None and isinstance(element.value, bytes):
-                    found[name] = element.value.rstrip(b"\0 ").decode("ascii")
-            offset = stream.tell()
-            size = os.fstat(stream.fileno()).st_size - offset
-    except Exception as exc:  # any unreadable file is reported, not fatal
-        return f"{path}: not a readable DICOM file ({type(exc).__name__})"
-    missing = [name for name in _META.values() if not found.get(name)]
-    if missing:
-        return f"{path}: not a DICOM file with File Meta Information (no {', '.join(missing)})"
-    return StoredFile(path=path, offset=offset, size=size, **found)
-
-
-def store_request(sop_class: str, sop_instance: str, message_id: int) -> bytes:
-    """Encode a C-STORE-RQ command set (PS3.7 9.3.1.1) in implicit VR little endian (PS3.7 6.3.1).
-
-    Written with ``struct``: pydicom's writer spends about 150 us on these seven
-    elements, a fifth of an object's time on the wire. A test compares the bytes
-    with pynetdicom's encoding of the same request.
-    """
-    elements = (
-        _element(0x00000002, _ui(sop_class)),
-        _element(0x00000100, struct.pack("<H", _STORE_RQ)),
-        _element(0x00000110, struct.pack("<H", message_id)),
-        _element(0x00000700, struct.pack("<H", _PRIORITY_MEDIUM)),
-        _element(0x00000800, struct.pack("<H", _DATA_SET_PRESENT)),
-        _element(0x00001000, _ui(sop_instance)),
+            head = stream.read(_HEAD)
+            size = os.fstat(stream.fileno()).st_size
+            try:
+                meta = pdu.read_meta(head)
+            except ValueError:
+                if len(head) < _HEAD:
+                    raise
+                meta = pdu.read_meta(head + stream.read(1 << 20))
+            # The file is sent next, after the few read before it: start reading it now.
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError as exc:
+        return f"{path}: cannot be read ({exc.strerror or exc})"
+    except (ValueError, UnicodeDecodeError) as exc:
+        return f"{path}: not a DICOM file with File Meta Information ({exc})"
+    return StoredFile(
+        path=path,
+        sop_class=meta.sop_class,
+        sop_instance=meta.sop_instance,
+        transfer_syntax=meta.transfer_syntax,
+        offset=meta.offset,
+        size=size - meta.offset,
     )
-    body = b"".join(elements)
-    return _element(0x00000000, struct.pack("<I", len(body))) + body
-
-
-def _ui(uid: str) -> bytes:
-    value = uid.encode("ascii")
-    return value + b"\0" if len(value) % 2 else value  # UI pads with NULL (PS3.5 6.2)
-
-
-def _element(tag: int, value: bytes) -> bytes:
-    return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value
 
 
 class StoreAssociation:
@@ -205,40 +164,19 @@ class StoreAssociation:
         options: SendOptions,
         proposals: list[tuple[str, tuple[str, ...]]],
     ) -> None:
-        from pydicom.uid import UID
-        from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
-        from pynetdicom.pdu_primitives import (
-            A_ASSOCIATE,
-            ImplementationClassUIDNotification,
-            ImplementationVersionNameNotification,
-            MaximumLengthNotification,
-        )
-        from pynetdicom.presentation import build_context
-
-        request = A_ASSOCIATE()
-        request.application_context_name = UID(_APPLICATION_CONTEXT)
-        request.calling_ae_title = options.calling_aet
-        request.called_ae_title = target.called_aet
-        contexts = []
-        for number, (abstract, syntaxes) in enumerate(proposals):
-            context = build_context(abstract, list(syntaxes))
-            context.context_id = 2 * number + 1  # odd, 1-255 (PS3.8 9.3.2.2)
-            contexts.append(context)
+        contexts = [
+            (2 * number + 1, abstract, syntaxes)  # odd IDs, 1-255 (PS3.8 9.3.2.2)
+            for number, (abstract, syntaxes) in enumerate(proposals)
+        ]
+        for _, abstract, syntaxes in contexts:
             self.proposed.update((abstract, syntax) for syntax in syntaxes)
-        request.presentation_context_definition_list = contexts
-        length = MaximumLengthNotification()
-        length.maximum_length_received = _MAX_RECEIVE
-        implementation = ImplementationClassUIDNotification()
-        implementation.implementation_class_uid = UID(IMPLEMENTATION_CLASS_UID)
-        version = ImplementationVersionNameNotification()
-        version.implementation_version_name = IMPLEMENTATION_VERSION_NAME
-        request.user_information = [length, implementation, version]
-        pdu = A_ASSOCIATE_RQ()
-        pdu.from_primitive(request)
+        request = pdu.associate_request(
+            target.called_aet, options.calling_aet, contexts, _MAX_RECEIVE
+        )
         self._sock.settimeout(options.acse_timeout)
         silence = f"no answer from {self.peer} in time"
         try:
-            self._send(pdu.encode())
+            self._send(request)
             kind, body = self._read_pdu(silence)
         except AssociationLost as exc:
             if str(exc) == silence:
@@ -247,32 +185,22 @@ class StoreAssociation:
             raise AssociationLost(
                 f"{self.peer} closed the connection without accepting the association"
             ) from None
-        if kind == _RJ:
-            rejection = A_ASSOCIATE_RJ()
-            rejection.decode(body)
+        if kind == _RJ and len(body) >= 10:  # noqa: PLR2004
+            result, source, diagnostic = body[7], body[8], body[9]
             # PS3.8 9.3.4: result 1 is permanent, 2 transient and worth retrying.
-            raise Refused(
-                f"association rejected by {self.peer} ({rejection_reason(rejection)})",
-                final=rejection.result == 1,
-            )
+            reason = pdu.rejection_reason(result, source, diagnostic)
+            raise Refused(f"association rejected by {self.peer} ({reason})", final=result == 1)
         if kind != _AC:
             raise AssociationLost(f"{self.peer} closed the connection without accepting")
-        answer = A_ASSOCIATE_AC()
-        answer.decode(body)
-        accepted = answer.to_primitive()
-        by_id = {c.context_id: str(c.abstract_syntax) for c in contexts}
-        for context in accepted.presentation_context_definition_results_list:
-            if context.result == 0 and context.transfer_syntax and context.context_id in by_id:
-                pair = (by_id[context.context_id], str(context.transfer_syntax[0]))
-                self.accepted[pair] = int(context.context_id)  # type: ignore[arg-type]
-        self.peer_max = next(
-            (
-                int(item.maximum_length_received)
-                for item in accepted.user_information
-                if isinstance(item, MaximumLengthNotification)
-            ),
-            0,
-        )
+        try:
+            accepted = pdu.parse_accept(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AssociationLost(f"{self.peer} sent a malformed A-ASSOCIATE-AC ({exc})") from None
+        by_id = {context_id: abstract for context_id, abstract, _ in contexts}
+        for context_id, syntax in accepted.contexts.items():
+            if context_id in by_id and syntax:
+                self.accepted[(by_id[context_id], syntax)] = context_id
+        self.peer_max = accepted.max_length
         self._sock.settimeout(self._timeout)
 
     def _fragment_size(self) -> int:
@@ -318,8 +246,10 @@ class StoreAssociation:
                 return context, syntax
         return None
 
-    def store(self, item: StoredFile, context: int, data: bytes | None = None) -> Dataset:
-        """C-STORE `item` on presentation context `context`; return the C-STORE-RSP command.
+    def store(
+        self, item: StoredFile, context: int, data: bytes | None = None
+    ) -> dict[int, int | str]:
+        """C-STORE `item` on presentation context `context`; return the C-STORE-RSP's fields.
 
         `data` replaces the file's data set when it had to be converted for the peer.
 
@@ -329,7 +259,7 @@ class StoreAssociation:
             When no answer came: the caller retries the file on a new association.
         """
         self._message_id = self._message_id % 0xFFFF + 1
-        command = store_request(item.sop_class, item.sop_instance, self._message_id)
+        command = pdu.store_request(item.sop_class, item.sop_instance, self._message_id)
         self._sendmsg(
             [
                 _PDV.pack(_P_DATA, len(command) + 6, len(command) + 2, context, _COMMAND_LAST),
@@ -371,10 +301,8 @@ class StoreAssociation:
             pieces += [_PDV.pack(_P_DATA, len(piece) + 6, len(piece) + 2, context, flag), piece]
         self._sendmsg(pieces)
 
-    def _answer(self, message_id: int) -> Dataset:
-        from pydicom.dataset import Dataset
-        from pynetdicom.dsutils import decode
-
+    def _answer(self, message_id: int) -> dict[int, int | str]:
+        """Read the C-STORE-RSP to `message_id`: its command's fields (PS3.7 9.3.1.2)."""
         command = bytearray()
         while True:
             kind, body = self._read_pdu(f"no answer from {self.peer} within {self._timeout:g} s")
@@ -392,12 +320,12 @@ class StoreAssociation:
             if done:
                 break
         try:
-            answer = decode(io.BytesIO(bytes(command)), True, True)
-        except Exception as exc:  # the peer's bytes, not ours
+            fields = pdu.command_fields(bytes(command))
+        except (ValueError, UnicodeDecodeError) as exc:
             raise AssociationLost(f"{self.peer} sent an undecodable answer ({exc})") from None
-        if not isinstance(answer, Dataset) or answer.get("MessageIDBeingRespondedTo") != message_id:
+        if fields.get(0x0120) != message_id:  # Message ID Being Responded To
             raise AssociationLost(f"{self.peer} answered another message than ours")
-        return answer
+        return fields
 
     # -- bytes ---------------------------------------------------------------------------------
 
@@ -428,7 +356,6 @@ class StoreAssociation:
         if (length > _MAX_RECEIVE and kind != _P_DATA) or length > 4 * _MAX_SEND:
             raise AssociationLost(f"{self.peer} sent a PDU of {length} bytes")
         body = self._read(length, silence)
-        _acknowledge_now(self._sock)
         return kind, header + body if kind in {_AC, _RJ} else body
 
     def _read(self, count: int, silence: str) -> bytes:
@@ -436,6 +363,9 @@ class StoreAssociation:
         view = memoryview(buffer)
         got = 0
         while got < count:
+            # Before every read: a peer that writes an answer in two pieces with Nagle's
+            # algorithm on sends the second only when the first is acknowledged.
+            _acknowledge_now(self._sock)
             try:
                 read = self._sock.recv_into(view[got:])
             except TimeoutError:
@@ -483,15 +413,3 @@ def _lost(kind: int, peer: str) -> str:
     if kind == _RELEASE_RQ:
         return f"{peer} released the association during the transfer"
     return f"{peer} sent an unexpected PDU (type 0x{kind:02X})"
-
-
-def rejection_reason(pdu: A_ASSOCIATE_RJ) -> str:
-    """Put the rejection's reason in words, with a hint for the common AE title mistakes."""
-    try:
-        reason = str(pdu.reason_str)
-    except ValueError:  # a reason PS3.8 Table 9-21 does not define
-        return f"result {pdu.result}, source {pdu.source}, reason {pdu.reason_diagnostic}"
-    reason = reason[0].lower() + reason[1:]
-    if "AE title" in reason:
-        return f"{reason}: check the called and calling AE titles"
-    return reason

@@ -26,7 +26,6 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dicomize.dicom.uids import (
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -38,9 +37,6 @@ from dicomize.report import SendResult, SendStatus
 from dicomize.send._retry import retry_delay
 from dicomize.send.destination import DimseDestination
 from dicomize.send.scu import AssociationLost, Refused, StoreAssociation, StoredFile, describe
-
-if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
 
 __all__ = ["Delivered", "send_dimse"]
 
@@ -368,10 +364,11 @@ def _converted(item: StoredFile, syntax: str) -> bytes | str:
     return data
 
 
-def _outcome(item: StoredFile, destination: str, answer: Dataset) -> Delivered:
+def _outcome(item: StoredFile, destination: str, answer: dict[int, int | str]) -> Delivered:
     # PS3.4 Annex B.2.3: 0000 success, B000/B006/B007 warnings (stored), anything else failure.
-    code = int(answer.get("Status", 0xFFFF))
-    comment = str(answer.get("ErrorComment", "")).strip()
+    status_field = answer.get(0x0900)  # Status (PS3.7 C)
+    code = status_field if isinstance(status_field, int) else 0xFFFF
+    comment = str(answer.get(0x0902, "")).strip()  # Error Comment
     status, error = SendStatus.STORED, None
     if code in _WARNINGS:
         error = f"stored with warning status 0x{code:04X} {comment}".strip()
