@@ -383,3 +383,26 @@ def test_rejection_reasons_read_as_pynetdicom_words_them(source: int, reasons: r
             assert words == f"result 1, source {source}, reason {reason}"
         else:
             assert words.startswith(rejection.reason_str.lower()[:1] + rejection.reason_str[1:])
+
+
+def test_a_file_removed_after_it_was_read_fails_alone_and_the_send_goes_on(
+    tmp_path: Path,
+) -> None:
+    paths = _objects(tmp_path / "out", 5)
+    gone = paths[1]
+
+    def names() -> Iterator[Path]:
+        for path in paths:
+            yield path
+            if path == gone:
+                gone.unlink()  # read ahead (its meta is known), then removed before its turn
+
+    server = StoreScp(tmp_path / "received", "GONE", "--ignore")
+    try:
+        url = f"dicom://GONE@127.0.0.1:{server.port}"
+        results = {r.input: r for r in send_files(names(), url, replace(PATIENT, associations=1))}
+    finally:
+        server.stop()
+    assert results[str(gone)].status == "failed"
+    assert results[str(gone)].error == f"{gone} was removed before it was sent"
+    assert sorted(r.status for r in results.values()) == ["failed"] + ["stored"] * 4

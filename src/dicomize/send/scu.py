@@ -28,6 +28,7 @@ import ssl
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
 
 from dicomize.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
@@ -255,42 +256,49 @@ class StoreAssociation:
 
         Raises
         ------
+        OSError
+            When the file cannot be opened; nothing was sent, the association stands.
         AssociationLost
             When no answer came: the caller retries the file on a new association.
         """
-        self._message_id = self._message_id % 0xFFFF + 1
-        command = pdu.store_request(item.sop_class, item.sop_instance, self._message_id)
-        self._sendmsg(
-            [
-                _PDV.pack(_P_DATA, len(command) + 6, len(command) + 2, context, _COMMAND_LAST),
-                command,
-            ]
-        )
-        if data is not None:
-            self._send_data(memoryview(data), context, last=True)
-        else:
-            self._send_file(item, context)
+        stream = None if data is not None else item.path.open("rb")  # before any byte goes
+        try:
+            self._message_id = self._message_id % 0xFFFF + 1
+            command = pdu.store_request(item.sop_class, item.sop_instance, self._message_id)
+            header = _PDV.pack(_P_DATA, len(command) + 6, len(command) + 2, context, _COMMAND_LAST)
+            self._sendmsg([header, command])
+            if stream is None:
+                self._send_data(memoryview(data or b""), context, last=True)
+            else:
+                self._send_file(stream, item, context)
+        finally:
+            if stream is not None:
+                stream.close()
         return self._answer(self._message_id)
 
-    def _send_file(self, item: StoredFile, context: int) -> None:
+    def _send_file(self, stream: BufferedReader, item: StoredFile, context: int) -> None:
         # PDUs of one read go out in one sendmsg; the read buffer is reused, so a 4 GB clip
         # costs one buffer of memory.
         chunk = min(_CHUNK, self._fragment * (_IOV_MAX // 2))
         buffer = bytearray(min(chunk, max(item.size, 1)))
         view = memoryview(buffer)
         left = item.size
-        with item.path.open("rb") as stream:
+        try:
             stream.seek(item.offset)
-            while left or item.size == 0:
+            while True:
                 count = stream.readinto(view[: min(len(buffer), left)]) if left else 0
                 if left and not count:
-                    # Part of a message is on the wire: only an abort ends it (PS3.8 9.3.5).
-                    self.abort()
-                    raise AssociationLost(f"{item.path} became shorter while it was sent")
+                    break
                 left -= count
                 self._send_data(view[:count], context, last=not left)
                 if not left:
                     return
+            problem = "it became shorter while it was sent"
+        except OSError as exc:
+            problem = f"reading it failed while it was sent ({exc.strerror or exc})"
+        # Part of a message is on the wire: only an abort ends it (PS3.8 9.3.5).
+        self.abort()
+        raise AssociationLost(f"{item.path}: {problem}")
 
     def _send_data(self, data: memoryview, context: int, *, last: bool) -> None:
         pieces: list[bytes | memoryview] = []

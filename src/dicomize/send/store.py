@@ -83,6 +83,8 @@ class _Shared:
     pending: int = 0
     read_all: bool = False
     senders: int = 0
+    #: What ended the reading of the files early (a folder that cannot be walked).
+    fault: BaseException | None = None
 
     def put(self, delivered: Delivered | None) -> None:
         """Queue a result; waits while the consumer is behind, gives up when told to stop."""
@@ -156,40 +158,48 @@ def send_dimse(
         shared.stop.set()
         for thread in threads:
             thread.join()
+    if shared.fault is not None:
+        raise shared.fault
 
 
 def _read(files: Iterable[Path], shared: _Shared) -> None:
     destination = str(shared.target)
     try:
-        for path in files:
-            if shared.stop.is_set():
-                return
-            described = describe(path)
-            if isinstance(described, str):
-                failed = SendResult(
-                    input=str(path),
-                    output=destination,
-                    sop_instance_uid=None,
-                    status=SendStatus.FAILED,
-                    error=described,
-                )
-                shared.put(Delivered(failed, None))
-                continue
-            with shared.lock:
-                shared.pairs.setdefault((described.sop_class, described.transfer_syntax), None)
-                shared.pending += 1
-            while not shared.stop.is_set():
-                try:
-                    shared.work.put(_Work(described), timeout=_POLL)
-                    break
-                except queue.Full:
-                    continue
-            if shared.work.full():
-                shared.primed.set()  # the senders' first proposal sees a full window
+        _read_all(files, shared, destination)
+    except BaseException as exc:  # walking the folders failed: the consumer raises it
+        shared.fault = exc
     finally:
         with shared.lock:
             shared.read_all = True
         shared.primed.set()
+
+
+def _read_all(files: Iterable[Path], shared: _Shared, destination: str) -> None:
+    for path in files:
+        if shared.stop.is_set():
+            return
+        described = describe(path)
+        if isinstance(described, str):
+            failed = SendResult(
+                input=str(path),
+                output=destination,
+                sop_instance_uid=None,
+                status=SendStatus.FAILED,
+                error=described,
+            )
+            shared.put(Delivered(failed, None))
+            continue
+        with shared.lock:
+            shared.pairs.setdefault((described.sop_class, described.transfer_syntax), None)
+            shared.pending += 1
+        while not shared.stop.is_set():
+            try:
+                shared.work.put(_Work(described), timeout=_POLL)
+                break
+            except queue.Full:
+                continue
+        if shared.work.full():
+            shared.primed.set()  # the senders' first proposal sees a full window
 
 
 class _Sender:
@@ -213,6 +223,12 @@ class _Sender:
         try:
             while not shared.stop.is_set() and self._step():
                 pass
+        except Exception as exc:  # a fault of ours: the file fails, never a thread traceback
+            logger.debug("sender failed", exc_info=True)
+            self.problem = f"internal error while sending: {type(exc).__name__}: {exc}"
+            if self.work is not None:
+                shared.report(_failed(self.work.file, str(shared.target), self.problem))
+                self.work = None
         finally:
             if self.work is not None:
                 _again(shared, self.work, tried=False)
@@ -334,7 +350,14 @@ def _store(assoc: StoreAssociation, item: StoredFile, destination: str) -> Deliv
         if isinstance(converted, str):
             return _failed(item, destination, converted)
         data = converted
-    answer = assoc.store(item, context, data)
+    try:
+        answer = assoc.store(item, context, data)
+    except FileNotFoundError:
+        return _failed(item, destination, f"{item.path} was removed before it was sent")
+    except AssociationLost:
+        raise
+    except OSError as exc:  # opening it: nothing went on the wire
+        return _failed(item, destination, f"{item.path} cannot be read ({exc.strerror or exc})")
     return _outcome(item, destination, answer)
 
 
