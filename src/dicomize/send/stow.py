@@ -251,12 +251,15 @@ def _value(item: dict[str, Any], tag: str) -> str:
 
 
 def _sop_instance(path: Path) -> str | None:
-    from pydicom import dcmread
+    """Return the file's SOP Instance UID from its File Meta Information, or None.
 
-    try:
-        return str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
-    except Exception:  # the server refuses such a part; the result says so
-        return None
+    Read as the DIMSE sender reads it (a few hundred bytes, no pydicom): the
+    server refuses a part without one, and the result says so.
+    """
+    from dicomize.send.scu import describe
+
+    described = describe(path)
+    return None if isinstance(described, str) else described.sop_instance
 
 
 def _part_head(boundary: str) -> bytes:
