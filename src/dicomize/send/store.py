@@ -83,6 +83,8 @@ class _Shared:
     pending: int = 0
     read_all: bool = False
     senders: int = 0
+    #: Why the last sender to give up gave up.
+    problem: str = ""
     #: What ended the reading of the files early (a folder that cannot be walked).
     fault: BaseException | None = None
 
@@ -141,7 +143,10 @@ def send_dimse(
         senders=senders,
     )
     threads = [threading.Thread(target=_read, args=(files, shared), daemon=True)]
-    threads += [threading.Thread(target=_Sender(shared).run, daemon=True) for _ in range(senders)]
+    threads += [
+        threading.Thread(target=_Sender(shared, number).run, daemon=True)
+        for number in range(senders)
+    ]
     for thread in threads:
         thread.start()
     try:
@@ -210,8 +215,8 @@ class _Sender:
     senders waiting for their A-ASSOCIATE-AC, and they must not hold files then.
     """
 
-    def __init__(self, shared: _Shared) -> None:
-        self.shared = shared
+    def __init__(self, shared: _Shared, number: int) -> None:
+        self.shared, self.number = shared, number
         self.assoc: StoreAssociation | None = None
         self.work: _Work | None = None
         self.failures = 0
@@ -220,8 +225,12 @@ class _Sender:
     def run(self) -> None:
         shared = self.shared
         shared.primed.wait()
+        with shared.lock:
+            # Three files need no fourth association: a watched folder's round of one file
+            # opens one.
+            idle = shared.read_all and self.number >= max(shared.pending, 1)
         try:
-            while not shared.stop.is_set() and self._step():
+            while not idle and not shared.stop.is_set() and self._step():
                 pass
         except Exception as exc:  # a fault of ours: the file fails, never a thread traceback
             logger.debug("sender failed", exc_info=True)
@@ -302,10 +311,16 @@ def _again(shared: _Shared, work: _Work, *, tried: bool) -> None:
 
 
 def _leave(shared: _Shared, problem: str) -> None:
-    """Stop a sender; the last one reports every file left as not stored, with why."""
+    """Stop a sender; the last one reports every file left as not stored, with why.
+
+    The reason is the last any sender met: the last to leave may be one that had
+    nothing to do.
+    """
     with shared.lock:
         shared.senders -= 1
         last = shared.senders == 0
+        shared.problem = problem or shared.problem
+        problem = shared.problem
     if last and not shared.stop.is_set():
         while (work := shared.take()) is not None:
             shared.report(_failed(work.file, str(shared.target), problem))
