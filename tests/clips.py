@@ -31,10 +31,15 @@ def make_clip(
     container: str | None = None,
     audio: tuple[str, int] | None = None,
     muxer: dict[str, str] | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
-    """Encode `frames` pictures of `size` at `rate` with `codec` into `path`."""
+    """Encode `frames` pictures of `size` at `rate` with `codec` into `path`.
+
+    `metadata` is the container's (``creation_time``, ...).
+    """
     width, height = size
     with av.open(str(path), "w", format=container, options=muxer or {}) as out:
+        out.metadata.update(metadata or {})
         stream: Any = out.add_stream(codec, rate=rate, options=options or {})
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         sound = out.add_stream(audio[0], rate=audio[1]) if audio else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import subprocess
@@ -83,7 +84,10 @@ def test_a_pdf_becomes_a_clean_encapsulated_pdf_with_its_own_title_and_date(
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.104.1"
     assert (ds.Modality, ds.MIMETypeOfEncapsulatedDocument) == ("DOC", "application/pdf")
     assert ds.DocumentTitle == "Consent for surgery"  # the PDF's Title
-    assert (ds.ContentDate, ds.ContentTime) == ("20261130", "091500")  # its CreationDate
+    # Its CreationDate (09:15 at +01'00'), read with the object's offset.
+    content = ds.ContentDate + ds.ContentTime + ds.TimezoneOffsetFromUTC
+    made = dt.datetime(2026, 11, 30, 8, 15, tzinfo=dt.UTC)
+    assert dt.datetime.strptime(content, "%Y%m%d%H%M%S%z") == made
     assert ds.BurnedInAnnotation == "YES"
     assert ds.ConceptNameCodeSequence == []
     assert ds.EncapsulatedDocumentLength == pdf.stat().st_size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,10 @@ def test_camera_jpeg_becomes_vl_photographic_with_its_camera_record(tmp_path: Pa
     assert ds.file_meta.TransferSyntaxUID == pydicom.uid.JPEGBaseline8Bit  # passed through
     assert (ds.Manufacturer, ds.ManufacturerModelName) == ("Canon", "EOS R5")
     assert ds.AcquisitionDateTime == "20240501123456+0200"
-    assert (ds.ContentDate, ds.ContentTime) == ("20240501", "123456")
+    # Content Date and Time read with the object's offset: the instant it was taken.
+    content = ds.ContentDate + ds.ContentTime + ds.TimezoneOffsetFromUTC
+    taken = dt.datetime(2024, 5, 1, 10, 34, 56, tzinfo=dt.UTC)
+    assert dt.datetime.strptime(content, "%Y%m%d%H%M%S%z") == taken
     assert float(ds.ExposureTimeInSeconds) == pytest.approx(1 / 125)
     assert float(ds.FNumber) == pytest.approx(2.8)
     assert int(ds.PhotographicSensitivity) == 400

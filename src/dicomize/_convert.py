@@ -12,7 +12,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from dicomize.build import PictureRules, build_image, for_multiframe, series_attributes
+from dicomize.build import (
+    PictureRules,
+    build_image,
+    content_moment,
+    for_multiframe,
+    series_attributes,
+)
 from dicomize.dicom.part10 import Part10Object, PixelStrips
 from dicomize.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, derive_uid, is_encapsulated, new_uid
 from dicomize.errors import InputError, MetadataError, UnsupportedInput
@@ -689,6 +695,7 @@ class _Plan:
         attributes, number = self._place(offset, "picture")
         if self.rules.exif:
             attributes = self._with_exif(picture, attributes, sop_class)
+        content_moment(attributes, picture.created, self.user)
         if (
             picture.source_format == "PDF"
             and "ConversionType" in attributes

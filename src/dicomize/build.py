@@ -25,7 +25,7 @@ from dicomize.dicom.uids import (
     is_encapsulated,
     new_uid,
 )
-from dicomize.dicom.vr import Value, is_pydicom, utc_offset
+from dicomize.dicom.vr import Value, is_pydicom, utc_offset, utc_zone
 from dicomize.errors import MetadataError, UnsupportedInput
 from dicomize.iods import IOD, ORDER_KEYWORDS, attributes_of, modality_for
 from dicomize.picture import Picture
@@ -42,6 +42,7 @@ __all__ = [
     "assemble",
     "build_image",
     "code_item",
+    "content_moment",
     "rescale_attributes",
     "series_attributes",
     "tag_and_vr",
@@ -142,7 +143,8 @@ def series_attributes(
         Validated attributes (:func:`dicomize.metadata.resolve_metadata`); they win
         over every default.
     now : datetime.datetime
-        The conversion time, timezone-aware; dates and times default to it.
+        The conversion time, timezone-aware; dates and times default to it, in the
+        user's Timezone Offset From UTC when given (else in `now`'s own zone).
     iod : IOD
         The picture IOD's row: its defaults and its Modality rule
         (:func:`dicomize.iods.modality_for`; Secondary Capture takes the worklist
@@ -163,6 +165,10 @@ def series_attributes(
     MetadataError
         When user values contradict an IOD rule.
     """
+    zone = utc_zone(str(user.get("TimezoneOffsetFromUTC") or ""))
+    if zone is not None:
+        # C.12.1: the offset applies to every DA and TM: dicomize's own times are in it.
+        now = now.astimezone(zone)
     date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
     values: dict[str, Any] = {
         # Patient (C.7.1.1): Type 2, empty when unknown
@@ -215,6 +221,51 @@ def series_attributes(
         )
     rules.finish(values)
     return values
+
+
+def content_moment(
+    values: dict[str, Any], created: dt.datetime | None, user: Mapping[str, Any]
+) -> None:
+    """Make Content Date and Time say when the content was made, in the object's time zone.
+
+    Timezone Offset From UTC applies to every DA and TM of an object, and to every
+    DT without an offset of its own (PS3.3 C.12.1, Table C.12-1). One rule for every
+    IOD, for `created`, the moment the source records (:attr:`dicomize.Picture.created`):
+
+    * with a UTC offset (EXIF OffsetTimeOriginal, a PDF's ``+01'00'``), it is moved into
+      the object's zone (the host's, or the user's Timezone Offset From UTC), where the
+      conversion's own times already are: every time in the object names its instant;
+    * without one (most cameras), it names no instant, so no zone is claimed for it:
+      it is written as the source says it, and Timezone Offset From UTC is left out.
+      The conversion's own times are then the host's clock, as a time without an
+      offset reads. A user's Timezone Offset From UTC says which zone the source's
+      clock was in, and stays;
+    * None: Content Date and Time stay the conversion's.
+
+    The user's Content Date or Time wins over `created`. Changes `values` in place.
+
+    >>> import datetime as dt
+    >>> values = {"TimezoneOffsetFromUTC": "+0100"}
+    >>> taken = dt.datetime(2024, 3, 15, 14, 22, 33, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    >>> content_moment(values, taken, {})
+    >>> values["ContentDate"], values["ContentTime"]
+    ('20240315', '132233')
+    >>> content_moment(values, taken.replace(tzinfo=None), {})
+    >>> values
+    {'ContentDate': '20240315', 'ContentTime': '142233'}
+    """
+    if created is None or "ContentDate" in user or "ContentTime" in user:
+        return
+    if not 1000 <= created.year <= 2999:  # noqa: PLR2004  (the years dciodvfy accepts)
+        return
+    zone = utc_zone(str(values.get("TimezoneOffsetFromUTC") or ""))
+    if created.tzinfo is not None and zone is not None:
+        created = created.astimezone(zone)
+    elif created.tzinfo is None and "TimezoneOffsetFromUTC" not in user:
+        values.pop("TimezoneOffsetFromUTC", None)
+    fraction = f".{created.microsecond:06d}" if created.microsecond else ""
+    values["ContentDate"] = created.strftime("%Y%m%d")
+    values["ContentTime"] = created.strftime("%H%M%S") + fraction
 
 
 def _add_veterinary(values: dict[str, Any]) -> None:

@@ -1,7 +1,9 @@
 """EXIF → VL Photographic attributes (PS3.3 C.7.5.1, C.8.12.10, C.8.12.11, C.8.12.12).
 
 Camera make and model describe the acquiring device (General Equipment);
-DateTimeOriginal (with OffsetTimeOriginal) is when the photo was taken;
+DateTimeOriginal (with OffsetTimeOriginal) is when the photo was taken
+(:func:`dicomize.codestreams.exif.exif_moment`, read for every IOD: it is when the
+content was made);
 exposure, f-number, ISO, focal length and lens data fill the VL Photographic
 Acquisition and Equipment modules. EXIF is untrusted input: every value is
 checked as a DICOM value and skipped when it does not fit.
@@ -16,6 +18,7 @@ import logging
 import math
 from collections.abc import Callable
 
+from dicomize.codestreams.exif import exif_moment
 from dicomize.dicom.vr import validate_attribute
 from dicomize.errors import MetadataError
 
@@ -60,7 +63,10 @@ def exif_attributes(raw: bytes, *, keep_gps: bool = False) -> dict[str, Any]:
     _text(out, "Manufacturer", main.get(0x010F))
     _text(out, "ManufacturerModelName", main.get(0x0110))
     _text(out, "SoftwareVersions", main.get(0x0131))
-    _acquisition_time(out, sub.get(0x9003) or main.get(0x0132), sub.get(0x9011), sub.get(0x9291))
+    taken = exif_moment(raw)
+    if taken is not None:
+        # C.7.10.1: a DT keeps the camera's own offset, when it records one.
+        _put(out, "AcquisitionDateTime", taken)
     for tag, keyword in _NUMBERS.items():
         _number(out, keyword, sub.get(tag))
     for tag, keyword in _CODES.items():
@@ -141,24 +147,6 @@ def _integer(out: dict[str, Any], keyword: str, value: object) -> None:
 
 def _first(value: object) -> object:
     return value[0] if isinstance(value, tuple) and value else value
-
-
-def _acquisition_time(
-    out: dict[str, Any], when: object, offset: object, subseconds: object
-) -> None:
-    # EXIF "YYYY:MM:DD HH:MM:SS", OffsetTimeOriginal "+HH:MM", SubSecTimeOriginal "nnn".
-    if not isinstance(when, str) or len(when) < 19:  # noqa: PLR2004
-        return
-    digits = when[:19].replace(":", "").replace(" ", "")
-    fraction = subseconds.strip()[:6] if isinstance(subseconds, str) else ""
-    zone = ""
-    if isinstance(offset, str) and len(offset) == 6 and offset[0] in "+-":  # noqa: PLR2004
-        zone = offset.replace(":", "")
-    stamp = digits + (f".{fraction}" if fraction.isdigit() else "") + zone
-    _put(out, "AcquisitionDateTime", stamp)
-    if "AcquisitionDateTime" in out:
-        _put(out, "ContentDate", digits[:8])
-        _put(out, "ContentTime", digits[8:14])
 
 
 def _geolocation(out: dict[str, Any], gps: dict[int, Any]) -> None:

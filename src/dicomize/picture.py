@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -89,6 +90,10 @@ class Picture:
     rescale_slope: float = 1
     #: The source's EXIF block, for the VL Photographic IOD (never written as it is).
     exif: bytes | None = None
+    #: When the content was made, as the source records it (EXIF DateTimeOriginal, a
+    #: PDF's CreationDate): aware when the source gives its UTC offset, naive when it
+    #: gives none; None when it records no time. Content Date and Time say it.
+    created: dt.datetime | None = None
     #: Pixels per inch across and down, as the source records them in real units (PNG
     #: pHYs in metres, JFIF or TIFF in inches or cm; a rendered page's --dpi); None when
     #: it records none, or only an aspect ratio. What Nominal Scanned Pixel Spacing says.

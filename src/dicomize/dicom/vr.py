@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence as DicomSequence
 
-__all__ = ["TEXT_VRS", "Value", "is_pydicom", "utc_offset", "validate_attribute"]
+__all__ = [
+    "TEXT_VRS",
+    "Value",
+    "datetime_of",
+    "is_pydicom",
+    "utc_offset",
+    "utc_zone",
+    "validate_attribute",
+]
 
 #: A normalised value: one string or number, a list of them for multi-valued attributes,
 #: or the items of a sequence (copied from a reference file).
@@ -71,6 +79,7 @@ _DS = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _DA = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
 _TM = re.compile(r"^(\d{2})(?::?(\d{2})(?::?(\d{2})(?:\.(\d{1,6}))?)?)?$")
 _DT = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?$")
+_OFFSET = re.compile(r"^([+-])(\d{2})(\d{2})$")
 _ORIENTATION_LETTERS = frozenset("APRLHF")
 _INT_RANGES: Final = {
     "US": (0, 2**16 - 1),
@@ -186,10 +195,9 @@ def validate_attribute(keyword: str, value: object) -> Value:
                 )
     if keyword in _NOT_EMPTY and all(item in ("", None) for item in normalised):
         raise MetadataError(keyword, value, "must not be empty")
-    if keyword == "ImageType":
-        _check_image_type(value, normalised)
-    if keyword == "PatientOrientation":
-        _check_patient_orientation(value, normalised)
+    rule = _KEYWORD_RULES.get(keyword)
+    if rule is not None:
+        rule(value, normalised)
 
     if len(normalised) == 1:
         return normalised[0]  # type: ignore[return-value]  # each check returns a Value item
@@ -343,8 +351,52 @@ def utc_offset(moment: dt.datetime) -> str:
     return f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
 
 
+def utc_zone(offset: str) -> dt.timezone | None:
+    """Return the zone a DICOM UTC offset ``&ZZXX`` names, or None when `offset` is not one.
+
+    >>> utc_zone("-0530").utcoffset(None)
+    datetime.timedelta(days=-1, seconds=66600)
+    >>> utc_zone("") is None
+    True
+    """
+    match = _OFFSET.match(offset.strip())
+    if match is None or match[0] == "-0000" or int(match[2]) > 14 or int(match[3]) > 59:  # noqa: PLR2004
+        return None
+    sign, hours, minutes = match.groups()
+    span = dt.timedelta(hours=int(hours), minutes=int(minutes))
+    return dt.timezone(-span if sign == "-" else span)
+
+
+def datetime_of(text: str) -> dt.datetime | None:
+    """Return the moment a DT value to the second names (aware when it has an offset), or None.
+
+    >>> datetime_of("20240315142233.5+0200").isoformat()
+    '2024-03-15T14:22:33.500000+02:00'
+    >>> datetime_of("202403") is None  # a month names no moment
+    True
+    """
+    match = _DT.match(text.strip())
+    if match is None or match[6] is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    try:
+        moment = dt.datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            int((fraction or "").ljust(6, "0")),
+        )
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=utc_zone(offset)) if offset else moment
+
+
 def _check_dt(keyword: str, vr: str, item: object) -> str:
     if isinstance(item, dt.datetime):
+        _date_text(keyword, item.date(), item)  # the years dciodvfy accepts
         text = item.strftime("%Y%m%d%H%M%S") + (
             f".{item.microsecond:06d}" if item.microsecond else ""
         )
@@ -371,7 +423,7 @@ def _check_dt(keyword: str, vr: str, item: object) -> str:
         raise MetadataError(keyword, item, "not a valid date and time") from None
     if not 1000 <= int(year) <= 2999:  # noqa: PLR2004
         raise MetadataError(keyword, item, "the year must be between 1000 and 2999")
-    if offset is not None and (offset == "-0000" or int(offset[1:3]) > 14 or int(offset[3:]) > 59):  # noqa: PLR2004
+    if offset is not None and utc_zone(offset) is None:
         raise MetadataError(keyword, item, "the UTC offset is +HHMM or -HHMM (UTC is +0000)")
     return text
 
@@ -439,6 +491,14 @@ def _check_ui(keyword: str, vr: str, item: object) -> str:
     return text
 
 
+def _check_utc_offset(original: object, values: Sequence[object]) -> None:
+    # Table C.12-1: "&ZZXX"; dicomize reads the object's times in it.
+    if values[0] and utc_zone(str(values[0])) is None:
+        raise MetadataError(
+            "TimezoneOffsetFromUTC", original, "a UTC offset is +HHMM or -HHMM (UTC is +0000)"
+        )
+
+
 def _check_image_type(original: object, values: Sequence[object]) -> None:
     if len(values) < 2:  # noqa: PLR2004  (dciodvfy: VM 2-n)
         raise MetadataError(
@@ -483,4 +543,10 @@ _CHECKS: Final[dict[str, _Check]] = {
     "SL": _check_int,
     "FL": _check_float,
     "FD": _check_float,
+}
+#: Rules of one attribute beyond its VR, on the normalised values.
+_KEYWORD_RULES: Final[dict[str, Callable[[object, Sequence[object]], None]]] = {
+    "ImageType": _check_image_type,
+    "PatientOrientation": _check_patient_orientation,
+    "TimezoneOffsetFromUTC": _check_utc_offset,
 }

@@ -257,6 +257,10 @@ def render_pages(document: Document, *, dpi: int, max_pixels: int | None) -> Pic
     dicomize.errors.ImageTooLarge
         When the pages together exceed `max_pixels`.
     """
+    from dataclasses import replace
+
     from dicomize.documents._pages import render_pages as render  # PDFium
 
-    return render(document.data, dpi=dpi, max_pixels=max_pixels)
+    # The pages are the document's content: made when it was, whatever IOD holds them.
+    pages = render(document.data, dpi=dpi, max_pixels=max_pixels)
+    return replace(pages, created=document.created)

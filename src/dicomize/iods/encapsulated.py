@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dicomize._version import __version__
-from dicomize.build import assemble, code_item, tag_and_vr
+from dicomize.build import assemble, code_item, content_moment, tag_and_vr
 from dicomize.dicom.icc import srgb_profile
 from dicomize.dicom.part10 import Part10Object
 from dicomize.dicom.uids import (
@@ -142,10 +142,8 @@ def build_encapsulated_document(
     values.setdefault("AcquisitionDateTime", "")  # C.24.2, Type 2
     values.setdefault("DocumentTitle", (document.title or title)[:_ST_LENGTH])
     values.setdefault("ConceptNameCodeSequence", [])  # Type 2, zero or one item (BCID 7020/7061)
-    if document.created is not None and "ContentDate" not in user:
-        # C.24.2 note: Content Date/Time is when the document's content was created.
-        values["ContentDate"] = document.created.strftime("%Y%m%d")
-        values["ContentTime"] = document.created.strftime("%H%M%S")
+    # C.24.2 note: Content Date/Time is when the document's content was created.
+    content_moment(values, document.created, user)
     values.setdefault("InstanceNumber", str(instance_number))
     if not values.get("SOPInstanceUID"):
         values["SOPInstanceUID"] = sop_instance_uid or new_uid()

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomize.build import assemble, code_item, lossy_history
+from dicomize.build import assemble, code_item, content_moment, lossy_history
 from dicomize.dicom.part10 import Part10Object, PixelStrips
 from dicomize.dicom.uids import FRAGMENTABLE_VIDEO_SYNTAXES, new_uid
 from dicomize.iods import IOD, attributes_of, modality_for
@@ -98,6 +98,7 @@ def build_video(
         values["AnatomicRegionSequence"] = [
             code_item(*anatomic_region(str(user.get("BodyPartExamined", "")) or None))
         ]
+    content_moment(values, prepared.created, user)
     values.update(_cine(prepared))
     values.update(_lossy(prepared, user))
     values.setdefault("InstanceNumber", str(instance_number))

@@ -14,13 +14,13 @@ overview and thumbnail are single-frame instances of the same series.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dicomize.build import assemble, code_item
+from dicomize.build import assemble, code_item, content_moment
 from dicomize.dicom.icc import srgb_profile
 from dicomize.dicom.uids import derive_uid, is_encapsulated
+from dicomize.dicom.vr import datetime_of
 from dicomize.errors import UnsupportedInput
 from dicomize.iods import IOD, PLACED_IN_ITEMS, attributes_of, modality_for
 from dicomize.slides.frames import pixel_data
@@ -133,7 +133,6 @@ def build_slide(
             or derive_uid(series, "FrameOfReferenceUID", root=uid_root)
         ),
         PositionReferenceIndicator="SLIDE_CORNER",
-        **_content_moment(acquired, str(shared.get("TimezoneOffsetFromUTC") or "")),
         AcquisitionDateTime=acquired,
         VolumetricProperties="VOLUME",
         FocusMethod=str(user.get("FocusMethod") or "AUTO"),
@@ -157,6 +156,8 @@ def build_slide(
         NumberOfOpticalPaths=1,
         OpticalPathSequence=[path],
     )
+    # The scan's moment, in the object's time zone (or none claimed when the scanner says none).
+    content_moment(shared, datetime_of(acquired), user)
     pyramid = derive_uid(series, "PyramidUID", root=uid_root)
     objects = []
     for number, image in enumerate(slide.images, start=first_number):
@@ -262,27 +263,6 @@ def _required(
     if missing or mpp is None:
         raise UnsupportedInput(f"does not record {'; '.join(missing)}", option="slide_metadata")
     return equipment, acquired, mpp
-
-
-def _content_moment(acquired: str, zone: str) -> dict[str, str]:
-    """Return Content Date and Time: the scan's moment, in the object's own time zone.
-
-    Acquisition DateTime may carry the scanner's UTC offset (Aperio's "Time Zone");
-    Content Date and Time carry none and are read in Timezone Offset From UTC
-    (C.12.1.1.8), so a moment with an offset is moved into that zone.
-    """
-    import datetime as dt
-
-    date, time = acquired[:8], acquired[8:14]
-    found = re.fullmatch(r"(\d{14})(?:\.\d+)?([+-]\d{4})", acquired)
-    target = re.fullmatch(r"([+-])(\d\d)(\d\d)", zone)
-    if found and target:
-        moment = dt.datetime.strptime(found[1] + found[2], "%Y%m%d%H%M%S%z")
-        sign = -1 if target[1] == "-" else 1
-        offset = dt.timedelta(hours=int(target[2]), minutes=int(target[3])) * sign
-        moved = moment.astimezone(dt.timezone(offset))
-        date, time = moved.strftime("%Y%m%d"), moved.strftime("%H%M%S")
-    return {"ContentDate": date, "ContentTime": time}
 
 
 def _lossy(steps: tuple[tuple[str, float | None], ...]) -> dict[str, Any]:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+from dicomize.codestreams.exif import exif_moment
 from dicomize.codestreams.heif import is_avif, is_heif
 from dicomize.codestreams.jxl import CONTAINER_SIGNATURE as JXL_CONTAINER
 from dicomize.codestreams.jxl import SIGNATURE as JXL_SIGNATURE
@@ -201,12 +203,12 @@ def read_picture(
     """
     options = options or ConvertOptions()
     if isinstance(source, bytes | bytearray | memoryview):
-        return _decode(bytes(source), options, fmt)
+        return _dated(_decode(bytes(source), options, fmt))
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         try:
             with path.open("rb") as stream:
-                return _decode_file(stream, options, fmt)
+                return _dated(_decode_file(stream, options, fmt))
         except IsADirectoryError:
             raise UnsupportedInput("is a directory", path) from None
         except InputError as exc:
@@ -220,6 +222,15 @@ def read_picture(
     from dicomize.readers._array import read_array
 
     return read_array(source, options)
+
+
+def _dated(picture: Picture) -> Picture:
+    """Give a picture whose EXIF record says when it was taken that moment as its own."""
+    if picture.created is None and picture.exif:
+        taken = exif_moment(picture.exif)
+        if taken is not None:
+            return replace(picture, created=taken)
+    return picture
 
 
 def _decode_file(stream: BinaryIO, options: ConvertOptions, fmt: Format | None) -> Picture:

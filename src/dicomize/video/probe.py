@@ -13,6 +13,7 @@ PyAV loads on the first clip (:func:`load_av`), never on import.
 
 from __future__ import annotations
 
+import datetime as dt
 import fractions
 import os
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ class Video:
     hevc: HevcProfile | None
     mpeg2: Mpeg2Profile | None
     audio: tuple[AudioTrack, ...]
+    #: When the clip was recorded, as its container says (aware: MP4 times are UTC), or None.
+    created: dt.datetime | None = None
 
 
 def load_av() -> Any:  # noqa: ANN401  (the av module)
@@ -185,7 +188,27 @@ def _probe(container: Any, name: Path, max_pixels: int | None, size: int) -> Vid
             )
             for a in container.streams.audio
         ),
+        created=_recorded(container.metadata),
     )
+
+
+#: Where a container says when it was recorded, by preference: QuickTime's capture time
+#: with the camera's offset (phones write it), then the MP4/MOV creation time (ISO/IEC
+#: 14496-12 8.2.2: seconds since 1904 in UTC, which FFmpeg gives with a "Z").
+_RECORDED = ("com.apple.quicktime.creationdate", "creation_time")
+#: A creation time at or before the Unix epoch is a zero field, not a recording.
+_NEVER = dt.datetime(1970, 1, 2, tzinfo=dt.UTC)
+
+
+def _recorded(metadata: Any) -> dt.datetime | None:  # noqa: ANN401  (PyAV's metadata dict)
+    for key in _RECORDED:
+        try:
+            moment = dt.datetime.fromisoformat(str(metadata.get(key, "")).strip())
+        except ValueError:
+            continue
+        if moment.tzinfo is None or moment > _NEVER:
+            return moment
+    return None
 
 
 def _on_disk(name: Path) -> int:

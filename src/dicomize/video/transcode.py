@@ -20,6 +20,7 @@ file in the folder the caller names.
 
 from __future__ import annotations
 
+import datetime as dt
 import fractions
 import itertools
 import math
@@ -79,6 +80,8 @@ class PreparedVideo:
     notes: tuple[str, ...]
     #: Pictures made anew (a transcode): Image Type DERIVED.
     derived: bool
+    #: When the clip was recorded, as its container says, or None (Content Date and Time).
+    created: dt.datetime | None = None
 
     @property
     def size(self) -> int:
@@ -159,6 +162,7 @@ def _keep(
         lossy=((method, round(raw / max(stored, 1), 2)),),
         notes=tuple(notes),
         derived=False,
+        created=video.created,
     )
     return _owning(prepared, temporary)
 
@@ -367,6 +371,7 @@ def _transcode(
         lossy=tuple(history),
         notes=tuple(notes),
         derived=True,
+        created=video.created,
     )
     return _owning(prepared, target)
 
