@@ -184,6 +184,15 @@ def _read(
     dpi = _recorded_dpi(image)
     if dpi is not None:
         picture = replace(picture, dpi=dpi)
+    unnamed = _NO_DEFINED_TERM.get(fmt)
+    if unnamed and any(method is None for method, _ in picture.lossy):
+        # The notes of C.7.6.1.1.5: Derivation Description describes the lossy compression,
+        # which here has no Defined Term for Lossy Image Compression Method.
+        ratio = picture.lossy[0][1]
+        note = f"the source was compressed lossily as {unnamed}" + (
+            f" at {ratio:g}:1" if ratio else ""
+        )
+        picture = replace(picture, derivation=(note, *picture.derivation))
     return picture, exif if isinstance(exif, bytes) else None
 
 
@@ -474,6 +483,11 @@ def _lab_to_srgb(image: Image.Image) -> Image.Image:
     return transform.apply(image)
 
 
+#: What Derivation Description calls the lossy codings of formats Pillow reads that have
+#: no Defined Term for Lossy Image Compression Method (C.7.6.1.1.5.1).
+_NO_DEFINED_TERM = {"WEBP": "WebP (VP8)", "AVIF": "AVIF (AV1)"}
+
+
 def _lossy_history(
     fmt: str, image: Image.Image, data: bytes
 ) -> tuple[tuple[str | None, float | None], ...]:
@@ -491,18 +505,29 @@ def _lossy_history(
 
 
 def _webp_is_lossy(data: bytes) -> bool:
-    position = 12
-    while position + 8 <= len(data):
-        chunk, size = (
-            data[position : position + 4],
-            int.from_bytes(data[position + 4 : position + 8], "little"),
-        )
-        if chunk == b"VP8 ":
-            return True
-        if chunk == b"VP8L":
-            return False
+    """Tell whether any picture of a WebP file, an animation's frames included, is VP8."""
+    return any(kind == b"VP8 " for kind, _ in _webp_chunks(data))
+
+
+def _webp_chunks(
+    data: bytes, start: int = 12, end: int | None = None
+) -> Iterator[tuple[bytes, int]]:
+    """Yield each RIFF chunk's kind and size, those inside an animation frame too.
+
+    WebP container: an ``ANMF`` chunk holds 16 bytes of frame header, then the frame's
+    own ``ALPH`` and ``VP8 `` or ``VP8L`` chunks. Frames do not nest: only the file's
+    own chunks are looked into (a hostile file cannot make the walk recurse).
+    """
+    top = end is None
+    end = len(data) if end is None else end
+    position = start
+    while position + 8 <= end:
+        kind = data[position : position + 4]
+        size = int.from_bytes(data[position + 4 : position + 8], "little")
+        yield kind, size
+        if kind == b"ANMF" and top:
+            yield from _webp_chunks(data, position + 24, min(position + 8 + size, end))
         position += 8 + size + (size & 1)
-    return False
 
 
 def _png_head(stream: BinaryIO) -> bytes:
