@@ -333,7 +333,8 @@ def _read_content(
     `sniffed` is what :func:`dicomize.inputs.sniff` found, when the caller has read the
     head already; None reads it here.
     """
-    if isinstance(source, str | os.PathLike) and not os.path.lexists(source):
+    read = sniffed is not None and sniffed.content is not None
+    if isinstance(source, str | os.PathLike) and not read and not os.path.lexists(source):
         raise InputError("No such file or directory")  # not "not a clip": there is nothing
     sniffed = sniffed or sniff(source, options)
     kind = sniffed.kind
@@ -378,6 +379,8 @@ def _read_content(
 
 def _read_for(source: Source, options: ConvertOptions, sniffed: Sniffed | None = None) -> Picture:
     fmt = sniffed.picture if sniffed else None  # the head read once, by sniff()
+    if sniffed is not None and sniffed.content is not None:
+        source = sniffed.content  # and the whole file with it: not opened again
     picture = read_picture(source, options, fmt)
     refused = (
         _rules(IODS[options.iod]).refuses(picture)

@@ -32,11 +32,21 @@ def write_object(
     *,
     overwrite: bool = False,
 ) -> None:
-    """:func:`write`, for a dataset or an object from :mod:`dicomize.build` ready to encode."""
+    """:func:`write`, for a dataset or an object from :mod:`dicomize.build` ready to encode.
+
+    A file is written straight to its descriptor: the header and a passed-through
+    codestream go out in one ``writev``, with none of the checks ``open`` makes.
+    """
     if not isinstance(destination, str | os.PathLike):
         write_part10(destination, dataset)
         return
-    write_atomically(destination, lambda stream: write_part10(stream, dataset), overwrite)
+    # The link is the check that nothing is there: a look first would cost a system
+    # call a file in a batch, and could not stop a file made after it anyway.
+    _publish(
+        os.fspath(destination),
+        lambda descriptor: write_part10(_Descriptor(descriptor), dataset),
+        overwrite,
+    )
 
 
 def write_atomically(
@@ -53,14 +63,42 @@ def write_atomically(
     """
     # Names as text, not pathlib: a batch writes hundreds of files a second.
     target = os.fspath(path)
-    if not overwrite and os.path.exists(target):
+    if not overwrite and os.path.exists(target):  # before producing what may be large
         raise OutputExists("exists", target, option="overwrite")
+
+    def buffered(descriptor: int) -> None:
+        # A real file object: a producer may seek and tell (tifffile does).
+        with os.fdopen(descriptor, "wb", closefd=False) as stream:
+            produce(stream)
+
+    _publish(target, buffered, overwrite)
+
+
+def _publish(target: str, write: Callable[[int], object], overwrite: bool) -> None:
+    """Write through a temporary name with `write` (given the descriptor), then publish it.
+
+    Raises
+    ------
+    OutputExists
+        When `target` exists and `overwrite` is false.
+    OutputError
+        When the file cannot be written; no partial file remains.
+    """
     temporary = temporary_name(target)
     try:
         # O_EXCL: never write through a name someone else created; 0o666 lets the umask decide.
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(descriptor, "wb") as stream:
-            produce(stream)
+        descriptor = os.open(
+            temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666
+        )
+    except OSError as exc:
+        if not overwrite and os.path.exists(target):  # a folder we may not write, that has it
+            raise OutputExists("exists", target, option="overwrite") from None
+        raise OutputError(exc.strerror or str(exc), target) from exc
+    try:
+        try:
+            write(descriptor)
+        finally:
+            os.close(descriptor)
         if overwrite:
             os.replace(temporary, target)
         else:
@@ -72,7 +110,54 @@ def write_atomically(
             os.unlink(temporary)
 
 
+class _Descriptor:
+    """A file written through its descriptor: no buffer, and a run of buffers in one writev.
+
+    What :func:`write_part10` needs of a stream, and no more: ``open`` would also
+    stat the file, ask whether it is a terminal and seek, for every file of a batch.
+    """
+
+    __slots__ = ("_descriptor",)
+
+    def __init__(self, descriptor: int) -> None:
+        self._descriptor = descriptor
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Write all of `data` (a write may take part of it)."""
+        view = memoryview(data).cast("B")
+        size = len(view)
+        while view:
+            view = view[os.write(self._descriptor, view) :]
+        return size
+
+    def writelines(self, buffers: Sequence[bytes | bytearray | memoryview]) -> None:
+        """Write `buffers` in order, in one ``writev`` as a rule."""
+        if _WRITEV is None:
+            for data in buffers:
+                self.write(data)
+            return
+        views = [memoryview(data).cast("B") for data in buffers]
+        first = 0
+        while first < len(views):
+            written = _WRITEV(self._descriptor, views[first : first + _IOV_MAX])
+            # A write may stop anywhere (a full disk raises instead): go on from there.
+            while first < len(views) and written >= len(views[first]):
+                written -= len(views[first])
+                first += 1
+            if written:
+                views[first] = views[first][written:]
+
+
+_WRITEV = getattr(os, "writev", None)
+#: The most buffers one writev takes (POSIX's IOV_MAX: 1024 on Linux and macOS).
+_IOV_MAX = 1024
+
+
 def _link_without_replacing(temporary: str, target: str) -> None:
+    # link, then the caller's unlink: two system calls where a rename is one, but the
+    # only no-clobber publish in portable Python. renameat2(RENAME_NOREPLACE) is Linux's
+    # one call and has no os wrapper (ctypes, and file systems that refuse the flag);
+    # an O_TMPFILE linked through /proc/self/fd is Linux-only too, and needs /proc.
     try:
         os.link(temporary, target)
     except FileExistsError:

@@ -10,6 +10,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -22,6 +23,7 @@ __all__ = [
     "kind_of",
     "open_regular",
     "printable",
+    "read_start",
     "temporary_name",
     "walk_files",
 ]
@@ -57,8 +59,21 @@ def walk_files(
 
 def temporary_name(path: str) -> str:
     """Return a new hidden name beside `path` to write to before it is renamed into place."""
+    # Random per process, counted per name: a batch writes hundreds of files a second, and
+    # random bytes per name cost a system call each. The name only has to be new; the
+    # writer's O_EXCL is what keeps it from writing through anyone else's file.
+    if not _PROCESS_TOKEN:
+        _PROCESS_TOKEN.append(os.urandom(6).hex())
     folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}.{os.urandom(6).hex()}{_SUFFIX}")
+    return os.path.join(folder, f".{name}.{_PROCESS_TOKEN[0]}{next(_NAMES):x}{_SUFFIX}")
+
+
+#: This process's random part of its temporary names, made on first use.
+_PROCESS_TOKEN: list[str] = []
+_NAMES = itertools.count()
+if hasattr(os, "register_at_fork"):
+    # A forked worker must not reuse its parent's names: it makes a token of its own.
+    os.register_at_fork(after_in_child=_PROCESS_TOKEN.clear)
 
 
 def is_temporary(name: str) -> bool:
@@ -120,6 +135,65 @@ def open_regular(path: str | os.PathLike[str]) -> int:
         raise NotRegularFile(f"not a regular file: {kind_of(mode)}")
     os.set_blocking(descriptor, True)
     return descriptor
+
+
+def read_start(path: str | os.PathLike[str], *, head: int, whole: int) -> tuple[bytes, int] | None:
+    """Read a small regular file whole, or a large one's first bytes: one open, one read.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; a symbolic link is followed, as ``open`` follows it.
+    head : int
+        How much of a file larger than `whole` is read.
+    whole : int
+        The largest file read to its end.
+
+    Returns
+    -------
+    tuple of (bytes, int) or None
+        The bytes read and the file's size: they are the whole file when their length is
+        its size. None when `path` is not a regular file (a folder, a named pipe, a
+        device), which is then not read at all.
+
+    Raises
+    ------
+    OSError
+        When it cannot be opened or read.
+    """
+    # O_NONBLOCK: a named pipe opens at once, without a writer, and is closed unread.
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    descriptor = os.open(path, flags)
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        if info.st_size > whole:
+            return _read_up_to(descriptor, head), info.st_size
+        # One byte more than its size: a read that fills it too says the file grew since
+        # fstat, and the rest is read; one that stops at the size has reached the end.
+        data = os.read(descriptor, info.st_size + 1)
+        if len(data) != info.st_size:
+            data += _read_up_to(descriptor, -1)
+        return data, len(data)
+    finally:
+        os.close(descriptor)
+
+
+def _read_up_to(descriptor: int, size: int) -> bytes:
+    """Read `size` bytes, or to the end (-1), however many reads the file system takes."""
+    parts = []
+    left = size
+    while left:
+        part = os.read(descriptor, left if left > 0 else _BLOCK)
+        if not part:
+            break
+        parts.append(part)
+        left = max(left - len(part), 0) if left > 0 else left
+    return b"".join(parts)
+
+
+_BLOCK = 1 << 20
 
 
 def printable(text: str) -> str:

@@ -19,15 +19,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dicomize.batch.plan import BatchItem
-from dicomize.errors import ConfigError, DicomizeError
+from dicomize.errors import ConfigError, DicomizeError, OutputExists
 from dicomize.files import is_temporary, is_temporary_of, temporary_name
 from dicomize.metadata import MetadataLike, resolve_metadata
 from dicomize.options import ConvertOptions
 from dicomize.report import BatchResult, BatchStatus
 from dicomize.worklist_lookup import WorklistLookup
+
+if TYPE_CHECKING:
+    from dicomize.dicom.part10 import Part10Object
 
 __all__ = ["BatchSummary", "run_batch"]
 
@@ -300,7 +303,7 @@ def _convert_item(item: BatchItem, job: _Job) -> BatchResult:
 
 def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
     from dicomize._convert import IDENTITY, encode_series, series_of_kind
-    from dicomize._write import write_folder, write_object
+    from dicomize._write import write_folder
     from dicomize.dicom.part10 import Part10Object
     from dicomize.dicom.uids import derive_uid
     from dicomize.inputs import sniff
@@ -310,29 +313,23 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
     # order never gives the first one's UIDs.
     keys = {**job.metadata, **item.metadata}
     identity = [str(keys.get(keyword) or "") for keyword in IDENTITY]
+    options = replace(job.options, iod=item.iod) if item.iod else job.options
+    # Once: for its series, and to read it. A picture is read whole in the same read, and
+    # its reader takes those bytes: one open and one read a file.
+    sniffed = sniff(item.source, options, whole=True)
+    kind = sniffed.kind
     # A seed the user gives may serve several trees with the same names: the content
     # tells their files apart, as it does for convert --uid-seed.
-    content = _digest(item.source) if job.options.uid_seed else ""
+    content = _digest(item.source, sniffed.content) if job.options.uid_seed else ""
     sop_uid = derive_uid(job.seed, "sop", item.key or item.source, *identity, content, root=root)
-    options = replace(job.options, iod=item.iod) if item.iod else job.options
-    sniffed = sniff(item.source, options)  # once: for its series, and to read it
-    kind = sniffed.kind
     # Names as text, not pathlib: this runs hundreds of times a second. A slide is many
     # objects: they go into a folder named as its file would be.
     output = (
         os.path.splitext(item.output)[0].removesuffix(".ome") if kind == "slide" else item.output
     )
-    present = os.path.exists(output)
+    present = _present(output, job.run)
     if present and _complete(output, sop_uid, kind == "slide", root):
-        # Killed between linking the output into place and removing its temporary name,
-        # a run leaves both: the output is kept, the temporary goes.
-        _remove_stale_temporaries(output, job.run)
-        return BatchResult(
-            input=item.source,
-            output=output,
-            sop_instance_uid=sop_uid,
-            status=BatchStatus.SKIPPED,
-        )
+        return _skipped(item, output, sop_uid, job)
     ordered = _ordered(item, job)
     if isinstance(ordered, str):
         return BatchResult(
@@ -387,7 +384,7 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
         _remove_stale_temporaries(output, job.run)
         # A file that is there but not our complete output is replaced.
         if isinstance(encoded, Part10Object):
-            write_object(encoded, output, overwrite=present)
+            written = _write_object(encoded, output, present, sop_uid, root)
         else:
             if kind != "slide":  # pages that differ in size: a folder named as the file's object
                 output = os.path.splitext(output)[0]
@@ -398,6 +395,7 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
                     output,
                     overwrite=present,
                 )
+            written = True
     except DicomizeError as exc:
         return BatchResult(
             input=item.source,
@@ -416,13 +414,48 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
             status=BatchStatus.FAILED,
             error=f"internal error: {exc!r}",
         )
-    return _checked(item, output, sop_uid, job, encoded.notes)
+    return (
+        _checked(item, output, sop_uid, job, encoded.notes)
+        if written
+        else _skipped(item, output, sop_uid, job)
+    )
 
 
-def _digest(source: str) -> str:
+def _write_object(
+    encoded: Part10Object, output: str, present: bool, sop_uid: str, root: str | None
+) -> bool:
+    """Write one object; False when what it would be is there already (not written)."""
+    from dicomize._write import write_object
+
+    try:
+        write_object(encoded, output, overwrite=present)
+    except OutputExists:
+        # Made since the folder was listed: by another run of this batch, which wrote
+        # what this one would, or by someone else, whose file is kept.
+        if not _complete(output, sop_uid, False, root):
+            raise
+        return False
+    return True
+
+
+def _skipped(item: BatchItem, output: str, sop_uid: str, job: _Job) -> BatchResult:
+    # Killed between linking the output into place and removing its temporary name,
+    # a run leaves both: the output is kept, the temporary goes.
+    _remove_stale_temporaries(output, job.run)
+    return BatchResult(
+        input=item.source,
+        output=output,
+        sop_instance_uid=sop_uid,
+        status=BatchStatus.SKIPPED,
+    )
+
+
+def _digest(source: str, content: bytes | None) -> str:
     """Return the SHA-256 of a file's bytes, or nothing when it cannot be read (it fails)."""
     import hashlib  # --uid-seed only
 
+    if content is not None:  # read whole already
+        return hashlib.sha256(content).hexdigest()
     try:
         with open(source, "rb") as stream:
             return hashlib.file_digest(stream, "sha256").hexdigest()
@@ -492,12 +525,30 @@ def _complete(output: str, sop_uid: str, slide: bool, root: str | None) -> bool:
     return str(ds.get("SOPInstanceUID", "")) == sop_uid
 
 
+def _present(output: str, run: str) -> bool:
+    """Tell whether `output` exists, as ``os.path.exists`` does, from its folder's listing.
+
+    A fresh batch asks this of every file, and none is there: the listing taken when
+    this process first met the folder in this run answers for them all, without a
+    system call each. A name listed (a rerun's) is looked at, for a link that leads
+    nowhere. A name made since then is found by the writer, which never replaces it.
+    """
+    folder, name = os.path.split(output)
+    listing = _listing(folder or ".", run)
+    if listing is None:  # the folder cannot be listed: each name is looked at
+        return os.path.exists(output)
+    return name in listing.names and os.path.exists(output)
+
+
 def _remove_stale_temporaries(output: str, run: str) -> None:
     # A killed run can leave the writer's temporary files behind. Each folder is
     # listed once per run and process: a glob per file made a batch quadratic.
     folder, target = os.path.split(output)
     folder = folder or "."
-    stale = _stale_temporaries(folder, run)
+    listing = _listing(folder, run)
+    if listing is None:
+        return
+    stale = listing.temporaries
     for name in [name for name in stale if is_temporary_of(name, target)]:
         path = os.path.join(folder, name)
         if os.path.isdir(path) and not os.path.islink(path):  # a slide's folder, half written
@@ -513,8 +564,28 @@ def _make_folder(folder: str, run: str) -> None:  # noqa: ARG001  (a cache key)
     os.makedirs(folder, exist_ok=True)
 
 
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """What an output folder held before this process wrote there in this run."""
+
+    #: Outputs of earlier runs, and whatever else is there.
+    names: frozenset[str]
+    #: The writer's temporary names an earlier run left (removed as they are met).
+    temporaries: set[str]
+
+
 @functools.lru_cache(maxsize=256)
-def _stale_temporaries(folder: str, run: str) -> set[str]:  # noqa: ARG001  (a cache key)
-    # Listed before this process writes there, so only a previous run's leftovers are named.
-    with os.scandir(folder) as entries:
-        return {entry.name for entry in entries if is_temporary(entry.name)}
+def _listing(folder: str, run: str) -> _Listing | None:  # noqa: ARG001  (a cache key)
+    # Listed before this process writes there, so only a previous run's leftovers are
+    # named. Each folder once per run and process: a look per file cost a system call each.
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in entries]
+    except (FileNotFoundError, NotADirectoryError):
+        return _Listing(names=frozenset(), temporaries=set())  # nothing written there yet
+    except OSError:
+        return None
+    return _Listing(
+        names=frozenset(name for name in names if not is_temporary(name)),
+        temporaries={name for name in names if is_temporary(name)},
+    )

@@ -31,9 +31,16 @@ from dicomize.dicom.vr import TEXT_VRS
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs start-up
 if TYPE_CHECKING:
-    from typing import Any, BinaryIO, TypeAlias
+    from typing import Any, Protocol, TypeAlias
 
     from pydicom.dataset import Dataset
+
+    class Sink(Protocol):
+        """Where a Part 10 file goes: a binary file, or anything with its ``write``."""
+
+        def write(self, data: bytes | bytearray | memoryview, /) -> object:
+            """Write all of `data`."""
+
 
 __all__ = ["Element", "Part10Object", "PixelStrips", "write_part10"]
 
@@ -223,13 +230,14 @@ class _Fallback(Exception):
     """Raised when a dataset needs pydicom's general writer."""
 
 
-def write_part10(stream: BinaryIO, dataset: Dataset | Part10Object) -> None:
+def write_part10(stream: Sink, dataset: Dataset | Part10Object) -> None:
     """Write `dataset` with its File Meta Information to `stream` as a Part 10 file.
 
     Parameters
     ----------
     stream : binary file object
-        Written sequentially; it need not be seekable.
+        Written sequentially; it need not be seekable. One that has ``writelines``
+        is given runs of buffers with it.
     dataset : pydicom.dataset.Dataset or Part10Object
         A dataset with ``file_meta`` naming its Transfer Syntax UID.
     """
@@ -246,13 +254,15 @@ def write_part10(stream: BinaryIO, dataset: Dataset | Part10Object) -> None:
         dcmwrite(buffer, dataset, enforce_file_format=True)
         stream.write(buffer.getbuffer())
         return
-    # Small elements are gathered into one write; large values (pixels) go out as they are.
+    # Small elements are gathered into one buffer; large values (a codestream) are not
+    # copied but go out beside them, a run of buffers in one writelines (one writev on a
+    # raw file). Pixel strips go out one by one: a strip's buffer may be the next one's.
+    run: list[bytes | bytearray | memoryview] = []
     pending = bytearray()
     for chunk in chunks:
         if isinstance(chunk, PixelStrips):
-            if pending:
-                stream.write(pending)
-                pending.clear()
+            _write_run(stream, [*run, pending] if pending else run)
+            run, pending = [], bytearray()
             for strip in chunk.strips():
                 stream.write(strip)
             continue
@@ -260,11 +270,19 @@ def write_part10(stream: BinaryIO, dataset: Dataset | Part10Object) -> None:
             pending += chunk
             continue
         if pending:
-            stream.write(pending)
-            pending.clear()
-        stream.write(chunk)
-    if pending:
-        stream.write(pending)
+            run.append(pending)
+            pending = bytearray()
+        run.append(chunk)
+    _write_run(stream, [*run, pending] if pending else run)
+
+
+def _write_run(stream: Sink, run: list[bytes | bytearray | memoryview]) -> None:
+    gather = getattr(stream, "writelines", None)  # a stream may offer write() alone
+    if len(run) > 1 and gather is not None:
+        gather(run)
+        return
+    for data in run:
+        stream.write(data)
 
 
 def _as_object(dataset: Dataset | Part10Object) -> Part10Object:

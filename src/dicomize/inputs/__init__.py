@@ -21,16 +21,21 @@ from pathlib import Path
 from dicomize.codestreams.containers import VIDEO_SUFFIXES, is_video
 from dicomize.documents import DOCUMENT_FORMATS, DocumentFormat, detect_document, named_format
 from dicomize.errors import InputError
+from dicomize.files import read_start
 from dicomize.options import ConvertOptions
 from dicomize.readers import FALLBACK, FORMATS, Format, Source, detect_format
 from dicomize.slides import SLIDE_FORMATS, SLIDE_SUFFIXES, is_slide
 
-__all__ = ["HEAD", "KINDS", "Kind", "Sniffed", "content_kind", "sniff"]
+__all__ = ["HEAD", "KINDS", "WHOLE", "Kind", "Sniffed", "content_kind", "sniff"]
 
 #: How much of a file is read to tell its kind and format: enough for every detector
 #: (a PDF may have junk before ``%PDF-``, a DICOM file's magic is at byte 128, a
 #: transport stream needs three packets).
 HEAD = 4096
+#: The largest file ``sniff(..., whole=True)`` reads whole. A clinic's photo is a few MB;
+#: past this, one open and read more are nothing against reading the file, and a reader
+#: that streams (PNG) holds less than the whole file.
+WHOLE = 16 * 2**20
 
 
 class Kind:
@@ -88,7 +93,7 @@ KINDS: dict[str, Kind] = {
 class Sniffed:
     """What one read of an input's head decided."""
 
-    __slots__ = ("document", "kind", "picture")
+    __slots__ = ("content", "document", "kind", "picture")
 
     #: A key of :data:`KINDS`.
     kind: str
@@ -96,39 +101,62 @@ class Sniffed:
     picture: Format | None
     #: A document's or a model's format.
     document: DocumentFormat | None
+    #: The whole file, when it was read whole (``sniff(..., whole=True)``): a picture's
+    #: reader takes these bytes instead of opening the file again.
+    content: bytes | None
 
     def __init__(
-        self, kind: str, *, picture: Format | None = None, document: DocumentFormat | None = None
+        self,
+        kind: str,
+        *,
+        picture: Format | None = None,
+        document: DocumentFormat | None = None,
+        content: bytes | None = None,
     ) -> None:
         self.kind = kind
         self.picture = picture
         self.document = document
+        self.content = content
 
     def __repr__(self) -> str:
         return f"Sniffed({self.kind!r})"
 
 
-def sniff(source: Source, options: ConvertOptions | None = None) -> Sniffed:
+def sniff(source: Source, options: ConvertOptions | None = None, *, whole: bool = False) -> Sniffed:
     """Read `source`'s head once and decide its kind and format.
 
     A file that cannot be read, an array and a pipe (which can be read once only) are
     called pictures: their reader names the problem or reads them as they come. A
     PDF is a picture when ``options.pdf_as_images`` asks its pages rendered.
+
+    With `whole`, a file of at most :data:`WHOLE` bytes is read whole, in the same read
+    as its head, and a picture's bytes are kept in :attr:`Sniffed.content` for its
+    reader: one open and one read a file. A caller that sniffs many files before it
+    reads any leaves it off, or would hold them all.
     """
     options = options or ConvertOptions()
     name: str | os.PathLike[str] | None = None
+    content = None
     if isinstance(source, bytes | bytearray | memoryview):
         head, size = bytes(source[:HEAD]), len(source)
-    elif isinstance(source, str | os.PathLike) and Path(source).is_file():
+    elif isinstance(source, str | os.PathLike):
         name = source
         try:
-            with Path(source).open("rb") as stream:
-                head, size = stream.read(HEAD), os.fstat(stream.fileno()).st_size
+            started = read_start(source, head=HEAD, whole=WHOLE if whole else 0)
         except OSError:
             return Sniffed("picture")
+        if started is None:  # a folder, a pipe, a device: the reader says what it is
+            return Sniffed("picture")
+        data, size = started
+        head = data[:HEAD]
+        if whole and len(data) == size:
+            content = data
     else:
         return Sniffed("picture")
-    return _decide(head, size, name, options)
+    sniffed = _decide(head, size, name, options)
+    if sniffed.kind == "picture":
+        sniffed.content = content
+    return sniffed
 
 
 def content_kind(source: Source, options: ConvertOptions | None = None) -> str:
