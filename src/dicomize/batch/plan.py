@@ -74,33 +74,41 @@ def plan_tree(
             key=root.name,
         )
         return
-    numbers: dict[Path, int] = {}
     # Outputs mirror folders, so only one folder's names are kept to find two inputs
     # with one output (photo.png and photo.bmp).
     taken: dict[str, str] = {}
+    folder, key, prefix, into, number = None, "", "", "", 0
     for _, source in walk_files([root], skip=output):
-        relative = source.parent.relative_to(root)
-        key = relative.as_posix()
-        numbers[relative] = number = numbers.get(relative, 0) + 1
-        if number == 1:
+        if source.parent != folder:
+            # A folder's files come together: what they share is worked out once, as
+            # the parent plans every file of a batch while the workers convert.
+            folder = source.parent
+            relative = folder.relative_to(root)
+            key = relative.as_posix()
+            prefix = "" if key == "." else f"{key}/"
+            into = str(output / relative)
+            number = 0
             taken.clear()
-        target = output / relative / (source.stem + ".dcm")
-        first = taken.setdefault(target.name, source.name)
+        number += 1
+        name = source.name
+        target = f"{source.stem}.dcm"
+        first = taken.setdefault(target, name)
+        member = prefix + name
         if group_by == "file":
-            study = series = (relative / source.name).as_posix()
+            study = series = member
         else:
             study = "" if group_by == "tree" else key
             series = key
         yield BatchItem(
             source=str(source),
-            output=str(target),
+            output=os.path.join(into, target),
             series=series,
             study=study,
             instance_number=1 if group_by == "file" else number,
-            key=(relative / source.name).as_posix(),
+            key=member,
             problem=""
-            if first == source.name
-            else f"its output {target.name} is {first}'s: rename one of them",
+            if first == name
+            else f"its output {target} is {first}'s: rename one of them",
         )
 
 

@@ -37,8 +37,15 @@ __all__ = ["BatchSummary", "run_batch"]
 logger = logging.getLogger(__name__)
 
 _STATE = ".dicomize-batch.json"
-#: Items per task sent to a worker process.
+#: Items per task sent to a worker process, at first and at least.
 _CHUNK = 8
+#: Items per task at most, and the work a task is sized to: a task's items go out and
+#: its results come back together, and each task costs the parent a few hundred
+#: microseconds (pickling, pipes, thread switches). Fast files (a passed-through JPEG)
+#: go in larger tasks, so that the parent keeps up with many workers; slow ones stay
+#: in small tasks, so that the last ones still spread over the workers.
+_MAX_CHUNK = 64
+_TASK_SECONDS = 0.05
 
 
 @dataclass(kw_only=True, slots=True)
@@ -236,31 +243,37 @@ def _results(
             yield _convert_item(item, job)
         return
     items = itertools.chain(first, items)
-    # Items go to workers in small chunks: one task per file made the parent's pickling
-    # and queueing a third of the work. A bounded window of chunks in flight keeps
-    # memory flat however many files there are.
+    # Items go to workers in chunks: one task per file made the parent's pickling and
+    # queueing a third of the work. A bounded window of chunks in flight keeps memory
+    # flat however many files there are.
     window = workers * 4
+    started, finished = time.monotonic(), 0
+
+    def size() -> int:
+        # About _TASK_SECONDS of one worker's time, at the pace so far.
+        if not finished:
+            return _CHUNK
+        per_file = (time.monotonic() - started) * workers / finished
+        return max(_CHUNK, min(_MAX_CHUNK, int(_TASK_SECONDS / per_file)))
+
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
         pending: set[concurrent.futures.Future[list[BatchResult]]] = set()
-        for chunk in _chunks(items, _CHUNK):
+        for chunk in _chunks(items, size):
             pending.add(pool.submit(_convert_chunk, chunk, job))
             if len(pending) >= window:
                 done, pending = concurrent.futures.wait(
                     pending, return_when=concurrent.futures.FIRST_COMPLETED
                 )
-                yield from (result for future in done for result in future.result())
+                for future in done:
+                    results = future.result()
+                    finished += len(results)
+                    yield from results
         for future in concurrent.futures.as_completed(pending):
             yield from future.result()
 
 
-def _chunks(items: Iterable[BatchItem], size: int) -> Iterator[list[BatchItem]]:
-    chunk: list[BatchItem] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
+def _chunks(items: Iterator[BatchItem], size: Callable[[], int]) -> Iterator[list[BatchItem]]:
+    while chunk := list(itertools.islice(items, size())):
         yield chunk
 
 
