@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from dicomize.dicom.part10 import PixelStrips
 from dicomize.dicom.uids import is_encapsulated
-from dicomize.picture import Picture
+from dicomize.picture import Picture, compression_ratio
 from dicomize.syntaxes import codec_for
 
 if TYPE_CHECKING:
@@ -55,7 +55,15 @@ def encode_picture(picture: Picture, transfer_syntax: str, settings: EncoderSett
 
     note = f"stored as {UID(codec.uid).name}"
     if codec.lossy_method is not None:
-        ratio = round(len(picture.pixels) / sum(len(stream) for stream in streams), 2)
+        # Every frame's stream: the ratio of a multi-frame object covers all its frames.
+        ratio = compression_ratio(
+            rows=picture.rows,
+            columns=picture.columns,
+            samples_per_pixel=picture.samples_per_pixel,
+            bits_allocated=picture.bits_allocated,
+            frames=picture.number_of_frames,
+            compressed=sum(len(stream) for stream in streams),
+        )
         lossy = (*lossy, (codec.lossy_method, ratio))
         note += f", lossy {ratio}:1"
     return replace(

@@ -11,7 +11,15 @@ from dicomize.dicom.part10 import PixelStrips
 from dicomize.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN
 from dicomize.errors import ImageTooLarge, UnsupportedInput
 
-__all__ = ["MAX_DIMENSION", "PagesDiffer", "Picture", "check_size", "stack_pictures"]
+__all__ = [
+    "MAX_DIMENSION",
+    "PagesDiffer",
+    "Picture",
+    "check_size",
+    "compression_ratio",
+    "measured",
+    "stack_pictures",
+]
 
 #: Rows and Columns are US (PS3.3 C.7.6.3).
 MAX_DIMENSION = 65535
@@ -110,6 +118,50 @@ class Picture:
         return pixels.materialize() if isinstance(pixels, PixelStrips) else pixels
 
 
+def compression_ratio(
+    *,
+    rows: int,
+    columns: int,
+    samples_per_pixel: int,
+    bits_allocated: int,
+    frames: int = 1,
+    compressed: int,
+) -> float:
+    """Return a Lossy Image Compression Ratio on dicomize's one basis (PS3.3 C.7.6.1.1.5).
+
+    The uncompressed size of the stored pixels, Rows x Columns x Samples per Pixel x
+    Bits Allocated / 8 x Number of Frames, over `compressed`, the bytes of the
+    compressed pixels of every frame: the same for a codestream kept as it came, a
+    decoded source, a re-encoding and a video stream (its packets: not its container,
+    not its audio). A multi-frame object's ratio covers all its frames.
+
+    >>> compression_ratio(rows=480, columns=640, samples_per_pixel=3, bits_allocated=8,
+    ...                   frames=10, compressed=921_600)
+    10.0
+    """
+    uncompressed = rows * columns * samples_per_pixel * bits_allocated / 8 * frames
+    return round(uncompressed / max(compressed, 1), 2)
+
+
+def measured(picture: Picture, compressed: int) -> Picture:
+    """Return `picture` with its source's lossy step (its first) measured over `compressed`.
+
+    A reader that decodes a lossy source calls it with the bytes of the source's
+    compressed pixels, once the stored pixels (colour, depth, frames) are known.
+    """
+    if not picture.lossy:
+        return picture
+    ratio = compression_ratio(
+        rows=picture.rows,
+        columns=picture.columns,
+        samples_per_pixel=picture.samples_per_pixel,
+        bits_allocated=picture.bits_allocated,
+        frames=picture.number_of_frames,
+        compressed=compressed,
+    )
+    return replace(picture, lossy=((picture.lossy[0][0], ratio), *picture.lossy[1:]))
+
+
 class PagesDiffer(UnsupportedInput):
     """Pictures that cannot be one multi-frame picture: they differ in size.
 
@@ -151,6 +203,7 @@ def stack_pictures(pictures: Sequence[Picture], frame_times: tuple[float, ...] |
             )
     encapsulated = first.transfer_syntax != EXPLICIT_VR_LITTLE_ENDIAN
     notes = tuple(dict.fromkeys(note for picture in pictures for note in picture.derivation))
+    lossy, lossy_notes = _joined_lossy(pictures)
     return replace(
         first,
         pixels=b"" if encapsulated else b"".join(p.native() for p in pictures),
@@ -158,9 +211,42 @@ def stack_pictures(pictures: Sequence[Picture], frame_times: tuple[float, ...] |
         number_of_frames=len(pictures),
         frame_times=frame_times,
         bilevel=all(p.bilevel for p in pictures),
-        derivation=notes,
-        lossy=tuple(dict.fromkeys(step for p in pictures for step in p.lossy)),
+        derivation=(*notes, *lossy_notes),
+        lossy=lossy,
     )
+
+
+def _joined_lossy(
+    pictures: Sequence[Picture],
+) -> tuple[tuple[tuple[str | None, float | None], ...], tuple[str, ...]]:
+    """Return the lossy history of frames joined into one picture, and notes on it.
+
+    C.7.6.1.1.5: a multi-frame object's steps cover all its frames. Frames that went
+    through the same steps make one history, each step's ratio that of all the frames:
+    their stored sizes are equal, so it is the harmonic mean of theirs. Frames whose
+    histories differ give every method met, with no ratio (none covers all the frames),
+    and Derivation Description says which frames are lossy when not all are, as the
+    standard's note asks.
+    """
+    histories = [picture.lossy for picture in pictures]
+    methods = {tuple(method for method, _ in history) for history in histories}
+    if len(methods) == 1:
+        steps = []
+        for index, method in enumerate(next(iter(methods))):
+            ratios = [history[index][1] for history in histories]
+            known = [ratio for ratio in ratios if ratio is not None]
+            steps.append(
+                (method, round(len(known) / sum(1 / r for r in known), 2))
+                if len(known) == len(ratios) and all(known)
+                else (method, None)
+            )
+        return tuple(steps), ()
+    union = dict.fromkeys(method for history in histories for method, _ in history)
+    lossy_frames = [str(number) for number, history in enumerate(histories, 1) if history]
+    notes: tuple[str, ...] = ()
+    if len(lossy_frames) < len(pictures):
+        notes = (f"frames {', '.join(lossy_frames)} of {len(pictures)} were compressed lossily",)
+    return tuple((method, None) for method in union), notes
 
 
 def _layout(picture: Picture) -> tuple[object, ...]:

@@ -36,6 +36,7 @@ __all__ = [
     "jpeg_passthrough",
     "parse_jpeg",
     "strip_segments",
+    "stripped_size",
     "without_junk",
 ]
 
@@ -473,6 +474,16 @@ def strip_segments(data: bytes, info: JpegInfo) -> tuple[bytes, list[str]]:
     # A view: the scans are copied once, by the join, not sliced out first.
     kept.append(memoryview(data)[info.first_scan : info.end])
     return b"".join(kept), removed
+
+
+def stripped_size(info: JpegInfo) -> int:
+    """Return the length of the codestream :func:`strip_segments` gives, without making it.
+
+    The bytes of a JPEG's compressed pixels: what is stored when it passes through,
+    and what its Lossy Image Compression Ratio is measured over when it is decoded.
+    """
+    kept = sum(end - start for marker, start, end in info.segments if marker in _KEPT)
+    return 2 + kept + info.end - info.first_scan
 
 
 def _segment_name(marker: int) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dicomize.dicom.icc import srgb_profile
-from dicomize.picture import Picture
+from dicomize.picture import Picture, compression_ratio
 
 __all__ = ["Passthrough"]
 
@@ -61,8 +61,14 @@ class Passthrough:
         """Describe `stream`, a codestream this passthrough decision is about, stored unchanged."""
         lossy: tuple[tuple[str | None, float | None], ...] = ()
         if self.lossy_method is not None:
-            decoded = rows * columns * self.samples_per_pixel * self.bits_allocated // 8
-            lossy = ((self.lossy_method, round(decoded / len(stream), 2)),)
+            ratio = compression_ratio(
+                rows=rows,
+                columns=columns,
+                samples_per_pixel=self.samples_per_pixel,
+                bits_allocated=self.bits_allocated,
+                compressed=len(stream),
+            )
+            lossy = ((self.lossy_method, ratio),)
         colour = self.samples_per_pixel == 3
         return Picture(
             pixels=stream,

@@ -24,7 +24,7 @@ import numpy as np
 from dicomize.dicom.icc import as_input_profile, srgb_profile
 from dicomize.errors import CorruptImage, DicomizeError, UnsupportedInput
 from dicomize.options import ConvertOptions
-from dicomize.picture import Picture, check_size
+from dicomize.picture import Picture, check_size, measured
 from dicomize.readers._array import picture_from_array
 
 __all__ = ["read"]
@@ -74,9 +74,11 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
         bits_stored=depth if depth > 8 else None,
         icc_profile=icc,
         derivation=tuple(derivation),
-        lossy=(("ISO_23008_2", _ratio(array, depth, len(data))),),
+        lossy=(("ISO_23008_2", None),),
         source_format="HEIF",
     )
+    # The file's bytes: the HEVC picture, and its boxes and metadata, which are small.
+    picture = measured(picture, len(data))
     # The camera's record feeds VL Photographic as a JPEG's does.
     exif = info.get("exif")
     return replace(picture, exif=exif) if isinstance(exif, bytes) and exif else picture
@@ -95,8 +97,3 @@ def _profile(info: dict[str, Any], derivation: list[str]) -> bytes:
             f"HEIF nclx colour primaries {primaries} have no ICC profile here; labelled sRGB"
         )
     return srgb_profile()
-
-
-def _ratio(array: Any, depth: int, size: int) -> float:  # noqa: ANN401  (numpy array)
-    decoded = array.size * (2 if depth > 8 else 1)
-    return round(float(decoded) / max(size, 1), 2)

@@ -20,7 +20,7 @@ from dicomize.codestreams.j2k import (
 from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import CorruptImage
 from dicomize.options import ConvertOptions
-from dicomize.picture import Picture, check_size
+from dicomize.picture import Picture, check_size, measured
 from dicomize.readers import PASSTHROUGH_OFF
 from dicomize.readers._array import picture_from_array
 
@@ -74,7 +74,7 @@ def _decoded_picture(
     except Exception as exc:  # imagecodecs raises its own Jpeg2kError and others
         raise CorruptImage(f"cannot decode JPEG 2000: {exc}") from exc
     method = "ISO_15444_15" if info.htj2k else "ISO_15444_1"
-    return picture_from_array(
+    picture = picture_from_array(
         array,
         background=options.background,
         bits_stored=info.precision if 8 < info.precision <= 16 else None,
@@ -83,3 +83,4 @@ def _decoded_picture(
         lossy=() if info.reversible else ((method, None),),
         source_format="HTJ2K" if info.htj2k else "JPEG 2000",
     )
+    return measured(picture, min(len(stream), info.end))  # the codestream, as kept when legal

@@ -26,12 +26,13 @@ from dicomize.codestreams.jpeg import (
     jpeg_passthrough,
     parse_jpeg,
     strip_segments,
+    stripped_size,
     without_junk,
 )
 from dicomize.codestreams.passthrough import Passthrough
 from dicomize.errors import CorruptImage
 from dicomize.options import ConvertOptions
-from dicomize.picture import Picture, check_size
+from dicomize.picture import Picture, check_size, measured
 from dicomize.readers import PASSTHROUGH_OFF
 from dicomize.readers._orientation import ORIENTATIONS
 
@@ -221,7 +222,7 @@ def decode_deep_jpeg(data: bytes, info: JpegInfo, options: ConvertOptions) -> Pi
         lossy = (("ISO_14495_1", None),)
     elif info.process not in {"lossless", "jpeg-ls"}:
         lossy = (("ISO_10918_1", None),)
-    return picture_from_array(
+    picture = picture_from_array(
         array,
         background=options.background,
         bits_stored=info.precision if info.precision > 8 else None,
@@ -230,6 +231,7 @@ def decode_deep_jpeg(data: bytes, info: JpegInfo, options: ConvertOptions) -> Pi
         lossy=lossy,
         source_format="JPEG",
     )
+    return measured(picture, stripped_size(info))
 
 
 def lossless_transcode(data: bytes, info: JpegInfo) -> tuple[bytes, JpegInfo, str] | None:

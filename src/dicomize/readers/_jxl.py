@@ -16,7 +16,7 @@ import numpy as np
 from dicomize.codestreams.jxl import parse_jxl
 from dicomize.errors import CorruptImage, UnsupportedInput
 from dicomize.options import ConvertOptions
-from dicomize.picture import Picture, check_size
+from dicomize.picture import Picture, check_size, measured
 from dicomize.readers._array import picture_from_array
 
 __all__ = ["read"]
@@ -38,14 +38,12 @@ def read(source: bytes | BinaryIO, fmt: str, options: ConvertOptions) -> Picture
         raise CorruptImage(f"cannot decode JPEG XL: {reason} (damaged or truncated)") from exc
     derivation = ("first frame of the JPEG XL animation",) if info.animated else ()
     depth = info.bits_per_sample
-    lossy: tuple[tuple[str | None, float | None], ...] = ()
-    if info.xyb_encoded:
-        lossy = (("ISO_18181_1", round(array.nbytes / max(len(data), 1), 2)),)
-    return picture_from_array(
+    picture = picture_from_array(
         array,
         background=options.background,
         bits_stored=depth if 8 < depth < 16 else None,
         derivation=derivation,
-        lossy=lossy,
+        lossy=(("ISO_18181_1", None),) if info.xyb_encoded else (),
         source_format="JPEG XL",
     )
+    return measured(picture, len(data))

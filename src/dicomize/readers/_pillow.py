@@ -29,18 +29,19 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
 from dicomize.codestreams.heif import av1_bit_depth
+from dicomize.codestreams.jpeg import parse_jpeg, stripped_size
 from dicomize.dicom.icc import as_input_profile, srgb_profile
 from dicomize.dicom.part10 import PixelStrips
 from dicomize.errors import CorruptImage, DicomizeError, ImageTooLarge, UnsupportedInput
 from dicomize.options import ConvertOptions
-from dicomize.picture import Picture, check_size, stack_pictures
+from dicomize.picture import Picture, check_size, measured, stack_pictures
 from dicomize.readers._orientation import ORIENTATIONS, apply_orientation
 
 if TYPE_CHECKING:
@@ -184,6 +185,9 @@ def _read(
     dpi = _recorded_dpi(image)
     if dpi is not None:
         picture = replace(picture, dpi=dpi)
+    if picture.lossy:
+        # Measured once the stored pixels are known: their colour, depth and every frame.
+        picture = measured(picture, _COMPRESSED_BYTES.get(fmt, len)(data))
     unnamed = _NO_DEFINED_TERM.get(fmt)
     if unnamed and any(method is None for method, _ in picture.lossy):
         # The notes of C.7.6.1.1.5: Derivation Description describes the lossy compression,
@@ -500,13 +504,36 @@ def _lossy_history(
         method = "ISO_10918_1"
     else:
         return ()
-    decoded = image.width * image.height * len(image.getbands())
-    return ((method, round(decoded / max(len(data), 1), 2)),)
+    return ((method, None),)  # measured by _read, on the stored pixels
 
 
 def _webp_is_lossy(data: bytes) -> bool:
     """Tell whether any picture of a WebP file, an animation's frames included, is VP8."""
     return any(kind == b"VP8 " for kind, _ in _webp_chunks(data))
+
+
+def _webp_pixel_bytes(data: bytes) -> int:
+    """Return the bytes of a WebP file's compressed pixels: every frame's, alpha included."""
+    return sum(size for kind, size in _webp_chunks(data) if kind in _WEBP_PIXELS)
+
+
+def _jpeg_pixel_bytes(data: bytes) -> int:
+    """Return the bytes of a JPEG's codestream, less its metadata segments (EXIF, ICC)."""
+    try:
+        return stripped_size(parse_jpeg(data))
+    except CorruptImage:
+        return len(data)  # Pillow decoded what the marker walk cannot follow
+
+
+#: The chunks of a WebP file that hold pixels (the others: VP8X, ANIM, ICCP, EXIF, XMP).
+_WEBP_PIXELS = frozenset({b"VP8 ", b"VP8L", b"ALPH"})
+#: The bytes a lossy source's ratio is measured over, by format: its compressed pixels,
+#: not its metadata. Other formats: the whole file (AVIF, JPEG in TIFF: their boxes and
+#: tags are small beside the pixels).
+_COMPRESSED_BYTES: dict[str, Callable[[bytes], int]] = {
+    "JPEG": _jpeg_pixel_bytes,
+    "WEBP": _webp_pixel_bytes,
+}
 
 
 def _webp_chunks(
@@ -687,11 +714,8 @@ def _deep_avif(data: bytes, image: Image.Image, background: tuple[int, int, int]
     except Exception as exc:  # imagecodecs raises its own AvifError and others
         raise CorruptImage(_cause("AVIF", exc)) from exc
     array = np.asarray(array)
-    ratio = round(array.nbytes / max(len(data), 1), 2)
     # AV1 has no Lossy Image Compression Method term (C.7.6.1.1.5): 01 and the ratio only.
-    return _deep_picture(
-        array, image, "AVIF", background, bits_stored=depth, lossy=((None, ratio),)
-    )
+    return _deep_picture(array, image, "AVIF", background, bits_stored=depth, lossy=((None, None),))
 
 
 def _deep_tiff(

@@ -52,6 +52,9 @@ class Video:
 
     path: Path
     size: int
+    #: Bytes of the video stream's packets: its compressed pixels, without the
+    #: container or the audio (what Lossy Image Compression Ratio is measured over).
+    stream_bytes: int
     #: FFmpeg's demuxer name ("mov,mp4,m4a,3gp,3g2,mj2", "mpegts", "mpeg", "matroska,webm", ...).
     container: str
     #: True for ISO MP4 (not QuickTime), the only ISO base media file 8.2.7-8.2.11 name.
@@ -155,7 +158,7 @@ def _probe(container: Any, name: Path, max_pixels: int | None, size: int) -> Vid
     if not rate or rate <= 0:
         raise CorruptImage("the video stream has no frame rate")
     _check_complete(container.format.name, name if size == _on_disk(name) else None, size)
-    frames, sample = _count_packets(container, stream)
+    frames, stream_bytes, sample = _count_packets(container, stream)
     if frames == 0:
         raise CorruptImage("the video stream has no frames")
     _decode_first(container, stream)
@@ -165,6 +168,7 @@ def _probe(container: Any, name: Path, max_pixels: int | None, size: int) -> Vid
     return Video(
         path=name,
         size=size,
+        stream_bytes=stream_bytes,
         container=container.format.name,
         mp4=container.format.name.startswith("mov,mp4") and major not in {"", "qt"},
         codec=context.name,
@@ -265,10 +269,10 @@ def _walk_program_stream(path: Path) -> None:
             position += length
 
 
-def _count_packets(container: Any, stream: Any) -> tuple[int, bytes]:  # noqa: ANN401
-    """Demux every video packet (no decoding): count them; keep the first's bytes."""
+def _count_packets(container: Any, stream: Any) -> tuple[int, int, bytes]:  # noqa: ANN401
+    """Demux every video packet (no decoding): count them and their bytes; keep the first's."""
     av = load_av()
-    frames, sample = 0, b""
+    frames, total, sample = 0, 0, b""
     try:
         for packet in container.demux(stream):
             if packet.size == 0:
@@ -276,6 +280,7 @@ def _count_packets(container: Any, stream: Any) -> tuple[int, bytes]:  # noqa: A
             if not sample:
                 sample = bytes(packet)[:_PROBE_BYTES]
             frames += 1
+            total += packet.size
     except av.error.FFmpegError as exc:
         reason = ffmpeg_reason(exc)
         raise CorruptImage(
@@ -285,7 +290,7 @@ def _count_packets(container: Any, stream: Any) -> tuple[int, bytes]:  # noqa: A
     if declared and frames < declared:
         raise CorruptImage(f"the file ends after {frames} of its {declared} frames (truncated)")
     container.seek(0)
-    return frames, sample
+    return frames, total, sample
 
 
 def _decode_first(container: Any, stream: Any) -> None:  # noqa: ANN401

@@ -40,6 +40,7 @@ from dicomize.dicom.uids import (
     MPEG4_HP42_2D,
 )
 from dicomize.errors import CorruptImage, InputError, UnsupportedInput
+from dicomize.picture import compression_ratio
 from dicomize.video.probe import AudioTrack, Video, ffmpeg_reason, load_av, probe
 from dicomize.video.syntax import (
     H264_LEVELS,
@@ -112,9 +113,8 @@ def prepare_video(
     """
     video = probe(path, max_pixels=max_pixels)
     syntax, reason = choose_syntax(video)
-    raw = video.width * video.height * 1.5 * video.frames  # 4:2:0 samples, 8 bits each
     if syntax is not None:
-        return _keep(video, syntax, raw, temporary_folder)
+        return _keep(video, syntax, temporary_folder)
     if video.frame_packed:
         # FFmpeg carries the packing into any re-encoding: no 2D stream can be made of it.
         raise UnsupportedInput(
@@ -124,12 +124,10 @@ def prepare_video(
         )
     if not transcode:
         raise UnsupportedInput(f"would need transcoding: {reason}", video.path, option="transcode")
-    return _transcode(video, reason, crf, raw, temporary_folder)
+    return _transcode(video, reason, crf, temporary_folder)
 
 
-def _keep(
-    video: Video, syntax: str, raw: float, folder: str | os.PathLike[str] | None
-) -> PreparedVideo:
+def _keep(video: Video, syntax: str, folder: str | os.PathLike[str] | None) -> PreparedVideo:
     method = VIDEO_SYNTAXES[syntax]
     mpeg2 = syntax in {MPEG2_MAIN_PROFILE_MAIN_LEVEL, MPEG2_MAIN_PROFILE_HIGH_LEVEL}
     container_ok = mpeg2 or video.mp4 or video.container == "mpegts"
@@ -149,7 +147,6 @@ def _keep(
             )
         notes += dropped
     path = temporary or video.path
-    stored = path.stat().st_size
     audio = video.audio if not dropped else ()
     prepared = PreparedVideo(
         path=path,
@@ -159,7 +156,8 @@ def _keep(
         rate=video.rate,
         frames=video.frames,
         audio=audio,
-        lossy=((method, round(raw / max(stored, 1), 2)),),
+        # The stream is stored as it came (a remux copies its packets): its own bytes.
+        lossy=((method, _ratio(video.width, video.height, video.frames, video.stream_bytes)),),
         notes=tuple(notes),
         derived=False,
         created=video.created,
@@ -252,7 +250,7 @@ def encode_pictures(
     codec, syntax, options = _encoder_for(width, height, float(rate), crf)
     even = (width + width % 2, height + height % 2)
     target = _temporary(temporary_folder)
-    frames = 0
+    frames = encoded = 0
     try:
         with av.open(str(target), "w", format="mp4") as out:
             stream = out.add_stream(codec, rate=rate, options=options)
@@ -264,13 +262,12 @@ def encode_pictures(
                     width=even[0], height=even[1], format="yuv420p", dst_color_range="MPEG"
                 )
                 picture.pts, picture.time_base = frames, 1 / rate
-                out.mux(stream.encode(picture))
+                encoded += _mux(out, stream.encode(picture))
                 frames += 1
-            out.mux(stream.encode(None))
+            encoded += _mux(out, stream.encode(None))
     except BaseException:
         target.unlink(missing_ok=True)
         raise
-    raw = width * height * 3 * frames
     notes = [
         f"{frames} pictures encoded as {'H.264 High' if codec == 'libx264' else 'HEVC Main'} "
         f"at {float(rate):.4g} fps (crf {crf}): lossy"
@@ -283,11 +280,30 @@ def encode_pictures(
         rate=rate,
         frames=frames,
         audio=(),
-        lossy=((VIDEO_SYNTAXES[syntax], round(raw / max(target.stat().st_size, 1), 2)),),
+        lossy=((VIDEO_SYNTAXES[syntax], _ratio(*even, frames, encoded)),),
         notes=tuple(notes),
         derived=True,
     )
     return _owning(prepared, target)
+
+
+def _mux(out: Any, packets: list[Any]) -> int:  # noqa: ANN401  (a PyAV container)
+    """Write an encoder's packets; return their bytes (the stream's, not the MP4's)."""
+    out.mux(packets)
+    return sum(packet.size for packet in packets)
+
+
+def _ratio(width: int, height: int, frames: int, compressed: int) -> float:
+    # Rows x Columns x 3 samples x 8 bits, as the object describes its pixels
+    # (YBR_PARTIAL_420, PS3.5 8.2.5-8.2.11): every still's basis, not 4:2:0's 1.5 bytes.
+    return compression_ratio(
+        rows=height,
+        columns=width,
+        samples_per_pixel=3,
+        bits_allocated=8,
+        frames=frames,
+        compressed=compressed,
+    )
 
 
 def _same_size(pictures: Iterator[Any], width: int, height: int) -> Iterator[Any]:
@@ -325,7 +341,7 @@ def _encoder_for(width: int, height: int, fps: float, crf: int) -> tuple[str, st
 
 
 def _transcode(
-    video: Video, reason: str, crf: int, raw: float, folder: str | os.PathLike[str] | None
+    video: Video, reason: str, crf: int, folder: str | os.PathLike[str] | None
 ) -> PreparedVideo:
     av = load_av()
     try:
@@ -336,7 +352,9 @@ def _transcode(
     target = _temporary(folder)
     width, height = video.width + video.width % 2, video.height + video.height % 2
     try:
-        frames = _encode(video, target, codec, options, (width, height), keep_audio=bool(kept))
+        frames, encoded = _encode(
+            video, target, codec, options, (width, height), keep_audio=bool(kept)
+        )
     except av.error.FFmpegError as exc:
         target.unlink(missing_ok=True)
         reason = ffmpeg_reason(exc)
@@ -344,13 +362,13 @@ def _transcode(
     except BaseException:
         target.unlink(missing_ok=True)
         raise
-    stored = target.stat().st_size
     history: list[tuple[str | None, float]] = []
     if video.codec not in _LOSSLESS_CODECS:
-        # The source's own lossy step first (C.7.6.1.1.5); a codec without a defined
-        # term (VP9, AV1) is recorded by its ratio alone.
-        history.append((_METHODS.get(video.codec), round(raw / max(video.size, 1), 2)))
-    history.append((VIDEO_SYNTAXES[syntax], round(raw / max(stored, 1), 2)))
+        # The source's own lossy step first (C.7.6.1.1.5), over its own stream's bytes; a
+        # codec without a defined term (VP9, AV1) is recorded by its ratio alone.
+        source = _ratio(video.width, video.height, video.frames, video.stream_bytes)
+        history.append((_METHODS.get(video.codec), source))
+    history.append((VIDEO_SYNTAXES[syntax], _ratio(width, height, frames, encoded)))
     target_name = "H.264 High" if codec == "libx264" else "HEVC Main"
     notes = [f"transcoded from {video.codec} to {target_name} (crf {crf}): {reason}"]
     if (width, height) != (video.width, video.height):
@@ -384,8 +402,11 @@ def _encode(
     size: tuple[int, int],
     *,
     keep_audio: bool,
-) -> int:
-    """Decode the clip and encode its pictures into `target`; copy allowed audio as it is."""
+) -> tuple[int, int]:
+    """Decode the clip and encode its pictures into `target`; copy allowed audio as it is.
+
+    Returns the pictures encoded and the bytes of the new video stream's packets.
+    """
     av = load_av()
     width, height = size
     with av.open(str(video.path)) as source, av.open(str(target), "w", format="mp4") as out:
@@ -395,7 +416,7 @@ def _encode(
         audio = {a.index: out.add_stream_from_template(a) for a in source.streams.audio}
         if not keep_audio:
             audio = {}
-        frames = 0
+        frames = encoded = 0
         step = fractions.Fraction(1) / video.rate
         for packet in source.demux(
             picture_in, *(s for s in source.streams.audio if s.index in audio)
@@ -411,7 +432,7 @@ def _encode(
                     width=width, height=height, format="yuv420p", dst_color_range="MPEG"
                 )
                 picture.pts, picture.time_base = frames, step
-                out.mux(stream.encode(picture))
+                encoded += _mux(out, stream.encode(picture))
                 frames += 1
-        out.mux(stream.encode(None))
-    return frames
+        encoded += _mux(out, stream.encode(None))
+    return frames, encoded
