@@ -256,7 +256,9 @@ def _results(
         per_file = (time.monotonic() - started) * workers / finished
         return max(_CHUNK, min(_MAX_CHUNK, int(_TASK_SECONDS / per_file)))
 
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers, initializer=keep_freed_memory
+    ) as pool:
         pending: set[concurrent.futures.Future[list[BatchResult]]] = set()
         for chunk in _chunks(items, size):
             pending.add(pool.submit(_convert_chunk, chunk, job))
@@ -275,6 +277,36 @@ def _results(
 def _chunks(items: Iterator[BatchItem], size: Callable[[], int]) -> Iterator[list[BatchItem]]:
     while chunk := list(itertools.islice(items, size())):
         yield chunk
+
+
+def keep_freed_memory() -> None:
+    """Let this process keep the memory one file frees for the next (glibc's malloc).
+
+    glibc gives the top of its heap back to the kernel once more free memory lies there
+    than twice the largest block it has freed; a passed-through JPEG frees two blocks of
+    its size (the file, the codestream without its metadata). A batch of similar files
+    then gives the heap back and takes it again for every file: three ``brk`` calls and
+    a page fault for every 4 KiB, for stretches of hundreds of files (issue 28). Fixed
+    thresholds keep blocks up to a file read whole on the heap, and up to two of them
+    free: memory a worker holds, not returns. The pool's workers call this; a program
+    that owns its process (the command line) calls it before its workers fork. Other C
+    libraries' allocators are left as they are.
+    """
+    from dicomize.inputs import WHOLE
+
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc: another allocator, with its own rules
+        return
+    # Setting either turns glibc's own moving threshold off, so both are set, or neither.
+    if mallopt(_M_MMAP_THRESHOLD, WHOLE):
+        mallopt(_M_TRIM_THRESHOLD, 2 * WHOLE)
+
+
+#: mallopt's parameters (glibc's malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
 def _convert_chunk(chunk: list[BatchItem], job: _Job) -> list[BatchResult]:

@@ -84,7 +84,7 @@ def add_parser(commands: Any, name: str, line: str) -> argparse.ArgumentParser: 
 
 def run(args: argparse.Namespace) -> int:
     """Run a batch; one line per failure, a summary line; return the exit code."""
-    from dicomize.batch.run import run_batch  # the process pool
+    from dicomize.batch.run import keep_freed_memory, run_batch  # the process pool
     from dicomize.metadata import resolve_metadata
 
     try:
@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     # On a terminal only: a cheap second walk gives the total for the ETA.
     total = sum(1 for _ in _plan(args)) if show and not args.manifest else None
     progress = _Progress(show, total)
+    keep_freed_memory()  # this process is the batch's: for it and the workers it forks
     delivered: list[str] = []  # output paths only, for --send
     try:
         with ReportWriter(args.report) as report:
