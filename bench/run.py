@@ -40,6 +40,10 @@ TARGETS = {
     "jpeg": (
         "dicomize batch >= 20x img2dcm's throughput, within 4x of the cp floor; output <= 1.01x"
     ),
+    "scale": (
+        "<= 15 system calls per passed-through JPEG; per file <= 3x cp on 2 cores; with 16"
+        " cores or more, throughput rising up to at least 8 workers and <= 2x cp -r at the best"
+    ),
     "png": "dicomize (one process) within 1.3x of Pillow decoding the same files",
     "big": "peak RSS above the interpreter's baseline <= 2x the decoded frame",
     "cold-jpeg": "<= 100 ms and <= 5x img2dcm",
@@ -736,6 +740,15 @@ class Suite:
 
         wsi.section(self, TARGETS["wsi"])
 
+    def scale(self) -> None:
+        """Batch of JPEGs at 1, 2, 4, ... workers up to the cores, cp -r, system calls per file.
+
+        See bench/scale.py (issue 28).
+        """
+        import scale
+
+        scale.section(self, TARGETS["scale"])
+
     def lossless(self) -> None:
         """Output size and speed per lossless transfer syntax."""
         source = self.work / "lossless"
@@ -846,7 +859,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["jpeg", "png", "big", "cold", "lossless", "pdf", "video", "watch", "wsi"],
+        choices=["jpeg", "scale", "png", "big", "cold", "lossless", "pdf", "video", "watch", "wsi"],
         help="run these benchmarks only (print only; RESULTS.md needs the whole suite)",
     )
     args = parser.parse_args()
@@ -858,6 +871,7 @@ def main() -> int:
         suite = Suite(Path(temporary), runs, args.quick)
         steps = {
             "jpeg": suite.jpeg_batch,
+            "scale": suite.scale,
             "png": suite.png_batch,
             "big": suite.big_png,
             "cold": suite.cold_start,
