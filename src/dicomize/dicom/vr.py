@@ -401,7 +401,12 @@ def _check_dt(keyword: str, vr: str, item: object) -> str:
             f".{item.microsecond:06d}" if item.microsecond else ""
         )
         if item.utcoffset() is not None:
-            text += utc_offset(item)
+            offset = utc_offset(item)
+            if utc_zone(offset) is None:  # beyond -1459..+1459: no DICOM offset names it
+                raise MetadataError(
+                    keyword, item, "the UTC offset is +HHMM or -HHMM (at most 14 hours)"
+                )
+            text += offset
         return text
     text = _as_text(keyword, vr, item).strip(" ")
     if text == "":
