@@ -33,8 +33,15 @@ from pathlib import Path
 
 from dicomize.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 from dicomize.options import SendOptions
-from dicomize.send import pdu
 from dicomize.send.destination import DimseDestination
+from dicomize.send.pdu import (
+    associate_request,
+    command_fields,
+    parse_accept,
+    read_meta,
+    rejection_reason,
+    store_request,
+)
 
 __all__ = [
     "AssociationLost",
@@ -95,11 +102,11 @@ def describe(path: Path) -> StoredFile | str:
             head = stream.read(_HEAD)
             size = os.fstat(stream.fileno()).st_size
             try:
-                meta = pdu.read_meta(head)
+                meta = read_meta(head)
             except ValueError:
                 if len(head) < _HEAD:
                     raise
-                meta = pdu.read_meta(head + stream.read(1 << 20))
+                meta = read_meta(head + stream.read(1 << 20))
             # The file is sent next, after the few read before it: start reading it now.
             if hasattr(os, "posix_fadvise"):
                 os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
@@ -171,9 +178,7 @@ class StoreAssociation:
         ]
         for _, abstract, syntaxes in contexts:
             self.proposed.update((abstract, syntax) for syntax in syntaxes)
-        request = pdu.associate_request(
-            target.called_aet, options.calling_aet, contexts, _MAX_RECEIVE
-        )
+        request = associate_request(target.called_aet, options.calling_aet, contexts, _MAX_RECEIVE)
         self._sock.settimeout(options.acse_timeout)
         silence = f"no answer from {self.peer} in time"
         try:
@@ -189,12 +194,12 @@ class StoreAssociation:
         if kind == _RJ and len(body) >= 10:  # noqa: PLR2004
             result, source, diagnostic = body[7], body[8], body[9]
             # PS3.8 9.3.4: result 1 is permanent, 2 transient and worth retrying.
-            reason = pdu.rejection_reason(result, source, diagnostic)
+            reason = rejection_reason(result, source, diagnostic)
             raise Refused(f"association rejected by {self.peer} ({reason})", final=result == 1)
         if kind != _AC:
             raise AssociationLost(f"{self.peer} closed the connection without accepting")
         try:
-            accepted = pdu.parse_accept(body)
+            accepted = parse_accept(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise AssociationLost(f"{self.peer} sent a malformed A-ASSOCIATE-AC ({exc})") from None
         by_id = {context_id: abstract for context_id, abstract, _ in contexts}
@@ -264,7 +269,7 @@ class StoreAssociation:
         stream = None if data is not None else item.path.open("rb")  # before any byte goes
         try:
             self._message_id = self._message_id % 0xFFFF + 1
-            command = pdu.store_request(item.sop_class, item.sop_instance, self._message_id)
+            command = store_request(item.sop_class, item.sop_instance, self._message_id)
             header = _PDV.pack(_P_DATA, len(command) + 6, len(command) + 2, context, _COMMAND_LAST)
             self._sendmsg([header, command])
             if stream is None:
@@ -328,7 +333,7 @@ class StoreAssociation:
             if done:
                 break
         try:
-            fields = pdu.command_fields(bytes(command))
+            fields = command_fields(bytes(command))
         except (ValueError, UnicodeDecodeError) as exc:
             raise AssociationLost(f"{self.peer} sent an undecodable answer ({exc})") from None
         if fields.get(0x0120) != message_id:  # Message ID Being Responded To
