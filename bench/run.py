@@ -19,6 +19,7 @@ slide, but needs about 45 GB while the 3.2 GB slide's three rounds run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -27,8 +28,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,11 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 DICOMIZE = [sys.executable, "-m", "dicomize"]
+SEND_TARGETS = {
+    "nodelay": "one association to a TCP_NODELAY receiver: dicomize >= 0.8x storescu's objects/s",
+    "nagle": "to a receiver without TCP_NODELAY: 4 associations >= 3x one association",
+    "orthanc": "to Orthanc: >= 3x storescu's objects/s with the default 4 associations",
+}
 TARGETS = {
     "jpeg": (
         "dicomize batch >= 20x img2dcm's throughput, within 4x of the cp floor; output <= 1.01x"
@@ -52,6 +59,7 @@ TARGETS = {
     "pdf": "200-page PDF at 150 dpi as images: peak RSS above the baseline < 2x one page's pixels",
     "video": "a 4 GB H.264 clip passed through: peak RSS above the baseline < 100 MB",
     "watch": "no target set: watch against batch + send, and drop-to-stored latency",
+    "send": "; ".join(SEND_TARGETS.values()),
     "wsi": (
         "slide passthrough >= 2x wsidicomizer's throughput and <= 3x cp's time; peak RSS"
         " <= 300 MB and not growing from the 100 MB slide to the >= 3 GB one; 0 dciodvfy"
@@ -59,6 +67,19 @@ TARGETS = {
     ),
 }
 PAGES = 200
+SEND_RECEIVERS = {
+    "nodelay": "storescp --ignore +xa --fork, TCP_NODELAY=1",
+    "nagle": "storescp --ignore +xa --fork, TCP_NODELAY=0",
+    "orthanc": "Orthanc, default configuration, no TCP_NODELAY",
+}
+SEND_STORESCU = "dcmtk storescu -xy"
+SEND_ONE = "dicomize send --associations 1"
+SEND_FOUR = "dicomize send --associations 4 (the default)"
+# Starts a receiver for one run: a context manager giving its AE title and port.
+Receiver = Callable[[], contextlib.AbstractContextManager[tuple[str, int]]]
+# A send row's runs stop once they have taken this long (at least one run each): a run of
+# 2,000 objects to a receiver that holds each answer for a delayed ACK takes minutes.
+SEND_ROW_SECONDS = 60.0
 
 
 def run(command: list[str]) -> None:
@@ -179,6 +200,18 @@ def large_clip(path: Path, size: int) -> int:
     return frames
 
 
+def baseline_jpegs(folder: Path, count: int) -> None:
+    """Write `count` noisy 1024x768 baseline JPEGs (quality 85, about 143 KB each) into `folder`."""
+    folder.mkdir()
+    rng = np.random.default_rng(2026)
+    y, x = np.mgrid[0:768, 0:1024]
+    base = np.stack([x % 256, y % 256, (x + y) % 256], axis=-1).astype(np.int16)
+    for index in range(count):
+        noise = rng.integers(-12, 13, base.shape, dtype=np.int16)
+        pixels = np.clip(base + noise + index % 50, 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"photo{index:04d}.jpg", quality=85)
+
+
 def peak_rss_kb(command: list[str]) -> int:
     """Peak resident memory of a child process, in KiB (ru_maxrss of the finished child)."""
     code = (
@@ -190,6 +223,61 @@ def peak_rss_kb(command: list[str]) -> int:
         [sys.executable, "-c", code, *command], check=True, capture_output=True, text=True
     )
     return int(out.stdout.strip())
+
+
+def timed_child(
+    command: list[str], env: dict[str, str], limit: float = 600
+) -> tuple[float, float, int]:
+    """Run `command` once: its wall seconds, CPU seconds (user + sys) and peak RSS in KiB.
+
+    The CPU time is the child's, from os.wait4. The peak comes from GNU time (%M), which
+    forks the command from its own small process: a child this process starts directly
+    reports this process's own peak as its ru_maxrss (Linux carries the old memory's
+    high-water mark over an exec, and subprocess forks with vfork), 90 MiB and more here.
+    0 without /usr/bin/time. The command fails loudly: a non-zero status, or an error line
+    (dcmtk's "E: ") on its standard error, raises with that output's end.
+    """
+    with tempfile.TemporaryFile() as errors, tempfile.NamedTemporaryFile("r") as peak:
+        wrapper = ["/usr/bin/time", "-f", "%M", "-o", peak.name]
+        wrapped = [*wrapper, *command] if Path(wrapper[0]).exists() else command
+        started = time.perf_counter()
+        process = subprocess.Popen(wrapped, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        killer = threading.Timer(limit, process.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            killer.cancel()
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        text = errors.read().decode(errors="replace")
+        peak_kb = int(peak.read().split()[-1]) if wrapped is not command else 0
+    if process.returncode or any(line.startswith("E: ") for line in text.splitlines()):
+        status_line = f"{' '.join(command)} exited {process.returncode} after {seconds:.1f} s"
+        raise RuntimeError(f"{status_line}:\n{text[-3000:]}")
+    return seconds, usage.ru_utime + usage.ru_stime, peak_kb
+
+
+def child_env(tcp_nodelay: str | None) -> dict[str, str]:
+    """Copy this process's environment without TCP_NODELAY, or with it set to `tcp_nodelay`."""
+    env = {key: value for key, value in os.environ.items() if key != "TCP_NODELAY"}
+    if tcp_nodelay is not None:
+        env["TCP_NODELAY"] = tcp_nodelay
+    return env
+
+
+def wait_listening(port: int, what: str, seconds: float = 30) -> None:
+    """Wait until something accepts connections on 127.0.0.1:`port`."""
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not listen on port {port} within {seconds} s")
 
 
 class Suite:
@@ -215,14 +303,7 @@ class Suite:
         """Batch of baseline JPEGs against the peers and the cp floor."""
         count = 100 if self.quick else 500
         source = self.work / "jpegs"
-        source.mkdir()
-        rng = np.random.default_rng(2026)
-        y, x = np.mgrid[0:768, 0:1024]
-        base = np.stack([x % 256, y % 256, (x + y) % 256], axis=-1).astype(np.int16)
-        for index in range(count):
-            noise = rng.integers(-12, 13, base.shape, dtype=np.int16)
-            pixels = np.clip(base + noise + index % 50, 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(source / f"photo{index:04d}.jpg", quality=85)
+        baseline_jpegs(source, count)
         size = folder_bytes(source, ".jpg")
         out = self.work / "jpeg-out"
 
@@ -680,6 +761,197 @@ class Suite:
             rows.append([f"--settle {settle:g}", f"{statistics.median(times):.2f}", f"{settle:g}"])
         return rows
 
+    def send(self) -> None:
+        """C-STORE of the same objects by dicomize and dcmtk's storescu (issue 27).
+
+        Three receivers, each started for every run on a free loopback port and stopped
+        after it: dcmtk's storescp --ignore with TCP_NODELAY=1 in its environment (dcmtk then
+        turns Nagle's algorithm off on its sockets), the same with TCP_NODELAY=0 (Debian's
+        dcmtk leaves it on, as with no variable at all), and Orthanc with its default
+        configuration but for ports, storage and AE title, in a fresh folder every run.
+        """
+        storescp = shutil.which("storescp", path="/usr/bin:/bin")
+        storescu = shutil.which("storescu", path="/usr/bin:/bin")
+        if storescp is None or storescu is None:
+            self.notes.append("dcmtk's storescp or storescu not installed: send is left out")
+            return
+        sys.path.insert(0, str(HERE.parent / "tests"))  # peers: free_port, Orthanc
+        # Orthanc inherits this environment: no TCP_NODELAY, as a service started by hand.
+        os.environ.pop("TCP_NODELAY", None)
+        count = 200 if self.quick else 2000
+        photos = self.work / "send-jpegs"
+        baseline_jpegs(photos, count)
+        objects = self.work / "send-objects"
+        run([*DICOMIZE, "batch", str(photos), "-o", str(objects), "-q", "--patient-id", "B"])
+        if sum(1 for _ in objects.rglob("*.dcm")) != count:
+            raise RuntimeError(f"dicomize batch did not write {count} objects in {objects}")
+
+        def senders(aet: str, port: int, folder: Path = objects) -> dict[str, list[str]]:
+            url = f"dicom://{aet}@127.0.0.1:{port}"
+            dicomize = [*DICOMIZE, "send", str(folder), "--to", url, "-q", "--associations"]
+            return {
+                # -xy: propose JPEG Baseline; +sd +sp: the objects under the folder, not the
+                # batch's state file.
+                SEND_STORESCU: [storescu, "-aec", aet, "127.0.0.1", str(port), "-xy",
+                                "+sd", "+sp", "*.dcm", str(folder)],
+                SEND_ONE: [*dicomize, "1"],
+                SEND_FOUR: [*dicomize, "4"],
+            }  # fmt: skip
+
+        # Each receiver: its name, how to start one, the senders' TCP_NODELAY.
+        receivers: dict[str, tuple[Receiver, str | None]] = {
+            "nodelay": (lambda: self._storescp(storescp, "1"), "1"),
+            "nagle": (lambda: self._storescp(storescp, "0"), None),
+        }
+        if shutil.which("Orthanc"):
+            receivers["orthanc"] = (lambda: self._orthanc(count), None)
+        else:
+            self.notes.append("Orthanc not installed: left out of the send benchmark")
+        rows, rates = [], {}
+        for key, (start, tcp_nodelay) in receivers.items():
+            results = self._send_rounds(start, senders, child_env(tcp_nodelay))
+            for sender, (times, cpus, peak_kb) in results.items():
+                seconds = statistics.median(times)
+                rates[key, sender] = count / seconds
+                rows.append(
+                    [
+                        SEND_RECEIVERS[key],
+                        sender,
+                        f"TCP_NODELAY={tcp_nodelay}" if tcp_nodelay else "no TCP_NODELAY",
+                        str(len(times)),
+                        f"{seconds:.2f}",
+                        f"{count / seconds:.0f}",
+                        f"{seconds / count * 1e3:.2f}",
+                        f"{statistics.median(cpus) / count * 1e3:.2f}",
+                        f"{peak_kb / 1024:.0f}",
+                    ]
+                )
+        self.table(
+            f"{count} JPEG Secondary Capture objects ({folder_bytes(objects, '.dcm') / 1e6:.0f} MB"
+            ", 1024x768 baseline JPEG, made by dicomize batch) sent by C-STORE over loopback",
+            ["receiver", "sender", "sender's environment", "runs", "seconds (median)",
+             "objects/s", "ms / object", "sender CPU ms / object", "sender peak RSS MiB"],
+            rows,
+        )  # fmt: skip
+        self._send_notes(rates)
+        # Start-up: each sender on one object to the TCP_NODELAY storescp, taken out of its
+        # time for a rate per object after it.
+        one = self.work / "send-one"
+        one.mkdir()
+        shutil.copy(next(objects.rglob("*.dcm")), one)
+        env = child_env("1")
+        startup = {}
+        for name in (SEND_STORESCU, SEND_ONE):
+            times = []
+            for _ in range(max(self.runs, 5)):
+                with self._storescp(storescp, "1") as (aet, port):
+                    times.append(timed_child(senders(aet, port, one)[name], env)[0])
+            startup[name] = statistics.median(times)
+        after = {
+            name: (count / rates["nodelay", name] - startup[name]) / (count - 1) for name in startup
+        }
+        self.lines.append(
+            "Start-up (the same command on 1 object, to the TCP_NODELAY storescp, median of "
+            f"{max(self.runs, 5)}): storescu {startup[SEND_STORESCU] * 1e3:.0f} ms, dicomize "
+            f"{startup[SEND_ONE] * 1e3:.0f} ms. After it, one association: storescu "
+            f"{after[SEND_STORESCU] * 1e3:.3f} ms per object, dicomize "
+            f"{after[SEND_ONE] * 1e3:.3f} ms ({after[SEND_STORESCU] / after[SEND_ONE]:.3f}x "
+            "storescu's rate).\n"
+        )
+
+    def _send_notes(self, rates: dict[tuple[str, str], float]) -> None:
+        self.lines.append(
+            "Each receiver is started for each run and stopped after it; runs go round by "
+            f"round, every sender once a round, and a row's runs stop after {SEND_ROW_SECONDS:.0f}"
+            f" s (at most {self.runs} runs). The receivers' own CPU time and memory are not "
+            "counted. Sender CPU: the process's user + sys time (os.wait4), median run; peak "
+            "RSS: the largest of its runs (GNU time's %M); for dicomize, the Python process. "
+            "The objects are read from the page cache. storescp runs with TCP_NODELAY=1 or "
+            "TCP_NODELAY=0 in its environment (0 does what no variable does in Debian's dcmtk: "
+            "Nagle's algorithm stays on); each sender runs with the environment in its row "
+            "(dicomize sets TCP_NODELAY on its socket whatever the environment). Orthanc runs "
+            "with no TCP_NODELAY in its environment and its default configuration but for "
+            "ports, storage, AE title and plug-ins (none; tests/peers.py's Orthanc), on an empty "
+            "storage every run; its instance count is checked after each run.\n"
+        )
+        checks = {
+            "nodelay": (SEND_ONE, SEND_STORESCU, 0.8),
+            "nagle": (SEND_FOUR, SEND_ONE, 3.0),
+            "orthanc": (SEND_FOUR, SEND_STORESCU, 3.0),
+        }
+        for key, (ours, theirs, wanted) in checks.items():
+            if (key, ours) not in rates:
+                continue
+            ratio = rates[key, ours] / rates[key, theirs]
+            self.lines.append(
+                f"Target ({SEND_TARGETS[key]}): {ratio:.3f}x ({rates[key, ours]:.0f} against "
+                f"{rates[key, theirs]:.0f} objects/s): {'met' if ratio >= wanted else 'missed'}.\n"
+            )
+
+    @contextlib.contextmanager
+    def _storescp(self, executable: str, tcp_nodelay: str) -> Iterator[tuple[str, int]]:
+        """Start dcmtk's storescp, discarding what it receives, with TCP_NODELAY set so."""
+        from peers import free_port
+
+        port = free_port()
+        process = subprocess.Popen(
+            [executable, "--ignore", "+xa", "--fork", "-aet", "RX", str(port)],
+            env=child_env(tcp_nodelay),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_listening(port, "storescp")
+            yield "RX", port
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+    @contextlib.contextmanager
+    def _orthanc(self, count: int) -> Iterator[tuple[str, int]]:
+        """Start an Orthanc on an empty storage; check that it holds `count` instances after."""
+        from peers import Orthanc  # the test suite's real Orthanc peer
+
+        folder = self.work / f"send-orthanc-{time.monotonic_ns()}"
+        folder.mkdir()
+        pacs = Orthanc(folder, Plugins=[])  # no DICOMweb: nothing but Orthanc's defaults
+        try:
+            pacs.start()
+            wait_listening(pacs.dicom_port, "Orthanc's DICOM server")
+            yield "ORTHANC", pacs.dicom_port
+            stored = pacs.get("/statistics")["CountInstances"]
+            if stored != count:
+                raise RuntimeError(f"Orthanc holds {stored} instances, not {count}")
+        finally:
+            pacs.stop()
+
+    def _send_rounds(
+        self,
+        start: Receiver,
+        senders: Callable[[str, int], dict[str, list[str]]],
+        env: dict[str, str],
+    ) -> dict[str, tuple[list[float], list[float], int]]:
+        """Each sender's wall times, CPU times and peak RSS (KiB), one run a round."""
+        results: dict[str, tuple[list[float], list[float], int]] = {}
+        for _ in range(self.runs):
+            names = list(senders("AET", 0))
+            pending = [
+                name
+                for name in names
+                if name not in results or sum(results[name][0]) < SEND_ROW_SECONDS
+            ]
+            if not pending:
+                break
+            for name in pending:
+                with start() as (aet, port):
+                    os.sync()
+                    seconds, cpu, peak_kb = timed_child(senders(aet, port)[name], env)
+                times, cpus, peak = results.setdefault(name, ([], [], 0))
+                times.append(seconds)
+                cpus.append(cpu)
+                results[name] = (times, cpus, max(peak, peak_kb))
+        return results
+
     def cold_start(self) -> None:
         """Start-up: one file from a cold process, and --help, against img2dcm and Python."""
         jpeg, png = self.work / "photo.jpg", self.work / "small.png"
@@ -859,7 +1131,19 @@ def main() -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["jpeg", "scale", "png", "big", "cold", "lossless", "pdf", "video", "watch", "wsi"],
+        choices=[
+            "jpeg",
+            "scale",
+            "png",
+            "big",
+            "cold",
+            "lossless",
+            "pdf",
+            "video",
+            "watch",
+            "send",
+            "wsi",
+        ],
         help="run these benchmarks only (print only; RESULTS.md needs the whole suite)",
     )
     args = parser.parse_args()
@@ -879,6 +1163,7 @@ def main() -> int:
             "pdf": suite.pdf_pages,
             "video": suite.video,
             "watch": suite.watch,
+            "send": suite.send,
             "wsi": suite.wsi,
         }
         for name, step in steps.items():
