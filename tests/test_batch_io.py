@@ -25,6 +25,7 @@ from PIL import Image
 
 import dicomize
 import dicomize._write
+import dicomize.files
 from conftest import encode
 from dicomize.batch import BatchResult, plan_tree, run_batch
 from dicomize.batch import run as batch_run
@@ -77,6 +78,29 @@ def test_a_batch_opens_each_input_once(tmp_path: Path, opened: Counter[str]) -> 
     assert {path.name: opened[str(path.absolute())] for path in sources} == {
         path.name: 1 for path in sources
     }
+
+
+def test_a_rerun_reads_only_the_head_of_inputs_whose_output_is_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Skipping a finished file needs its kind, not its pixels: a rerun reads no input whole."""
+    from dicomize import inputs
+
+    _photos(tmp_path / "photos", 3)
+    out = tmp_path / "out"
+    asked: list[int] = []
+    read = dicomize.files.read_start
+
+    def counted(path: Any, *, head: int, whole: int) -> Any:
+        asked.append(whole)
+        return read(path, head=head, whole=whole)
+
+    monkeypatch.setattr(inputs, "read_start", counted)
+    assert run_batch(plan_tree(tmp_path / "photos", out), out, workers=1).converted == 3
+    assert asked == [inputs.WHOLE] * 3
+    asked.clear()
+    assert run_batch(plan_tree(tmp_path / "photos", out), out, workers=1).skipped == 3
+    assert asked == [0] * 3
 
 
 def test_an_output_made_by_another_run_meanwhile_is_kept_and_counted_done(

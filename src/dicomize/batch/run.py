@@ -359,20 +359,20 @@ def _convert_planned(item: BatchItem, job: _Job) -> BatchResult:
     keys = {**job.metadata, **item.metadata}
     identity = [str(keys.get(keyword) or "") for keyword in IDENTITY]
     options = replace(job.options, iod=item.iod) if item.iod else job.options
+    # Names as text, not pathlib: this runs hundreds of times a second. A slide is many
+    # objects: they go into a folder named as its file would be.
+    folder = os.path.splitext(item.output)[0].removesuffix(".ome")
+    file_there, folder_there = _present(item.output, job.run), _present(folder, job.run)
     # Once: for its series, and to read it. A picture is read whole in the same read, and
-    # its reader takes those bytes: one open and one read a file.
-    sniffed = sniff(item.source, options, whole=True)
+    # its reader takes those bytes: one open and one read a file. Not when an output is
+    # there (a rerun): it is most often complete, and its input's head is enough.
+    sniffed = sniff(item.source, options, whole=not (file_there or folder_there))
     kind = sniffed.kind
     # A seed the user gives may serve several trees with the same names: the content
     # tells their files apart, as it does for convert --uid-seed.
     content = _digest(item.source, sniffed.content) if job.options.uid_seed else ""
     sop_uid = derive_uid(job.seed, "sop", item.key or item.source, *identity, content, root=root)
-    # Names as text, not pathlib: this runs hundreds of times a second. A slide is many
-    # objects: they go into a folder named as its file would be.
-    output = (
-        os.path.splitext(item.output)[0].removesuffix(".ome") if kind == "slide" else item.output
-    )
-    present = _present(output, job.run)
+    output, present = (folder, folder_there) if kind == "slide" else (item.output, file_there)
     if present and _complete(output, sop_uid, kind == "slide", root):
         return _skipped(item, output, sop_uid, job)
     ordered = _ordered(item, job)
