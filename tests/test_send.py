@@ -419,6 +419,8 @@ def test_batch_sends_what_it_converted(
             "1",
             "--send",
             f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}",
+            "--associations",  # batch takes the delivery flags send takes
+            "2",
         ],
         capture_output=True,
         text=True,
