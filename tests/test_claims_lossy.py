@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -31,7 +32,7 @@ def _noise(seed: int, height: int = 64, width: int = 80) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
 
 
-def _written(source: Path, tmp_path: Path, **options: object) -> pydicom.Dataset:
+def _written(source: Path, tmp_path: Path, **options: Any) -> pydicom.Dataset:
     output = tmp_path / f"{source.stem}.dcm"
     ds = dicomize.convert(source, {"PatientID": "1"}, options=dicomize.ConvertOptions(**options))
     dicomize.write(ds, output)  # the suite's fixture runs dciodvfy on it
@@ -73,7 +74,7 @@ def test_a_lossless_webp_claims_no_lossy_step(tmp_path: Path) -> None:
 
 def _uncompressed(ds: pydicom.Dataset) -> int:
     frames = int(ds.get("NumberOfFrames", 1))
-    return ds.Rows * ds.Columns * ds.SamplesPerPixel * ds.BitsAllocated // 8 * frames
+    return int(ds.Rows * ds.Columns * ds.SamplesPerPixel * ds.BitsAllocated // 8 * frames)
 
 
 def _ratios(ds: pydicom.Dataset) -> list[float]:
@@ -86,9 +87,9 @@ def _ratios(ds: pydicom.Dataset) -> list[float]:
 def _packet_bytes(clip: bytes | Path) -> int:
     """The bytes of a clip's video packets, as FFmpeg demuxes them."""
     source = io.BytesIO(clip) if isinstance(clip, bytes) else str(clip)
-    with av.open(source) as container:
+    with av.open(source, mode="r") as container:
         stream = container.streams.video[0]
-        return sum(packet.size for packet in container.demux(stream) if packet.size)
+        return sum(int(packet.size) for packet in container.demux(stream) if packet.size)
 
 
 def _stored_stream(ds: pydicom.Dataset) -> bytes:

@@ -360,9 +360,12 @@ def test_a_store_response_reads_as_pydicom_reads_it() -> None:
             response.ErrorComment = comment
         response.AffectedSOPInstanceUID = "1.2.3.4"
         body = encode(response, True, True)
+        assert body is not None
         group = Dataset()
         group.CommandGroupLength = len(body)
-        fields = pdu.command_fields(encode(group, True, True) + body)
+        head = encode(group, True, True)
+        assert head is not None
+        fields = pdu.command_fields(head + body)
         assert fields[0x0120] == 513
         assert fields[0x0900] == status
         assert fields.get(0x0902) == comment

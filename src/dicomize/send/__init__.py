@@ -39,7 +39,7 @@ def send_files(
     paths: Iterable[str | os.PathLike[str]],
     destination: str | Destination,
     options: SendOptions | None = None,
-) -> Iterator[SendResult]:
+) -> Generator[SendResult, None, None]:
     """Send DICOM files; yield one result per file, stored or not, with the reason.
 
     Parameters
