@@ -194,6 +194,10 @@ def test_large_pixel_data_is_written_from_the_callers_buffer() -> None:
             written.append(chunk)
             return super().write(chunk)
 
+        def writelines(self, chunks: Any) -> None:  # a run of buffers, one writev on a file
+            for chunk in chunks:
+                self.write(chunk)
+
     write_part10(Recorder(), dataset)
     # The frame went out as a view of the array, not as a copy joined into the header.
     big = [chunk for chunk in written if len(chunk) == pixels.nbytes]  # type: ignore[arg-type]
@@ -244,7 +248,10 @@ def test_video_and_model_objects_are_written_as_dcmwrite_writes_them(
     else:
         source = tmp_path / f"tetra.{kind}"
         source.write_bytes(MODELS[kind])
-    ((_, encoded),) = encode_series([source], {"PatientName": "Dœ^Jané", "PatientID": "7"})
+    region = {"BodyPartExamined": "ABDOMEN"} if kind == "video" else {}
+    ((_, encoded),) = encode_series(
+        [source], {"PatientName": "Dœ^Jané", "PatientID": "7", **region}
+    )
     assert isinstance(encoded, Part10Object)
     if kind == "video":
         # The stream is read from its file as the object is written, never held whole.
