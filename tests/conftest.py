@@ -46,6 +46,13 @@ FULL_METADATA: dict[str, Any] = {
     "InstanceNumber": "1",
     "StudyDescription": "Wound photos",
 }
+#: dciodvfy's warning on a Laterality present and empty (conformance notes 11, #5): dicomize
+#: writes it so when the side is not given, the one case the warning allows ("only
+#: permitted to be empty when actually unknown"; docs/attributes.md).
+LATERALITY_UNKNOWN = "is only permitted to be empty when actually unknown"
+#: dciodvfy's warning on an empty Study ID (#7): Type 2, unknown unless given; only a
+#: DICOMDIR would need a value (docs/attributes.md).
+STUDY_ID_UNKNOWN = "needed to build DICOMDIR - Study ID"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 import dicomize
-from conftest import FULL_METADATA, assert_conforms, gradient
+from conftest import FULL_METADATA, LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN, assert_conforms, gradient
 
 
 def _png(path: Path, dpi: tuple[int, int] | None) -> Path:
@@ -51,7 +51,7 @@ def test_a_300_dpi_png_scanned_as_a_document_records_its_pixel_size(
     source = _png(tmp_path / "scan.png", (300, 300))
     output = tmp_path / "scan.dcm"
     _convert(dicomize_cli, source, output, "--conversion-type", "SD")
-    assert_conforms(output)
+    assert_conforms(output, allowed_warnings=(LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN))
     ds = pydicom.dcmread(output)
     raw = ds["NominalScannedPixelSpacing"]
     assert all(len(str(value)) <= 16 for value in raw.value)  # DS holds 16 characters
@@ -122,7 +122,7 @@ def test_a_pdf_page_rendered_as_an_image_records_the_rendering_resolution(
     output = tmp_path / "report.dcm"
     options = dicomize.ConvertOptions(pdf_as_images=True, dpi=150)
     dicomize.write(dicomize.convert(source, FULL_METADATA, options=options), output)
-    assert_conforms(output)
+    assert_conforms(output, allowed_warnings=(LATERALITY_UNKNOWN,))
     assert pydicom.dcmread(output).ConversionType == "WSD"
     assert _spacing(output) == pytest.approx([25.4 / 150] * 2)
 
@@ -137,5 +137,7 @@ def test_several_rendered_pages_carry_it_only_when_called_scanned(tmp_path: Path
     scanned = tmp_path / "scanned.dcm"
     metadata = {**FULL_METADATA, "ConversionType": "SD"}
     dicomize.write(dicomize.convert(source, metadata, options=options), scanned)
-    assert_conforms(scanned, iod="MultiframeGrayscaleByteSCImage")
+    assert_conforms(
+        scanned, iod="MultiframeGrayscaleByteSCImage", allowed_warnings=(LATERALITY_UNKNOWN,)
+    )
     assert _spacing(scanned) == pytest.approx([25.4 / 150] * 2)

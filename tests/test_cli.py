@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 import dicomize
-from conftest import assert_conforms, encode, gradient
+from conftest import LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN, assert_conforms, encode, gradient
 from dicomize.cli import main
 from dicomize.cli._arguments import default_of
 
@@ -58,7 +58,8 @@ def test_issue_example_with_patient_flags_writes_a_clean_file(
         "Wound photos",
     )
     assert result.returncode == 0, result.stderr
-    assert assert_conforms(output).warnings == []
+    # The side and the Study ID were not given: they are written as unknown, and said so.
+    assert_conforms(output, allowed_warnings=(LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN))
     ds = pydicom.dcmread(output)
     assert (str(ds.PatientName), ds.PatientID, ds.PatientBirthDate, ds.PatientSex) == (
         "Doe^Jane",
@@ -116,7 +117,7 @@ def test_stdout_output_is_a_complete_part10_file(
     assert result.stdout[128:132] == b"DICM"
     piped = tmp_path / "piped.dcm"
     piped.write_bytes(result.stdout)
-    assert_conforms(piped)
+    assert_conforms(piped, allowed_warnings=(LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN))
     assert result.stderr == b""
 
 
@@ -237,7 +238,7 @@ def test_existing_output_is_kept_unless_overwrite_is_given(
 
     result = _run(dicomize_cli, "convert", str(photo), "-o", str(output), "--overwrite")
     assert result.returncode == 0, result.stderr
-    assert_conforms(output, allowed_warnings=("Patient ID",))
+    assert_conforms(output, allowed_warnings=("Patient ID", LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN))
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
 
 

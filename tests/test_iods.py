@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import dicomize
-from conftest import FULL_METADATA, assert_conforms, encode, gradient
+from conftest import FULL_METADATA, LATERALITY_UNKNOWN, assert_conforms, encode, gradient
 from dicomize.iods import IODS, attributes_of
 
 
@@ -74,7 +74,10 @@ def test_an_attribute_outside_the_iod_is_refused_naming_it(
     )
     assert kept.returncode == 0, kept.stderr
     assert pydicom.dcmread(output).ReferencedSOPInstanceUID == "1.2.3"
-    assert_conforms(output, allowed_warnings=("not present in standard DICOM IOD", "DICOMDIR"))
+    assert_conforms(
+        output,
+        allowed_warnings=("not present in standard DICOM IOD", "DICOMDIR", LATERALITY_UNKNOWN),
+    )
 
 
 def test_vl_photographic_refuses_what_only_secondary_capture_has() -> None:

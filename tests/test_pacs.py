@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import dicomize
-from conftest import FULL_METADATA, assert_conforms
+from conftest import FULL_METADATA, LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN, assert_conforms
 from peers import Orthanc
 
 
@@ -47,7 +47,7 @@ def test_a_scan_joins_the_study_the_pacs_holds_for_its_accession(
     result = _cli(dicomize_cli, "convert", str(scan), "-o", str(output),
                   "--find-study", url, "--accession", "A778")  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert_conforms(output)
+    assert_conforms(output, allowed_warnings=(LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN))
     ds = pydicom.dcmread(output)
     assert (ds.StudyInstanceUID, ds.AccessionNumber, ds.PatientID) == (study, "A778", "12345")
     assert (str(ds.PatientName), ds.StudyDescription) == ("Doe^Jane", "Outside CT")

@@ -21,7 +21,15 @@ from PIL import Image
 from pydicom import uid
 
 import dicomize
-from conftest import FULL_METADATA, assert_conforms, dcmdump, dcmtk_tool, encode, gradient
+from conftest import (
+    FULL_METADATA,
+    LATERALITY_UNKNOWN,
+    assert_conforms,
+    dcmdump,
+    dcmtk_tool,
+    encode,
+    gradient,
+)
 
 PIXELS: dict[str, npt.NDArray[Any]] = {
     "rgb8": gradient(),
@@ -54,7 +62,7 @@ def _stored(pixels: npt.NDArray[Any], syntax: str, tmp_path: Path, **options: An
     output = tmp_path / f"{syntax}.dcm"
     opts = dicomize.ConvertOptions(transfer_syntax=syntax, **options)
     dicomize.write(dicomize.convert(pixels, FULL_METADATA, options=opts), output)
-    assert_conforms(output)
+    assert_conforms(output, allowed_warnings=(LATERALITY_UNKNOWN,))
     dcmdump(output)
     return output
 

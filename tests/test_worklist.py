@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 import dicomize
-from conftest import assert_conforms, gradient
+from conftest import LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN, assert_conforms, gradient
 from dicomize.errors import QueryError
 from dicomize.worklist import WorklistQuery, find_worklist_item, query_worklist, worklist_metadata
 from peers import Orthanc, OrthancWorklist, WorklistServer, free_port
@@ -524,7 +524,7 @@ def test_a_photo_takes_the_orders_modality_and_a_pdf_keeps_doc(
     assert (ds.SOPClassUID.name, ds.Modality) == ("Secondary Capture Image Storage", "XC")
     assert "ScheduledProcedureStepSequence" not in ds
     assert "Modality" not in result.stderr
-    assert_conforms(photo)
+    assert_conforms(photo, allowed_warnings=(LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN))
     pdf = tmp_path / "consent.pdf"
     pdf.write_bytes(make_pdf())
     result = _cli(dicomize_cli, "convert", str(pdf), "-o", str(document),
@@ -535,7 +535,7 @@ def test_a_photo_takes_the_orders_modality_and_a_pdf_keeps_doc(
     assert "the worklist's Modality XC is not used: an Encapsulated PDF is a document" in (
         result.stderr
     )
-    assert_conforms(document, iod="EncapsulatedPDF")
+    assert_conforms(document, iod="EncapsulatedPDF", allowed_warnings=(STUDY_ID_UNKNOWN,))
 
 
 def test_a_vl_photograph_keeps_xc_under_another_order_and_says_why(

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from dicomize._version import __version__
+from dicomize.dicom.anatomy import laterality_not_required
 from dicomize.dicom.dictionary import lookup
 from dicomize.dicom.icc import srgb_profile
 from dicomize.dicom.part10 import Element, Part10Object
@@ -45,6 +46,7 @@ __all__ = [
     "content_moment",
     "rescale_attributes",
     "series_attributes",
+    "series_laterality",
     "tag_and_vr",
 ]
 
@@ -180,7 +182,9 @@ def series_attributes(
         "StudyDate": date,
         "StudyTime": time,
         "ReferringPhysicianName": "",
-        "StudyID": "1",
+        # Type 2: a constant would identify no study; the user, a PACS study or a
+        # reference file gives one (dciodvfy then warns it is needed for a DICOMDIR).
+        "StudyID": "",
         "AccessionNumber": "",
         # General Series (C.7.3.1); an IOD's own series module may re-declare Modality
         "Modality": modality_for(iod.sop_classes[0], user),
@@ -192,9 +196,6 @@ def series_attributes(
         "PatientOrientation": "",
         "ContentDate": date,
         "ContentTime": time,
-        # dciodvfy demands Laterality unless Image Laterality is present (10.2);
-        # "U" (unpaired) is the honest value when nothing is known.
-        "ImageLaterality": "U",
         # SOP Common (C.12.1)
         "InstanceCreationDate": date,
         "InstanceCreationTime": time,
@@ -204,10 +205,6 @@ def series_attributes(
     values.update(iod.defaults)
     # The worklist order informs Modality (above); it is not an attribute of these IODs.
     values.update((k, v) for k, v in user.items() if k not in ORDER_KEYWORDS)
-    if "Laterality" in user and "ImageLaterality" not in user:
-        # With Image Laterality present, Laterality would be "present when condition
-        # unsatisfied" (an error): the user's series laterality replaces the default.
-        del values["ImageLaterality"]
     if "PatientSpeciesDescription" in user:
         _add_veterinary(values)
     if _GENERAL_EQUIPMENT & values.keys():
@@ -220,7 +217,37 @@ def series_attributes(
             "SeriesInstanceUID", values["SeriesInstanceUID"], "must differ from StudyInstanceUID"
         )
     rules.finish(values)
+    series_laterality(values)
     return values
+
+
+def series_laterality(values: dict[str, Any]) -> None:
+    """Write General Series Laterality (0020,0060) empty when the side is unknown, else none.
+
+    Image Laterality (C.7.6.1, Type 3) is written only when given: its ``U`` says the
+    part is unpaired, which dicomize cannot know. Laterality is then Type 2C (C.7.3.1),
+    required for a paired body part: present and empty says the side is unknown, for
+    which dciodvfy warns that it "is only permitted to be empty when actually unknown"
+    (it is). It is left out where dciodvfy refuses it
+    (:func:`dicomize.dicom.anatomy.laterality_not_required`): for a region it calls
+    unpaired (``CHEST``, ``HEAD``, ...), a Modality it exempts (``ECG``), and a specimen
+    (the subject is not a body part). A side given (Image Laterality, or a Laterality
+    with a value) stays as given. Call it again once an IOD adds its Modality, Anatomic
+    Region or Specimen. Changes `values` in place.
+
+    >>> values = {}
+    >>> series_laterality(values); values
+    {'Laterality': ''}
+    >>> values["BodyPartExamined"] = "CHEST"
+    >>> series_laterality(values); values
+    {'BodyPartExamined': 'CHEST'}
+    """
+    if "ImageLaterality" in values or values.get("Laterality"):
+        return
+    if laterality_not_required(values):
+        values.pop("Laterality", None)
+    else:
+        values["Laterality"] = ""
 
 
 def content_moment(

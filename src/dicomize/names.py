@@ -21,7 +21,7 @@ METADATA_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--sex", "PatientSex", "M, F or O (omit when unknown)"),
     ("--age", "PatientAge", "nnnY, nnnM, nnnW or nnnD"),
     ("--accession", "AccessionNumber", "accession number (at most 16 bytes)"),
-    ("--study-id", "StudyID", "study identifier (default 1)"),
+    ("--study-id", "StudyID", "study identifier (default: empty, unknown)"),
     ("--study-description", "StudyDescription", "study description"),
     ("--study-date", "StudyDate", "default: now"),
     ("--study-time", "StudyTime", "default: now"),
@@ -33,7 +33,12 @@ METADATA_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--instance-number", "InstanceNumber", "first instance number (default 1)"),
     ("--modality", "Modality", "default OT; DOC for documents, XC for photos, ..."),
     ("--body-part", "BodyPartExamined", "e.g. CHEST, HAND"),
-    ("--laterality", "ImageLaterality", "R, L, B (both) or U (unpaired, the default)"),
+    (
+        "--laterality",
+        "ImageLaterality",
+        "R, L, B (both) or U (unpaired); default: not given, and the object says the side "
+        "is unknown",
+    ),
     (
         "--conversion-type",
         "ConversionType",

@@ -131,8 +131,6 @@ def build_encapsulated_document(
     values = {keyword: value for keyword, value in given.items() if keyword in allowed}
     # DOC for a PDF, M3D for a model: the worklist order's does not apply (their rows say).
     values["Modality"] = modality_for(sop_class, user)
-    if "ImageLaterality" not in user:
-        values.pop("ImageLaterality", None)  # the image IODs' "U" says nothing of a document
     values.update((k, v) for k, v in iod.defaults.items() if k not in user)
     if "ConversionType" in allowed and "ConversionType" not in user:
         values["ConversionType"] = PDF_CONVERSION_TYPE  # SC Equipment: the PDF IOD only

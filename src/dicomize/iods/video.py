@@ -20,7 +20,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dicomize.build import assemble, code_item, content_moment, lossy_history
+from dicomize.build import (
+    assemble,
+    code_item,
+    content_moment,
+    lossy_history,
+    series_laterality,
+)
 from dicomize.dicom.part10 import Part10Object, PixelStrips
 from dicomize.dicom.uids import FRAGMENTABLE_VIDEO_SYNTAXES, new_uid
 from dicomize.iods import IOD, attributes_of, modality_for
@@ -98,6 +104,8 @@ def build_video(
         values["AnatomicRegionSequence"] = [
             code_item(*anatomic_region(str(user.get("BodyPartExamined", "")) or None))
         ]
+    # The region decides whether Laterality, unknown, is written empty or left out.
+    series_laterality(values)
     content_moment(values, prepared.created, user)
     values.update(_cine(prepared))
     values.update(_lossy(prepared, user))

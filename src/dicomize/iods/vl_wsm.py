@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dicomize.build import assemble, code_item, content_moment
+from dicomize.build import assemble, code_item, content_moment, series_laterality
 from dicomize.dicom.icc import srgb_profile
 from dicomize.dicom.uids import derive_uid, is_encapsulated
 from dicomize.dicom.vr import datetime_of
@@ -156,6 +156,7 @@ def build_slide(
         NumberOfOpticalPaths=1,
         OpticalPathSequence=[path],
     )
+    series_laterality(shared)  # a specimen's series has no Laterality
     # The scan's moment, in the object's time zone (or none claimed when the scanner says none).
     content_moment(shared, datetime_of(acquired), user)
     pyramid = derive_uid(series, "PyramidUID", root=uid_root)

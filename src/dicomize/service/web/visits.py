@@ -44,8 +44,15 @@ __all__ = [
 #: Laterality is Image Laterality (C.7.6.1.1.2), as the command line writes it: the
 #: series' own Laterality (C.7.3.1) holds R or L only, and a picture of both feet is B.
 SERIES_FIELDS = ("SeriesDescription", "ImageLaterality", "BodyPartExamined")
-#: Image Laterality's values, as the page offers them; none given is written U.
-LATERALITIES = (("", "not paired"), ("R", "right"), ("L", "left"), ("B", "both"))
+#: Image Laterality's values, as the page offers them. None is the default: the side is
+#: then unknown, and the object says so (an empty Laterality); U says the part is unpaired.
+LATERALITIES = (
+    ("", "not given"),
+    ("R", "right"),
+    ("L", "left"),
+    ("B", "both"),
+    ("U", "not paired"),
+)
 #: The heading of a series of each kind, and the description of one the page makes.
 KIND_HEADINGS = {
     "picture": "Pictures",

@@ -1,0 +1,270 @@
+"""What dicomize does not know, it does not claim (issue 30, points 4 and 8).
+
+* Image Laterality is written only when given: ``U`` says the part is unpaired. The
+  series' Laterality (Type 2C) is then present and empty, "unknown", or left out where
+  dciodvfy's own rules (data/laterality.json) require none: an unpaired region, a
+  waveform Modality, a specimen.
+* Study ID is empty unless given: a constant identifies no study.
+
+The warnings dciodvfy then gives (an empty Laterality, an empty Study ID for a DICOMDIR)
+are the only ones a default object carries besides an empty Patient ID's; each is
+explained in docs/attributes.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+
+import dicomize
+from conftest import (
+    FULL_METADATA,
+    LATERALITY_UNKNOWN,
+    STUDY_ID_UNKNOWN,
+    assert_conforms,
+    gradient,
+    run_dciodvfy,
+)
+from dicomize._convert import encode_series
+from dicomize._write import write_object
+from dicomize.dicom.part10 import Part10Object
+from dicomize.iods import chosen
+from dicomize.options import ConvertOptions
+from dicomize.service.web.visits import LATERALITIES
+from slides import write_svs
+from test_documents import make_pdf
+from test_models import IODS as MODEL_IODS
+from test_models import MODELS
+from test_specialty_iods import KNOWN_WARNINGS, NEEDS
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The patient, without a Study ID (nor a laterality or body part).
+PATIENT = {k: v for k, v in FULL_METADATA.items() if k != "StudyID"}
+#: The picture IODs, by --iod name, and dciodvfy's name for each.
+PICTURE_IODS = {
+    "sc": "SCImage",
+    "vl-photo": "VLPhotographicImage",
+    "vl-endoscopic": "VLEndoscopicImage",
+    "vl-microscopic": "VLMicroscopicImage",
+    "dermoscopic": "DermoscopicPhotographyImage",
+}
+VIDEO_IODS = {
+    "video-photo": "VideoPhotographicImage",
+    "video-endoscopic": "VideoEndoscopicImage",
+    "video-microscopic": "VideoMicroscopicImage",
+}
+#: What dciodvfy says of Laterality, whatever it finds wrong.
+LATERALITY = re.compile(r"<Laterality>|attribute <Laterality>")
+
+
+def _write(tmp_path: Path, name: str, source: Any, metadata: dict[str, Any], iod: str) -> Path:
+    """Convert and write as the command line does (no pydicom Dataset on the way)."""
+    output = tmp_path / f"{name}.dcm"
+    ((_, made),) = encode_series([source], metadata, options=ConvertOptions(iod=iod))
+    assert isinstance(made, Part10Object), made
+    write_object(made, output)
+    return output
+
+
+def _laterality_messages(path: Path) -> list[str]:
+    verdict = run_dciodvfy(path)
+    return [line for line in verdict.errors + verdict.warnings if LATERALITY.search(line)]
+
+
+# --- 4. Image Laterality -----------------------------------------------------------------
+
+
+def _laterality_script() -> ModuleType:
+    path = ROOT / "scripts" / "laterality.py"
+    spec = importlib.util.spec_from_file_location("laterality", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_where_laterality_is_not_required_is_the_pinned_dciodvfys_own_rule() -> None:
+    """The data file is what dciodvfy says today, term by term, code by code, Modality by Modality.
+
+    Proves what decides between an empty and an absent Laterality cannot drift from the
+    validator silently: a new dciodvfy that judges one case otherwise fails here (rerun
+    scripts/laterality.py). It holds the unpaired terms conformance.md 10.2 names.
+    """
+    stored = json.loads((ROOT / "src/dicomize/data/laterality.json").read_text("utf-8"))
+    assert _laterality_script().derive() == stored
+    assert {"CHEST", "ABDOMEN", "HEAD", "HEART", "WHOLEBODY"} <= set(stored["BodyPartExamined"])
+    assert "HAND" not in stored["BodyPartExamined"]
+    assert stored["SpecimenDescriptionSequence"] is True
+
+
+@pytest.mark.parametrize("iod", [*PICTURE_IODS, "sc-frames"])
+def test_no_image_laterality_is_claimed_and_laterality_says_unknown(
+    iod: str, tmp_path: Path
+) -> None:
+    """A picture of unknown side has no Image Laterality and an empty Laterality.
+
+    Proves dicomize no longer writes Image Laterality ``U`` (unpaired), which it cannot
+    know (before this change it was written, and this failed), for each picture IOD,
+    single- and multi-frame SC; and that the one warning the empty Laterality draws is
+    dciodvfy's "only permitted to be empty when actually unknown", besides Study ID's.
+    """
+    pixels = np.stack([gradient(), gradient()]) if iod == "sc-frames" else gradient()
+    name = "sc" if iod == "sc-frames" else iod
+    output = _write(tmp_path, iod, pixels, {**PATIENT, **NEEDS.get(name, {})}, name)
+    ds = pydicom.dcmread(output)
+    assert "ImageLaterality" not in ds
+    assert ds.Laterality == ""
+    assert "AnatomicRegionSequence" not in ds  # C.8.12.1: one frame needs none
+    expected = "MultiframeTrueColorSCImage" if iod == "sc-frames" else PICTURE_IODS[name]
+    verdict = assert_conforms(
+        output,
+        iod=expected,
+        allowed_warnings=(LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN, *KNOWN_WARNINGS.get(name, ())),
+    )
+    assert any(LATERALITY_UNKNOWN in w for w in verdict.warnings)
+
+
+@pytest.mark.parametrize(
+    ("given", "kind"),
+    [
+        ({"BodyPartExamined": "CHEST"}, "term"),
+        ({"BodyPartExamined": "ABDOMEN"}, "term"),
+        ({"BodyPartExamined": "head"}, "term"),
+        ({"BodyPartExamined": "HEART"}, "term"),
+        ({"BodyPartExamined": "WHOLEBODY"}, "term"),
+        # A waveform Modality: dciodvfy asks no Laterality of it.
+        ({"Modality": "ECG"}, "modality"),
+        # dciodvfy calls the lung's code unpaired, though not the term LUNG.
+        (
+            {
+                "AnatomicRegionSequence": [
+                    {
+                        "CodeValue": "39607008",
+                        "CodingSchemeDesignator": "SCT",
+                        "CodeMeaning": "Lung",
+                    }
+                ]
+            },
+            "code",
+        ),
+    ],
+)
+def test_where_dciodvfy_requires_no_laterality_it_is_left_out(
+    given: dict[str, Any], kind: str, tmp_path: Path
+) -> None:
+    """An unpaired region or a waveform Modality: Laterality is absent, and nothing said of it.
+
+    Proves an empty Laterality is not written where it would be "present when condition
+    unsatisfied" (an error), for a body part term, a region's code and a Modality; before,
+    these objects claimed Image Laterality ``U`` instead.
+    """
+    output = _write(tmp_path, kind, gradient(), {**FULL_METADATA, **given}, "sc")
+    ds = pydicom.dcmread(output)
+    assert "Laterality" not in ds
+    assert "ImageLaterality" not in ds
+    assert _laterality_messages(output) == []
+    assert_conforms(output)
+
+
+def test_a_paired_body_part_of_unknown_side_says_unknown(tmp_path: Path) -> None:
+    """A hand of unknown side: Laterality empty, as C.7.3.1 asks of a paired part."""
+    output = _write(
+        tmp_path, "hand", gradient(), {**FULL_METADATA, "BodyPartExamined": "HAND"}, "sc"
+    )
+    ds = pydicom.dcmread(output)
+    assert (ds.Laterality, "ImageLaterality" in ds) == ("", False)
+    assert_conforms(output, allowed_warnings=(LATERALITY_UNKNOWN,))
+
+
+@pytest.mark.parametrize("side", ["R", "L", "B", "U"])
+def test_a_given_side_is_the_image_laterality_and_laterality_is_left_out(
+    side: str, tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    """--laterality still takes U (the user says the part is unpaired), and R, L, B."""
+    picture = tmp_path / "p.png"
+    Image.fromarray(gradient()).save(picture)
+    output = tmp_path / f"{side}.dcm"
+    subprocess.run(
+        [*dicomize_cli, "convert", str(picture), "-o", str(output), "--laterality", side,
+         "--patient-id", "12345", "--study-id", "S1"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    ds = pydicom.dcmread(output)
+    assert (ds.ImageLaterality, "Laterality" in ds) == (side, False)
+    assert_conforms(output)
+
+
+def test_a_specimens_series_has_no_laterality(tmp_path: Path) -> None:
+    """A slide (and a VL Microscopic picture of a specimen) images no body part's side.
+
+    dciodvfy refuses Laterality when a Specimen Description Sequence is present: the
+    whole-slide levels leave it out (the autouse check judges every level).
+    """
+    source = write_svs(tmp_path / "s.svs", width=512, height=384, downsamples=(1,))
+    folder = tmp_path / "slide"
+    dicomize.write_slide(source, folder, {**FULL_METADATA, "ManufacturerModelName": "AT2"})
+    for path in sorted(folder.glob("*.dcm")):
+        assert "Laterality" not in pydicom.dcmread(path, stop_before_pixels=True)
+        assert _laterality_messages(path) == []
+
+
+def test_the_web_page_offers_unpaired_but_gives_no_side_by_default() -> None:
+    """The station's laterality choice starts at "not given"; U stays a choice of its own.
+
+    Before, the page's empty choice was labelled "not paired" and written U.
+    """
+    assert LATERALITIES[0] == ("", "not given")
+    assert ("U", "not paired") in LATERALITIES
+
+
+# --- 8. Study ID --------------------------------------------------------------------------
+
+
+def test_study_id_is_empty_unless_given(tmp_path: Path, dicomize_cli: list[str]) -> None:
+    """Study ID (Type 2) is present and empty by default, and the user's when given.
+
+    Proves the constant ``1`` is gone (before, every study was "1"); the warning an empty
+    one draws ("needed to build DICOMDIR - Study ID") is the only one besides Laterality's.
+    """
+    default = _write(tmp_path, "default", gradient(), PATIENT, "sc")
+    assert pydicom.dcmread(default).StudyID == ""
+    verdict = assert_conforms(default, allowed_warnings=(LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN))
+    assert sum(STUDY_ID_UNKNOWN in w for w in verdict.warnings) == 1
+    picture = tmp_path / "p.png"
+    Image.fromarray(gradient()).save(picture)
+    given = tmp_path / "given.dcm"
+    subprocess.run(
+        [*dicomize_cli, "convert", str(picture), "-o", str(given), "--study-id", "ST-7",
+         "--patient-id", "12345"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert pydicom.dcmread(given).StudyID == "ST-7"
+    assert not any(STUDY_ID_UNKNOWN in w for w in run_dciodvfy(given).warnings)
+
+
+@pytest.mark.parametrize("kind", ["pdf", "stl"])
+def test_a_documents_study_id_is_empty_too(kind: str, tmp_path: Path) -> None:
+    """Encapsulated documents share the rule: no constant Study ID."""
+    source = tmp_path / f"d.{kind}"
+    source.write_bytes(make_pdf() if kind == "pdf" else MODELS[kind])
+    output = _write(tmp_path, kind, source, PATIENT, "sc")
+    assert pydicom.dcmread(output).StudyID == ""
+    iod = "EncapsulatedPDF" if kind == "pdf" else MODEL_IODS[kind]
+    assert_conforms(output, iod=iod, allowed_warnings=(STUDY_ID_UNKNOWN,))
+
+
+def test_every_picture_and_video_iod_is_judged_here() -> None:
+    """The IODs this file converts are the registry's: none is left unjudged."""
+    assert {row.name for row in chosen("picture")} == {*PICTURE_IODS, "ophthalmic"}
+    assert {row.name for row in chosen("video")} == set(VIDEO_IODS)
