@@ -46,6 +46,10 @@ FULL_METADATA: dict[str, Any] = {
     "InstanceNumber": "1",
     "StudyDescription": "Wound photos",
 }
+#: What a clip shows: every video IOD requires its Anatomic Region (C.8.12.1, Type 1C) and
+#: dicomize asks for it. The abdomen is unpaired, so no Laterality is written either.
+CLIP_REGION: dict[str, Any] = {"BodyPartExamined": "ABDOMEN"}
+CLIP_METADATA: dict[str, Any] = {**FULL_METADATA, **CLIP_REGION}
 #: dciodvfy's warning on a Laterality present and empty (conformance notes 11, #5): dicomize
 #: writes it so when the side is not given, the one case the warning allows ("only
 #: permitted to be empty when actually unknown"; docs/attributes.md).

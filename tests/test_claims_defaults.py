@@ -1,9 +1,10 @@
-"""What dicomize does not know, it does not claim (issue 30, points 4 and 8).
+"""What dicomize does not know, it does not claim (issue 30, points 4, 6 and 8).
 
 * Image Laterality is written only when given: ``U`` says the part is unpaired. The
   series' Laterality (Type 2C) is then present and empty, "unknown", or left out where
   dciodvfy's own rules (data/laterality.json) require none: an unpaired region, a
   waveform Modality, a specimen.
+* A clip's Anatomic Region (Type 1C for every clip) is the user's, never "Entire body".
 * Study ID is empty unless given: a constant identifies no study.
 
 The warnings dciodvfy then gives (an empty Laterality, an empty Study ID for a DICOMDIR)
@@ -27,6 +28,7 @@ import pytest
 from PIL import Image
 
 import dicomize
+from clips import make_clip
 from conftest import (
     FULL_METADATA,
     LATERALITY_UNKNOWN,
@@ -38,6 +40,7 @@ from conftest import (
 from dicomize._convert import encode_series
 from dicomize._write import write_object
 from dicomize.dicom.part10 import Part10Object
+from dicomize.errors import MetadataError
 from dicomize.iods import chosen
 from dicomize.options import ConvertOptions
 from dicomize.service.web.visits import LATERALITIES
@@ -65,6 +68,10 @@ VIDEO_IODS = {
 }
 #: What dciodvfy says of Laterality, whatever it finds wrong.
 LATERALITY = re.compile(r"<Laterality>|attribute <Laterality>")
+
+
+def _clip(tmp_path: Path) -> Path:
+    return make_clip(tmp_path / "clip.mp4", "libx264", (64, 48), 25)
 
 
 def _write(tmp_path: Path, name: str, source: Any, metadata: dict[str, Any], iod: str) -> Path:
@@ -226,6 +233,79 @@ def test_the_web_page_offers_unpaired_but_gives_no_side_by_default() -> None:
     """
     assert LATERALITIES[0] == ("", "not given")
     assert ("U", "not paired") in LATERALITIES
+
+
+# --- 6. A clip's Anatomic Region -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("iod", VIDEO_IODS)
+def test_a_clip_without_a_region_is_refused_on_one_line_naming_the_flags(
+    iod: str, tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    """No clip is filed as "Entire body": without --body-part or --anatomic-region, exit 2.
+
+    Proves the invented default 38266002 "Entire body" is gone for every video IOD
+    (before, each converted with it and exit 0): the IOD requires the sequence (C.8.12.1,
+    Type 1C for every clip), so the user is asked, on one line naming both flags, and
+    nothing is written.
+    """
+    output = tmp_path / "clip.dcm"
+    done = subprocess.run(
+        [*dicomize_cli, "convert", str(_clip(tmp_path)), "-o", str(output), "--iod", iod,
+         "--patient-id", "12345"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "AnatomicRegionSequence" in lines[0]
+    assert "--body-part" in lines[0]
+    assert "--anatomic-region" in lines[0]
+    assert not output.exists()
+
+
+def test_the_api_refuses_a_clip_without_a_region_and_a_body_part_without_a_code(
+    tmp_path: Path,
+) -> None:
+    """The same rule for the API, and for a body part PS3.16 Annex L gives no code."""
+    clip = _clip(tmp_path)
+    with pytest.raises(MetadataError) as refused:
+        dicomize.convert(clip, PATIENT)
+    assert (refused.value.keyword, refused.value.option) == (
+        "AnatomicRegionSequence",
+        "anatomic_region",
+    )
+    with pytest.raises(MetadataError) as unknown:
+        dicomize.convert(clip, {**PATIENT, "BodyPartExamined": "ELBOWS"})
+    assert unknown.value.keyword == "BodyPartExamined"
+
+
+def test_pictures_joined_into_a_clip_are_refused_before_they_are_encoded() -> None:
+    """--video's pictures are refused before the encoder runs (a clip can take minutes)."""
+    with pytest.raises(MetadataError):
+        dicomize.convert_video([gradient(), gradient()], PATIENT, fps=5)
+
+
+@pytest.mark.parametrize("iod", VIDEO_IODS)
+def test_a_clip_holds_the_region_the_user_gives(iod: str, tmp_path: Path) -> None:
+    """The region is the body part's Annex L code, or the user's own; Laterality follows it."""
+    clip = _clip(tmp_path)
+    hand = _write(tmp_path, "hand", clip, {**PATIENT, "BodyPartExamined": "HAND"}, iod)
+    ds = pydicom.dcmread(hand, stop_before_pixels=True)
+    item = ds.AnatomicRegionSequence[0]
+    assert (item.CodeValue, item.CodingSchemeDesignator) == ("85562004", "SCT")
+    assert ds.Laterality == ""  # a hand is paired; its side is not known
+    assert_conforms(
+        hand, iod=VIDEO_IODS[iod], allowed_warnings=(LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN)
+    )
+    colon = {"CodeValue": "71854001", "CodingSchemeDesignator": "SCT", "CodeMeaning": "Colon"}
+    given = _write(
+        tmp_path, "colon", clip, {**FULL_METADATA, "AnatomicRegionSequence": [colon]}, iod
+    )
+    ds = pydicom.dcmread(given, stop_before_pixels=True)
+    assert ds.AnatomicRegionSequence[0].CodeMeaning == "Colon"
+    assert "Laterality" not in ds  # dciodvfy calls the colon unpaired
+    assert_conforms(given, iod=VIDEO_IODS[iod])
 
 
 # --- 8. Study ID --------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from pydicom.encaps import generate_frames
 
 import dicomize
 from clips import make_clip
+from conftest import CLIP_REGION
 
 
 def _noise(seed: int, height: int = 64, width: int = 80) -> np.ndarray:
@@ -103,7 +104,7 @@ def test_a_clip_s_ratio_is_over_its_video_stream_not_the_mp4_and_its_audio(
     clip = make_clip(
         tmp_path / "clip.mp4", "libx264", (320, 240), 25, frames=10, audio=("aac", 48000)
     )
-    ds = dicomize.convert(clip, {"PatientID": "1"})
+    ds = dicomize.convert(clip, {"PatientID": "1", **CLIP_REGION})
     assert "MultiplexedAudioChannelsDescriptionCodeSequence" in ds  # the audio is kept
     assert _uncompressed(ds) == 320 * 240 * 3 * 10  # Samples per Pixel 3, 8 bits, 10 frames
     expected = _uncompressed(ds) / _packet_bytes(_stored_stream(ds))
@@ -113,7 +114,7 @@ def test_a_clip_s_ratio_is_over_its_video_stream_not_the_mp4_and_its_audio(
 def test_a_transcoded_clip_measures_both_steps_over_their_own_streams(tmp_path: Path) -> None:
     """Fails before: the VP9 step was measured over the WebM file, H.264 over the MP4."""
     clip = make_clip(tmp_path / "web.webm", "libvpx-vp9", (320, 240), 25, frames=6)
-    ds = dicomize.convert(clip, {"PatientID": "1"})
+    ds = dicomize.convert(clip, {"PatientID": "1", **CLIP_REGION})
     stored = _uncompressed(ds)
     source, new = _ratios(ds)
     assert source == pytest.approx(stored / _packet_bytes(clip), rel=0.005)
@@ -123,7 +124,7 @@ def test_a_transcoded_clip_measures_both_steps_over_their_own_streams(tmp_path: 
 def test_pictures_joined_into_a_clip_are_measured_over_the_stream() -> None:
     """Fails before: over the MP4 file, with the pictures' size before it was made even."""
     pictures = [_noise(seed, 63, 81) for seed in range(4)]  # odd: padded to 64 x 82
-    ds = dicomize.convert_video(pictures, {"PatientID": "1"}, fps=4)
+    ds = dicomize.convert_video(pictures, {"PatientID": "1", **CLIP_REGION}, fps=4)
     assert (ds.Rows, ds.Columns) == (64, 82)
     expected = _uncompressed(ds) / _packet_bytes(_stored_stream(ds))
     assert _ratios(ds) == [pytest.approx(expected, rel=0.005)]

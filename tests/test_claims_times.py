@@ -189,7 +189,9 @@ def test_a_clip_s_recording_time_is_its_content_time(
         frames=3,
         metadata={"creation_time": "2024-03-15T12:22:33.000000Z"},
     )
-    ds = _convert(dicomize_cli, source, tmp_path / "video" / "clip.dcm", BERLIN)
+    ds = _convert(
+        dicomize_cli, source, tmp_path / "video" / "clip.dcm", BERLIN, "--body-part", "ABDOMEN"
+    )
     assert ds.TimezoneOffsetFromUTC == "+0100"
     assert _content(ds) == dt.datetime(2024, 3, 15, 12, 22, 33, tzinfo=dt.UTC)
 

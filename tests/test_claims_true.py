@@ -16,7 +16,7 @@ from PIL import Image
 
 import dicomize
 from clips import make_clip
-from conftest import LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN, assert_conforms
+from conftest import CLIP_REGION, LATERALITY_UNKNOWN, STUDY_ID_UNKNOWN, assert_conforms
 
 
 def test_a_lossy_webp_re_encoded_lists_no_method_rather_than_a_misaligned_one(
@@ -51,7 +51,7 @@ def test_a_vp9_clip_transcoded_lists_no_method_rather_than_a_misaligned_one(
 ) -> None:
     source = make_clip(tmp_path / "web.webm", "libvpx-vp9", (320, 240), 25, frames=3)
     written = tmp_path / "web.dcm"
-    dicomize.write(dicomize.convert(source, {"PatientID": "1"}), written)
+    dicomize.write(dicomize.convert(source, {"PatientID": "1", **CLIP_REGION}), written)
     ds = pydicom.dcmread(written, stop_before_pixels=True)
     methods = ds.get("LossyImageCompressionMethod")
     ratios = ds.LossyImageCompressionRatio
@@ -72,5 +72,5 @@ def test_photographs_and_clips_do_not_claim_their_pixels_free_of_text(tmp_path: 
     )
     assert told.BurnedInAnnotation == "NO"  # the user knows; dicomize does not
     clip = make_clip(tmp_path / "clip.mp4", "libx264", (320, 240), 25, frames=3)
-    video = dicomize.convert(clip, options=dicomize.ConvertOptions(iod="video-photo"))
+    video = dicomize.convert(clip, CLIP_REGION, options=dicomize.ConvertOptions(iod="video-photo"))
     assert video.BurnedInAnnotation == "YES"

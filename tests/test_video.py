@@ -15,7 +15,7 @@ from PIL import Image
 
 import dicomize
 from clips import decoded, make_clip, picture, psnr, video_packets_digest
-from conftest import FULL_METADATA, assert_conforms, dcmtk_tool
+from conftest import CLIP_METADATA, CLIP_REGION, assert_conforms, dcmtk_tool
 from dicomize.iods import video as build_video
 from peers import Orthanc, StoreScp
 
@@ -178,12 +178,13 @@ def test_each_clip_becomes_a_valid_video_object_that_extracts_to_a_playable_stre
     source = _make(case, tmp_path)
     output = tmp_path / "clip.dcm"
     result = subprocess.run(
-        [*dicomize_cli, "convert", str(source), "-o", str(output), "--set", "PatientID=12345"],
+        [*dicomize_cli, "convert", str(source), "-o", str(output), "--set", "PatientID=12345",
+         "--body-part", "ABDOMEN"],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert ("transcoded" in result.stderr) is not case.passthrough
-    dicomize.write(dicomize.convert(source, FULL_METADATA), output, overwrite=True)
+    dicomize.write(dicomize.convert(source, CLIP_METADATA), output, overwrite=True)
     verdict = assert_conforms(output, iod="VideoPhotographicImage")
     assert verdict.warnings == []
     ds = pydicom.dcmread(output)
@@ -221,7 +222,7 @@ def test_an_mp4_that_is_legal_is_stored_as_the_very_file(tmp_path: Path) -> None
     case = CASES[0]
     source = _make(case, tmp_path)
     output = tmp_path / "clip.dcm"
-    dicomize.write(dicomize.convert(source, FULL_METADATA), output)
+    dicomize.write(dicomize.convert(source, CLIP_METADATA), output)
     assert dicomize.extract(output).data == source.read_bytes()
 
 
@@ -256,7 +257,7 @@ def test_endoscopic_and_microscopic_iods_with_the_anatomic_region_of_the_body_pa
 def test_audio_the_syntax_allows_is_kept_and_described(tmp_path: Path) -> None:
     source = make_clip(tmp_path / "talk.mp4", "libx264", (640, 480), 25, audio=("aac", 48000))
     output = tmp_path / "talk.dcm"
-    dicomize.write(dicomize.convert(source, FULL_METADATA), output)
+    dicomize.write(dicomize.convert(source, CLIP_METADATA), output)
     assert_conforms(output, iod="VideoPhotographicImage")
     ds = pydicom.dcmread(output)
     (channel,) = ds.MultiplexedAudioChannelsDescriptionCodeSequence
@@ -271,7 +272,7 @@ def test_audio_the_syntax_forbids_is_dropped_and_the_user_told(
     source = make_clip(tmp_path / "phone.mp4", "libx264", (640, 480), 30, audio=("aac", 44100))
     output = tmp_path / "phone.dcm"
     result = subprocess.run(
-        [*dicomize_cli, "convert", str(source), "-o", str(output)],
+        [*dicomize_cli, "convert", str(source), "-o", str(output), "--body-part", "ABDOMEN"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -286,7 +287,7 @@ def test_audio_the_syntax_forbids_is_dropped_and_the_user_told(
 def test_no_transcode_refuses_a_clip_that_needs_it(tmp_path: Path, dicomize_cli: list[str]) -> None:
     source = make_clip(tmp_path / "web.webm", "libvpx-vp9", (320, 240), 25)
     result = subprocess.run(
-        [*dicomize_cli, "convert", str(source), "--no-transcode"],
+        [*dicomize_cli, "convert", str(source), "--no-transcode", "--body-part", "ABDOMEN"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 1
@@ -299,7 +300,7 @@ def test_no_transcode_refuses_a_clip_that_needs_it(tmp_path: Path, dicomize_cli:
     # A batch says the same: its workers send the way out back with the failure.
     batch = subprocess.run(
         [*dicomize_cli, "batch", str(source), "-o", str(tmp_path / "out"), "--no-transcode",
-         "--patient-id", "1"],
+         "--patient-id", "1", "--body-part", "ABDOMEN"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert batch.returncode == 1
@@ -344,7 +345,8 @@ def test_a_bad_clip_is_refused_on_one_line_and_nothing_is_written(
 ) -> None:
     source = make(tmp_path)  # type: ignore[operator]
     result = subprocess.run(
-        [*dicomize_cli, "convert", str(source), "-o", str(tmp_path / "out.dcm")],
+        [*dicomize_cli, "convert", str(source), "-o", str(tmp_path / "out.dcm"),
+         "--body-part", "ABDOMEN"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
@@ -358,7 +360,7 @@ def test_a_clip_beyond_the_pixel_limit_is_refused(tmp_path: Path) -> None:
     source = make_clip(tmp_path / "big.mp4", "libx264", (640, 480), 25, frames=2)
     options = dicomize.ConvertOptions(max_pixels=640 * 480 - 1)
     with pytest.raises(dicomize.errors.ImageTooLarge, match="exceeds the limit"):
-        dicomize.convert(source, options=options)
+        dicomize.convert(source, CLIP_REGION, options=options)
 
 
 def test_orthanc_takes_video_over_c_store_and_stow_rs(tmp_path: Path, orthanc: Orthanc) -> None:
@@ -366,7 +368,7 @@ def test_orthanc_takes_video_over_c_store_and_stow_rs(tmp_path: Path, orthanc: O
     for index, name in enumerate(("a.mp4", "b.mp4")):
         source = make_clip(tmp_path / name, "libx264", (640, 480), 25, frames=3 + index)
         outputs.append(tmp_path / f"{name}.dcm")
-        dicomize.write(dicomize.convert(source, FULL_METADATA), outputs[-1])
+        dicomize.write(dicomize.convert(source, CLIP_METADATA), outputs[-1])
     (by_dimse,) = dicomize.send_files(
         [outputs[0]], f"dicom://ORTHANC@127.0.0.1:{orthanc.dicom_port}"
     )
@@ -401,9 +403,9 @@ def _baseline_with_asymmetric_tools(folder: Path) -> Path:
 def test_h264_baseline_passes_only_when_constrained(tmp_path: Path) -> None:
     constrained = make_clip(tmp_path / "cb.mp4", "libx264", (640, 480), 30,
                             options={"profile": "baseline"})  # fmt: skip
-    assert dicomize.convert(constrained).file_meta.TransferSyntaxUID == H264_HP41
-    assert dicomize.convert(constrained).ImageType[0] == "ORIGINAL"  # passed through
-    plain = dicomize.convert(_baseline_with_asymmetric_tools(tmp_path))
+    assert dicomize.convert(constrained, CLIP_REGION).file_meta.TransferSyntaxUID == H264_HP41
+    assert dicomize.convert(constrained, CLIP_REGION).ImageType[0] == "ORIGINAL"  # passed through
+    plain = dicomize.convert(_baseline_with_asymmetric_tools(tmp_path), CLIP_REGION)
     assert plain.file_meta.TransferSyntaxUID == H264_HP41
     assert plain.ImageType[0] == "DERIVED"  # transcoded to High Profile
 
@@ -417,7 +419,7 @@ def test_pictures_and_arrays_join_into_a_video_at_the_given_rate(
     output = tmp_path / "joined.dcm"
     result = subprocess.run(
         [*dicomize_cli, "convert", str(array_file), "--video", "--fps", "12.5", "-o", str(output),
-         "--patient-id", "12345", "--patient-name", "Doe^Jane"],
+         "--patient-id", "12345", "--patient-name", "Doe^Jane", "--body-part", "ABDOMEN"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -435,10 +437,10 @@ def test_pictures_and_arrays_join_into_a_video_at_the_given_rate(
     for index in range(3):
         paths.append(tmp_path / f"p{index}.png")
         Image.fromarray(frames[index]).save(paths[-1])
-    joined = dicomize.convert_video(paths, FULL_METADATA, fps=25)
+    joined = dicomize.convert_video(paths, CLIP_METADATA, fps=25)
     assert (joined.NumberOfFrames, joined.CineRate) == (3, 25)
     with pytest.raises(dicomize.errors.UnsupportedInput, match="agree in size"):
-        dicomize.convert_video([frames[0], frames[0][:100]], fps=25)
+        dicomize.convert_video([frames[0], frames[0][:100]], CLIP_REGION, fps=25)
 
 
 def test_a_peer_without_video_syntaxes_gets_a_clear_reason_and_no_decompression(
@@ -446,7 +448,7 @@ def test_a_peer_without_video_syntaxes_gets_a_clear_reason_and_no_decompression(
 ) -> None:
     source = make_clip(tmp_path / "clip.mp4", "libx264", (320, 240), 25, frames=3)
     output = tmp_path / "clip.dcm"
-    dicomize.write(dicomize.convert(source, FULL_METADATA), output)
+    dicomize.write(dicomize.convert(source, CLIP_METADATA), output)
     peer = StoreScp(tmp_path / "received")  # dcmtk's default: uncompressed syntaxes only
     try:
         (result,) = dicomize.send_files([output], f"dicom://STORESCP@127.0.0.1:{peer.port}")
@@ -470,7 +472,7 @@ def test_a_stream_longer_than_a_fragment_goes_fragmentable_and_extracts_whole(
     source = make_clip(tmp_path / "long.mp4", "libx264", (320, 240), 25, frames=12)
     assert source.stat().st_size > 3 * 1024
     output = tmp_path / "long.dcm"
-    dicomize.write(dicomize.convert(source, FULL_METADATA), output)
+    dicomize.write(dicomize.convert(source, CLIP_METADATA), output)
     ds = pydicom.dcmread(output)
     assert ds.file_meta.TransferSyntaxUID == H264_HP41 + ".1"
     fragments = list(pydicom.encaps.generate_fragments(ds.PixelData))[1:]
@@ -487,7 +489,7 @@ def test_frame_packed_stereo_is_refused_not_mislabelled_2d(
                        options={"x264-params": "frame-packing=3"})  # fmt: skip
     output = tmp_path / "stereo.dcm"
     result = subprocess.run(
-        [*dicomize_cli, "convert", str(source), "-o", str(output)],
+        [*dicomize_cli, "convert", str(source), "-o", str(output), "--body-part", "ABDOMEN"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 1
@@ -510,7 +512,7 @@ def test_a_batch_says_which_clips_it_transcoded_and_why(tmp_path: Path) -> None:
     summary = dicomize.run_batch(
         dicomize.plan_tree(clips, out),
         out,
-        FULL_METADATA,
+        CLIP_METADATA,
         options=options,
         workers=1,
         on_result=results.append,

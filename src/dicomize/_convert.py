@@ -127,12 +127,14 @@ def _series(
         # each head is read once, for this and for reading the input.
         found = [sniff(source, options) for source in sources]
         plan.expect(each.kind for each in found)
+        for each in found:
+            plan.require(each.kind)  # before any input is converted
         sniffs = list(found)
     for offset, source in enumerate(sources):
         try:
             # The IOD can refuse pixels (VL Photographic holds 8-bit only): that is this
             # input's error too, not a failure of the whole call.
-            content = _read_content(source, options, sniffs[offset])
+            content = _read_content(source, options, sniffs[offset], plan.require)
             result = make(plan, content, offset)
         except InputError as exc:
             named = str(source) if isinstance(source, str | os.PathLike) else None
@@ -200,6 +202,7 @@ def _video_from(
 ) -> _T:
     options = options or ConvertOptions()
     plan = _Plan(metadata, options)
+    plan.require("video")  # before the pictures are encoded
     from fractions import Fraction  # video only
 
     rate = Fraction(fps).limit_denominator(1001)
@@ -326,12 +329,16 @@ def begun(study: float, series: float) -> dict[str, str]:
 
 
 def _read_content(
-    source: Source, options: ConvertOptions, sniffed: Sniffed | None = None
+    source: Source,
+    options: ConvertOptions,
+    sniffed: Sniffed | None = None,
+    require: Callable[[str], None] | None = None,
 ) -> Picture | _Named | PreparedVideo | Slide | _Pages:
     """Read a document, a video clip or a picture: the kind of object follows the content.
 
     `sniffed` is what :func:`dicomize.inputs.sniff` found, when the caller has read the
-    head already; None reads it here.
+    head already; None reads it here. `require` refuses, from the kind alone, metadata
+    its IOD needs and lacks, before a clip is transcoded (:meth:`_Plan.require`).
     """
     read = sniffed is not None and sniffed.content is not None
     if isinstance(source, str | os.PathLike) and not read and not os.path.lexists(source):
@@ -339,6 +346,8 @@ def _read_content(
     sniffed = sniffed or sniff(source, options)
     kind = sniffed.kind
     iod_for(kind, options)  # refuses content the chosen IOD cannot hold, before reading it
+    if require is not None:
+        require(kind)
     if kind == "slide":
         assert isinstance(source, str | os.PathLike)  # noqa: S101  (only a file is a slide)
         from dicomize.slides import open_slide
@@ -477,6 +486,28 @@ class _Plan:
         self._ranks: dict[str, int] = {}
         #: Slides met so far: each is a series of its own.
         self._slides = 0
+
+    def require(self, kind: str) -> None:
+        """Refuse content of `kind` whose IOD needs what the user did not give.
+
+        A clip's IOD needs the region it shows (:func:`dicomize.iods.video.anatomic_region`):
+        asked before the clip is read, as transcoding it can take minutes.
+
+        Raises
+        ------
+        MetadataError
+            Naming the attribute, and the flag that gives it.
+        """
+        if kind != "video":
+            return
+        from dicomize.iods.video import anatomic_region
+
+        try:
+            iod = iod_for("video", self.options)
+        except UnsupportedInput:
+            return  # the clip itself is refused when read: that input's error alone
+        if iod is not None:
+            anatomic_region(iod, self.user)
 
     def expect(self, kinds: Iterable[str]) -> None:
         """Say which kinds of content the call holds, so each kind's series is known ahead."""

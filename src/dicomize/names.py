@@ -32,7 +32,7 @@ METADATA_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--series-uid", "SeriesInstanceUID", "join this series (default: a new UID)"),
     ("--instance-number", "InstanceNumber", "first instance number (default 1)"),
     ("--modality", "Modality", "default OT; DOC for documents, XC for photos, ..."),
-    ("--body-part", "BodyPartExamined", "e.g. CHEST, HAND"),
+    ("--body-part", "BodyPartExamined", "e.g. CHEST, HAND; a clip needs it or --anatomic-region"),
     (
         "--laterality",
         "ImageLaterality",

@@ -157,8 +157,8 @@ def _add_video(parser: argparse.ArgumentParser) -> None:
     video.add_argument(
         "--anatomic-region",
         metavar="CODE^SCHEME^MEANING",
-        help="what a clip or a VL picture shows, e.g. 71854001^SCT^Colon (a clip's default: "
-        "from --body-part, else 38266002^SCT^Entire body; an eye photograph's: the eye)",
+        help="what a clip or a VL picture shows, e.g. 71854001^SCT^Colon; a clip needs it or "
+        "--body-part (its code from PS3.16 Annex L); an eye photograph's default: the eye",
     )
 
 

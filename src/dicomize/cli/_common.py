@@ -96,6 +96,9 @@ _FLAG_HINTS = {
     "allow_outside": "or allow it with --allow-outside-output",
     "dpi": "lower --dpi, or raise --max-pixels",
     "laterality": "give --laterality R, L or B",
+    # A clip's IOD needs the region it shows (C.8.12.1), and no code says "unknown".
+    "anatomic_region": "give --body-part, e.g. COLON, or --anatomic-region CODE^SCHEME^MEANING",
+    "anatomic_region_code": "give its code with --anatomic-region CODE^SCHEME^MEANING",
     # A fixed IOD refused a Modality given, or taken from --series-from's series.
     "modality": "a series has one Modality: leave out --modality; to file beside another "
     "IOD's series, join the reference's study with --study-from instead of its series",

@@ -4,7 +4,8 @@ PS3.3 A.32.5-A.32.7: the VL Image module (C.8.12.1) with the pixel description
 PS3.5 8.2.5-8.2.11 fixes (YBR_PARTIAL_420, 8 bits); Cine (Frame Time and Cine Rate
 from the stream's rate, C.7.6.5); Multi-frame (Number of Frames counted in the
 stream, C.7.6.6); Acquisition Context (an empty sequence, Type 2, C.7.6.14); the
-Anatomic Region Sequence every multi-frame VL image needs (C.8.12.1, Type 1C); and,
+Anatomic Region Sequence every multi-frame VL image needs (C.8.12.1, Type 1C), which
+the user gives (a region, or a body part's code), never a default; and,
 when the stream carries audio, the Multiplexed Audio Channels Description
 (C.7.6.5.1.3). Pixel Data is one fragment after an empty Basic Offset Table
 (PS3.5 A.4; 8.2.5 requires the empty table for MPEG-2, and no table entry can point
@@ -13,11 +14,8 @@ into a shared fragment), streamed from the stream's file when written.
 
 from __future__ import annotations
 
-import functools
-import json
 import struct
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dicomize.build import (
@@ -27,8 +25,10 @@ from dicomize.build import (
     lossy_history,
     series_laterality,
 )
+from dicomize.dicom.anatomy import body_part_code
 from dicomize.dicom.part10 import Part10Object, PixelStrips
 from dicomize.dicom.uids import FRAGMENTABLE_VIDEO_SYNTAXES, new_uid
+from dicomize.errors import MetadataError
 from dicomize.iods import IOD, attributes_of, modality_for
 from dicomize.video import MAX_FRAGMENT, PreparedVideo
 
@@ -39,27 +39,52 @@ __all__ = ["anatomic_region", "build_video", "transfer_syntax_for"]
 
 #: What a clip's audio is, when nothing says more (CID 3000): the room's microphone.
 _AUDIO_SOURCE = ("109112", "DCM", "Ambient room environment")
-#: Anatomic Region when neither a region nor a known Body Part Examined is given: the
-#: IOD requires one (C.8.12.1, 1C whenever Number of Frames is present) and no code
-#: says "unknown".
-_WHOLE_BODY = ("38266002", "SCT", "Entire body")
 _FRAME_TIME = 0x00181063
 
 
-@functools.cache
-def _body_parts() -> dict[str, list[str]]:
-    text = (Path(__file__).parent.parent / "data" / "body_parts.json").read_text("utf-8")
-    return json.loads(text)  # type: ignore[no-any-return]
+def anatomic_region(iod: IOD, user: Mapping[str, Any]) -> list[Dataset] | None:
+    """Return the Anatomic Region Sequence of a clip: the user's, or their body part's code.
 
+    C.8.12.1 makes the sequence Type 1C, required when Number of Frames is present (every
+    clip) and no Specimen Description Sequence is; the pinned dciodvfy requires it of a
+    specimen's clip too (its condition reads the retired Specimen Accession Number), so
+    every clip has one. What the clip shows is the user's to say, and no code says
+    "unknown". Body Part Examined gives it through PS3.16 Annex L. None when the user
+    gave the sequence itself (it is among the attributes already).
 
-def anatomic_region(body_part: str | None) -> tuple[str, str, str]:
-    """Return the SNOMED CT code of a Body Part Examined term (PS3.16 Annex L), or Entire body.
+    Raises
+    ------
+    MetadataError
+        When neither is given, or the body part has no Annex L code.
 
-    >>> anatomic_region("COLON")
-    ('71854001', 'SCT', 'Colon')
+    Examples
+    --------
+    >>> from dicomize.iods import IODS
+    >>> [item.CodeMeaning for item in anatomic_region(IODS["video-endoscopic"],
+    ...     {"BodyPartExamined": "COLON"})]
+    ['Colon']
     """
-    found = _body_parts().get((body_part or "").strip().upper())
-    return (found[0], "SCT", found[1]) if found else _WHOLE_BODY
+    if user.get("AnatomicRegionSequence"):
+        return None  # the user's own, already among the attributes
+    body_part = str(user.get("BodyPartExamined") or "")
+    code = body_part_code(body_part) if body_part else None
+    if code is not None:
+        return [code_item(*code)]
+    if body_part:
+        raise MetadataError(
+            "BodyPartExamined",
+            body_part,
+            f"has no SNOMED CT code in PS3.16 Annex L, and {iod.title} needs the region "
+            "the clip shows as a code (Anatomic Region Sequence, PS3.3 C.8.12.1)",
+            option="anatomic_region_code",
+        )
+    raise MetadataError(
+        "AnatomicRegionSequence",
+        None,
+        f"{iod.title} needs the body part the clip shows (Anatomic Region Sequence, PS3.3 "
+        "C.8.12.1, Type 1C for every clip); no code says unknown",
+        option="anatomic_region",
+    )
 
 
 def build_video(
@@ -100,10 +125,9 @@ def build_video(
     if "ImageType" not in user:
         # C.8.12.1.1.6: the camera's own pictures are ORIGINAL; re-encoded ones DERIVED.
         values["ImageType"] = ["DERIVED" if prepared.derived else "ORIGINAL", "PRIMARY"]
-    if "AnatomicRegionSequence" not in user:
-        values["AnatomicRegionSequence"] = [
-            code_item(*anatomic_region(str(user.get("BodyPartExamined", "")) or None))
-        ]
+    region = anatomic_region(iod, user)
+    if region is not None:
+        values["AnatomicRegionSequence"] = region
     # The region decides whether Laterality, unknown, is written empty or left out.
     series_laterality(values)
     content_moment(values, prepared.created, user)

@@ -156,8 +156,8 @@ def plain_error(
     if needs:
         return (
             f"{shown} could not be converted: {cause}. Change the series' settings (its kind "
-            "of object, laterality), or ask whoever set up this station to add what it needs; "
-            "or remove it."
+            "of object, laterality, body part), or ask whoever set up this station to add "
+            "what it needs; or remove it."
         )
     return (
         f"{shown} could not be converted: {cause}. Remove it, and add an intact copy of the file."
