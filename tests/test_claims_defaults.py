@@ -9,7 +9,7 @@
 
 The warnings dciodvfy then gives (an empty Laterality, an empty Study ID for a DICOMDIR)
 are the only ones a default object carries besides an empty Patient ID's; each is
-explained in docs/attributes.md.
+explained in docs/attributes.md, whose table this file also holds to the objects.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
+from pydicom.datadict import dictionary_description, tag_for_keyword
 
 import dicomize
 from clips import make_clip
@@ -342,6 +343,53 @@ def test_a_documents_study_id_is_empty_too(kind: str, tmp_path: Path) -> None:
     assert pydicom.dcmread(output).StudyID == ""
     iod = "EncapsulatedPDF" if kind == "pdf" else MODEL_IODS[kind]
     assert_conforms(output, iod=iod, allowed_warnings=(STUDY_ID_UNKNOWN,))
+
+
+# --- The documentation's table --------------------------------------------------------------
+
+
+def _default_objects(tmp_path: Path) -> dict[str, list[Path]]:
+    """One default object of each IOD family dicomize writes (pixels, clip, documents, slide)."""
+    made: dict[str, list[Path]] = {}
+    for iod in (*PICTURE_IODS, "ophthalmic"):
+        made[iod] = [_write(tmp_path, iod, gradient(), {**PATIENT, **NEEDS.get(iod, {})}, iod)]
+    made["sc-frames"] = [
+        _write(tmp_path, "frames", np.stack([gradient()[..., 0]] * 2), PATIENT, "sc")
+    ]
+    clip = _clip(tmp_path)
+    for iod in VIDEO_IODS:
+        made[iod] = [_write(tmp_path, iod, clip, {**PATIENT, "BodyPartExamined": "HAND"}, iod)]
+    for kind in ("stl", "obj", "mtl", "pdf"):
+        source = tmp_path / f"d.{kind}"
+        source.write_bytes(make_pdf() if kind == "pdf" else MODELS[kind])
+        made[kind] = [_write(tmp_path, kind, source, PATIENT, "sc")]
+    folder = tmp_path / "slide"
+    source = write_svs(tmp_path / "s.svs", width=512, height=384, downsamples=(1,))
+    dicomize.write_slide(source, folder, {**PATIENT, "ManufacturerModelName": "AT2"})
+    made["wsm"] = sorted(folder.glob("*.dcm"))
+    return made
+
+
+def test_the_attributes_page_names_every_attribute_of_every_default_object(
+    tmp_path: Path,
+) -> None:
+    """docs/attributes.md names each attribute a default object holds, by its PS3.6 name.
+
+    Proves the table of where each value comes from cannot leave an attribute out: a new
+    default fails here until the page says where its value comes from.
+    """
+    page = (ROOT / "docs" / "attributes.md").read_text(encoding="utf-8")
+    missing: dict[str, set[str]] = {}
+    for family, paths in _default_objects(tmp_path).items():
+        for path in paths:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            for element in ds:
+                if element.tag.is_private or element.keyword == "PixelData":
+                    continue
+                name = dictionary_description(tag_for_keyword(element.keyword))
+                if name not in page:
+                    missing.setdefault(name, set()).add(family)
+    assert missing == {}
 
 
 def test_every_picture_and_video_iod_is_judged_here() -> None:
