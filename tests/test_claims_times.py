@@ -177,6 +177,45 @@ def test_a_given_offset_is_the_object_s_and_every_time_is_moved_into_it(
         assert before <= _instant(ds[date].value, ds[time].value, "+0530") <= after
 
 
+def test_a_batch_with_a_given_offset_dates_its_study_and_series_in_it(
+    tmp_path: Path, dicomize_cli: list[str]
+) -> None:
+    """Fails before: batch fixed Study and Series Time once, in the host's clock (Berlin).
+
+    A batch gives every object the moment its study began, made once for all the
+    workers; with the user's +0530 declared, that moment is written in +0530 too.
+    """
+    source = tmp_path / "in"
+    source.mkdir()
+    _camera_jpeg(source / "photo.jpg", "2024:03:15 14:22:33", "+02:00")
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    result = subprocess.run(
+        [
+            *dicomize_cli,
+            "batch",
+            str(source),
+            "-o",
+            str(tmp_path / "out"),
+            "--patient-id",
+            "1",
+            "--set",
+            "TimezoneOffsetFromUTC=+0530",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "TZ": BERLIN},
+    )
+    after = dt.datetime.now(dt.UTC)
+    assert result.returncode == 0, result.stderr
+    ds = pydicom.dcmread(next((tmp_path / "out").rglob("*.dcm")), stop_before_pixels=True)
+    assert ds.TimezoneOffsetFromUTC == "+0530"
+    for date, time in (("StudyDate", "StudyTime"), ("SeriesDate", "SeriesTime")):
+        assert before <= _instant(ds[date].value, ds[time].value, "+0530") <= after
+
+
 def test_a_clip_s_recording_time_is_its_content_time(
     tmp_path: Path, dicomize_cli: list[str]
 ) -> None:

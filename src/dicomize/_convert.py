@@ -21,6 +21,7 @@ from dicomize.build import (
 )
 from dicomize.dicom.part10 import Part10Object, PixelStrips
 from dicomize.dicom.uids import EXPLICIT_VR_LITTLE_ENDIAN, derive_uid, is_encapsulated, new_uid
+from dicomize.dicom.vr import utc_zone
 from dicomize.errors import InputError, MetadataError, UnsupportedInput
 from dicomize.exif import exif_attributes
 from dicomize.inputs import KINDS, Sniffed, sniff
@@ -305,7 +306,7 @@ def series_of_kind(
     return derive_uid(series_uid, kind, root=root), series_number + _KIND_SERIES[kind]
 
 
-def begun(study: float, series: float) -> dict[str, str]:
+def begun(study: float, series: float, offset: str = "") -> dict[str, str]:
     """Return Study and Series Date and Time for a study and series begun at these times.
 
     Front doors that convert one file at a time give every file of a study the time
@@ -317,13 +318,17 @@ def begun(study: float, series: float) -> dict[str, str]:
     ----------
     study, series : float
         Seconds since the epoch.
+    offset : str
+        The Timezone Offset From UTC the objects declare (``+HHMM``), when the user
+        gave one: the times are written in it (C.12.1); else in the host's.
     """
+    zone = utc_zone(offset)
     values = {}
     for date, time, stamp in (
         ("StudyDate", "StudyTime", study),
         ("SeriesDate", "SeriesTime", series),
     ):
-        moment = dt.datetime.fromtimestamp(stamp).astimezone()
+        moment = dt.datetime.fromtimestamp(stamp, zone).astimezone(zone)
         values[date], values[time] = moment.strftime("%Y%m%d"), moment.strftime("%H%M%S")
     return values
 

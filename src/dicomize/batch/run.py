@@ -141,7 +141,7 @@ def run_batch(
         run=secrets.token_hex(8),
         worklist=worklist,
         # Once, here: workers (on Dask, in other time zones) must not each make their own.
-        times=begun(state.begun, state.begun),
+        times=begun(state.begun, state.begun, str(values.get("TimezoneOffsetFromUTC") or "")),
     )
     for result in _results(state.numbered(items, values), job, workers, client):
         setattr(summary, result.status, getattr(summary, result.status) + 1)

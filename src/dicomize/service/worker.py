@@ -671,7 +671,8 @@ def _agree(
         entry = known.get(uid, {})
         began = float(entry.get("begun", now))
         # What the first object had without being given it: when it began, and the number.
-        dates = {**begun(began, began), "SeriesNumber": unnumbered}
+        offset = str(given.get("TimezoneOffsetFromUTC") or "")
+        dates = {**begun(began, began, offset), "SeriesNumber": unnumbered}
         own = {key: given[key] for key in keywords if key in given}
         fixed = entry.get("values")
         if fixed is None:  # the first object of this study or series: it fixes them
