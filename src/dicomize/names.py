@@ -48,8 +48,8 @@ METADATA_FLAGS: tuple[tuple[str, str, str], ...] = (
     (
         "--burned-in-annotation",
         "BurnedInAnnotation",
-        "YES or NO; default by IOD: NO for photographs and clips from a camera, YES where "
-        "the pixels may show names or dates",
+        "YES or NO; default YES for every image and clip (dicomize cannot see what the "
+        "pixels show), NO for 3D models",
     ),
     ("--recognizable-visual-features", "RecognizableVisualFeatures", "YES or NO"),
     ("--image-comments", "ImageComments", "free text"),
