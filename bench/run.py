@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from section import baseline_jpegs
 
 HERE = Path(__file__).resolve().parent
 DICOMIZE = [sys.executable, "-m", "dicomize"]
@@ -198,18 +199,6 @@ def large_clip(path: Path, size: int) -> int:
                 frames += 1
     segment.unlink()
     return frames
-
-
-def baseline_jpegs(folder: Path, count: int) -> None:
-    """Write `count` noisy 1024x768 baseline JPEGs (quality 85, about 143 KB each) into `folder`."""
-    folder.mkdir()
-    rng = np.random.default_rng(2026)
-    y, x = np.mgrid[0:768, 0:1024]
-    base = np.stack([x % 256, y % 256, (x + y) % 256], axis=-1).astype(np.int16)
-    for index in range(count):
-        noise = rng.integers(-12, 13, base.shape, dtype=np.int16)
-        pixels = np.clip(base + noise + index % 50, 0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(folder / f"photo{index:04d}.jpg", quality=85)
 
 
 def peak_rss_kb(command: list[str]) -> int:

@@ -30,10 +30,8 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Protocol
 
-import numpy as np
-from PIL import Image
+from section import Suite, baseline_jpegs
 
 HERE = Path(__file__).resolve().parent
 DICOMIZE = [sys.executable, "-m", "dicomize"]
@@ -46,26 +44,13 @@ SHOWN = 0.05
 CURVE_CORES, CURVE_WORKERS = 16, 8
 
 
-class Suite(Protocol):
-    """What bench/run.py's Suite gives this section."""
-
-    work: Path
-    runs: int
-    quick: bool
-    lines: list[str]
-    notes: list[str]
-
-    def table(self, title: str, header: list[str], rows: list[list[str]]) -> None:
-        """Add a markdown table to the results."""
-
-
 def section(suite: Suite, target: str) -> None:
     """Time the batch at each worker count and cp; count system calls; add the tables."""
     work = suite.work / "scale"
     work.mkdir()
     count = 200 if suite.quick else 2000
     source = work / "jpegs"
-    _jpegs(source, count)
+    baseline_jpegs(source, count)
     one = work / "one"
     one.mkdir()
     shutil.copy(next(source.iterdir()), one)
@@ -165,18 +150,6 @@ def section(suite: Suite, target: str) -> None:
         + f"{per_file / (cp[0] / count):.1f}x cp per file on {at} worker(s); "
         f"throughput {curve}; best {best[0] / cp[0]:.1f}x cp -r.\n"
     )
-
-
-def _jpegs(folder: Path, count: int) -> None:
-    """Write the jpeg section's pictures: noisy 1024x768 baseline JPEGs, quality 85 (~143 KB)."""
-    folder.mkdir()
-    rng = np.random.default_rng(2026)
-    y, x = np.mgrid[0:768, 0:1024]
-    base = np.stack([x % 256, y % 256, (x + y) % 256], axis=-1).astype(np.int16)
-    for index in range(count):
-        noise = rng.integers(-12, 13, base.shape, dtype=np.int16)
-        pixels = np.clip(base + noise + index % 50, 0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(folder / f"photo{index:04d}.jpg", quality=85)
 
 
 def _run(command: list[str]) -> tuple[float, float, float]:

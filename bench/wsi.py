@@ -39,7 +39,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO
+
+from section import Suite
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -55,19 +57,6 @@ JPEG_SYNTAXES = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"}
 EOI = b"\xff\xd9"
 # A command line from (slide, output folder), and whether the folder must exist first.
 Tool = tuple[Callable[[Path, Path], list[str]], bool]
-
-
-class Suite(Protocol):
-    """What bench/run.py's Suite gives this section."""
-
-    work: Path
-    runs: int
-    quick: bool
-    lines: list[str]
-    notes: list[str]
-
-    def table(self, title: str, header: list[str], rows: list[list[str]]) -> None:
-        """Add a markdown table to the results."""
 
 
 class ToolFailedError(Exception):
