@@ -171,18 +171,33 @@ class ScriptedStow:
     ) -> None:
         self.answers, self.token = list(answers), token
         self.requests: list[dict[str, Any]] = []
+        # Requests come on threads of their own: the answers and records are shared.
+        self.lock = threading.Lock()
+        #: Requests held at once now, and at most: from a body's arrival until just
+        #: before its answer, so a client's next request never overlaps the end of the
+        #: previous one in the count.
+        self.holding = self.most_held = 0
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
-                outer.requests.append({"headers": dict(self.headers), "body": body})
-                if outer.token and self.headers.get("Authorization") != f"Bearer {outer.token}":
-                    status, document = 401, None
-                else:
-                    status, document = outer.answers.pop(0) if outer.answers else (200, None)
+                with outer.lock:
+                    outer.holding += 1
+                    outer.most_held = max(outer.most_held, outer.holding)
+                    if outer.token and (
+                        self.headers.get("Authorization") != f"Bearer {outer.token}"
+                    ):
+                        status, document = 401, None
+                    else:
+                        status, document = outer.answers.pop(0) if outer.answers else (200, None)
+                    outer.requests.append(
+                        {"headers": dict(self.headers), "body": body, "status": status}
+                    )
                 time.sleep(delay)  # a server that takes its time to store a large batch
+                with outer.lock:
+                    outer.holding -= 1
                 payload = json.dumps(document).encode() if document is not None else b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/dicom+json")

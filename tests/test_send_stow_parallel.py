@@ -1,14 +1,12 @@
 """STOW-RS with several requests in flight, over real HTTP on a loopback port.
 
-The server is :class:`peers.ScriptedStow` with a handler that also watches: how
-many requests it holds at once, and what each request carried and was answered.
+The server is :class:`peers.ScriptedStow`, which records how many requests it holds
+at once, and what each request carried and was answered.
 """
 
 from __future__ import annotations
 
-import http.server
 import io
-import json
 import threading
 import time
 from collections import Counter
@@ -28,47 +26,6 @@ from dicomize.send.stow import send_stow
 from peers import ScriptedStow
 
 FAST = SendOptions(retries=1, backoff=0.05, connect_timeout=3, http_timeout=30)
-
-
-class WatchedStow(ScriptedStow):
-    """A ScriptedStow whose requests also record their status, and which counts the
-    requests it holds at once (from a body's arrival until just before its answer).
-
-    The count stops before the answer is written, so a client's next request can
-    never overlap the end of the previous one in it: it never counts more requests
-    than the client has in flight.
-    """
-
-    def __init__(self, answers: list[tuple[int, Any]], delay: float = 0.0) -> None:
-        super().__init__(answers)
-        self.lock = threading.Lock()
-        self.holding = self.most_held = 0
-        watched = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with watched.lock:
-                    watched.holding += 1
-                    watched.most_held = max(watched.most_held, watched.holding)
-                    status, document = watched.answers.pop(0) if watched.answers else (200, None)
-                    watched.requests.append(
-                        {"headers": dict(self.headers), "body": body, "status": status}
-                    )
-                time.sleep(delay)  # a server storing a batch before it answers
-                with watched.lock:
-                    watched.holding -= 1
-                payload = json.dumps(document).encode() if document is not None else b""
-                self.send_response(status)
-                self.send_header("Content-Type", "application/dicom+json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server.RequestHandlerClass = Handler
 
 
 def instances(request: dict[str, Any]) -> list[str]:
@@ -117,7 +74,7 @@ def test_requests_overlap_up_to_associations_and_take_a_fraction_of_the_serial_t
     many: list[Path],
 ) -> None:
     files, delay = many[:16], 0.5  # 8 batches of 2: 4 s one after another
-    server = WatchedStow([], delay=delay)
+    server = ScriptedStow([], delay=delay)
     options = SendOptions(batch_size=2, associations=4, retries=0, http_timeout=30)
     try:
         started = time.monotonic()
@@ -137,7 +94,7 @@ def test_a_batch_answered_500_is_sent_again_and_every_file_once_stored(
     many: list[Path],
 ) -> None:
     files = many[:12]  # 6 batches of 2; whichever arrives first is answered 500
-    server = WatchedStow([(500, None)], delay=0.1)
+    server = ScriptedStow([(500, None)], delay=0.1)
     options = SendOptions(batch_size=2, associations=4, retries=1, backoff=0.05)
     try:
         results = list(send_stow(files, StowDestination(url=server.url), options))
@@ -184,7 +141,7 @@ def test_files_are_taken_from_the_iterable_a_few_batches_at_a_time(many: list[Pa
 
 
 def test_closing_early_sends_no_more_and_leaves_no_thread(many: list[Path]) -> None:
-    server = WatchedStow([], delay=0.2)
+    server = ScriptedStow([], delay=0.2)
     before = threading.active_count()
     options = SendOptions(batch_size=2, associations=4, retries=0)
     results = send_stow(iter(many), StowDestination(url=server.url), options)
